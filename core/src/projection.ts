@@ -1,0 +1,89 @@
+import type { ParleyEvent, Priority, ReadEvent } from './events.ts'
+import { sortUnique } from './order.ts'
+
+export interface TimelineItem {
+  id: string
+  author: string
+  text: string
+  at: number
+  /** Present when the author edited the message; `text` is then the latest edit. */
+  edited?: true
+  /** Present when the author deleted the message; `text` is then empty. */
+  deleted?: true
+  /** Emoji → user IDs who reacted with it, sorted. Emoji nobody holds are left out. */
+  reactions: Record<string, string[]>
+  priority?: Priority
+}
+
+/**
+ * Folds events into the timeline every replica shows. Pure: the same set of events, in
+ * any arrival order and with any duplicates, yields the same timeline.
+ *
+ * Only a message's author may edit or delete it; edits and deletes from anyone else are
+ * ignored. Among edits the last in the total order wins, and a delete wins over any edit.
+ * Modifiers apply whatever their position relative to the message, so a skewed clock
+ * cannot orphan an edit.
+ */
+export function project(events: Iterable<ParleyEvent>): TimelineItem[] {
+  const ordered = sortUnique(events)
+  const byId = new Map<string, TimelineItem>()
+  const timeline: TimelineItem[] = []
+  for (const event of ordered) {
+    if (event.type !== 'message') continue
+    const item: TimelineItem = { id: event.id, author: event.author, text: event.text, at: event.at, reactions: {} }
+    if (event.priority) item.priority = event.priority
+    byId.set(event.id, item)
+    timeline.push(item)
+  }
+
+  const reactions = new Map<string, Map<string, Set<string>>>()
+  for (const event of ordered) {
+    if (event.type !== 'edit' && event.type !== 'delete' && event.type !== 'reaction') continue
+    const item = byId.get(event.target)
+    if (!item) continue
+    if (event.type === 'reaction') {
+      const emojis = reactions.get(item.id) ?? new Map<string, Set<string>>()
+      reactions.set(item.id, emojis)
+      const users = emojis.get(event.emoji) ?? new Set<string>()
+      emojis.set(event.emoji, users)
+      if (event.remove) users.delete(event.author)
+      else users.add(event.author)
+      continue
+    }
+    if (event.author !== item.author || item.deleted) continue
+    if (event.type === 'delete') {
+      item.deleted = true
+      item.text = ''
+      delete item.edited
+    } else {
+      item.text = event.text
+      item.edited = true
+    }
+  }
+
+  for (const [id, emojis] of reactions) {
+    const item = byId.get(id)!
+    for (const [emoji, users] of emojis) if (users.size > 0) item.reactions[emoji] = [...users].sort()
+  }
+  return timeline
+}
+
+/**
+ * Messages from others after the reader's cursor. Without a cursor every message from
+ * others counts. A cursor whose target is not in the timeline (an older page not yet
+ * loaded) counts what was written after the receipt itself.
+ */
+export function unreadCount(timeline: readonly TimelineItem[], me: string, cursor?: ReadEvent): number {
+  let start = 0
+  if (cursor) {
+    const index = timeline.findIndex(item => item.id === cursor.target)
+    start = index >= 0 ? index + 1 : timeline.findIndex(item => item.at > cursor.at)
+    if (start < 0) return 0
+  }
+  let count = 0
+  for (let i = start; i < timeline.length; i++) {
+    const item = timeline[i]!
+    if (item.author !== me && !item.deleted) count++
+  }
+  return count
+}
