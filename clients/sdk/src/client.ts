@@ -1,0 +1,285 @@
+/**
+ * The Parley client: a local replica (automerge-repo over the chosen storage) that syncs
+ * with one server whenever it can. Everything works offline; nothing is acknowledged or
+ * redelivered by hand — on every (re)connection the sync protocol works out what each
+ * side lacks.
+ */
+import { Repo, type DocHandle, type DocumentId, type UrlHeads } from '@automerge/automerge-repo/slim'
+import {
+  bareDocumentId,
+  HybridClock,
+  inboxDocumentId,
+  inboxGenesis,
+  initHead,
+  initSegment,
+  readInbox,
+  type ConversationKind,
+  type HeadDoc,
+  type InboxDoc,
+  type SegmentDoc,
+} from '@parley/core'
+import { EventEmitter } from 'eventemitter3'
+import type { ClientContext } from './context.ts'
+import { Conversation } from './conversation.ts'
+import { ClientErrorCodes, ParleyError } from './errors.ts'
+import { LocalState } from './local-state.ts'
+import { ServerConnection, type ConnectionStatus } from './network/connection.ts'
+import { resolveOptions, type ClientOptions, type ResolvedOptions } from './options.ts'
+import { openStorage, type OpenStorage } from './storage.ts'
+import { tokenGetter, tokenSubject } from './token.ts'
+
+export interface ConversationSummary {
+  id: string
+  /** Present once the conversation's head is on this device. */
+  kind?: ConversationKind
+  title?: string
+}
+
+interface ClientEvents {
+  status: (status: ConnectionStatus) => void
+  error: (error: ParleyError) => void
+  /** The list of conversations changed (the inbox synced, or one was created here). */
+  conversations: (conversations: ConversationSummary[]) => void
+}
+
+function sameHeads(a: UrlHeads | undefined, b: UrlHeads): boolean {
+  return a !== undefined && a.length === b.length && [...a].sort().join() === [...b].sort().join()
+}
+
+export class ParleyClient extends EventEmitter<ClientEvents> {
+  readonly user: string
+  readonly #options: Readonly<ResolvedOptions>
+  readonly #storage: OpenStorage
+  readonly #local: LocalState
+  readonly #repo: Repo
+  readonly #connection: ServerConnection | undefined
+  readonly #context: ClientContext
+  readonly #opened = new Map<string, Promise<Conversation>>()
+  readonly #tracked = new Map<string, DocHandle<unknown>>()
+  readonly #syncWaiters = new Set<() => void>()
+  #inbox!: DocHandle<InboxDoc>
+  #closed = false
+
+  private constructor(options: Readonly<ResolvedOptions>, user: string, storage: OpenStorage, local: LocalState) {
+    super()
+    this.#options = options
+    this.user = user
+    this.#storage = storage
+    this.#local = local
+    if (options.server) {
+      this.#connection = new ServerConnection({
+        url: options.server,
+        token: tokenGetter(options.token),
+        backoff: options.reconnect,
+        stableAfterMs: options.reconnect.stableAfterMs,
+        onStatus: status => {
+          this.emit('status', status)
+          this.#notifySyncWaiters()
+        },
+        onError: error => this.emit('error', error),
+      })
+    }
+    this.#repo = new Repo({
+      storage: storage.adapter,
+      network: this.#connection ? [this.#connection] : [],
+      // A fresh peer ID per session: two processes on one replica are two peers.
+      peerId: `${local.device}-${Math.random().toString(36).slice(2, 8)}` as never,
+      sharePolicy: async () => true,
+    })
+    this.#context = {
+      repo: this.#repo,
+      user,
+      device: local.device,
+      clock: new HybridClock({ last: local.clockLast }),
+      limits: options.limits,
+      segmentSize: options.segmentSize,
+      pageSize: options.pageSize,
+      find: id => this.#find(id),
+      persist: handles => this.#persist(handles),
+    }
+  }
+
+  static async create(options: ClientOptions): Promise<ParleyClient> {
+    const resolved = resolveOptions(options)
+    const user = tokenSubject(await tokenGetter(resolved.token)())
+    const storage = await openStorage(resolved.storage)
+    const client = new ParleyClient(resolved, user, storage, await LocalState.load(storage.adapter))
+    await client.#openInbox()
+    // Documents changed here that the server has not confirmed: load them so they sync.
+    await Promise.all([...client.#local.pending].map(id => client.#find(id)))
+    return client
+  }
+
+  get device(): string {
+    return this.#local.device
+  }
+
+  get status(): ConnectionStatus {
+    return this.#connection?.status ?? 'offline'
+  }
+
+  async createConversation(init: { kind?: ConversationKind; title?: string; members?: string[] } = {}): Promise<Conversation> {
+    this.#assertOpen()
+    const head = this.#repo.create<HeadDoc>()
+    const segment = this.#repo.create<SegmentDoc>()
+    segment.change(doc => initSegment(doc, head.documentId))
+    head.change(doc =>
+      initHead(doc, {
+        kind: init.kind ?? 'group',
+        title: init.title ?? '',
+        creator: this.user,
+        members: init.members ?? [],
+        at: this.#context.clock.tick(),
+        firstSegment: segment.documentId,
+      }),
+    )
+    this.#track(head)
+    this.#track(segment)
+    await Promise.all([this.#persist([head, segment]), this.#local.addConversation(head.documentId)])
+    const opened = Conversation.open(this.#context, head, segment)
+    this.#opened.set(head.documentId, opened)
+    this.emit('conversations', this.conversations())
+    return opened
+  }
+
+  /** Opens a conversation by ID (bare or `automerge:` URL), from this device or the server. */
+  conversation(idOrUrl: string): Promise<Conversation> {
+    this.#assertOpen()
+    const id = bareDocumentId(idOrUrl)
+    let opened = this.#opened.get(id)
+    if (!opened) {
+      opened = this.#openConversation(id)
+      this.#opened.set(id, opened)
+      opened.catch(() => this.#opened.delete(id))
+    }
+    return opened
+  }
+
+  /** The conversations this user belongs to (inbox) and those created or opened on this device. */
+  conversations(): ConversationSummary[] {
+    const ids = new Set([...readInbox(this.#inbox.doc()), ...this.#local.conversations])
+    return [...ids].map(id => {
+      const head = this.#tracked.get(id)?.doc() as HeadDoc | undefined
+      return head?.kind ? { id, kind: String(head.kind) as ConversationKind, title: String(head.title) } : { id }
+    })
+  }
+
+  /**
+   * Opens every known conversation and resolves once the server holds everything this
+   * device has and this device holds everything the server has, for every document open.
+   */
+  async sync(options: { timeout?: number } = {}): Promise<void> {
+    this.#assertOpen()
+    const timeout = options.timeout ?? 10_000
+    const deadline = Date.now() + timeout
+    let known = -1
+    // Syncing the inbox may reveal conversations; opening them may reveal segments.
+    while (known !== this.conversations().length || !this.#isSynced()) {
+      known = this.conversations().length
+      await Promise.all(this.conversations().map(({ id }) => this.conversation(id).catch(() => undefined)))
+      await this.#waitUntilSynced(deadline - Date.now(), timeout)
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    for (const opened of this.#opened.values()) (await opened.catch(() => undefined))?.close()
+    await this.#repo.flush()
+    this.#connection?.disconnect()
+    await this.#repo.shutdown()
+    await this.#storage.close()
+  }
+
+  /** Test and tooling hook: drop the connection as a network failure would. */
+  dropConnection(): void {
+    this.#connection?.dropConnection()
+  }
+
+  async #openConversation(id: string): Promise<Conversation> {
+    const head = await this.#find<HeadDoc>(id)
+    if (!head) throw new ParleyError(ClientErrorCodes.CONVERSATION_NOT_FOUND, `conversation ${id} is not on this device and the server does not have it (or is unreachable)`)
+    await this.#local.addConversation(id)
+    return Conversation.open(this.#context, head)
+  }
+
+  async #openInbox(): Promise<void> {
+    const id = inboxDocumentId(this.user)
+    const stored = (await this.#storage.adapter.loadRange([id])).length > 0
+    // The genesis change is the same bytes everywhere, so creating it here never forks the inbox.
+    this.#inbox = stored ? await this.#repo.find<InboxDoc>(id as DocumentId) : this.#repo.import<InboxDoc>(inboxGenesis(this.user), { docId: id as DocumentId })
+    this.#track(this.#inbox)
+    this.#inbox.on('change', () => this.emit('conversations', this.conversations()))
+  }
+
+  async #find<T>(id: string): Promise<DocHandle<T> | undefined> {
+    try {
+      const handle = await this.#repo.find<T>(id as DocumentId)
+      this.#track(handle)
+      return handle
+    } catch {
+      return undefined
+    }
+  }
+
+  #track(handle: DocHandle<unknown>): void {
+    if (this.#tracked.has(handle.documentId)) return
+    this.#tracked.set(handle.documentId, handle)
+    const check = (): void => {
+      if (this.#local.pending.has(handle.documentId) && this.#handleSynced(handle)) void this.#local.removePending(handle.documentId)
+      this.#notifySyncWaiters()
+    }
+    handle.on('remote-heads', check)
+    handle.on('heads-changed', check)
+  }
+
+  async #persist(handles: DocHandle<unknown>[]): Promise<void> {
+    const ids = handles.map(handle => handle.documentId)
+    for (const handle of handles) this.#track(handle)
+    // Marked pending before the flush so a fast server confirmation cannot be missed.
+    const pending = this.#local.addPending(ids, this.#context.clock.last)
+    await Promise.all([this.#repo.flush(ids), pending])
+  }
+
+  #handleSynced(handle: DocHandle<unknown>): boolean {
+    const storageId = this.#connection?.serverMetadata?.storageId
+    return storageId !== undefined && sameHeads(handle.getSyncInfo(storageId)?.lastHeads, handle.heads())
+  }
+
+  #isSynced(): boolean {
+    return this.status === 'online' && [...this.#tracked.values()].every(handle => this.#handleSynced(handle))
+  }
+
+  #waitUntilSynced(remaining: number, timeout: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        this.#syncWaiters.delete(check)
+      }
+      const check = (): void => {
+        if (!this.#isSynced()) return
+        done()
+        resolve()
+      }
+      const timer = setTimeout(() => {
+        done()
+        const state = this.status === 'online' ? 'documents still differ from the server' : `the client is ${this.status}`
+        reject(new ParleyError(ClientErrorCodes.SYNC_TIMEOUT, `not in sync after ${timeout} ms: ${state}`))
+      }, Math.max(0, remaining))
+      this.#syncWaiters.add(check)
+      check()
+    })
+  }
+
+  #notifySyncWaiters(): void {
+    for (const waiter of [...this.#syncWaiters]) waiter()
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ParleyError(ClientErrorCodes.CLIENT_CLOSED, 'the client is closed')
+  }
+}
+
+export function createClient(options: ClientOptions): Promise<ParleyClient> {
+  return ParleyClient.create(options)
+}

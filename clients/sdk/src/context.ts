@@ -1,0 +1,17 @@
+import type { DocHandle, Repo } from '@automerge/automerge-repo/slim'
+import type { HybridClock, Limits } from '@parley/core'
+
+/** What a conversation needs from its client. */
+export interface ClientContext {
+  readonly repo: Repo
+  readonly user: string
+  readonly device: string
+  readonly clock: HybridClock
+  readonly limits: Limits
+  readonly segmentSize: number
+  readonly pageSize: number
+  /** Find a document locally or from the server; undefined when nobody has it. */
+  find<T>(id: string): Promise<DocHandle<T> | undefined>
+  /** Write changed documents to local storage and remember them until the server has them. */
+  persist(handles: DocHandle<unknown>[]): Promise<void>
+}

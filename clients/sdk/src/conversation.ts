@@ -1,0 +1,236 @@
+/**
+ * One conversation as a client sees it: the head document, the loaded part of the log,
+ * and the timeline projected from it. Writes append immutable events to the newest
+ * segment and resolve once stored locally; the repo syncs them whenever it can.
+ */
+import type { DocHandle } from '@automerge/automerge-repo/slim'
+import {
+  addMember,
+  addSegment,
+  appendEvent,
+  initSegment,
+  isSegmentFull,
+  project,
+  randomId,
+  readHead,
+  removeMember,
+  setReadCursor,
+  setTitle,
+  unreadCount,
+  validateEvent,
+  type EventBody,
+  type Head,
+  type HeadDoc,
+  type ParleyEvent,
+  type Priority,
+  type ReadEvent,
+  type Role,
+  type SegmentDoc,
+  type TimelineItem,
+} from '@parley/core'
+import { EventEmitter } from 'eventemitter3'
+import type { ClientContext } from './context.ts'
+import { ClientErrorCodes, ParleyError } from './errors.ts'
+import { EventLog } from './event-log.ts'
+import { TypingTracker } from './typing.ts'
+
+export type TimelineListener = (timeline: TimelineItem[]) => void
+
+interface ConversationEvents {
+  typing: (users: string[]) => void
+  head: (head: Head) => void
+}
+
+export class Conversation extends EventEmitter<ConversationEvents> {
+  readonly id: string
+  readonly #ctx: ClientContext
+  readonly #head: DocHandle<HeadDoc>
+  readonly #log: EventLog
+  readonly #typing: TypingTracker
+  readonly #subscribers = new Set<TimelineListener>()
+  #timeline: TimelineItem[] | undefined
+  #notifyScheduled = false
+  #writes: Promise<unknown> = Promise.resolve()
+
+  private constructor(ctx: ClientContext, head: DocHandle<HeadDoc>) {
+    super()
+    this.id = head.documentId
+    this.#ctx = ctx
+    this.#head = head
+    this.#log = new EventLog(ctx, () => this.#changed())
+    this.#typing = new TypingTracker(head as DocHandle<unknown>, ctx.user, users => this.emit('typing', users))
+    head.on('change', this.#onHeadChange)
+  }
+
+  /** Opens a conversation whose head is ready, loading its newest page. */
+  static async open(ctx: ClientContext, head: DocHandle<HeadDoc>, firstSegment?: DocHandle<SegmentDoc>): Promise<Conversation> {
+    const conversation = new Conversation(ctx, head)
+    if (firstSegment) conversation.#log.attach(firstSegment)
+    else await conversation.#log.loadNewest(conversation.head().segments, ctx.pageSize)
+    return conversation
+  }
+
+  head(): Head {
+    return readHead(this.#head.doc())
+  }
+
+  get title(): string {
+    return this.head().title
+  }
+
+  /** The loaded timeline, oldest first. */
+  timeline(): TimelineItem[] {
+    this.#timeline ??= project(this.#log.events.values())
+    return this.#timeline
+  }
+
+  /** Calls `listener` with the timeline now and after every change; returns the unsubscribe function. */
+  subscribe(listener: TimelineListener): () => void {
+    this.#subscribers.add(listener)
+    listener(this.timeline())
+    return () => this.#subscribers.delete(listener)
+  }
+
+  unreadCount(): number {
+    return unreadCount(this.timeline(), this.#ctx.user, this.head().reads[this.#ctx.user])
+  }
+
+  /** Everyone's latest read receipt. */
+  readReceipts(): Record<string, ReadEvent> {
+    return this.head().reads
+  }
+
+  hasOlder(): boolean {
+    return this.#log.hasOlder(this.head().segments)
+  }
+
+  /** Pages older segments in; resolves with how many messages were added. */
+  loadOlder(count = this.#ctx.pageSize): Promise<number> {
+    return this.#log.loadOlder(this.head().segments, count)
+  }
+
+  async send(text: string, options: { priority?: Priority } = {}): Promise<string> {
+    const body: EventBody = options.priority ? { type: 'message', text, priority: options.priority } : { type: 'message', text }
+    return (await this.#append(body)).id
+  }
+
+  async edit(id: string, text: string): Promise<void> {
+    this.#ownMessage(id)
+    await this.#append({ type: 'edit', target: id, text })
+  }
+
+  async delete(id: string): Promise<void> {
+    this.#ownMessage(id)
+    await this.#append({ type: 'delete', target: id })
+  }
+
+  async react(id: string, emoji: string, options: { remove?: boolean } = {}): Promise<void> {
+    this.#message(id)
+    await this.#append(options.remove ? { type: 'reaction', target: id, emoji, remove: true } : { type: 'reaction', target: id, emoji })
+  }
+
+  /** Moves this user's read cursor to `id` (default: the newest message). */
+  async markRead(id?: string): Promise<void> {
+    const target = id ?? this.timeline().at(-1)?.id
+    if (!target) return
+    const receipt = this.#stamp({ type: 'read', target }) as ReadEvent
+    this.#head.change(doc => setReadCursor(doc, receipt))
+    await this.#ctx.persist([this.#head])
+  }
+
+  async addMember(user: string, role: Role = 'member'): Promise<void> {
+    await this.#append({ type: 'member-added', member: user, role }, (doc, event) => addMember(doc, user, role, event.author, event.at))
+  }
+
+  async removeMember(user: string): Promise<void> {
+    await this.#append({ type: 'member-removed', member: user }, doc => removeMember(doc, user))
+  }
+
+  async setTitle(title: string): Promise<void> {
+    await this.#append({ type: 'title-changed', title }, doc => setTitle(doc, title))
+  }
+
+  setTyping(typing: boolean): void {
+    this.#typing.set(typing)
+  }
+
+  typingUsers(): string[] {
+    return this.#typing.users
+  }
+
+  /** Stops listening to the documents; the client closes every conversation it opened. */
+  close(): void {
+    this.#head.off('change', this.#onHeadChange)
+    this.#typing.close()
+    this.#log.close()
+    this.#subscribers.clear()
+    this.removeAllListeners()
+  }
+
+  #message(id: string): TimelineItem {
+    const item = this.timeline().find(message => message.id === id)
+    if (!item) throw new ParleyError(ClientErrorCodes.MESSAGE_NOT_FOUND, `no loaded message ${id} in conversation ${this.id}`)
+    return item
+  }
+
+  #ownMessage(id: string): void {
+    if (this.#message(id).author !== this.#ctx.user) {
+      throw new ParleyError(ClientErrorCodes.NOT_AUTHOR, `only the author may edit or delete message ${id}`)
+    }
+  }
+
+  /** Stamps and validates an event; throws before anything is stored if it is invalid. */
+  #stamp(body: EventBody): ParleyEvent {
+    const { user, device, clock, limits } = this.#ctx
+    return validateEvent({ ...body, id: randomId(), author: user, device, at: clock.tick() }, limits)
+  }
+
+  /**
+   * Appends one event, and applies `changeHead` to the head for events that change it
+   * (membership, title). Writes are queued so two sends never both start a segment.
+   */
+  #append(body: EventBody, changeHead?: (doc: HeadDoc, event: ParleyEvent) => void): Promise<ParleyEvent> {
+    const event = this.#stamp(body)
+    const write = this.#writes.then(async () => {
+      if (changeHead) this.#head.change(doc => changeHead(doc, event))
+      const { segment, created } = await this.#writableSegment()
+      segment.change(doc => appendEvent(doc, event))
+      await this.#ctx.persist([segment, ...created, ...(changeHead ? [this.#head] : [])])
+      return event
+    })
+    this.#writes = write.catch(() => undefined)
+    return write
+  }
+
+  async #writableSegment(): Promise<{ segment: DocHandle<SegmentDoc>; created: DocHandle<unknown>[] }> {
+    const newest = this.head().segments.at(-1)
+    const segment = newest === undefined ? undefined : await this.#log.load(newest)
+    if (segment && !isSegmentFull(segment.doc(), this.#ctx.segmentSize)) return { segment, created: [] }
+    // The newest segment is full (or not available here): start the next one. A writer
+    // elsewhere may do the same at the same time; both segments are valid.
+    const next = this.#ctx.repo.create<SegmentDoc>()
+    next.change(doc => initSegment(doc, this.id))
+    this.#log.attach(next)
+    this.#head.change(doc => addSegment(doc, next.documentId))
+    return { segment: next, created: [next, this.#head] }
+  }
+
+  #changed(): void {
+    this.#timeline = undefined
+    if (this.#notifyScheduled || this.#subscribers.size === 0) return
+    this.#notifyScheduled = true
+    queueMicrotask(() => {
+      this.#notifyScheduled = false
+      const timeline = this.timeline()
+      for (const listener of this.#subscribers) listener(timeline)
+    })
+  }
+
+  readonly #onHeadChange = (): void => {
+    const head = this.head()
+    this.emit('head', head)
+    this.#changed()
+    // Someone started a newer segment: follow it.
+    void this.#log.loadNewest(head.segments, 0)
+  }
+}

@@ -1,0 +1,12 @@
+/** Error codes of @parley/client. Every code is listed in docs/errors.md. */
+export { ParleyError, isParleyError } from '@parley/core'
+
+export const ClientErrorCodes = {
+  INVALID_OPTION: 'PARLEY_ERR_INVALID_OPTION',
+  UNAUTHENTICATED: 'PARLEY_ERR_UNAUTHENTICATED',
+  CONVERSATION_NOT_FOUND: 'PARLEY_ERR_CONVERSATION_NOT_FOUND',
+  MESSAGE_NOT_FOUND: 'PARLEY_ERR_MESSAGE_NOT_FOUND',
+  NOT_AUTHOR: 'PARLEY_ERR_NOT_AUTHOR',
+  SYNC_TIMEOUT: 'PARLEY_ERR_SYNC_TIMEOUT',
+  CLIENT_CLOSED: 'PARLEY_ERR_CLIENT_CLOSED',
+} as const

@@ -1,0 +1,171 @@
+/**
+ * The client's network adapter: one WebSocket to the sync server speaking
+ * automerge-repo's wire protocol (CBOR frames, `join` → `peer`), with our own
+ * reconnect policy. The stock adapter retries every 5 s without backoff and throws on
+ * an HTTP 401 at upgrade; this one backs off with full jitter, resets the backoff only
+ * once a connection has stayed up, and reports a refused token as a clear error.
+ */
+import { NetworkAdapter, cbor, type Message, type PeerId, type PeerMetadata } from '@automerge/automerge-repo/slim'
+import WebSocket from 'isomorphic-ws'
+import { ClientErrorCodes, ParleyError } from '../errors.ts'
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts'
+
+export type ConnectionStatus = 'connecting' | 'online' | 'offline'
+
+export interface ConnectionOptions {
+  url: string
+  /** Called before every connection attempt, so an expired token can be replaced. */
+  token: () => Promise<string>
+  backoff?: BackoffOptions
+  /** How long a connection must stay up before the backoff starts again from its minimum. */
+  stableAfterMs?: number
+  onStatus?: (status: ConnectionStatus) => void
+  onError?: (error: ParleyError) => void
+}
+
+/** Close codes the server uses for a refused or expired token. */
+const UNAUTHENTICATED_CLOSE = 4401
+
+export class ServerConnection extends NetworkAdapter {
+  status: ConnectionStatus = 'offline'
+  /** The server's peer metadata (its storage ID) once the handshake is done. */
+  serverMetadata: PeerMetadata | undefined
+  #options: ConnectionOptions & { backoff: BackoffOptions; stableAfterMs: number }
+  #socket: WebSocket | undefined
+  #serverPeerId: PeerId | undefined
+  #attempt = 0
+  #retryTimer: ReturnType<typeof setTimeout> | undefined
+  #stableTimer: ReturnType<typeof setTimeout> | undefined
+  #closed = false
+  #ready = false
+  #resolveReady!: () => void
+  readonly #readyPromise = new Promise<void>(resolve => (this.#resolveReady = resolve))
+
+  constructor(options: ConnectionOptions) {
+    super()
+    this.#options = { backoff: DEFAULT_BACKOFF, stableAfterMs: 5_000, ...options }
+  }
+
+  /** Ready once the first attempt has either joined or failed: offline finds must not hang. */
+  isReady(): boolean {
+    return this.#ready
+  }
+
+  whenReady(): Promise<void> {
+    return this.#readyPromise
+  }
+
+  connect(peerId: PeerId, peerMetadata?: PeerMetadata): void {
+    this.peerId = peerId
+    this.peerMetadata = peerMetadata ?? {}
+    void this.#open()
+  }
+
+  send(message: Message): void {
+    // Dropped while offline: on reconnect the sync protocol works out what is missing.
+    if (this.#socket?.readyState !== WebSocket.OPEN) return
+    this.#socket.send(cbor.encode(message))
+  }
+
+  disconnect(): void {
+    this.#closed = true
+    clearTimeout(this.#retryTimer)
+    clearTimeout(this.#stableTimer)
+    this.#socket?.close(1000)
+    this.#dropPeer()
+    this.#setStatus('offline')
+  }
+
+  /** Closes the current socket as if the network dropped; the usual backoff reconnects. */
+  dropConnection(): void {
+    this.#socket?.close(4000)
+  }
+
+  async #open(): Promise<void> {
+    if (this.#closed) return
+    this.#setStatus('connecting')
+    let token: string
+    try {
+      token = await this.#options.token()
+    } catch (cause) {
+      this.#options.onError?.(new ParleyError(ClientErrorCodes.UNAUTHENTICATED, 'the token callback failed', { cause }))
+      this.#scheduleRetry()
+      return
+    }
+    if (this.#closed) return
+    const url = new URL(this.#options.url)
+    url.searchParams.set('token', token)
+    const socket = new WebSocket(url.toString())
+    socket.binaryType = 'arraybuffer'
+    this.#socket = socket
+    socket.onopen = () => socket.send(cbor.encode({ type: 'join', senderId: this.peerId, peerMetadata: this.peerMetadata, supportedProtocolVersions: ['1'] }))
+    socket.onmessage = event => this.#receive(event.data as ArrayBuffer)
+    socket.onerror = event => {
+      // Node's ws reports a refused upgrade as an error naming the HTTP status.
+      if (/\b401\b/.test(String((event as { message?: string }).message))) this.#unauthenticated()
+    }
+    socket.onclose = event => {
+      if (this.#socket !== socket) return
+      this.#socket = undefined
+      clearTimeout(this.#stableTimer)
+      this.#dropPeer()
+      this.#markReady()
+      if (event.code === UNAUTHENTICATED_CLOSE) this.#unauthenticated()
+      this.#scheduleRetry()
+    }
+  }
+
+  #receive(data: ArrayBuffer): void {
+    let message: { type?: string; senderId?: PeerId; peerMetadata?: PeerMetadata; message?: string }
+    try {
+      message = cbor.decode(new Uint8Array(data))
+    } catch {
+      this.#socket?.close(4400)
+      return
+    }
+    if (message.type === 'peer' && message.senderId) {
+      this.#serverPeerId = message.senderId
+      this.serverMetadata = message.peerMetadata ?? {}
+      this.#setStatus('online')
+      this.#markReady()
+      this.#stableTimer = setTimeout(() => (this.#attempt = 0), this.#options.stableAfterMs)
+      this.emit('peer-candidate', { peerId: message.senderId, peerMetadata: this.serverMetadata })
+    } else if (message.type === 'error') {
+      this.#options.onError?.(new ParleyError(ClientErrorCodes.INVALID_OPTION, `server error: ${message.message}`))
+    } else {
+      this.emit('message', message as Message)
+    }
+  }
+
+  #unauthenticated(): void {
+    this.#options.onError?.(new ParleyError(ClientErrorCodes.UNAUTHENTICATED, 'the server refused the token (HTTP 401 / close 4401)'))
+  }
+
+  #scheduleRetry(): void {
+    this.#setStatus('offline')
+    if (this.#closed) return
+    const { maxAttempts } = this.#options.backoff
+    if (maxAttempts !== undefined && this.#attempt >= maxAttempts) return
+    const delay = backoffDelay(this.#attempt++, this.#options.backoff)
+    this.#retryTimer = setTimeout(() => void this.#open(), delay)
+  }
+
+  #dropPeer(): void {
+    if (!this.#serverPeerId) return
+    const peerId = this.#serverPeerId
+    this.#serverPeerId = undefined
+    this.emit('peer-disconnected', { peerId })
+  }
+
+  #markReady(): void {
+    if (this.#ready) return
+    this.#ready = true
+    this.#resolveReady()
+  }
+
+  #setStatus(status: ConnectionStatus): void {
+    if (this.status === status) return
+    this.status = status
+    this.#options.onStatus?.(status)
+  }
+}

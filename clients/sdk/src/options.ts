@@ -1,0 +1,63 @@
+import { DEFAULT_LIMITS, SEGMENT_SIZE, type Limits } from '@parley/core'
+import { ClientErrorCodes, ParleyError } from './errors.ts'
+import { DEFAULT_BACKOFF, type BackoffOptions } from './network/backoff.ts'
+import { syncUrl } from './network/url.ts'
+import type { StorageOption } from './storage.ts'
+import type { TokenSource } from './token.ts'
+
+export interface ClientOptions {
+  /** `ws://HOST:PORT`, `wss://…`, the full `…/sync` URL, or `http(s)://`. Leave out for an offline-only client. */
+  server?: string
+  /** A JWT, or a function returning a fresh one before each connection attempt. */
+  token: TokenSource
+  /** Where the local replica lives. Default: memory. */
+  storage?: StorageOption
+  /** Messages a conversation shows when opened, and `loadOlder`'s default. Default 50. */
+  pageSize?: number
+  /** Events per segment document. Default SEGMENT_SIZE (1,000). */
+  segmentSize?: number
+  limits?: Partial<Limits>
+  reconnect?: Partial<BackoffOptions> & { stableAfterMs?: number }
+}
+
+export interface ResolvedOptions {
+  server: string | undefined
+  token: TokenSource
+  storage: StorageOption
+  pageSize: number
+  segmentSize: number
+  limits: Limits
+  reconnect: BackoffOptions & { stableAfterMs: number }
+}
+
+const KNOWN = new Set(['server', 'token', 'storage', 'pageSize', 'segmentSize', 'limits', 'reconnect'])
+
+function invalid(message: string): never {
+  throw new ParleyError(ClientErrorCodes.INVALID_OPTION, message)
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value <= 0) invalid(`${name} must be a positive integer`)
+  return value
+}
+
+/** Validates options once, fills defaults, and freezes the result. */
+export function resolveOptions(options: ClientOptions): Readonly<ResolvedOptions> {
+  for (const key of Object.keys(options)) if (!KNOWN.has(key)) invalid(`unknown option ${key}`)
+  if (typeof options.token !== 'string' && typeof options.token !== 'function') invalid('token must be a string or a function')
+  const storage = options.storage ?? { kind: 'memory' }
+  if (!['memory', 'level', 'indexeddb', 'custom'].includes(storage.kind)) invalid(`unknown storage kind ${String(storage.kind)}`)
+  if (storage.kind === 'level' && typeof storage.dir !== 'string') invalid('storage.dir is required for level storage')
+  const reconnect = { ...DEFAULT_BACKOFF, stableAfterMs: 5_000, ...options.reconnect }
+  if (reconnect.minMs <= 0 || reconnect.maxMs < reconnect.minMs) invalid('reconnect needs 0 < minMs <= maxMs')
+  return Object.freeze({
+    server: options.server === undefined ? undefined : syncUrl(options.server),
+    token: options.token,
+    storage,
+    pageSize: positiveInteger('pageSize', options.pageSize, 50),
+    segmentSize: positiveInteger('segmentSize', options.segmentSize, SEGMENT_SIZE),
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    reconnect,
+  })
+}

@@ -1,0 +1,25 @@
+import type { StorageAdapterInterface } from '@automerge/automerge-repo/slim'
+import { LevelStorageAdapter, MemoryStorageAdapter, type LevelDatabase } from '@parley/core'
+
+export type StorageOption =
+  | { kind: 'memory' }
+  /** LevelDB in Node; `level` resolves to IndexedDB (browser-level) in browsers. */
+  | { kind: 'level'; dir: string }
+  | { kind: 'indexeddb'; name?: string }
+  | { kind: 'custom'; adapter: StorageAdapterInterface }
+
+export interface OpenStorage {
+  adapter: StorageAdapterInterface
+  close(): Promise<void>
+}
+
+export async function openStorage(option: StorageOption): Promise<OpenStorage> {
+  if (option.kind === 'memory') return { adapter: new MemoryStorageAdapter(), close: async () => {} }
+  if (option.kind === 'custom') return { adapter: option.adapter, close: async () => {} }
+  // Loaded on demand so a memory-only bundle never pulls in LevelDB.
+  const { Level } = await import('level')
+  const location = option.kind === 'level' ? option.dir : (option.name ?? 'parley')
+  const db = new Level<string, Uint8Array>(location, { valueEncoding: 'view' })
+  await db.open()
+  return { adapter: new LevelStorageAdapter(db as unknown as LevelDatabase), close: () => db.close() }
+}
