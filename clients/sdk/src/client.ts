@@ -185,9 +185,9 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     if (this.#closed) return
     this.#closed = true
     for (const opened of this.#opened.values()) (await opened.catch(() => undefined))?.close()
-    await this.#repo.flush()
+    // Not repo.shutdown(): it flushes every handle, and one that never became available throws.
     this.#connection?.disconnect()
-    await this.#repo.shutdown()
+    await this.#repo.flush([...this.#tracked.keys()] as DocumentId[])
     await this.#storage.close()
   }
 

@@ -21,7 +21,14 @@ export interface ConnectionOptions {
   stableAfterMs?: number
   onStatus?: (status: ConnectionStatus) => void
   onError?: (error: ParleyError) => void
+  /** The WebSocket class; injected by tests. Default: `ws` in Node, the global one in browsers. */
+  WebSocket?: WebSocketClass
 }
+
+/** The slice of the WebSocket API used here, so tests can inject a fake. */
+export type WebSocketClass = new (url: string) => Pick<WebSocket, 'send' | 'close' | 'readyState' | 'binaryType' | 'onopen' | 'onmessage' | 'onerror' | 'onclose'>
+
+const OPEN = 1
 
 /** Close codes the server uses for a refused or expired token. */
 const UNAUTHENTICATED_CLOSE = 4401
@@ -30,8 +37,8 @@ export class ServerConnection extends NetworkAdapter {
   status: ConnectionStatus = 'offline'
   /** The server's peer metadata (its storage ID) once the handshake is done. */
   serverMetadata: PeerMetadata | undefined
-  #options: ConnectionOptions & { backoff: BackoffOptions; stableAfterMs: number }
-  #socket: WebSocket | undefined
+  #options: ConnectionOptions & { backoff: BackoffOptions; stableAfterMs: number; WebSocket: WebSocketClass }
+  #socket: InstanceType<WebSocketClass> | undefined
   #serverPeerId: PeerId | undefined
   #attempt = 0
   #retryTimer: ReturnType<typeof setTimeout> | undefined
@@ -43,7 +50,7 @@ export class ServerConnection extends NetworkAdapter {
 
   constructor(options: ConnectionOptions) {
     super()
-    this.#options = { backoff: DEFAULT_BACKOFF, stableAfterMs: 5_000, ...options }
+    this.#options = { backoff: DEFAULT_BACKOFF, stableAfterMs: 5_000, WebSocket, ...options }
   }
 
   /** Ready once the first attempt has either joined or failed: offline finds must not hang. */
@@ -63,7 +70,7 @@ export class ServerConnection extends NetworkAdapter {
 
   send(message: Message): void {
     // Dropped while offline: on reconnect the sync protocol works out what is missing.
-    if (this.#socket?.readyState !== WebSocket.OPEN) return
+    if (this.#socket?.readyState !== OPEN) return
     this.#socket.send(cbor.encode(message))
   }
 
@@ -95,7 +102,7 @@ export class ServerConnection extends NetworkAdapter {
     if (this.#closed) return
     const url = new URL(this.#options.url)
     url.searchParams.set('token', token)
-    const socket = new WebSocket(url.toString())
+    const socket = new this.#options.WebSocket(url.toString())
     socket.binaryType = 'arraybuffer'
     this.#socket = socket
     socket.onopen = () => socket.send(cbor.encode({ type: 'join', senderId: this.peerId, peerMetadata: this.peerMetadata, supportedProtocolVersions: ['1'] }))

@@ -1,0 +1,151 @@
+import { cbor, type PeerId } from '@automerge/automerge-repo/slim'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import type { ParleyError } from '../src/errors.ts'
+import { ServerConnection, type ConnectionStatus, type WebSocketClass } from '../src/network/connection.ts'
+
+/** A WebSocket stand-in the test drives by hand. */
+class FakeSocket {
+  static instances: FakeSocket[] = []
+  readyState = 0
+  binaryType = 'blob' as BinaryType
+  sent: unknown[] = []
+  onopen: ((event: unknown) => void) | null = null
+  onmessage: ((event: { data: ArrayBuffer }) => void) | null = null
+  onerror: ((event: unknown) => void) | null = null
+  onclose: ((event: { code: number }) => void) | null = null
+  constructor(readonly url: string) {
+    FakeSocket.instances.push(this)
+  }
+  send(data: Uint8Array): void {
+    this.sent.push(cbor.decode(data))
+  }
+  close(code = 1000): void {
+    if (this.readyState === 3) return
+    this.readyState = 3
+    this.onclose?.({ code })
+  }
+  open(): void {
+    this.readyState = 1
+    this.onopen?.({})
+  }
+  acceptJoin(): void {
+    const reply = cbor.encode({ type: 'peer', senderId: 'server', peerMetadata: { storageId: 'store' }, selectedProtocolVersion: '1', targetId: 'me' })
+    this.onmessage?.({ data: reply.buffer.slice(reply.byteOffset, reply.byteOffset + reply.byteLength) as ArrayBuffer })
+  }
+}
+
+const latest = () => FakeSocket.instances.at(-1)!
+
+describe('ServerConnection reconnect policy', () => {
+  let statuses: ConnectionStatus[]
+  let errors: ParleyError[]
+  let tokens: number
+
+  beforeEach(() => {
+    vi.useFakeTimers()
+    FakeSocket.instances = []
+    statuses = []
+    errors = []
+    tokens = 0
+  })
+  afterEach(() => vi.useRealTimers())
+
+  function connect(extra: { maxAttempts?: number } = {}): ServerConnection {
+    const connection = new ServerConnection({
+      url: 'ws://server.test/sync',
+      token: async () => `token-${++tokens}`,
+      backoff: { minMs: 250, maxMs: 30_000, random: () => 0.5, ...extra },
+      stableAfterMs: 5_000,
+      onStatus: status => statuses.push(status),
+      onError: error => errors.push(error),
+      WebSocket: FakeSocket as unknown as WebSocketClass,
+    })
+    connection.connect('me' as PeerId, {})
+    return connection
+  }
+
+  it('joins with a fresh token and reports online once the server answers', async () => {
+    const connection = connect()
+    await vi.advanceTimersByTimeAsync(0)
+    expect(latest().url).toBe('ws://server.test/sync?token=token-1')
+    latest().open()
+    expect(latest().sent[0]).toMatchObject({ type: 'join', senderId: 'me', supportedProtocolVersions: ['1'] })
+    latest().acceptJoin()
+    expect(statuses).toEqual(['connecting', 'online'])
+    expect(connection.serverMetadata).toEqual({ storageId: 'store' })
+    expect(connection.isReady()).toBe(true)
+  })
+
+  it('retries failed attempts with growing full-jitter delays', async () => {
+    connect()
+    await vi.advanceTimersByTimeAsync(0)
+    latest().close(1006)
+    // attempt 0: 250 + 0.5 * 250 = 375 ms; attempt 1: 250 + 0.5 * 500 = 500 ms; attempt 2: 750 ms
+    for (const delay of [375, 500, 750]) {
+      const before = FakeSocket.instances.length
+      await vi.advanceTimersByTimeAsync(delay - 1)
+      expect(FakeSocket.instances.length).toBe(before)
+      await vi.advanceTimersByTimeAsync(1)
+      expect(FakeSocket.instances.length).toBe(before + 1)
+      latest().close(1006)
+    }
+    expect(tokens).toBe(4)
+  })
+
+  it('resets the backoff only after a connection has stayed up', async () => {
+    connect()
+    await vi.advanceTimersByTimeAsync(0)
+    for (let i = 0; i < 4; i++) {
+      latest().close(1006)
+      await vi.runOnlyPendingTimersAsync()
+    }
+    // Up, but dropped before it proved stable: the next delay keeps growing (attempt 4).
+    latest().open()
+    latest().acceptJoin()
+    await vi.advanceTimersByTimeAsync(4_999)
+    latest().close(1006)
+    const before = FakeSocket.instances.length
+    await vi.advanceTimersByTimeAsync(250 + 0.5 * 4000 - 1)
+    expect(FakeSocket.instances.length).toBe(before)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(FakeSocket.instances.length).toBe(before + 1)
+    // Up and stable: the next drop starts again from the minimum window.
+    latest().open()
+    latest().acceptJoin()
+    await vi.advanceTimersByTimeAsync(5_000)
+    latest().close(1006)
+    await vi.advanceTimersByTimeAsync(375)
+    expect(FakeSocket.instances.length).toBe(before + 2)
+  })
+
+  it('reports a refused token as PARLEY_ERR_UNAUTHENTICATED', async () => {
+    connect()
+    await vi.advanceTimersByTimeAsync(0)
+    latest().close(4401)
+    expect(errors.map(error => error.code)).toEqual(['PARLEY_ERR_UNAUTHENTICATED'])
+    expect(statuses.at(-1)).toBe('offline')
+  })
+
+  it('is ready after a failed first attempt, so offline lookups do not hang', async () => {
+    const connection = connect()
+    await vi.advanceTimersByTimeAsync(0)
+    expect(connection.isReady()).toBe(false)
+    latest().close(1006)
+    expect(connection.isReady()).toBe(true)
+  })
+
+  it('stops after maxAttempts and after disconnect()', async () => {
+    const connection = connect({ maxAttempts: 2 })
+    await vi.advanceTimersByTimeAsync(0)
+    latest().close(1006)
+    await vi.runOnlyPendingTimersAsync()
+    latest().close(1006)
+    await vi.runOnlyPendingTimersAsync()
+    latest().close(1006)
+    await vi.runAllTimersAsync()
+    expect(FakeSocket.instances.length).toBe(3)
+    connection.disconnect()
+    await vi.runAllTimersAsync()
+    expect(FakeSocket.instances.length).toBe(3)
+  })
+})

@@ -1,0 +1,121 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createClient, type ParleyClient } from '../src/index.ts'
+import { testToken } from './helpers.ts'
+
+const clients: ParleyClient[] = []
+const dirs: string[] = []
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map(client => client.close()))
+  await Promise.all(dirs.splice(0).map(dir => rm(dir, { recursive: true, force: true })))
+})
+
+async function offlineClient(options: { segmentSize?: number; pageSize?: number; dir?: string } = {}) {
+  const client = await createClient({
+    token: testToken('alice'),
+    storage: options.dir ? { kind: 'level', dir: options.dir } : { kind: 'memory' },
+    segmentSize: options.segmentSize,
+    pageSize: options.pageSize,
+  })
+  clients.push(client)
+  return client
+}
+
+describe('a conversation on an offline client', () => {
+  it('sends, edits, deletes, reacts and projects the timeline', async () => {
+    const client = await offlineClient()
+    const conversation = await client.createConversation({ title: 'plans', members: ['bob'] })
+    const first = await conversation.send('hello')
+    const second = await conversation.send('typo')
+    await conversation.edit(second, 'fixed')
+    await conversation.react(first, '👍')
+    const third = await conversation.send('oops')
+    await conversation.delete(third)
+    expect(conversation.timeline()).toEqual([
+      { id: first, author: 'alice', text: 'hello', at: expect.any(Number), reactions: { '👍': ['alice'] } },
+      { id: second, author: 'alice', text: 'fixed', at: expect.any(Number), edited: true, reactions: {} },
+      { id: third, author: 'alice', text: '', at: expect.any(Number), deleted: true, reactions: {} },
+    ])
+    await conversation.react(first, '👍', { remove: true })
+    expect(conversation.timeline()[0]!.reactions).toEqual({})
+    expect(conversation.head()).toMatchObject({ kind: 'group', title: 'plans', createdBy: 'alice' })
+    expect(Object.keys(conversation.head().members).sort()).toEqual(['alice', 'bob'])
+  })
+
+  it('keeps a device’s messages in the order it sent them', async () => {
+    const conversation = await (await offlineClient()).createConversation()
+    const texts = Array.from({ length: 30 }, (_, i) => `m${i}`)
+    for (const text of texts) await conversation.send(text)
+    expect(conversation.timeline().map(item => item.text)).toEqual(texts)
+  })
+
+  it('notifies subscribers once per change with the new timeline', async () => {
+    const conversation = await (await offlineClient()).createConversation()
+    const seen: string[][] = []
+    const stop = conversation.subscribe(timeline => seen.push(timeline.map(item => item.text)))
+    await conversation.send('a')
+    await conversation.send('b')
+    stop()
+    await conversation.send('c')
+    expect(seen).toEqual([[], ['a'], ['a', 'b']])
+  })
+
+  it('refuses invalid input before storing anything', async () => {
+    const conversation = await (await offlineClient()).createConversation()
+    await expect(conversation.send('x'.repeat(16 * 1024 + 1))).rejects.toMatchObject({ code: 'PARLEY_ERR_TEXT_TOO_LARGE' })
+    await expect(conversation.edit('no-such-id', 'x')).rejects.toMatchObject({ code: 'PARLEY_ERR_MESSAGE_NOT_FOUND' })
+    expect(conversation.timeline()).toEqual([])
+  })
+
+  it('starts a new segment when the newest is full', async () => {
+    const client = await offlineClient({ segmentSize: 5, pageSize: 3 })
+    const conversation = await client.createConversation()
+    for (let i = 0; i < 12; i++) await conversation.send(`m${i}`)
+    expect(conversation.head().segments).toHaveLength(3)
+    expect(conversation.timeline().map(item => item.text)).toEqual(Array.from({ length: 12 }, (_, i) => `m${i}`))
+  })
+
+  it('fails clearly to open a conversation nobody reachable has', async () => {
+    const client = await offlineClient()
+    const other = await (await offlineClient()).createConversation()
+    await expect(client.conversation(other.id)).rejects.toMatchObject({ code: 'PARLEY_ERR_CONVERSATION_NOT_FOUND' })
+  })
+
+  it('counts unread messages after the read cursor', async () => {
+    const conversation = await (await offlineClient()).createConversation()
+    const id = await conversation.send('mine')
+    expect(conversation.unreadCount()).toBe(0)
+    await conversation.markRead(id)
+    expect(conversation.readReceipts().alice).toMatchObject({ type: 'read', target: id, author: 'alice' })
+  })
+})
+
+describe('a level replica', () => {
+  it('survives a restart: conversations, timeline, device and clock', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parley-sdk-'))
+    dirs.push(dir)
+    const first = await offlineClient({ dir, segmentSize: 4, pageSize: 3 })
+    const conversation = await first.createConversation({ title: 'kept' })
+    for (let i = 0; i < 10; i++) await conversation.send(`m${i}`)
+    const device = first.device
+    const lastAt = conversation.timeline().at(-1)!.at
+    await first.close()
+    clients.splice(clients.indexOf(first), 1)
+
+    const second = await offlineClient({ dir, segmentSize: 4, pageSize: 3 })
+    expect(second.device).toBe(device)
+    expect(second.conversations()).toEqual([{ id: conversation.id, kind: 'group', title: 'kept' }].map(({ id }) => expect.objectContaining({ id })))
+    const reopened = await second.conversation(conversation.id)
+    // The newest page: the newest segment (m8, m9) plus the one before it to reach 3 messages.
+    expect(reopened.timeline().map(item => item.text)).toEqual(['m4', 'm5', 'm6', 'm7', 'm8', 'm9'])
+    expect(reopened.hasOlder()).toBe(true)
+    expect(await reopened.loadOlder(3)).toBe(4)
+    expect(reopened.timeline()).toHaveLength(10)
+    expect(reopened.hasOlder()).toBe(false)
+    await reopened.send('after restart')
+    expect(reopened.timeline().at(-1)).toMatchObject({ text: 'after restart' })
+    expect(reopened.timeline().at(-1)!.at).toBeGreaterThan(lastAt)
+  })
+})
