@@ -1,5 +1,5 @@
 import type { StorageAdapterInterface } from '@automerge/automerge-repo/slim'
-import { LevelStorageAdapter, MemoryStorageAdapter, type LevelDatabase } from '@parley/core'
+import { closableStorage, LevelStorageAdapter, MemoryStorageAdapter, type ClosableStorage, type LevelDatabase } from '@parley/core'
 
 export type StorageOption =
   | { kind: 'memory' }
@@ -8,10 +8,7 @@ export type StorageOption =
   | { kind: 'indexeddb'; name?: string }
   | { kind: 'custom'; adapter: StorageAdapterInterface }
 
-export interface OpenStorage {
-  adapter: StorageAdapterInterface
-  close(): Promise<void>
-}
+export type OpenStorage = ClosableStorage
 
 export async function openStorage(option: StorageOption): Promise<OpenStorage> {
   if (option.kind === 'memory') return { adapter: new MemoryStorageAdapter(), close: async () => {} }
@@ -21,5 +18,5 @@ export async function openStorage(option: StorageOption): Promise<OpenStorage> {
   const location = option.kind === 'level' ? option.dir : (option.name ?? 'parley')
   const db = new Level<string, Uint8Array>(location, { valueEncoding: 'view' })
   await db.open()
-  return { adapter: new LevelStorageAdapter(db as unknown as LevelDatabase), close: () => db.close() }
+  return closableStorage(new LevelStorageAdapter(db as unknown as LevelDatabase), () => db.close())
 }

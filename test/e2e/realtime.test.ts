@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ClientPool } from '../support/clients.ts'
+import { ServerProcess } from '../support/server-process.ts'
+import { timelineWhere } from '../support/timeline.ts'
+
+describe('two users on a real server process', () => {
+  let server: ServerProcess
+  const pool = new ClientPool()
+  beforeAll(async () => (server = await ServerProcess.start()))
+  afterAll(async () => {
+    await pool.closeAll()
+    await server?.stop()
+  })
+
+  it('exchange messages in real time, find the conversation through the inbox, and see typing', async () => {
+    const alice = await pool.connect(server, 'alice')
+    const bob = await pool.connect(server, 'bob')
+    const conversation = await alice.createConversation({ title: 'lunch', members: ['bob'] })
+    await conversation.send('hi bob')
+    await alice.sync()
+
+    // Bob never saw the ID: the server put the conversation into his inbox.
+    await bob.sync()
+    expect(bob.conversations().map(summary => summary.id)).toContain(conversation.id)
+    const bobs = await bob.conversation(conversation.id)
+    expect(bobs.timeline().map(item => item.text)).toEqual(['hi bob'])
+    expect(bobs.head()).toMatchObject({ title: 'lunch' })
+
+    const aliceSeesReply = timelineWhere(conversation, timeline => timeline.some(item => item.text === 'hi alice'))
+    await bobs.send('hi alice')
+    expect((await aliceSeesReply).map(item => [item.author, item.text])).toEqual([
+      ['alice', 'hi bob'],
+      ['bob', 'hi alice'],
+    ])
+
+    for (let i = 0; i < 20; i++) {
+      const arrived = timelineWhere(bobs, timeline => timeline.some(item => item.text === `ping ${i}`))
+      await conversation.send(`ping ${i}`)
+      await arrived
+    }
+
+    const typing = new Promise<string[]>(resolve => conversation.on('typing', users => users.length > 0 && resolve(users)))
+    bobs.setTyping(true)
+    expect(await typing).toEqual(['bob'])
+
+    const reacted = timelineWhere(conversation, timeline => timeline[0]?.reactions['🎉']?.includes('bob') === true)
+    await bobs.react(bobs.timeline()[0]!.id, '🎉')
+    await reacted
+  })
+})

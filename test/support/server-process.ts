@@ -1,0 +1,87 @@
+/**
+ * A real parley-server process for end-to-end tests: spawned from the package's bin,
+ * on a free port, with its own LevelDB directory; killable with any signal and
+ * restartable on the same data and port.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { SignJWT } from 'jose'
+
+const BIN = fileURLToPath(new URL('../../sync-server/bin/parley-server.js', import.meta.url))
+const SECRET = 'end-to-end-test-secret-of-enough-length'
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+export class ServerProcess {
+  readonly port: number
+  readonly dataDir: string
+  #child: ChildProcess | undefined
+  #log = ''
+
+  private constructor(port: number, dataDir: string) {
+    this.port = port
+    this.dataDir = dataDir
+  }
+
+  static async start(): Promise<ServerProcess> {
+    const server = new ServerProcess(await freePort(), await mkdtemp(join(tmpdir(), 'parley-e2e-')))
+    await server.restart()
+    return server
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}`
+  }
+
+  get log(): string {
+    return this.#log
+  }
+
+  token(user: string): Promise<string> {
+    return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET))
+  }
+
+  /** Starts the process (again) on the same port and data; resolves once it listens. */
+  async restart(): Promise<void> {
+    const child = spawn(process.execPath, [BIN, '--port', String(this.port), '--data', this.dataDir, '--jwt-secret', SECRET, '--log-level', 'warn'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    this.#child = child
+    await new Promise<void>((resolve, reject) => {
+      const onData = (chunk: Buffer): void => {
+        this.#log += chunk.toString()
+        if (this.#log.includes(`listening on http://127.0.0.1:${this.port}`)) resolve()
+      }
+      child.stdout!.on('data', onData)
+      child.stderr!.on('data', onData)
+      child.once('exit', code => reject(new Error(`parley-server exited with ${code} before listening:\n${this.#log}`)))
+    })
+  }
+
+  /** Sends a signal and waits for the process to exit. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    const child = this.#child
+    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null
+    const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
+    child.kill(signal)
+    return exited
+  }
+
+  async stop(): Promise<void> {
+    await this.kill('SIGKILL')
+    await rm(this.dataDir, { recursive: true, force: true })
+  }
+}
