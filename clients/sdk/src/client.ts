@@ -4,7 +4,7 @@
  * redelivered by hand — on every (re)connection the sync protocol works out what each
  * side lacks.
  */
-import { Repo, type DocHandle, type DocumentId, type UrlHeads } from '@automerge/automerge-repo/slim'
+import { Automerge, decodeHeads, Repo, type DocHandle, type DocumentId, type UrlHeads } from '@automerge/automerge-repo/slim'
 import {
   bareDocumentId,
   HybridClock,
@@ -23,7 +23,7 @@ import type { ClientContext } from './context.ts'
 import { Conversation } from './conversation.ts'
 import { ClientErrorCodes, ParleyError } from './errors.ts'
 import { LocalState } from './local-state.ts'
-import { ServerConnection, type ConnectionStatus } from './network/connection.ts'
+import { ServerConnection, type ConnectionStatus, type ServerHeads } from './network/connection.ts'
 import { resolveOptions, type ClientOptions, type ResolvedOptions } from './options.ts'
 import { openStorage, type OpenStorage } from './storage.ts'
 import { tokenGetter, tokenSubject } from './token.ts'
@@ -44,6 +44,11 @@ interface ClientEvents {
 
 function sameHeads(a: UrlHeads | undefined, b: UrlHeads): boolean {
   return a !== undefined && a.length === b.length && [...a].sort().join() === [...b].sort().join()
+}
+
+/** Whether the document already contains every change up to `heads` (null: the server has none). */
+function containsHeads(handle: DocHandle<unknown>, heads: string[] | null | undefined): boolean {
+  return !heads || Automerge.hasHeads(handle.doc(), decodeHeads(heads as UrlHeads))
 }
 
 export class ParleyClient extends EventEmitter<ClientEvents> {
@@ -165,19 +170,30 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
   }
 
   /**
-   * Opens every known conversation and resolves once the server holds everything this
-   * device has and this device holds everything the server has, for every document open.
+   * Opens every known conversation, then resolves once the server holds everything this
+   * device has and this device holds everything the server had when asked, for every
+   * open document. Rejects with PARLEY_ERR_SYNC_TIMEOUT after `timeout` ms (default 10 s).
    */
   async sync(options: { timeout?: number } = {}): Promise<void> {
     this.#assertOpen()
+    const connection = this.#connection
+    if (!connection) throw new ParleyError(ClientErrorCodes.INVALID_OPTION, 'this client has no server to sync with')
     const timeout = options.timeout ?? 10_000
     const deadline = Date.now() + timeout
-    let known = -1
-    // Syncing the inbox may reveal conversations; opening them may reveal segments.
-    while (known !== this.conversations().length || !this.#isSynced()) {
-      known = this.conversations().length
+    for (;;) {
+      // Syncing the inbox may reveal conversations; opening them may reveal segments.
+      const known = this.conversations().length
       await Promise.all(this.conversations().map(({ id }) => this.conversation(id).catch(() => undefined)))
-      await this.#waitUntilSynced(deadline - Date.now(), timeout)
+      await this.#until(() => this.#allAcknowledged(), deadline, timeout)
+      const handles = [...this.#tracked.values()]
+      let serverHeads: ServerHeads
+      try {
+        serverHeads = await connection.requestHeads(handles.map(handle => handle.documentId))
+      } catch {
+        continue // the connection dropped: start over once it is back
+      }
+      await this.#until(() => handles.every(handle => containsHeads(handle, serverHeads[handle.documentId])), deadline, timeout)
+      if (this.#allAcknowledged() && this.conversations().length === known) return
     }
   }
 
@@ -246,18 +262,20 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     return storageId !== undefined && sameHeads(handle.getSyncInfo(storageId)?.lastHeads, handle.heads())
   }
 
-  #isSynced(): boolean {
+  /** Online, and the server has acknowledged the current heads of every open document. */
+  #allAcknowledged(): boolean {
     return this.status === 'online' && [...this.#tracked.values()].every(handle => this.#handleSynced(handle))
   }
 
-  #waitUntilSynced(remaining: number, timeout: number): Promise<void> {
+  /** Resolves when `condition` holds, checked now and whenever a document or the connection changes. */
+  #until(condition: () => boolean, deadline: number, timeout: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const done = (): void => {
         clearTimeout(timer)
         this.#syncWaiters.delete(check)
       }
       const check = (): void => {
-        if (!this.#isSynced()) return
+        if (!condition()) return
         done()
         resolve()
       }
@@ -265,7 +283,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
         done()
         const state = this.status === 'online' ? 'documents still differ from the server' : `the client is ${this.status}`
         reject(new ParleyError(ClientErrorCodes.SYNC_TIMEOUT, `not in sync after ${timeout} ms: ${state}`))
-      }, Math.max(0, remaining))
+      }, Math.max(0, deadline - Date.now()))
       this.#syncWaiters.add(check)
       check()
     })

@@ -12,6 +12,9 @@ import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts
 
 export type ConnectionStatus = 'connecting' | 'online' | 'offline'
 
+/** The server's heads of each document asked about; null where it holds none. */
+export type ServerHeads = Record<string, string[] | null>
+
 export interface ConnectionOptions {
   url: string
   /** Called before every connection attempt, so an expired token can be replaced. */
@@ -44,6 +47,8 @@ export class ServerConnection extends NetworkAdapter {
   #retryTimer: ReturnType<typeof setTimeout> | undefined
   #stableTimer: ReturnType<typeof setTimeout> | undefined
   #closed = false
+  #nextRequest = 1
+  readonly #headsRequests = new Map<number, { resolve: (heads: ServerHeads) => void; reject: (error: Error) => void }>()
   #ready = false
   #resolveReady!: () => void
   readonly #readyPromise = new Promise<void>(resolve => (this.#resolveReady = resolve))
@@ -72,6 +77,18 @@ export class ServerConnection extends NetworkAdapter {
     // Dropped while offline: on reconnect the sync protocol works out what is missing.
     if (this.#socket?.readyState !== OPEN) return
     this.#socket.send(cbor.encode(message))
+  }
+
+  /**
+   * Asks the server for its current heads of these documents. The reply comes after
+   * everything the server already sent on this socket, so it is a barrier: once local
+   * documents contain these heads, nothing the server had is still in flight.
+   */
+  requestHeads(documentIds: string[]): Promise<ServerHeads> {
+    if (this.#socket?.readyState !== OPEN || !this.#serverPeerId) return Promise.reject(new Error('not connected'))
+    const requestId = this.#nextRequest++
+    this.#socket.send(cbor.encode({ type: 'parley/heads-request', senderId: this.peerId, targetId: this.#serverPeerId, requestId, documentIds }))
+    return new Promise((resolve, reject) => this.#headsRequests.set(requestId, { resolve, reject }))
   }
 
   disconnect(): void {
@@ -123,7 +140,7 @@ export class ServerConnection extends NetworkAdapter {
   }
 
   #receive(data: ArrayBuffer): void {
-    let message: { type?: string; senderId?: PeerId; peerMetadata?: PeerMetadata; message?: string }
+    let message: { type?: string; senderId?: PeerId; peerMetadata?: PeerMetadata; message?: string; requestId?: number; heads?: ServerHeads }
     try {
       message = cbor.decode(new Uint8Array(data))
     } catch {
@@ -137,6 +154,10 @@ export class ServerConnection extends NetworkAdapter {
       this.#markReady()
       this.#stableTimer = setTimeout(() => (this.#attempt = 0), this.#options.stableAfterMs)
       this.emit('peer-candidate', { peerId: message.senderId, peerMetadata: this.serverMetadata })
+    } else if (message.type === 'parley/heads') {
+      const request = this.#headsRequests.get(message.requestId ?? 0)
+      this.#headsRequests.delete(message.requestId ?? 0)
+      request?.resolve(message.heads ?? {})
     } else if (message.type === 'error') {
       this.#options.onError?.(new ParleyError(ClientErrorCodes.INVALID_OPTION, `server error: ${message.message}`))
     } else {
@@ -158,6 +179,8 @@ export class ServerConnection extends NetworkAdapter {
   }
 
   #dropPeer(): void {
+    for (const request of this.#headsRequests.values()) request.reject(new Error('connection closed'))
+    this.#headsRequests.clear()
     if (!this.#serverPeerId) return
     const peerId = this.#serverPeerId
     this.#serverPeerId = undefined

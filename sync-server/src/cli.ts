@@ -1,0 +1,137 @@
+/**
+ * `parley-server`: starts a sync server, or mints a development token.
+ * Every flag also reads from PARLEY_<FLAG> (e.g. PARLEY_PORT); flags win.
+ */
+import { parseArgs } from 'node:util'
+import { developmentSecret } from './auth/dev-secret.ts'
+import { mintToken } from './auth/tokens.ts'
+import { isParleyError, ServerErrorCodes } from './errors.ts'
+import { createParleyServer } from './server.ts'
+
+const USAGE = `Usage:
+  parley-server [--host 127.0.0.1] [--port 8787] [--data ./data]
+                [--jwt-secret S | --jwt-public-key FILE | --jwks-url URL]
+                [--tls-cert FILE --tls-key FILE] [--redis redis://HOST:PORT]
+                [--webhook-url URL] [--log-level info]
+  parley-server token <userId> [--ttl 1h] [--data ./data] [--jwt-secret S]
+
+Every flag also reads from PARLEY_<FLAG>, e.g. PARLEY_PORT, PARLEY_JWT_SECRET.
+Without a secret the server generates a development secret under the data directory.`
+
+const FLAGS = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  data: { type: 'string' },
+  'jwt-secret': { type: 'string' },
+  'jwt-public-key': { type: 'string' },
+  'jwks-url': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  redis: { type: 'string' },
+  'webhook-url': { type: 'string' },
+  'log-level': { type: 'string' },
+  ttl: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
+/** Features whose flags are accepted now and arrive in later releases. */
+const NOT_YET = ['jwt-public-key', 'jwks-url', 'tls-cert', 'tls-key', 'redis', 'webhook-url'] as const
+
+class UsageError extends Error {}
+
+type Flags = { [K in keyof typeof FLAGS]?: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string }
+
+function readFlags(argv: string[], env: NodeJS.ProcessEnv): { flags: Flags; positionals: string[] } {
+  let parsed
+  try {
+    parsed = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true })
+  } catch (error) {
+    throw new UsageError((error as Error).message)
+  }
+  const flags: Flags = { ...parsed.values }
+  for (const name of Object.keys(FLAGS) as (keyof typeof FLAGS)[]) {
+    const fromEnv = env[`PARLEY_${name.toUpperCase().replace(/-/g, '_')}`]
+    if (flags[name] === undefined && fromEnv !== undefined && FLAGS[name].type === 'string') (flags as Record<string, string>)[name] = fromEnv
+  }
+  return { flags, positionals: parsed.positionals }
+}
+
+async function secretFor(flags: Flags): Promise<string> {
+  return flags['jwt-secret'] ?? (await developmentSecret(flags.data ?? './data')).secret
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let parsed
+  try {
+    parsed = readFlags(argv, env)
+  } catch (error) {
+    process.stderr.write(`parley-server: ${(error as Error).message}\n\n${USAGE}\n`)
+    return 2
+  }
+  const { flags, positionals } = parsed
+  if (flags.help) {
+    process.stdout.write(`${USAGE}\n`)
+    return 0
+  }
+  if (positionals[0] === 'token') {
+    if (positionals.length !== 2) {
+      process.stderr.write(`parley-server token: expected exactly one <userId>\n\n${USAGE}\n`)
+      return 2
+    }
+    process.stdout.write(`${await mintToken(await secretFor(flags), positionals[1]!, { ttl: flags.ttl ?? '1h' })}\n`)
+    return 0
+  }
+  if (positionals.length > 0) {
+    process.stderr.write(`parley-server: unknown command ${positionals[0]}\n\n${USAGE}\n`)
+    return 2
+  }
+  const unsupported = NOT_YET.filter(name => flags[name] !== undefined)
+  if (unsupported.length > 0) {
+    process.stderr.write(`parley-server: ${ServerErrorCodes.NOT_SUPPORTED}: --${unsupported.join(', --')} is not yet supported by this release\n`)
+    return 2
+  }
+  return serve(flags)
+}
+
+async function serve(flags: Flags): Promise<number> {
+  const server = await createParleyServer({
+    host: flags.host,
+    port: flags.port === undefined ? undefined : Number(flags.port),
+    dataDir: flags.data,
+    jwtSecret: flags['jwt-secret'],
+    logLevel: flags['log-level'] as never,
+  })
+  // automerge-repo handles messages in promises it does not catch; one bad message must
+  // not take every user's connection down with it.
+  process.on('unhandledRejection', error => server.app.log.error({ err: error }, 'unhandled rejection'))
+  const url = await server.listen()
+  process.stdout.write(`parley-server listening on ${url.replace(/^ws/, 'http').replace(/\/sync$/, '')} (sync: ${url})\n`)
+  return new Promise(resolve => {
+    let stopping = false
+    const stop = (signal: string) => {
+      if (stopping) return resolve(1)
+      stopping = true
+      server.app.log.info({ signal }, 'shutting down: flushing storage')
+      server.close().then(
+        () => resolve(0),
+        error => {
+          server.app.log.error({ err: error }, 'shutdown failed')
+          resolve(1)
+        },
+      )
+    }
+    process.on('SIGTERM', () => stop('SIGTERM'))
+    process.on('SIGINT', () => stop('SIGINT'))
+  })
+}
+
+export async function run(argv: string[]): Promise<void> {
+  try {
+    process.exitCode = await main(argv)
+  } catch (error) {
+    process.stderr.write(`parley-server: ${isParleyError(error) ? `${error.code}: ` : ''}${(error as Error).message}\n`)
+    process.exitCode = isParleyError(error, ServerErrorCodes.INVALID_OPTION) ? 2 : 1
+  }
+  // Open handles (timers, sockets) must not keep a finished command alive.
+  if (process.exitCode !== undefined) setImmediate(() => process.exit())
+}

@@ -1,0 +1,9 @@
+/** Error codes of @parley/sync-server. Every code is listed in docs/errors.md. */
+export { ParleyError, isParleyError } from '@parley/core'
+
+export const ServerErrorCodes = {
+  INVALID_OPTION: 'PARLEY_ERR_INVALID_OPTION',
+  NOT_SUPPORTED: 'PARLEY_ERR_NOT_SUPPORTED',
+  UNAUTHENTICATED: 'PARLEY_ERR_UNAUTHENTICATED',
+  NOT_FOUND: 'PARLEY_ERR_NOT_FOUND',
+} as const

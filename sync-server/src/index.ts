@@ -1,0 +1,7 @@
+export { createParleyServer, type ParleyServer } from './server.ts'
+export { resolveServerOptions, type ServerOptions, type ResolvedServerOptions } from './config.ts'
+export { mintToken, hs256Verifier, type Identity, type TokenVerifier } from './auth/tokens.ts'
+export { CloseCodes, type CloseCode } from './close-codes.ts'
+export { ServerErrorCodes, ParleyError, isParleyError } from './errors.ts'
+export { ParleyServerAdapter } from './network/server-adapter.ts'
+export { decodeFrame } from './network/frames.ts'
