@@ -1,0 +1,108 @@
+import type { DocumentId } from '@automerge/automerge-repo'
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+import type { TestServer } from '../src/testing.ts'
+import { stockRepo } from './helpers.ts'
+
+const BIN = fileURLToPath(new URL('../bin/parley-server.js', import.meta.url))
+
+interface Run {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs the real command; `until` resolves early once stdout matches, leaving it running. */
+function start(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const output = { stdout: '', stderr: '' }
+  child.stdout.on('data', chunk => (output.stdout += chunk))
+  child.stderr.on('data', chunk => (output.stderr += chunk))
+  const exited = new Promise<Run>(resolve => child.on('exit', code => resolve({ code, ...output })))
+  const printed = (pattern: RegExp) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const check = () => {
+        const match = output.stdout.match(pattern)
+        if (match) resolve(match)
+      }
+      child.stdout.on('data', check)
+      void exited.then(run => reject(new Error(`exited ${run.code} before printing ${pattern}: ${run.stderr}`)))
+    })
+  return { child, exited, printed }
+}
+
+describe('the parley-server command', () => {
+  const dirs: string[] = []
+  afterAll(() => Promise.all(dirs.map(dir => rm(dir, { recursive: true, force: true }))))
+  const tempDir = async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parley-cli-'))
+    dirs.push(dir)
+    return dir
+  }
+
+  it('serves on a development secret, mints tokens it accepts, and flushes on SIGTERM', async () => {
+    const data = await tempDir()
+    const server = start(['--port', '0', '--data', data, '--log-level', 'warn'])
+    const [, port] = await server.printed(/listening on http:\/\/127\.0\.0\.1:(\d+)/)
+    const token = start(['token', 'alice', '--data', data])
+    const minted = await token.exited
+    expect(minted.code).toBe(0)
+    const jwt = minted.stdout.trim()
+    expect(jwt.split('.')).toHaveLength(3)
+
+    const url = `ws://127.0.0.1:${port}/sync`
+    const fake = { url, token: async () => jwt } as unknown as TestServer
+    const alice = await stockRepo(fake, 'alice')
+    const handle = alice.repo.create<{ note: string }>()
+    handle.change(doc => (doc.note = 'kept'))
+    const reader = await stockRepo(fake, 'alice', 'second-device')
+    await reader.repo.find(handle.documentId)
+    alice.close()
+    reader.close()
+
+    server.child.kill('SIGTERM')
+    expect((await server.exited).code).toBe(0)
+
+    const again = start(['--port', '0', '--data', data, '--log-level', 'warn'])
+    const [, port2] = await again.printed(/listening on http:\/\/127\.0\.0\.1:(\d+)/)
+    const later = await stockRepo({ url: `ws://127.0.0.1:${port2}/sync`, token: async () => jwt } as unknown as TestServer, 'alice')
+    const found = await later.repo.find<{ note: string }>(handle.documentId as DocumentId)
+    expect(found.doc().note.toString()).toBe('kept')
+    later.close()
+    again.child.kill('SIGINT')
+    expect((await again.exited).code).toBe(0)
+  })
+
+  it('reads flags from PARLEY_* environment variables', async () => {
+    const data = await tempDir()
+    const server = start(['--log-level', 'warn'], { PARLEY_PORT: '0', PARLEY_DATA: data, PARLEY_JWT_SECRET: 'a-secret-from-the-environment' })
+    await server.printed(/listening on/)
+    server.child.kill('SIGTERM')
+    const run = await server.exited
+    expect(run.code).toBe(0)
+    expect(run.stdout).not.toContain('development secret')
+  })
+
+  it.each([
+    [['--redis', 'redis://127.0.0.1:6379'], /--redis is not yet supported/],
+    [['--tls-cert', 'a.pem', '--tls-key', 'b.pem'], /--tls-cert, --tls-key is not yet supported/],
+    [['--colour', 'red'], /Unknown option '--colour'/],
+    [['frobnicate'], /unknown command frobnicate/],
+    [['token'], /expected exactly one <userId>/],
+    [['--port', 'eighty'], /port must be/],
+  ])('exits 2 with a clear message for %j', async (args, message) => {
+    const run = await start([...args, '--data', await tempDir()]).exited
+    expect(run.code).toBe(2)
+    expect(run.stderr).toMatch(message)
+  })
+
+  it('prints usage for --help', async () => {
+    const run = await start(['--help']).exited
+    expect(run.code).toBe(0)
+    expect(run.stdout).toContain('parley-server token <userId>')
+  })
+})

@@ -1,0 +1,100 @@
+import { cbor } from '@automerge/automerge-repo'
+import { next as Automerge } from '@automerge/automerge'
+import { inboxDocumentId } from '@parley/core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startTestServer, type TestServer } from '../src/testing.ts'
+import { RawClient, stockRepo } from './helpers.ts'
+
+describe('WebSocket connections', () => {
+  let server: TestServer
+  beforeAll(async () => (server = await startTestServer({ maxFrameBytes: 64 * 1024 })))
+  afterAll(() => server.close())
+
+  /** A legitimate stock client still works: the server survived whatever came before. */
+  async function serverStillServes(): Promise<void> {
+    const writer = await stockRepo(server, 'alice')
+    const reader = await stockRepo(server, 'bob')
+    const handle = writer.repo.create<{ n: number }>()
+    handle.change(doc => (doc.n = 7))
+    await writer.repo.flush()
+    const found = await reader.repo.find<{ n: number }>(handle.documentId)
+    expect(found.doc().n).toBe(7)
+    writer.close()
+    reader.close()
+  }
+
+  it('closes a CBOR null frame with 4400 and keeps serving others', async () => {
+    const client = await RawClient.open(server, 'mallory')
+    client.sendBytes(Uint8Array.of(0xf6))
+    expect((await client.closed).code).toBe(4400)
+    await serverStillServes()
+  })
+
+  it('closes malformed frames with 4400: not CBOR, wrong shape, no join first, forged sender', async () => {
+    const frames: ((client: RawClient) => Promise<void> | void)[] = [
+      client => client.sendBytes(Uint8Array.of(0xff, 0x00, 0x13)),
+      client => client.send([1, 2, 3]),
+      client => client.send({ type: 'sync', senderId: 'mallory-peer', targetId: 'x', documentId: 'x', data: Uint8Array.of(1) }),
+      async client => {
+        await client.join('mallory-peer-2')
+        client.send({ type: 'join', senderId: 'mallory-peer-2' })
+      },
+      async client => {
+        const peer = await client.join('mallory-peer-3')
+        const data = Automerge.encodeSyncMessage({ heads: [], need: [], have: [], changes: [] } as never)
+        client.send({ type: 'sync', senderId: 'someone-else', targetId: peer.senderId, documentId: inboxDocumentId('nobody'), data })
+      },
+    ]
+    for (const send of frames) {
+      const client = await RawClient.open(server, 'mallory')
+      await send(client)
+      expect((await client.closed).code).toBe(4400)
+    }
+    await serverStillServes()
+  })
+
+  it('closes an oversized frame with 4413', async () => {
+    const client = await RawClient.open(server, 'mallory')
+    await client.join('big-peer')
+    client.sendBytes(cbor.encode({ type: 'ephemeral', blob: new Uint8Array(65 * 1024) }))
+    expect((await client.closed).code).toBe(4413)
+    await serverStillServes()
+  })
+
+  it('binds a peer ID to its user: another user claiming it is closed with 4403', async () => {
+    const alice = await RawClient.open(server, 'alice')
+    await alice.join('alice-laptop')
+    const mallory = await RawClient.open(server, 'mallory')
+    mallory.send({ type: 'join', senderId: 'alice-laptop', peerMetadata: {}, supportedProtocolVersions: ['1'] })
+    expect((await mallory.closed).code).toBe(4403)
+    expect(alice.socket.readyState).toBe(alice.socket.OPEN)
+    alice.socket.close()
+  })
+
+  it('lets the same user reconnect with the same peer ID, replacing the old socket', async () => {
+    const first = await RawClient.open(server, 'alice')
+    await first.join('alice-phone')
+    const second = await RawClient.open(server, 'alice')
+    const peer = await second.join('alice-phone')
+    expect(peer).toMatchObject({ type: 'peer', selectedProtocolVersion: '1', peerMetadata: { storageId: expect.any(String) } })
+    expect((await first.closed).code).toBe(1000)
+    second.socket.close()
+  })
+
+  it('answers a heads request with the server’s heads, null for documents it lacks', async () => {
+    const writer = await stockRepo(server, 'alice')
+    const handle = writer.repo.create<{ n: number }>()
+    handle.change(doc => (doc.n = 1))
+    const reader = await stockRepo(server, 'bob')
+    await reader.repo.find(handle.documentId)
+    const client = await RawClient.open(server, 'alice')
+    await client.join('alice-heads')
+    const unknown = inboxDocumentId('nobody')
+    client.send({ type: 'parley/heads-request', senderId: 'alice-heads', requestId: 9, documentIds: [handle.documentId, unknown] })
+    const reply = await client.next(message => message.type === 'parley/heads')
+    expect(reply).toMatchObject({ requestId: 9, heads: { [handle.documentId]: [...handle.heads()], [unknown]: null } })
+    writer.close()
+    reader.close()
+    client.socket.close()
+  })
+})
