@@ -1,0 +1,93 @@
+/**
+ * `parley [--server URL] [--token JWT] [--data DIR] COMMAND …`: flags are read once
+ * here (flags win over PARLEY_SERVER / PARLEY_TOKEN / PARLEY_DATA) and checked against
+ * what each command accepts.
+ */
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+
+export class UsageError extends Error {}
+
+const OPTIONS = {
+  server: { type: 'string' },
+  token: { type: 'string' },
+  data: { type: 'string' },
+  kind: { type: 'string' },
+  title: { type: 'string' },
+  member: { type: 'string', multiple: true },
+  limit: { type: 'string' },
+  json: { type: 'boolean' },
+  timeout: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
+/** Each command: its positional arguments and the command-specific flags it takes. */
+export const COMMANDS = {
+  create: { positionals: [], flags: ['kind', 'title', 'member'] },
+  send: { positionals: ['conversationId', 'text'], flags: [] },
+  history: { positionals: ['conversationId'], flags: ['limit', 'json'] },
+  sync: { positionals: [], flags: ['timeout'] },
+  chat: { positionals: ['conversationId'], flags: [] },
+  conversations: { positionals: [], flags: ['json'] },
+} as const satisfies Record<string, { positionals: string[]; flags: (keyof typeof OPTIONS)[] }>
+
+export type CommandName = keyof typeof COMMANDS
+
+export interface Invocation {
+  command: CommandName
+  args: string[]
+  server: string | undefined
+  token: string | undefined
+  data: string
+  kind: string | undefined
+  title: string | undefined
+  members: string[]
+  limit: number | undefined
+  json: boolean
+  timeoutSeconds: number | undefined
+}
+
+export type Parsed = { help: true; command?: CommandName } | ({ help: false } & Invocation)
+
+function positiveNumber(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const number = Number(value)
+  if (!Number.isFinite(number) || number <= 0) throw new UsageError(`--${name} must be a positive number, got ${JSON.stringify(value)}`)
+  return number
+}
+
+export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv): Parsed {
+  let parsed
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true })
+  } catch (error) {
+    throw new UsageError((error as Error).message)
+  }
+  const { values, positionals } = parsed
+  const [name, ...args] = positionals
+  if (name !== undefined && !(name in COMMANDS)) throw new UsageError(`unknown command ${name}`)
+  const command = name as CommandName | undefined
+  if (values.help || command === undefined) return command ? { help: true, command } : { help: true }
+
+  const spec = COMMANDS[command]
+  const allowed = new Set<string>(['server', 'token', 'data', 'help', ...spec.flags])
+  for (const flag of Object.keys(values)) if (!allowed.has(flag)) throw new UsageError(`${command} does not take --${flag}`)
+  if (args.length !== spec.positionals.length) {
+    throw new UsageError(`${command} expects ${spec.positionals.length ? spec.positionals.map(p => `<${p}>`).join(' ') : 'no arguments'}`)
+  }
+  return {
+    help: false,
+    command,
+    args,
+    server: values.server ?? env.PARLEY_SERVER,
+    token: values.token ?? env.PARLEY_TOKEN,
+    data: values.data ?? env.PARLEY_DATA ?? join(homedir(), '.parley'),
+    kind: values.kind,
+    title: values.title,
+    members: values.member ?? [],
+    limit: positiveNumber('limit', values.limit),
+    json: values.json ?? false,
+    timeoutSeconds: positiveNumber('timeout', values.timeout),
+  }
+}
