@@ -1,0 +1,123 @@
+import { isValidDocumentId } from '@automerge/automerge-repo'
+import { next as Automerge } from '@automerge/automerge'
+import { describe, expect, it } from 'vitest'
+import {
+  addMember,
+  addSegment,
+  addToInbox,
+  appendEvent,
+  bareDocumentId,
+  inboxDocumentId,
+  inboxGenesis,
+  initHead,
+  initSegment,
+  isSegmentFull,
+  project,
+  readHead,
+  readInbox,
+  readSegmentEvents,
+  removeMember,
+  scalar,
+  setReadCursor,
+  type HeadDoc,
+  type InboxDoc,
+  type ParleyEvent,
+  type SegmentDoc,
+} from '../src/index.ts'
+import { messageEvent } from '../src/testing.ts'
+
+const newHead = () =>
+  Automerge.change(Automerge.init<HeadDoc>(), doc =>
+    initHead(doc, { kind: 'group', title: 'plans', creator: 'alice', members: ['bob', 'alice'], at: 5, firstSegment: 'seg-1' }),
+  )
+const newSegment = () => Automerge.change(Automerge.init<SegmentDoc>(), doc => initSegment(doc, 'head-1'))
+
+describe('head documents', () => {
+  it('round-trips kind, title, members with roles, segments and read receipts', () => {
+    let head = newHead()
+    head = Automerge.change(head, doc => {
+      addMember(doc, 'carol', 'admin', 'alice', 6)
+      removeMember(doc, 'bob')
+      addSegment(doc, 'seg-2')
+      setReadCursor(doc, { id: 'r', type: 'read', author: 'carol', device: 'd', at: 7, target: 'm1' })
+    })
+    expect(readHead(head)).toEqual({
+      kind: 'group',
+      title: 'plans',
+      createdBy: 'alice',
+      createdAt: 5,
+      members: { alice: { role: 'owner', addedBy: 'alice', at: 5 }, carol: { role: 'admin', addedBy: 'alice', at: 6 } },
+      segments: ['seg-1', 'seg-2'],
+      reads: { carol: { id: 'r', type: 'read', author: 'carol', device: 'd', at: 7, target: 'm1' } },
+    })
+  })
+
+  it('stores strings as scalars, not collaborative text', () => {
+    const head = newHead()
+    expect(typeof head.title).toBe('object')
+    expect(head.title).toBeInstanceOf(scalar('x').constructor)
+  })
+
+  it('ignores a read receipt filed under another member', () => {
+    const head = Automerge.change(newHead(), doc => {
+      doc.reads.bob = scalar(JSON.stringify({ id: 'r', type: 'read', author: 'alice', device: 'd', at: 1, target: 'm' }))
+    })
+    expect(readHead(head).reads).toEqual({})
+  })
+})
+
+describe('segment documents', () => {
+  it('round-trips events and skips corrupt entries, counting them', () => {
+    const events = [messageEvent(), messageEvent()]
+    const segment = Automerge.change(newSegment(), doc => {
+      for (const event of events) appendEvent(doc, event)
+      doc.events.push(scalar('{not json'))
+      doc.events.push(scalar(JSON.stringify({ ...events[0], type: 'poke' })))
+    })
+    expect(readSegmentEvents(segment)).toEqual({ events, invalid: 2 })
+    expect(readSegmentEvents(segment, 1).events).toEqual([events[1]])
+  })
+
+  it('merges concurrent appends from two replicas into the same events and timeline', () => {
+    const origin = newSegment()
+    const left = Automerge.change(Automerge.clone(origin, { actor: 'aa'.repeat(16) }), doc => appendEvent(doc, messageEvent({ author: 'alice', device: 'a' })))
+    const right = Automerge.change(Automerge.clone(origin, { actor: 'bb'.repeat(16) }), doc => appendEvent(doc, messageEvent({ author: 'bob', device: 'b' })))
+    const one = Automerge.merge(Automerge.clone(left), right)
+    const two = Automerge.merge(Automerge.clone(right), left)
+    const eventsOf = (doc: SegmentDoc): ParleyEvent[] => readSegmentEvents(doc).events
+    expect(eventsOf(one)).toHaveLength(2)
+    expect(project(eventsOf(one))).toEqual(project(eventsOf(two)))
+  })
+
+  it('is full at the segment size', () => {
+    let segment = newSegment()
+    segment = Automerge.change(segment, doc => {
+      for (let i = 0; i < 3; i++) appendEvent(doc, messageEvent())
+    })
+    expect(isSegmentFull(segment, 3)).toBe(true)
+    expect(isSegmentFull(segment, 4)).toBe(false)
+  })
+})
+
+describe('inbox documents', () => {
+  it('have a stable, valid document ID per user', () => {
+    expect(isValidDocumentId(inboxDocumentId('alice'))).toBe(true)
+    expect(inboxDocumentId('alice')).toBe(inboxDocumentId('alice'))
+    expect(inboxDocumentId('alice')).not.toBe(inboxDocumentId('bob'))
+  })
+
+  it('start from byte-identical genesis everywhere, so independent copies merge without loss', () => {
+    expect(inboxGenesis('alice')).toEqual(inboxGenesis('alice'))
+    const server = Automerge.change(Automerge.load<InboxDoc>(inboxGenesis('alice')), doc => addToInbox(doc, 'conv-1', 1))
+    const device = Automerge.change(Automerge.load<InboxDoc>(inboxGenesis('alice')), doc => addToInbox(doc, 'conv-2', 2))
+    expect(readInbox(Automerge.merge(Automerge.clone(server), device)).sort()).toEqual(['conv-1', 'conv-2'])
+  })
+})
+
+describe('bareDocumentId', () => {
+  it('accepts the automerge: URL form', () => {
+    expect(bareDocumentId('automerge:abc')).toBe('abc')
+    expect(bareDocumentId('automerge:abc#heads')).toBe('abc')
+    expect(bareDocumentId('abc')).toBe('abc')
+  })
+})
