@@ -3,10 +3,8 @@
  * are printed (timing goals live in benchmarks/); the assertions check the mechanism
  * that keeps them flat: opening touches only the newest segments.
  */
-import { Repo, type DocumentId } from '@automerge/automerge-repo'
 import { createClient } from '@parley/client'
-import { addSegment, appendEvent, closableStorage, initHead, initSegment, LevelStorageAdapter, randomId, type HeadDoc, type LevelDatabase, type SegmentDoc } from '@parley/core'
-import { Level } from 'level'
+import { buildReplica } from '@parley/benchmarks/replica'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,33 +15,15 @@ const SEGMENT = 1000
 const dirs: string[] = []
 afterAll(async () => Promise.all(dirs.map(dir => rm(dir, { recursive: true, force: true }))))
 
-/** Writes a conversation of `count` messages straight into a replica, one change per segment. */
-async function buildReplica(count: number): Promise<{ dir: string; id: string }> {
+async function freshDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'parley-segments-'))
   dirs.push(dir)
-  const db = new Level<string, Uint8Array>(dir, { valueEncoding: 'view' })
-  const storage = closableStorage(new LevelStorageAdapter(db as unknown as LevelDatabase), () => db.close())
-  const repo = new Repo({ storage: storage.adapter })
-  const head = repo.create<HeadDoc>()
-  let at = 1_700_000_000_000
-  for (let start = 0; start < count; start += SEGMENT) {
-    const segment = repo.create<SegmentDoc>()
-    segment.change(doc => {
-      initSegment(doc, head.documentId)
-      for (let i = start; i < Math.min(count, start + SEGMENT); i++) {
-        appendEvent(doc, { id: randomId(), type: 'message', author: 'alice', device: 'builder', at: at++, text: `message ${i} ${'x'.repeat(80)}` })
-      }
-    })
-    if (start === 0) head.change(doc => initHead(doc, { kind: 'group', title: 'history', creator: 'alice', members: [], at, firstSegment: segment.documentId }))
-    else head.change(doc => addSegment(doc, segment.documentId))
-  }
-  await repo.flush()
-  await storage.close()
-  return { dir, id: head.documentId }
+  return dir
 }
 
 async function measure(count: number) {
-  const { dir, id } = await buildReplica(count)
+  const dir = await freshDir()
+  const id = await buildReplica(dir, count, SEGMENT)
   const client = await createClient({ token: testToken('alice'), storage: { kind: 'level', dir } })
   const openStart = performance.now()
   const conversation = await client.conversation(id)

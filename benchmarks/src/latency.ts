@@ -1,0 +1,111 @@
+/**
+ * npm run bench:latency [-- --quick]
+ *
+ * One-to-one delivery latency, one message at a time: the sender's send → the
+ * receiver's callback, with server, sender and receiver in three processes. Each text
+ * carries the sender's CLOCK_MONOTONIC time, so the receiver measures one-way latency
+ * without clock skew. Raw ws relay (the floor), stock automerge-repo and Parley run in
+ * the same run on the same machine.
+ */
+import { SignJWT } from 'jose'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { cpuSeconds, forkWorker, freePort, nextMessage, peakRssMiB, spawnServer, stop } from './lib/processes.ts'
+import { renderTable, writeResults } from './lib/results.ts'
+import { summarize, type Summary } from './lib/stats.ts'
+import { SYSTEMS } from './latency/systems.ts'
+
+const QUICK = process.argv.includes('--quick')
+const SECRET = 'benchmark-secret-not-for-production'
+const WORKER = fileURLToPath(new URL('./latency/worker.ts', import.meta.url))
+const MESSAGE_TIMEOUT_MS = 10_000
+/** Stock automerge-repo throttles sync to 100 ms per hop, so it gets fewer messages. */
+const PLAN = {
+  raw: { warmup: QUICK ? 20 : 50, measured: QUICK ? 200 : 1000 },
+  stock: { warmup: 5, measured: QUICK ? 30 : 150 },
+  parley: { warmup: QUICK ? 20 : 50, measured: QUICK ? 200 : 1000 },
+}
+
+interface Row {
+  system: string
+  latency: Summary
+  serverCpuMsPerMessage: number
+  serverPeakRssMiB: number
+}
+
+const token = (user: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET))
+
+function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), MESSAGE_TIMEOUT_MS)))
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+async function measure(key: keyof typeof PLAN): Promise<Row> {
+  const system = SYSTEMS[key]!
+  const { warmup, measured } = PLAN[key]
+  const port = await freePort()
+  const dataDir = await mkdtemp(join(tmpdir(), `parley-bench-${key}-`))
+  const { command, args } = system.serverCommand(port, dataDir, SECRET)
+  let server: ChildProcess | undefined
+  const workers: ChildProcess[] = []
+  try {
+    server = await spawnServer(command, args)
+    const url = key === 'parley' ? `ws://127.0.0.1:${port}/sync` : `ws://127.0.0.1:${port}`
+    const sender = forkWorker(WORKER, [key, 'sender', url, await token('sender')])
+    const receiver = forkWorker(WORKER, [key, 'receiver', url, await token('receiver')])
+    workers.push(sender, receiver)
+    await withTimeout(Promise.all([nextMessage(sender, 'connected'), nextMessage(receiver, 'connected')]), 'clients to connect')
+    sender.send({ type: 'create' })
+    const { id } = await withTimeout(nextMessage<{ id: string }>(sender, 'created'), 'the conversation')
+    receiver.send({ type: 'open', id })
+    await withTimeout(nextMessage(receiver, 'ready'), 'the receiver to open it')
+
+    const latencies: number[] = []
+    let cpuStart = 0
+    for (let index = 0; index < warmup + measured; index++) {
+      if (index === warmup) cpuStart = cpuSeconds(server.pid!)
+      const got = nextMessage<{ index: number; latencyMs: number }>(receiver, 'got')
+      sender.send({ type: 'send', index })
+      const { latencyMs } = await withTimeout(got, `message ${index}`)
+      if (index >= warmup) latencies.push(latencyMs)
+    }
+    const cpuMs = (cpuSeconds(server.pid!) - cpuStart) * 1000
+    const row = { system: system.name, latency: summarize(latencies), serverCpuMsPerMessage: Math.round((cpuMs / measured) * 100) / 100, serverPeakRssMiB: peakRssMiB(server.pid!) }
+    for (const worker of workers) worker.send({ type: 'close' })
+    return row
+  } finally {
+    await Promise.all([...workers.map(stop), stop(server)])
+    await rm(dataDir, { recursive: true, force: true })
+  }
+}
+
+const rows: Row[] = []
+for (const key of ['raw', 'stock', 'parley'] as const) {
+  process.stderr.write(`latency: ${SYSTEMS[key]!.name} (${PLAN[key].measured} messages after ${PLAN[key].warmup} warm-up)…\n`)
+  rows.push(await measure(key))
+}
+
+const [raw, stock, ours] = rows as [Row, Row, Row]
+const table = renderTable({
+  headers: ['system', 'messages', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'mean ms', 'server CPU ms/msg', 'server peak RSS MiB'],
+  rows: rows.map(row => [row.system, row.latency.count, row.latency.p50, row.latency.p90, row.latency.p99, row.latency.max, row.latency.mean, row.serverCpuMsPerMessage, row.serverPeakRssMiB]),
+})
+const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}×`
+const ratios = [
+  `- Parley p50 is ${ratio(ours.latency.p50, raw.latency.p50)} the raw relay's (p99 ${ratio(ours.latency.p99, raw.latency.p99)}).`,
+  `- Stock automerge-repo p50 is ${ratio(stock.latency.p50, ours.latency.p50)} Parley's (p99 ${ratio(stock.latency.p99, ours.latency.p99)}).`,
+].join('\n')
+const command = `npm run bench:latency${QUICK ? ' -- --quick' : ''}`
+console.log(`\n${table}\n\n${ratios}\n`)
+const json = await writeResults(
+  'latency',
+  command,
+  rows,
+  `One-to-one, one message at a time, send → receiver callback; server, sender and receiver in separate processes; ~100-byte texts. Stock automerge-repo runs fewer messages: each waits out its 100 ms sync throttle.\n\n${table}\n\n${ratios}`,
+)
+console.log(`wrote ${json} and RESULTS.md`)
+process.exit(0)

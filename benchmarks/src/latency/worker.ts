@@ -1,0 +1,44 @@
+/**
+ * One benchmark process: a baseline server, or a sender or receiver client. Clients
+ * take orders over IPC; the message itself only ever travels through the server.
+ */
+import { runRawRelay, runStockServer, SYSTEMS } from './systems.ts'
+
+type Order = { type: 'create' } | { type: 'open'; id: string } | { type: 'send'; index: number } | { type: 'close' }
+
+const [system, role, ...rest] = process.argv.slice(2)
+const PAD = 'x'.repeat(100)
+
+/** `index|hrtime-ns|` padded to 100 bytes: CLOCK_MONOTONIC is shared by every process. */
+function stampedText(index: number): string {
+  return `${index}|${process.hrtime.bigint()}|${PAD}`.slice(0, 100)
+}
+
+async function client(url: string, token: string): Promise<void> {
+  const side = await SYSTEMS[system!]!.client(url, token)
+  const reply = (message: object) => process.send!(message)
+  process.on('message', async (order: Order) => {
+    if (order.type === 'create') reply({ type: 'created', id: await side.create() })
+    if (order.type === 'open') {
+      await side.open(order.id, text => {
+        const [index, sent] = text.split('|')
+        const latencyMs = Number(process.hrtime.bigint() - BigInt(sent!)) / 1e6
+        reply({ type: 'got', index: Number(index), latencyMs })
+      })
+      reply({ type: 'ready' })
+    }
+    if (order.type === 'send') await side.send(stampedText(order.index))
+    if (order.type === 'close') {
+      await side.close()
+      process.exit(0)
+    }
+  })
+  reply({ type: 'connected' })
+}
+
+if (role === 'server') {
+  if (system === 'raw') runRawRelay(Number(rest[0]))
+  else if (system === 'stock') runStockServer(Number(rest[0]), rest[1]!)
+} else {
+  await client(rest[0]!, rest[1] ?? '')
+}
