@@ -104,9 +104,8 @@ async function serve(flags: Flags): Promise<number> {
   // automerge-repo handles messages in promises it does not catch; one bad message must
   // not take every user's connection down with it.
   process.on('unhandledRejection', error => server.app.log.error({ err: error }, 'unhandled rejection'))
-  const url = await server.listen()
-  process.stdout.write(`parley-server listening on ${url.replace(/^ws/, 'http').replace(/\/sync$/, '')} (sync: ${url})\n`)
-  return new Promise(resolve => {
+  // Handlers go in before the "listening" line: a supervisor may signal right after it.
+  const stopped = new Promise<number>(resolve => {
     let stopping = false
     const stop = (signal: string) => {
       if (stopping) return resolve(1)
@@ -123,6 +122,9 @@ async function serve(flags: Flags): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'))
     process.on('SIGINT', () => stop('SIGINT'))
   })
+  const url = await server.listen()
+  process.stdout.write(`parley-server listening on ${url.replace(/^ws/, 'http').replace(/\/sync$/, '')} (sync: ${url})\n`)
+  return stopped
 }
 
 export async function run(argv: string[]): Promise<void> {
