@@ -27,11 +27,12 @@ describe('the parley terminal client against a real server', () => {
     const sent = await parley([...alice, 'send', id, 'hello from the terminal'])
     expect(sent.stderr).toContain('delivered to the server')
 
+    // Bob's first run on a fresh replica: the listing syncs his inbox before printing.
     const bob = await as('bob')
-    const synced = await parley([...bob, 'sync', '--timeout', '20'])
-    expect(synced.code).toBe(0)
     const listed = await parley([...bob, 'conversations', '--json'])
     expect(JSON.parse(listed.stdout.trim())).toMatchObject({ id, title: 'cli', unread: 1 })
+    const synced = await parley([...bob, 'sync', '--timeout', '20'])
+    expect(synced.code).toBe(0)
     // Offline now: the replica answers on its own.
     const history = await parley(['--token', await server.token('bob'), '--data', join(home, 'bob'), 'history', id, '--json'])
     expect(history.stdout.trim().split('\n').map(line => JSON.parse(line))).toEqual([

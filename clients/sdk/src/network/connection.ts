@@ -37,7 +37,8 @@ const OPEN = 1
 const UNAUTHENTICATED_CLOSE = 4401
 
 export class ServerConnection extends NetworkAdapter {
-  status: ConnectionStatus = 'offline'
+  /** 'connecting' from construction: the repo calls connect() only once its storage is open. */
+  status: ConnectionStatus = 'connecting'
   /** The server's peer metadata (its storage ID) once the handshake is done. */
   serverMetadata: PeerMetadata | undefined
   #options: ConnectionOptions & { backoff: BackoffOptions; stableAfterMs: number; WebSocket: WebSocketClass }
