@@ -53,6 +53,16 @@ describe('WebSocket connections', () => {
     await serverStillServes()
   })
 
+  it('drops an ephemeral message a client passes on for another peer, without closing it', async () => {
+    const client = await RawClient.open(server, 'alice')
+    const peer = await client.join('alice-relay')
+    client.send({ type: 'ephemeral', senderId: 'bob-device', targetId: peer.senderId, documentId: inboxDocumentId('alice'), count: 1, sessionId: 's', data: cbor.encode({ typing: true }) })
+    client.send({ type: 'parley/heads-request', senderId: 'alice-relay', requestId: 1, documentIds: [] })
+    await client.next(message => message.type === 'parley/heads')
+    expect(client.socket.readyState).toBe(client.socket.OPEN)
+    client.socket.close()
+  })
+
   it('closes an oversized frame with 4413', async () => {
     const client = await RawClient.open(server, 'mallory')
     await client.join('big-peer')

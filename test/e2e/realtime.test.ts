@@ -39,6 +39,9 @@ describe('two users on a real server process', () => {
       await arrived
     }
 
+    const statuses: string[] = []
+    alice.on('status', status => statuses.push(status))
+    bob.on('status', status => statuses.push(status))
     const typing = new Promise<string[]>(resolve => conversation.on('typing', users => users.length > 0 && resolve(users)))
     bobs.setTyping(true)
     expect(await typing).toEqual(['bob'])
@@ -46,5 +49,7 @@ describe('two users on a real server process', () => {
     const reacted = timelineWhere(conversation, timeline => timeline[0]?.reactions['🎉']?.includes('bob') === true)
     await bobs.react(bobs.timeline()[0]!.id, '🎉')
     await reacted
+    // Relaying typing must not cost anyone their connection.
+    expect(statuses).toEqual([])
   })
 })

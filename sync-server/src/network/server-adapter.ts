@@ -120,7 +120,13 @@ export class ParleyServerAdapter extends NetworkAdapter {
       return
     }
     const { message } = frame
-    if (message.senderId !== connection.peerId) return this.close(connection, CloseCodes.MALFORMED, 'senderId differs from the joined peer ID')
+    if (message.senderId !== connection.peerId) {
+      // automerge-repo clients pass on ephemeral messages they received (typing, presence)
+      // to their other peers, us included, under the original sender's ID. We already
+      // relayed the original: drop the copy rather than punish the relaying client.
+      if (message.type === 'ephemeral') return
+      return this.close(connection, CloseCodes.MALFORMED, 'senderId differs from the joined peer ID')
+    }
     if (message.targetId !== this.peerId) return this.close(connection, CloseCodes.MALFORMED, 'targetId is not this server')
     // Next issue: per-conversation access, author binding, rate limits and backpressure
     // are checked here, before the repo sees the message.
