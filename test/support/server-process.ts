@@ -5,25 +5,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { freePort } from '@parley/benchmarks/processes'
 import { SignJWT } from 'jose'
 
 const BIN = fileURLToPath(new URL('../../sync-server/bin/parley-server.js', import.meta.url))
 const SECRET = 'end-to-end-test-secret-of-enough-length'
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 export class ServerProcess {
   readonly port: number
