@@ -7,11 +7,14 @@
 import { Automerge, decodeHeads, Repo, type DocHandle, type DocumentId, type UrlHeads } from '@automerge/automerge-repo/slim'
 import {
   bareDocumentId,
+  documentType,
+  DocumentTypes,
   HybridClock,
   inboxDocumentId,
   inboxGenesis,
   initHead,
   initSegment,
+  readHead,
   readInbox,
   type ConversationKind,
   type HeadDoc,
@@ -138,8 +141,6 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
         firstSegment: segment.documentId,
       }),
     )
-    this.#track(head)
-    this.#track(segment)
     await Promise.all([this.#persist([head, segment]), this.#local.addConversation(head.documentId)])
     const opened = Conversation.open(this.#context, head, segment)
     this.#opened.set(head.documentId, opened)
@@ -165,7 +166,9 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     const ids = new Set([...readInbox(this.#inbox.doc()), ...this.#local.conversations])
     return [...ids].map(id => {
       const head = this.#tracked.get(id)?.doc() as HeadDoc | undefined
-      return head?.kind ? { id, kind: String(head.kind) as ConversationKind, title: String(head.title) } : { id }
+      if (documentType(head) !== DocumentTypes.head) return { id }
+      const { kind, title } = readHead(head!)
+      return { id, kind, title }
     })
   }
 
