@@ -1,8 +1,9 @@
 /**
- * HS256 tokens: `sub` is the user ID, `exp` is honoured. Other token kinds (public key,
- * JWKS) plug in here as further verifiers.
+ * Token verification: `sub` is the user ID, `exp` is honoured. Tokens are checked with an HS256
+ * secret, an RSA / Ed25519 public key, or a remote JWKS; `mintToken` signs HS256 only.
  */
-import { jwtVerify, SignJWT } from 'jose'
+import { createPublicKey } from 'node:crypto'
+import { createRemoteJWKSet, importSPKI, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 
 export interface Identity {
@@ -13,19 +14,84 @@ export interface Identity {
 
 export type TokenVerifier = (token: string) => Promise<Identity>
 
+export interface TokenOptions {
+  /** HS256 shared secret. */
+  secret?: string
+  /** PEM text of an SPKI public key, RSA (RS256) or Ed25519 (EdDSA). */
+  publicKey?: string
+  /** URL of a JSON Web Key Set; keys are fetched on demand and cached. */
+  jwksUrl?: string
+  audience?: string
+  issuer?: string
+}
+
+interface ClaimChecks {
+  algorithms: string[]
+  audience?: string
+  issuer?: string
+}
+
 const encoder = new TextEncoder()
 
-export function hs256Verifier(secret: string): TokenVerifier {
-  const key = encoder.encode(secret)
+/** The claim handling every token kind shares; only the key lookup and algorithms differ. */
+function verifier(getKey: JWTVerifyGetKey, checks: ClaimChecks): TokenVerifier {
   return async token => {
     try {
-      const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'] })
+      const { payload } = await jwtVerify(token, getKey, checks)
       if (typeof payload.sub !== 'string' || payload.sub === '') throw new Error('the token has no sub claim')
       return payload.exp === undefined ? { user: payload.sub } : { user: payload.sub, expiresAt: payload.exp * 1000 }
     } catch (cause) {
       throw new ParleyError(ServerErrorCodes.UNAUTHENTICATED, `invalid token: ${(cause as Error).message}`, { cause })
     }
   }
+}
+
+export function hs256Verifier(secret: string): TokenVerifier {
+  const key = encoder.encode(secret)
+  return verifier(() => key, { algorithms: ['HS256'] })
+}
+
+export async function createTokenVerifier(options: TokenOptions): Promise<TokenVerifier> {
+  const { secret, publicKey, jwksUrl, audience, issuer } = options
+  const given = Object.entries({ secret, publicKey, jwksUrl }).filter(([, value]) => value !== undefined)
+  if (given.length !== 1) {
+    const got = given.length === 0 ? 'none' : given.map(([name]) => name).join(' and ')
+    throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `exactly one of secret, publicKey or jwksUrl must be given, got ${got}`)
+  }
+  const [name, value] = given[0] as [string, string]
+  if (value === '') throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `${name} must not be empty`)
+
+  if (name === 'secret') {
+    const key = encoder.encode(value)
+    return verifier(() => key, { algorithms: ['HS256'], audience, issuer })
+  }
+  if (name === 'publicKey') {
+    const alg = publicKeyAlgorithm(value)
+    const key = await importSPKI(value, alg)
+    return verifier(() => key, { algorithms: [alg], audience, issuer })
+  }
+  return verifier(createRemoteJWKSet(parseUrl(value)), { algorithms: ['RS256', 'ES256', 'EdDSA'], audience, issuer })
+}
+
+function parseUrl(url: string): URL {
+  try {
+    return new URL(url)
+  } catch (cause) {
+    throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `jwksUrl is not a valid URL: ${JSON.stringify(url)}`, { cause })
+  }
+}
+
+/** The key type fixes the algorithm, so a token cannot pick a weaker one for the same key. */
+function publicKeyAlgorithm(pem: string): 'RS256' | 'EdDSA' {
+  let type: string | undefined
+  try {
+    type = createPublicKey({ key: pem, format: 'pem', type: 'spki' }).asymmetricKeyType
+  } catch (cause) {
+    throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `publicKey is not a PEM-encoded SPKI public key: ${(cause as Error).message}`, { cause })
+  }
+  if (type === 'rsa') return 'RS256'
+  if (type === 'ed25519') return 'EdDSA'
+  throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `publicKey must be an RSA or Ed25519 key, got ${type ?? 'an unknown key type'}`)
 }
 
 /** Durations like 30s, 15m, 1h, 7d. */
