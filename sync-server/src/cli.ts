@@ -2,21 +2,39 @@
  * `parley-server`: starts a sync server, or mints a development token.
  * Every flag also reads from PARLEY_<FLAG> (e.g. PARLEY_PORT); flags win.
  */
+import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { developmentSecret } from './auth/dev-secret.ts'
 import { mintToken } from './auth/tokens.ts'
-import { isParleyError, ServerErrorCodes } from './errors.ts'
+import { isParleyError, ParleyError, ServerErrorCodes } from './errors.ts'
 import { createParleyServer } from './server.ts'
 
 const USAGE = `Usage:
   parley-server [--host 127.0.0.1] [--port 8787] [--data ./data]
                 [--jwt-secret S | --jwt-public-key FILE | --jwks-url URL]
+                [--jwt-audience AUD] [--jwt-issuer ISS]
                 [--tls-cert FILE --tls-key FILE] [--redis redis://HOST:PORT]
                 [--webhook-url URL] [--log-level info]
+                [--max-frame-bytes 4194304] [--max-text-bytes 16384]
+                [--messages-per-second 200] [--message-burst 2000]
+                [--max-buffered-bytes 16777216]
+                [--max-connections-per-user 32] [--max-connections-per-ip 256]
   parley-server token <userId> [--ttl 1h] [--data ./data] [--jwt-secret S]
 
 Every flag also reads from PARLEY_<FLAG>, e.g. PARLEY_PORT, PARLEY_JWT_SECRET.
-Without a secret the server generates a development secret under the data directory.`
+Without a secret, public key or JWKS URL the server generates a development secret
+under the data directory.`
+
+/** Numeric limit flags and the server option each sets. */
+const LIMIT_FLAGS = {
+  'max-frame-bytes': 'maxFrameBytes',
+  'max-text-bytes': 'maxTextBytes',
+  'messages-per-second': 'messagesPerSecond',
+  'message-burst': 'messageBurst',
+  'max-buffered-bytes': 'maxBufferedBytes',
+  'max-connections-per-user': 'maxConnectionsPerUser',
+  'max-connections-per-ip': 'maxConnectionsPerIp',
+} as const
 
 const FLAGS = {
   host: { type: 'string' },
@@ -25,6 +43,15 @@ const FLAGS = {
   'jwt-secret': { type: 'string' },
   'jwt-public-key': { type: 'string' },
   'jwks-url': { type: 'string' },
+  'jwt-audience': { type: 'string' },
+  'jwt-issuer': { type: 'string' },
+  'max-frame-bytes': { type: 'string' },
+  'max-text-bytes': { type: 'string' },
+  'messages-per-second': { type: 'string' },
+  'message-burst': { type: 'string' },
+  'max-buffered-bytes': { type: 'string' },
+  'max-connections-per-user': { type: 'string' },
+  'max-connections-per-ip': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   redis: { type: 'string' },
@@ -35,7 +62,7 @@ const FLAGS = {
 } as const
 
 /** Features whose flags are accepted now and arrive in later releases. */
-const NOT_YET = ['jwt-public-key', 'jwks-url', 'tls-cert', 'tls-key', 'redis', 'webhook-url'] as const
+const NOT_YET = ['redis', 'webhook-url'] as const
 
 class UsageError extends Error {}
 
@@ -93,13 +120,35 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   return serve(flags)
 }
 
+/** Reads a file a flag names, with an error that names the flag. */
+async function readFlagFile(flag: string, path: string | undefined): Promise<string | undefined> {
+  if (path === undefined) return undefined
+  try {
+    return await readFile(path, 'utf8')
+  } catch (cause) {
+    throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `--${flag}: cannot read ${path}: ${(cause as Error).message}`, { cause })
+  }
+}
+
 async function serve(flags: Flags): Promise<number> {
+  const limits = Object.fromEntries(
+    Object.entries(LIMIT_FLAGS)
+      .filter(([flag]) => flags[flag as keyof typeof LIMIT_FLAGS] !== undefined)
+      .map(([flag, option]) => [option, Number(flags[flag as keyof typeof LIMIT_FLAGS])]),
+  )
   const server = await createParleyServer({
     host: flags.host,
     port: flags.port === undefined ? undefined : Number(flags.port),
     dataDir: flags.data,
     jwtSecret: flags['jwt-secret'],
+    jwtPublicKey: await readFlagFile('jwt-public-key', flags['jwt-public-key']),
+    jwksUrl: flags['jwks-url'],
+    jwtAudience: flags['jwt-audience'],
+    jwtIssuer: flags['jwt-issuer'],
+    tlsCert: await readFlagFile('tls-cert', flags['tls-cert']),
+    tlsKey: await readFlagFile('tls-key', flags['tls-key']),
     logLevel: flags['log-level'] as never,
+    ...limits,
   })
   // automerge-repo handles messages in promises it does not catch; one bad message must
   // not take every user's connection down with it.

@@ -5,16 +5,43 @@ export interface ServerOptions {
   port?: number
   /** Directory for LevelDB and the development secret. */
   dataDir?: string
-  /** HS256 secret; without one a development secret is generated under dataDir. */
+  /** HS256 secret. Without any token option a development secret is generated under dataDir. */
   jwtSecret?: string
+  /** PEM text of an RSA (RS256) or Ed25519 (EdDSA) public key tokens are verified with. */
+  jwtPublicKey?: string
+  /** URL of a JSON Web Key Set tokens are verified with (fetched and cached). */
+  jwksUrl?: string
+  /** When set, tokens must carry this `aud`. */
+  jwtAudience?: string
+  /** When set, tokens must carry this `iss`. */
+  jwtIssuer?: string
+  /** PEM certificate chain and private key: serve https/wss. Both or neither. */
+  tlsCert?: string
+  tlsKey?: string
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
-  /** Largest WebSocket frame accepted, in bytes (default 4 MiB). */
+  /** Largest WebSocket frame accepted, in bytes (default 4 MiB; close 4413 beyond). */
   maxFrameBytes?: number
+  /** Largest message or edit text, in UTF-8 bytes (default 16 KiB; close 4413 beyond). */
+  maxTextBytes?: number
+  /** Messages per second one connection may send on average (default 200; close 4429 beyond). */
+  messagesPerSecond?: number
+  /** Messages one connection may send at once, e.g. catching up after a reconnect (default 2,000). */
+  messageBurst?: number
+  /** Bytes waiting to be sent to a connection before it counts as not reading (default 16 MiB; close 4408). */
+  maxBufferedBytes?: number
+  /** Open connections per user (default 32) and per client IP (default 256); HTTP 429 beyond. */
+  maxConnectionsPerUser?: number
+  maxConnectionsPerIp?: number
+  /** Bytes a client may send along with its upgrade request, before its token is verified (default 64 KiB). */
+  maxPreAuthBytes?: number
   /** Ping interval; a client that misses a pong is disconnected (default 30 s). */
   keepAliveMs?: number
 }
 
-export type ResolvedServerOptions = Readonly<Required<Omit<ServerOptions, 'jwtSecret'>> & { jwtSecret: string | undefined }>
+const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'tlsCert', 'tlsKey'] as const
+type Optional = (typeof OPTIONAL)[number]
+
+export type ResolvedServerOptions = Readonly<Required<Omit<ServerOptions, Optional>> & Pick<ServerOptions, Optional>>
 
 const DEFAULTS = {
   host: '127.0.0.1',
@@ -22,8 +49,28 @@ const DEFAULTS = {
   dataDir: './data',
   logLevel: 'info',
   maxFrameBytes: 4 * 1024 * 1024,
+  maxTextBytes: 16 * 1024,
+  messagesPerSecond: 200,
+  messageBurst: 2000,
+  maxBufferedBytes: 16 * 1024 * 1024,
+  maxConnectionsPerUser: 32,
+  maxConnectionsPerIp: 256,
+  maxPreAuthBytes: 64 * 1024,
   keepAliveMs: 30_000,
 } as const
+
+/** Integer options and their smallest sensible value. */
+const MINIMUMS: Partial<Record<keyof typeof DEFAULTS, number>> = {
+  maxFrameBytes: 1024,
+  maxTextBytes: 1,
+  messagesPerSecond: 1,
+  messageBurst: 1,
+  maxBufferedBytes: 1024,
+  maxConnectionsPerUser: 1,
+  maxConnectionsPerIp: 1,
+  maxPreAuthBytes: 0,
+  keepAliveMs: 100,
+}
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
@@ -33,13 +80,18 @@ function invalid(message: string): never {
 
 /** Validates options once: defaults filled, unknown keys rejected, result frozen. */
 export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
-  for (const key of Object.keys(options)) if (!(key in DEFAULTS) && key !== 'jwtSecret') invalid(`unknown option ${key}`)
-  const resolved = { ...DEFAULTS, ...stripUndefined(options), jwtSecret: options.jwtSecret }
+  for (const key of Object.keys(options)) if (!(key in DEFAULTS) && !OPTIONAL.includes(key as Optional)) invalid(`unknown option ${key}`)
+  const resolved = { ...DEFAULTS, ...stripUndefined(options) }
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65_535) invalid(`port must be 0–65535, got ${resolved.port}`)
   if (!LOG_LEVELS.includes(resolved.logLevel)) invalid(`log level must be one of ${LOG_LEVELS.join(', ')}`)
-  if (!Number.isInteger(resolved.maxFrameBytes) || resolved.maxFrameBytes < 1024) invalid('maxFrameBytes must be an integer ≥ 1024')
-  if (!Number.isInteger(resolved.keepAliveMs) || resolved.keepAliveMs < 100) invalid('keepAliveMs must be an integer ≥ 100')
+  for (const [key, minimum] of Object.entries(MINIMUMS)) {
+    const value = resolved[key as keyof typeof MINIMUMS] as number
+    if (!Number.isInteger(value) || value < minimum) invalid(`${key} must be an integer ≥ ${minimum}, got ${value}`)
+  }
   if (resolved.jwtSecret !== undefined && resolved.jwtSecret.length < 16) invalid('the JWT secret must be at least 16 characters')
+  const keySources = [resolved.jwtSecret, resolved.jwtPublicKey, resolved.jwksUrl].filter(source => source !== undefined)
+  if (keySources.length > 1) invalid('give one of jwtSecret, jwtPublicKey or jwksUrl, not several')
+  if ((resolved.tlsCert === undefined) !== (resolved.tlsKey === undefined)) invalid('TLS needs both a certificate and a key')
   return Object.freeze(resolved) as ResolvedServerOptions
 }
 

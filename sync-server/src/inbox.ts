@@ -1,23 +1,24 @@
 /**
  * Keeps every user's inbox document: the conversations they belong to, so a device
- * that was offline knows what to sync. The server watches each conversation head it
- * holds and adds the conversation to each member's inbox, and removes it from a member
- * who was removed.
+ * that was offline knows what to sync. Fed by the head watch (heads.ts): each member of
+ * a conversation has it in their inbox; a removed member loses it.
  */
-import type { DocHandle, DocHandleChangePayload, DocumentId, Repo, StorageAdapterInterface } from '@automerge/automerge-repo'
-import { addToInbox, DocumentTypes, documentType, inboxDocumentId, inboxGenesis, readHead, removeFromInbox, type HeadDoc, type InboxDoc } from '@parley/core'
+import type { DocHandle, DocumentId, Repo, StorageAdapterInterface } from '@automerge/automerge-repo'
+import { addToInbox, inboxDocumentId, inboxGenesis, removeFromInbox, type Head, type InboxDoc } from '@parley/core'
 import type { FastifyBaseLogger } from 'fastify'
+import type { AccessRegistry } from './access/registry.ts'
 
 export class InboxKeeper {
   readonly #repo: Repo
   readonly #storage: StorageAdapterInterface
+  readonly #registry: AccessRegistry
   readonly #log: FastifyBaseLogger
   readonly #inboxes = new Map<string, Promise<DocHandle<InboxDoc>>>()
-  readonly #watched = new Set<string>()
 
-  constructor(repo: Repo, storage: StorageAdapterInterface, log: FastifyBaseLogger) {
+  constructor(repo: Repo, storage: StorageAdapterInterface, registry: AccessRegistry, log: FastifyBaseLogger) {
     this.#repo = repo
     this.#storage = storage
+    this.#registry = registry
     this.#log = log
   }
 
@@ -32,25 +33,10 @@ export class InboxKeeper {
     return inbox
   }
 
-  /** Starts watching a document the repo just opened for a peer; only heads matter. */
-  observe(documentId: string): void {
-    if (this.#watched.has(documentId)) return
-    const handle = this.#repo.handles[documentId as DocumentId] as DocHandle<HeadDoc> | undefined
-    if (!handle) return
-    this.#watched.add(documentId)
-    void handle.whenReady().then(() => {
-      if (documentType(handle.doc()) !== DocumentTypes.head) return
-      void this.#update(handle.documentId, handle.doc(), [])
-      handle.on('change', ({ doc, patches }: DocHandleChangePayload<HeadDoc>) => {
-        const removed = patches.filter(patch => patch.action === 'del' && patch.path[0] === 'members' && patch.path.length === 2).map(patch => String(patch.path[1]))
-        void this.#update(handle.documentId, doc, removed)
-      })
-    })
-  }
-
-  async #update(conversationId: string, doc: HeadDoc, removed: string[]): Promise<void> {
+  /** Brings the inboxes of a conversation's members (and of members just removed) up to date. */
+  async update(conversationId: string, head: Head, removed: string[]): Promise<void> {
     try {
-      const members = Object.keys(readHead(doc).members)
+      const members = Object.keys(head.members)
       const at = Date.now()
       for (const user of members) {
         const inbox = await this.inbox(user)
@@ -71,8 +57,7 @@ export class InboxKeeper {
     if (cached?.isReady()) return cached
     // Straight to storage: repo.find would also ask every connected peer.
     const stored = (await this.#storage.loadRange([id])).length > 0
-    const handle = stored ? await this.#repo.find<InboxDoc>(id) : this.#repo.import<InboxDoc>(inboxGenesis(user), { docId: id })
-    this.#watched.add(id)
-    return handle
+    await this.#registry.register(id, { type: 'inbox', user })
+    return stored ? await this.#repo.find<InboxDoc>(id) : this.#repo.import<InboxDoc>(inboxGenesis(user), { docId: id })
   }
 }

@@ -1,105 +1,115 @@
 /**
- * The sync server: fastify for HTTP, a `noServer` ws on the upgrade event for
- * `GET /sync`, one automerge-repo Repo over LevelDB, and the inbox keeper.
+ * The sync server: fastify for HTTP(S), a `noServer` ws on the upgrade event for
+ * `GET /sync`, one automerge-repo Repo over LevelDB, the access registry and guard
+ * that decide who reads and writes what, and the inbox keeper.
  */
 import { Repo, type DocumentId, type PeerId } from '@automerge/automerge-repo'
-import { closableStorage, LevelStorageAdapter, type LevelDatabase } from '@parley/core'
+import { closableStorage, DEFAULT_LIMITS, LevelStorageAdapter, type LevelDatabase } from '@parley/core'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Level } from 'level'
 import { randomBytes } from 'node:crypto'
-import type { IncomingMessage } from 'node:http'
 import { join } from 'node:path'
-import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
+import { SyncGuard } from './access/guard.ts'
+import { AccessRegistry } from './access/registry.ts'
 import { developmentSecret } from './auth/dev-secret.ts'
-import { hs256Verifier, type Identity, type TokenVerifier } from './auth/tokens.ts'
+import { createTokenVerifier, type TokenVerifier } from './auth/tokens.ts'
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './config.ts'
-import { ServerErrorCodes } from './errors.ts'
+import { watchHeads } from './heads.ts'
 import { InboxKeeper } from './inbox.ts'
 import { ParleyServerAdapter } from './network/server-adapter.ts'
+import { acceptUpgrades } from './network/upgrade.ts'
 
 export interface ParleyServer {
   readonly app: FastifyInstance
   readonly repo: Repo
   readonly options: ResolvedServerOptions
-  /** The HS256 secret tokens are verified with (configured or development). */
-  readonly secret: string
-  /** `ws://HOST:PORT/sync` once listening. */
+  /** The HS256 secret tokens are verified with (configured or development); undefined with a public key or JWKS. */
+  readonly secret: string | undefined
+  /** `ws(s)://HOST:PORT/sync` once listening. */
   readonly url: string
   listen(): Promise<string>
   /** Graceful: close sockets, flush every loaded document, close LevelDB. */
   close(): Promise<void>
 }
 
-function refuseUpgrade(socket: Duplex, status: number, code: string, message: string): void {
-  const body = JSON.stringify({ error: { code, message } })
-  socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Not Found'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  )
-}
-
-function bearerToken(request: IncomingMessage, url: URL): string | undefined {
-  const header = request.headers.authorization
-  if (header?.startsWith('Bearer ')) return header.slice('Bearer '.length)
-  return url.searchParams.get('token') ?? undefined
-}
-
-export async function createParleyServer(input: ServerOptions = {}): Promise<ParleyServer> {
-  const options = resolveServerOptions(input)
-  const app = Fastify({ logger: { level: options.logLevel } })
-  const log = app.log
+async function tokenVerifier(options: ResolvedServerOptions, log: FastifyInstance['log']): Promise<{ verify: TokenVerifier; secret?: string }> {
+  const { jwtPublicKey, jwksUrl, jwtAudience: audience, jwtIssuer: issuer } = options
+  if (jwtPublicKey !== undefined) return { verify: await createTokenVerifier({ publicKey: jwtPublicKey, audience, issuer }) }
+  if (jwksUrl !== undefined) return { verify: await createTokenVerifier({ jwksUrl, audience, issuer }) }
   let secret = options.jwtSecret
   if (secret === undefined) {
     const dev = await developmentSecret(options.dataDir)
     secret = dev.secret
     log.warn({ path: dev.path }, `no --jwt-secret configured: using the development secret in ${dev.path}; mint tokens with \`parley-server token <userId>\`. Do not use it in production.`)
   }
-  const verify: TokenVerifier = hs256Verifier(secret)
+  return { verify: await createTokenVerifier({ secret, audience, issuer }), secret }
+}
+
+export async function createParleyServer(input: ServerOptions = {}): Promise<ParleyServer> {
+  const options = resolveServerOptions(input)
+  const https = options.tlsCert === undefined ? null : { cert: options.tlsCert, key: options.tlsKey }
+  const app = Fastify({ logger: { level: options.logLevel }, https }) as unknown as FastifyInstance
+  const log = app.log
+  const { verify, secret } = await tokenVerifier(options, log)
+  const limits = { ...DEFAULT_LIMITS, maxTextBytes: options.maxTextBytes }
 
   const db = new Level<string, Uint8Array>(join(options.dataDir, 'db'), { valueEncoding: 'view' })
   await db.open()
   const storage = closableStorage(new LevelStorageAdapter(db as unknown as LevelDatabase), () => db.close())
+  const registry = await AccessRegistry.open(join(options.dataDir, 'acl'))
 
+  let guard: SyncGuard | undefined
   let inboxes: InboxKeeper | undefined
   const adapter: ParleyServerAdapter = new ParleyServerAdapter({
     maxFrameBytes: options.maxFrameBytes,
     keepAliveMs: options.keepAliveMs,
+    rate: { perSecond: options.messagesPerSecond, burst: options.messageBurst },
+    maxBufferedBytes: options.maxBufferedBytes,
     onJoin: connection => void inboxes?.inbox(connection.user).catch(error => connection.log.warn({ err: error }, 'could not open inbox')),
-    // Next issue: only documents the connection's user may read.
-    headsOf: (documentIds): Record<string, string[] | null> =>
-      Object.fromEntries(
-        documentIds.map(id => {
-          const handle = repo.handles[id as DocumentId]
-          return [id, handle?.isReady() ? [...handle.heads()] : null]
-        }),
-      ),
+    inspect: (message, connection) => guard!.inspect(message, connection.user),
+    mayReceive: (user, documentId) => registry.canRead(user, documentId),
+    headsOf: async (documentIds, connection) => {
+      const heads: Record<string, string[] | null> = {}
+      for (const id of documentIds) {
+        await registry.entry(id)
+        const handle = repo.handles[id as DocumentId]
+        heads[id] = registry.canRead(connection.user, id) && handle?.isReady() ? [...handle.heads()] : null
+      }
+      return heads
+    },
   })
   const repo: Repo = new Repo({
     storage: storage.adapter,
     network: [adapter],
     peerId: `parley-server-${randomBytes(4).toString('hex')}` as PeerId,
-    // Never push documents to clients unasked; answer what they request. The next issue
-    // replaces `access` with the per-conversation membership check.
-    shareConfig: { announce: async () => false, access: async () => true },
+    // Never push documents to clients unasked; answer only what the asking user may read.
+    // `access` runs for every peer on every message: a cached lookup, never a document load.
+    shareConfig: {
+      announce: async () => false,
+      access: async (peerId, documentId) => {
+        const user = peerId && adapter.userOfPeer(peerId)
+        if (!user || !documentId) return false
+        await registry.entry(documentId)
+        return registry.canRead(user, documentId)
+      },
+    },
   })
-  inboxes = new InboxKeeper(repo, storage.adapter, log)
-  const keeper = inboxes
-  repo.synchronizer.on('open-doc', ({ documentId }) => keeper.observe(documentId))
+  guard = new SyncGuard(repo, registry, limits)
+  const keeper = new InboxKeeper(repo, storage.adapter, registry, log)
+  inboxes = keeper
+  watchHeads(repo, (conversationId, head, removed) => {
+    const members = Object.fromEntries(Object.entries(head.members).map(([user, { role }]) => [user, role]))
+    registry.setMembers(conversationId, members).then(
+      changed => changed && repo.shareConfigChanged(),
+      error => log.error({ err: error, conversationId }, 'could not record membership'),
+    )
+    void keeper.update(conversationId, head, removed)
+  })
 
   // ws enforces twice our limit as a hard cap; up to it, our own check answers 4413.
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes * 2 })
-  let connectionCount = 0
-  app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(request.url ?? '/', 'http://localhost')
-    if (url.pathname !== '/sync') return refuseUpgrade(socket, 404, ServerErrorCodes.NOT_FOUND, 'WebSocket sync lives at /sync')
-    const token = bearerToken(request, url)
-    if (!token) return refuseUpgrade(socket, 401, ServerErrorCodes.UNAUTHENTICATED, 'a token is required: /sync?token=JWT')
-    verify(token).then(
-      (identity: Identity) =>
-        wss.handleUpgrade(request, socket, head, ws => adapter.accept(ws, identity.user, log.child({ user: identity.user, connection: ++connectionCount }))),
-      (error: Error) => refuseUpgrade(socket, 401, ServerErrorCodes.UNAUTHENTICATED, error.message),
-    )
-  })
+  acceptUpgrades({ server: app.server, wss, adapter, verify, options, log })
 
   app.get('/healthz', async () => ({ status: 'ok', connections: adapter.connectionCount }))
 
@@ -125,6 +135,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       const ready = Object.values(repo.handles).filter(handle => handle.isReady())
       await repo.flush(ready.map(handle => handle.documentId as DocumentId))
       await storage.close()
+      await registry.close()
     },
   }
 }

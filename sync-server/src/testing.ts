@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { mintToken } from './auth/tokens.ts'
+import type { ServerOptions } from './config.ts'
 import { createParleyServer, type ParleyServer } from './server.ts'
 
 export interface TestServer {
@@ -16,10 +17,11 @@ export interface TestServer {
   close(): Promise<void>
 }
 
-export async function startTestServer(options: { dataDir?: string; maxFrameBytes?: number; keepAliveMs?: number } = {}): Promise<TestServer> {
+/** Any server option may be overridden; the token helpers assume the default HS256 secret. */
+export async function startTestServer(options: ServerOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'parley-server-')))
   const secret = 'test-secret-that-is-long-enough'
-  const server = await createParleyServer({ port: 0, dataDir, jwtSecret: secret, logLevel: 'silent', maxFrameBytes: options.maxFrameBytes, keepAliveMs: options.keepAliveMs })
+  const server = await createParleyServer({ port: 0, jwtSecret: secret, logLevel: 'silent', ...options, dataDir })
   const url = await server.listen()
   return {
     server,

@@ -1,9 +1,9 @@
 import { cbor } from '@automerge/automerge-repo'
 import { next as Automerge } from '@automerge/automerge'
-import { inboxDocumentId } from '@parley/core'
+import { inboxDocumentId, readSegmentEvents, type SegmentDoc } from '@parley/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestServer, type TestServer } from '../src/testing.ts'
-import { RawClient, stockRepo } from './helpers.ts'
+import { appendMessage, createConversationDocs, findWhenSynced, RawClient, stockRepo, until } from './helpers.ts'
 
 describe('WebSocket connections', () => {
   let server: TestServer
@@ -14,11 +14,10 @@ describe('WebSocket connections', () => {
   async function serverStillServes(): Promise<void> {
     const writer = await stockRepo(server, 'alice')
     const reader = await stockRepo(server, 'bob')
-    const handle = writer.repo.create<{ n: number }>()
-    handle.change(doc => (doc.n = 7))
-    await writer.repo.flush()
-    const found = await reader.repo.find<{ n: number }>(handle.documentId)
-    expect(found.doc().n).toBe(7)
+    const { segment } = createConversationDocs(writer.repo, 'alice', ['bob'])
+    const sent = appendMessage(segment, 'alice', 'still here')
+    const found = await findWhenSynced<SegmentDoc>(reader.repo, segment.documentId)
+    await until(found, doc => readSegmentEvents(doc).events.some(event => event.id === sent.id))
     writer.close()
     reader.close()
   }
@@ -93,10 +92,9 @@ describe('WebSocket connections', () => {
 
   it('answers a heads request with the server’s heads, null for documents it lacks', async () => {
     const writer = await stockRepo(server, 'alice')
-    const handle = writer.repo.create<{ n: number }>()
-    handle.change(doc => (doc.n = 1))
+    const { head: handle } = createConversationDocs(writer.repo, 'alice', ['bob'])
     const reader = await stockRepo(server, 'bob')
-    await reader.repo.find(handle.documentId)
+    await findWhenSynced(reader.repo, handle.documentId)
     const client = await RawClient.open(server, 'alice')
     await client.join('alice-heads')
     const unknown = inboxDocumentId('nobody')

@@ -1,4 +1,6 @@
-import { cbor, Repo, type PeerId } from '@automerge/automerge-repo'
+import { next as Automerge } from '@automerge/automerge'
+import { cbor, Repo, type AutomergeUrl, type DocHandle, type PeerId } from '@automerge/automerge-repo'
+import { appendEvent, initHead, initSegment, type HeadDoc, type MessageEvent, type SegmentDoc } from '@parley/core'
 import { WebSocketClientAdapter } from '@automerge/automerge-repo-network-websocket'
 import { WebSocket } from 'ws'
 import type { TestServer } from '../src/testing.ts'
@@ -53,10 +55,71 @@ export class RawClient {
   }
 }
 
+export interface StockClient {
+  repo: Repo
+  /** How the first connection closed (the adapter reconnects after it). */
+  closed: Promise<{ code: number; reason: string }>
+  close(): void
+}
+
 /** A stock automerge-repo client (no Parley code), connected with a token. */
-export async function stockRepo(server: TestServer, user: string, peerId?: string): Promise<{ repo: Repo; close(): void }> {
+export async function stockRepo(server: Pick<TestServer, 'url' | 'token'>, user: string, peerId?: string): Promise<StockClient> {
   const adapter = new WebSocketClientAdapter(`${server.url}?token=${await server.token(user)}`)
   const repo = new Repo({ network: [adapter], peerId: peerId as PeerId | undefined })
   await adapter.whenReady()
-  return { repo, close: () => adapter.disconnect() }
+  // The repo opened the adapter's socket; in Node it is a `ws` WebSocket.
+  const socket = (adapter as unknown as { socket: WebSocket }).socket
+  const closed = new Promise<{ code: number; reason: string }>(resolve => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })))
+  return { repo, closed, close: () => adapter.disconnect() }
+}
+
+/** A conversation made the way any automerge-repo client can: core's document functions on a stock Repo. */
+export function createConversationDocs(repo: Repo, creator: string, members: string[], title = ''): { head: DocHandle<HeadDoc>; segment: DocHandle<SegmentDoc> } {
+  const head = repo.create<HeadDoc>()
+  const segment = repo.create<SegmentDoc>()
+  segment.change(doc => initSegment(doc, head.documentId))
+  head.change(doc => initHead(doc, { kind: 'group', title, creator, members, at: Date.now(), firstSegment: segment.documentId }))
+  return { head, segment }
+}
+
+let eventCounter = 0
+
+/** Appends a message event authored by `author` (who may not be the writer: that is for the forgery tests). */
+export function appendMessage(segment: DocHandle<SegmentDoc>, author: string, text: string): MessageEvent {
+  const event: MessageEvent = { id: `e${++eventCounter}-${author}`, type: 'message', author, device: `${author}-device`, at: Date.now(), text }
+  segment.change(doc => appendEvent(doc, event))
+  return event
+}
+
+/** Resolves once the handle's document satisfies `predicate`. */
+export function until<T>(handle: DocHandle<T>, predicate: (doc: T) => boolean): Promise<void> {
+  if (predicate(handle.doc())) return Promise.resolve()
+  return new Promise(resolve => {
+    const listener = (): void => {
+      if (!predicate(handle.doc())) return
+      handle.off('change', listener)
+      resolve()
+    }
+    handle.on('change', listener)
+  })
+}
+
+/**
+ * `repo.find` until the server has the document: a writer's first sync may still be on
+ * its way (the server answers "unavailable" until then). Bounded: 100 tries.
+ */
+export async function findWhenSynced<T>(repo: Repo, documentId: string): Promise<DocHandle<T>> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await repo.find<T>(documentId as AutomergeUrl)
+    } catch (error) {
+      if (attempt >= 100) throw error
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+  }
+}
+
+/** A hand-built sync message carrying every change of `doc`, as a peer that knows nothing of the receiver would send. */
+export function syncMessageWithAllChanges(doc: Automerge.Doc<unknown>): Uint8Array {
+  return Automerge.encodeSyncMessage({ heads: Automerge.getHeads(doc), need: [], have: [], changes: Automerge.getAllChanges(doc) })
 }

@@ -5,19 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { startTestServer } from '../src/testing.ts'
-import { stockRepo } from './helpers.ts'
-
-function until<T>(handle: DocHandle<T>, predicate: (doc: T) => boolean): Promise<void> {
-  if (predicate(handle.doc())) return Promise.resolve()
-  return new Promise(resolve => {
-    const listener = (): void => {
-      if (!predicate(handle.doc())) return
-      handle.off('change', listener)
-      resolve()
-    }
-    handle.on('change', listener)
-  })
-}
+import { stockRepo, until } from './helpers.ts'
 
 describe('inboxes kept by the server', () => {
   const dirs: string[] = []

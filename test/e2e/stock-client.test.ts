@@ -1,9 +1,10 @@
 import { Repo, type DocumentId } from '@automerge/automerge-repo'
 import { WebSocketClientAdapter } from '@automerge/automerge-repo-network-websocket'
-import { readHead, type HeadDoc } from '@parley/core'
+import { appendEvent, readHead, type HeadDoc, type SegmentDoc } from '@parley/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ClientPool } from '../support/clients.ts'
 import { ServerProcess } from '../support/server-process.ts'
+import { timelineWhere } from '../support/timeline.ts'
 
 describe('a stock automerge-repo client', () => {
   let server: ServerProcess
@@ -33,10 +34,22 @@ describe('a stock automerge-repo client', () => {
     const head = await bob.find<HeadDoc>(conversation.id as DocumentId)
     expect(readHead(head.doc())).toMatchObject({ title: 'interop', kind: 'group' })
 
-    const created = bob.create<{ note: string }>()
-    created.change(doc => (doc.note = 'from a stock client'))
-    const carol = await stockRepo('carol')
-    const found = await carol.find<{ note: string }>(created.documentId)
-    expect(found.doc().note.toString()).toBe('from a stock client')
+    // Bob writes with nothing but core's document functions: the server accepts it as his.
+    const segment = await bob.find<SegmentDoc>(readHead(head.doc()).segments[0] as DocumentId)
+    segment.change(doc => appendEvent(doc, { id: 'from-stock', type: 'message', author: 'bob', device: 'stock', at: Date.now(), text: 'from a stock client' }))
+    const timeline = await timelineWhere(conversation, items => items.some(item => item.id === 'from-stock'))
+    expect(timeline.find(item => item.id === 'from-stock')).toMatchObject({ author: 'bob', text: 'from a stock client' })
+  })
+
+  it('may not store documents that are not Parley documents', async () => {
+    const adapter = new WebSocketClientAdapter(`${server.url}/sync?token=${await server.token('mallory')}`)
+    const repo = new Repo({ network: [adapter] })
+    repos.push(repo)
+    await adapter.whenReady()
+    // The adapter's socket is a `ws` WebSocket here (Node).
+    const socket = (adapter as unknown as { socket: { once(event: 'close', listener: (code: number) => void): void } }).socket
+    const code = new Promise<number>(resolve => socket.once('close', resolve))
+    repo.create<{ note: string }>().change(doc => (doc.note = 'anything'))
+    expect(await code).toBe(4403)
   })
 })

@@ -7,10 +7,16 @@
 import { cbor, NetworkAdapter, type Message, type PeerId, type PeerMetadata } from '@automerge/automerge-repo'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
+import type { Violation } from '../access/rules.ts'
 import { CloseCodes } from '../close-codes.ts'
 import { decodeFrame, HEADS_REPLY } from './frames.ts'
+import { TokenBucket } from './rate-limit.ts'
 
 const PROTOCOL_V1 = '1'
+/** Messages waiting for inspection per connection; a client that outruns the checks is rate limited. */
+const MAX_QUEUED = 1000
+/** How long a closing socket that stopped reading may hold its buffer before it is cut. */
+const CLOSE_GRACE_MS = 1000
 
 export interface Connection {
   readonly socket: WebSocket
@@ -18,6 +24,11 @@ export interface Connection {
   readonly log: FastifyBaseLogger
   peerId?: PeerId
   alive: boolean
+  /** Messages are inspected one at a time, in the order they arrived. */
+  inbound: Promise<void>
+  queued: number
+  readonly rate: TokenBucket
+  expiry?: ReturnType<typeof setTimeout>
 }
 
 export interface ServerAdapterOptions {
@@ -25,10 +36,18 @@ export interface ServerAdapterOptions {
   maxFrameBytes: number
   /** How often to ping; a socket that missed the previous pong is terminated. */
   keepAliveMs: number
+  /** Messages per second a connection may send, and how many at once (close 4429 beyond). */
+  rate: { perSecond: number; burst: number }
+  /** Bytes a connection may have waiting to be sent before it counts as not reading (close 4408). */
+  maxBufferedBytes: number
   /** Called when a connection has joined as a peer. */
   onJoin?: (connection: Connection) => void
-  /** The server's current heads of each document, null where it holds none. */
-  headsOf: (documentIds: string[], connection: Connection) => Record<string, string[] | null>
+  /** Checks a message before the repo sees it; a violation closes the connection. */
+  inspect: (message: Message, connection: Connection) => Promise<Violation | undefined>
+  /** May this user receive messages about this document? Synchronous: asked on every send. */
+  mayReceive: (user: string, documentId: string) => boolean
+  /** The server's current heads of each document, null where it holds none (or the user may not read it). */
+  headsOf: (documentIds: string[], connection: Connection) => Promise<Record<string, string[] | null>>
 }
 
 function toBytes(data: RawData): Uint8Array {
@@ -72,9 +91,21 @@ export class ParleyServerAdapter extends NetworkAdapter {
     return this.#peerOwners.get(peerId)
   }
 
-  /** Takes over an upgraded, authenticated socket. */
-  accept(socket: WebSocket, user: string, log: FastifyBaseLogger): void {
-    const connection: Connection = { socket, user, log, alive: true }
+  connectionsOf(user: string): number {
+    let count = 0
+    for (const connection of this.#connections) if (connection.user === user) count++
+    return count
+  }
+
+  /** Takes over an upgraded, authenticated socket; it is closed with 4401 when the token expires. */
+  accept(socket: WebSocket, identity: { user: string; expiresAt?: number }, log: FastifyBaseLogger): void {
+    const { perSecond, burst } = this.#options.rate
+    const connection: Connection = { socket, user: identity.user, log, alive: true, inbound: Promise.resolve(), queued: 0, rate: new TokenBucket(perSecond, burst) }
+    if (identity.expiresAt !== undefined) {
+      // setTimeout overflows past 2^31 ms (~24 days); such a token outlives any connection check we need.
+      const delay = Math.min(identity.expiresAt - Date.now(), 2 ** 31 - 1)
+      connection.expiry = setTimeout(() => this.close(connection, CloseCodes.UNAUTHENTICATED, 'token expired'), delay)
+    }
     this.#connections.add(connection)
     socket.on('message', data => this.#receive(connection, toBytes(data)))
     socket.on('pong', () => (connection.alive = true))
@@ -86,6 +117,13 @@ export class ParleyServerAdapter extends NetworkAdapter {
     const connection = this.#byPeer.get(message.targetId)
     // A peer that left: the sync protocol catches it up when it rejoins.
     if (!connection || connection.socket.readyState !== connection.socket.OPEN) return
+    // Nothing about a document reaches a user who may not read it (any more): membership
+    // changes take effect here at once, ephemeral messages included.
+    const documentId = (message as { documentId?: string }).documentId
+    if (documentId !== undefined && message.type !== 'doc-unavailable' && !this.#options.mayReceive(connection.user, documentId)) return
+    if (connection.socket.bufferedAmount > this.#options.maxBufferedBytes) {
+      return this.close(connection, CloseCodes.TOO_SLOW, `more than ${this.#options.maxBufferedBytes} bytes waiting to be read`)
+    }
     connection.socket.send(cbor.encode(message))
   }
 
@@ -95,13 +133,20 @@ export class ParleyServerAdapter extends NetworkAdapter {
   }
 
   close(connection: Connection, code: number, reason: string): void {
+    if (!this.#connections.has(connection)) return
     connection.log.warn({ code, reason }, 'closing connection')
-    connection.socket.close(code, reason.slice(0, 120))
     this.#forget(connection)
+    const { socket } = connection
+    socket.close(code, reason.slice(0, 120))
+    // A client that stopped reading never answers the close: cut it so its buffer is freed.
+    setTimeout(() => socket.terminate(), CLOSE_GRACE_MS).unref()
   }
 
   #receive(connection: Connection, bytes: Uint8Array): void {
     if (!this.#connections.has(connection)) return
+    if (!connection.rate.take() || connection.queued >= MAX_QUEUED) {
+      return this.close(connection, CloseCodes.RATE_LIMITED, `more than ${this.#options.rate.perSecond} messages per second`)
+    }
     if (bytes.byteLength > this.#options.maxFrameBytes) {
       return this.close(connection, CloseCodes.TOO_LARGE, `frame of ${bytes.byteLength} bytes exceeds ${this.#options.maxFrameBytes}`)
     }
@@ -113,10 +158,15 @@ export class ParleyServerAdapter extends NetworkAdapter {
     if (!connection.peerId) return this.close(connection, CloseCodes.MALFORMED, 'join first')
     if (frame.kind === 'heads-request') {
       if (frame.senderId !== connection.peerId) return this.close(connection, CloseCodes.MALFORMED, 'senderId differs from the joined peer ID')
-      // Answered after everything already sent on this socket, so a client that gets the
-      // reply knows which server state it must reach: a barrier for `client.sync()`.
-      const heads = this.#options.headsOf(frame.documentIds, connection)
-      connection.socket.send(cbor.encode({ type: HEADS_REPLY, senderId: this.peerId, targetId: connection.peerId, requestId: frame.requestId, heads }))
+      // Answered in turn after everything the client sent before it, so a client that gets
+      // the reply knows which server state it must reach: a barrier for `client.sync()`.
+      connection.queued++
+      connection.inbound = connection.inbound.then(async () => {
+        connection.queued--
+        const heads = await this.#options.headsOf(frame.documentIds, connection)
+        if (!this.#connections.has(connection)) return
+        connection.socket.send(cbor.encode({ type: HEADS_REPLY, senderId: this.peerId, targetId: connection.peerId, requestId: frame.requestId, heads }))
+      })
       return
     }
     const { message } = frame
@@ -128,12 +178,25 @@ export class ParleyServerAdapter extends NetworkAdapter {
       return this.close(connection, CloseCodes.MALFORMED, 'senderId differs from the joined peer ID')
     }
     if (message.targetId !== this.peerId) return this.close(connection, CloseCodes.MALFORMED, 'targetId is not this server')
-    // Next issue: per-conversation access, author binding, rate limits and backpressure
-    // are checked here, before the repo sees the message.
+    connection.queued++
+    connection.inbound = connection.inbound.then(() => this.#deliver(connection, message))
+  }
+
+  async #deliver(connection: Connection, message: Message): Promise<void> {
+    connection.queued--
+    if (!this.#connections.has(connection)) return
+    let violation: Violation | undefined
+    try {
+      violation = await this.#options.inspect(message, connection)
+    } catch (error) {
+      violation = { code: CloseCodes.MALFORMED, reason: `message could not be checked: ${(error as Error).message}` }
+    }
+    if (!this.#connections.has(connection)) return
+    if (violation) return this.close(connection, violation.code, violation.reason)
     try {
       this.emit('message', message)
     } catch (error) {
-      return this.close(connection, CloseCodes.MALFORMED, `message rejected by the repo: ${(error as Error).message}`)
+      this.close(connection, CloseCodes.MALFORMED, `message rejected by the repo: ${(error as Error).message}`)
     }
   }
 
@@ -166,6 +229,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
 
   #forget(connection: Connection): void {
     if (!this.#connections.delete(connection)) return
+    clearTimeout(connection.expiry)
     const { peerId } = connection
     if (peerId && this.#byPeer.get(peerId) === connection) {
       this.#byPeer.delete(peerId)

@@ -1,0 +1,54 @@
+/**
+ * Automerge's sync messages carry "changes" that may each be several concatenated
+ * chunks, or a whole saved document (the first sync of a document the other side
+ * lacks). This splits them into single decoded changes so each can be checked.
+ *
+ * Chunk layout (Automerge binary format): 4 magic bytes, 4 checksum bytes, 1 type byte
+ * (0 document, 1 change, 2 compressed change), a uLEB128 body length, the body.
+ */
+import { next as Automerge, type DecodedChange } from '@automerge/automerge'
+
+const MAGIC = [0x85, 0x6f, 0x4a, 0x83]
+const DOCUMENT_CHUNK = 0
+
+export class ChunkError extends Error {}
+
+function readUleb(bytes: Uint8Array, offset: number): { value: number; next: number } {
+  let value = 0
+  let shift = 0
+  for (let i = offset; i < bytes.length && shift < 35; i++) {
+    const byte = bytes[i]!
+    value += (byte & 0x7f) * 2 ** shift
+    if ((byte & 0x80) === 0) return { value, next: i + 1 }
+    shift += 7
+  }
+  throw new ChunkError('truncated chunk length')
+}
+
+/** Every change in the blobs of one sync message, decoded. Throws ChunkError on anything malformed. */
+export function decodeChanges(blobs: Uint8Array[]): { decoded: DecodedChange[]; raw: Uint8Array[] } {
+  const decoded: DecodedChange[] = []
+  const raw: Uint8Array[] = []
+  for (const blob of blobs) {
+    let offset = 0
+    while (offset < blob.length) {
+      if (blob.length - offset < 9 || MAGIC.some((byte, i) => blob[offset + i] !== byte)) throw new ChunkError('not an Automerge chunk')
+      const type = blob[offset + 8]
+      const { value: length, next } = readUleb(blob, offset + 9)
+      const end = next + length
+      if (end > blob.length) throw new ChunkError('chunk longer than its message')
+      const chunk = blob.subarray(offset, end)
+      try {
+        const changes = type === DOCUMENT_CHUNK ? Automerge.getAllChanges(Automerge.load(chunk)) : [chunk]
+        for (const change of changes) {
+          decoded.push(Automerge.decodeChange(change))
+          raw.push(change)
+        }
+      } catch (cause) {
+        throw new ChunkError(`undecodable chunk: ${(cause as Error).message}`)
+      }
+      offset = end
+    }
+  }
+  return { decoded, raw }
+}

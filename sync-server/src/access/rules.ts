@@ -1,0 +1,184 @@
+/**
+ * What a user may change in each kind of document, checked op by op on the decoded
+ * Automerge changes before the repo applies them (Automerge changes are not signed, so
+ * this is the only place a forged author or a rewritten event can be stopped).
+ *
+ * - Segment: only appends to `events` (insert of one scalar string, no predecessor),
+ *   each a valid event authored by the user. Nothing is ever overwritten or deleted.
+ * - Head: `title` by owners and admins; members added or removed by owners and admins
+ *   (any member may remove themselves), roles changed by owners; new segment IDs
+ *   appended by any member; each member writes only their own read cursor.
+ * - Inbox: written by the server only.
+ *
+ * Pure functions over a document and decoded changes: no I/O, so every rule is unit
+ * tested with hand-built changes.
+ */
+import { next as Automerge, type DecodedChange } from '@automerge/automerge'
+import { CoreErrorCodes, DocumentTypes, documentType, isParleyError, parseEvent, readHead, readString, type HeadDoc, type Limits, type ParleyEvent, type Role, type SegmentDoc } from '@parley/core'
+import { CloseCodes, type CloseCode } from '../close-codes.ts'
+
+export interface Violation {
+  code: CloseCode
+  reason: string
+}
+
+type Op = DecodedChange['ops'][number] & { insert?: boolean; elemId?: string }
+
+const ROLES: readonly Role[] = ['owner', 'admin', 'member']
+const MANAGERS: readonly Role[] = ['owner', 'admin']
+const HEAD_FIELDS = ['type', 'kind', 'title', 'createdBy', 'createdAt', 'members', 'segments', 'reads']
+const SEGMENT_FIELDS = ['type', 'conversation', 'events']
+
+const forbidden = (reason: string): Violation => ({ code: CloseCodes.FORBIDDEN, reason })
+
+const isStringSet = (op: Op): op is Op & { value: string } => op.action === 'set' && typeof op.value === 'string'
+const isAppend = (op: Op, list: string | null): op is Op & { value: string } =>
+  isStringSet(op) && op.obj === list && op.insert === true && op.pred.length === 0
+
+/** An event written by `user`, valid, and of a type their role allows. */
+export function checkEvent(json: string, user: string, role: Role | undefined, limits: Limits): Violation | ParleyEvent {
+  let event: ParleyEvent
+  try {
+    event = parseEvent(json, limits)
+  } catch (error) {
+    if (isParleyError(error) && error.code === CoreErrorCodes.TEXT_TOO_LARGE) return { code: CloseCodes.TOO_LARGE, reason: error.message }
+    return { code: CloseCodes.MALFORMED, reason: `invalid event: ${(error as Error).message}` }
+  }
+  if (event.author !== user) return forbidden(`event ${event.id} names ${event.author} as author`)
+  const manages = role !== undefined && MANAGERS.includes(role)
+  if ((event.type === 'member-added' || event.type === 'title-changed') && !manages) return forbidden(`a ${role ?? 'non-member'} may not write ${event.type} events`)
+  if (event.type === 'member-removed' && event.member !== user && !manages) return forbidden(`a ${role ?? 'non-member'} may not remove others`)
+  return event
+}
+
+/** New changes to a stored segment: appends of the user's own events only. */
+export function checkSegmentChanges(doc: SegmentDoc, changes: DecodedChange[], user: string, role: Role | undefined, limits: Limits): Violation | undefined {
+  const events = Automerge.getObjectId(doc, 'events')
+  for (const change of changes) {
+    for (const op of change.ops as Op[]) {
+      if (!isAppend(op, events)) return forbidden(op.obj === events ? 'events are append-only: an existing event was changed or removed' : `segment field ${op.key ?? op.obj} may not be changed`)
+      const checked = checkEvent(op.value, user, role, limits)
+      if ('code' in checked) return checked
+    }
+  }
+  return undefined
+}
+
+/** The segment IDs a head change appends, for the caller to check against the registry. */
+export type HeadCheck = { violation: Violation } | { violation?: undefined; segments: string[] }
+
+/** New changes to a stored conversation head, against the user's role in it. */
+export function checkHeadChanges(doc: HeadDoc, changes: DecodedChange[], user: string, limits: Limits): HeadCheck {
+  const head = readHead(doc)
+  const role = head.members[user]?.role
+  if (!role) return { violation: forbidden('not a member of this conversation') }
+  const manages = MANAGERS.includes(role)
+  const ids = {
+    members: Automerge.getObjectId(doc, 'members'),
+    segments: Automerge.getObjectId(doc, 'segments'),
+    reads: Automerge.getObjectId(doc, 'reads'),
+  }
+  const entryOwner = new Map<string, string>()
+  for (const member of Object.keys(head.members)) {
+    const id = Automerge.getObjectId(doc.members, member)
+    if (id) entryOwner.set(id, member)
+  }
+  const segments: string[] = []
+  for (const change of changes) {
+    // Member entries created in this change: their op IDs are startOp + index.
+    const added = new Set<string>()
+    for (const [index, op] of (change.ops as Op[]).entries()) {
+      const problem = checkHeadOp(op)
+      if (problem) return { violation: forbidden(problem) }
+      if (op.obj === ids.members && op.action === 'makeMap') added.add(`${change.startOp + index}@${change.actor}`)
+    }
+
+    function checkHeadOp(op: Op): string | undefined {
+      if (op.obj === '_root') {
+        if (op.key !== 'title' || !isStringSet(op)) return `conversation field ${op.key} may not be changed`
+        if (!manages) return `a ${role} may not change the title`
+        if (new TextEncoder().encode(op.value).byteLength > limits.maxTitleBytes) return `title is longer than ${limits.maxTitleBytes} bytes`
+        return undefined
+      }
+      if (op.obj === ids.members) {
+        if (op.action === 'makeMap') return manages ? (op.pred.length > 0 && role !== 'owner' ? 'only an owner may replace a member entry' : undefined) : `a ${role} may not add members`
+        if (op.action === 'del') {
+          const target = head.members[op.key]?.role
+          if (op.key === user || role === 'owner' || (manages && target !== 'owner')) return undefined
+          return `a ${role} may not remove ${op.key}`
+        }
+        return 'members may only be added or removed'
+      }
+      if (added.has(op.obj)) return checkNewMemberField(op)
+      if (entryOwner.has(op.obj)) {
+        if (op.key !== 'role' || !isStringSet(op) || !ROLES.includes(op.value as Role)) return 'only a member\'s role may change'
+        return role === 'owner' ? undefined : `a ${role} may not change roles`
+      }
+      if (op.obj === ids.segments) {
+        if (!isAppend(op, ids.segments)) return 'the segment list is append-only'
+        segments.push(op.value)
+        return undefined
+      }
+      if (op.obj === ids.reads) {
+        if (op.key !== user || !isStringSet(op)) return `may not change the read cursor of ${op.key}`
+        const receipt = checkEvent(op.value, user, role, limits)
+        return 'code' in receipt ? receipt.reason : receipt.type === 'read' ? undefined : 'a read cursor must be a read event'
+      }
+      return `may not change object ${op.obj}`
+    }
+
+    function checkNewMemberField(op: Op): string | undefined {
+      if (op.key === 'role') {
+        if (!isStringSet(op) || !ROLES.includes(op.value as Role)) return 'invalid role'
+        return op.value === 'owner' && role !== 'owner' ? 'only an owner may add owners' : undefined
+      }
+      if (op.key === 'addedBy') return isStringSet(op) && op.value === user ? undefined : 'addedBy must name the user adding'
+      if (op.key === 'at') return op.action === 'set' && typeof op.value === 'number' ? undefined : 'at must be a number'
+      return `member entries have no field ${op.key}`
+    }
+  }
+  return { segments }
+}
+
+/** A head document created by `user`: they are its owner and wrote everything in it. */
+export function checkNewHead(doc: HeadDoc, user: string, limits: Limits): HeadCheck {
+  const extra = Object.keys(doc).find(key => !HEAD_FIELDS.includes(key))
+  if (extra) return { violation: forbidden(`a conversation head has no field ${extra}`) }
+  let head
+  try {
+    head = readHead(doc)
+  } catch (error) {
+    return { violation: forbidden((error as Error).message) }
+  }
+  if (head.createdBy !== user) return { violation: forbidden(`a head created by ${user} names ${head.createdBy} as creator`) }
+  if (head.members[user]?.role !== 'owner') return { violation: forbidden('the creator must be an owner') }
+  for (const [member, entry] of Object.entries(head.members)) {
+    if (!ROLES.includes(entry.role)) return { violation: forbidden(`invalid role for ${member}`) }
+    if (entry.addedBy !== user) return { violation: forbidden(`member ${member} must be added by the creator`) }
+  }
+  if (new TextEncoder().encode(head.title).byteLength > limits.maxTitleBytes) return { violation: forbidden(`title is longer than ${limits.maxTitleBytes} bytes`) }
+  for (const [member, json] of Object.entries(doc.reads ?? {})) {
+    if (member !== user) return { violation: forbidden(`may not set the read cursor of ${member}`) }
+    const receipt = checkEvent(readString(json) ?? '', user, 'owner', limits)
+    if ('code' in receipt) return { violation: receipt }
+  }
+  return { segments: head.segments }
+}
+
+/** The conversation a new segment document names, read before its role-bound events are checked. */
+export function segmentConversation(doc: SegmentDoc): string | undefined {
+  const conversation = readString(doc.conversation)
+  return documentType(doc) === DocumentTypes.segment && conversation && Array.isArray(doc.events) ? conversation : undefined
+}
+
+/** A segment document created by `user` (whose role in its conversation is `role`): only their own events. */
+export function checkNewSegment(doc: SegmentDoc, user: string, role: Role | undefined, limits: Limits): Violation | undefined {
+  const extra = Object.keys(doc).find(key => !SEGMENT_FIELDS.includes(key))
+  if (extra) return forbidden(`a segment has no field ${extra}`)
+  if (!segmentConversation(doc)) return forbidden('not a well-formed segment')
+  for (const json of doc.events) {
+    const checked = checkEvent(readString(json) ?? '', user, role, limits)
+    if ('code' in checked) return checked
+  }
+  return undefined
+}
