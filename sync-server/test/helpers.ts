@@ -17,8 +17,8 @@ export class RawClient {
     socket.on('message', data => this.received.push(cbor.decode(data as Uint8Array)))
   }
 
-  static async open(server: TestServer, user: string): Promise<RawClient> {
-    const socket = new WebSocket(`${server.url}?token=${await server.token(user)}`)
+  static async open(server: TestServer, user: string, token?: string): Promise<RawClient> {
+    const socket = new WebSocket(`${server.url}?token=${token ?? (await server.token(user))}`)
     await new Promise((resolve, reject) => {
       socket.once('open', resolve)
       socket.once('error', reject)

@@ -62,6 +62,8 @@ export class ParleyServerAdapter extends NetworkAdapter {
   /** Which user owns each peer ID ever announced; a peer ID never changes hands. */
   readonly #peerOwners = new Map<PeerId, string>()
   #keepAlive: ReturnType<typeof setInterval> | undefined
+  /** How many connections the server closed, by close code. */
+  readonly closes = new Map<number, number>()
 
   constructor(options: ServerAdapterOptions) {
     super()
@@ -135,6 +137,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
   close(connection: Connection, code: number, reason: string): void {
     if (!this.#connections.has(connection)) return
     connection.log.warn({ code, reason }, 'closing connection')
+    this.closes.set(code, (this.closes.get(code) ?? 0) + 1)
     this.#forget(connection)
     const { socket } = connection
     socket.close(code, reason.slice(0, 120))

@@ -1,0 +1,123 @@
+/**
+ * Limits with documented answers: a client that stops reading (4408), one that sends too
+ * fast (4429), too many connections (HTTP 429), bytes before authentication (HTTP 413),
+ * a token that expires during the connection (4401). Other clients are unaffected.
+ */
+import { next as Automerge } from '@automerge/automerge'
+import type { HeadDoc } from '@parley/core'
+import { connect as tcpConnect } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { WebSocket } from 'ws'
+import { startTestServer, type TestServer } from '../src/testing.ts'
+import { createConversationDocs, findWhenSynced, RawClient, stockRepo, type StockClient } from './helpers.ts'
+
+describe('limits', () => {
+  const cleanup: (() => unknown)[] = []
+  afterEach(async () => {
+    for (const step of cleanup.splice(0).reverse()) await step()
+  })
+
+  async function server(options: Parameters<typeof startTestServer>[0] = {}): Promise<TestServer> {
+    const started = await startTestServer(options)
+    cleanup.push(() => started.close())
+    return started
+  }
+
+  async function stock(at: TestServer, user: string): Promise<StockClient> {
+    const client = await stockRepo(at, user)
+    cleanup.push(() => client.close())
+    return client
+  }
+
+  /** The upgrade's HTTP answer when it is refused. */
+  function refusedUpgrade(url: string): Promise<{ status: number; body: unknown }> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(url)
+      socket.on('open', () => reject(new Error('upgrade was accepted')))
+      socket.on('unexpected-response', (_request, response) => {
+        let body = ''
+        response.on('data', chunk => (body += chunk))
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(body) }))
+      })
+    })
+  }
+
+  it('closes a client that stopped reading with 4408 once its buffer passes the bound, while others keep receiving', async () => {
+    const at = await server({ maxBufferedBytes: 256 * 1024 })
+    const alice = await stock(at, 'alice')
+    const { head } = createConversationDocs(alice.repo, 'alice', ['bob', 'carol'])
+    const carol = await stock(at, 'carol')
+    const carolsHead = await findWhenSynced<HeadDoc>(carol.repo, head.documentId)
+    // Bob subscribes over a raw socket, then stops reading from TCP.
+    const bob = await RawClient.open(at, 'bob')
+    const { targetId: bobPeer } = await bob.join('bob-slow')
+    const [, request] = Automerge.generateSyncMessage(Automerge.init(), Automerge.initSyncState())
+    bob.send({ type: 'request', senderId: bobPeer, targetId: at.server.repo.peerId, documentId: head.documentId, data: request })
+    await bob.next(message => message.type === 'sync')
+    ;(bob.socket as unknown as { _socket: { pause(): void } })._socket.pause()
+
+    let received = 0
+    carolsHead.on('ephemeral-message', () => received++)
+    const adapter = at.server.repo.networkSubsystem.adapters[0] as unknown as { closes: Map<number, number> }
+    const payload = 'x'.repeat(32 * 1024)
+    let sent = 0
+    // Bounded: a few thousand 32 KiB messages at most.
+    while (!adapter.closes.get(4408) && sent < 3000) {
+      head.broadcast({ typing: payload, n: sent++ })
+      if (sent % 20 === 0) await new Promise(resolve => setImmediate(resolve))
+    }
+    expect(adapter.closes.get(4408)).toBe(1)
+    // Carol received everything sent.
+    await new Promise<void>(resolve => {
+      const check = (): void => (received === sent ? resolve() : void setTimeout(check, 10))
+      check()
+    })
+    expect(received).toBe(sent)
+  })
+
+  it('closes a client that sends faster than its rate with 4429', async () => {
+    const at = await server({ messagesPerSecond: 5, messageBurst: 10 })
+    const client = await RawClient.open(at, 'mallory')
+    const { targetId } = await client.join('mallory-fast')
+    for (let i = 0; i < 30; i++) client.send({ type: 'parley/heads-request', senderId: targetId, requestId: i, documentIds: [] })
+    expect(await client.closed).toMatchObject({ code: 4429 })
+    // Someone else is unaffected.
+    const other = await RawClient.open(at, 'alice')
+    expect(await other.join('alice-ok')).toMatchObject({ type: 'peer' })
+    other.socket.close()
+  })
+
+  it('refuses connections past the per-user and per-IP limits with HTTP 429', async () => {
+    const at = await server({ maxConnectionsPerUser: 2, maxConnectionsPerIp: 3 })
+    const open: RawClient[] = [await RawClient.open(at, 'alice'), await RawClient.open(at, 'alice')]
+    cleanup.push(() => open.forEach(client => client.socket.close()))
+    const perUser = await refusedUpgrade(`${at.url}?token=${await at.token('alice')}`)
+    expect(perUser).toEqual({ status: 429, body: { error: { code: 'PARLEY_ERR_TOO_MANY_CONNECTIONS', message: expect.stringMatching(/this user/) } } })
+    open.push(await RawClient.open(at, 'bob'))
+    const perIp = await refusedUpgrade(`${at.url}?token=${await at.token('carol')}`)
+    expect(perIp).toEqual({ status: 429, body: { error: { code: 'PARLEY_ERR_TOO_MANY_CONNECTIONS', message: expect.stringMatching(/from/) } } })
+  })
+
+  it('refuses bytes sent before the token is checked past the bound with HTTP 413', async () => {
+    const at = await server({ maxPreAuthBytes: 1024 })
+    const { port } = new URL(at.url)
+    const answer = await new Promise<string>(resolve => {
+      const socket = tcpConnect(Number(port), '127.0.0.1', () => {
+        const upgrade = `GET /sync?token=${'a'.repeat(10)} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`
+        socket.write(Buffer.concat([Buffer.from(upgrade), Buffer.alloc(8 * 1024, 0x41)]))
+      })
+      let text = ''
+      socket.on('data', chunk => (text += chunk))
+      socket.on('close', () => resolve(text))
+    })
+    expect(answer).toMatch(/^HTTP\/1\.1 413/)
+    expect(answer).toContain('PARLEY_ERR_TOO_LARGE')
+  })
+
+  it('closes a connection with 4401 when its token expires', async () => {
+    const at = await server()
+    const client = await RawClient.open(at, 'alice', await at.token('alice', '1s'))
+    await client.join('alice-expiring')
+    expect(await client.closed).toEqual({ code: 4401, reason: 'token expired' })
+  })
+})
