@@ -9,16 +9,16 @@ export interface CliResult {
   stderr: string
 }
 
-/** Runs `parley ARGS` to completion. */
-export function parley(args: string[]): Promise<CliResult> {
-  const session = interactive(args)
+/** Runs `parley ARGS` to completion; `env` adds environment variables. */
+export function parley(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  const session = interactive(args, env)
   session.child.stdin.end()
   return session.exited
 }
 
 /** A running `parley` whose stdin the test writes and whose output it waits on. */
-export function interactive(args: string[]) {
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+export function interactive(args: string[], env: Record<string, string> = {}) {
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   const output = { stdout: '', stderr: '' }
   const waiters: (() => void)[] = []
   const collect = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {

@@ -17,22 +17,25 @@ const SECRET = 'end-to-end-test-secret-of-enough-length'
 export class ServerProcess {
   readonly port: number
   readonly dataDir: string
+  readonly #args: string[]
   #child: ChildProcess | undefined
   #log = ''
 
-  private constructor(port: number, dataDir: string) {
+  private constructor(port: number, dataDir: string, args: string[]) {
     this.port = port
     this.dataDir = dataDir
+    this.#args = args
   }
 
-  static async start(): Promise<ServerProcess> {
-    const server = new ServerProcess(await freePort(), await mkdtemp(join(tmpdir(), 'parley-e2e-')))
+  /** `args` are extra flags, e.g. `--tls-cert FILE --tls-key FILE`. */
+  static async start(args: string[] = []): Promise<ServerProcess> {
+    const server = new ServerProcess(await freePort(), await mkdtemp(join(tmpdir(), 'parley-e2e-')), args)
     await server.restart()
     return server
   }
 
   get url(): string {
-    return `ws://127.0.0.1:${this.port}`
+    return `${this.#args.includes('--tls-cert') ? 'wss' : 'ws'}://127.0.0.1:${this.port}`
   }
 
   get log(): string {
@@ -45,14 +48,14 @@ export class ServerProcess {
 
   /** Starts the process (again) on the same port and data; resolves once it listens. */
   async restart(): Promise<void> {
-    const child = spawn(process.execPath, [BIN, '--port', String(this.port), '--data', this.dataDir, '--jwt-secret', SECRET, '--log-level', 'warn'], {
+    const child = spawn(process.execPath, [BIN, '--port', String(this.port), '--data', this.dataDir, '--jwt-secret', SECRET, '--log-level', 'warn', ...this.#args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     this.#child = child
     await new Promise<void>((resolve, reject) => {
       const onData = (chunk: Buffer): void => {
         this.#log += chunk.toString()
-        if (this.#log.includes(`listening on http://127.0.0.1:${this.port}`)) resolve()
+        if (new RegExp(`listening on https?://127\\.0\\.0\\.1:${this.port}`).test(this.#log)) resolve()
       }
       child.stdout!.on('data', onData)
       child.stderr!.on('data', onData)
