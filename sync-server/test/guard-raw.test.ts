@@ -77,7 +77,8 @@ describe('hand-built messages', () => {
     const base = Automerge.load<SegmentDoc>(Automerge.save(segment.doc()))
     const next = Automerge.change(base, doc => appendEvent(doc, { id: 'ok', type: 'message', author: 'bob', device: 'x', at: Date.now(), text: 'hi' }))
     const change = newChanges(base, next)[0]!.slice()
-    change[change.length - 3] ^= 0xff
+    const at = change.length - 3
+    change[at] = change[at]! ^ 0xff
     const bob = await rawBob()
     bob.sendChanges(segment.documentId, [change])
     expect((await bob.client.closed).code).toBe(4400)

@@ -7,10 +7,11 @@ export const TEST_RECONNECT = { minMs: 50, maxMs: 500 }
 export class ClientPool {
   readonly #clients: ParleyClient[] = []
 
-  async connect(server: ServerProcess, user: string, options: { dir?: string } = {}): Promise<ParleyClient> {
+  /** `tokenTtl` sets how long each token the client's callback mints lives (default 1h). */
+  async connect(server: ServerProcess, user: string, options: { dir?: string; tokenTtl?: string } = {}): Promise<ParleyClient> {
     const client = await createClient({
       server: server.url,
-      token: () => server.token(user),
+      token: () => server.token(user, options.tokenTtl),
       storage: options.dir ? { kind: 'level', dir: options.dir } : { kind: 'memory' },
       reconnect: TEST_RECONNECT,
     })

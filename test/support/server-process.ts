@@ -42,8 +42,8 @@ export class ServerProcess {
     return this.#log
   }
 
-  token(user: string): Promise<string> {
-    return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET))
+  token(user: string, ttl = '1h'): Promise<string> {
+    return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user).setExpirationTime(ttl).sign(new TextEncoder().encode(SECRET))
   }
 
   /** Starts the process (again) on the same port and data; resolves once it listens. */

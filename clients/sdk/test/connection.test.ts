@@ -12,17 +12,17 @@ class FakeSocket {
   onopen: ((event: unknown) => void) | null = null
   onmessage: ((event: { data: ArrayBuffer }) => void) | null = null
   onerror: ((event: unknown) => void) | null = null
-  onclose: ((event: { code: number }) => void) | null = null
+  onclose: ((event: { code: number; reason: string }) => void) | null = null
   constructor(readonly url: string) {
     FakeSocket.instances.push(this)
   }
   send(data: Uint8Array): void {
     this.sent.push(cbor.decode(data))
   }
-  close(code = 1000): void {
+  close(code = 1000, reason = ''): void {
     if (this.readyState === 3) return
     this.readyState = 3
-    this.onclose?.({ code })
+    this.onclose?.({ code, reason })
   }
   open(): void {
     this.readyState = 1
@@ -125,6 +125,27 @@ describe('ServerConnection reconnect policy', () => {
     latest().close(4401)
     expect(errors.map(error => error.code)).toEqual(['PARLEY_ERR_UNAUTHENTICATED'])
     expect(statuses.at(-1)).toBe('offline')
+  })
+
+  it('reconnects at once with a fresh token when the token expires, without reporting an error', async () => {
+    connect()
+    await vi.advanceTimersByTimeAsync(0)
+    latest().open()
+    latest().acceptJoin()
+    const before = FakeSocket.instances.length
+    latest().close(4401, 'token expired')
+    await vi.advanceTimersByTimeAsync(0)
+    expect(FakeSocket.instances.length).toBe(before + 1)
+    expect(latest().url).toContain(`token=token-${tokens}`)
+    expect(tokens).toBe(2)
+    expect(errors).toEqual([])
+  })
+
+  it('reports a refused change (4403) as PARLEY_ERR_FORBIDDEN with the server’s reason', async () => {
+    connect()
+    await vi.advanceTimersByTimeAsync(0)
+    latest().close(4403, 'event e1 names alice as author')
+    expect(errors.map(error => [error.code, error.message])).toEqual([['PARLEY_ERR_FORBIDDEN', 'the server refused a change: event e1 names alice as author']])
   })
 
   it('is ready after a failed first attempt, so offline lookups do not hang', async () => {

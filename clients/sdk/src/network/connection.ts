@@ -33,8 +33,11 @@ export type WebSocketClass = new (url: string) => Pick<WebSocket, 'send' | 'clos
 
 const OPEN = 1
 
-/** Close codes the server uses for a refused or expired token. */
+/** Close codes the server uses for a refused or expired token, and for a forbidden write. */
 const UNAUTHENTICATED_CLOSE = 4401
+const FORBIDDEN_CLOSE = 4403
+/** The close reason the server gives when a token ran out during the connection. */
+const TOKEN_EXPIRED = 'token expired'
 
 export class ServerConnection extends NetworkAdapter {
   /** 'connecting' from construction: the repo calls connect() only once its storage is open. */
@@ -135,7 +138,13 @@ export class ServerConnection extends NetworkAdapter {
       clearTimeout(this.#stableTimer)
       this.#dropPeer()
       this.#markReady()
+      // An expired token is routine: reconnect at once with a fresh one from the callback.
+      // Pending changes stay in the repo and sync on the new connection.
+      if (event.code === UNAUTHENTICATED_CLOSE && event.reason === TOKEN_EXPIRED) return this.#scheduleRetry(0)
       if (event.code === UNAUTHENTICATED_CLOSE) this.#unauthenticated()
+      if (event.code === FORBIDDEN_CLOSE) {
+        this.#options.onError?.(new ParleyError(ClientErrorCodes.FORBIDDEN, `the server refused a change: ${event.reason || 'forbidden'}`))
+      }
       this.#scheduleRetry()
     }
   }
@@ -170,12 +179,12 @@ export class ServerConnection extends NetworkAdapter {
     this.#options.onError?.(new ParleyError(ClientErrorCodes.UNAUTHENTICATED, 'the server refused the token (HTTP 401 / close 4401)'))
   }
 
-  #scheduleRetry(): void {
+  #scheduleRetry(delayMs?: number): void {
     this.#setStatus('offline')
     if (this.#closed) return
     const { maxAttempts } = this.#options.backoff
-    if (maxAttempts !== undefined && this.#attempt >= maxAttempts) return
-    const delay = backoffDelay(this.#attempt++, this.#options.backoff)
+    if (delayMs === undefined && maxAttempts !== undefined && this.#attempt >= maxAttempts) return
+    const delay = delayMs ?? backoffDelay(this.#attempt++, this.#options.backoff)
     this.#retryTimer = setTimeout(() => void this.#open(), delay)
   }
 
