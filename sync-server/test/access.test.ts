@@ -112,6 +112,29 @@ describe('access control and author binding', () => {
     expect(readHead(stored(head))).toEqual(before)
   })
 
+  it('lets an owner promote a member to admin, and an admin add members but not owners', async () => {
+    const { alice, bob, head, bobHead } = await conversation()
+    head.change(doc => (doc.members.bob!.role = scalar('admin')))
+    await until(bobHead, doc => readHead(doc).members.bob?.role === 'admin')
+    bobHead.change(doc => addMember(doc, 'carol', 'member', 'bob', Date.now()))
+    await until(serverHandle(head), doc => 'carol' in doc.members)
+    bobHead.change(doc => setTitle(doc, 'renamed by an admin'))
+    await until(serverHandle(head), doc => readHead(doc).title === 'renamed by an admin')
+    bobHead.change(doc => addMember(doc, 'dave', 'owner', 'bob', Date.now()))
+    expect(await bob.closed).toEqual(refused(/only an owner may add owners/))
+    expect(readHead(stored(head)).members).not.toHaveProperty('dave')
+    expect(await stillOpen(alice)).toBe('open')
+  })
+
+  it('does not let an admin remove the owner', async () => {
+    const { bob, head, bobHead } = await conversation()
+    head.change(doc => (doc.members.bob!.role = scalar('admin')))
+    await until(bobHead, doc => readHead(doc).members.bob?.role === 'admin')
+    bobHead.change(doc => delete doc.members.alice)
+    expect(await bob.closed).toEqual(refused(/may not remove alice/))
+    expect(readHead(stored(head)).members).toHaveProperty('alice')
+  })
+
   it('lets a member move their own read cursor and leave', async () => {
     const { alice, bobHead, head, first } = await conversation()
     bobHead.change(doc => setReadCursor(doc, { id: 'r-bob', type: 'read', author: 'bob', device: 'bob-device', at: Date.now(), target: first.id }))
