@@ -16,6 +16,7 @@ import { developmentSecret } from './auth/dev-secret.ts'
 import { createTokenVerifier, type TokenVerifier } from './auth/tokens.ts'
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './config.ts'
 import { watchHeads } from './heads.ts'
+import { clientErrorHandler, installErrorHandlers } from './http/error-handlers.ts'
 import { InboxKeeper } from './inbox.ts'
 import { ParleyServerAdapter } from './network/server-adapter.ts'
 import { acceptUpgrades } from './network/upgrade.ts'
@@ -49,7 +50,7 @@ async function tokenVerifier(options: ResolvedServerOptions, log: FastifyInstanc
 export async function createParleyServer(input: ServerOptions = {}): Promise<ParleyServer> {
   const options = resolveServerOptions(input)
   const https = options.tlsCert === undefined ? null : { cert: options.tlsCert, key: options.tlsKey }
-  const app = Fastify({ logger: { level: options.logLevel }, https }) as unknown as FastifyInstance
+  const app = Fastify({ logger: { level: options.logLevel }, https, clientErrorHandler }) as unknown as FastifyInstance
   const log = app.log
   const { verify, secret } = await tokenVerifier(options, log)
   const limits = { ...DEFAULT_LIMITS, maxTextBytes: options.maxTextBytes }
@@ -111,6 +112,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes * 2 })
   acceptUpgrades({ server: app.server, wss, adapter, verify, options, log })
 
+  installErrorHandlers(app)
   app.get('/healthz', async () => ({ status: 'ok', connections: adapter.connectionCount }))
 
   let url = ''
@@ -123,6 +125,9 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       return url
     },
     async listen() {
+      // automerge-repo hands the adapter its peer ID asynchronously; a join before that
+      // would be answered without a sender.
+      await adapter.whenConnected()
       const address = await app.listen({ host: options.host, port: options.port })
       url = `${address.replace(/^http/, 'ws')}/sync`
       return url

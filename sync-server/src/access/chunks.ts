@@ -4,9 +4,13 @@
  * lacks). This splits them into single decoded changes so each can be checked.
  *
  * Chunk layout (Automerge binary format): 4 magic bytes, 4 checksum bytes, 1 type byte
- * (0 document, 1 change, 2 compressed change), a uLEB128 body length, the body.
+ * (0 document, 1 change, 2 compressed change), a uLEB128 body length, the body. The
+ * checksum (the first 4 bytes of SHA-256 over type, length and body) is verified here
+ * first: Automerge's WASM decoder panics on some corrupt bodies, so random corruption
+ * never reaches it.
  */
 import { next as Automerge, type DecodedChange } from '@automerge/automerge'
+import { createHash } from 'node:crypto'
 
 const MAGIC = [0x85, 0x6f, 0x4a, 0x83]
 const DOCUMENT_CHUNK = 0
@@ -38,6 +42,8 @@ export function decodeChanges(blobs: Uint8Array[]): { decoded: DecodedChange[]; 
       const end = next + length
       if (end > blob.length) throw new ChunkError('chunk longer than its message')
       const chunk = blob.subarray(offset, end)
+      const checksum = createHash('sha256').update(blob.subarray(offset + 8, end)).digest()
+      if (!checksum.subarray(0, 4).equals(blob.subarray(offset + 4, offset + 8))) throw new ChunkError('chunk checksum does not match')
       try {
         const changes = type === DOCUMENT_CHUNK ? Automerge.getAllChanges(Automerge.load(chunk)) : [chunk]
         for (const change of changes) {

@@ -80,7 +80,7 @@ export function decodeFrame(bytes: Uint8Array): FrameResult {
   if (!isString(message.senderId)) return { ok: false, reason: 'frame has no senderId' }
   if (message.type === 'join') {
     const { peerMetadata = {}, supportedProtocolVersions } = message
-    if (typeof peerMetadata !== 'object' || peerMetadata === null || Array.isArray(peerMetadata)) return { ok: false, reason: 'peerMetadata must be a map' }
+    if (typeof peerMetadata !== 'object' || peerMetadata === null || Array.isArray(peerMetadata) || isBytes(peerMetadata)) return { ok: false, reason: 'peerMetadata must be a map' }
     if (supportedProtocolVersions !== undefined && !isStringArray(supportedProtocolVersions)) return { ok: false, reason: 'supportedProtocolVersions must be strings' }
     return { ok: true, frame: { kind: 'join', senderId: message.senderId, peerMetadata: peerMetadata as Fields, supportedProtocolVersions: supportedProtocolVersions as string[] | undefined } }
   }
@@ -90,7 +90,8 @@ export function decodeFrame(bytes: Uint8Array): FrameResult {
     if (!documentIds.every(id => isString(id) && isValidDocumentId(id))) return { ok: false, reason: 'heads request names an invalid document ID' }
     return { ok: true, frame: { kind: 'heads-request', senderId: message.senderId, requestId, documentIds: documentIds as string[] } }
   }
-  const check = CHECKS[message.type]
+  // Own keys only: a type named `constructor` or `__proto__` must not find Object's members.
+  const check = Object.hasOwn(CHECKS, message.type) ? CHECKS[message.type] : undefined
   if (!check) return { ok: false, reason: `unknown message type ${JSON.stringify(message.type).slice(0, 40)}` }
   if (!isString(message.targetId)) return { ok: false, reason: 'frame has no targetId' }
   const problem = check(message)

@@ -59,8 +59,10 @@ export class ParleyServerAdapter extends NetworkAdapter {
   readonly #options: ServerAdapterOptions
   readonly #connections = new Set<Connection>()
   readonly #byPeer = new Map<PeerId, Connection>()
-  /** Which user owns each peer ID ever announced; a peer ID never changes hands. */
+  /** Which user owns each connected peer ID; another user announcing it is refused. */
   readonly #peerOwners = new Map<PeerId, string>()
+  readonly #connected: Promise<void>
+  #resolveConnected!: () => void
   #keepAlive: ReturnType<typeof setInterval> | undefined
   /** How many connections the server closed, by close code. */
   readonly closes = new Map<number, number>()
@@ -68,6 +70,12 @@ export class ParleyServerAdapter extends NetworkAdapter {
   constructor(options: ServerAdapterOptions) {
     super()
     this.#options = options
+    this.#connected = new Promise(resolve => (this.#resolveConnected = resolve))
+  }
+
+  /** Resolves once the repo has given this adapter its peer ID: joins can be answered. */
+  whenConnected(): Promise<void> {
+    return this.#connected
   }
 
   isReady(): boolean {
@@ -83,6 +91,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
     this.peerMetadata = peerMetadata ?? {}
     this.#keepAlive = setInterval(() => this.#checkAlive(), this.#options.keepAliveMs)
     this.#keepAlive.unref()
+    this.#resolveConnected()
   }
 
   get connectionCount(): number {
@@ -236,6 +245,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
     const { peerId } = connection
     if (peerId && this.#byPeer.get(peerId) === connection) {
       this.#byPeer.delete(peerId)
+      this.#peerOwners.delete(peerId)
       this.emit('peer-disconnected', { peerId })
     }
   }

@@ -1,0 +1,155 @@
+/**
+ * Hostile WebSocket traffic against one server while alice and bob keep chatting on it.
+ * Every malformed frame must close its connection with the code docs/errors.md gives,
+ * the server must keep answering /healthz, and the legit users must lose nothing.
+ *
+ * In-process (startTestServer): the real-process ServerProcess cannot set maxFrameBytes,
+ * and a 64 KiB limit keeps the oversize frames cheap. An exception the server throws
+ * still fails the run: vitest reports uncaught errors and rejections.
+ *
+ * Reproduce or explore: HOSTILE_SEED=<n> npx vitest run --project e2e test/hostile
+ */
+import type fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startTestServer, type TestServer } from '@parley/sync-server/testing'
+import { RawClient } from '../support/raw-client.ts'
+import * as gen from './arbitraries.ts'
+import { LegitChat } from './legit-chat.ts'
+import { health, runCases, settledConnections, type HostileCase, type RunResult } from './run-cases.ts'
+
+const SEED = Number(process.env.HOSTILE_SEED ?? 20_251_127)
+const LIMIT = 64 * 1024
+/** Hostile connections are spread over several users so no per-user cap decides the outcome. */
+const USERS = ['mallory', 'mallet', 'eve', 'trudy']
+
+/** [category, connections, generator, builder]: every category gets its own seeded sample. */
+type Category = [string, number, fc.Arbitrary<never>, (value: never, index: number) => HostileCase]
+const category = <T,>(name: string, count: number, arb: fc.Arbitrary<T>, build: (value: T, index: number) => HostileCase): Category =>
+  [name, count, arb, build] as unknown as Category
+
+const CATEGORIES: Category[] = [
+  category('random bytes', 60, gen.randomBytesCase, gen.randomBytes),
+  category('valid CBOR of the wrong shape', 90, gen.wrongTypesCase, gen.wrongTypes),
+  category('unknown message types after join', 40, gen.unknownTypeCase, gen.unknownType),
+  category('truncated valid messages', 50, gen.truncatedCase, gen.truncated),
+  category('sync/request with random data', 30, gen.syncGarbageCase, gen.syncGarbage),
+  category('sync/request with corrupted changes', 50, gen.corruptedCase, gen.corrupted),
+  category('frames over the size limit', 20, gen.oversizeCase(LIMIT), (c, i) => gen.oversize(c, i, LIMIT)),
+  category('messages before join', 30, gen.beforeJoinCase, gen.beforeJoin),
+  category('join protocol violations', 30, gen.violationCase, gen.violation),
+]
+
+describe(`hostile frames (seed ${SEED})`, () => {
+  let server: TestServer
+  let chat: LegitChat
+  const totals: Record<string, Omit<RunResult, 'failures'>> = {}
+  let turn = 0
+  const chatter = { every: 20, run: () => chat.say(turn++ % 2 ? 'bob' : 'alice') }
+
+  beforeAll(async () => {
+    server = await startTestServer({ maxFrameBytes: LIMIT })
+    chat = await LegitChat.start(server)
+  })
+  afterAll(async () => {
+    console.info(`seed ${SEED}; hostile traffic per category:`)
+    console.table(totals)
+    await chat?.close()
+    await server?.close()
+  })
+
+  /** After every batch: the server answers, and alice and bob still reach each other. */
+  async function expectServing(): Promise<void> {
+    expect((await health(server.httpUrl)).status).toBe(200)
+    await chat.roundTrip()
+  }
+
+  it.each(CATEGORIES)('%s', async (name, count, arb, build) => {
+    const cases = gen.sample(arb, SEED, count, build)
+    const { failures, ...counts } = await runCases(server, cases, { users: USERS, interleave: chatter })
+    totals[name] = counts
+    expect.soft(failures, `seed ${SEED}`).toEqual([])
+    await expectServing()
+  })
+
+  it("cuts a frame beyond ws's hard cap (twice the limit) with 1009 before reading it", async () => {
+    const client = await RawClient.open(server, 'mallory')
+    await client.join('hostile-huge')
+    client.sendBytes(new Uint8Array(3 * LIMIT))
+    expect((await client.closedWithin(3_000))?.code).toBe(1009)
+    await expectServing()
+  })
+
+  it('closes a connection that floods well-formed messages with 4429', async () => {
+    const client = await RawClient.open(server, 'mallory')
+    await client.join('hostile-chatterbox')
+    // Twice the burst, back to back: far beyond any rate the connection may send at.
+    const frame = gen.encodeHeadsRequest('hostile-chatterbox')
+    const count = 2 * server.server.options.messageBurst
+    for (let i = 0; i < count; i++) client.sendBytes(frame)
+    expect((await client.closedWithin(5_000))?.code).toBe(4429)
+    totals['message flood'] = { connections: 1, frames: count + 1 }
+    await expectServing()
+  })
+
+  it('refuses a peer ID held by another user’s open connection with 4403', async () => {
+    const cases: HostileCase[] = []
+    const owners: RawClient[] = []
+    for (let i = 0; i < 10; i++) {
+      const owner = await RawClient.open(server, 'owner')
+      owners.push(owner)
+      await owner.join(`owned-${i}`)
+      cases.push({ label: `claiming owned-${i}`, frames: () => [gen.encodeJoin(`owned-${i}`)], expect: gen.FORBIDDEN })
+    }
+    const { failures, ...counts } = await runCases(server, cases, { users: USERS })
+    for (const owner of owners) owner.terminate()
+    totals['peer ID theft'] = { connections: counts.connections + 10, frames: counts.frames + 10 }
+    expect.soft(failures).toEqual([])
+    await expectServing()
+  })
+
+  it('survives a flood of connections that join and drop at once', async () => {
+    // Sockets left over by earlier categories (say, after a server error) are not the flood's.
+    const before = (await health(server.httpUrl)).body.connections
+    let connections = 0
+    let next = 0
+    // Some drop before the server's answer, some after; half without a closing handshake.
+    const flood = async (): Promise<void> => {
+      for (let i = next++; i < 150; i = next++) {
+        const client = await RawClient.open(server, USERS[i % USERS.length]!)
+        connections++
+        if (i % 3 === 0) client.sendBytes(gen.encodeJoin(`flood-${i}`))
+        else await client.join(`flood-${i}`)
+        if (i % 2) client.terminate()
+        else client.socket.close()
+        if (connections % chatter.every === 0) chatter.run()
+      }
+    }
+    await Promise.all(Array.from({ length: 25 }, flood))
+    totals['join flood'] = { connections, frames: connections }
+    await expectServing()
+    // Dropped sockets do not linger: the count falls back to what it was before the flood.
+    if (typeof before === 'number') expect(await settledConnections(server.httpUrl, before)).toBeLessThanOrEqual(before)
+  })
+
+  it('replaces the older sockets when one user joins the same peer ID many times at once (1000)', async () => {
+    const clients = await Promise.all(Array.from({ length: 10 }, () => RawClient.open(server, 'eve')))
+    await Promise.all(clients.map(client => client.join('eve-everywhere')))
+    // Each join replaced the previous holder: all but one socket are closed, with 1000.
+    const outcomes = await Promise.all(clients.map(client => client.closedWithin(1_000)))
+    expect(outcomes.filter(outcome => outcome === undefined)).toHaveLength(1)
+    expect(outcomes.filter(outcome => outcome !== undefined).map(outcome => outcome!.code)).toEqual(Array(9).fill(1000))
+    for (const client of clients) client.terminate()
+    totals['same peer ID, one user'] = { connections: 10, frames: 10 }
+    await expectServing()
+  })
+
+  it('delivered every legit message both ways', async () => {
+    await chat.expectAllDelivered()
+    expect(chat.messagesSent).toBeGreaterThan(40)
+    // Hostile traffic on other connections must not have cost alice or bob theirs.
+    expect(chat.statusChanges).toEqual([])
+    // Every hostile socket is gone from the server: only alice's and bob's remain.
+    const remaining = await settledConnections(server.httpUrl, 2)
+    if (remaining !== undefined) expect(remaining).toBeLessThanOrEqual(2)
+  })
+})
