@@ -42,6 +42,11 @@ describe('decodeFrame', () => {
     for (const frame of frames) expect(decodeFrame(cbor.encode(frame))).toMatchObject({ ok: true })
   })
 
+  it.each(['constructor', '__proto__', 'hasOwnProperty', 'toString', 'valueOf'])('refuses a message type named after an Object member (%s) without throwing', type => {
+    const frame = cbor.encode({ type, senderId: 'peer', targetId: 'server', documentId: inboxDocumentId('x') })
+    expect(decodeFrame(frame)).toEqual({ ok: false, reason: expect.stringMatching(/unknown message type/) })
+  })
+
   it('never throws, whatever the bytes', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 256 }), bytes => {
