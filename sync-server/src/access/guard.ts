@@ -25,10 +25,14 @@ export class SyncGuard {
    */
   readonly #pending = new Map<string, Doc<unknown>>()
 
-  constructor(repo: Repo, registry: AccessRegistry, limits: Limits) {
+  readonly #isStored: (documentId: string) => Promise<boolean>
+
+  /** `isStored` answers from storage without loading the document. */
+  constructor(repo: Repo, registry: AccessRegistry, limits: Limits, isStored: (documentId: string) => Promise<boolean>) {
     this.#repo = repo
     this.#registry = registry
     this.#limits = limits
+    this.#isStored = isStored
   }
 
   /** Undefined when the message may pass; otherwise why it may not. */
@@ -83,6 +87,8 @@ export class SyncGuard {
     }
     const pending = this.#pending.get(documentId)
     if (pending || entry === null || (entry.type === 'segment' && entry.reserved)) return pending
+    // Registered but not saved (the server was killed in between): the creator re-sends it.
+    if (!(await this.#isStored(documentId))) return undefined
     try {
       return (await this.#repo.find(documentId as DocumentId)).doc()
     } catch {
@@ -123,10 +129,10 @@ export class SyncGuard {
       const genesis = Automerge.getAllChanges(Automerge.load(inboxGenesis(user))).map(change => Automerge.decodeChange(change).hash)
       return raw.every(change => genesis.includes(Automerge.decodeChange(change).hash)) ? undefined : forbidden('inboxes are written by the server only')
     }
-    if (entry !== null && !(entry.type === 'segment' && entry.reserved)) return forbidden('this document ID is already registered')
+    if (!mayCreate(entry, user)) return forbidden('this document ID is already registered')
 
     if (type === DocumentTypes.head) {
-      if (entry !== null) return forbidden('this document ID is reserved for a segment')
+      if (entry !== null && entry.type !== 'head') return forbidden('this document ID is reserved for a segment')
       const result = checkNewHead(doc as HeadDoc, user, this.#limits)
       const violation = await this.#checkSegmentIds(documentId, result)
       if (violation) return violation
@@ -135,7 +141,7 @@ export class SyncGuard {
     } else if (type === DocumentTypes.segment) {
       const conversation = segmentConversation(doc as SegmentDoc)
       if (!conversation) return forbidden('not a well-formed segment')
-      if (entry !== null && entry.conversation !== conversation) return forbidden('this segment ID is reserved for another conversation')
+      if (entry !== null && (entry.type !== 'segment' || entry.conversation !== conversation)) return forbidden('this segment ID is reserved for another conversation')
       const head = await this.#registry.entry(conversation)
       if (head !== null && head.type !== 'head') return forbidden('a segment must name a conversation head')
       // A segment may arrive before the head that lists it (both created offline).
@@ -167,5 +173,23 @@ export class SyncGuard {
     const members = this.#registry.membersOf(conversationId)
     if (members) return members[user]
     return creator === user ? 'member' : undefined
+  }
+}
+
+/**
+ * May `user` create a document under this ID? A new ID, yes; a segment ID a head
+ * reserved, yes (its conversation is checked after). An ID registered but not stored
+ * (the server was killed between recording who owns it and saving it) only by the user
+ * who registered it, re-sending their own changes.
+ */
+function mayCreate(entry: DocEntry | null, user: string): boolean {
+  if (entry === null) return true
+  switch (entry.type) {
+    case 'segment':
+      return entry.reserved === true || entry.creator === user
+    case 'head':
+      return entry.members[user] === 'owner'
+    case 'inbox':
+      return false
   }
 }
