@@ -57,8 +57,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
 
   const db = new Level<string, Uint8Array>(join(options.dataDir, 'db'), { valueEncoding: 'view' })
   await db.open()
-  const level = new LevelStorageAdapter(db as unknown as LevelDatabase)
-  const storage = closableStorage(level, () => db.close())
+  const storage = closableStorage(new LevelStorageAdapter(db as unknown as LevelDatabase), () => db.close())
   const registry = await AccessRegistry.open(join(options.dataDir, 'acl'))
 
   let guard: SyncGuard | undefined
@@ -97,7 +96,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       },
     },
   })
-  guard = new SyncGuard(repo, registry, limits, documentId => level.has([documentId]))
+  guard = new SyncGuard(repo, registry, limits, storage.adapter)
   const keeper = new InboxKeeper(repo, storage.adapter, registry, log)
   inboxes = keeper
   watchHeads(repo, (conversationId, head, removed) => {

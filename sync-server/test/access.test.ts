@@ -31,8 +31,8 @@ describe('access control and author binding', () => {
     const { head, segment } = createConversationDocs(alice.repo, 'alice', ['bob'], 'team')
     const first = appendMessage(segment, 'alice', 'hello')
     const bob = await connect('bob')
-    const bobHead = await findWhenSynced<HeadDoc>(bob.repo, head.documentId)
-    const bobSegment = await findWhenSynced<SegmentDoc>(bob.repo, segment.documentId)
+    const bobHead = await findWhenSynced<HeadDoc>(bob, head.documentId)
+    const bobSegment = await findWhenSynced<SegmentDoc>(bob, segment.documentId)
     await until(bobSegment, doc => readSegmentEvents(doc).events.length === 1)
     return { alice, bob, head, segment, bobHead, bobSegment, first }
   }

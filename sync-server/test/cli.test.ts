@@ -60,7 +60,7 @@ describe('the parley-server command', () => {
     const { segment: handle } = createConversationDocs(alice.repo, 'alice', [])
     const kept = appendMessage(handle, 'alice', 'kept')
     const reader = await stockRepo(fake, 'alice', 'second-device')
-    const copy = await findWhenSynced<SegmentDoc>(reader.repo, handle.documentId)
+    const copy = await findWhenSynced<SegmentDoc>(reader, handle.documentId)
     await until(copy, doc => segmentLength(doc) === 1)
     alice.close()
     reader.close()

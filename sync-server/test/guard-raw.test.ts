@@ -30,8 +30,8 @@ describe('hand-built messages', () => {
     // The server has both once another member can find them.
     const probe = await stockRepo(server, members[0]!)
     clients.push(probe)
-    await findWhenSynced(probe.repo, head.documentId)
-    const copy = await findWhenSynced<SegmentDoc>(probe.repo, segment.documentId)
+    await findWhenSynced(probe, head.documentId)
+    const copy = await findWhenSynced<SegmentDoc>(probe, segment.documentId)
     await until(copy, doc => doc.events.length === 1)
     return { alice, head, segment }
   }
@@ -96,7 +96,7 @@ describe('hand-built messages', () => {
     const { alice, head } = await conversation(['carol', 'bob'])
     const carol = await stockRepo(server, 'carol')
     clients.push(carol)
-    const carolsHead = await findWhenSynced<HeadDoc>(carol.repo, head.documentId)
+    const carolsHead = await findWhenSynced<HeadDoc>(carol, head.documentId)
     // Bob subscribes to the head over a raw socket, then is removed.
     const bob = await rawBob()
     const bobPeer = bob.client.received.find(message => message.type === 'peer')!.targetId as string

@@ -17,7 +17,7 @@ export class RawClient {
     socket.on('message', data => this.received.push(cbor.decode(data as Uint8Array)))
   }
 
-  static async open(server: TestServer, user: string, token?: string): Promise<RawClient> {
+  static async open(server: Pick<TestServer, 'url' | 'token'>, user: string, token?: string): Promise<RawClient> {
     const socket = new WebSocket(`${server.url}?token=${token ?? (await server.token(user))}`)
     await new Promise((resolve, reject) => {
       socket.once('open', resolve)
@@ -57,6 +57,8 @@ export class RawClient {
 
 export interface StockClient {
   repo: Repo
+  server: Pick<TestServer, 'url' | 'token'>
+  user: string
   /** How the first connection closed (the adapter reconnects after it). */
   closed: Promise<{ code: number; reason: string }>
   close(): void
@@ -70,7 +72,7 @@ export async function stockRepo(server: Pick<TestServer, 'url' | 'token'>, user:
   // The repo opened the adapter's socket; in Node it is a `ws` WebSocket.
   const socket = (adapter as unknown as { socket: WebSocket }).socket
   const closed = new Promise<{ code: number; reason: string }>(resolve => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })))
-  return { repo, closed, close: () => adapter.disconnect() }
+  return { repo, server, user, closed, close: () => adapter.disconnect() }
 }
 
 /** A conversation made the way any automerge-repo client can: core's document functions on a stock Repo. */
@@ -105,18 +107,26 @@ export function until<T>(handle: DocHandle<T>, predicate: (doc: T) => boolean): 
 }
 
 /**
- * `repo.find` until the server has the document: a writer's first sync may still be on
- * its way (the server answers "unavailable" until then). Bounded: 100 tries.
+ * Waits until the server holds the document (a writer's first sync may still be on its
+ * way, and a stock repo that once heard "unavailable" does not ask again), then finds it.
+ * Asks the server's heads as the client's user; bounded: 200 tries.
  */
-export async function findWhenSynced<T>(repo: Repo, documentId: string): Promise<DocHandle<T>> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await repo.find<T>(documentId as AutomergeUrl)
-    } catch (error) {
-      if (attempt >= 100) throw error
-      await new Promise(resolve => setTimeout(resolve, 20))
+export async function findWhenSynced<T>(client: StockClient, documentId: string): Promise<DocHandle<T>> {
+  const probe = await RawClient.open(client.server, client.user)
+  const peerId = `probe-${Math.random().toString(36).slice(2)}`
+  await probe.join(peerId)
+  try {
+    for (let attempt = 0; ; attempt++) {
+      probe.send({ type: 'parley/heads-request', senderId: peerId, requestId: attempt, documentIds: [documentId] })
+      const reply = await probe.next(message => message.type === 'parley/heads' && message.requestId === attempt)
+      if ((reply.heads as Record<string, unknown>)[documentId]) break
+      if (attempt >= 200) throw new Error(`the server never held ${documentId}`)
+      await new Promise(resolve => setTimeout(resolve, 10))
     }
+  } finally {
+    probe.socket.close()
   }
+  return client.repo.find<T>(documentId as AutomergeUrl)
 }
 
 /** A hand-built sync message carrying every change of `doc`, as a peer that knows nothing of the receiver would send. */

@@ -47,7 +47,7 @@ describe('limits', () => {
     const alice = await stock(at, 'alice')
     const { head } = createConversationDocs(alice.repo, 'alice', ['bob', 'carol'])
     const carol = await stock(at, 'carol')
-    const carolsHead = await findWhenSynced<HeadDoc>(carol.repo, head.documentId)
+    const carolsHead = await findWhenSynced<HeadDoc>(carol, head.documentId)
     // Bob subscribes over a raw socket, then stops reading from TCP.
     const bob = await RawClient.open(at, 'bob')
     const { targetId: bobPeer } = await bob.join('bob-slow')

@@ -22,7 +22,7 @@ describe('documents registered but never saved', () => {
     for (const step of cleanup.reverse()) await step()
   })
 
-  async function serverWithLostConversation(): Promise<{ server: TestServer; headId: DocumentId; segmentId: DocumentId; head: Automerge.Doc<HeadDoc>; segment: Automerge.Doc<SegmentDoc> }> {
+  async function serverWithLostConversation(options: { acceptedFromAlice?: boolean } = {}): Promise<{ server: TestServer; headId: DocumentId; segmentId: DocumentId; head: Automerge.Doc<HeadDoc>; segment: Automerge.Doc<SegmentDoc> }> {
     const dataDir = await mkdtemp(join(tmpdir(), 'parley-recovery-'))
     cleanup.push(() => rm(dataDir, { recursive: true, force: true }))
     const headId = newId()
@@ -30,7 +30,6 @@ describe('documents registered but never saved', () => {
     const registry = await AccessRegistry.open(join(dataDir, 'acl'))
     await registry.register(headId, { type: 'head', members: { alice: 'owner', bob: 'member' } })
     await registry.register(segmentId, { type: 'segment', conversation: headId, creator: 'alice' })
-    await registry.close()
     const segment = Automerge.change(Automerge.init<SegmentDoc>(), doc => {
       initSegment(doc, headId)
       appendEvent(doc, { id: 'kept', type: 'message', author: 'alice', device: 'phone', at: 1, text: 'kept' })
@@ -38,6 +37,14 @@ describe('documents registered but never saved', () => {
     const head = Automerge.change(Automerge.init<HeadDoc>(), doc =>
       initHead(doc, { kind: 'group', title: '', creator: 'alice', members: ['bob'], at: 1, firstSegment: segmentId }),
     )
+    if (options.acceptedFromAlice) {
+      // What the server recorded when Alice sent these, before it crashed unsaved.
+      for (const doc of [segment, head] as Automerge.Doc<unknown>[]) {
+        await registry.bindActor(Automerge.getActorId(doc), 'alice')
+        await registry.accept(Automerge.getAllChanges(doc).map(change => Automerge.decodeChange(change).hash))
+      }
+    }
+    await registry.close()
     const server = await startTestServer({ dataDir })
     cleanup.push(() => server.close())
     return { server, headId, segmentId, head, segment }
@@ -55,9 +62,22 @@ describe('documents registered but never saved', () => {
     alice.repo.import(Automerge.save(segment), { docId: segmentId })
     alice.repo.import(Automerge.save(head), { docId: headId })
     const bob = await connect(server, 'bob')
-    const copy = await findWhenSynced<SegmentDoc>(bob.repo, segmentId)
+    const copy = await findWhenSynced<SegmentDoc>(bob, segmentId)
     await until(copy, doc => readSegmentEvents(doc).events.length === 1)
     expect(readSegmentEvents(copy.doc()).events[0]).toMatchObject({ id: 'kept', author: 'alice' })
+  })
+
+  it('lets a member restore another member’s changes the server had accepted, with their own on top', async () => {
+    const { server, headId, segmentId, head, segment } = await serverWithLostConversation({ acceptedFromAlice: true })
+    const bob = await connect(server, 'bob')
+    bob.repo.import(Automerge.save(head), { docId: headId })
+    const bobs = bob.repo.import<SegmentDoc>(Automerge.save(segment), { docId: segmentId })
+    bobs.change(doc => appendEvent(doc, { id: 'reply', type: 'message', author: 'bob', device: 'laptop', at: 2, text: 'reply' }))
+    const alice = await connect(server, 'alice')
+    const copy = await findWhenSynced<SegmentDoc>(alice, segmentId)
+    await until(copy, doc => readSegmentEvents(doc).events.length === 2)
+    expect(readSegmentEvents(copy.doc()).events.map(event => event.id)).toEqual(['kept', 'reply'])
+    expect(await Promise.race([bob.closed, Promise.resolve('open')])).toBe('open')
   })
 
   it('refuses anyone else using the registered IDs', async () => {

@@ -6,14 +6,24 @@
  * drops the whole message: nothing of it is stored or relayed.
  */
 import { next as Automerge, type DecodedChange, type Doc } from '@automerge/automerge'
-import { isValidDocumentId, type DocumentId, type Message, type Repo } from '@automerge/automerge-repo'
-import { DocumentTypes, documentType, inboxDocumentId, inboxGenesis, readHead, type HeadDoc, type Limits, type Role, type SegmentDoc } from '@parley/core'
+import { isValidDocumentId, type DocumentId, type Message, type Repo, type StorageAdapterInterface } from '@automerge/automerge-repo'
+import { DocumentTypes, documentType, inboxDocumentId, inboxGenesis, readHead, type HeadDoc, type InboxDoc, type Limits, type Role, type SegmentDoc } from '@parley/core'
 import { CloseCodes } from '../close-codes.ts'
 import { decodeChanges } from './chunks.ts'
 import type { AccessRegistry, DocEntry } from './registry.ts'
-import { checkHeadChanges, checkNewHead, checkNewSegment, checkSegmentChanges, segmentConversation, type HeadCheck, type Violation } from './rules.ts'
+import { checkHeadChanges, checkInboxChanges, checkNewHead, checkNewSegment, checkSegmentChanges, segmentConversation, type HeadCheck, type Violation } from './rules.ts'
 
 const forbidden = (reason: string): Violation => ({ code: CloseCodes.FORBIDDEN, reason })
+
+/**
+ * Changes for a document the server lacks, without their first change: a client whose
+ * saved sync state says the server had the start (the server lost it in a crash). They
+ * cannot be checked, so they are held back; the rest of the sync message goes through,
+ * and the sync protocol's reset makes the client send everything.
+ */
+const INCOMPLETE = Symbol('incomplete')
+
+export type Verdict = { ok: true; message: Message } | { ok: false; violation: Violation }
 
 export class SyncGuard {
   readonly #repo: Repo
@@ -25,32 +35,46 @@ export class SyncGuard {
    */
   readonly #pending = new Map<string, Doc<unknown>>()
 
-  readonly #isStored: (documentId: string) => Promise<boolean>
+  readonly #storage: StorageAdapterInterface
 
-  /** `isStored` answers from storage without loading the document. */
-  constructor(repo: Repo, registry: AccessRegistry, limits: Limits, isStored: (documentId: string) => Promise<boolean>) {
+  constructor(repo: Repo, registry: AccessRegistry, limits: Limits, storage: StorageAdapterInterface) {
     this.#repo = repo
     this.#registry = registry
     this.#limits = limits
-    this.#isStored = isStored
+    this.#storage = storage
   }
 
-  /** Undefined when the message may pass; otherwise why it may not. */
-  async inspect(message: Message, user: string): Promise<Violation | undefined> {
+  /**
+   * What storage holds of a document, or undefined. automerge-repo keeps snapshots and
+   * incremental changes under [documentId, kind, …], beside other records (sync states).
+   */
+  async #loadStored(documentId: string): Promise<Doc<unknown> | undefined> {
+    const chunks = (await this.#storage.loadRange([documentId])).filter(({ key }) => key[1] === 'snapshot' || key[1] === 'incremental')
+    if (chunks.length === 0) return undefined
+    let doc = Automerge.init<unknown>()
+    for (const { data } of chunks) if (data) doc = Automerge.loadIncremental(doc, data)
+    return doc
+  }
+
+  /** The message to pass on (possibly with changes held back), or why it may not pass. */
+  async inspect(message: Message, user: string): Promise<Verdict> {
+    const pass: Verdict = { ok: true, message }
     const documentId = (message as { documentId?: string }).documentId
-    if (!documentId) return undefined
+    if (!documentId) return pass
     if (message.type === 'ephemeral') {
       await this.#registry.entry(documentId)
-      return this.#registry.canRead(user, documentId) ? undefined : forbidden('not a member of this conversation')
+      return this.#registry.canRead(user, documentId) ? pass : { ok: false, violation: forbidden('not a member of this conversation') }
     }
-    if (message.type !== 'sync' && message.type !== 'request') return undefined
-    const { changes } = Automerge.decodeSyncMessage(message.data!)
+    if (message.type !== 'sync' && message.type !== 'request') return pass
+    const sync = Automerge.decodeSyncMessage(message.data!)
     // Reading is decided by the repo's access check, which answers doc-unavailable.
-    if (changes.length === 0) return undefined
-    return this.#checkChanges(documentId, changes, user)
+    if (sync.changes.length === 0) return pass
+    const result = await this.#checkChanges(documentId, sync.changes, user)
+    if (result === INCOMPLETE) return { ok: true, message: { ...message, data: Automerge.encodeSyncMessage({ ...sync, changes: [] }) } }
+    return result ? { ok: false, violation: result } : pass
   }
 
-  async #checkChanges(documentId: string, blobs: Uint8Array[], user: string): Promise<Violation | undefined> {
+  async #checkChanges(documentId: string, blobs: Uint8Array[], user: string): Promise<Violation | typeof INCOMPLETE | undefined> {
     let decoded: DecodedChange[]
     let raw: Uint8Array[]
     try {
@@ -59,41 +83,56 @@ export class SyncGuard {
       return { code: CloseCodes.MALFORMED, reason: `a change in the sync message does not decode: ${(error as Error).message}` }
     }
     const entry = await this.#registry.entry(documentId)
-    const doc = await this.#serverDoc(documentId, entry)
-    const fresh = doc ? decoded.filter(change => !Automerge.hasHeads(doc, [change.hash])) : decoded
+    const inbox = entry?.type === 'inbox' || documentId === inboxDocumentId(user)
+    if (inbox && entry?.type === 'inbox' && entry.user !== user) return forbidden('this is another user’s inbox')
+    // An inbox always holds at least its deterministic genesis.
+    const held = (await this.#serverDoc(documentId)) ?? (inbox ? Automerge.load(inboxGenesis(user)) : undefined)
+    const fresh = decoded.map((change, index) => ({ change, bytes: raw[index]! })).filter(({ change }) => !held || !Automerge.hasHeads(held, [change.hash]))
     if (fresh.length === 0) return undefined
 
-    const actors = [...new Set(fresh.map(change => change.actor))]
-    const unbound: string[] = []
-    for (const actor of actors) {
-      const owner = await this.#registry.actorOwner(actor)
-      if (owner === undefined) unbound.push(actor)
-      else if (owner !== user) return forbidden(`actor ${actor} belongs to another user`)
+    // Changes under another user's actor pass only if this server accepted them before:
+    // a client re-sending what the server relayed to it and then lost in a crash.
+    const own: typeof fresh = []
+    const restored: typeof fresh = []
+    const unbound = new Set<string>()
+    for (const item of fresh) {
+      const owner = await this.#registry.actorOwner(item.change.actor)
+      if (owner === undefined) unbound.add(item.change.actor)
+      if (owner === undefined || owner === user) own.push(item)
+      else if (await this.#registry.wasAccepted(item.change.hash)) restored.push(item)
+      else return forbidden(`actor ${item.change.actor} belongs to another user`)
     }
-    const violation = doc ? await this.#checkStored(documentId, entry, doc, fresh, user) : await this.#checkNew(documentId, entry, raw, user)
-    if (violation) return violation
-    for (const actor of unbound) await this.#registry.bindActor(actor, user)
+    let doc = held
+    if (restored.length > 0) doc = Automerge.applyChanges(held ? Automerge.clone(held) : Automerge.init(), restored.map(({ bytes }) => bytes))[0]
+    if (inbox) {
+      // The server writes inboxes; a client only ever re-sends the server's own entries
+      // (relayed to it, then lost in a crash). Its actors are not bound to the user.
+      const violation = checkInboxChanges(doc as InboxDoc, fresh.map(({ change }) => change))
+      if (violation) return violation
+    } else if (own.length > 0) {
+      const changes = own.map(({ change }) => change)
+      const violation = doc ? await this.#checkStored(documentId, entry, doc, changes, user) : await this.#checkNew(documentId, entry, own.map(({ bytes }) => bytes), user)
+      if (violation) return violation
+      for (const actor of unbound) await this.#registry.bindActor(actor, user)
+      await this.#registry.accept(changes.map(change => change.hash))
+    }
     const pending = this.#pending.get(documentId)
-    if (pending) this.#pending.set(documentId, Automerge.applyChanges(Automerge.clone(pending), raw)[0])
+    if (pending) this.#pending.set(documentId, Automerge.applyChanges(Automerge.clone(pending), fresh.map(({ bytes }) => bytes))[0])
     return undefined
   }
 
-  /** The document as the server holds it (or is about to), undefined when it holds none. */
-  async #serverDoc(documentId: string, entry: DocEntry | null): Promise<Doc<unknown> | undefined> {
+  /**
+   * The document as the server holds it (or is about to), undefined when it holds none.
+   * Not loaded through the repo: a handle may sit in "requesting" for as long as no peer
+   * answers, and this check must not wait on it.
+   */
+  async #serverDoc(documentId: string): Promise<Doc<unknown> | undefined> {
     const handle = this.#repo.handles[documentId as DocumentId]
     if (handle?.isReady()) {
       this.#pending.delete(documentId)
       return handle.doc()
     }
-    const pending = this.#pending.get(documentId)
-    if (pending || entry === null || (entry.type === 'segment' && entry.reserved)) return pending
-    // Registered but not saved (the server was killed in between): the creator re-sends it.
-    if (!(await this.#isStored(documentId))) return undefined
-    try {
-      return (await this.#repo.find(documentId as DocumentId)).doc()
-    } catch {
-      return undefined
-    }
+    return this.#pending.get(documentId) ?? (await this.#loadStored(documentId))
   }
 
   async #checkStored(documentId: string, entry: DocEntry | null, doc: Doc<unknown>, changes: DecodedChange[], user: string): Promise<Violation | undefined> {
@@ -115,20 +154,16 @@ export class SyncGuard {
   }
 
   /** A document the server does not hold yet: the user creates it, and must be allowed to. */
-  async #checkNew(documentId: string, entry: DocEntry | null, raw: Uint8Array[], user: string): Promise<Violation | undefined> {
+  async #checkNew(documentId: string, entry: DocEntry | null, raw: Uint8Array[], user: string): Promise<Violation | typeof INCOMPLETE | undefined> {
     let doc: Doc<unknown>
     try {
       doc = Automerge.applyChanges(Automerge.init(), raw)[0]
     } catch {
       return { code: CloseCodes.MALFORMED, reason: 'the changes of a new document do not apply' }
     }
-    if (Automerge.getMissingDeps(doc, []).length > 0) return forbidden('a new document must arrive with its first change')
+    if (Automerge.getMissingDeps(doc, []).length > 0) return INCOMPLETE
     const type = documentType(doc)
-    if (documentId === inboxDocumentId(user) && type === DocumentTypes.inbox) {
-      // Clients may hold their inbox's deterministic genesis; nothing else.
-      const genesis = Automerge.getAllChanges(Automerge.load(inboxGenesis(user))).map(change => Automerge.decodeChange(change).hash)
-      return raw.every(change => genesis.includes(Automerge.decodeChange(change).hash)) ? undefined : forbidden('inboxes are written by the server only')
-    }
+    if (type === DocumentTypes.inbox) return forbidden('inboxes are written by the server only')
     if (!mayCreate(entry, user)) return forbidden('this document ID is already registered')
 
     if (type === DocumentTypes.head) {

@@ -10,7 +10,9 @@
  * - an inbox names its user.
  *
  * Actors (Automerge's per-device writer IDs) are bound to the first user who writes
- * with them, so no one else can author changes under that actor.
+ * with them, so no one else can author changes under that actor. The hash of every
+ * change the server accepted is kept too: a client may re-send another user's change
+ * only if the server had accepted it (and then lost it in a crash before saving).
  */
 import type { Role } from '@parley/core'
 import { Level } from 'level'
@@ -22,6 +24,7 @@ export type DocEntry =
 
 const DOC = 'doc:'
 const ACTOR = 'actor:'
+const CHANGE = 'change:'
 
 export class AccessRegistry {
   readonly #db: Level<string, unknown>
@@ -111,6 +114,15 @@ export class AccessRegistry {
   async bindActor(actor: string, user: string): Promise<void> {
     this.#actors.set(actor, user)
     await this.#db.put(ACTOR + actor, user)
+  }
+
+  /** Records changes the server checked and let through, by hash, before they are relayed. */
+  accept(hashes: string[]): Promise<void> {
+    return this.#db.batch(hashes.map(hash => ({ type: 'put' as const, key: CHANGE + hash, value: 1 })))
+  }
+
+  async wasAccepted(hash: string): Promise<boolean> {
+    return (await this.#db.get(CHANGE + hash)) !== undefined
   }
 
   async #load(documentId: string): Promise<DocEntry | null> {

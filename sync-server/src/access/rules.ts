@@ -3,8 +3,10 @@
  * Automerge changes before the repo applies them (Automerge changes are not signed, so
  * this is the only place a forged author or a rewritten event can be stopped).
  *
- * - Segment: only appends to `events` (insert of one scalar string, no predecessor),
- *   each a valid event authored by the user. Nothing is ever overwritten or deleted.
+ * - Segment: only new entries in `events` (an insert of one scalar string, no
+ *   predecessor), each a valid event authored by the user. Nothing is ever overwritten
+ *   or deleted. Where in the list it lands does not matter: concurrent appends interleave
+ *   anyway, and every reader orders events by their clock.
  * - Head: `title` by owners and admins; members added or removed by owners and admins
  *   (any member may remove themselves), roles changed by owners; new segment IDs
  *   appended by any member; each member writes only their own read cursor.
@@ -14,7 +16,7 @@
  * tested with hand-built changes.
  */
 import { next as Automerge, type DecodedChange } from '@automerge/automerge'
-import { CoreErrorCodes, DocumentTypes, documentType, isParleyError, parseEvent, readHead, readString, type HeadDoc, type Limits, type ParleyEvent, type Role, type SegmentDoc } from '@parley/core'
+import { CoreErrorCodes, DocumentTypes, documentType, isParleyError, parseEvent, readHead, readString, type HeadDoc, type InboxDoc, type Limits, type ParleyEvent, type Role, type SegmentDoc } from '@parley/core'
 import { CloseCodes, type CloseCode } from '../close-codes.ts'
 
 export interface Violation {
@@ -59,6 +61,27 @@ export function checkSegmentChanges(doc: SegmentDoc, changes: DecodedChange[], u
       if (!isAppend(op, events)) return forbidden(op.obj === events ? 'events are append-only: an existing event was changed or removed' : `segment field ${op.key ?? op.obj} may not be changed`)
       const checked = checkEvent(op.value, user, role, limits)
       if ('code' in checked) return checked
+    }
+  }
+  return undefined
+}
+
+/**
+ * Changes to the user's own inbox: only entries of `conversations` added (with their
+ * `addedAt`) or removed. Inboxes are the server's; this is what a client re-sends of
+ * the server's own writes after the server lost them.
+ */
+export function checkInboxChanges(doc: InboxDoc, changes: DecodedChange[]): Violation | undefined {
+  const conversations = Automerge.getObjectId(doc, 'conversations')
+  for (const change of changes) {
+    const added = new Set<string>()
+    for (const [index, op] of (change.ops as Op[]).entries()) {
+      if (op.obj === conversations && (op.action === 'makeMap' || op.action === 'del')) {
+        if (op.action === 'makeMap') added.add(`${change.startOp + index}@${change.actor}`)
+        continue
+      }
+      if (added.has(op.obj) && op.key === 'addedAt' && op.action === 'set' && typeof op.value === 'number') continue
+      return forbidden('inboxes are written by the server only')
     }
   }
   return undefined

@@ -7,7 +7,7 @@
 import { cbor, NetworkAdapter, type Message, type PeerId, type PeerMetadata } from '@automerge/automerge-repo'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
-import type { Violation } from '../access/rules.ts'
+import type { Verdict } from '../access/guard.ts'
 import { CloseCodes } from '../close-codes.ts'
 import { decodeFrame, HEADS_REPLY } from './frames.ts'
 import { TokenBucket } from './rate-limit.ts'
@@ -43,7 +43,7 @@ export interface ServerAdapterOptions {
   /** Called when a connection has joined as a peer. */
   onJoin?: (connection: Connection) => void
   /** Checks a message before the repo sees it; a violation closes the connection. */
-  inspect: (message: Message, connection: Connection) => Promise<Violation | undefined>
+  inspect: (message: Message, connection: Connection) => Promise<Verdict>
   /** May this user receive messages about this document? Synchronous: asked on every send. */
   mayReceive: (user: string, documentId: string) => boolean
   /** The server's current heads of each document, null where it holds none (or the user may not read it). */
@@ -197,16 +197,16 @@ export class ParleyServerAdapter extends NetworkAdapter {
   async #deliver(connection: Connection, message: Message): Promise<void> {
     connection.queued--
     if (!this.#connections.has(connection)) return
-    let violation: Violation | undefined
+    let verdict: Verdict
     try {
-      violation = await this.#options.inspect(message, connection)
+      verdict = await this.#options.inspect(message, connection)
     } catch (error) {
-      violation = { code: CloseCodes.MALFORMED, reason: `message could not be checked: ${(error as Error).message}` }
+      verdict = { ok: false, violation: { code: CloseCodes.MALFORMED, reason: `message could not be checked: ${(error as Error).message}` } }
     }
     if (!this.#connections.has(connection)) return
-    if (violation) return this.close(connection, violation.code, violation.reason)
+    if (!verdict.ok) return this.close(connection, verdict.violation.code, verdict.violation.reason)
     try {
-      this.emit('message', message)
+      this.emit('message', verdict.message)
     } catch (error) {
       this.close(connection, CloseCodes.MALFORMED, `message rejected by the repo: ${(error as Error).message}`)
     }

@@ -1,0 +1,51 @@
+/** The write rules on hand-built Automerge changes, without a server. */
+import { next as Automerge } from '@automerge/automerge'
+import { addToInbox, appendEvent, DEFAULT_LIMITS, inboxGenesis, initSegment, removeFromInbox, scalar, type InboxDoc, type SegmentDoc } from '@parley/core'
+import { describe, expect, it } from 'vitest'
+import { checkInboxChanges, checkSegmentChanges } from '../src/access/rules.ts'
+
+/** The decoded changes that turn `before` into `change(before)`. */
+function changesOf<T>(before: Automerge.Doc<T>, change: (doc: T) => void): Automerge.DecodedChange[] {
+  const after = Automerge.change(Automerge.clone(before), change)
+  return Automerge.getChanges(before, after).map(bytes => Automerge.decodeChange(bytes))
+}
+
+describe('inbox changes', () => {
+  const inbox = Automerge.load<InboxDoc>(inboxGenesis('alice'))
+
+  it('allow the server’s own kind of write: entries added and removed', () => {
+    expect(checkInboxChanges(inbox, changesOf(inbox, doc => addToInbox(doc, 'conv-1', 5)))).toBeUndefined()
+    const withEntry = Automerge.change(Automerge.clone(inbox), doc => addToInbox(doc, 'conv-1', 5))
+    expect(checkInboxChanges(withEntry, changesOf(withEntry, doc => removeFromInbox(doc, 'conv-1')))).toBeUndefined()
+  })
+
+  it('refuse anything else', () => {
+    expect(checkInboxChanges(inbox, changesOf(inbox, doc => (doc.user = scalar('mallory'))))).toMatchObject({ code: 4403 })
+    expect(checkInboxChanges(inbox, changesOf(inbox, doc => ((doc as unknown as Record<string, unknown>).extra = 1)))).toMatchObject({ code: 4403 })
+  })
+})
+
+describe('segment changes', () => {
+  const segment = Automerge.change(Automerge.init<SegmentDoc>(), doc => {
+    initSegment(doc, 'conv')
+    appendEvent(doc, { id: 'a1', type: 'message', author: 'alice', device: 'd', at: 1, text: 'hi' })
+  })
+  const check = (change: (doc: SegmentDoc) => void, user = 'bob') => checkSegmentChanges(segment, changesOf(segment, change), user, 'member', DEFAULT_LIMITS)
+
+  it('allow adding the user’s own events, wherever in the list (order comes from each event’s clock)', () => {
+    expect(check(doc => appendEvent(doc, { id: 'b1', type: 'message', author: 'bob', device: 'd', at: 2, text: 'yo' }))).toBeUndefined()
+    expect(check(doc => void doc.events.unshift(scalar(JSON.stringify({ id: 'b3', type: 'message', author: 'bob', device: 'd', at: 0, text: 'x' }))))).toBeUndefined()
+  })
+
+  it.each([
+    ['a forged author', (doc: SegmentDoc) => appendEvent(doc, { id: 'b2', type: 'message', author: 'alice', device: 'd', at: 2, text: 'x' }), 4403],
+    ['an overwritten event', (doc: SegmentDoc) => (doc.events[0] = scalar('{}')), 4403],
+    ['a deleted event', (doc: SegmentDoc) => void doc.events.splice(0, 1), 4403],
+    ['a changed conversation', (doc: SegmentDoc) => (doc.conversation = scalar('other')), 4403],
+    ['an invalid event', (doc: SegmentDoc) => void doc.events.push(scalar('not json')), 4400],
+    ['a text over the limit', (doc: SegmentDoc) => appendEvent(doc, { id: 'b4', type: 'message', author: 'bob', device: 'd', at: 2, text: 'x'.repeat(DEFAULT_LIMITS.maxTextBytes + 1) }), 4413],
+    ['a member-added event by a plain member', (doc: SegmentDoc) => appendEvent(doc, { id: 'b5', type: 'member-added', author: 'bob', device: 'd', at: 2, member: 'eve', role: 'member' }), 4403],
+  ])('refuse %s', (_name, change, code) => {
+    expect(check(change)).toMatchObject({ code })
+  })
+})
