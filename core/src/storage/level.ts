@@ -89,10 +89,4 @@ export class LevelStorageAdapter implements StorageAdapterInterface {
   removeRange(prefix: StorageKey): Promise<void> {
     return this.#db.clear(prefixRange(prefix))
   }
-
-  /** Whether anything is stored under the prefix (e.g. a document ID), reading at most one entry. */
-  async has(prefix: StorageKey): Promise<boolean> {
-    for await (const _entry of this.#db.iterator(prefixRange(prefix))) return true
-    return false
-  }
 }
