@@ -9,6 +9,7 @@ import { next as Automerge, type DecodedChange, type Doc } from '@automerge/auto
 import { isValidDocumentId, type DocumentId, type Message, type Repo, type StorageAdapterInterface } from '@automerge/automerge-repo'
 import { DocumentTypes, documentType, inboxDocumentId, inboxGenesis, readHead, type HeadDoc, type InboxDoc, type Limits, type Role, type SegmentDoc } from '@parley/core'
 import { CloseCodes } from '../close-codes.ts'
+import { decodeSyncData } from '../network/frames.ts'
 import { decodeChanges } from './chunks.ts'
 import type { AccessRegistry, DocEntry } from './registry.ts'
 import { checkHeadChanges, checkInboxChanges, checkNewHead, checkNewSegment, checkSegmentChanges, segmentConversation, type HeadCheck, type Violation } from './rules.ts'
@@ -66,7 +67,7 @@ export class SyncGuard {
       return this.#registry.canRead(user, documentId) ? pass : { ok: false, violation: forbidden('not a member of this conversation') }
     }
     if (message.type !== 'sync' && message.type !== 'request') return pass
-    const sync = Automerge.decodeSyncMessage(message.data!)
+    const sync = decodeSyncData(message.data!)
     // Reading is decided by the repo's access check, which answers doc-unavailable.
     if (sync.changes.length === 0) return pass
     const result = await this.#checkChanges(documentId, sync.changes, user)

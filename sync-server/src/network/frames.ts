@@ -46,10 +46,18 @@ function checkDocument(message: Fields): string | undefined {
   return isString(message.documentId) && isValidDocumentId(message.documentId) ? undefined : 'documentId is not a valid document ID'
 }
 
+/** Sync messages decoded while checking frames, so the access guard does not decode them again. */
+const decodedSync = new WeakMap<Uint8Array, Automerge.DecodedSyncMessage>()
+
+/** The decoded form of a sync message's data (from the frame check when it ran). */
+export function decodeSyncData(data: Uint8Array): Automerge.DecodedSyncMessage {
+  return decodedSync.get(data) ?? Automerge.decodeSyncMessage(data)
+}
+
 function checkSyncData(data: unknown): string | undefined {
   if (!isBytes(data)) return 'sync data must be bytes'
   try {
-    Automerge.decodeSyncMessage(data)
+    decodedSync.set(data, Automerge.decodeSyncMessage(data))
     return undefined
   } catch {
     return 'sync data is not an Automerge sync message'
