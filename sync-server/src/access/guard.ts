@@ -35,7 +35,6 @@ export class SyncGuard {
    * next message for one is checked against what the document will be.
    */
   readonly #pending = new Map<string, Doc<unknown>>()
-
   readonly #storage: StorageAdapterInterface
 
   constructor(repo: Repo, registry: AccessRegistry, limits: Limits, storage: StorageAdapterInterface) {
@@ -43,18 +42,6 @@ export class SyncGuard {
     this.#registry = registry
     this.#limits = limits
     this.#storage = storage
-  }
-
-  /**
-   * What storage holds of a document, or undefined. automerge-repo keeps snapshots and
-   * incremental changes under [documentId, kind, …], beside other records (sync states).
-   */
-  async #loadStored(documentId: string): Promise<Doc<unknown> | undefined> {
-    const chunks = (await this.#storage.loadRange([documentId])).filter(({ key }) => key[1] === 'snapshot' || key[1] === 'incremental')
-    if (chunks.length === 0) return undefined
-    let doc = Automerge.init<unknown>()
-    for (const { data } of chunks) if (data) doc = Automerge.loadIncremental(doc, data)
-    return doc
   }
 
   /** The message to pass on (possibly with changes held back), or why it may not pass. */
@@ -134,6 +121,18 @@ export class SyncGuard {
       return handle.doc()
     }
     return this.#pending.get(documentId) ?? (await this.#loadStored(documentId))
+  }
+
+  /**
+   * What storage holds of a document, or undefined. automerge-repo keeps snapshots and
+   * incremental changes under [documentId, kind, …], beside other records (sync states).
+   */
+  async #loadStored(documentId: string): Promise<Doc<unknown> | undefined> {
+    const chunks = (await this.#storage.loadRange([documentId])).filter(({ key }) => key[1] === 'snapshot' || key[1] === 'incremental')
+    if (chunks.length === 0) return undefined
+    let doc = Automerge.init<unknown>()
+    for (const { data } of chunks) if (data) doc = Automerge.loadIncremental(doc, data)
+    return doc
   }
 
   async #checkStored(documentId: string, entry: DocEntry | null, doc: Doc<unknown>, changes: DecodedChange[], user: string): Promise<Violation | undefined> {
