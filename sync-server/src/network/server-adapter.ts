@@ -58,9 +58,8 @@ function toBytes(data: RawData): Uint8Array {
 export class ParleyServerAdapter extends NetworkAdapter {
   readonly #options: ServerAdapterOptions
   readonly #connections = new Set<Connection>()
+  /** The connection holding each joined peer ID; another user announcing it is refused. */
   readonly #byPeer = new Map<PeerId, Connection>()
-  /** Which user owns each connected peer ID; another user announcing it is refused. */
-  readonly #peerOwners = new Map<PeerId, string>()
   readonly #connected: Promise<void>
   #resolveConnected!: () => void
   #keepAlive: ReturnType<typeof setInterval> | undefined
@@ -99,7 +98,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
   }
 
   userOfPeer(peerId: PeerId): string | undefined {
-    return this.#peerOwners.get(peerId)
+    return this.#byPeer.get(peerId)?.user
   }
 
   connectionsOf(user: string): number {
@@ -214,8 +213,8 @@ export class ParleyServerAdapter extends NetworkAdapter {
 
   #join(connection: Connection, peerId: PeerId, peerMetadata: PeerMetadata, versions: string[] | undefined): void {
     if (connection.peerId) return this.close(connection, CloseCodes.MALFORMED, 'already joined')
-    const owner = this.#peerOwners.get(peerId)
-    if (owner !== undefined && owner !== connection.user) {
+    const holder = this.#byPeer.get(peerId)
+    if (holder && holder.user !== connection.user) {
       return this.close(connection, CloseCodes.FORBIDDEN, 'peer ID belongs to another user')
     }
     if (versions !== undefined && !versions.includes(PROTOCOL_V1)) {
@@ -223,12 +222,10 @@ export class ParleyServerAdapter extends NetworkAdapter {
       return this.close(connection, CloseCodes.MALFORMED, 'unsupported protocol version')
     }
     // The same user reconnecting with the same peer ID replaces the old socket.
-    const previous = this.#byPeer.get(peerId)
-    if (previous) {
-      previous.socket.close(1000, 'replaced by a newer connection')
-      this.#forget(previous)
+    if (holder) {
+      holder.socket.close(1000, 'replaced by a newer connection')
+      this.#forget(holder)
     }
-    this.#peerOwners.set(peerId, connection.user)
     connection.peerId = peerId
     this.#byPeer.set(peerId, connection)
     this.emit('peer-candidate', { peerId, peerMetadata })
@@ -245,7 +242,6 @@ export class ParleyServerAdapter extends NetworkAdapter {
     const { peerId } = connection
     if (peerId && this.#byPeer.get(peerId) === connection) {
       this.#byPeer.delete(peerId)
-      this.#peerOwners.delete(peerId)
       this.emit('peer-disconnected', { peerId })
     }
   }
