@@ -53,15 +53,11 @@ export function acceptUpgrades({ server, wss, adapter, verify, options, log }: U
     }
     // Counted from now: a burst of upgrades waiting on token checks counts too.
     perIp.set(ip, (perIp.get(ip) ?? 0) + 1)
-    let counted = true
-    const release = (): void => {
-      if (!counted) return
-      counted = false
+    socket.once('close', () => {
       const left = (perIp.get(ip) ?? 1) - 1
       if (left === 0) perIp.delete(ip)
       else perIp.set(ip, left)
-    }
-    socket.once('close', release)
+    })
     // Nothing is read from the client while its token is checked (e.g. a JWKS fetch).
     socket.pause()
     verify(token).then(
