@@ -10,6 +10,8 @@ export interface Identity {
   user: string
   /** Expiry in ms since the epoch, when the token has one. */
   expiresAt?: number
+  /** The token carries `"admin": true`: it may use the admin routes. */
+  admin?: true
 }
 
 export type TokenVerifier = (token: string) => Promise<Identity>
@@ -39,7 +41,10 @@ function verifier(getKey: JWTVerifyGetKey, checks: ClaimChecks): TokenVerifier {
     try {
       const { payload } = await jwtVerify(token, getKey, checks)
       if (typeof payload.sub !== 'string' || payload.sub === '') throw new Error('the token has no sub claim')
-      return payload.exp === undefined ? { user: payload.sub } : { user: payload.sub, expiresAt: payload.exp * 1000 }
+      const identity: Identity = { user: payload.sub }
+      if (payload.exp !== undefined) identity.expiresAt = payload.exp * 1000
+      if (payload.admin === true) identity.admin = true
+      return identity
     } catch (cause) {
       throw new ParleyError(ServerErrorCodes.UNAUTHENTICATED, `invalid token: ${(cause as Error).message}`, { cause })
     }
@@ -102,8 +107,8 @@ export function parseTtl(ttl: string): number {
   return Number(match[1]) * unit
 }
 
-export function mintToken(secret: string, user: string, options: { ttl?: string } = {}): Promise<string> {
-  return new SignJWT({})
+export function mintToken(secret: string, user: string, options: { ttl?: string; admin?: boolean } = {}): Promise<string> {
+  return new SignJWT(options.admin ? { admin: true } : {})
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(user)
     .setIssuedAt()
