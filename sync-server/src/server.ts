@@ -4,7 +4,8 @@
  * that decide who reads and writes what, and the inbox keeper.
  */
 import { Repo, type DocumentId, type PeerId } from '@automerge/automerge-repo'
-import { closableStorage, DEFAULT_LIMITS, LevelStorageAdapter, type LevelDatabase } from '@parley/core'
+import { closableStorage, DEFAULT_LIMITS, LevelStorageAdapter, sortUnique, type LevelDatabase } from '@parley/core'
+import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Level } from 'level'
 import { randomBytes } from 'node:crypto'
@@ -15,7 +16,11 @@ import { AccessRegistry } from './access/registry.ts'
 import { developmentSecret } from './auth/dev-secret.ts'
 import { createTokenVerifier, type TokenVerifier } from './auth/tokens.ts'
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './config.ts'
-import { watchHeads } from './heads.ts'
+import { ConversationService } from './conversations/service.ts'
+import { ConversationWatch } from './conversations/watch.ts'
+import { EventIndex } from './events/event-index.ts'
+import { httpAuth } from './http/auth.ts'
+import { registerRoutes } from './http/routes.ts'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handlers.ts'
 import { InboxKeeper } from './inbox.ts'
 import { ParleyServerAdapter } from './network/server-adapter.ts'
@@ -27,6 +32,8 @@ export interface ParleyServer {
   readonly options: ResolvedServerOptions
   /** The HS256 secret tokens are verified with (configured or development); undefined with a public key or JWKS. */
   readonly secret: string | undefined
+  /** Every documented HTTP route as `METHOD /path` (fastify's `:param` form). */
+  readonly routes: readonly string[]
   /** `ws(s)://HOST:PORT/sync` once listening. */
   readonly url: string
   listen(): Promise<string>
@@ -50,7 +57,13 @@ async function tokenVerifier(options: ResolvedServerOptions, log: FastifyInstanc
 export async function createParleyServer(input: ServerOptions = {}): Promise<ParleyServer> {
   const options = resolveServerOptions(input)
   const https = options.tlsCert === undefined ? null : { cert: options.tlsCert, key: options.tlsKey }
-  const app = Fastify({ logger: { level: options.logLevel }, https, clientErrorHandler }) as unknown as FastifyInstance
+  const app = Fastify({
+    logger: { level: options.logLevel },
+    https,
+    clientErrorHandler,
+    // Unknown fields are an error, not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
+  }) as unknown as FastifyInstance
   const log = app.log
   const { verify, secret } = await tokenVerifier(options, log)
   const limits = { ...DEFAULT_LIMITS, maxTextBytes: options.maxTextBytes }
@@ -59,6 +72,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   await db.open()
   const storage = closableStorage(new LevelStorageAdapter(db as unknown as LevelDatabase), () => db.close())
   const registry = await AccessRegistry.open(join(options.dataDir, 'acl'))
+  const index = await EventIndex.open(join(options.dataDir, 'events'))
 
   let guard: SyncGuard | undefined
   let inboxes: InboxKeeper | undefined
@@ -99,21 +113,40 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   guard = new SyncGuard(repo, registry, limits, storage.adapter)
   const keeper = new InboxKeeper(repo, storage.adapter, registry, log)
   inboxes = keeper
-  watchHeads(repo, (conversationId, head, removed) => {
-    const members = Object.fromEntries(Object.entries(head.members).map(([user, { role }]) => [user, role]))
-    registry.setMembers(conversationId, members).then(
-      changed => changed && repo.shareConfigChanged(),
-      error => log.error({ err: error, conversationId }, 'could not record membership'),
-    )
-    void keeper.update(conversationId, head, removed)
+  const watch = new ConversationWatch(repo, {
+    head(conversationId, head, removed) {
+      const members = Object.fromEntries(Object.entries(head.members).map(([user, { role }]) => [user, role]))
+      registry.setMembers(conversationId, members).then(
+        changed => changed && repo.shareConfigChanged(),
+        error => log.error({ err: error, conversationId }, 'could not record membership'),
+      )
+      void keeper.update(conversationId, head, removed)
+    },
+    events(conversationId, _segmentId, events) {
+      index.record(conversationId, sortUnique(events)).catch(error => log.error({ err: error, conversationId }, 'could not number events'))
+    },
   })
+  const service = new ConversationService({ repo, registry, index, watch, limits })
 
   // ws enforces twice our limit as a hard cap; up to it, our own check answers 4413.
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes * 2 })
   acceptUpgrades({ server: app.server, wss, adapter, verify, options, log })
 
   installErrorHandlers(app)
-  app.get('/healthz', async () => ({ status: 'ok', connections: adapter.connectionCount }))
+  const routes: string[] = []
+  app.addHook('onRoute', route => {
+    if (route.schema?.hide) return
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push(`${method} ${route.url}`)
+  })
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Parley sync server', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+  })
+  app.get('/healthz', { schema: { tags: ['server'], summary: 'Liveness and open connections' } }, async () => ({ status: 'ok', connections: adapter.connectionCount }))
+  registerRoutes(app, { service, index, inboxes: keeper, auth: httpAuth(verify) })
+  app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
   let url = ''
   return {
@@ -121,6 +154,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     repo,
     options,
     secret,
+    routes,
     get url() {
       return url
     },
@@ -141,6 +175,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       await repo.flush(ready.map(handle => handle.documentId as DocumentId))
       await storage.close()
       await registry.close()
+      await index.close()
     },
   }
 }

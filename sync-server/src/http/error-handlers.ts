@@ -4,7 +4,19 @@
  */
 import type { FastifyError, FastifyInstance } from 'fastify'
 import type { Socket } from 'node:net'
+import { CoreErrorCodes } from '@parley/core'
 import { isParleyError, ServerErrorCodes } from '../errors.ts'
+
+/** The HTTP status of a ParleyError raised inside a route. */
+const STATUS_OF_CODE: Record<string, number> = {
+  [ServerErrorCodes.NOT_FOUND]: 404,
+  [ServerErrorCodes.FORBIDDEN]: 403,
+  [ServerErrorCodes.UNAUTHENTICATED]: 401,
+  [ServerErrorCodes.BAD_REQUEST]: 400,
+  [ServerErrorCodes.TOO_LARGE]: 413,
+  [CoreErrorCodes.INVALID_EVENT]: 400,
+  [CoreErrorCodes.TEXT_TOO_LARGE]: 413,
+}
 
 function codeFor(status: number): string {
   if (status === 404) return ServerErrorCodes.NOT_FOUND
@@ -18,9 +30,10 @@ export function installErrorHandlers(app: FastifyInstance): void {
     void reply.code(404).send({ error: { code: ServerErrorCodes.NOT_FOUND, message: `no route ${request.method} ${request.url.split('?')[0]}` } })
   })
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500
+    const parley = isParleyError(error) ? error : undefined
+    const status = parley ? (STATUS_OF_CODE[parley.code] ?? 500) : error.statusCode && error.statusCode >= 400 ? error.statusCode : 500
     if (status >= 500) request.log.error({ err: error }, 'request failed')
-    const code = isParleyError(error) ? error.code : codeFor(status)
+    const code = parley && status < 500 ? parley.code : codeFor(status)
     // Internal errors do not leak their message.
     const message = status >= 500 ? 'internal error' : error.message
     void reply.code(status).send({ error: { code, message } })

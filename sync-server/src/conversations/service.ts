@@ -1,0 +1,193 @@
+/**
+ * Conversations as the HTTP routes see them: opened (and numbered) on demand, created,
+ * written to as the calling user. Writes go into the same documents, through the same
+ * core functions and validation, as a client's would; the repo then syncs them to
+ * every member like any other change.
+ */
+import { next as Automerge } from '@automerge/automerge'
+import type { DocHandle, DocumentId, Repo } from '@automerge/automerge-repo'
+import {
+  addMember,
+  addSegment,
+  appendEvent,
+  derivedBytes,
+  HybridClock,
+  initHead,
+  initSegment,
+  isSegmentFull,
+  randomId,
+  readHead,
+  removeMember,
+  validateEvent,
+  type ConversationKind,
+  type EventBody,
+  type Head,
+  type HeadDoc,
+  type Limits,
+  type ParleyEvent,
+  type Role,
+  type SegmentDoc,
+} from '@parley/core'
+import { decodeChanges } from '../access/chunks.ts'
+import type { AccessRegistry } from '../access/registry.ts'
+import { ParleyError, ServerErrorCodes } from '../errors.ts'
+import type { EventIndex, SequencedEvent } from '../events/event-index.ts'
+import type { ConversationWatch } from './watch.ts'
+
+/** The actor owner recorded for changes the server itself makes. */
+export const SERVER_ACTOR_OWNER = '@server'
+/** The `device` of events written through the HTTP API. */
+export const SERVER_DEVICE = 'server'
+const MANAGERS: readonly Role[] = ['owner', 'admin']
+/** How long a head the registry knows may take to load before the request fails. */
+const LOAD_TIMEOUT_MS = 10_000
+
+export interface ServiceContext {
+  repo: Repo
+  registry: AccessRegistry
+  index: EventIndex
+  watch: ConversationWatch
+  limits: Limits
+}
+
+export class ConversationService {
+  readonly #ctx: ServiceContext
+  readonly #clock = new HybridClock()
+  /** Writes per conversation run one after another, so two never both start a segment. */
+  readonly #writes = new Map<string, Promise<unknown>>()
+
+  constructor(ctx: ServiceContext) {
+    this.#ctx = ctx
+  }
+
+  /** The head of a conversation the user is a member of, with every segment loaded and numbered. */
+  async open(conversationId: string, user: string): Promise<{ handle: DocHandle<HeadDoc>; head: Head }> {
+    const { registry, watch } = this.#ctx
+    const entry = await registry.entry(conversationId)
+    if (entry?.type !== 'head') throw new ParleyError(ServerErrorCodes.NOT_FOUND, `no conversation ${conversationId}`)
+    if (!registry.canRead(user, conversationId)) throw new ParleyError(ServerErrorCodes.FORBIDDEN, 'not a member of this conversation')
+    const handle = await this.#find<HeadDoc>(conversationId)
+    await watch.watch(handle)
+    const head = readHead(handle.doc())
+    for (const segmentId of head.segments) {
+      const segment = await this.#find<SegmentDoc>(segmentId).catch(() => undefined)
+      if (segment) await watch.watch(segment)
+    }
+    return { handle, head }
+  }
+
+  isMember(conversationId: string, user: string): boolean {
+    return this.#ctx.registry.canRead(user, conversationId)
+  }
+
+  async create(user: string, init: { kind: ConversationKind; title: string; members: string[] }): Promise<{ id: string; head: Head }> {
+    const { repo, registry } = this.#ctx
+    const head = repo.create<HeadDoc>()
+    const segment = repo.create<SegmentDoc>()
+    segment.change(doc => initSegment(doc, head.documentId))
+    head.change(doc => initHead(doc, { ...init, creator: user, at: this.#clock.tick(), firstSegment: segment.documentId }))
+    const members = Object.fromEntries(Object.entries(readHead(head.doc()).members).map(([member, { role }]) => [member, role]))
+    await registry.register(head.documentId, { type: 'head', members })
+    await registry.register(segment.documentId, { type: 'segment', conversation: head.documentId, creator: user })
+    await this.#recordServerChanges(head)
+    await this.#recordServerChanges(segment)
+    await this.#ctx.watch.watch(head)
+    return { id: head.documentId, head: readHead(head.doc()) }
+  }
+
+  /**
+   * Appends a message as `user`. With an idempotency key the event ID is derived from it,
+   * so a retry (even after a restart) finds the first attempt instead of writing twice.
+   */
+  async publish(user: string, conversationId: string, body: { text: string; priority?: 'high' | 'normal' | 'low'; idempotencyKey?: string }): Promise<SequencedEvent> {
+    const id = body.idempotencyKey === undefined ? undefined : idempotentEventId(user, conversationId, body.idempotencyKey)
+    const message: EventBody = body.priority ? { type: 'message', text: body.text, priority: body.priority } : { type: 'message', text: body.text }
+    return this.#append(user, conversationId, message, undefined, id)
+  }
+
+  async addMember(user: string, conversationId: string, member: string, role: Role): Promise<SequencedEvent> {
+    const { head } = await this.open(conversationId, user)
+    const mine = head.members[user]?.role
+    if (!mine || !MANAGERS.includes(mine)) throw new ParleyError(ServerErrorCodes.FORBIDDEN, 'only owners and admins add members')
+    if (role === 'owner' && mine !== 'owner') throw new ParleyError(ServerErrorCodes.FORBIDDEN, 'only an owner may add owners')
+    return this.#append(user, conversationId, { type: 'member-added', member, role }, (doc, event) => addMember(doc, member, role, user, event.at))
+  }
+
+  async removeMember(user: string, conversationId: string, member: string): Promise<SequencedEvent> {
+    const { head } = await this.open(conversationId, user)
+    const mine = head.members[user]?.role
+    const theirs = head.members[member]?.role
+    if (!theirs) throw new ParleyError(ServerErrorCodes.NOT_FOUND, `${member} is not a member`)
+    const allowed = member === user || mine === 'owner' || (mine === 'admin' && theirs !== 'owner')
+    if (!allowed) throw new ParleyError(ServerErrorCodes.FORBIDDEN, `a ${mine} may not remove ${member}`)
+    return this.#append(user, conversationId, { type: 'member-removed', member }, doc => removeMember(doc, member))
+  }
+
+  #append(user: string, conversationId: string, body: EventBody, changeHead?: (doc: HeadDoc, event: ParleyEvent) => void, eventId?: string): Promise<SequencedEvent> {
+    const previous = this.#writes.get(conversationId) ?? Promise.resolve()
+    const write = previous.then(async () => {
+      const { handle } = await this.open(conversationId, user)
+      if (eventId !== undefined) {
+        const seq = await this.#ctx.index.seqOf(conversationId, eventId)
+        if (seq !== undefined) return (await this.#ctx.index.page(conversationId, { after: seq - 1 }, 1)).events[0]!
+      }
+      const event = validateEvent({ ...body, id: eventId ?? randomId(), author: user, device: SERVER_DEVICE, at: this.#clock.tick() }, this.#ctx.limits)
+      if (changeHead) await this.#changeAsServer(handle, doc => changeHead(doc, event))
+      const segment = await this.#writableSegment(handle, user)
+      await this.#changeAsServer(segment, doc => appendEvent(doc, event))
+      const [sequenced] = await this.#ctx.index.record(conversationId, [event])
+      return sequenced!
+    })
+    this.#writes.set(conversationId, write.catch(() => undefined))
+    return write
+  }
+
+  async #writableSegment(head: DocHandle<HeadDoc>, user: string): Promise<DocHandle<SegmentDoc>> {
+    const newest = readHead(head.doc()).segments.at(-1)
+    const segment = newest === undefined ? undefined : await this.#find<SegmentDoc>(newest).catch(() => undefined)
+    if (segment && !isSegmentFull(segment.doc())) return segment
+    const next = this.#ctx.repo.create<SegmentDoc>()
+    next.change(doc => initSegment(doc, head.documentId))
+    await this.#ctx.registry.register(next.documentId, { type: 'segment', conversation: head.documentId, creator: user })
+    await this.#recordServerChanges(next)
+    await this.#changeAsServer(head, doc => addSegment(doc, next.documentId))
+    await this.#ctx.watch.watch(next)
+    return next
+  }
+
+  async #changeAsServer<T>(handle: DocHandle<T>, change: (doc: T) => void): Promise<void> {
+    const before = Automerge.getHeads(handle.doc() as Automerge.Doc<T>)
+    handle.change(change)
+    await this.#recordServerChanges(handle, before)
+  }
+
+  /**
+   * The server's own changes (since `heads`, or all) are recorded like a user's: its actor
+   * is bound to the server and each change is accepted, so a client that was sent one may
+   * send it back after a crash.
+   */
+  async #recordServerChanges(handle: DocHandle<unknown>, heads?: string[]): Promise<void> {
+    const doc = handle.doc()
+    const bytes = heads ? Automerge.saveSince(doc, heads) : Automerge.save(doc)
+    const { decoded } = decodeChanges([bytes])
+    await this.#ctx.registry.bindActor(Automerge.getActorId(doc), SERVER_ACTOR_OWNER)
+    await this.#ctx.registry.accept(decoded.map(change => change.hash))
+  }
+
+  async #find<T>(documentId: string): Promise<DocHandle<T>> {
+    const cached = this.#ctx.repo.handles[documentId as DocumentId] as DocHandle<T> | undefined
+    if (cached?.isReady()) return cached
+    const timeout = AbortSignal.timeout(LOAD_TIMEOUT_MS)
+    try {
+      return await this.#ctx.repo.find<T>(documentId as DocumentId, { signal: timeout } as never)
+    } catch (cause) {
+      throw new ParleyError(ServerErrorCodes.NOT_FOUND, `document ${documentId} is not available on this server`, { cause })
+    }
+  }
+}
+
+/** An event ID derived from the caller, the conversation and their idempotency key. */
+function idempotentEventId(user: string, conversationId: string, key: string): string {
+  const bytes = derivedBytes('parley/idempotency', `${user}\0${conversationId}\0${key}`)
+  return `idem-${btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}`
+}

@@ -1,0 +1,185 @@
+/**
+ * REST v1: conversations, members, server-side publish, history by server sequence with
+ * long polling, and the SSE stream. Every route authenticates with the same bearer
+ * tokens as sync and checks the same membership rule (the access registry).
+ */
+import { bareDocumentId, readInbox, type ConversationKind, type Head, type Role } from '@parley/core'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { ConversationService } from '../conversations/service.ts'
+import { ParleyError, ServerErrorCodes } from '../errors.ts'
+import type { EventIndex, SequencedEvent } from '../events/event-index.ts'
+import type { InboxKeeper } from '../inbox.ts'
+import { caller, type HttpAuth } from './auth.ts'
+import * as schemas from './schemas.ts'
+import { streamEvents } from './stream.ts'
+
+export interface RouteContext {
+  service: ConversationService
+  index: EventIndex
+  inboxes: InboxKeeper
+  auth: HttpAuth
+  /** Told when a long poll starts and ends (metrics). */
+  onLongPoll?: (waiting: 1 | -1) => void
+}
+
+const security = [{ bearer: [] }]
+const errors = { 400: schemas.errorBody, 401: schemas.errorBody, 403: schemas.errorBody, 404: schemas.errorBody }
+
+export const toApiEvent = ({ seq, event }: SequencedEvent): Record<string, unknown> => ({ seq, ...event })
+
+function headView(id: string, head: Head) {
+  return {
+    id,
+    kind: head.kind,
+    title: head.title,
+    createdBy: head.createdBy,
+    createdAt: head.createdAt,
+    members: Object.entries(head.members).map(([userId, { role }]) => ({ userId, role })),
+    segments: head.segments,
+  }
+}
+
+const conversationId = (request: FastifyRequest<{ Params: { id: string } }>): string => bareDocumentId(request.params.id)
+
+export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const { service, index, inboxes, auth } = ctx
+  const preHandler = auth.authenticate
+
+  app.post<{ Body: { kind?: ConversationKind; title?: string; members: string[] } }>(
+    '/v1/conversations',
+    { preHandler, schema: { tags: ['conversations'], summary: 'Create a conversation; the caller is its owner', security, body: schemas.createConversationBody, response: { 201: schemas.headView, ...errors } } },
+    async (request, reply) => {
+      const { kind = 'group', title = '', members } = request.body
+      const { id, head } = await service.create(caller(request).user, { kind, title, members })
+      // Listed in every member's inbox before the answer, not soon after.
+      await inboxes.update(id, head, [])
+      return reply.code(201).send(headView(id, head))
+    },
+  )
+
+  app.get(
+    '/v1/conversations',
+    {
+      preHandler,
+      schema: {
+        tags: ['conversations'],
+        summary: 'The caller’s conversations (their inbox)',
+        security,
+        response: { 200: { type: 'object', properties: { conversations: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, addedAt: { type: 'integer' } } } } } }, ...errors },
+      },
+    },
+    async request => {
+      const inbox = (await inboxes.inbox(caller(request).user)).doc()
+      return { conversations: readInbox(inbox).map(id => ({ id, addedAt: inbox.conversations[id]?.addedAt ?? 0 })) }
+    },
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/conversations/:id',
+    { preHandler, schema: { tags: ['conversations'], summary: 'A conversation’s head: kind, title, members, segments', security, params: schemas.conversationParams, response: { 200: schemas.headView, ...errors } } },
+    async request => {
+      const id = conversationId(request)
+      const { head } = await service.open(id, caller(request).user)
+      return headView(id, head)
+    },
+  )
+
+  app.post<{ Params: { id: string }; Body: { userId: string; role?: Role } }>(
+    '/v1/conversations/:id/members',
+    { preHandler, schema: { tags: ['members'], summary: 'Add a member (owners and admins)', security, params: schemas.conversationParams, body: schemas.addMemberBody, response: { 201: schemas.eventRef, ...errors } } },
+    async (request, reply) => {
+      const { seq, event } = await service.addMember(caller(request).user, conversationId(request), request.body.userId, request.body.role ?? 'member')
+      return reply.code(201).send({ eventId: event.id, seq })
+    },
+  )
+
+  app.delete<{ Params: { id: string; userId: string } }>(
+    '/v1/conversations/:id/members/:userId',
+    { preHandler, schema: { tags: ['members'], summary: 'Remove a member (owners, admins, or the member themselves)', security, params: schemas.memberParams, response: { 200: schemas.eventRef, ...errors } } },
+    async request => {
+      const { seq, event } = await service.removeMember(caller(request).user, conversationId(request), request.params.userId)
+      return { eventId: event.id, seq }
+    },
+  )
+
+  app.post<{ Params: { id: string }; Body: { text: string; priority?: 'high' | 'normal' | 'low'; idempotencyKey?: string } }>(
+    '/v1/conversations/:id/messages',
+    {
+      preHandler,
+      schema: {
+        tags: ['messages'],
+        summary: 'Publish a message as the caller; idempotencyKey makes retries safe',
+        security,
+        params: schemas.conversationParams,
+        body: schemas.publishBody,
+        response: { 201: schemas.eventRef, 413: schemas.errorBody, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { seq, event } = await service.publish(caller(request).user, conversationId(request), request.body)
+      return reply.code(201).send({ eventId: event.id, seq })
+    },
+  )
+
+  app.get<{ Params: { id: string }; Querystring: { after?: number; before?: number; limit: number; wait?: number } }>(
+    '/v1/conversations/:id/events',
+    {
+      preHandler,
+      schema: {
+        tags: ['messages'],
+        summary: 'History by server sequence: after=SEQ (forward, with wait=SECONDS a long poll) or before=SEQ (backward)',
+        security,
+        params: schemas.conversationParams,
+        querystring: schemas.eventsQuery,
+        response: { 200: schemas.eventsPage, ...errors },
+      },
+    },
+    async request => {
+      const id = conversationId(request)
+      const user = caller(request).user
+      await service.open(id, user)
+      const { after, before, limit, wait } = request.query
+      if (after !== undefined && before !== undefined) throw new ParleyError(ServerErrorCodes.BAD_REQUEST, 'give after or before, not both')
+      if (before !== undefined) {
+        const page = await index.page(id, { before }, limit)
+        return { events: page.events.map(toApiEvent), next: page.next }
+      }
+      const cursor = { after: after ?? 0 }
+      let page = await index.page(id, cursor, limit)
+      if (page.events.length === 0 && wait) {
+        const gone = new AbortController()
+        request.raw.once('close', () => gone.abort())
+        ctx.onLongPoll?.(1)
+        try {
+          if (await index.waitFor(id, cursor.after, wait * 1000, gone.signal)) page = await index.page(id, cursor, limit)
+        } finally {
+          ctx.onLongPoll?.(-1)
+        }
+      }
+      return { events: page.events.map(toApiEvent), next: page.next }
+    },
+  )
+
+  app.get<{ Params: { id: string }; Querystring: { after?: number } }>(
+    '/v1/conversations/:id/stream',
+    {
+      preHandler,
+      schema: {
+        tags: ['messages'],
+        summary: 'Server-sent events from after=SEQ (or Last-Event-ID) on, as they are stored',
+        security,
+        params: schemas.conversationParams,
+        querystring: schemas.streamQuery,
+        produces: ['text/event-stream'],
+      },
+    },
+    async (request, reply) => {
+      const id = conversationId(request)
+      const user = caller(request).user
+      await service.open(id, user)
+      const lastEventId = Number(request.headers['last-event-id'])
+      const after = Number.isInteger(lastEventId) && lastEventId >= 0 ? lastEventId : (request.query.after ?? 0)
+      streamEvents(reply, { index, conversationId: id, after, stillMember: () => service.isMember(id, user) })
+    },
+  )
+}

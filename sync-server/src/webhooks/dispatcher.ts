@@ -1,0 +1,245 @@
+/**
+ * Webhook delivery for members with no connected device: the server decides who is
+ * offline and enqueues; this module persists, POSTs, retries and dead-letters.
+ *
+ * The queue lives in its own LevelDB so a restart loses nothing. A queued notification
+ * is stored under `q:<rank>:<due>:<id>`, so key order is delivery order: priority rank
+ * first, then due time (FIFO for fresh notifications; one backing off takes its place
+ * when its backoff ends), with time-sortable IDs breaking ties. Dead letters live under
+ * `d:<id>`. Memory mirrors the queue (one sorted array per rank) so picking the next
+ * delivery is synchronous; the database is read only at `open`.
+ *
+ * Delivery is at least once: a crash between the POST and the delete re-sends, so
+ * receivers deduplicate on `id` (also sent as `X-Parley-Delivery`).
+ */
+import { randomBytes } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { Level } from 'level'
+import { ParleyError, ServerErrorCodes } from '../errors.ts'
+import { backoffDelay, validateOptions, type Settings, type WebhookOptions } from './options.ts'
+import { DELIVERY_HEADER, SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from './signature.ts'
+
+export type { WebhookOptions } from './options.ts'
+export { signWebhook, verifyWebhook, type HeaderSource } from './signature.ts'
+
+export type Priority = 'high' | 'normal' | 'low'
+export interface WebhookNotification {
+  conversationId: string
+  /** The event's server sequence number in its conversation. */
+  seq: number
+  /** The event JSON (id, type, author, at, text?, …). */
+  event: Record<string, unknown>
+  /** User IDs with no connected device. */
+  recipients: string[]
+  priority: Priority
+}
+export interface QueuedNotification extends WebhookNotification { id: string; attempts: number; enqueuedAt: number; lastError?: string }
+export interface WebhookStats {
+  /** Waiting in the queue (due or backing off), not counting those in flight. */
+  queued: number
+  inFlight: number
+  /** Failed attempts rescheduled since `open`. */
+  retries: number
+  /** Dead letters stored now. */
+  deadLetters: number
+  /** Delivered since `open`. */
+  delivered: number
+}
+type WebhookEvents = { [K in 'delivered' | 'retry' | 'dead-letter']: [QueuedNotification] }
+
+const RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 }
+const QUEUE = 'q:'
+const DEAD = 'd:'
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+interface Entry { key: string; due: number; n: QueuedNotification }
+
+export class WebhookDispatcher extends EventEmitter<WebhookEvents> {
+  readonly #db: Level<string, QueuedNotification>
+  readonly #options: Settings
+  /** Waiting notifications, one array per priority rank, each sorted by key. */
+  readonly #ready: Entry[][] = [[], [], []]
+  readonly #inFlight = new Map<string, Promise<void>>()
+  /** Dead letters being replayed: two racing replays must not queue one twice. */
+  readonly #replaying = new Set<string>()
+  #timer: NodeJS.Timeout | undefined
+  #closing: Promise<void> | undefined
+  #deadLetters = 0
+  #retries = 0
+  #delivered = 0
+
+  private constructor(db: Level<string, QueuedNotification>, options: Settings) {
+    super()
+    this.#db = db
+    this.#options = options
+  }
+
+  /** Opens the database and resumes whatever was queued before a restart. */
+  static async open(options: WebhookOptions): Promise<WebhookDispatcher> {
+    const settings = validateOptions(options)
+    const db = new Level<string, QueuedNotification>(settings.dir, { valueEncoding: 'json' })
+    await db.open()
+    const dispatcher = new WebhookDispatcher(db, settings)
+    for await (const [key, n] of db.iterator({ gte: QUEUE, lt: 'q;' })) {
+      dispatcher.#ready[RANK[n.priority]]?.push({ key, due: Number(key.split(':')[2]), n })
+    }
+    for await (const _ of db.keys({ gte: DEAD, lt: 'd;' })) dispatcher.#deadLetters++
+    const queued = dispatcher.stats().queued
+    if (queued > 0 || dispatcher.#deadLetters > 0) settings.log.info({ queued, deadLetters: dispatcher.#deadLetters }, 'webhook queue resumed')
+    dispatcher.#pump()
+    return dispatcher
+  }
+
+  /** Resolves once the notification is persisted, with its delivery ID. */
+  async enqueue(notification: WebhookNotification): Promise<string> {
+    if (!Object.hasOwn(RANK, notification.priority)) throw new ParleyError(ServerErrorCodes.BAD_REQUEST, `unknown webhook priority ${JSON.stringify(notification.priority)}`)
+    const { conversationId, seq, event, recipients, priority } = notification
+    const now = Date.now()
+    const n: QueuedNotification = { id: newId(now), conversationId, seq, event, recipients, priority, attempts: 0, enqueuedAt: now }
+    await this.#put(n, now)
+    return n.id
+  }
+
+  async deadLetters(): Promise<QueuedNotification[]> {
+    return this.#db.values({ gte: DEAD, lt: 'd;' }).all()
+  }
+
+  /** Moves a dead letter back to the queue with its attempts reset; false if unknown. */
+  async replay(id: string): Promise<boolean> {
+    if (this.#replaying.has(id)) return false
+    this.#replaying.add(id)
+    try {
+      const dead = await this.#db.get(DEAD + id)
+      if (!dead) return false
+      const { lastError: _, ...n } = dead
+      await this.#put({ ...n, attempts: 0 }, Date.now(), [{ type: 'del', key: DEAD + id }])
+      this.#deadLetters--
+    } finally {
+      this.#replaying.delete(id)
+    }
+    this.#options.log.info({ id }, 'webhook dead letter replayed')
+    return true
+  }
+
+  stats(): WebhookStats {
+    const queued = this.#ready.reduce((sum, entries) => sum + entries.length, 0)
+    return { queued, inFlight: this.#inFlight.size, retries: this.#retries, deadLetters: this.#deadLetters, delivered: this.#delivered }
+  }
+
+  /** Stops scheduling, waits for in-flight requests (each bounded by `timeoutMs`), closes the database. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearTimeout(this.#timer)
+      await Promise.all(this.#inFlight.values())
+      await this.#db.close()
+    })()
+    return this.#closing
+  }
+
+  async #put(n: QueuedNotification, due: number, also: { type: 'del'; key: string }[] = []): Promise<void> {
+    const key = `${QUEUE}${RANK[n.priority]}:${String(due).padStart(15, '0')}:${n.id}`
+    await this.#db.batch([...also, { type: 'put', key, value: n }])
+    insertSorted(this.#ready[RANK[n.priority]] ?? [], { key, due, n })
+    this.#pump()
+  }
+
+  /** Starts every due delivery that fits, then arms one timer for the earliest one left. */
+  #pump(): void {
+    if (this.#closing) return
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    const now = Date.now()
+    while (this.#inFlight.size < this.#options.concurrency) {
+      // Each rank's first entry is its earliest; the first rank with one due wins.
+      const entries = this.#ready.find(rank => rank[0] !== undefined && rank[0].due <= now)
+      const entry = entries?.shift()
+      if (!entry) break
+      const { id } = entry.n
+      const settle = (): void => {
+        this.#inFlight.delete(id)
+        this.#pump()
+      }
+      // Listeners hear of an outcome after its slot is free, so stats() in them is current.
+      const delivery = this.#deliver(entry)
+        .then(([event, n]) => (settle(), this.emit(event, n)), error => (settle(), this.#options.log.warn({ err: error, id }, 'webhook bookkeeping failed')))
+        .catch(error => this.#options.log.warn({ err: error, id }, 'webhook listener threw'))
+        .then(() => undefined)
+      this.#inFlight.set(id, delivery)
+    }
+    // At full concurrency a finishing delivery pumps again; no timer needed until then.
+    if (this.#inFlight.size >= this.#options.concurrency) return
+    const next = Math.min(...this.#ready.map(rank => rank[0]?.due ?? Infinity))
+    if (next === Infinity) return
+    this.#timer = setTimeout(() => this.#pump(), Math.min(MAX_TIMER_MS, Math.max(0, next - now)))
+    // The server's lifecycle decides when the process ends, not a pending retry.
+    this.#timer.unref()
+  }
+
+  /** One attempt and its bookkeeping; answers the event to emit. */
+  async #deliver(entry: Entry): Promise<[keyof WebhookEvents, QueuedNotification]> {
+    const { n } = entry
+    const attempt = n.attempts + 1
+    const { id, conversationId, seq, event, recipients, priority } = n
+    const body = JSON.stringify({ id, conversationId, seq, event, recipients, priority, attempt })
+    const timestamp = Date.now()
+    let error: string | undefined
+    try {
+      const response = await fetch(this.#options.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          [TIMESTAMP_HEADER]: String(timestamp),
+          [SIGNATURE_HEADER]: signWebhook(this.#options.secret, timestamp, body),
+          [DELIVERY_HEADER]: id,
+        },
+        body,
+        signal: AbortSignal.timeout(this.#options.timeoutMs),
+      })
+      // Drain the body so the connection returns to the pool.
+      await response.arrayBuffer().catch(() => undefined)
+      if (!response.ok) error = `HTTP ${response.status}`
+    } catch (cause) {
+      error = (cause as Error).name === 'TimeoutError' ? `timed out after ${this.#options.timeoutMs} ms` : failureReason(cause)
+    }
+    if (error === undefined) {
+      await this.#db.del(entry.key)
+      this.#delivered++
+      return ['delivered', { ...n, attempts: attempt }]
+    }
+    const failed: QueuedNotification = { ...n, attempts: attempt, lastError: error }
+    if (attempt >= this.#options.maxAttempts) {
+      await this.#db.batch([{ type: 'del', key: entry.key }, { type: 'put', key: DEAD + id, value: failed }])
+      this.#deadLetters++
+      this.#options.log.warn({ id, conversationId, attempts: attempt, lastError: error }, 'webhook notification dead-lettered')
+      return ['dead-letter', failed]
+    }
+    const due = Date.now() + backoffDelay(attempt - 1, this.#options.backoff, this.#options.random)
+    await this.#put(failed, due, [{ type: 'del', key: entry.key }])
+    this.#retries++
+    return ['retry', failed]
+  }
+}
+
+let counter = 0
+/** Sortable within a process (time, then a counter), unique across processes (random tail). */
+function newId(now: number): string {
+  counter = (counter + 1) % 36 ** 4
+  return now.toString(36).padStart(9, '0') + counter.toString(36).padStart(4, '0') + randomBytes(5).toString('hex')
+}
+
+function insertSorted(entries: Entry[], entry: Entry): void {
+  let low = 0
+  let high = entries.length
+  while (low < high) {
+    const mid = (low + high) >>> 1
+    if ((entries[mid]?.key ?? '') < entry.key) low = mid + 1
+    else high = mid
+  }
+  entries.splice(low, 0, entry)
+}
+
+function failureReason(cause: unknown): string {
+  const error = cause as Error & { cause?: { code?: string; message?: string } }
+  // fetch wraps socket errors as "fetch failed"; the useful part is the cause.
+  return error.cause?.code ?? error.cause?.message ?? error.message ?? String(cause)
+}

@@ -1,0 +1,54 @@
+/** Options of the webhook dispatcher, validated once at `open`, and its retry delays. */
+import { ParleyError, ServerErrorCodes } from '../errors.ts'
+
+export interface WebhookOptions {
+  /** LevelDB directory for the queue and dead letters (its own database). */
+  dir: string
+  url: string
+  /** HMAC-SHA256 key for `X-Parley-Signature`. */
+  secret: string
+  /** Failed attempts before a notification becomes a dead letter; default 8. */
+  maxAttempts?: number
+  /** Full-jitter exponential backoff between attempts; default 500 ms .. 5 min. */
+  backoff?: { minMs: number; maxMs: number }
+  /** Per request; default 10 s. */
+  timeoutMs?: number
+  /** Parallel deliveries; default 4. */
+  concurrency?: number
+  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void }
+  random?: () => number
+}
+
+export type Settings = Readonly<Required<Omit<WebhookOptions, 'backoff'>> & { backoff: Readonly<{ minMs: number; maxMs: number }> }>
+
+const KNOWN_OPTIONS = new Set(['dir', 'url', 'secret', 'maxAttempts', 'backoff', 'timeoutMs', 'concurrency', 'log', 'random'])
+
+/** Full jitter, as clients/sdk's reconnect backoff: min + U(0, min(max, min·2^attempt)), capped at max. */
+export function backoffDelay(attempt: number, { minMs, maxMs }: { minMs: number; maxMs: number }, random: () => number): number {
+  const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 31))
+  return Math.min(maxMs, minMs + Math.floor(random() * ceiling))
+}
+
+/** Defaults filled in, unknown keys and nonsense refused (PARLEY_ERR_INVALID_OPTION), then frozen. */
+export function validateOptions(options: WebhookOptions): Settings {
+  const fail = (message: string): never => { throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `webhooks: ${message}`) }
+  const unknown = Object.keys(options).filter(key => !KNOWN_OPTIONS.has(key))
+  if (unknown.length > 0) fail(`unknown option ${unknown.join(', ')}`)
+  if (!/^https?:\/\//.test(options.url) || !URL.canParse(options.url)) fail(`url must be an http(s) URL, got ${JSON.stringify(options.url)}`)
+  if (!options.secret) fail('secret must not be empty')
+  if (!options.dir) fail('dir must not be empty')
+  const settings = {
+    ...options,
+    maxAttempts: options.maxAttempts ?? 8,
+    backoff: Object.freeze({ ...(options.backoff ?? { minMs: 500, maxMs: 300_000 }) }),
+    timeoutMs: options.timeoutMs ?? 10_000,
+    concurrency: options.concurrency ?? 4,
+    random: options.random ?? Math.random,
+  }
+  for (const key of ['maxAttempts', 'timeoutMs', 'concurrency'] as const) {
+    if (!Number.isInteger(settings[key]) || settings[key] < 1) fail(`${key} must be a positive integer, got ${settings[key]}`)
+  }
+  const { minMs, maxMs } = settings.backoff
+  if (!(minMs >= 0 && maxMs >= minMs)) fail(`backoff needs 0 <= minMs <= maxMs, got ${minMs} .. ${maxMs}`)
+  return Object.freeze(settings)
+}

@@ -1,0 +1,250 @@
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { signWebhook, verifyWebhook, WebhookDispatcher, type QueuedNotification, type WebhookNotification, type WebhookOptions } from '../src/webhooks/dispatcher.ts'
+import { webhookAdminRoutes } from '../src/webhooks/routes.ts'
+
+const SECRET = 'webhook-test-secret'
+
+interface Received { headers: IncomingHttpHeaders; body: string; json: Record<string, unknown> }
+/** What the receiver does with its n-th request (0-based): a status, or 'hang' to never answer. */
+type Behaviour = (index: number, json: Record<string, unknown>) => number | 'hang' | Promise<number>
+
+/** A real HTTP receiver on 127.0.0.1, failing on purpose as `behaviour` says. */
+class Receiver {
+  readonly received: Received[] = []
+  readonly #server: Server
+  readonly #waiters: (() => void)[] = []
+  url = ''
+
+  constructor(public behaviour: Behaviour = () => 200) {
+    this.#server = createServer((request, response) => {
+      let body = ''
+      request.setEncoding('utf8')
+      request.on('data', chunk => (body += chunk))
+      request.on('end', () => {
+        const json = JSON.parse(body) as Record<string, unknown>
+        this.received.push({ headers: request.headers, body, json })
+        for (const wake of this.#waiters.splice(0)) wake()
+        const outcome = this.behaviour(this.received.length - 1, json)
+        if (outcome === 'hang') return
+        void Promise.resolve(outcome).then(status => response.writeHead(status).end())
+      })
+    })
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>(resolve => this.#server.listen(0, '127.0.0.1', resolve))
+    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/hook`
+    return this
+  }
+
+  /** Resolves once `count` requests arrived. */
+  async waitFor(count: number): Promise<void> {
+    while (this.received.length < count) await new Promise<void>(resolve => this.#waiters.push(resolve))
+  }
+
+  close(): Promise<void> {
+    this.#server.closeAllConnections()
+    return new Promise(resolve => this.#server.close(() => resolve()))
+  }
+}
+
+function notification(overrides: Partial<WebhookNotification> = {}): WebhookNotification {
+  return {
+    conversationId: 'conv-1',
+    seq: 7,
+    event: { id: 'evt-1', type: 'message', author: 'alice', at: 1_700_000_000_000, text: 'hi' },
+    recipients: ['bob', 'carol'],
+    priority: 'normal',
+    ...overrides,
+  }
+}
+
+function next(dispatcher: WebhookDispatcher, event: 'delivered' | 'retry' | 'dead-letter'): Promise<QueuedNotification> {
+  return new Promise(resolve => dispatcher.once(event, resolve))
+}
+
+describe('webhook dispatcher', () => {
+  const cleanups: (() => Promise<unknown>)[] = []
+  afterEach(async () => {
+    // Dispatchers first (they may hold requests to receivers), directories last.
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+  })
+
+  const warnings: object[] = []
+  async function setup(options: Partial<WebhookOptions> = {}, behaviour?: Behaviour) {
+    const dir = await mkdtemp(join(tmpdir(), 'parley-webhooks-'))
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    const receiver = await new Receiver(behaviour).start()
+    cleanups.push(() => receiver.close())
+    const open = async (more: Partial<WebhookOptions> = {}) => {
+      const dispatcher = await WebhookDispatcher.open({
+        dir,
+        url: receiver.url,
+        secret: SECRET,
+        backoff: { minMs: 5, maxMs: 50 },
+        log: { warn: obj => warnings.push(obj), info: () => {} },
+        ...options,
+        ...more,
+      })
+      cleanups.push(() => dispatcher.close())
+      return dispatcher
+    }
+    return { dir, receiver, open, dispatcher: await open() }
+  }
+
+  it('signs each delivery so verifyWebhook accepts it, and only with the right secret, body and a fresh timestamp', async () => {
+    const { receiver, dispatcher } = await setup()
+    const delivered = next(dispatcher, 'delivered')
+    const id = await dispatcher.enqueue(notification())
+    await delivered
+    const [request] = receiver.received
+    if (!request) throw new Error('nothing received')
+    expect(request.headers['content-type']).toBe('application/json')
+    expect(request.headers['x-parley-delivery']).toBe(id)
+    expect(request.headers['x-parley-signature']).toMatch(/^sha256=[0-9a-f]{64}$/)
+    expect(request.json).toEqual({ id, ...notification(), attempt: 1 })
+    expect(verifyWebhook(SECRET, request.headers, request.body)).toBe(true)
+    expect(verifyWebhook(SECRET, new Headers(request.headers as Record<string, string>), Buffer.from(request.body))).toBe(true)
+    expect(verifyWebhook('wrong-secret', request.headers, request.body)).toBe(false)
+    expect(verifyWebhook(SECRET, request.headers, request.body.replace('"hi"', '"hello"'))).toBe(false)
+    const stale = Date.now() - 10 * 60_000
+    const staleHeaders = { 'x-parley-timestamp': String(stale), 'x-parley-signature': signWebhook(SECRET, stale, request.body) }
+    expect(verifyWebhook(SECRET, staleHeaders, request.body)).toBe(false)
+    expect(verifyWebhook(SECRET, staleHeaders, request.body, 20 * 60_000)).toBe(true)
+    expect(verifyWebhook(SECRET, {}, request.body)).toBe(false)
+  })
+
+  it('retries failures (status and timeout) until the receiver accepts, with the same payload but attempt', async () => {
+    const { receiver, dispatcher } = await setup({ timeoutMs: 1000 }, index => (index === 2 ? 'hang' : index < 3 ? 500 : 200))
+    const errors: (string | undefined)[] = []
+    dispatcher.on('retry', n => errors.push(n.lastError))
+    const delivered = next(dispatcher, 'delivered')
+    const id = await dispatcher.enqueue(notification({ priority: 'high' }))
+    expect((await delivered).attempts).toBe(4)
+    expect(receiver.received.map(request => request.json.attempt)).toEqual([1, 2, 3, 4])
+    for (const request of receiver.received) {
+      expect(request.json).toEqual({ id, ...notification({ priority: 'high' }), attempt: request.json.attempt })
+      expect(request.headers['x-parley-delivery']).toBe(id)
+      expect(verifyWebhook(SECRET, request.headers, request.body)).toBe(true)
+    }
+    expect(errors).toEqual(['HTTP 500', 'HTTP 500', 'timed out after 1000 ms'])
+    expect(dispatcher.stats()).toEqual({ queued: 0, inFlight: 0, retries: 3, deadLetters: 0, delivered: 1 })
+  })
+
+  it('delivers higher priorities first, FIFO within a priority', async () => {
+    let release!: () => void
+    const gate = new Promise<number>(resolve => (release = () => resolve(200)))
+    const { receiver, dispatcher } = await setup({ concurrency: 1 }, index => (index === 0 ? gate : 200))
+    // The blocker occupies the only delivery slot, so everything after it waits in the queue.
+    await dispatcher.enqueue(notification({ seq: 0 }))
+    await receiver.waitFor(1)
+    for (const [seq, priority] of [[1, 'low'], [2, 'normal'], [3, 'high'], [4, 'low'], [5, 'high']] as const) {
+      await dispatcher.enqueue(notification({ seq, priority }))
+    }
+    expect(dispatcher.stats()).toMatchObject({ queued: 5, inFlight: 1 })
+    release()
+    await receiver.waitFor(6)
+    expect(receiver.received.map(request => [request.json.seq, request.json.priority])).toEqual([
+      [0, 'normal'], [3, 'high'], [5, 'high'], [2, 'normal'], [1, 'low'], [4, 'low'],
+    ])
+  })
+
+  it('dead-letters a notification after maxAttempts, lists it, and replay delivers it once the receiver recovers', async () => {
+    let healthy = false
+    const { receiver, dispatcher } = await setup({ maxAttempts: 3 }, () => (healthy ? 200 : 503))
+    const dead = next(dispatcher, 'dead-letter')
+    const id = await dispatcher.enqueue(notification())
+    expect(await dead).toMatchObject({ id, attempts: 3, lastError: 'HTTP 503' })
+    expect(receiver.received).toHaveLength(3)
+    expect(await dispatcher.deadLetters()).toEqual([expect.objectContaining({ id, attempts: 3, lastError: 'HTTP 503', conversationId: 'conv-1' })])
+    expect(dispatcher.stats()).toMatchObject({ queued: 0, inFlight: 0, deadLetters: 1, delivered: 0 })
+    expect(warnings).toContainEqual(expect.objectContaining({ id, attempts: 3 }))
+
+    healthy = true
+    const delivered = next(dispatcher, 'delivered')
+    expect(await dispatcher.replay(id)).toBe(true)
+    expect((await delivered).attempts).toBe(1)
+    expect(receiver.received.at(-1)?.json).toMatchObject({ id, attempt: 1 })
+    expect(await dispatcher.deadLetters()).toEqual([])
+    expect(dispatcher.stats()).toMatchObject({ deadLetters: 0, delivered: 1 })
+    expect(await dispatcher.replay(id)).toBe(false)
+    expect(await dispatcher.replay('unknown')).toBe(false)
+  })
+
+  it('resumes the queue after a restart', async () => {
+    // A port nobody listens on: the first attempts fail with a network error.
+    const down = await new Receiver().start()
+    await down.close()
+    const { receiver, open, dispatcher: first } = await setup({ url: down.url, backoff: { minMs: 300, maxMs: 300 } })
+    const retried = next(first, 'retry')
+    const id = await first.enqueue(notification({ priority: 'low' }))
+    expect((await retried).lastError).toBe('ECONNREFUSED')
+    await first.close()
+    expect(receiver.received).toHaveLength(0)
+
+    const second = await open({ url: receiver.url, backoff: { minMs: 5, maxMs: 50 } })
+    expect((await next(second, 'delivered')).id).toBe(id)
+    expect(receiver.received).toHaveLength(1)
+    const [request] = receiver.received
+    expect(request?.json).toMatchObject({ id, ...notification({ priority: 'low' }) })
+    expect(request?.json.attempt).toBeGreaterThanOrEqual(2)
+    expect(second.stats()).toMatchObject({ queued: 0, inFlight: 0, delivered: 1 })
+  })
+
+  it('refuses invalid options', async () => {
+    const base = { dir: '/tmp/unused', url: 'http://127.0.0.1:1/', secret: 's', log: { warn() {}, info() {} } }
+    await expect(WebhookDispatcher.open({ ...base, url: 'ftp://x' })).rejects.toMatchObject({ code: 'PARLEY_ERR_INVALID_OPTION' })
+    await expect(WebhookDispatcher.open({ ...base, secret: '' })).rejects.toMatchObject({ code: 'PARLEY_ERR_INVALID_OPTION' })
+    await expect(WebhookDispatcher.open({ ...base, concurrency: 0 })).rejects.toMatchObject({ code: 'PARLEY_ERR_INVALID_OPTION' })
+    await expect(WebhookDispatcher.open({ ...base, colour: 'red' } as WebhookOptions)).rejects.toMatchObject({ code: 'PARLEY_ERR_INVALID_OPTION' })
+  })
+
+  it('serves stats, dead letters and replay on the admin routes', async () => {
+    let healthy = false
+    const { dispatcher } = await setup({ maxAttempts: 1 }, () => (healthy ? 200 : 500))
+    const app = Fastify()
+    cleanups.push(() => app.close())
+    const requireAdmin = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      if (request.headers['x-test-admin'] !== 'yes') return void reply.code(403).send({ error: { code: 'PARLEY_ERR_FORBIDDEN', message: 'admins only' } })
+    }
+    webhookAdminRoutes(app, dispatcher, requireAdmin)
+    const admin = { 'x-test-admin': 'yes' }
+
+    const dead = next(dispatcher, 'dead-letter')
+    const id = await dispatcher.enqueue(notification())
+    await dead
+
+    const refused = await app.inject({ method: 'GET', url: '/v1/admin/webhooks' })
+    expect(refused.statusCode).toBe(403)
+    expect(refused.json()).toEqual({ error: { code: 'PARLEY_ERR_FORBIDDEN', message: 'admins only' } })
+    expect((await app.inject({ method: 'POST', url: `/v1/admin/webhooks/dead-letters/${id}/replay` })).statusCode).toBe(403)
+
+    const stats = await app.inject({ method: 'GET', url: '/v1/admin/webhooks', headers: admin })
+    expect(stats.statusCode).toBe(200)
+    expect(stats.json()).toEqual({ stats: { queued: 0, inFlight: 0, retries: 0, deadLetters: 1, delivered: 0 } })
+
+    const list = await app.inject({ method: 'GET', url: '/v1/admin/webhooks/dead-letters', headers: admin })
+    expect(list.statusCode).toBe(200)
+    expect(list.json()).toEqual({ deadLetters: [{ id, ...notification(), attempts: 1, enqueuedAt: expect.any(Number), lastError: 'HTTP 500' }] })
+
+    const missing = await app.inject({ method: 'POST', url: '/v1/admin/webhooks/dead-letters/nosuchid/replay', headers: admin })
+    expect(missing.statusCode).toBe(404)
+    expect(missing.json()).toMatchObject({ error: { code: 'PARLEY_ERR_NOT_FOUND' } })
+    expect((await app.inject({ method: 'POST', url: '/v1/admin/webhooks/dead-letters/NOT..valid/replay', headers: admin })).statusCode).toBe(400)
+
+    healthy = true
+    const delivered = next(dispatcher, 'delivered')
+    const replayed = await app.inject({ method: 'POST', url: `/v1/admin/webhooks/dead-letters/${id}/replay`, headers: admin })
+    expect(replayed.statusCode).toBe(202)
+    expect(replayed.json()).toEqual({ replayed: id })
+    expect((await delivered).id).toBe(id)
+    const after = await app.inject({ method: 'GET', url: '/v1/admin/webhooks/dead-letters', headers: admin })
+    expect(after.json()).toEqual({ deadLetters: [] })
+  })
+})
