@@ -14,7 +14,7 @@ const USAGE = `Usage:
                 [--jwt-secret S | --jwt-public-key FILE | --jwks-url URL]
                 [--jwt-audience AUD] [--jwt-issuer ISS]
                 [--tls-cert FILE --tls-key FILE] [--redis redis://HOST:PORT]
-                [--webhook-url URL] [--log-level info]
+                [--webhook-url URL --webhook-secret S] [--log-level info]
                 [--max-frame-bytes 4194304] [--max-text-bytes 16384]
                 [--messages-per-second 200] [--message-burst 2000]
                 [--max-buffered-bytes 16777216]
@@ -56,13 +56,14 @@ const FLAGS = {
   'tls-key': { type: 'string' },
   redis: { type: 'string' },
   'webhook-url': { type: 'string' },
+  'webhook-secret': { type: 'string' },
   'log-level': { type: 'string' },
   ttl: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
 /** Features whose flags are accepted now and arrive in later releases. */
-const NOT_YET = ['redis', 'webhook-url'] as const
+const NOT_YET = ['redis'] as const
 
 class UsageError extends Error {}
 
@@ -147,6 +148,8 @@ async function serve(flags: Flags): Promise<number> {
     jwtIssuer: flags['jwt-issuer'],
     tlsCert: await readFlagFile('tls-cert', flags['tls-cert']),
     tlsKey: await readFlagFile('tls-key', flags['tls-key']),
+    webhookUrl: flags['webhook-url'],
+    webhookSecret: flags['webhook-secret'],
     logLevel: flags['log-level'] as never,
     ...limits,
   })

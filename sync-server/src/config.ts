@@ -15,6 +15,10 @@ export interface ServerOptions {
   jwtAudience?: string
   /** When set, tokens must carry this `iss`. */
   jwtIssuer?: string
+  /** Where to POST notifications of messages for members with no connected device. */
+  webhookUrl?: string
+  /** HMAC-SHA256 key the notifications are signed with (required with webhookUrl). */
+  webhookSecret?: string
   /** PEM certificate chain and private key: serve https/wss. Both or neither. */
   tlsCert?: string
   tlsKey?: string
@@ -38,7 +42,7 @@ export interface ServerOptions {
   keepAliveMs?: number
 }
 
-const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'tlsCert', 'tlsKey'] as const
+const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret'] as const
 type Optional = (typeof OPTIONAL)[number]
 
 export type ResolvedServerOptions = Readonly<Required<Omit<ServerOptions, Optional>> & Pick<ServerOptions, Optional>>
@@ -92,6 +96,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   const keySources = [resolved.jwtSecret, resolved.jwtPublicKey, resolved.jwksUrl].filter(source => source !== undefined)
   if (keySources.length > 1) invalid('give one of jwtSecret, jwtPublicKey or jwksUrl, not several')
   if ((resolved.tlsCert === undefined) !== (resolved.tlsKey === undefined)) invalid('TLS needs both a certificate and a key')
+  if (resolved.webhookUrl !== undefined && (resolved.webhookSecret ?? '').length < 16) invalid('webhooks need a webhook secret of at least 16 characters (--webhook-secret)')
   return Object.freeze(resolved) as ResolvedServerOptions
 }
 

@@ -24,6 +24,9 @@ import { registerRoutes } from './http/routes.ts'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handlers.ts'
 import { InboxKeeper } from './inbox.ts'
 import { ParleyServerAdapter } from './network/server-adapter.ts'
+import { WebhookDispatcher } from './webhooks/dispatcher.ts'
+import { notifyOfflineMembers } from './webhooks/offline-members.ts'
+import { webhookAdminRoutes } from './webhooks/routes.ts'
 import { acceptUpgrades } from './network/upgrade.ts'
 
 export interface ParleyServer {
@@ -127,6 +130,11 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     },
   })
   const service = new ConversationService({ repo, registry, index, watch, limits })
+  const auth = httpAuth(verify)
+  const webhooks = options.webhookUrl
+    ? await WebhookDispatcher.open({ dir: join(options.dataDir, 'webhooks'), url: options.webhookUrl, secret: options.webhookSecret!, log })
+    : undefined
+  if (webhooks) notifyOfflineMembers({ index, registry, dispatcher: webhooks, isOnline: user => adapter.connectionsOf(user) > 0, log })
 
   // ws enforces twice our limit as a hard cap; up to it, our own check answers 4413.
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes * 2 })
@@ -145,7 +153,8 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     },
   })
   app.get('/healthz', { schema: { tags: ['server'], summary: 'Liveness and open connections' } }, async () => ({ status: 'ok', connections: adapter.connectionCount }))
-  registerRoutes(app, { service, index, inboxes: keeper, auth: httpAuth(verify) })
+  registerRoutes(app, { service, index, inboxes: keeper, auth })
+  if (webhooks) webhookAdminRoutes(app, webhooks, auth.requireAdmin)
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
   let url = ''
@@ -173,6 +182,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       // Only documents that loaded: flushing one that never became available throws.
       const ready = Object.values(repo.handles).filter(handle => handle.isReady())
       await repo.flush(ready.map(handle => handle.documentId as DocumentId))
+      await webhooks?.close()
       await storage.close()
       await registry.close()
       await index.close()
