@@ -19,7 +19,7 @@ const USAGE = `Usage:
                 [--messages-per-second 200] [--message-burst 2000]
                 [--max-buffered-bytes 16777216]
                 [--max-connections-per-user 32] [--max-connections-per-ip 256]
-  parley-server token <userId> [--ttl 1h] [--data ./data] [--jwt-secret S]
+  parley-server token <userId> [--ttl 1h] [--admin] [--data ./data] [--jwt-secret S]
 
 Every flag also reads from PARLEY_<FLAG>, e.g. PARLEY_PORT, PARLEY_JWT_SECRET.
 Without a secret, public key or JWKS URL the server generates a development secret
@@ -59,6 +59,7 @@ const FLAGS = {
   'webhook-secret': { type: 'string' },
   'log-level': { type: 'string' },
   ttl: { type: 'string' },
+  admin: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -106,7 +107,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       process.stderr.write(`parley-server token: expected exactly one <userId>\n\n${USAGE}\n`)
       return 2
     }
-    process.stdout.write(`${await mintToken(await secretFor(flags), positionals[1]!, { ttl: flags.ttl ?? '1h' })}\n`)
+    process.stdout.write(`${await mintToken(await secretFor(flags), positionals[1]!, { ttl: flags.ttl ?? '1h', admin: flags.admin === true })}\n`)
     return 0
   }
   if (positionals.length > 0) {

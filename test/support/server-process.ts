@@ -38,6 +38,11 @@ export class ServerProcess {
     return `${this.#args.includes('--tls-cert') ? 'wss' : 'ws'}://127.0.0.1:${this.port}`
   }
 
+  /** The HS256 secret the process verifies tokens with. */
+  get secret(): string {
+    return SECRET
+  }
+
   get log(): string {
     return this.#log
   }
