@@ -23,6 +23,8 @@ import { httpAuth } from './http/auth.ts'
 import { registerRoutes } from './http/routes.ts'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handlers.ts'
 import { InboxKeeper } from './inbox.ts'
+import { ServerMetrics } from './metrics/metrics.ts'
+import { instrumentStorage } from './metrics/storage.ts'
 import { ParleyServerAdapter } from './network/server-adapter.ts'
 import { WebhookDispatcher } from './webhooks/dispatcher.ts'
 import { notifyOfflineMembers } from './webhooks/offline-members.ts'
@@ -73,7 +75,9 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
 
   const db = new Level<string, Uint8Array>(join(options.dataDir, 'db'), { valueEncoding: 'view' })
   await db.open()
-  const storage = closableStorage(new LevelStorageAdapter(db as unknown as LevelDatabase), () => db.close())
+  // Gauges read at scrape time, once repo and webhooks exist.
+  const metrics = new ServerMetrics({ documentsLoaded: () => Object.keys(repo.handles).length, webhookQueueDepth: () => webhooks?.stats().queued ?? 0 })
+  const storage = closableStorage(instrumentStorage(new LevelStorageAdapter(db as unknown as LevelDatabase), metrics), () => db.close())
   const registry = await AccessRegistry.open(join(options.dataDir, 'acl'))
   const index = await EventIndex.open(join(options.dataDir, 'events'))
 
@@ -84,6 +88,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     keepAliveMs: options.keepAliveMs,
     rate: { perSecond: options.messagesPerSecond, burst: options.messageBurst },
     maxBufferedBytes: options.maxBufferedBytes,
+    metrics,
     onJoin: connection => void inboxes?.inbox(connection.user).catch(error => connection.log.warn({ err: error }, 'could not open inbox')),
     inspect: (message, connection) => guard!.inspect(message, connection.user),
     mayReceive: (user, documentId) => registry.canRead(user, documentId),
@@ -131,9 +136,12 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   })
   const service = new ConversationService({ repo, registry, index, watch, limits })
   const auth = httpAuth(verify)
-  const webhooks = options.webhookUrl
+  const webhooks: WebhookDispatcher | undefined = options.webhookUrl
     ? await WebhookDispatcher.open({ dir: join(options.dataDir, 'webhooks'), url: options.webhookUrl, secret: options.webhookSecret!, log })
     : undefined
+  index.on('stored', (_conversationId, events) => metrics.eventsStored(events.length))
+  webhooks?.on('retry', () => metrics.webhookRetried())
+  webhooks?.on('dead-letter', () => metrics.webhookDeadLettered())
   if (webhooks) notifyOfflineMembers({ index, registry, dispatcher: webhooks, isOnline: user => adapter.connectionsOf(user) > 0, log })
 
   // ws enforces twice our limit as a hard cap; up to it, our own check answers 4413.
@@ -153,7 +161,9 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     },
   })
   app.get('/healthz', { schema: { tags: ['server'], summary: 'Liveness and open connections' } }, async () => ({ status: 'ok', connections: adapter.connectionCount }))
-  registerRoutes(app, { service, index, inboxes: keeper, auth })
+  registerRoutes(app, { service, index, inboxes: keeper, auth, onLongPoll: waiting => (waiting > 0 ? metrics.longPollStarted() : metrics.longPollEnded()) })
+  // Counts only, no user IDs: unauthenticated like /healthz, for the scraper.
+  app.get('/metrics', { schema: { tags: ['server'], summary: 'Prometheus metrics' } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.text()))
   if (webhooks) webhookAdminRoutes(app, webhooks, auth.requireAdmin)
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
@@ -186,6 +196,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       await storage.close()
       await registry.close()
       await index.close()
+      metrics.close()
     },
   }
 }

@@ -9,7 +9,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import type { Verdict } from '../access/guard.ts'
 import { CloseCodes } from '../close-codes.ts'
-import { decodeFrame, HEADS_REPLY } from './frames.ts'
+import type { AdapterMetrics } from '../metrics/metrics.ts'
+import { decodeFrame, decodeSyncData, HEADS_REPLY } from './frames.ts'
 import { TokenBucket } from './rate-limit.ts'
 
 const PROTOCOL_V1 = '1'
@@ -17,6 +18,13 @@ const PROTOCOL_V1 = '1'
 const MAX_QUEUED = 1000
 /** How long a closing socket that stopped reading may hold its buffer before it is cut. */
 const CLOSE_GRACE_MS = 1000
+/**
+ * A change not sent on to another peer within this long was not relayed: the document
+ * later reached someone who asked for it (catch-up), which is not delivery latency.
+ */
+const RELAY_WINDOW_MS = 10_000
+/** Close code ws reports for a connection that ended without a close frame (terminated). */
+const ABNORMAL_CLOSURE = 1006
 
 export interface Connection {
   readonly socket: WebSocket
@@ -48,6 +56,8 @@ export interface ServerAdapterOptions {
   mayReceive: (user: string, documentId: string) => boolean
   /** The server's current heads of each document, null where it holds none (or the user may not read it). */
   headsOf: (documentIds: string[], connection: Connection) => Promise<Record<string, string[] | null>>
+  /** Told about connections, frames and relays, for the server's metrics. */
+  metrics?: AdapterMetrics
 }
 
 function toBytes(data: RawData): Uint8Array {
@@ -65,6 +75,8 @@ export class ParleyServerAdapter extends NetworkAdapter {
   #keepAlive: ReturnType<typeof setInterval> | undefined
   /** How many connections the server closed, by close code. */
   readonly closes = new Map<number, number>()
+  /** Per document, when a change arrived and from whom, until it is sent to another peer (with metrics only). */
+  readonly #unrelayed = new Map<string, { at: number; from: PeerId }>()
 
   constructor(options: ServerAdapterOptions) {
     super()
@@ -117,10 +129,11 @@ export class ParleyServerAdapter extends NetworkAdapter {
       connection.expiry = setTimeout(() => this.close(connection, CloseCodes.UNAUTHENTICATED, 'token expired'), delay)
     }
     this.#connections.add(connection)
+    this.#options.metrics?.connectionOpened(connection.user)
     socket.on('message', data => this.#receive(connection, toBytes(data)))
     socket.on('pong', () => (connection.alive = true))
     socket.on('error', error => log.warn({ err: error }, 'socket error'))
-    socket.on('close', () => this.#forget(connection))
+    socket.on('close', code => this.#forget(connection, code))
   }
 
   send(message: Message): void {
@@ -134,7 +147,8 @@ export class ParleyServerAdapter extends NetworkAdapter {
     if (connection.socket.bufferedAmount > this.#options.maxBufferedBytes) {
       return this.close(connection, CloseCodes.TOO_SLOW, `more than ${this.#options.maxBufferedBytes} bytes waiting to be read`)
     }
-    connection.socket.send(cbor.encode(message))
+    if (message.type === 'sync' && documentId !== undefined) this.#relayed(documentId, message.targetId)
+    this.#transmit(connection, message)
   }
 
   disconnect(): void {
@@ -146,7 +160,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
     if (!this.#connections.has(connection)) return
     connection.log.warn({ code, reason }, 'closing connection')
     this.closes.set(code, (this.closes.get(code) ?? 0) + 1)
-    this.#forget(connection)
+    this.#forget(connection, code)
     const { socket } = connection
     socket.close(code, reason.slice(0, 120))
     // A client that stopped reading never answers the close: cut it so its buffer is freed.
@@ -155,6 +169,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
 
   #receive(connection: Connection, bytes: Uint8Array): void {
     if (!this.#connections.has(connection)) return
+    this.#options.metrics?.messageIn(bytes.byteLength)
     if (!connection.rate.take() || connection.queued >= MAX_QUEUED) {
       return this.close(connection, CloseCodes.RATE_LIMITED, `more than ${this.#options.rate.perSecond} messages per second`)
     }
@@ -176,7 +191,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
         connection.queued--
         const heads = await this.#options.headsOf(frame.documentIds, connection)
         if (!this.#connections.has(connection)) return
-        connection.socket.send(cbor.encode({ type: HEADS_REPLY, senderId: this.peerId, targetId: connection.peerId, requestId: frame.requestId, heads }))
+        this.#transmit(connection, { type: HEADS_REPLY, senderId: this.peerId, targetId: connection.peerId, requestId: frame.requestId, heads })
       })
       return
     }
@@ -189,11 +204,12 @@ export class ParleyServerAdapter extends NetworkAdapter {
       return this.close(connection, CloseCodes.MALFORMED, 'senderId differs from the joined peer ID')
     }
     if (message.targetId !== this.peerId) return this.close(connection, CloseCodes.MALFORMED, 'targetId is not this server')
+    const receivedAt = performance.now()
     connection.queued++
-    connection.inbound = connection.inbound.then(() => this.#deliver(connection, message))
+    connection.inbound = connection.inbound.then(() => this.#deliver(connection, message, receivedAt))
   }
 
-  async #deliver(connection: Connection, message: Message): Promise<void> {
+  async #deliver(connection: Connection, message: Message, receivedAt: number): Promise<void> {
     connection.queued--
     if (!this.#connections.has(connection)) return
     let verdict: Verdict
@@ -204,6 +220,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
     }
     if (!this.#connections.has(connection)) return
     if (!verdict.ok) return this.close(connection, verdict.violation.code, verdict.violation.reason)
+    if (verdict.message.type === 'sync') this.#changesArrived(verdict.message, receivedAt)
     try {
       this.emit('message', verdict.message)
     } catch (error) {
@@ -218,26 +235,25 @@ export class ParleyServerAdapter extends NetworkAdapter {
       return this.close(connection, CloseCodes.FORBIDDEN, 'peer ID belongs to another user')
     }
     if (versions !== undefined && !versions.includes(PROTOCOL_V1)) {
-      connection.socket.send(cbor.encode({ type: 'error', senderId: this.peerId, targetId: peerId, message: 'unsupported protocol version' }))
+      this.#transmit(connection, { type: 'error', senderId: this.peerId, targetId: peerId, message: 'unsupported protocol version' })
       return this.close(connection, CloseCodes.MALFORMED, 'unsupported protocol version')
     }
     // The same user reconnecting with the same peer ID replaces the old socket.
     if (holder) {
       holder.socket.close(1000, 'replaced by a newer connection')
-      this.#forget(holder)
+      this.#forget(holder, 1000)
     }
     connection.peerId = peerId
     this.#byPeer.set(peerId, connection)
     this.emit('peer-candidate', { peerId, peerMetadata })
-    connection.socket.send(
-      cbor.encode({ type: 'peer', senderId: this.peerId, targetId: peerId, peerMetadata: this.peerMetadata, selectedProtocolVersion: PROTOCOL_V1 }),
-    )
+    this.#transmit(connection, { type: 'peer', senderId: this.peerId, targetId: peerId, peerMetadata: this.peerMetadata, selectedProtocolVersion: PROTOCOL_V1 })
     connection.log.debug({ peerId }, 'peer joined')
     this.#options.onJoin?.(connection)
   }
 
-  #forget(connection: Connection): void {
+  #forget(connection: Connection, code: number): void {
     if (!this.#connections.delete(connection)) return
+    this.#options.metrics?.connectionClosed(connection.user, code)
     clearTimeout(connection.expiry)
     const { peerId } = connection
     if (peerId && this.#byPeer.get(peerId) === connection) {
@@ -251,11 +267,39 @@ export class ParleyServerAdapter extends NetworkAdapter {
       if (!connection.alive) {
         connection.log.info('no pong: terminating')
         connection.socket.terminate()
-        this.#forget(connection)
+        this.#forget(connection, ABNORMAL_CLOSURE)
         continue
       }
       connection.alive = false
       connection.socket.ping()
     }
+  }
+
+  #transmit(connection: Connection, frame: object): void {
+    const bytes = cbor.encode(frame)
+    connection.socket.send(bytes)
+    this.#options.metrics?.messageOut(bytes.byteLength)
+  }
+
+  /** Remembers when a change to a document arrived, to time its relay to another peer. */
+  #changesArrived(message: Message, receivedAt: number): void {
+    const { documentId, data } = message as { documentId?: string; data?: Uint8Array }
+    if (!this.#options.metrics || documentId === undefined || !data) return
+    if (decodeSyncData(data).changes.length === 0) return
+    // Roughly oldest first (insertion order): drop the ones nobody else was waiting for.
+    for (const [id, { at }] of this.#unrelayed) {
+      if (receivedAt - at < RELAY_WINDOW_MS) break
+      this.#unrelayed.delete(id)
+    }
+    // The earliest change still waiting is the one whose delay counts.
+    if (!this.#unrelayed.has(documentId)) this.#unrelayed.set(documentId, { at: receivedAt, from: message.senderId })
+  }
+
+  #relayed(documentId: string, targetId: PeerId): void {
+    const pending = this.#unrelayed.get(documentId)
+    if (!pending || pending.from === targetId) return
+    this.#unrelayed.delete(documentId)
+    const elapsed = performance.now() - pending.at
+    if (elapsed < RELAY_WINDOW_MS) this.#options.metrics?.deliveryLatency(elapsed / 1000)
   }
 }

@@ -1,0 +1,185 @@
+/**
+ * The server's Prometheus metrics. Each server owns its registry (not prom-client's
+ * global one), so several servers in one process, as in tests, do not clash. Code that
+ * has something to count calls a method here; only `text()` knows the exposition format.
+ */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+/** What the network adapter reports. Defined here so that metrics imports nothing from network. */
+export interface AdapterMetrics {
+  connectionOpened(user: string): void
+  /** `code` is the close code the server sent, or the one the client closed with. */
+  connectionClosed(user: string, code: number): void
+  messageIn(bytes: number): void
+  messageOut(bytes: number): void
+  /** Seconds from the server receiving a change to relaying it to another peer. */
+  deliveryLatency(seconds: number): void
+}
+
+export interface ServerMetricsOptions {
+  /** How many documents the repo holds in memory; asked at every scrape. */
+  documentsLoaded: () => number
+  /** Webhook deliveries waiting, asked at every scrape; without it, `webhookQueueDepth()` sets the gauge. */
+  webhookQueueDepth?: () => number
+}
+
+/** From half a millisecond (a relay on an idle server) to two seconds (something is wrong). */
+const DELIVERY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2]
+const STORAGE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
+
+export class ServerMetrics implements AdapterMetrics {
+  readonly register = new Registry()
+  readonly #loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 })
+  /** Open connections per user: a user counts once however many devices they connect. */
+  readonly #users = new Map<string, number>()
+
+  readonly #connections: Gauge
+  readonly #authenticatedUsers: Gauge
+  readonly #longPollsWaiting: Gauge
+  readonly #webhookQueueDepth: Gauge
+  readonly #syncMessages: Counter<'direction'>
+  readonly #syncBytes: Counter<'direction'>
+  readonly #eventsStored: Counter
+  readonly #connectionsClosed: Counter<'code'>
+  readonly #webhookRetries: Counter
+  readonly #webhookDeadLetters: Counter
+  readonly #deliveryLatency: Histogram
+  readonly #storage: Histogram<'op'>
+
+  constructor(options: ServerMetricsOptions) {
+    const registers = [this.register]
+    const loopDelay = this.#loopDelay
+    collectDefaultMetrics({ register: this.register })
+    this.#connections = new Gauge({ name: 'parley_connections', help: 'Open WebSocket connections.', registers })
+    this.#authenticatedUsers = new Gauge({ name: 'parley_authenticated_users', help: 'Distinct users with at least one open connection.', registers })
+    new Gauge({
+      name: 'parley_documents_loaded',
+      help: 'Documents the repo holds in memory.',
+      registers,
+      collect() {
+        this.set(options.documentsLoaded())
+      },
+    })
+    this.#longPollsWaiting = new Gauge({ name: 'parley_long_polls_waiting', help: 'HTTP long polls waiting for an event.', registers })
+    const { webhookQueueDepth } = options
+    this.#webhookQueueDepth = new Gauge({
+      name: 'parley_webhook_queue_depth',
+      help: 'Webhook deliveries waiting to be sent.',
+      registers,
+      ...(webhookQueueDepth && {
+        collect() {
+          this.set(webhookQueueDepth())
+        },
+      }),
+    })
+    new Gauge({
+      name: 'parley_event_loop_lag_seconds',
+      help: 'p99 event loop delay since the previous scrape, in seconds (perf_hooks.monitorEventLoopDelay).',
+      registers,
+      collect() {
+        // Each scrape reports the window since the previous one (as prom-client does for nodejs_eventloop_lag_*).
+        // NaN before the first sample: report 0 rather than a gap.
+        this.set(loopDelay.count > 0 ? loopDelay.percentile(99) / 1e9 : 0)
+        loopDelay.reset()
+      },
+    })
+    this.#syncMessages = new Counter({ name: 'parley_sync_messages_total', help: 'WebSocket frames received (in) and sent (out).', labelNames: ['direction'], registers })
+    this.#syncBytes = new Counter({ name: 'parley_sync_bytes_total', help: 'WebSocket frame bytes received (in) and sent (out).', labelNames: ['direction'], registers })
+    this.#eventsStored = new Counter({ name: 'parley_events_stored_total', help: 'Conversation events stored.', registers })
+    this.#connectionsClosed = new Counter({
+      name: 'parley_connections_closed_total',
+      help: 'Closed WebSocket connections by close code (sent by the server, or the client closed with it).',
+      labelNames: ['code'],
+      registers,
+    })
+    this.#webhookRetries = new Counter({ name: 'parley_webhook_retries_total', help: 'Webhook deliveries retried after a failure.', registers })
+    this.#webhookDeadLetters = new Counter({ name: 'parley_webhook_dead_letters_total', help: 'Webhook deliveries given up on.', registers })
+    this.#deliveryLatency = new Histogram({
+      name: 'parley_delivery_latency_seconds',
+      help: 'From the server receiving a sync message with changes to sending that document to another peer, in seconds.',
+      buckets: DELIVERY_BUCKETS,
+      registers,
+    })
+    this.#storage = new Histogram({ name: 'parley_leveldb_operation_seconds', help: 'LevelDB storage operations by operation, in seconds.', labelNames: ['op'], buckets: STORAGE_BUCKETS, registers })
+    // Labelled series that must read 0 before the first frame, so rate() has a start.
+    for (const direction of ['in', 'out']) {
+      this.#syncMessages.labels(direction).inc(0)
+      this.#syncBytes.labels(direction).inc(0)
+    }
+    this.#loopDelay.enable()
+  }
+
+  get contentType(): string {
+    return this.register.contentType
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  text(): Promise<string> {
+    return this.register.metrics()
+  }
+
+  /** Stops the event loop monitor. */
+  close(): void {
+    this.#loopDelay.disable()
+  }
+
+  connectionOpened(user: string): void {
+    this.#connections.inc()
+    this.#users.set(user, (this.#users.get(user) ?? 0) + 1)
+    this.#authenticatedUsers.set(this.#users.size)
+  }
+
+  connectionClosed(user: string, code: number): void {
+    this.#connections.dec()
+    this.#connectionsClosed.labels(String(code)).inc()
+    const open = (this.#users.get(user) ?? 0) - 1
+    if (open > 0) this.#users.set(user, open)
+    else this.#users.delete(user)
+    this.#authenticatedUsers.set(this.#users.size)
+  }
+
+  messageIn(bytes: number): void {
+    this.#syncMessages.labels('in').inc()
+    this.#syncBytes.labels('in').inc(bytes)
+  }
+
+  messageOut(bytes: number): void {
+    this.#syncMessages.labels('out').inc()
+    this.#syncBytes.labels('out').inc(bytes)
+  }
+
+  deliveryLatency(seconds: number): void {
+    this.#deliveryLatency.observe(seconds)
+  }
+
+  eventsStored(count = 1): void {
+    this.#eventsStored.inc(count)
+  }
+
+  longPollStarted(): void {
+    this.#longPollsWaiting.inc()
+  }
+
+  longPollEnded(): void {
+    this.#longPollsWaiting.dec()
+  }
+
+  webhookQueueDepth(depth: number): void {
+    this.#webhookQueueDepth.set(depth)
+  }
+
+  webhookRetried(): void {
+    this.#webhookRetries.inc()
+  }
+
+  webhookDeadLettered(): void {
+    this.#webhookDeadLetters.inc()
+  }
+
+  /** Times a storage operation (`load`, `save` …), whether it resolves or rejects; returns it unchanged. */
+  timeStorage<T>(op: string, operation: Promise<T>): Promise<T> {
+    const end = this.#storage.startTimer({ op })
+    return operation.finally(() => end())
+  }
+}
