@@ -20,6 +20,7 @@ import {
   type HeadDoc,
   type InboxDoc,
   type SegmentDoc,
+  type Priority,
 } from '@parley/core'
 import { EventEmitter } from 'eventemitter3'
 import type { ClientContext } from './context.ts'
@@ -54,6 +55,8 @@ function containsHeads(handle: DocHandle<unknown>, heads: string[] | null | unde
   return !heads || Automerge.hasHeads(handle.doc(), decodeHeads(heads as UrlHeads))
 }
 
+const PRIORITY_RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 }
+
 export class ParleyClient extends EventEmitter<ClientEvents> {
   readonly user: string
   readonly #options: Readonly<ResolvedOptions>
@@ -63,6 +66,8 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
   readonly #connection: ServerConnection | undefined
   readonly #context: ClientContext
   readonly #opened = new Map<string, Promise<Conversation>>()
+  /** Conversations whose opening finished, for what must not wait on a promise. */
+  readonly #open = new Map<string, Conversation>()
   readonly #tracked = new Map<string, DocHandle<unknown>>()
   readonly #syncWaiters = new Set<() => void>()
   #inbox!: DocHandle<InboxDoc>
@@ -85,6 +90,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
           this.#notifySyncWaiters()
         },
         onError: error => this.emit('error', error),
+        ranks: () => this.#catchUpRanks(),
       })
     }
     this.#repo = new Repo({
@@ -142,8 +148,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
       }),
     )
     await Promise.all([this.#persist([head, segment]), this.#local.addConversation(head.documentId)])
-    const opened = Conversation.open(this.#context, head, segment)
-    this.#opened.set(head.documentId, opened)
+    const opened = this.#remember(head.documentId, Conversation.open(this.#context, head, segment))
     this.emit('conversations', this.conversations())
     return opened
   }
@@ -152,13 +157,29 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
   conversation(idOrUrl: string): Promise<Conversation> {
     this.#assertOpen()
     const id = bareDocumentId(idOrUrl)
-    let opened = this.#opened.get(id)
-    if (!opened) {
-      opened = this.#openConversation(id)
-      this.#opened.set(id, opened)
-      opened.catch(() => this.#opened.delete(id))
+    return this.#opened.get(id) ?? this.#remember(id, this.#openConversation(id))
+  }
+
+  #remember(id: string, opening: Promise<Conversation>): Promise<Conversation> {
+    this.#opened.set(id, opening)
+    opening.then(
+      conversation => this.#open.set(id, conversation),
+      () => this.#opened.delete(id),
+    )
+    return opening
+  }
+
+  /**
+   * After a reconnect, conversations whose newest message is high priority sync first
+   * and low-priority ones last (the connection sends its catch-up in this order).
+   */
+  #catchUpRanks(): Map<string, number> {
+    const ranks = new Map<string, number>()
+    for (const conversation of this.#open.values()) {
+      const rank = PRIORITY_RANK[conversation.latestPriority()]
+      for (const id of conversation.documentIds()) ranks.set(id, rank)
     }
-    return opened
+    return ranks
   }
 
   /** The conversations this user belongs to (inbox) and those created or opened on this device. */

@@ -8,6 +8,7 @@ import {
   addMember,
   addSegment,
   appendEvent,
+  compareEvents,
   initSegment,
   isSegmentFull,
   project,
@@ -21,6 +22,7 @@ import {
   type EventBody,
   type Head,
   type HeadDoc,
+  type MessageEvent,
   type ParleyEvent,
   type Priority,
   type ReadEvent,
@@ -156,6 +158,20 @@ export class Conversation extends EventEmitter<ConversationEvents> {
 
   typingUsers(): string[] {
     return this.#typing.users
+  }
+
+  /** The priority of the newest message: how urgently this conversation syncs after a reconnect. */
+  latestPriority(): Priority {
+    let latest: MessageEvent | undefined
+    for (const event of this.#log.events.values()) {
+      if (event.type === 'message' && (!latest || compareEvents(event, latest) > 0)) latest = event
+    }
+    return latest?.priority ?? 'normal'
+  }
+
+  /** The documents this conversation lives in: its head and the segments it lists. */
+  documentIds(): string[] {
+    return [this.id, ...this.head().segments]
   }
 
   /** Stops listening to the documents; the client closes every conversation it opened. */

@@ -50,8 +50,9 @@ describe('ServerConnection reconnect policy', () => {
   })
   afterEach(() => vi.useRealTimers())
 
-  function connect(extra: { maxAttempts?: number } = {}): ServerConnection {
+  function connect(extra: { maxAttempts?: number } = {}, ranks?: () => Map<string, number>): ServerConnection {
     const connection = new ServerConnection({
+      ranks,
       url: 'ws://server.test/sync',
       token: async () => `token-${++tokens}`,
       backoff: { minMs: 250, maxMs: 30_000, random: () => 0.5, ...extra },
@@ -146,6 +147,23 @@ describe('ServerConnection reconnect policy', () => {
     await vi.advanceTimersByTimeAsync(0)
     latest().close(4403, 'event e1 names alice as author')
     expect(errors.map(error => [error.code, error.message])).toEqual([['PARLEY_ERR_FORBIDDEN', 'the server refused a change: event e1 names alice as author']])
+  })
+
+  it('sends the catch-up after a handshake in rank order: high-priority conversations first', async () => {
+    const connection = connect({}, () => new Map([['high-doc', 0], ['low-doc', 2]]))
+    await vi.advanceTimersByTimeAsync(0)
+    latest().open()
+    latest().acceptJoin()
+    for (const documentId of ['low-doc', 'normal-doc', 'high-doc']) {
+      connection.send({ type: 'sync', senderId: 'me' as PeerId, targetId: 'server' as PeerId, documentId, data: new Uint8Array() } as never)
+    }
+    const synced = () => latest().sent.filter(message => (message as { type: string }).type === 'sync').map(message => (message as { documentId: string }).documentId)
+    expect(synced()).toEqual([])
+    await vi.advanceTimersByTimeAsync(0)
+    expect(synced()).toEqual(['high-doc', 'normal-doc', 'low-doc'])
+    // After the catch-up, messages go out as they come.
+    connection.send({ type: 'sync', senderId: 'me' as PeerId, targetId: 'server' as PeerId, documentId: 'low-doc', data: new Uint8Array() } as never)
+    expect(synced()).toHaveLength(4)
   })
 
   it('is ready after a failed first attempt, so offline lookups do not hang', async () => {

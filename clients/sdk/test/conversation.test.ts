@@ -44,6 +44,17 @@ describe('a conversation on an offline client', () => {
     expect(Object.keys(conversation.head().members).sort()).toEqual(['alice', 'bob'])
   })
 
+  it('reports the priority of its newest message, which orders the catch-up after a reconnect', async () => {
+    const client = await offlineClient()
+    const conversation = await client.createConversation({ members: ['bob'] })
+    expect(conversation.latestPriority()).toBe('normal')
+    await conversation.send('urgent', { priority: 'high' })
+    expect(conversation.latestPriority()).toBe('high')
+    await conversation.send('whenever', { priority: 'low' })
+    expect(conversation.latestPriority()).toBe('low')
+    expect(conversation.documentIds()).toEqual([conversation.id, ...conversation.head().segments])
+  })
+
   it('keeps a device’s messages in the order it sent them', async () => {
     const conversation = await (await offlineClient()).createConversation()
     const texts = Array.from({ length: 30 }, (_, i) => `m${i}`)

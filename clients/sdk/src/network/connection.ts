@@ -26,6 +26,12 @@ export interface ConnectionOptions {
   onError?: (error: ParleyError) => void
   /** The WebSocket class; injected by tests. Default: `ws` in Node, the global one in browsers. */
   WebSocket?: WebSocketClass
+  /**
+   * Ranks of documents for the catch-up after a (re)connect, lower first (e.g. 0 for
+   * conversations with high-priority messages; unlisted documents rank 1). Messages the
+   * repo sends in the first tick after the handshake go out in this order.
+   */
+  ranks?: () => Map<string, number>
 }
 
 /** The slice of the WebSocket API used here, so tests can inject a fake. */
@@ -53,6 +59,8 @@ export class ServerConnection extends NetworkAdapter {
   #closed = false
   #nextRequest = 1
   readonly #headsRequests = new Map<number, { resolve: (heads: ServerHeads) => void; reject: (error: Error) => void }>()
+  /** Messages held during the first tick after a handshake, to be sent in rank order. */
+  #catchUp: Message[] | undefined
   #ready = false
   #resolveReady!: () => void
   readonly #readyPromise = new Promise<void>(resolve => (this.#resolveReady = resolve))
@@ -80,7 +88,19 @@ export class ServerConnection extends NetworkAdapter {
   send(message: Message): void {
     // Dropped while offline: on reconnect the sync protocol works out what is missing.
     if (this.#socket?.readyState !== OPEN) return
-    this.#socket.send(cbor.encode(message))
+    if (this.#catchUp) this.#catchUp.push(message)
+    else this.#socket.send(cbor.encode(message))
+  }
+
+  /** Sends what the repo queued since the handshake, higher-priority documents first (stable). */
+  #flushCatchUp(): void {
+    const held = this.#catchUp ?? []
+    this.#catchUp = undefined
+    const ranks = this.#options.ranks?.() ?? new Map<string, number>()
+    const rankOf = (message: Message): number => ranks.get(('documentId' in message && message.documentId) || '') ?? 1
+    const ranked = held.map((message, index) => ({ message, index, rank: rankOf(message) }))
+    ranked.sort((a, b) => a.rank - b.rank || a.index - b.index)
+    for (const { message } of ranked) this.send(message)
   }
 
   /**
@@ -163,6 +183,10 @@ export class ServerConnection extends NetworkAdapter {
       this.#setStatus('online')
       this.#markReady()
       this.#stableTimer = setTimeout(() => (this.#attempt = 0), this.#options.stableAfterMs)
+      if (this.#options.ranks) {
+        this.#catchUp = []
+        setTimeout(() => this.#flushCatchUp(), 0)
+      }
       this.emit('peer-candidate', { peerId: message.senderId, peerMetadata: this.serverMetadata })
     } else if (message.type === 'parley/heads') {
       const request = this.#headsRequests.get(message.requestId ?? 0)
@@ -189,6 +213,7 @@ export class ServerConnection extends NetworkAdapter {
   }
 
   #dropPeer(): void {
+    this.#catchUp = undefined
     for (const request of this.#headsRequests.values()) request.reject(new Error('connection closed'))
     this.#headsRequests.clear()
     if (!this.#serverPeerId) return
