@@ -60,7 +60,10 @@ describe('webhooks for offline members', () => {
     expect((await call('alice', 'GET', '/v1/admin/webhooks')).status).toBe(403)
     // The receiver has answered; the dispatcher counts it a moment later.
     let stats = await call('alice', 'GET', '/v1/admin/webhooks', undefined, true)
-    for (let tries = 0; stats.body.stats.delivered === 0 && tries < 200; tries++) stats = await call('alice', 'GET', '/v1/admin/webhooks', undefined, true)
+    for (let tries = 0; stats.body.stats.delivered === 0 && tries < 250; tries++) {
+      await new Promise(resolve => setTimeout(resolve, 20))
+      stats = await call('alice', 'GET', '/v1/admin/webhooks', undefined, true)
+    }
     expect(stats.status).toBe(200)
     expect(stats.body.stats).toMatchObject({ delivered: 1, retries: 2 })
     expect((await call('root', 'GET', '/v1/admin/webhooks/dead-letters', undefined, true)).body).toEqual({ deadLetters: [] })
