@@ -29,6 +29,8 @@ interface Target {
   start(port: number, dataDir: string): Promise<ChildProcess>
   /** Creates the conversation; returns the path prefix of its routes. */
   prepare(base: string, headers: Record<string, string>): Promise<string>
+  /** How many long polls the server holds right now, when it can tell. */
+  waitingPolls?(base: string): Promise<number>
 }
 
 const TARGETS: Target[] = [
@@ -43,6 +45,10 @@ const TARGETS: Target[] = [
     async prepare(base, headers) {
       const response = await fetch(`${base}/v1/conversations`, { method: 'POST', headers, body: JSON.stringify({ members: ['reader'] }) })
       return `/v1/conversations/${((await response.json()) as { id: string }).id}`
+    },
+    async waitingPolls(base) {
+      const text = await (await fetch(`${base}/metrics`)).text()
+      return Number(/^parley_long_polls_waiting (\d+)/m.exec(text)?.[1] ?? 0)
     },
   },
 ]
@@ -102,7 +108,10 @@ async function measure(target: Target): Promise<Row> {
 
     // Idle long polls: server CPU while they wait, then one message wakes them all.
     const waiting = Array.from({ length: IDLE_POLLS }, () => poll(last, 60))
+    // Measure only once every poll is parked (setting them up is not idle time).
     await new Promise(resolve => setTimeout(resolve, 1000))
+    for (let tries = 0; target.waitingPolls && (await target.waitingPolls(base)) < IDLE_POLLS && tries < 100; tries++) await new Promise(resolve => setTimeout(resolve, 100))
+    await new Promise(resolve => setTimeout(resolve, 500))
     const cpuBefore = cpuSeconds(server.pid!)
     await new Promise(resolve => setTimeout(resolve, IDLE_SECONDS * 1000))
     const idleCpuMsPerSecond = ((cpuSeconds(server.pid!) - cpuBefore) * 1000) / IDLE_SECONDS
