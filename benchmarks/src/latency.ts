@@ -4,8 +4,9 @@
  * One-to-one delivery latency, one message at a time: the sender's send → the
  * receiver's callback, with server, sender and receiver in three processes. Each text
  * carries the sender's CLOCK_MONOTONIC time, so the receiver measures one-way latency
- * without clock skew. Raw ws relay (the floor), stock automerge-repo and Parley run in
- * the same run on the same machine.
+ * without clock skew. Raw ws relay (the floor), Socket.IO (a push server, nothing
+ * stored), Hocuspocus + Yjs, stock automerge-repo and Parley run in the same run on the
+ * same machine.
  */
 import { SignJWT } from 'jose'
 import type { ChildProcess } from 'node:child_process'
@@ -16,17 +17,21 @@ import { fileURLToPath } from 'node:url'
 import { cpuSeconds, forkWorker, freePort, nextMessage, peakRssMiB, spawnServer, stop } from './lib/processes.ts'
 import { renderTable, writeResults } from './lib/results.ts'
 import { summarize, type Summary } from './lib/stats.ts'
-import { SYSTEMS } from './latency/systems.ts'
+import { SYSTEMS, type SystemKey } from './latency/systems.ts'
 
 const QUICK = process.argv.includes('--quick')
 const SECRET = 'benchmark-secret-not-for-production'
 const WORKER = fileURLToPath(new URL('./latency/worker.ts', import.meta.url))
 const MESSAGE_TIMEOUT_MS = 10_000
 /** Stock automerge-repo throttles sync to 100 ms per hop, so it gets fewer messages. */
-const PLAN = {
-  raw: { warmup: QUICK ? 20 : 50, measured: QUICK ? 200 : 1000 },
+const FULL = { warmup: QUICK ? 20 : 50, measured: QUICK ? 200 : 1000 }
+/** In table order. */
+const PLAN: Record<SystemKey, { warmup: number; measured: number }> = {
+  raw: FULL,
+  socketio: FULL,
+  hocuspocus: FULL,
   stock: { warmup: 5, measured: QUICK ? 30 : 150 },
-  parley: { warmup: QUICK ? 20 : 50, measured: QUICK ? 200 : 1000 },
+  parley: FULL,
 }
 
 interface Row {
@@ -44,8 +49,8 @@ function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
-async function measure(key: keyof typeof PLAN): Promise<Row> {
-  const system = SYSTEMS[key]!
+async function measure(key: SystemKey): Promise<Row> {
+  const system = SYSTEMS[key]
   const { warmup, measured } = PLAN[key]
   const port = await freePort()
   const dataDir = await mkdtemp(join(tmpdir(), `parley-bench-${key}-`))
@@ -54,7 +59,7 @@ async function measure(key: keyof typeof PLAN): Promise<Row> {
   const workers: ChildProcess[] = []
   try {
     server = await spawnServer(command, args)
-    const url = key === 'parley' ? `ws://127.0.0.1:${port}/sync` : `ws://127.0.0.1:${port}`
+    const url = `ws://127.0.0.1:${port}${system.path ?? ''}`
     const sender = forkWorker(WORKER, [key, 'sender', url, await token('sender')])
     const receiver = forkWorker(WORKER, [key, 'receiver', url, await token('receiver')])
     workers.push(sender, receiver)
@@ -83,13 +88,13 @@ async function measure(key: keyof typeof PLAN): Promise<Row> {
   }
 }
 
-const rows: Row[] = []
-for (const key of ['raw', 'stock', 'parley'] as const) {
-  process.stderr.write(`latency: ${SYSTEMS[key]!.name} (${PLAN[key].measured} messages after ${PLAN[key].warmup} warm-up)…\n`)
-  rows.push(await measure(key))
+const results = {} as Record<SystemKey, Row>
+for (const key of Object.keys(PLAN) as SystemKey[]) {
+  process.stderr.write(`latency: ${SYSTEMS[key].name} (${PLAN[key].measured} messages after ${PLAN[key].warmup} warm-up)…\n`)
+  results[key] = await measure(key)
 }
-
-const [raw, stock, ours] = rows as [Row, Row, Row]
+const rows = Object.values(results)
+const { raw, socketio, hocuspocus, stock, parley: ours } = results
 const table = renderTable({
   headers: ['system', 'messages', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'mean ms', 'server CPU ms/msg', 'server peak RSS MiB'],
   rows: rows.map(row => [row.system, row.latency.count, row.latency.p50, row.latency.p90, row.latency.p99, row.latency.max, row.latency.mean, row.serverCpuMsPerMessage, row.serverPeakRssMiB]),
@@ -97,6 +102,8 @@ const table = renderTable({
 const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}×`
 const ratios = [
   `- Parley p50 is ${ratio(ours.latency.p50, raw.latency.p50)} the raw relay's (p99 ${ratio(ours.latency.p99, raw.latency.p99)}).`,
+  `- Parley p50 is ${ratio(ours.latency.p50, socketio.latency.p50)} Socket.IO's (p99 ${ratio(ours.latency.p99, socketio.latency.p99)}).`,
+  `- Parley p50 is ${ratio(ours.latency.p50, hocuspocus.latency.p50)} Hocuspocus + Yjs's (p99 ${ratio(ours.latency.p99, hocuspocus.latency.p99)}).`,
   `- Stock automerge-repo p50 is ${ratio(stock.latency.p50, ours.latency.p50)} Parley's (p99 ${ratio(stock.latency.p99, ours.latency.p99)}).`,
 ].join('\n')
 const command = `npm run bench:latency${QUICK ? ' -- --quick' : ''}`
@@ -105,7 +112,7 @@ const json = await writeResults(
   'latency',
   command,
   rows,
-  `One-to-one, one message at a time, send → receiver callback; server, sender and receiver in separate processes; ~100-byte texts. Stock automerge-repo runs fewer messages: each waits out its 100 ms sync throttle.\n\n${table}\n\n${ratios}`,
+  `One-to-one, one message at a time, send → receiver callback; server, sender and receiver in separate processes; ~100-byte texts. Socket.IO stores nothing; Hocuspocus writes each document's state to a file with its default store debounce (2 s, at most 10 s apart), off the delivery path; automerge-repo and Parley store every change. Stock automerge-repo runs fewer messages: each waits out its 100 ms sync throttle.\n\n${table}\n\n${ratios}`,
 )
 console.log(`wrote ${json} and RESULTS.md`)
 process.exit(0)

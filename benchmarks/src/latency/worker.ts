@@ -2,11 +2,12 @@
  * One benchmark process: a baseline server, or a sender or receiver client. Clients
  * take orders over IPC; the message itself only ever travels through the server.
  */
-import { runRawRelay, runStockServer, SYSTEMS } from './systems.ts'
+import { SERVERS, SYSTEMS, type SystemKey } from './systems.ts'
 
 type Order = { type: 'create' } | { type: 'open'; id: string } | { type: 'send'; index: number } | { type: 'close' }
 
-const [system, role, ...rest] = process.argv.slice(2)
+const [argSystem, role, ...rest] = process.argv.slice(2)
+const system = argSystem as SystemKey
 const PAD = 'x'.repeat(100)
 
 /** `index|hrtime-ns|` padded to 100 bytes: CLOCK_MONOTONIC is shared by every process. */
@@ -15,7 +16,7 @@ function stampedText(index: number): string {
 }
 
 async function client(url: string, token: string): Promise<void> {
-  const side = await SYSTEMS[system!]!.client(url, token)
+  const side = await SYSTEMS[system].client(url, token)
   const reply = (message: object) => process.send!(message)
   process.on('message', async (order: Order) => {
     if (order.type === 'create') reply({ type: 'created', id: await side.create() })
@@ -37,8 +38,7 @@ async function client(url: string, token: string): Promise<void> {
 }
 
 if (role === 'server') {
-  if (system === 'raw') runRawRelay(Number(rest[0]))
-  else if (system === 'stock') runStockServer(Number(rest[0]), rest[1]!)
+  await SERVERS[system]!(Number(rest[0]), rest[1]!)
 } else {
   await client(rest[0]!, rest[1] ?? '')
 }

@@ -1,0 +1,40 @@
+/** Parley: the real `parley-server` process with LevelDB, clients through `@parley/client`. */
+import { createClient, type Conversation } from '@parley/client'
+import { fileURLToPath } from 'node:url'
+import type { System } from './system.ts'
+
+const PARLEY_BIN = fileURLToPath(new URL('../../../../sync-server/bin/parley-server.js', import.meta.url))
+
+export const parley: System = {
+  name: 'Parley',
+  path: '/sync',
+  serverCommand: (port, dataDir, secret) => ({
+    command: process.execPath,
+    // BENCH_PROFILE_DIR=… writes a V8 CPU profile of the server (open it in Chrome DevTools).
+    args: [...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), PARLEY_BIN, '--port', String(port), '--data', dataDir, '--jwt-secret', secret, '--log-level', 'warn'],
+  }),
+  async client(url, token) {
+    const client = await createClient({ server: url, token })
+    let conversation: Conversation | undefined
+    return {
+      async create() {
+        conversation = await client.createConversation({ members: ['receiver'] })
+        await client.sync()
+        return conversation.id
+      },
+      async open(id, onText) {
+        const opened = await client.conversation(id)
+        const seen = new Set(opened.timeline().map(item => item.id))
+        opened.subscribe(timeline => {
+          for (const item of timeline) {
+            if (seen.has(item.id)) continue
+            seen.add(item.id)
+            onText(item.text)
+          }
+        })
+      },
+      send: async text => void (await conversation!.send(text)),
+      close: () => client.close(),
+    }
+  },
+}

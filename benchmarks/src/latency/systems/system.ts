@@ -1,0 +1,28 @@
+/** What every system in the latency benchmark provides. */
+import { fileURLToPath } from 'node:url'
+
+export interface ClientSide {
+  /** Sender: make the conversation; resolves with its ID. */
+  create(): Promise<string>
+  /** Receiver: open it; `onText` gets each message text as it arrives. */
+  open(id: string, onText: (text: string) => void): Promise<void>
+  send(text: string): Promise<void>
+  close(): Promise<void>
+}
+
+export interface System {
+  name: string
+  /** The server's WebSocket path; `/` unless given. */
+  path?: string
+  /** The command that starts the server; it prints `listening on` when ready. */
+  serverCommand(port: number, dataDir: string, secret: string): { command: string; args: string[] }
+  client(url: string, token: string): Promise<ClientSide>
+}
+
+const WORKER = fileURLToPath(new URL('../worker.ts', import.meta.url))
+
+/** A baseline's server runs in its own process: the benchmark worker in `server` mode. */
+export const workerServer = (key: string) => (port: number, dataDir: string) => ({
+  command: process.execPath,
+  args: ['--import', 'tsx', WORKER, key, 'server', String(port), dataDir],
+})
