@@ -82,14 +82,12 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   const index = await EventIndex.open(join(options.dataDir, 'events'))
 
   let guard: SyncGuard | undefined
-  let inboxes: InboxKeeper | undefined
   const adapter: ParleyServerAdapter = new ParleyServerAdapter({
     maxFrameBytes: options.maxFrameBytes,
     keepAliveMs: options.keepAliveMs,
     rate: { perSecond: options.messagesPerSecond, burst: options.messageBurst },
     maxBufferedBytes: options.maxBufferedBytes,
     metrics,
-    onJoin: connection => void inboxes?.inbox(connection.user).catch(error => connection.log.warn({ err: error }, 'could not open inbox')),
     inspect: (message, connection) => guard!.inspect(message, connection.user),
     mayReceive: (user, documentId) => registry.canRead(user, documentId),
     headsOf: async (documentIds, connection) => {
@@ -120,7 +118,6 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   })
   guard = new SyncGuard(repo, registry, limits, storage.adapter)
   const keeper = new InboxKeeper(repo, storage.adapter, registry, log)
-  inboxes = keeper
   const watch = new ConversationWatch(repo, {
     head(conversationId, head, removed) {
       const members = Object.fromEntries(Object.entries(head.members).map(([user, { role }]) => [user, role]))

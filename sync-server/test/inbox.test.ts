@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { startTestServer } from '../src/testing.ts'
-import { stockRepo, until } from './helpers.ts'
+import { findWhenSynced, stockRepo, until } from './helpers.ts'
 
 describe('inboxes kept by the server', () => {
   const dirs: string[] = []
@@ -22,10 +22,10 @@ describe('inboxes kept by the server', () => {
     head.change(doc => initHead(doc, { kind: 'group', title: 'team', creator: 'alice', members: ['bob', 'carol'], at: Date.now(), firstSegment: segment.documentId }))
 
     const bob = await stockRepo(server, 'bob')
-    const bobsInbox = await bob.repo.find<InboxDoc>(inboxDocumentId('bob') as DocumentId)
+    const bobsInbox = await findWhenSynced<InboxDoc>(bob, inboxDocumentId('bob'))
     await until(bobsInbox, doc => readInbox(doc).includes(head.documentId))
     const carol = await stockRepo(server, 'carol')
-    const carolsInbox = await carol.repo.find<InboxDoc>(inboxDocumentId('carol') as DocumentId)
+    const carolsInbox = await findWhenSynced<InboxDoc>(carol, inboxDocumentId('carol'))
     await until(carolsInbox, doc => readInbox(doc).includes(head.documentId))
 
     head.change(doc => removeMember(doc, 'carol'))

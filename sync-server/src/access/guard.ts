@@ -73,6 +73,8 @@ export class SyncGuard {
     const entry = await this.#registry.entry(documentId)
     const inbox = entry?.type === 'inbox' || documentId === inboxDocumentId(user)
     if (inbox && entry?.type === 'inbox' && entry.user !== user) return forbidden('this is another user’s inbox')
+    // A user's client may bring its inbox before the server needed it: from now on it is theirs alone.
+    if (inbox && entry === null) await this.#registry.register(documentId, { type: 'inbox', user })
     // An inbox always holds at least its deterministic genesis.
     const held = (await this.#serverDoc(documentId)) ?? (inbox ? Automerge.load(inboxGenesis(user)) : undefined)
     const fresh = decoded.map((change, index) => ({ change, bytes: raw[index]! })).filter(({ change }) => !held || !Automerge.hasHeads(held, [change.hash]))

@@ -48,8 +48,6 @@ export interface ServerAdapterOptions {
   rate: { perSecond: number; burst: number }
   /** Bytes a connection may have waiting to be sent before it counts as not reading (close 4408). */
   maxBufferedBytes: number
-  /** Called when a connection has joined as a peer. */
-  onJoin?: (connection: Connection) => void
   /** Checks a message before the repo sees it; a violation closes the connection. */
   inspect: (message: Message, connection: Connection) => Promise<Verdict>
   /** May this user receive messages about this document? Synchronous: asked on every send. */
@@ -248,7 +246,6 @@ export class ParleyServerAdapter extends NetworkAdapter {
     this.emit('peer-candidate', { peerId, peerMetadata })
     this.#transmit(connection, { type: 'peer', senderId: this.peerId, targetId: peerId, peerMetadata: this.peerMetadata, selectedProtocolVersion: PROTOCOL_V1 })
     connection.log.debug({ peerId }, 'peer joined')
-    this.#options.onJoin?.(connection)
   }
 
   #forget(connection: Connection, code: number): void {
