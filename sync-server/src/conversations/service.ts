@@ -179,7 +179,7 @@ export class ConversationService {
     if (cached?.isReady()) return cached
     const timeout = AbortSignal.timeout(LOAD_TIMEOUT_MS)
     try {
-      return await this.#ctx.repo.find<T>(documentId as DocumentId, { signal: timeout } as never)
+      return await this.#ctx.repo.find<T>(documentId as DocumentId, { signal: timeout })
     } catch (cause) {
       throw new ParleyError(ServerErrorCodes.NOT_FOUND, `document ${documentId} is not available on this server`, { cause })
     }
