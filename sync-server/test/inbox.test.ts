@@ -1,4 +1,4 @@
-import type { DocHandle, DocumentId } from '@automerge/automerge-repo'
+import type { DocumentId } from '@automerge/automerge-repo'
 import { inboxDocumentId, initHead, initSegment, readInbox, removeMember, type HeadDoc, type InboxDoc, type SegmentDoc } from '@parley/core'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'

@@ -13,12 +13,10 @@ export interface ConversationListener {
 }
 
 export class ConversationWatch {
-  readonly #repo: Repo
   readonly #listener: ConversationListener
   readonly #watched = new Set<string>()
 
   constructor(repo: Repo, listener: ConversationListener) {
-    this.#repo = repo
     this.#listener = listener
     repo.synchronizer.on('open-doc', ({ documentId }) => {
       const handle = repo.handles[documentId as DocumentId]
