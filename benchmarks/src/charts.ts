@@ -18,6 +18,7 @@ const CHARTS: Record<string, (rows: Rows) => Chart> = {
   connections: rows => ({ title: 'Server memory per idle connection', unit: 'KB', bars: rows.map(row => ({ label: row.system, value: row.kbPerConnection })) }),
   storage: rows => ({ title: 'Bytes on disk per message (~100-byte text)', unit: 'B', bars: rows.map(row => ({ label: row.system, value: row.bytesPerMessage })) }),
   http: rows => ({ title: 'Long-poll wake-up after a publish, p50', unit: 'ms', bars: rows.map(row => ({ label: row.system, value: row.longPoll.p50 })) }),
+  'cold-open': rows => ({ title: 'Open a long conversation, newest 50 messages, local', unit: 'ms', log: true, bars: rows.map(row => ({ label: row.system, value: row.localOpenMs })) }),
   fanout: rows => ({
     title: 'One message to every member: last member, at the largest group',
     unit: 'ms',
