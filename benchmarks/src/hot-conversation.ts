@@ -1,0 +1,204 @@
+/**
+ * npm run bench:hot-conversation [-- --quick] [--only parley,raw]
+ *
+ * One group conversation of 100 members in which every member also sends, one message a
+ * second each, staggered (so ~100 messages/s into the group), for 10 minutes (--quick:
+ * 60 s). Latency of every delivered message at every other member (arrival − send, clocks
+ * as in fanout/timing.ts); p50 and p99 in the first and last window (1 min; --quick 20 s)
+ * by send time, the drift last/first p99, whether the server kept up (messages still
+ * undelivered 10 s after sending stopped) and the server's CPU share. Reuses the fanout
+ * benchmark's servers, lightweight members and worker layout (hot-conversation/).
+ * Stock automerge-repo is left out. `--only` runs some systems and writes no results.
+ */
+import type { ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { SYSTEMS } from './latency/systems.ts'
+import { forkWorker, freePort, nextMessage, spawnServer, stop } from './lib/processes.ts'
+import { renderTable, writeResults } from './lib/results.ts'
+import { SECRET } from './fanout/system.ts'
+import { FANOUT_SYSTEMS } from './fanout/systems.ts'
+import { clockOffset, cpuMs, now, sleep } from './fanout/timing.ts'
+import type { HotKey } from './hot-conversation/members.ts'
+
+const QUICK = process.argv.includes('--quick')
+const WORKER = fileURLToPath(new URL('./hot-conversation/worker.ts', import.meta.url))
+const MEMBERS = 100
+const WORKERS = 2
+const DURATION_MS = QUICK ? 60_000 : 600_000
+const WINDOW_MS = QUICK ? 20_000 : 60_000
+const DRAIN_MS = 10_000
+const SETUP_TIMEOUT_MS = 300_000
+const ALL: HotKey[] = ['raw', 'socketio', 'hocuspocus', 'parley']
+const only = process.argv.indexOf('--only')
+const ORDER = only < 0 ? ALL : ALL.filter(key => process.argv[only + 1]?.split(',').includes(key))
+
+interface Row {
+  system: string
+  members: number
+  sent: number
+  /** Deliveries: one per message per other member. */
+  delivered: number
+  expected: number
+  undelivered: number
+  keptUp: boolean
+  firstP50Ms: number
+  firstP99Ms: number
+  lastP50Ms: number
+  lastP99Ms: number
+  driftP99: number
+  serverCpuShare: number
+  drainSeconds: number
+  maxClockOffsetMs: number
+}
+
+const round = (value: number, places = 1) => Math.round(value * 10 ** places) / 10 ** places
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN
+  const sorted = Float64Array.from(values).sort()
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+}
+
+function withTimeout<T>(promise: Promise<T>, what: string, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)))
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+function ready(worker: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    nextMessage(worker, 'ready').then(() => resolve(), reject)
+    nextMessage<{ message: string }>(worker, 'failed').then(({ message }) => reject(new Error(`a member could not join:\n${message}`)), reject)
+  })
+}
+
+interface Progress {
+  sent: number
+  delivered: number
+}
+
+async function progress(workers: ChildProcess[]): Promise<Progress> {
+  const replies = await Promise.all(
+    workers.map(worker => {
+      const reply = nextMessage<Progress>(worker, 'progress')
+      worker.send({ type: 'progress' })
+      return withTimeout(reply, 'a worker’s progress', 30_000)
+    }),
+  )
+  return { sent: replies.reduce((a, r) => a + r.sent, 0), delivered: replies.reduce((a, r) => a + r.delivered, 0) }
+}
+
+async function measure(key: HotKey): Promise<Row> {
+  const system = FANOUT_SYSTEMS[key]
+  const base = SYSTEMS[system.server]
+  const port = await freePort()
+  const dataDir = await mkdtemp(join(tmpdir(), `parley-bench-hot-${key}-`))
+  const { command, args } = base.serverCommand(port, dataDir, SECRET)
+  let server: ChildProcess | undefined
+  let group: Awaited<ReturnType<typeof system.createGroup>> | undefined
+  const workers: ChildProcess[] = []
+  try {
+    server = await spawnServer(command, [...args, ...(system.serverArgs?.(MEMBERS) ?? [])])
+    const url = `ws://127.0.0.1:${port}${base.path ?? ''}`
+    const users = Array.from({ length: MEMBERS }, (_, i) => `member-${i}`)
+    group = await withTimeout(system.createGroup({ url, httpUrl: `http://127.0.0.1:${port}`, users }), 'the group', SETUP_TIMEOUT_MS)
+    const share = Math.ceil(MEMBERS / WORKERS)
+    for (let first = 0; first < MEMBERS; first += share) {
+      workers.push(forkWorker(WORKER, [key, url, group.id, String(first), String(Math.min(share, MEMBERS - first))]))
+    }
+    await withTimeout(Promise.all(workers.map(ready)), `${MEMBERS} members to join`, SETUP_TIMEOUT_MS)
+    const offsets: number[] = []
+    for (const worker of workers) offsets.push(await clockOffset(worker))
+
+    const start = now() + 500
+    workers.forEach((worker, w) => worker.send({ type: 'start', offset: offsets[w], start, durationMs: DURATION_MS, windowMs: WINDOW_MS, members: MEMBERS }))
+    await sleep(start - now())
+    const cpuStart = cpuMs(server.pid!)
+    await sleep(start + DURATION_MS - now())
+    const serverCpuMs = cpuMs(server.pid!) - cpuStart
+    const sendingEnded = now()
+    // Stragglers: at most DRAIN_MS after the last send.
+    let state = await progress(workers)
+    while (state.delivered < state.sent * (MEMBERS - 1) && now() - sendingEnded < DRAIN_MS) {
+      await sleep(250)
+      state = await progress(workers)
+    }
+    const drainSeconds = round((now() - sendingEnded) / 1000)
+    const reports = await Promise.all(
+      workers.map(worker => {
+        const reply = nextMessage<Progress & { firstWindow: number[]; lastWindow: number[] }>(worker, 'report')
+        worker.send({ type: 'report' })
+        return withTimeout(reply, 'a worker’s report', 60_000)
+      }),
+    )
+    const sent = reports.reduce((a, r) => a + r.sent, 0)
+    const delivered = reports.reduce((a, r) => a + r.delivered, 0)
+    const firstWindow = reports.flatMap(r => r.firstWindow)
+    const lastWindow = reports.flatMap(r => r.lastWindow)
+    const expected = sent * (MEMBERS - 1)
+    const firstP99 = percentile(firstWindow, 99)
+    const lastP99 = percentile(lastWindow, 99)
+    return {
+      system: base.name,
+      members: MEMBERS,
+      sent,
+      delivered,
+      expected,
+      undelivered: expected - delivered,
+      keptUp: delivered === expected,
+      firstP50Ms: round(percentile(firstWindow, 50)),
+      firstP99Ms: round(firstP99),
+      lastP50Ms: round(percentile(lastWindow, 50)),
+      lastP99Ms: round(lastP99),
+      driftP99: round(lastP99 / firstP99, 2),
+      serverCpuShare: round(serverCpuMs / DURATION_MS, 3),
+      drainSeconds,
+      maxClockOffsetMs: round(Math.max(...offsets.map(Math.abs)), 3),
+    }
+  } finally {
+    for (const worker of workers) if (worker.connected) worker.send({ type: 'close' })
+    await Promise.all(workers.map(stop))
+    await group?.close()
+    await stop(server)
+    await rm(dataDir, { recursive: true, force: true })
+  }
+}
+
+const started = performance.now()
+const rows: Row[] = []
+for (const key of ORDER) {
+  const t0 = performance.now()
+  process.stderr.write(`hot-conversation: ${SYSTEMS[FANOUT_SYSTEMS[key].server].name}, ${MEMBERS} members × 1 msg/s for ${DURATION_MS / 1000} s… `)
+  rows.push(await measure(key))
+  process.stderr.write(`${round((performance.now() - t0) / 1000)} s\n`)
+}
+
+const w = `${WINDOW_MS / 1000} s`
+const table = renderTable({
+  headers: ['system', 'messages sent', 'deliveries', `first ${w} p50 ms`, `first ${w} p99 ms`, `last ${w} p50 ms`, `last ${w} p99 ms`, 'p99 last/first', 'undelivered at end', 'server CPU share'],
+  rows: rows.map(row => [row.system, row.sent, row.delivered, row.firstP50Ms, row.firstP99Ms, row.lastP50Ms, row.lastP99Ms, row.driftP99, row.undelivered, row.serverCpuShare]),
+})
+const took = `took ${round((performance.now() - started) / 1000)} s`
+if (ORDER.length < ALL.length) {
+  console.log(`\n${table}\n\n${took} (--only: nothing written)`)
+  process.exit(0)
+}
+const ours = rows.find(row => row.system === SYSTEMS.parley.name)!
+const maxOffset = Math.max(...rows.map(row => row.maxClockOffsetMs))
+const notes = [
+  `- Target, Parley p99 last/first ≤ 1.5 (no latency drift): ${ours.driftP99}, ${ours.driftP99 <= 1.5 ? 'met' : 'missed'}${ours.keptUp ? '' : ` (and ${ours.undelivered} deliveries were still missing at the end)`}.`,
+  `- ${MEMBERS} members on one fresh server per system, spread over ${WORKERS} worker processes; each member sends one ~120-byte text a second, member i starting i×${1000 / MEMBERS} ms after the start, for ${DURATION_MS / 1000} s. A delivery is one message reaching one other member (a member's own messages are not counted); deliveries expected = messages sent × ${MEMBERS - 1}.`,
+  `- Windows by send time: the first and the last ${w}. Latency = arrival − send on the coordinator's clock (worker clock offsets measured over IPC, at most ${maxOffset} ms, subtracted).`,
+  `- Sending stops at the deadline; the run then waits at most ${DRAIN_MS / 1000} s for stragglers and counts what is still missing as undelivered. Server CPU share = server CPU seconds / wall seconds over the sending period (1.0 = one core).`,
+  '- Parley: every member a lightweight automerge-repo peer with its own token appending to the conversation’s newest segment (fanout/automerge-peer.ts). The benchmark does not roll over to a new segment at 1,000 events, so the one segment grows to every message of the run: harsher than a real client. Hocuspocus: awareness off, one Y.Array. Socket.IO: one room. Raw ws relay: every frame to every other client.',
+  '- Stock automerge-repo is left out (its 100 ms sync throttle and the member-as-sender wiring were not done for this benchmark).',
+  '- The members of a worker share its CPU (two cores for server, workers and coordinator): with Automerge members the workers, not only the server, do real work per delivery, and their queueing shows in the latencies.',
+].join('\n')
+const command = `npm run bench:hot-conversation${QUICK ? ' -- --quick' : ''}`
+console.log(`\n${table}\n\n${notes}\n\n${took}`)
+const json = await writeResults('hot-conversation', command, rows, `One group conversation of ${MEMBERS} members, every member sending one message a second (~${MEMBERS} messages/s into the group) for ${DURATION_MS / 1000} s: latency in the first vs last ${w}.\n\n${table}\n\n${notes}`)
+console.log(`wrote ${json} and RESULTS.md`)
+process.exit(0)
