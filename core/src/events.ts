@@ -1,5 +1,6 @@
 /** The immutable events of a conversation log. */
 export type Role = 'owner' | 'admin' | 'member'
+export const ROLES: readonly Role[] = ['owner', 'admin', 'member']
 export type Priority = 'high' | 'normal' | 'low'
 
 interface EventBase {

@@ -1,5 +1,5 @@
 import { CoreErrorCodes, ParleyError } from './errors.ts'
-import { EVENT_TYPES, type EventType, type ParleyEvent } from './events.ts'
+import { EVENT_TYPES, ROLES, type EventType, type ParleyEvent, type Role } from './events.ts'
 
 export interface Limits {
   /** Largest message or edit text, in UTF-8 bytes. */
@@ -31,7 +31,6 @@ const SHAPES: Record<EventType, { required: string[]; optional?: string[] }> = {
   read: { required: ['target'] },
 }
 const COMMON = ['id', 'type', 'author', 'device', 'at']
-const ROLES = ['owner', 'admin', 'member']
 const PRIORITIES = ['high', 'normal', 'low']
 const encoder = new TextEncoder()
 
@@ -78,7 +77,7 @@ export function validateEvent(input: unknown, limits: Limits = DEFAULT_LIMITS): 
     checkText(event, 'emoji', limits.maxEmojiBytes, CoreErrorCodes.INVALID_EVENT)
     if ((event.emoji as string).length === 0) invalid('emoji must not be empty')
   }
-  if ('role' in event && !ROLES.includes(event.role as string)) invalid(`role must be one of ${ROLES.join(', ')}`)
+  if ('role' in event && !ROLES.includes(event.role as Role)) invalid(`role must be one of ${ROLES.join(', ')}`)
   if ('priority' in event && !PRIORITIES.includes(event.priority as string)) {
     invalid(`priority must be one of ${PRIORITIES.join(', ')}`)
   }

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { WebSocketServer } from 'ws'
 import { SyncGuard } from './access/guard.ts'
-import { AccessRegistry } from './access/registry.ts'
+import { AccessRegistry, rolesOf } from './access/registry.ts'
 import { developmentSecret } from './auth/dev-secret.ts'
 import { createTokenVerifier, type TokenVerifier } from './auth/tokens.ts'
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './config.ts'
@@ -93,9 +93,8 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     headsOf: async (documentIds, connection) => {
       const heads: Record<string, string[] | null> = {}
       for (const id of documentIds) {
-        await registry.entry(id)
         const handle = repo.handles[id as DocumentId]
-        heads[id] = registry.canRead(connection.user, id) && handle?.isReady() ? [...handle.heads()] : null
+        heads[id] = (await registry.mayRead(connection.user, id)) && handle?.isReady() ? [...handle.heads()] : null
       }
       return heads
     },
@@ -110,9 +109,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       announce: async () => false,
       access: async (peerId, documentId) => {
         const user = peerId && adapter.userOfPeer(peerId)
-        if (!user || !documentId) return false
-        await registry.entry(documentId)
-        return registry.canRead(user, documentId)
+        return user && documentId ? registry.mayRead(user, documentId) : false
       },
     },
   })
@@ -120,8 +117,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   const keeper = new InboxKeeper(repo, storage.adapter, registry, log)
   const watch = new ConversationWatch(repo, {
     head(conversationId, head, removed) {
-      const members = Object.fromEntries(Object.entries(head.members).map(([user, { role }]) => [user, role]))
-      registry.setMembers(conversationId, members).then(
+      registry.setMembers(conversationId, rolesOf(head)).then(
         changed => changed && repo.shareConfigChanged(),
         error => log.error({ err: error, conversationId }, 'could not record membership'),
       )

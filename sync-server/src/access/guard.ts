@@ -11,7 +11,7 @@ import { DocumentTypes, documentType, inboxDocumentId, inboxGenesis, readHead, t
 import { CloseCodes } from '../close-codes.ts'
 import { decodeSyncData } from '../network/frames.ts'
 import { decodeChanges } from './chunks.ts'
-import type { AccessRegistry, DocEntry } from './registry.ts'
+import { rolesOf, type AccessRegistry, type DocEntry } from './registry.ts'
 import { checkHeadChanges, checkInboxChanges, checkNewHead, checkNewSegment, checkSegmentChanges, segmentConversation, type HeadCheck, type Violation } from './rules.ts'
 
 const forbidden = (reason: string): Violation => ({ code: CloseCodes.FORBIDDEN, reason })
@@ -50,8 +50,7 @@ export class SyncGuard {
     const documentId = (message as { documentId?: string }).documentId
     if (!documentId) return pass
     if (message.type === 'ephemeral') {
-      await this.#registry.entry(documentId)
-      return this.#registry.canRead(user, documentId) ? pass : { ok: false, violation: forbidden('not a member of this conversation') }
+      return (await this.#registry.mayRead(user, documentId)) ? pass : { ok: false, violation: forbidden('not a member of this conversation') }
     }
     if (message.type !== 'sync' && message.type !== 'request') return pass
     const sync = decodeSyncData(message.data!)
@@ -71,7 +70,8 @@ export class SyncGuard {
       return { code: CloseCodes.MALFORMED, reason: `a change in the sync message does not decode: ${(error as Error).message}` }
     }
     const entry = await this.#registry.entry(documentId)
-    const inbox = entry?.type === 'inbox' || documentId === inboxDocumentId(user)
+    // The derived inbox ID (a hash) is computed only for unregistered documents, not per message.
+    const inbox = entry?.type === 'inbox' || (entry === null && documentId === inboxDocumentId(user))
     if (inbox && entry?.type === 'inbox' && entry.user !== user) return forbidden('this is another user’s inbox')
     // A user's client may bring its inbox before the server needed it: from now on it is theirs alone.
     if (inbox && entry === null) await this.#registry.register(documentId, { type: 'inbox', user })
@@ -148,9 +148,8 @@ export class SyncGuard {
         if (!role) return forbidden('not a member of this conversation')
         return checkSegmentChanges(doc as SegmentDoc, changes, user, role, this.#limits)
       }
-      case 'inbox':
-        return forbidden('inboxes are written by the server only')
       default:
+        // Inboxes never get here: #checkChanges handles them.
         return forbidden('this document is not registered to any conversation')
     }
   }
@@ -173,8 +172,7 @@ export class SyncGuard {
       const result = checkNewHead(doc as HeadDoc, user, this.#limits)
       const violation = await this.#checkSegmentIds(documentId, result)
       if (violation) return violation
-      const members = Object.fromEntries(Object.entries(readHead(doc as HeadDoc).members).map(([member, { role }]) => [member, role]))
-      await this.#registry.register(documentId, { type: 'head', members })
+      await this.#registry.register(documentId, { type: 'head', members: rolesOf(readHead(doc as HeadDoc)) })
     } else if (type === DocumentTypes.segment) {
       const conversation = segmentConversation(doc as SegmentDoc)
       if (!conversation) return forbidden('not a well-formed segment')

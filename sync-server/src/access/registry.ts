@@ -14,7 +14,7 @@
  * change the server accepted is kept too: a client may re-send another user's change
  * only if the server had accepted it (and then lost it in a crash before saving).
  */
-import type { Role } from '@parley/core'
+import type { Head, Role } from '@parley/core'
 import { Level } from 'level'
 
 export type DocEntry =
@@ -50,11 +50,6 @@ export class AccessRegistry {
     const entry = await this.#load(documentId)
     if (entry?.type === 'segment') await this.#load(entry.conversation)
     return entry
-  }
-
-  /** The cached entry; undefined when it was never loaded. */
-  cached(documentId: string): DocEntry | null | undefined {
-    return this.#docs.get(documentId)
   }
 
   register(documentId: string, entry: DocEntry): Promise<void> {
@@ -102,6 +97,12 @@ export class AccessRegistry {
     }
   }
 
+  /** `canRead` after loading the entry: for callers that may wait. */
+  async mayRead(user: string, documentId: string): Promise<boolean> {
+    await this.entry(documentId)
+    return this.canRead(user, documentId)
+  }
+
   async actorOwner(actor: string): Promise<string | undefined> {
     let owner = this.#actors.get(actor)
     if (owner === undefined) {
@@ -138,4 +139,9 @@ export class AccessRegistry {
 function sameMembers(a: Record<string, Role>, b: Record<string, Role>): boolean {
   const keys = Object.keys(a)
   return keys.length === Object.keys(b).length && keys.every(key => a[key] === b[key])
+}
+
+/** A head's members with their roles, as a head entry records them. */
+export function rolesOf(head: Head): Record<string, Role> {
+  return Object.fromEntries(Object.entries(head.members).map(([user, { role }]) => [user, role]))
 }

@@ -16,7 +16,7 @@
  * tested with hand-built changes.
  */
 import { next as Automerge, type DecodedChange } from '@automerge/automerge'
-import { CoreErrorCodes, DocumentTypes, documentType, isParleyError, parseEvent, readHead, readString, type HeadDoc, type InboxDoc, type Limits, type ParleyEvent, type Role, type SegmentDoc } from '@parley/core'
+import { CoreErrorCodes, DocumentTypes, documentType, isParleyError, parseEvent, readHead, readString, ROLES, type HeadDoc, type InboxDoc, type Limits, type ParleyEvent, type Role, type SegmentDoc } from '@parley/core'
 import { CloseCodes, type CloseCode } from '../close-codes.ts'
 
 export interface Violation {
@@ -26,7 +26,6 @@ export interface Violation {
 
 type Op = DecodedChange['ops'][number] & { insert?: boolean; elemId?: string }
 
-const ROLES: readonly Role[] = ['owner', 'admin', 'member']
 const MANAGERS: readonly Role[] = ['owner', 'admin']
 const HEAD_FIELDS = ['type', 'kind', 'title', 'createdBy', 'createdAt', 'members', 'segments', 'reads']
 const SEGMENT_FIELDS = ['type', 'conversation', 'events']
@@ -36,6 +35,21 @@ const forbidden = (reason: string): Violation => ({ code: CloseCodes.FORBIDDEN, 
 const isStringSet = (op: Op): op is Op & { value: string } => op.action === 'set' && typeof op.value === 'string'
 const isAppend = (op: Op, list: string | null): op is Op & { value: string } =>
   isStringSet(op) && op.obj === list && op.insert === true && op.pred.length === 0
+
+/** Owners and admins manage a conversation: its title and its members. */
+export const manages = (role: Role | undefined): boolean => role !== undefined && MANAGERS.includes(role)
+
+/** Why a member with `role` may not add someone as `added`; undefined when they may. The sync checks and the HTTP routes share it. */
+export function refusesAdding(role: Role | undefined, added: Role): string | undefined {
+  if (!manages(role)) return `a ${role ?? 'non-member'} may not add members`
+  return added === 'owner' && role !== 'owner' ? 'only an owner may add owners' : undefined
+}
+
+/** Why `user` (with `role`) may not remove `member` (with `memberRole`); anyone may leave. */
+export function refusesRemoving(user: string, role: Role | undefined, member: string, memberRole: Role | undefined): string | undefined {
+  if (member === user || role === 'owner' || (manages(role) && memberRole !== 'owner')) return undefined
+  return `a ${role ?? 'non-member'} may not remove ${member}`
+}
 
 /** An event written by `user`, valid, and of a type their role allows. */
 export function checkEvent(json: string, user: string, role: Role | undefined, limits: Limits): Violation | ParleyEvent {
@@ -47,9 +61,8 @@ export function checkEvent(json: string, user: string, role: Role | undefined, l
     return { code: CloseCodes.MALFORMED, reason: `invalid event: ${(error as Error).message}` }
   }
   if (event.author !== user) return forbidden(`event ${event.id} names ${event.author} as author`)
-  const manages = role !== undefined && MANAGERS.includes(role)
-  if ((event.type === 'member-added' || event.type === 'title-changed') && !manages) return forbidden(`a ${role ?? 'non-member'} may not write ${event.type} events`)
-  if (event.type === 'member-removed' && event.member !== user && !manages) return forbidden(`a ${role ?? 'non-member'} may not remove others`)
+  if ((event.type === 'member-added' || event.type === 'title-changed') && !manages(role)) return forbidden(`a ${role ?? 'non-member'} may not write ${event.type} events`)
+  if (event.type === 'member-removed' && event.member !== user && !manages(role)) return forbidden(`a ${role ?? 'non-member'} may not remove others`)
   return event
 }
 
@@ -95,7 +108,6 @@ export function checkHeadChanges(doc: HeadDoc, changes: DecodedChange[], user: s
   const head = readHead(doc)
   const role = head.members[user]?.role
   if (!role) return { violation: forbidden('not a member of this conversation') }
-  const manages = MANAGERS.includes(role)
   const ids = {
     members: Automerge.getObjectId(doc, 'members'),
     segments: Automerge.getObjectId(doc, 'segments'),
@@ -119,17 +131,14 @@ export function checkHeadChanges(doc: HeadDoc, changes: DecodedChange[], user: s
     function checkHeadOp(op: Op): string | undefined {
       if (op.obj === '_root') {
         if (op.key !== 'title' || !isStringSet(op)) return `conversation field ${op.key} may not be changed`
-        if (!manages) return `a ${role} may not change the title`
+        if (!manages(role)) return `a ${role} may not change the title`
         if (new TextEncoder().encode(op.value).byteLength > limits.maxTitleBytes) return `title is longer than ${limits.maxTitleBytes} bytes`
         return undefined
       }
       if (op.obj === ids.members) {
-        if (op.action === 'makeMap') return manages ? (op.pred.length > 0 && role !== 'owner' ? 'only an owner may replace a member entry' : undefined) : `a ${role} may not add members`
-        if (op.action === 'del') {
-          const target = head.members[op.key]?.role
-          if (op.key === user || role === 'owner' || (manages && target !== 'owner')) return undefined
-          return `a ${role} may not remove ${op.key}`
-        }
+        // The new entry's role is checked with its own op (checkNewMemberField).
+        if (op.action === 'makeMap') return refusesAdding(role, 'member') ?? (op.pred.length > 0 && role !== 'owner' ? 'only an owner may replace a member entry' : undefined)
+        if (op.action === 'del') return refusesRemoving(user, role, op.key, head.members[op.key]?.role)
         return 'members may only be added or removed'
       }
       if (added.has(op.obj)) return checkNewMemberField(op)
@@ -153,7 +162,7 @@ export function checkHeadChanges(doc: HeadDoc, changes: DecodedChange[], user: s
     function checkNewMemberField(op: Op): string | undefined {
       if (op.key === 'role') {
         if (!isStringSet(op) || !ROLES.includes(op.value as Role)) return 'invalid role'
-        return op.value === 'owner' && role !== 'owner' ? 'only an owner may add owners' : undefined
+        return refusesAdding(role, op.value as Role)
       }
       if (op.key === 'addedBy') return isStringSet(op) && op.value === user ? undefined : 'addedBy must name the user adding'
       if (op.key === 'at') return op.action === 'set' && typeof op.value === 'number' ? undefined : 'at must be a number'

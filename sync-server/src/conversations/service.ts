@@ -29,16 +29,16 @@ import {
   type SegmentDoc,
 } from '@parley/core'
 import { decodeChanges } from '../access/chunks.ts'
-import type { AccessRegistry } from '../access/registry.ts'
+import { refusesAdding, refusesRemoving } from '../access/rules.ts'
+import { rolesOf, type AccessRegistry } from '../access/registry.ts'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import type { EventIndex, SequencedEvent } from '../events/event-index.ts'
 import type { ConversationWatch } from './watch.ts'
 
 /** The actor owner recorded for changes the server itself makes. */
-export const SERVER_ACTOR_OWNER = '@server'
+const SERVER_ACTOR_OWNER = '@server'
 /** The `device` of events written through the HTTP API. */
-export const SERVER_DEVICE = 'server'
-const MANAGERS: readonly Role[] = ['owner', 'admin']
+const SERVER_DEVICE = 'server'
 /** How long a head the registry knows may take to load before the request fails. */
 const LOAD_TIMEOUT_MS = 10_000
 
@@ -86,8 +86,7 @@ export class ConversationService {
     const segment = repo.create<SegmentDoc>()
     segment.change(doc => initSegment(doc, head.documentId))
     head.change(doc => initHead(doc, { ...init, creator: user, at: this.#clock.tick(), firstSegment: segment.documentId }))
-    const members = Object.fromEntries(Object.entries(readHead(head.doc()).members).map(([member, { role }]) => [member, role]))
-    await registry.register(head.documentId, { type: 'head', members })
+    await registry.register(head.documentId, { type: 'head', members: rolesOf(readHead(head.doc())) })
     await registry.register(segment.documentId, { type: 'segment', conversation: head.documentId, creator: user })
     await this.#recordServerChanges(head)
     await this.#recordServerChanges(segment)
@@ -107,19 +106,17 @@ export class ConversationService {
 
   async addMember(user: string, conversationId: string, member: string, role: Role): Promise<SequencedEvent> {
     const { head } = await this.open(conversationId, user)
-    const mine = head.members[user]?.role
-    if (!mine || !MANAGERS.includes(mine)) throw new ParleyError(ServerErrorCodes.FORBIDDEN, 'only owners and admins add members')
-    if (role === 'owner' && mine !== 'owner') throw new ParleyError(ServerErrorCodes.FORBIDDEN, 'only an owner may add owners')
+    const refusal = refusesAdding(head.members[user]?.role, role)
+    if (refusal) throw new ParleyError(ServerErrorCodes.FORBIDDEN, refusal)
     return this.#append(user, conversationId, { type: 'member-added', member, role }, (doc, event) => addMember(doc, member, role, user, event.at))
   }
 
   async removeMember(user: string, conversationId: string, member: string): Promise<SequencedEvent> {
     const { head } = await this.open(conversationId, user)
-    const mine = head.members[user]?.role
     const theirs = head.members[member]?.role
     if (!theirs) throw new ParleyError(ServerErrorCodes.NOT_FOUND, `${member} is not a member`)
-    const allowed = member === user || mine === 'owner' || (mine === 'admin' && theirs !== 'owner')
-    if (!allowed) throw new ParleyError(ServerErrorCodes.FORBIDDEN, `a ${mine} may not remove ${member}`)
+    const refusal = refusesRemoving(user, head.members[user]?.role, member, theirs)
+    if (refusal) throw new ParleyError(ServerErrorCodes.FORBIDDEN, refusal)
     return this.#append(user, conversationId, { type: 'member-removed', member }, doc => removeMember(doc, member))
   }
 

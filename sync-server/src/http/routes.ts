@@ -25,7 +25,7 @@ export interface RouteContext {
 const security = [{ bearer: [] }]
 const errors = { 400: schemas.errorBody, 401: schemas.errorBody, 403: schemas.errorBody, 404: schemas.errorBody }
 
-export const toApiEvent = ({ seq, event }: SequencedEvent): Record<string, unknown> => ({ seq, ...event })
+const toApiEvent = ({ seq, event }: SequencedEvent): Record<string, unknown> => ({ seq, ...event })
 
 function headView(id: string, head: Head) {
   return {

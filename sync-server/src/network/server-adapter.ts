@@ -71,8 +71,6 @@ export class ParleyServerAdapter extends NetworkAdapter {
   readonly #connected: Promise<void>
   #resolveConnected!: () => void
   #keepAlive: ReturnType<typeof setInterval> | undefined
-  /** How many connections the server closed, by close code. */
-  readonly closes = new Map<number, number>()
   /** Per document, when a change arrived and from whom, until it is sent to another peer (with metrics only). */
   readonly #unrelayed = new Map<string, { at: number; from: PeerId }>()
 
@@ -157,7 +155,6 @@ export class ParleyServerAdapter extends NetworkAdapter {
   close(connection: Connection, code: number, reason: string): void {
     if (!this.#connections.has(connection)) return
     connection.log.warn({ code, reason }, 'closing connection')
-    this.closes.set(code, (this.closes.get(code) ?? 0) + 1)
     this.#forget(connection, code)
     const { socket } = connection
     socket.close(code, reason.slice(0, 120))
@@ -184,14 +181,11 @@ export class ParleyServerAdapter extends NetworkAdapter {
       if (frame.senderId !== connection.peerId) return this.close(connection, CloseCodes.MALFORMED, 'senderId differs from the joined peer ID')
       // Answered in turn after everything the client sent before it, so a client that gets
       // the reply knows which server state it must reach: a barrier for `client.sync()`.
-      connection.queued++
-      connection.inbound = connection.inbound.then(async () => {
-        connection.queued--
+      return this.#inOrder(connection, async () => {
         const heads = await this.#options.headsOf(frame.documentIds, connection)
         if (!this.#connections.has(connection)) return
         this.#transmit(connection, { type: HEADS_REPLY, senderId: this.peerId, targetId: connection.peerId, requestId: frame.requestId, heads })
       })
-      return
     }
     const { message } = frame
     if (message.senderId !== connection.peerId) {
@@ -203,13 +197,19 @@ export class ParleyServerAdapter extends NetworkAdapter {
     }
     if (message.targetId !== this.peerId) return this.close(connection, CloseCodes.MALFORMED, 'targetId is not this server')
     const receivedAt = performance.now()
+    this.#inOrder(connection, () => this.#deliver(connection, message, receivedAt))
+  }
+
+  /** Runs `task` after everything queued before it on this connection (skipped once the connection is gone). */
+  #inOrder(connection: Connection, task: () => Promise<void>): void {
     connection.queued++
-    connection.inbound = connection.inbound.then(() => this.#deliver(connection, message, receivedAt))
+    connection.inbound = connection.inbound.then(() => {
+      connection.queued--
+      return this.#connections.has(connection) ? task() : undefined
+    })
   }
 
   async #deliver(connection: Connection, message: Message, receivedAt: number): Promise<void> {
-    connection.queued--
-    if (!this.#connections.has(connection)) return
     let verdict: Verdict
     try {
       verdict = await this.#options.inspect(message, connection)
