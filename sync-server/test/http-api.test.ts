@@ -82,7 +82,10 @@ describe('REST v1', () => {
   it('answers a long poll as soon as an event arrives, and empty at the deadline', async () => {
     const id = await conversation()
     const poll = call('bob', 'GET', `/v1/conversations/${id}/events?after=0&wait=30`)
-    await new Promise(resolve => setTimeout(resolve, 50))
+    // Publish only once the poll is parked, so its answer can only come from the wake-up.
+    while (!/^parley_long_polls_waiting 1$/m.test((await server.server.app.inject({ method: 'GET', url: '/metrics' })).body)) {
+      await new Promise(resolve => setImmediate(resolve))
+    }
     await call('alice', 'POST', `/v1/conversations/${id}/messages`, { text: 'wake up' })
     expect((await poll).body.events).toEqual([expect.objectContaining({ seq: 1, text: 'wake up' })])
     expect((await call('bob', 'GET', `/v1/conversations/${id}/events?after=1&wait=0.2`)).body).toEqual({ events: [], next: 1 })

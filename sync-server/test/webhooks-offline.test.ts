@@ -17,6 +17,8 @@ describe('webhooks for offline members', () => {
   let receiver: Server
   const received: { body: Record<string, any>; verified: boolean }[] = []
   let failuresLeft = 2
+  let delivered = (): void => {}
+  const firstDelivery = new Promise<void>(resolve => (delivered = resolve))
 
   beforeAll(async () => {
     receiver = createServer((request, response) => {
@@ -25,6 +27,7 @@ describe('webhooks for offline members', () => {
       request.on('end', () => {
         if (failuresLeft-- > 0) return void response.writeHead(503).end()
         received.push({ body: JSON.parse(body), verified: verifyWebhook(WEBHOOK_SECRET, request.headers, body) })
+        delivered()
         response.writeHead(204).end()
       })
     })
@@ -48,7 +51,7 @@ describe('webhooks for offline members', () => {
     await carol.join('carol-online')
     const id = (await call('alice', 'POST', '/v1/conversations', { members: ['bob', 'carol'] })).body.id
     const sent = (await call('alice', 'POST', `/v1/conversations/${id}/messages`, { text: 'are you there?', priority: 'high' })).body
-    while (received.length === 0) await new Promise(resolve => setTimeout(resolve, 20))
+    await firstDelivery
     expect(received[0]).toEqual({
       verified: true,
       body: expect.objectContaining({ conversationId: id, seq: sent.seq, recipients: ['bob'], priority: 'high', attempt: 3, event: expect.objectContaining({ id: sent.eventId, text: 'are you there?', author: 'alice' }) }),
