@@ -10,18 +10,15 @@
  * each (system, N) on a fresh server. Timing across processes: see fanout/timing.ts.
  * `--only parley,raw` runs some systems and writes no results (ratios need all five).
  */
-import type { ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SYSTEMS } from './latency/systems.ts'
-import { forkWorker, freePort, nextMessage, peakRssMiB, spawnServer, stop } from './lib/processes.ts'
+import { nextMessage, peakRssMiB, withTimeout } from './lib/processes.ts'
 import { renderTable, writeResults } from './lib/results.ts'
 import { median } from './lib/stats.ts'
-import { SECRET, textOf } from './fanout/system.ts'
+import { startGroup } from './fanout/group.ts'
+import { textOf } from './fanout/system.ts'
 import { FANOUT_SYSTEMS, type FanoutKey } from './fanout/systems.ts'
-import { clockOffset, cpuMs, now, untilIdle } from './fanout/timing.ts'
+import { cpuMs, now, untilIdle } from './fanout/timing.ts'
 
 const QUICK = process.argv.includes('--quick')
 const WORKER = fileURLToPath(new URL('./fanout/worker.ts', import.meta.url))
@@ -32,7 +29,6 @@ const WORKERS = 2
 const WARMUP = 3
 const MEASURED = QUICK ? 3 : 5
 const MESSAGE_TIMEOUT_MS = 30_000
-const SETUP_TIMEOUT_MS = 300_000
 const ALL: FanoutKey[] = ['raw', 'socketio', 'hocuspocus', 'stock', 'parley']
 const only = process.argv.indexOf('--only')
 const ORDER = only < 0 ? ALL : ALL.filter(key => process.argv[only + 1]?.split(',').includes(key))
@@ -53,42 +49,12 @@ interface Row {
 
 const round = (value: number, places = 1) => Math.round(value * 10 ** places) / 10 ** places
 
-function withTimeout<T>(promise: Promise<T>, what: string, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)))
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
-function ready(worker: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) => {
-    nextMessage(worker, 'ready').then(() => resolve(), reject)
-    nextMessage<{ message: string }>(worker, 'failed').then(({ message }) => reject(new Error(`a member could not join:\n${message}`)), reject)
-  })
-}
-
 async function measure(key: FanoutKey, members: number): Promise<Row> {
-  const system = FANOUT_SYSTEMS[key]
-  const base = SYSTEMS[system.server]
-  const port = await freePort()
-  const dataDir = await mkdtemp(join(tmpdir(), `parley-bench-fanout-${key}-`))
-  const { command, args } = base.serverCommand(port, dataDir, SECRET)
-  let server: ChildProcess | undefined
-  let group: Awaited<ReturnType<typeof system.createGroup>> | undefined
-  const workers: ChildProcess[] = []
+  const setupStart = performance.now()
+  const run = await startGroup(key, members, WORKERS, WORKER)
   try {
-    server = await spawnServer(command, [...args, ...(system.serverArgs?.(members) ?? [])])
-    const setupStart = performance.now()
-    const url = `ws://127.0.0.1:${port}${base.path ?? ''}`
-    const users = Array.from({ length: members }, (_, i) => `member-${i}`)
-    group = await withTimeout(system.createGroup({ url, httpUrl: `http://127.0.0.1:${port}`, users }), 'the group', SETUP_TIMEOUT_MS)
-    const share = Math.ceil(members / WORKERS)
-    for (let first = 0; first < members; first += share) {
-      workers.push(forkWorker(WORKER, [key, url, group.id, String(first), String(Math.min(share, members - first))]))
-    }
-    await withTimeout(Promise.all(workers.map(ready)), `${members} members to join`, SETUP_TIMEOUT_MS)
+    const { server, group, workers, offsets } = run
     const setupSeconds = round((performance.now() - setupStart) / 1000)
-    const offsets: number[] = []
-    for (const worker of workers) offsets.push(await clockOffset(worker))
     const pids = [server.pid!, ...workers.map(worker => worker.pid!)]
     await untilIdle(pids)
 
@@ -110,7 +76,7 @@ async function measure(key: FanoutKey, members: number): Promise<Row> {
     }
     const serverCpuMs = cpuMs(server.pid!) - cpuStart
     return {
-      system: base.name,
+      system: run.name,
       members,
       lastMemberMs: round(median(messages.map(m => m.lastMs))),
       p50MemberMs: round(median(messages.map(m => m.p50Ms))),
@@ -121,11 +87,7 @@ async function measure(key: FanoutKey, members: number): Promise<Row> {
       maxClockOffsetMs: round(Math.max(...offsets.map(Math.abs)), 3),
     }
   } finally {
-    for (const worker of workers) if (worker.connected) worker.send({ type: 'close' })
-    await Promise.all(workers.map(stop))
-    await group?.close()
-    await stop(server)
-    await rm(dataDir, { recursive: true, force: true })
+    await run.close()
   }
 }
 

@@ -11,16 +11,13 @@
  * Stock automerge-repo is left out. `--only` runs some systems and writes no results.
  */
 import type { ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SYSTEMS } from './latency/systems.ts'
-import { forkWorker, freePort, nextMessage, spawnServer, stop } from './lib/processes.ts'
+import { nextMessage, withTimeout } from './lib/processes.ts'
 import { renderTable, writeResults } from './lib/results.ts'
-import { SECRET } from './fanout/system.ts'
+import { startGroup } from './fanout/group.ts'
 import { FANOUT_SYSTEMS } from './fanout/systems.ts'
-import { clockOffset, cpuMs, now, sleep } from './fanout/timing.ts'
+import { cpuMs, now, sleep } from './fanout/timing.ts'
 import type { HotKey } from './hot-conversation/members.ts'
 
 const QUICK = process.argv.includes('--quick')
@@ -30,7 +27,6 @@ const WORKERS = 2
 const DURATION_MS = QUICK ? 60_000 : 600_000
 const WINDOW_MS = QUICK ? 20_000 : 60_000
 const DRAIN_MS = 10_000
-const SETUP_TIMEOUT_MS = 300_000
 const ALL: HotKey[] = ['raw', 'socketio', 'hocuspocus', 'parley']
 const only = process.argv.indexOf('--only')
 const ORDER = only < 0 ? ALL : ALL.filter(key => process.argv[only + 1]?.split(',').includes(key))
@@ -62,19 +58,6 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 }
 
-function withTimeout<T>(promise: Promise<T>, what: string, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)))
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
-function ready(worker: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) => {
-    nextMessage(worker, 'ready').then(() => resolve(), reject)
-    nextMessage<{ message: string }>(worker, 'failed').then(({ message }) => reject(new Error(`a member could not join:\n${message}`)), reject)
-  })
-}
-
 interface Progress {
   sent: number
   delivered: number
@@ -92,27 +75,9 @@ async function progress(workers: ChildProcess[]): Promise<Progress> {
 }
 
 async function measure(key: HotKey): Promise<Row> {
-  const system = FANOUT_SYSTEMS[key]
-  const base = SYSTEMS[system.server]
-  const port = await freePort()
-  const dataDir = await mkdtemp(join(tmpdir(), `parley-bench-hot-${key}-`))
-  const { command, args } = base.serverCommand(port, dataDir, SECRET)
-  let server: ChildProcess | undefined
-  let group: Awaited<ReturnType<typeof system.createGroup>> | undefined
-  const workers: ChildProcess[] = []
+  const run = await startGroup(key, MEMBERS, WORKERS, WORKER)
   try {
-    server = await spawnServer(command, [...args, ...(system.serverArgs?.(MEMBERS) ?? [])])
-    const url = `ws://127.0.0.1:${port}${base.path ?? ''}`
-    const users = Array.from({ length: MEMBERS }, (_, i) => `member-${i}`)
-    group = await withTimeout(system.createGroup({ url, httpUrl: `http://127.0.0.1:${port}`, users }), 'the group', SETUP_TIMEOUT_MS)
-    const share = Math.ceil(MEMBERS / WORKERS)
-    for (let first = 0; first < MEMBERS; first += share) {
-      workers.push(forkWorker(WORKER, [key, url, group.id, String(first), String(Math.min(share, MEMBERS - first))]))
-    }
-    await withTimeout(Promise.all(workers.map(ready)), `${MEMBERS} members to join`, SETUP_TIMEOUT_MS)
-    const offsets: number[] = []
-    for (const worker of workers) offsets.push(await clockOffset(worker))
-
+    const { server, workers, offsets } = run
     const start = now() + 500
     workers.forEach((worker, w) => worker.send({ type: 'start', offset: offsets[w], start, durationMs: DURATION_MS, windowMs: WINDOW_MS, members: MEMBERS }))
     await sleep(start - now())
@@ -142,7 +107,7 @@ async function measure(key: HotKey): Promise<Row> {
     const firstP99 = percentile(firstWindow, 99)
     const lastP99 = percentile(lastWindow, 99)
     return {
-      system: base.name,
+      system: run.name,
       members: MEMBERS,
       sent,
       delivered,
@@ -159,11 +124,7 @@ async function measure(key: HotKey): Promise<Row> {
       maxClockOffsetMs: round(Math.max(...offsets.map(Math.abs)), 3),
     }
   } finally {
-    for (const worker of workers) if (worker.connected) worker.send({ type: 'close' })
-    await Promise.all(workers.map(stop))
-    await group?.close()
-    await stop(server)
-    await rm(dataDir, { recursive: true, force: true })
+    await run.close()
   }
 }
 

@@ -14,7 +14,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { cpuSeconds, forkWorker, freePort, nextMessage, peakRssMiB, spawnServer, stop } from './lib/processes.ts'
+import { cpuSeconds, forkWorker, freePort, nextMessage, peakRssMiB, spawnServer, stop, withTimeout } from './lib/processes.ts'
 import { renderTable, writeResults } from './lib/results.ts'
 import { summarize, type Summary } from './lib/stats.ts'
 import { SYSTEMS, type SystemKey } from './latency/systems.ts'
@@ -43,11 +43,6 @@ interface Row {
 
 const token = (user: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET))
 
-function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), MESSAGE_TIMEOUT_MS)))
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
 
 async function measure(key: SystemKey): Promise<Row> {
   const system = SYSTEMS[key]
@@ -63,11 +58,11 @@ async function measure(key: SystemKey): Promise<Row> {
     const sender = forkWorker(WORKER, [key, 'sender', url, await token('sender')])
     const receiver = forkWorker(WORKER, [key, 'receiver', url, await token('receiver')])
     workers.push(sender, receiver)
-    await withTimeout(Promise.all([nextMessage(sender, 'connected'), nextMessage(receiver, 'connected')]), 'clients to connect')
+    await withTimeout(Promise.all([nextMessage(sender, 'connected'), nextMessage(receiver, 'connected')]), 'clients to connect', MESSAGE_TIMEOUT_MS)
     sender.send({ type: 'create' })
-    const { id } = await withTimeout(nextMessage<{ id: string }>(sender, 'created'), 'the conversation')
+    const { id } = await withTimeout(nextMessage<{ id: string }>(sender, 'created'), 'the conversation', MESSAGE_TIMEOUT_MS)
     receiver.send({ type: 'open', id })
-    await withTimeout(nextMessage(receiver, 'ready'), 'the receiver to open it')
+    await withTimeout(nextMessage(receiver, 'ready'), 'the receiver to open it', MESSAGE_TIMEOUT_MS)
 
     const latencies: number[] = []
     let cpuStart = 0
@@ -75,7 +70,7 @@ async function measure(key: SystemKey): Promise<Row> {
       if (index === warmup) cpuStart = cpuSeconds(server.pid!)
       const got = nextMessage<{ index: number; latencyMs: number }>(receiver, 'got')
       sender.send({ type: 'send', index })
-      const { latencyMs } = await withTimeout(got, `message ${index}`)
+      const { latencyMs } = await withTimeout(got, `message ${index}`, MESSAGE_TIMEOUT_MS)
       if (index >= warmup) latencies.push(latencyMs)
     }
     const cpuMs = (cpuSeconds(server.pid!) - cpuStart) * 1000

@@ -67,3 +67,10 @@ export async function stop(child: ChildProcess | undefined): Promise<void> {
   await exited
   clearTimeout(timer)
 }
+
+/** Rejects with "timed out waiting for `what`" after `ms`. */
+export function withTimeout<T>(promise: Promise<T>, what: string, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)))
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
