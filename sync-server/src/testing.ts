@@ -36,3 +36,5 @@ export async function startTestServer(options: ServerOptions = {}): Promise<Test
     },
   }
 }
+
+export { RawClient, withTimeout, type Closed, type SyncEndpoint } from './raw-client.ts'

@@ -123,7 +123,7 @@ describe('limits', () => {
 
   it('closes a connection with 4401 when its token expires', async () => {
     const at = await server()
-    const client = await RawClient.open(at, 'alice', await at.token('alice', '1s'))
+    const client = await RawClient.open(at, 'alice', { token: await at.token('alice', '1s') })
     await client.join('alice-expiring')
     expect(await client.closed).toEqual({ code: 4401, reason: 'token expired' })
   })

@@ -12,7 +12,7 @@
 import type fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestServer, type TestServer } from '@parley/sync-server/testing'
-import { RawClient } from '../support/raw-client.ts'
+import { RawClient } from '@parley/sync-server/testing'
 import * as gen from './arbitraries.ts'
 import { LegitChat } from './legit-chat.ts'
 import { health, runCases, settledConnections, type HostileCase, type RunResult } from './run-cases.ts'

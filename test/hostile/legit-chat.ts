@@ -4,8 +4,7 @@
  */
 import { createClient, type Conversation, type ParleyClient } from '@parley/client'
 import { TEST_RECONNECT } from '../support/clients.ts'
-import type { SyncEndpoint } from '../support/raw-client.ts'
-import { withTimeout } from '../support/raw-client.ts'
+import { withTimeout, type SyncEndpoint } from '@parley/sync-server/testing'
 import { timelineWhere } from '../support/timeline.ts'
 
 type Who = 'alice' | 'bob'

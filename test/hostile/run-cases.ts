@@ -2,7 +2,7 @@
  * Runs hostile cases: one fresh connection each (the first bad frame closes it), a few
  * in parallel, checking the close code the contract asks for.
  */
-import { RawClient, type SyncEndpoint } from '../support/raw-client.ts'
+import { RawClient, type SyncEndpoint } from '@parley/sync-server/testing'
 
 export interface HostileCase {
   /** Join with this peer ID (and wait for `peer`) before sending; undefined: send before any join. */

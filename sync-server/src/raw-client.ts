@@ -1,8 +1,8 @@
 /**
- * A raw WebSocket speaking automerge-repo's wire protocol by hand, to send what no
- * library would. Adapted from sync-server/test/helpers.ts (the e2e package does not
- * import another package's tests); unlike that one it never throws on a socket the
- * server already closed, since hostile tests keep sending after the first bad frame.
+ * Test support (exported through `@parley/sync-server/testing`): a raw WebSocket
+ * speaking automerge-repo's wire protocol by hand, to send what no library would. It
+ * never throws on a socket the server already closed, since hostile tests keep sending
+ * after the first bad frame.
  */
 import { cbor } from '@automerge/automerge-repo'
 import { WebSocket } from 'ws'
@@ -45,8 +45,10 @@ export class RawClient {
     })
   }
 
-  static async open(endpoint: SyncEndpoint, user: string, timeoutMs = 5_000): Promise<RawClient> {
-    const socket = new WebSocket(`${endpoint.url}?token=${await endpoint.token(user)}`)
+  /** `token` replaces the endpoint's own token for `user` (e.g. a short-lived one). */
+  static async open(endpoint: SyncEndpoint, user: string, options: { token?: string; timeoutMs?: number } = {}): Promise<RawClient> {
+    const { token, timeoutMs = 5_000 } = options
+    const socket = new WebSocket(`${endpoint.url}?token=${token ?? (await endpoint.token(user))}`)
     const opened = new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve())
       socket.once('error', reject)
