@@ -20,6 +20,8 @@ import { summarize, type Summary } from './lib/stats.ts'
 import { SYSTEMS, type SystemKey } from './latency/systems.ts'
 
 const QUICK = process.argv.includes('--quick')
+/** `--only parley` measures one system and writes nothing: for profiling runs. */
+const ONLY = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1] as SystemKey) : undefined
 const SECRET = 'benchmark-secret-not-for-production'
 const WORKER = fileURLToPath(new URL('./latency/worker.ts', import.meta.url))
 const MESSAGE_TIMEOUT_MS = 10_000
@@ -85,10 +87,15 @@ async function measure(key: SystemKey): Promise<Row> {
 
 const results = {} as Record<SystemKey, Row>
 for (const key of Object.keys(PLAN) as SystemKey[]) {
+  if (ONLY && key !== ONLY) continue
   process.stderr.write(`latency: ${SYSTEMS[key].name} (${PLAN[key].measured} messages after ${PLAN[key].warmup} warm-up)…\n`)
   results[key] = await measure(key)
 }
 const rows = Object.values(results)
+if (ONLY) {
+  console.log(rows.map(row => ({ system: row.system, ...row.latency, serverCpuMsPerMessage: row.serverCpuMsPerMessage })))
+  process.exit(0)
+}
 const { raw, socketio, hocuspocus, stock, parley: ours } = results
 const table = renderTable({
   headers: ['system', 'messages', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'mean ms', 'server CPU ms/msg', 'server peak RSS MiB'],

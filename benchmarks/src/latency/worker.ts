@@ -37,6 +37,9 @@ async function client(url: string, token: string): Promise<void> {
   reply({ type: 'connected' })
 }
 
+// A clean exit on SIGTERM, so --cpu-prof (BENCH_PROFILE_DIR) gets written.
+process.on('SIGTERM', () => process.exit(0))
+
 if (role === 'server') {
   await SERVERS[system]!(Number(rest[0]), rest[1]!)
 } else {

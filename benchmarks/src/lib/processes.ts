@@ -30,7 +30,9 @@ export function spawnServer(command: string, args: string[], env: Record<string,
 
 /** Forks a TypeScript worker (through tsx) with an IPC channel. */
 export function forkWorker(file: string, args: string[]): ChildProcess {
-  return fork(file, args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  // BENCH_PROFILE_DIR=… also profiles the load generators.
+  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []
+  return fork(file, args, { execArgv: ['--import', 'tsx', ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
 }
 
 export function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
