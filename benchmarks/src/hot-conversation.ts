@@ -46,6 +46,8 @@ interface Row {
   lastP99Ms: number
   driftP99: number
   serverCpuShare: number
+  /** CPU of all member processes together, in cores: near 2 the load generator, not the server, is the limit. */
+  membersCpuShare: number
   drainSeconds: number
   maxClockOffsetMs: number
 }
@@ -82,8 +84,11 @@ async function measure(key: HotKey): Promise<Row> {
     workers.forEach((worker, w) => worker.send({ type: 'start', offset: offsets[w], start, durationMs: DURATION_MS, windowMs: WINDOW_MS, members: MEMBERS }))
     await sleep(start - now())
     const cpuStart = cpuMs(server.pid!)
+    const membersCpu = () => workers.reduce((sum, worker) => sum + cpuMs(worker.pid!), 0)
+    const membersCpuStart = membersCpu()
     await sleep(start + DURATION_MS - now())
     const serverCpuMs = cpuMs(server.pid!) - cpuStart
+    const membersCpuMs = membersCpu() - membersCpuStart
     const sendingEnded = now()
     // Stragglers: at most DRAIN_MS after the last send.
     let state = await progress(workers)
@@ -120,6 +125,7 @@ async function measure(key: HotKey): Promise<Row> {
       lastP99Ms: round(lastP99),
       driftP99: round(lastP99 / firstP99, 2),
       serverCpuShare: round(serverCpuMs / DURATION_MS, 3),
+      membersCpuShare: round(membersCpuMs / DURATION_MS, 3),
       drainSeconds,
       maxClockOffsetMs: round(Math.max(...offsets.map(Math.abs)), 3),
     }
@@ -139,8 +145,8 @@ for (const key of ORDER) {
 
 const w = `${WINDOW_MS / 1000} s`
 const table = renderTable({
-  headers: ['system', 'messages sent', 'deliveries', `first ${w} p50 ms`, `first ${w} p99 ms`, `last ${w} p50 ms`, `last ${w} p99 ms`, 'p99 last/first', 'undelivered at end', 'server CPU share'],
-  rows: rows.map(row => [row.system, row.sent, row.delivered, row.firstP50Ms, row.firstP99Ms, row.lastP50Ms, row.lastP99Ms, row.driftP99, row.undelivered, row.serverCpuShare]),
+  headers: ['system', 'messages sent', 'deliveries', `first ${w} p50 ms`, `first ${w} p99 ms`, `last ${w} p50 ms`, `last ${w} p99 ms`, 'p99 last/first', 'undelivered at end', 'server CPU share', 'member processes CPU share'],
+  rows: rows.map(row => [row.system, row.sent, row.delivered, row.firstP50Ms, row.firstP99Ms, row.lastP50Ms, row.lastP99Ms, row.driftP99, row.undelivered, row.serverCpuShare, row.membersCpuShare]),
 })
 const took = `took ${round((performance.now() - started) / 1000)} s`
 if (ORDER.length < ALL.length) {
@@ -153,7 +159,7 @@ const notes = [
   `- Target, Parley p99 last/first ≤ 1.5 (no latency drift): ${ours.driftP99}, ${ours.driftP99 <= 1.5 ? 'met' : 'missed'}${ours.keptUp ? '' : ` (and ${ours.undelivered} deliveries were still missing at the end)`}.`,
   `- ${MEMBERS} members on one fresh server per system, spread over ${WORKERS} worker processes; each member sends one ~120-byte text a second, member i starting i×${1000 / MEMBERS} ms after the start, for ${DURATION_MS / 1000} s. A delivery is one message reaching one other member (a member's own messages are not counted); deliveries expected = messages sent × ${MEMBERS - 1}.`,
   `- Windows by send time: the first and the last ${w}. Latency = arrival − send on the coordinator's clock (worker clock offsets measured over IPC, at most ${maxOffset} ms, subtracted).`,
-  `- Sending stops at the deadline; the run then waits at most ${DRAIN_MS / 1000} s for stragglers and counts what is still missing as undelivered. Server CPU share = server CPU seconds / wall seconds over the sending period (1.0 = one core).`,
+  `- Sending stops at the deadline; the run then waits at most ${DRAIN_MS / 1000} s for stragglers and counts what is still missing as undelivered. Server CPU share = server CPU seconds / wall seconds over the sending period (1.0 = one core); member processes CPU share likewise for the load generators together (the machine has 2 cores: near 2 − server, the members, not the server, set the pace).`,
   '- Parley: every member a lightweight automerge-repo peer with its own token appending to the conversation’s newest segment (fanout/automerge-peer.ts). The benchmark does not roll over to a new segment at 1,000 events, so the one segment grows to every message of the run: harsher than a real client. Hocuspocus: awareness off, one Y.Array. Socket.IO: one room. Raw ws relay: every frame to every other client.',
   '- Stock automerge-repo is left out (its 100 ms sync throttle and the member-as-sender wiring were not done for this benchmark).',
   '- The members of a worker share its CPU (two cores for server, workers and coordinator): with Automerge members the workers, not only the server, do real work per delivery, and their queueing shows in the latencies.',

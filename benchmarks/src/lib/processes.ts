@@ -65,7 +65,8 @@ export async function stop(child: ChildProcess | undefined): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise(resolve => child.once('exit', resolve))
   child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000)
+  // A profiled process may need long to write its profile after a busy run.
+  const timer = setTimeout(() => child.kill('SIGKILL'), process.env.BENCH_PROFILE_DIR ? 120_000 : 5_000)
   await exited
   clearTimeout(timer)
 }
