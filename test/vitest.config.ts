@@ -3,6 +3,8 @@ import { defineProject } from 'vitest/config'
 export default defineProject({
   test: {
     name: 'e2e',
+    // The fault suite is its own project (test/reliability/vitest.config.ts); the soak runs by itself (npm run soak).
+    exclude: ['**/node_modules/**', 'reliability/**', 'soak/**'],
     testTimeout: 120_000,
     hookTimeout: 60_000,
   },

@@ -25,6 +25,13 @@ const CHARTS: Record<string, (rows: Rows) => Chart> = {
     log: true,
     bars: rows.filter(row => row.members === Math.max(...rows.map(other => other.members))).map(row => ({ label: row.system, value: row.lastMemberMs })),
   }),
+  throughput: rows => ({
+    title: 'Messages/s delivered at 10,000 offered (many conversations)',
+    unit: 'msg/s',
+    log: true,
+    bars: rows.filter(row => row.offered === Math.max(...rows.map(other => other.offered)) && row.skipped === undefined).map(row => ({ label: row.system, value: row.deliveredPerSecond })),
+  }),
+  'catch-up': rows => ({ title: 'Back online after messages arrived in 100 conversations: fully synced', unit: 'ms', log: true, bars: rows.filter(row => row.round === 1).map(row => ({ label: row.system, value: row.totalMs })) }),
 }
 
 const files = await readdir(`${ROOT}results`)

@@ -13,12 +13,14 @@ const USAGE = `Usage:
   parley-server [--host 127.0.0.1] [--port 8787] [--data ./data]
                 [--jwt-secret S | --jwt-public-key FILE | --jwks-url URL]
                 [--jwt-audience AUD] [--jwt-issuer ISS]
-                [--tls-cert FILE --tls-key FILE] [--redis redis://HOST:PORT]
+                [--tls-cert FILE --tls-key FILE]
+                [--redis redis://HOST:PORT [--cluster-heartbeat-ms 1000]]
                 [--webhook-url URL --webhook-secret S] [--log-level info]
                 [--max-frame-bytes 4194304] [--max-text-bytes 16384]
                 [--messages-per-second 200] [--message-burst 2000]
                 [--max-buffered-bytes 16777216]
                 [--max-connections-per-user 32] [--max-connections-per-ip 256]
+                [--max-loaded-docs 10000] [--doc-idle-ms 300000] [--storage-retry-ms 1000]
   parley-server token <userId> [--ttl 1h] [--admin] [--data ./data] [--jwt-secret S]
 
 Every flag also reads from PARLEY_<FLAG>, e.g. PARLEY_PORT, PARLEY_JWT_SECRET.
@@ -34,6 +36,10 @@ const LIMIT_FLAGS = {
   'max-buffered-bytes': 'maxBufferedBytes',
   'max-connections-per-user': 'maxConnectionsPerUser',
   'max-connections-per-ip': 'maxConnectionsPerIp',
+  'max-loaded-docs': 'maxLoadedDocuments',
+  'doc-idle-ms': 'documentIdleMs',
+  'storage-retry-ms': 'storageRetryMs',
+  'cluster-heartbeat-ms': 'clusterHeartbeatMs',
 } as const
 
 const FLAGS = {
@@ -52,9 +58,13 @@ const FLAGS = {
   'max-buffered-bytes': { type: 'string' },
   'max-connections-per-user': { type: 'string' },
   'max-connections-per-ip': { type: 'string' },
+  'max-loaded-docs': { type: 'string' },
+  'doc-idle-ms': { type: 'string' },
+  'storage-retry-ms': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   redis: { type: 'string' },
+  'cluster-heartbeat-ms': { type: 'string' },
   'webhook-url': { type: 'string' },
   'webhook-secret': { type: 'string' },
   'log-level': { type: 'string' },
@@ -62,9 +72,6 @@ const FLAGS = {
   admin: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const
-
-/** Features whose flags are accepted now and arrive in later releases. */
-const NOT_YET = ['redis'] as const
 
 class UsageError extends Error {}
 
@@ -114,11 +121,6 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stderr.write(`parley-server: unknown command ${positionals[0]}\n\n${USAGE}\n`)
     return 2
   }
-  const unsupported = NOT_YET.filter(name => flags[name] !== undefined)
-  if (unsupported.length > 0) {
-    process.stderr.write(`parley-server: ${ServerErrorCodes.NOT_SUPPORTED}: --${unsupported.join(', --')} is not yet supported by this release\n`)
-    return 2
-  }
   return serve(flags)
 }
 
@@ -151,6 +153,7 @@ async function serve(flags: Flags): Promise<number> {
     tlsKey: await readFlagFile('tls-key', flags['tls-key']),
     webhookUrl: flags['webhook-url'],
     webhookSecret: flags['webhook-secret'],
+    redis: flags.redis,
     logLevel: flags['log-level'] as never,
     ...limits,
   })

@@ -40,9 +40,21 @@ export interface ServerOptions {
   maxPreAuthBytes?: number
   /** Ping interval; a client that misses a pong is disconnected (default 30 s). */
   keepAliveMs?: number
+  /** `redis://HOST:PORT`: join the cluster of nodes on this Redis pub/sub bus (docs/cluster.md). */
+  redis?: string
+  /** How often a cluster node says it is alive; one silent for five beats is dropped (default 1 s). */
+  clusterHeartbeatMs?: number
+  /** Loaded documents beyond which the least recently used idle ones are saved and unloaded (default 10,000; 0: no cap). */
+  maxLoadedDocuments?: number
+  /** A document unused this long is saved and unloaded (default 5 min; 0: only the cap unloads). */
+  documentIdleMs?: number
+  /** While storage refuses writes (disk full), how often to check whether it takes them again (default 1 s). */
+  storageRetryMs?: number
+  /** Bytes of writes held in memory while storage refuses them; beyond, writes fail (default 256 MiB). */
+  maxHeldWriteBytes?: number
 }
 
-const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret'] as const
+const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret', 'redis'] as const
 type Optional = (typeof OPTIONAL)[number]
 
 export type ResolvedServerOptions = Readonly<Required<Omit<ServerOptions, Optional>> & Pick<ServerOptions, Optional>>
@@ -61,6 +73,11 @@ const DEFAULTS = {
   maxConnectionsPerIp: 256,
   maxPreAuthBytes: 64 * 1024,
   keepAliveMs: 30_000,
+  clusterHeartbeatMs: 1000,
+  maxLoadedDocuments: 10_000,
+  documentIdleMs: 300_000,
+  storageRetryMs: 1000,
+  maxHeldWriteBytes: 256 * 1024 * 1024,
 } as const
 
 /** Integer options and their smallest sensible value. */
@@ -74,6 +91,11 @@ const MINIMUMS: Partial<Record<keyof typeof DEFAULTS, number>> = {
   maxConnectionsPerIp: 1,
   maxPreAuthBytes: 0,
   keepAliveMs: 100,
+  clusterHeartbeatMs: 10,
+  maxLoadedDocuments: 0,
+  documentIdleMs: 0,
+  storageRetryMs: 10,
+  maxHeldWriteBytes: 0,
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -96,6 +118,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   const keySources = [resolved.jwtSecret, resolved.jwtPublicKey, resolved.jwksUrl].filter(source => source !== undefined)
   if (keySources.length > 1) invalid('give one of jwtSecret, jwtPublicKey or jwksUrl, not several')
   if ((resolved.tlsCert === undefined) !== (resolved.tlsKey === undefined)) invalid('TLS needs both a certificate and a key')
+  if (resolved.redis !== undefined && !/^rediss?:\/\/[^/\s]+/.test(resolved.redis)) invalid(`redis must be a URL like redis://HOST:PORT, got ${JSON.stringify(resolved.redis)}`)
   if (resolved.webhookUrl !== undefined && (resolved.webhookSecret ?? '').length < 16) invalid('webhooks need a webhook secret of at least 16 characters (--webhook-secret)')
   return Object.freeze(resolved) as ResolvedServerOptions
 }

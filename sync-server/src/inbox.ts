@@ -28,7 +28,10 @@ export class InboxKeeper {
     if (!inbox) {
       inbox = this.#open(user)
       this.#inboxes.set(user, inbox)
-      inbox.catch(() => this.#inboxes.delete(user))
+      // Only while opening: the repo may unload an idle inbox, and a map of every user
+      // ever seen would only grow. Once open, the repo's own handle cache answers.
+      const opened = inbox
+      void inbox.finally(() => this.#inboxes.get(user) === opened && this.#inboxes.delete(user)).catch(() => undefined)
     }
     return inbox
   }

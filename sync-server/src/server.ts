@@ -4,10 +4,9 @@
  * that decide who reads and writes what, and the inbox keeper.
  */
 import { Repo, type DocumentId, type PeerId } from '@automerge/automerge-repo'
-import { closableStorage, DEFAULT_LIMITS, LevelStorageAdapter, sortUnique, type LevelDatabase } from '@parley/core'
+import { closableStorage, DEFAULT_LIMITS, sortUnique } from '@parley/core'
 import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { Level } from 'level'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { WebSocketServer } from 'ws'
@@ -30,6 +29,12 @@ import { WebhookDispatcher } from './webhooks/dispatcher.ts'
 import { notifyOfflineMembers } from './webhooks/offline-members.ts'
 import { webhookAdminRoutes } from './webhooks/routes.ts'
 import { acceptUpgrades } from './network/upgrade.ts'
+import { createCluster } from './cluster/cluster.ts'
+import { DocumentEvictor } from './documents/eviction.ts'
+import { forgetDisconnectedPeers } from './documents/repo-maps.ts'
+import { openDocumentStore } from './storage/document-store.ts'
+import { devTokenRoute } from './http/dev-token.ts'
+import { serveWebApp } from './http/static.ts'
 
 export interface ParleyServer {
   readonly app: FastifyInstance
@@ -73,13 +78,18 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   const { verify, secret } = await tokenVerifier(options, log)
   const limits = { ...DEFAULT_LIMITS, maxTextBytes: options.maxTextBytes }
 
-  const db = new Level<string, Uint8Array>(join(options.dataDir, 'db'), { valueEncoding: 'view' })
-  await db.open()
-  // Gauges read at scrape time, once repo and webhooks exist.
-  const metrics = new ServerMetrics({ documentsLoaded: () => Object.keys(repo.handles).length, webhookQueueDepth: () => webhooks?.stats().queued ?? 0 })
-  const storage = closableStorage(instrumentStorage(new LevelStorageAdapter(db as unknown as LevelDatabase), metrics), () => db.close())
+  // Gauges read at scrape time, once repo, storage and webhooks exist.
+  const metrics = new ServerMetrics({
+    documentsLoaded: () => Object.keys(repo.handles).length,
+    webhookQueueDepth: () => webhooks?.stats().queued ?? 0,
+    storageStatus: () => documents.status(),
+  })
+  const documents = await openDocumentStore(join(options.dataDir, 'db'), { retryMs: options.storageRetryMs, maxHeldBytes: options.maxHeldWriteBytes, log, metrics })
+  const storage = closableStorage(instrumentStorage(documents.adapter, metrics), () => documents.close())
   const registry = await AccessRegistry.open(join(options.dataDir, 'acl'))
   const index = await EventIndex.open(join(options.dataDir, 'events'))
+  // Cluster mode: the other nodes are trusted automerge-repo peers over the Redis bus (docs/cluster.md).
+  const cluster = options.redis === undefined ? undefined : createCluster({ redisUrl: options.redis, heartbeatMs: options.clusterHeartbeatMs, registry, metrics: metrics.register, log })
 
   let guard: SyncGuard | undefined
   const adapter: ParleyServerAdapter = new ParleyServerAdapter({
@@ -101,14 +111,20 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   })
   const repo: Repo = new Repo({
     storage: storage.adapter,
-    network: [adapter],
+    network: cluster ? [adapter, cluster.adapter] : [adapter],
     peerId: `parley-server-${randomBytes(4).toString('hex')}` as PeerId,
     // Never push documents to clients unasked; answer only what the asking user may read.
     // `access` runs for every peer on every message: a cached lookup, never a document load.
+    // The other nodes of a cluster get everything, unasked: their clients' changes passed their guard.
     shareConfig: {
-      announce: async () => false,
+      announce: async peerId => cluster?.isNode(peerId) ?? false,
       access: async (peerId, documentId) => {
+        if (cluster?.isNode(peerId)) return true
         const user = peerId && adapter.userOfPeer(peerId)
+        // Another node's client: only its typing reaches us, relayed by its node under the
+        // client's own peer ID (so each node drops copies it already had). Nothing is ever
+        // sent to a peer with no connection here: saying yes shares nothing.
+        if (cluster && peerId && !user) return cluster.relayedAuthor(peerId)
         return user && documentId ? registry.mayRead(user, documentId) : false
       },
     },
@@ -118,7 +134,8 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   const watch = new ConversationWatch(repo, {
     head(conversationId, head, removed) {
       registry.setMembers(conversationId, rolesOf(head)).then(
-        changed => changed && repo.shareConfigChanged(),
+        // Only this conversation's documents: a full reevaluation is O(documents × peers).
+        changed => changed && repo.shareConfigChanged([conversationId, ...head.segments] as DocumentId[]),
         error => log.error({ err: error, conversationId }, 'could not record membership'),
       )
       void keeper.update(conversationId, head, removed)
@@ -127,6 +144,20 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       index.record(conversationId, sortUnique(events)).catch(error => log.error({ err: error, conversationId }, 'could not number events'))
     },
   })
+  // Idle documents are saved and unloaded (documents/eviction.ts); the watch follows them afresh when they load again.
+  const evictor = new DocumentEvictor(repo, {
+    maxLoaded: options.maxLoadedDocuments,
+    idleMs: options.documentIdleMs,
+    minIdleMs: Math.min(1000, options.documentIdleMs || 1000),
+    sweepMs: options.documentIdleMs > 0 ? Math.min(5000, Math.max(50, Math.floor(options.documentIdleMs / 2))) : 1000,
+    onEvicted: documentId => {
+      watch.forget(documentId)
+      metrics.documentEvicted()
+    },
+    onError: (error, documentId) => log.warn({ err: error, documentId }, 'could not unload an idle document'),
+  })
+  evictor.start()
+  forgetDisconnectedPeers(repo)
   const service = new ConversationService({ repo, registry, index, watch, limits })
   const auth = httpAuth(verify)
   const webhooks: WebhookDispatcher | undefined = options.webhookUrl
@@ -153,12 +184,28 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
   })
-  app.get('/healthz', { schema: { tags: ['server'], summary: 'Liveness and open connections' } }, async () => ({ status: 'ok', connections: adapter.connectionCount }))
+  app.get('/healthz', { schema: { tags: ['server'], summary: 'Liveness, readiness and open connections' } }, async () => {
+    const storageStatus = documents.status()
+    return { status: 'ok', ready: storageStatus.writable, connections: adapter.connectionCount, storage: storageStatus, ...(cluster && { cluster: cluster.status() }) }
+  })
+  // 503 while storage holds writes it could not put on disk (e.g. disk full): still serving, not ready.
+  app.get('/readyz', { schema: { tags: ['server'], summary: 'Readiness: 503 while storage refuses writes' } }, async (_request, reply) => {
+    const storageStatus = documents.status()
+    return reply.code(storageStatus.writable ? 200 : 503).send({ ready: storageStatus.writable, storage: storageStatus })
+  })
   registerRoutes(app, { service, index, inboxes: keeper, auth, onLongPoll: waiting => (waiting > 0 ? metrics.longPollStarted() : metrics.longPollEnded()) })
   // Counts only, no user IDs: unauthenticated like /healthz, for the scraper.
   app.get('/metrics', { schema: { tags: ['server'], summary: 'Prometheus metrics' } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.text()))
   if (webhooks) webhookAdminRoutes(app, webhooks, auth.requireAdmin)
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  // Development sign-in exists only on the generated development secret (no token option given).
+  const development = options.jwtSecret === undefined && options.jwtPublicKey === undefined && options.jwksUrl === undefined
+  if (development && secret !== undefined) {
+    devTokenRoute(app, secret)
+    log.warn('development sign-in is on: POST /v1/dev/token answers a token for any user name')
+  }
+  // The web app at `/`, when clients/web has been built.
+  if (await serveWebApp(app)) log.info('serving the web app at /')
 
   let url = ''
   return {
@@ -174,14 +221,18 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       // automerge-repo hands the adapter its peer ID asynchronously; a join before that
       // would be answered without a sender.
       await adapter.whenConnected()
+      // A node joining a cluster first meets the others (or gives up waiting for Redis).
+      await cluster?.adapter.whenReady()
       const address = await app.listen({ host: options.host, port: options.port })
       url = `${address.replace(/^http/, 'ws')}/sync`
       return url
     },
     async close() {
+      evictor.stop()
       adapter.disconnect()
       wss.close()
       await app.close()
+      await cluster?.close()
       // Only documents that loaded: flushing one that never became available throws.
       const ready = Object.values(repo.handles).filter(handle => handle.isReady())
       await repo.flush(ready.map(handle => handle.documentId as DocumentId))

@@ -38,3 +38,5 @@ export async function startTestServer(options: ServerOptions = {}): Promise<Test
 }
 
 export { RawClient, withTimeout, type Closed, type SyncEndpoint } from './raw-client.ts'
+export { RedisProcess } from './cluster/redis-process.ts'
+export { ResilientDatabase, type ReopenableLevel, type StorageStatus } from './storage/resilient-database.ts'

@@ -89,7 +89,7 @@ describe('the parley-server command', () => {
   })
 
   it.each([
-    [['--redis', 'redis://127.0.0.1:6379'], /--redis is not yet supported/],
+    [['--redis', 'localhost:6379'], /redis must be a URL like redis:\/\/HOST:PORT/],
     [['--colour', 'red'], /Unknown option '--colour'/],
     [['frobnicate'], /unknown command frobnicate/],
     [['token'], /expected exactly one <userId>/],

@@ -28,8 +28,8 @@ export class ServerProcess {
   }
 
   /** `args` are extra flags, e.g. `--tls-cert FILE --tls-key FILE`. */
-  static async start(args: string[] = []): Promise<ServerProcess> {
-    const server = new ServerProcess(await freePort(), await mkdtemp(join(tmpdir(), 'parley-e2e-')), args)
+  static async start(args: string[] = [], options: { dataDir?: string } = {}): Promise<ServerProcess> {
+    const server = new ServerProcess(await freePort(), options.dataDir ?? (await mkdtemp(join(tmpdir(), 'parley-e2e-'))), args)
     await server.restart()
     return server
   }
@@ -45,6 +45,12 @@ export class ServerProcess {
 
   get log(): string {
     return this.#log
+  }
+
+  /** The running process's ID (for /proc memory readings); undefined when not running. */
+  get pid(): number | undefined {
+    const child = this.#child
+    return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined
   }
 
   token(user: string, ttl = '1h'): Promise<string> {

@@ -81,7 +81,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     this.#local = local
     if (options.server) {
       this.#connection = new ServerConnection({
-        url: options.server,
+        url: options.servers,
         token: tokenGetter(options.token),
         backoff: options.reconnect,
         stableAfterMs: options.reconnect.stableAfterMs,
@@ -217,6 +217,22 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
         continue // the connection dropped: start over once it is back
       }
       await this.#until(() => handles.every(handle => containsHeads(handle, serverHeads[handle.documentId])), deadline, timeout)
+      // A segment its head lists that is not here, though the server holds it (its writer
+      // uploaded it after this device first asked): wait until it arrives, then check again.
+      const missing = [...this.#open.values()].flatMap(conversation => conversation.missingSegments())
+      if (missing.length > 0) {
+        let held: ServerHeads
+        try {
+          held = await connection.requestHeads(missing)
+        } catch {
+          continue
+        }
+        const arriving = missing.filter(id => held[id])
+        if (arriving.length > 0) {
+          await this.#until(() => arriving.every(id => this.#tracked.has(id)), deadline, timeout)
+          continue
+        }
+      }
       if (this.#allAcknowledged() && this.conversations().length === known) return
     }
   }
@@ -296,6 +312,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     return new Promise((resolve, reject) => {
       const done = (): void => {
         clearTimeout(timer)
+        clearInterval(poll)
         this.#syncWaiters.delete(check)
       }
       const check = (): void => {
@@ -309,6 +326,8 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
         reject(new ParleyError(ClientErrorCodes.SYNC_TIMEOUT, `not in sync after ${timeout} ms: ${state}`))
       }, Math.max(0, deadline - Date.now()))
       this.#syncWaiters.add(check)
+      // Not every condition has an event (a segment arriving through another conversation's load): look again now and then.
+      const poll = setInterval(check, 100)
       check()
     })
   }

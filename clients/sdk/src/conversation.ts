@@ -169,6 +169,11 @@ export class Conversation extends EventEmitter<ConversationEvents> {
     return latest?.priority ?? 'normal'
   }
 
+  /** Segments the head lists, within the loaded range, that are not here yet (their writer has not uploaded them). */
+  missingSegments(): string[] {
+    return this.#log.missing(this.head().segments)
+  }
+
   /** The documents this conversation lives in: its head and the segments it lists. */
   documentIds(): string[] {
     return [this.id, ...this.head().segments]

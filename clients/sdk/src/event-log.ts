@@ -4,7 +4,7 @@
  * history. Events arrive through each segment handle's patches, so a sync that adds one
  * event parses one event, not the whole segment.
  */
-import type { DocHandle, DocHandleChangePayload } from '@automerge/automerge-repo/slim'
+import type { DocHandle, DocHandleChangePayload, DocumentId } from '@automerge/automerge-repo/slim'
 import { parseEvent, readSegmentEvents, readString, type ParleyEvent, type SegmentDoc } from '@parley/core'
 import type { ClientContext } from './context.ts'
 
@@ -15,6 +15,9 @@ export class EventLog {
   #oldest: string | undefined
   readonly #ctx: ClientContext
   readonly #onEvents: () => void
+  /** Listed segments nobody had when asked (their writer was offline); followed once they arrive. */
+  readonly #awaited = new Set<string>()
+  #closed = false
 
   constructor(ctx: ClientContext, onEvents: () => void) {
     this.#ctx = ctx
@@ -57,9 +60,31 @@ export class EventLog {
     const loaded = this.segments.get(id)
     if (loaded) return loaded
     const handle = await this.#ctx.find<SegmentDoc>(id)
+    if (!handle) this.#awaitArrival(id)
     if (!handle || this.segments.has(id)) return this.segments.get(id)
     this.attach(handle)
     return handle
+  }
+
+  /** Segment IDs from the oldest loaded one on that are not loaded (yet). */
+  missing(segmentIds: string[]): string[] {
+    const start = this.#oldest === undefined ? segmentIds.length : Math.max(0, segmentIds.indexOf(this.#oldest))
+    return segmentIds.slice(start).filter(id => !this.segments.has(id))
+  }
+
+  /**
+   * A segment the head lists but neither this device nor the server had when asked: two
+   * writers each started one while apart, and the other writer has not uploaded it yet.
+   * The repo gets it when it reaches the server; follow it then, or it would never show.
+   */
+  #awaitArrival(id: string): void {
+    const pending = this.#ctx.repo.handles[id as DocumentId] as DocHandle<SegmentDoc> | undefined
+    if (!pending || this.#awaited.has(id)) return
+    this.#awaited.add(id)
+    void pending.whenReady().then(async () => {
+      this.#awaited.delete(id)
+      if (!this.#closed) await this.load(id)
+    })
   }
 
   /** Starts following a segment handle, e.g. one this device just created. */
@@ -71,6 +96,7 @@ export class EventLog {
   }
 
   close(): void {
+    this.#closed = true
     for (const handle of this.segments.values()) handle.off('change', this.#onChange)
   }
 

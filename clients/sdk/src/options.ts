@@ -6,8 +6,12 @@ import type { StorageOption } from './storage.ts'
 import type { TokenSource } from './token.ts'
 
 export interface ClientOptions {
-  /** `ws://HOST:PORT`, `wss://…`, the full `…/sync` URL, or `http(s)://`. Leave out for an offline-only client. */
-  server?: string
+  /**
+   * `ws://HOST:PORT`, `wss://…`, the full `…/sync` URL, or `http(s)://`. Leave out for an
+   * offline-only client. Several URLs (the nodes of a cluster): the client connects to one
+   * and moves on to the next, with backoff, whenever a connection fails or drops.
+   */
+  server?: string | readonly string[]
   /** A JWT, or a function returning a fresh one before each connection attempt. */
   token: TokenSource
   /** Where the local replica lives. Default: memory. */
@@ -21,7 +25,10 @@ export interface ClientOptions {
 }
 
 export interface ResolvedOptions {
+  /** The first of `servers`. */
   server: string | undefined
+  /** Every sync URL, in the order they are tried. */
+  servers: readonly string[]
   token: TokenSource
   storage: StorageOption
   pageSize: number
@@ -42,6 +49,13 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
   return value
 }
 
+function serverList(server: ClientOptions['server']): readonly string[] {
+  if (server === undefined) return []
+  if (typeof server === 'string') return [server]
+  if (!Array.isArray(server) || server.length === 0) invalid('server must be a URL or a non-empty list of URLs')
+  return server
+}
+
 /** Validates options once, fills defaults, and freezes the result. */
 export function resolveOptions(options: ClientOptions): Readonly<ResolvedOptions> {
   for (const key of Object.keys(options)) if (!KNOWN.has(key)) invalid(`unknown option ${key}`)
@@ -51,8 +65,10 @@ export function resolveOptions(options: ClientOptions): Readonly<ResolvedOptions
   if (storage.kind === 'level' && typeof storage.dir !== 'string') invalid('storage.dir is required for level storage')
   const reconnect = { ...DEFAULT_BACKOFF, stableAfterMs: 5_000, ...options.reconnect }
   if (reconnect.minMs <= 0 || reconnect.maxMs < reconnect.minMs) invalid('reconnect needs 0 < minMs <= maxMs')
+  const servers = Object.freeze(serverList(options.server).map(syncUrl))
   return Object.freeze({
-    server: options.server === undefined ? undefined : syncUrl(options.server),
+    server: servers[0],
+    servers,
     token: options.token,
     storage,
     pageSize: positiveInteger('pageSize', options.pageSize, 50),

@@ -30,6 +30,8 @@ export class AccessRegistry {
   readonly #db: Level<string, unknown>
   readonly #docs = new Map<string, DocEntry | null>()
   readonly #actors = new Map<string, string | null>()
+  #locate: ((documentId: string) => Promise<DocEntry | null>) | undefined
+  readonly #locating = new Map<string, Promise<DocEntry | null>>()
 
   private constructor(db: Level<string, unknown>) {
     this.#db = db
@@ -126,13 +128,49 @@ export class AccessRegistry {
     return (await this.#db.get(CHANGE + hash)) !== undefined
   }
 
-  async #load(documentId: string): Promise<DocEntry | null> {
+  /**
+   * In a cluster: asks the other nodes about a document this node has no entry for,
+   * before "unregistered" is believed (cluster/registry-facts.ts). What they answer is kept.
+   */
+  setLocator(locate: (documentId: string) => Promise<DocEntry | null>): void {
+    this.#locate = locate
+  }
+
+  /** The entry this node holds, never asking other nodes. */
+  localEntry(documentId: string): Promise<DocEntry | null> {
+    return this.#load(documentId, false)
+  }
+
+  /**
+   * Records an entry another node of the cluster holds, unless this node has one (a
+   * segment only reserved here gives way to the real one).
+   */
+  async learn(documentId: string, entry: DocEntry): Promise<void> {
+    const local = await this.#load(documentId, false)
+    if (local === null || (local.type === 'segment' && local.reserved && entry.type === 'segment' && !entry.reserved)) await this.register(documentId, entry)
+  }
+
+  async #load(documentId: string, locate = true): Promise<DocEntry | null> {
     const cached = this.#docs.get(documentId)
     if (cached !== undefined) return cached
-    const entry = ((await this.#db.get(DOC + documentId)) as DocEntry | undefined) ?? null
+    let entry = ((await this.#db.get(DOC + documentId)) as DocEntry | undefined) ?? null
+    if (entry === null && locate && this.#locate) {
+      entry = await this.#located(documentId)
+      if (entry !== null && !this.#docs.has(documentId)) await this.register(documentId, entry)
+    }
     // A register() that raced this load wins.
     if (!this.#docs.has(documentId)) this.#docs.set(documentId, entry)
     return this.#docs.get(documentId) ?? null
+  }
+
+  /** One question per document at a time. */
+  #located(documentId: string): Promise<DocEntry | null> {
+    let asking = this.#locating.get(documentId)
+    if (!asking) {
+      asking = this.#locate!(documentId).finally(() => this.#locating.delete(documentId))
+      this.#locating.set(documentId, asking)
+    }
+    return asking
   }
 }
 

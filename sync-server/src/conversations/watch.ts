@@ -24,6 +24,11 @@ export class ConversationWatch {
     })
   }
 
+  /** Stops following a document the repo unloaded: its next handle is followed afresh. */
+  forget(documentId: string): void {
+    this.#watched.delete(documentId)
+  }
+
   /** Starts following a handle (once); resolves when its current state was reported. */
   async watch(handle: DocHandle<unknown>): Promise<void> {
     if (this.#watched.has(handle.documentId)) return

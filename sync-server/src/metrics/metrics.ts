@@ -22,6 +22,8 @@ export interface ServerMetricsOptions {
   documentsLoaded: () => number
   /** Webhook deliveries waiting, asked at every scrape; without it, `webhookQueueDepth()` sets the gauge. */
   webhookQueueDepth?: () => number
+  /** Whether document storage takes writes, and how many wait in memory; asked at every scrape. */
+  storageStatus?: () => { writable: boolean; heldWrites: number }
 }
 
 /** From half a millisecond (a relay on an idle server) to two seconds (something is wrong). */
@@ -46,6 +48,9 @@ export class ServerMetrics implements AdapterMetrics {
   readonly #webhookDeadLetters: Counter
   readonly #deliveryLatency: Histogram
   readonly #storage: Histogram<'op'>
+  readonly #storageWriteFailures: Counter
+  readonly #storageCorruptValues: Counter
+  readonly #documentsEvicted: Counter
 
   constructor(options: ServerMetricsOptions) {
     const registers = [this.register]
@@ -102,6 +107,26 @@ export class ServerMetrics implements AdapterMetrics {
       registers,
     })
     this.#storage = new Histogram({ name: 'parley_leveldb_operation_seconds', help: 'LevelDB storage operations by operation, in seconds.', labelNames: ['op'], buckets: STORAGE_BUCKETS, registers })
+    this.#storageWriteFailures = new Counter({ name: 'parley_storage_write_failures_total', help: 'Times document storage stopped taking writes (disk full, I/O error); writes are held until it recovers.', registers })
+    this.#storageCorruptValues = new Counter({ name: 'parley_storage_corrupt_values_total', help: 'Stored values that failed their checksum and were quarantined.', registers })
+    this.#documentsEvicted = new Counter({ name: 'parley_documents_evicted_total', help: 'Idle documents saved and unloaded from memory.', registers })
+    const storageStatus = options.storageStatus ?? (() => ({ writable: true, heldWrites: 0 }))
+    new Gauge({
+      name: 'parley_storage_writable',
+      help: '1 while document storage takes writes, 0 while writes are held in memory (the server is not ready).',
+      registers,
+      collect() {
+        this.set(storageStatus().writable ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'parley_storage_held_writes',
+      help: 'Storage writes held in memory until the disk takes them again.',
+      registers,
+      collect() {
+        this.set(storageStatus().heldWrites)
+      },
+    })
     // Labelled series that must read 0 before the first frame, so rate() has a start.
     for (const direction of ['in', 'out']) {
       this.#syncMessages.labels(direction).inc(0)
@@ -175,6 +200,18 @@ export class ServerMetrics implements AdapterMetrics {
 
   webhookDeadLettered(): void {
     this.#webhookDeadLetters.inc()
+  }
+
+  storageWriteFailed(): void {
+    this.#storageWriteFailures.inc()
+  }
+
+  storageCorruptValue(): void {
+    this.#storageCorruptValues.inc()
+  }
+
+  documentEvicted(): void {
+    this.#documentsEvicted.inc()
   }
 
   /** Times a storage operation (`load`, `save` …), whether it resolves or rejects; returns it unchanged. */

@@ -14,6 +14,8 @@ import { decodeFrame, decodeSyncData, HEADS_REPLY } from './frames.ts'
 import { TokenBucket } from './rate-limit.ts'
 
 const PROTOCOL_V1 = '1'
+/** Every server's repo peer ID starts so (server.ts); clients may not announce one. */
+export const SERVER_PEER_PREFIX = 'parley-server-'
 /** Messages waiting for inspection per connection; a client that outruns the checks is rate limited. */
 const MAX_QUEUED = 1000
 /** How long a closing socket that stopped reading may hold its buffer before it is cut. */
@@ -228,6 +230,8 @@ export class ParleyServerAdapter extends NetworkAdapter {
 
   #join(connection: Connection, peerId: PeerId, peerMetadata: PeerMetadata, versions: string[] | undefined): void {
     if (connection.peerId) return this.close(connection, CloseCodes.MALFORMED, 'already joined')
+    // Servers' peer IDs: the nodes of a cluster are trusted peers, and no client may pose as one.
+    if (peerId.startsWith(SERVER_PEER_PREFIX)) return this.close(connection, CloseCodes.FORBIDDEN, `peer IDs starting with ${SERVER_PEER_PREFIX} are reserved for servers`)
     const holder = this.#byPeer.get(peerId)
     if (holder && holder.user !== connection.user) {
       return this.close(connection, CloseCodes.FORBIDDEN, 'peer ID belongs to another user')

@@ -17,13 +17,22 @@ export const rawRelay: System = {
   },
 }
 
-/** A minimal relay: every frame goes to every other client; nothing is stored. */
+/**
+ * A minimal relay: every frame goes to every other client connected on the same URL path
+ * (a room: the throughput benchmark's conversations; every other benchmark connects to
+ * `/`, one room); nothing is stored.
+ */
 export function runRawRelay(port: number): void {
   const wss = new WebSocketServer({ port, host: '127.0.0.1' })
-  wss.on('connection', socket =>
+  const rooms = new Map<string, Set<WebSocket>>()
+  wss.on('connection', (socket, request) => {
+    const path = request.url ?? '/'
+    const room = rooms.get(path) ?? new Set<WebSocket>()
+    rooms.set(path, room.add(socket))
+    socket.on('close', () => room.delete(socket))
     socket.on('message', (data, isBinary) => {
-      for (const other of wss.clients) if (other !== socket) other.send(data, { binary: isBinary })
-    }),
-  )
+      for (const other of room) if (other !== socket) other.send(data, { binary: isBinary })
+    })
+  })
   wss.on('listening', () => console.log(`listening on ${port}`))
 }

@@ -4,6 +4,9 @@
  * reconnect policy. The stock adapter retries every 5 s without backoff and throws on
  * an HTTP 401 at upgrade; this one backs off with full jitter, resets the backoff only
  * once a connection has stayed up, and reports a refused token as a clear error.
+ *
+ * Given several URLs (the nodes of a cluster), it stays on the one that works and moves
+ * to the next whenever an attempt fails or a connection drops, with the same backoff.
  */
 import { NetworkAdapter, cbor, type Message, type PeerId, type PeerMetadata } from '@automerge/automerge-repo/slim'
 import WebSocket from 'isomorphic-ws'
@@ -16,7 +19,8 @@ export type ConnectionStatus = 'connecting' | 'online' | 'offline'
 export type ServerHeads = Record<string, string[] | null>
 
 export interface ConnectionOptions {
-  url: string
+  /** The server's sync URL, or several (tried in turn). */
+  url: string | readonly string[]
   /** Called before every connection attempt, so an expired token can be replaced. */
   token: () => Promise<string>
   backoff?: BackoffOptions
@@ -51,6 +55,9 @@ export class ServerConnection extends NetworkAdapter {
   /** The server's peer metadata (its storage ID) once the handshake is done. */
   serverMetadata: PeerMetadata | undefined
   #options: ConnectionOptions & { backoff: BackoffOptions; stableAfterMs: number; WebSocket: WebSocketClass }
+  readonly #urls: readonly string[]
+  /** Index in #urls of the server this connection uses (or will try next). */
+  #current = 0
   #socket: InstanceType<WebSocketClass> | undefined
   #serverPeerId: PeerId | undefined
   #attempt = 0
@@ -68,6 +75,13 @@ export class ServerConnection extends NetworkAdapter {
   constructor(options: ConnectionOptions) {
     super()
     this.#options = { backoff: DEFAULT_BACKOFF, stableAfterMs: 5_000, WebSocket, ...options }
+    this.#urls = typeof options.url === 'string' ? [options.url] : [...options.url]
+    if (this.#urls.length === 0) throw new ParleyError(ClientErrorCodes.INVALID_OPTION, 'a connection needs at least one server URL')
+  }
+
+  /** The sync URL in use, or to be tried next. */
+  get url(): string {
+    return this.#urls[this.#current]!
   }
 
   /** Ready once the first attempt has either joined or failed: offline finds must not hang. */
@@ -141,7 +155,7 @@ export class ServerConnection extends NetworkAdapter {
       return
     }
     if (this.#closed) return
-    const url = new URL(this.#options.url)
+    const url = new URL(this.url)
     url.searchParams.set('token', token)
     const socket = new this.#options.WebSocket(url.toString())
     socket.binaryType = 'arraybuffer'
@@ -161,6 +175,8 @@ export class ServerConnection extends NetworkAdapter {
       // An expired token is routine: reconnect at once with a fresh one from the callback.
       // Pending changes stay in the repo and sync on the new connection.
       if (event.code === UNAUTHENTICATED_CLOSE && event.reason === TOKEN_EXPIRED) return this.#scheduleRetry(0)
+      // The attempt failed or the connection dropped: the next attempt goes to the next server.
+      this.#current = (this.#current + 1) % this.#urls.length
       if (event.code === UNAUTHENTICATED_CLOSE) this.#unauthenticated()
       if (event.code === FORBIDDEN_CLOSE) {
         this.#options.onError?.(new ParleyError(ClientErrorCodes.FORBIDDEN, `the server refused a change: ${event.reason || 'forbidden'}`))

@@ -1,0 +1,74 @@
+/**
+ * One system ready for the throughput benchmark: its server on a fresh data directory,
+ * C conversations, their senders and receivers spread over load-generator processes
+ * (conversation i's sender in worker i mod W, its receiver in the next one, so every
+ * message crosses processes), and each worker's clock offset measured.
+ */
+import type { ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { SYSTEMS } from '../latency/systems.ts'
+import { forkWorker, freePort, nextMessage, spawnServer, stop, withTimeout } from '../lib/processes.ts'
+import { SECRET } from '../fanout/system.ts'
+import { clockOffset } from '../fanout/timing.ts'
+import { THROUGHPUT_SYSTEMS, type ThroughputKey } from './systems.ts'
+
+const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url))
+const SETUP_TIMEOUT_MS = 300_000
+
+export interface SystemRun {
+  name: string
+  server: ChildProcess
+  workers: ChildProcess[]
+  offsets: number[]
+  close(): Promise<void>
+}
+
+function ready(worker: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    nextMessage(worker, 'ready').then(() => resolve(), reject)
+    nextMessage<{ message: string }>(worker, 'failed').then(({ message }) => reject(new Error(`a member could not join:\n${message}`)), reject)
+  })
+}
+
+export async function startSystem(key: ThroughputKey, conversations: number, workerCount: number): Promise<SystemRun> {
+  const system = THROUGHPUT_SYSTEMS[key]
+  const base = SYSTEMS[system.server]
+  const port = await freePort()
+  const dataDir = await mkdtemp(join(tmpdir(), `parley-bench-throughput-${key}-`))
+  const { command, args } = base.serverCommand(port, dataDir, SECRET)
+  let server: ChildProcess | undefined
+  const workers: ChildProcess[] = []
+  const close = async (): Promise<void> => {
+    for (const worker of workers) if (worker.connected) worker.send({ type: 'close' })
+    await Promise.all(workers.map(stop))
+    await stop(server)
+    await rm(dataDir, { recursive: true, force: true })
+  }
+  try {
+    server = await spawnServer(command, [...args, ...(system.serverArgs?.(2 * conversations) ?? [])])
+    const url = `ws://127.0.0.1:${port}${base.path ?? ''}`
+    // The generators start (tsx, imports) while the conversations are made.
+    for (let w = 0; w < workerCount; w++) {
+      const worker = forkWorker(WORKER, [key, url])
+      // An order sent to a worker that died is an 'error' event; the death itself fails the step that waits on it.
+      worker.on('error', () => {})
+      workers.push(worker)
+    }
+    const [groups] = await Promise.all([
+      withTimeout(system.create({ url, httpUrl: `http://127.0.0.1:${port}` }, conversations), `${conversations} conversations`, SETUP_TIMEOUT_MS),
+      ...workers.map(worker => nextMessage(worker, 'started')),
+    ])
+    const share = (w: number) => groups.flatMap((group, i) => (i % workerCount === w ? [[i, group] as [number, string]] : []))
+    workers.forEach((worker, w) => worker.send({ type: 'setup', senders: share(w), receivers: share((w + workerCount - 1) % workerCount) }))
+    await withTimeout(Promise.all(workers.map(ready)), `${2 * conversations} members to join`, SETUP_TIMEOUT_MS)
+    const offsets: number[] = []
+    for (const worker of workers) offsets.push(await clockOffset(worker))
+    return { name: base.name, server, workers, offsets, close }
+  } catch (error) {
+    await close()
+    throw error
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Writing a message: Enter sends, Shift+Enter starts a new line, ArrowUp in an empty box
+ * edits your last message. Sending stores the message on this device at once (offline
+ * too); the outbox tracks it until the server has it. Typing is announced to the others.
+ */
+import type { Conversation, TimelineItem } from '@parley/client'
+import { useEffect, useRef, useState } from 'preact/hooks'
+import { useServices } from '../services.ts'
+
+interface Props {
+  conversation: Conversation
+  title: string
+  timeline: TimelineItem[]
+  onEditLast: (id: string) => void
+}
+
+export function Composer({ conversation, title, timeline, onEditLast }: Props) {
+  const { outbox, user } = useServices()
+  const [text, setText] = useState('')
+  const [error, setError] = useState('')
+  const input = useRef<HTMLTextAreaElement>(null)
+  useEffect(() => {
+    input.current?.focus()
+    return () => conversation.setTyping(false)
+  }, [conversation])
+
+  const send = async (): Promise<void> => {
+    const message = text.trim()
+    if (!message) return
+    setText('')
+    conversation.setTyping(false)
+    try {
+      outbox.add(await conversation.send(message))
+      setError('')
+    } catch (cause) {
+      setText(message)
+      setError((cause as Error).message)
+    }
+  }
+
+  return (
+    <form
+      class="composer"
+      onSubmit={event => {
+        event.preventDefault()
+        void send()
+      }}
+    >
+      <label class="visually-hidden" for="composer-input">
+        Message {title}
+      </label>
+      <textarea
+        id="composer-input"
+        ref={input}
+        rows={1}
+        placeholder={`Message ${title}`}
+        value={text}
+        aria-describedby={error ? 'composer-error' : undefined}
+        onInput={event => {
+          const value = event.currentTarget.value
+          setText(value)
+          conversation.setTyping(value.trim() !== '')
+        }}
+        onBlur={() => conversation.setTyping(false)}
+        onKeyDown={event => {
+          if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+            event.preventDefault()
+            void send()
+          } else if (event.key === 'ArrowUp' && text === '') {
+            const last = timeline.findLast(item => item.author === user && !item.deleted)
+            if (last) {
+              event.preventDefault()
+              onEditLast(last.id)
+            }
+          }
+        }}
+      />
+      <button type="submit" class="primary send" disabled={text.trim() === ''}>
+        Send
+      </button>
+      {error && (
+        <p class="error" id="composer-error" role="alert">
+          {error}
+        </p>
+      )}
+    </form>
+  )
+}

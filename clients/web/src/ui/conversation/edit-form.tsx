@@ -1,0 +1,54 @@
+/** Inline editing: Enter saves, Shift+Enter starts a new line, Escape cancels. */
+import { useEffect, useRef, useState } from 'preact/hooks'
+
+export function EditForm({ text, onSave, onCancel }: { text: string; onSave: (text: string) => void; onCancel: () => void }) {
+  const [value, setValue] = useState(text)
+  const input = useRef<HTMLTextAreaElement>(null)
+  useEffect(() => {
+    const field = input.current
+    field?.focus()
+    field?.setSelectionRange(field.value.length, field.value.length)
+  }, [])
+  const save = (): void => {
+    if (value.trim()) onSave(value.trim())
+    else onCancel()
+  }
+  return (
+    <form
+      class="edit-form"
+      onSubmit={event => {
+        event.preventDefault()
+        save()
+      }}
+    >
+      <label class="visually-hidden" for="edit-message">
+        Edit message
+      </label>
+      <textarea
+        id="edit-message"
+        ref={input}
+        rows={2}
+        value={value}
+        onInput={event => setValue(event.currentTarget.value)}
+        onKeyDown={event => {
+          if (event.key === 'Escape') {
+            event.preventDefault()
+            onCancel()
+          } else if (event.key === 'Enter' && !event.shiftKey) {
+            event.preventDefault()
+            save()
+          }
+        }}
+      />
+      <div class="edit-actions">
+        <span class="hint">Enter to save · Esc to cancel</span>
+        <button type="button" class="quiet small" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="submit" class="primary small">
+          Save
+        </button>
+      </div>
+    </form>
+  )
+}

@@ -1,0 +1,63 @@
+/**
+ * Debian's Chromium driven by playwright-core (never a downloaded browser). Each user is
+ * a browser context of their own: separate storage (IndexedDB, service worker), like two
+ * people on two machines.
+ */
+import { existsSync } from 'node:fs'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { WebServer } from './web-server.ts'
+
+const CHROMIUM = process.env.PARLEY_CHROMIUM ?? '/usr/bin/chromium'
+
+/** As the machine notes say: without the background-networking flags Chromium tries hosts this machine cannot reach. */
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+export function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium (.ci/run does) or set PARLEY_CHROMIUM`)
+  return chromium.launch({ executablePath: CHROMIUM, args: ARGS })
+}
+
+export interface UserWindow {
+  user: string
+  context: BrowserContext
+  page: Page
+}
+
+/** The windows a test opened; closing them fails the test if any page threw. */
+export class Windows {
+  readonly #browser: Browser
+  readonly #server: WebServer
+  readonly #open: UserWindow[] = []
+  readonly #errors: string[] = []
+
+  constructor(browser: Browser, server: WebServer) {
+    this.#browser = browser
+    this.#server = server
+  }
+
+  /** A fresh browser profile with the app open at the sign-in screen. */
+  async open(user: string): Promise<UserWindow> {
+    const context = await this.#browser.newContext({ viewport: { width: 1180, height: 760 }, locale: 'en-GB', timezoneId: 'Europe/London' })
+    context.setDefaultTimeout(30_000)
+    const page = await context.newPage()
+    page.on('pageerror', error => this.#errors.push(`${user}: ${error.stack ?? error.message}`))
+    await page.goto(this.#server.url)
+    const window = { user, context, page }
+    this.#open.push(window)
+    return window
+  }
+
+  /** Signs in through the development sign-in form, and waits until the client is online. */
+  async signIn(user: string): Promise<UserWindow> {
+    const window = await this.open(user)
+    await window.page.getByLabel('Your name').fill(user)
+    await window.page.getByRole('button', { name: 'Sign in', exact: true }).click()
+    await window.page.locator('.badge[data-status="online"]').waitFor()
+    return window
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all(this.#open.splice(0).map(window => window.context.close()))
+    if (this.#errors.length > 0) throw new Error(`the app threw in the browser:\n${this.#errors.splice(0).join('\n')}`)
+  }
+}

@@ -1,0 +1,15 @@
+import { defineProject } from 'vitest/config'
+
+export default defineProject({
+  test: {
+    name: '@parley/web',
+    include: ['test/**/*.test.ts'],
+    // Builds the app once; every file then starts its own server process and Chromium.
+    globalSetup: ['test/browser/support/build-app.ts'],
+    // One file at a time: each drives a real browser and a real server on a 2-core machine.
+    pool: 'forks',
+    poolOptions: { forks: { singleFork: true } },
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
+  },
+})

@@ -1,0 +1,138 @@
+/**
+ * Unloads documents nobody has used for a while, so the server's memory follows what
+ * is active rather than everything ever opened. A document is used when a message about
+ * it arrives or leaves; beyond `maxLoaded` loaded documents the least recently used go
+ * first (once idle for `minIdleMs`), and any document idle for `idleMs` goes anyway.
+ *
+ * DESIGN.md trap 5: `repo.removeFromCache` unloads the handle, which swaps its document
+ * for an empty one and fires `heads-changed`; the repo's throttled save listens to that
+ * and can write the empty document as a snapshot, deleting the real chunks (upstream
+ * issue #435). So: flush first, give up if the document changed meanwhile, silence the
+ * handle (every listener: the handle is discarded), and only then remove it. A change
+ * that slips in during the removal is saved by hand. Loading it again later reads it
+ * back from storage; the eviction test proves nothing is lost.
+ */
+import type { Doc } from '@automerge/automerge'
+import type { DocHandle, DocumentId, Repo } from '@automerge/automerge-repo'
+
+export interface EvictionOptions {
+  /** Loaded documents beyond which the least recently used idle ones are unloaded (0: no cap). */
+  maxLoaded: number
+  /** A document unused this long is unloaded whatever the count (0: never by age). */
+  idleMs: number
+  /** A document used more recently than this is never unloaded, cap or not. */
+  minIdleMs: number
+  /** How often to look. */
+  sweepMs: number
+  /** Told about each unloaded document (watchers forget it) and each failure. */
+  onEvicted?: (documentId: DocumentId) => void
+  onError?: (error: Error, documentId: DocumentId) => void
+}
+
+export class DocumentEvictor {
+  readonly #repo: Repo
+  readonly #options: EvictionOptions
+  /** Last use per document; Map order is least recently used first. */
+  readonly #lastUsed = new Map<DocumentId, number>()
+  readonly #evicting = new Set<DocumentId>()
+  #timer: ReturnType<typeof setInterval> | undefined
+  #sweeping: Promise<number> | undefined
+  #evicted = 0
+
+  constructor(repo: Repo, options: EvictionOptions) {
+    this.#repo = repo
+    this.#options = options
+    const touch = (message: object): void => {
+      const { documentId } = message as { documentId?: DocumentId }
+      if (documentId) this.touch(documentId)
+    }
+    repo.networkSubsystem.on('message', touch)
+    repo.synchronizer.on('message', touch)
+  }
+
+  /** Documents unloaded so far. */
+  get evicted(): number {
+    return this.#evicted
+  }
+
+  start(): void {
+    if (this.#timer || this.#options.sweepMs <= 0) return
+    this.#timer = setInterval(() => void this.sweep(), this.#options.sweepMs)
+    this.#timer.unref()
+  }
+
+  stop(): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+
+  touch(documentId: DocumentId, now = Date.now()): void {
+    this.#lastUsed.delete(documentId)
+    this.#lastUsed.set(documentId, now)
+  }
+
+  /** Unloads what is over the cap or past the idle time; resolves with how many. One sweep at a time. */
+  sweep(now = Date.now()): Promise<number> {
+    this.#sweeping ??= this.#sweep(now).finally(() => (this.#sweeping = undefined))
+    return this.#sweeping
+  }
+
+  async #sweep(now: number): Promise<number> {
+    const handles = this.#repo.handles
+    // Forget documents the repo no longer holds; first sight of one counts as a use.
+    for (const id of this.#lastUsed.keys()) if (!handles[id]) this.#lastUsed.delete(id)
+    for (const id of Object.keys(handles) as DocumentId[]) if (!this.#lastUsed.has(id)) this.touch(id, now)
+    const { maxLoaded, idleMs, minIdleMs } = this.#options
+    let excess = maxLoaded > 0 ? Object.keys(handles).length - maxLoaded : 0
+    const victims: DocumentId[] = []
+    for (const [id, used] of this.#lastUsed) {
+      const idle = now - used
+      if (idle < minIdleMs) break // everything after it was used more recently
+      if (excess > 0 || (idleMs > 0 && idle >= idleMs)) {
+        victims.push(id)
+        excess--
+      } else break
+    }
+    let count = 0
+    for (const id of victims) if (await this.evict(id)) count++
+    return count
+  }
+
+  /** Saves and unloads one document; false when it is not loaded, busy, or changed while saving. */
+  async evict(documentId: DocumentId): Promise<boolean> {
+    const handle = this.#repo.handles[documentId] as DocHandle<unknown> | undefined
+    if (!handle || !handle.isReady() || this.#evicting.has(documentId)) return false
+    this.#evicting.add(documentId)
+    const started = this.#lastUsed.get(documentId)
+    try {
+      const heads = handle.heads()
+      await this.#repo.flush([documentId])
+      // Used or changed while saving: it is not idle after all.
+      if (!handle.isReady() || this.#lastUsed.get(documentId) !== started || !sameHeads(handle.heads(), heads)) return false
+      let late: Doc<unknown> | undefined
+      handle.removeAllListeners()
+      handle.on('heads-changed', ({ doc }) => {
+        // The unload itself fires this with an empty document: only a real change counts.
+        if (handle.isReady()) late = doc
+      })
+      await this.#repo.removeFromCache(documentId)
+      if (late) await this.#repo.storageSubsystem?.saveDoc(documentId, late)
+      // A message that raced the removal may have set up a synchronizer on the old
+      // handle: drop it, so the next message loads the document afresh.
+      if (this.#lastUsed.get(documentId) !== started && !this.#repo.handles[documentId]) this.#repo.synchronizer.removeDocument(documentId)
+      else this.#lastUsed.delete(documentId)
+      this.#evicted++
+      this.#options.onEvicted?.(documentId)
+      return true
+    } catch (error) {
+      this.#options.onError?.(error as Error, documentId)
+      return false
+    } finally {
+      this.#evicting.delete(documentId)
+    }
+  }
+}
+
+function sameHeads(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((head, i) => head === b[i])
+}

@@ -1,0 +1,256 @@
+/**
+ * The document database, kept writable through a full disk. LevelDB answers a failed
+ * write (ENOSPC, EIO) with LEVEL_IO_ERROR, and worse: a record torn by the failure
+ * leaves later records of the same log block unreadable, so writes that "succeed" after
+ * it are silently dropped when the database is next opened (measured: see
+ * docs/reliability.md). So after the first failed write nothing more is written to that
+ * log. Writes are held in memory, in the order they were issued, and reads see them;
+ * once a probe file fits on the disk again the database is closed and reopened (a fresh
+ * log) and the held writes go in. Held writes are bounded: past `maxHeldBytes` a write
+ * fails with the original error rather than growing memory.
+ */
+import type { LevelDatabase } from '@parley/core'
+import { unlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+
+/** The slice of classic-level's API this wrapper drives. */
+export interface ReopenableLevel {
+  readonly status: string
+  open(): Promise<void>
+  close(): Promise<void>
+  get(key: string): Promise<Uint8Array | undefined>
+  put(key: string, value: Uint8Array): Promise<void>
+  del(key: string): Promise<void>
+  batch(ops: ({ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string })[]): Promise<void>
+  clear(range: { gte?: string; lt?: string }): Promise<void>
+  iterator(range: { gte?: string; lt?: string }): AsyncIterable<[string, Uint8Array]> & { close(): Promise<void> }
+}
+
+type Range = { gte?: string; lt?: string }
+type Op = ({ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string } | { type: 'clear'; range: Range }) & { seq: number }
+
+export interface StorageStatus {
+  /** False from the first failed write until every held write is on disk. */
+  writable: boolean
+  /** The failure, while not writable. */
+  problem?: string
+  /** When writes started failing (ms since the epoch). */
+  since?: number
+  heldWrites: number
+  heldBytes: number
+}
+
+export interface ResilientDatabaseOptions {
+  /** Directory the probe file is written to (the database's own). */
+  dir: string
+  /** How often to probe for space while failing. */
+  retryMs: number
+  /** Bytes of held writes beyond which writes fail instead of being held. */
+  maxHeldBytes: number
+  /** Size of the probe file that must fit before the database is reopened. */
+  probeBytes?: number
+  onFailure?: (error: Error) => void
+  onRecovered?: (info: { writes: number; downMs: number }) => void
+  /** A reopen or a replay of held writes failed; retried after `retryMs`. */
+  onRetryFailed?: (error: Error) => void
+}
+
+const inRange = (key: string, { gte, lt }: Range): boolean => (gte === undefined || key >= gte) && (lt === undefined || key < lt)
+const sizeOf = (op: Op): number => (op.type === 'put' ? op.key.length + op.value.byteLength : 64)
+
+export class ResilientDatabase implements LevelDatabase {
+  readonly #db: ReopenableLevel
+  readonly #options: ResilientDatabaseOptions
+  #failure: Error | undefined
+  #since = 0
+  #epoch = 0
+  #seq = 0
+  #held: Op[] = []
+  #heldBytes = 0
+  #retry: ReturnType<typeof setTimeout> | undefined
+  /** Resolves when no reopen is under way; reads wait on it. */
+  #idle: Promise<void> = Promise.resolve()
+  #closed = false
+
+  constructor(db: ReopenableLevel, options: ResilientDatabaseOptions) {
+    this.#db = db
+    this.#options = options
+  }
+
+  status(): StorageStatus {
+    return {
+      writable: this.#failure === undefined,
+      ...(this.#failure && { problem: this.#failure.message, since: this.#since }),
+      heldWrites: this.#held.length,
+      heldBytes: this.#heldBytes,
+    }
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    const held = this.#heldValue(key)
+    if (held) return held.value
+    await this.#idle
+    return this.#db.get(key)
+  }
+
+  put(key: string, value: Uint8Array): Promise<void> {
+    return this.#write({ type: 'put', key, value, seq: ++this.#seq })
+  }
+
+  del(key: string): Promise<void> {
+    return this.#write({ type: 'del', key, seq: ++this.#seq })
+  }
+
+  clear(range: Range): Promise<void> {
+    return this.#write({ type: 'clear', range, seq: ++this.#seq })
+  }
+
+  iterator(range: Range): AsyncIterable<[string, Uint8Array]> & { close(): Promise<void> } {
+    const entries = this.#entries(range)
+    return Object.assign(entries, { close: async () => void (await entries.return(undefined)) })
+  }
+
+  /** Stops retrying; makes one last attempt to write what is held, then closes. */
+  async close(): Promise<void> {
+    this.#closed = true
+    clearTimeout(this.#retry)
+    if (this.#held.length > 0) await this.#recover().catch(() => undefined)
+    if (this.#db.status === 'open') await this.#db.close()
+  }
+
+  async *#entries(range: Range): AsyncGenerator<[string, Uint8Array]> {
+    await this.#idle
+    const held = this.#held.filter(op => (op.type === 'clear' ? true : inRange(op.key, range)))
+    if (held.length === 0) {
+      yield* this.#db.iterator(range)
+      return
+    }
+    // Overlay the held writes on what is on disk, in key order as LevelDB gives it.
+    const merged = new Map<string, Uint8Array>()
+    for await (const [key, value] of this.#db.iterator(range)) merged.set(key, value)
+    for (const op of held) {
+      if (op.type === 'put') merged.set(op.key, op.value)
+      else if (op.type === 'del') merged.delete(op.key)
+      else for (const key of [...merged.keys()]) if (inRange(key, op.range)) merged.delete(key)
+    }
+    yield* [...merged.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  }
+
+  /** The newest held write touching `key`: `{ value }` (undefined when deleted), or undefined when none. */
+  #heldValue(key: string): { value: Uint8Array | undefined } | undefined {
+    for (let i = this.#held.length - 1; i >= 0; i--) {
+      const op = this.#held[i]!
+      if (op.type === 'put' && op.key === key) return { value: op.value }
+      if (op.type === 'del' && op.key === key) return { value: undefined }
+      if (op.type === 'clear' && inRange(key, op.range)) return { value: undefined }
+    }
+    return undefined
+  }
+
+  async #write(op: Op): Promise<void> {
+    if (this.#failure) return this.#hold(op)
+    const epoch = this.#epoch
+    try {
+      await this.#apply(op)
+    } catch (error) {
+      if (this.#closed) throw error
+      this.#fail(error as Error)
+      return this.#hold(op)
+    }
+    // Completed after another write failed: it may sit behind the torn record and be
+    // dropped when the log is next read. Written again after the reopen.
+    if (this.#epoch !== epoch) this.#hold(op)
+  }
+
+  #apply(op: Op): Promise<void> {
+    if (op.type === 'put') return this.#db.put(op.key, op.value)
+    if (op.type === 'del') return this.#db.del(op.key)
+    return this.#db.clear(op.range)
+  }
+
+  #hold(op: Op): void {
+    if (this.#heldBytes + sizeOf(op) > this.#options.maxHeldBytes) throw this.#failure!
+    // In the order issued: a late completion goes before what was issued after it.
+    let at = this.#held.length
+    while (at > 0 && this.#held[at - 1]!.seq > op.seq) at--
+    this.#held.splice(at, 0, op)
+    this.#heldBytes += sizeOf(op)
+  }
+
+  #fail(error: Error): void {
+    this.#epoch++
+    if (this.#failure) return
+    this.#failure = error
+    this.#since = Date.now()
+    this.#options.onFailure?.(error)
+    this.#schedule()
+  }
+
+  #schedule(): void {
+    if (this.#closed) return
+    clearTimeout(this.#retry)
+    this.#retry = setTimeout(() => void this.#attempt(), this.#options.retryMs)
+    this.#retry.unref()
+  }
+
+  async #attempt(): Promise<void> {
+    try {
+      if (await this.#spaceIsBack()) await this.#recover()
+    } catch (error) {
+      this.#options.onRetryFailed?.(error as Error)
+    }
+    if (this.#failure) this.#schedule()
+  }
+
+  async #spaceIsBack(): Promise<boolean> {
+    const probe = join(this.#options.dir, 'space-probe')
+    try {
+      await writeFile(probe, new Uint8Array(this.#options.probeBytes ?? 1024 * 1024))
+      return true
+    } catch {
+      return false
+    } finally {
+      await unlink(probe).catch(() => undefined)
+    }
+  }
+
+  /** Reopens the database (a fresh log) and writes everything held, oldest first. */
+  async #recover(): Promise<void> {
+    let release!: () => void
+    const previous = this.#idle
+    this.#idle = new Promise(resolve => (release = resolve))
+    await previous
+    try {
+      if (this.#db.status === 'open') await this.#db.close()
+      await this.#db.open()
+      let writes = 0
+      while (this.#held.length > 0) {
+        const ops = this.#held.slice()
+        await this.#replay(ops)
+        writes += ops.length
+        this.#held.splice(0, ops.length)
+        this.#heldBytes = this.#held.reduce((sum, op) => sum + sizeOf(op), 0)
+      }
+      const downMs = Date.now() - this.#since
+      const failed = this.#failure
+      this.#failure = undefined
+      if (failed) this.#options.onRecovered?.({ writes, downMs })
+    } finally {
+      release()
+    }
+  }
+
+  async #replay(ops: Op[]): Promise<void> {
+    let batch: ({ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string })[] = []
+    for (const op of ops) {
+      if (op.type !== 'clear') {
+        batch.push(op.type === 'put' ? { type: 'put', key: op.key, value: op.value } : { type: 'del', key: op.key })
+        continue
+      }
+      if (batch.length > 0) await this.#db.batch(batch)
+      batch = []
+      await this.#db.clear(op.range)
+    }
+    if (batch.length > 0) await this.#db.batch(batch)
+  }
+}
