@@ -52,6 +52,15 @@ describe('development sign-in', () => {
     }
   })
 
+  it('answers only requests from this machine', async () => {
+    const { app } = await server()
+    const remote = await app.inject({ method: 'POST', url: '/v1/dev/token', payload: { user: 'alice' }, remoteAddress: '192.0.2.7' })
+    expect(remote.statusCode).toBe(403)
+    expect(remote.json()).toMatchObject({ error: { code: 'PARLEY_ERR_FORBIDDEN' } })
+    const loopback6 = await app.inject({ method: 'POST', url: '/v1/dev/token', payload: { user: 'alice' }, remoteAddress: '::1' })
+    expect(loopback6.statusCode).toBe(201)
+  })
+
   it('does not exist when a secret is configured', async () => {
     const { app } = await server({ jwtSecret: 'a-configured-secret-long-enough' })
     const answer = await app.inject({ method: 'POST', url: '/v1/dev/token', payload: { user: 'alice' } })

@@ -138,6 +138,7 @@ describe('accessibility', () => {
 
     // Enter on "Edit" edits again; Enter saves.
     await page.keyboard.press('Enter')
+    await expectFocus(page, 'Edit message')
     await page.keyboard.press('ControlOrMeta+A')
     await page.keyboard.type('Second line, edited')
     await page.keyboard.press('Enter')
@@ -148,6 +149,7 @@ describe('accessibility', () => {
     await page.keyboard.press('Shift+Tab')
     await expectFocus(page, 'React')
     await page.keyboard.press('Enter')
+    await page.getByRole('group', { name: 'Pick a reaction' }).waitFor()
     await page.keyboard.press('Tab')
     await expectFocus(page, 'React with 👍')
     await page.keyboard.press('Enter')

@@ -127,6 +127,7 @@ describe('offline', () => {
     const [alice, bob] = await pair('Offline')
     await alice.send('Before the tunnel')
     await bob.message('Before the tunnel').waitFor()
+    await alice.page.locator('.message[data-state="server"]', { hasText: 'Before the tunnel' }).waitFor()
 
     await alice.page.context().setOffline(true)
     await alice.badge.and(alice.page.locator('[data-status="offline"]')).waitFor()
@@ -150,6 +151,7 @@ describe('offline', () => {
   it('keeps unsent messages through a reload with no network, and sends them when it returns', async () => {
     const [alice, bob] = await pair('Reload')
     await alice.send('Sent while online')
+    await alice.page.locator('.message[data-state="server"]', { hasText: 'Sent while online' }).waitFor()
     await alice.whenAvailableOffline()
 
     await alice.page.context().setOffline(true)

@@ -7,7 +7,6 @@
 import type { Conversation, TimelineItem } from '@parley/client'
 import { useRef, useState } from 'preact/hooks'
 import { Avatar } from '../avatar.tsx'
-import { Dialog } from '../dialog.tsx'
 import { fullTimeOf, timeOf } from '../format.ts'
 import { DeliveryMark } from './delivery-mark.tsx'
 import { EditForm } from './edit-form.tsx'
@@ -24,11 +23,12 @@ interface Props {
   seenBy: string[] | undefined
   editing: boolean
   setEditing: (id: string | undefined) => void
+  /** Asks to delete this message (the timeline confirms first). */
+  onDelete: (item: TimelineItem) => void
 }
 
-export function Message({ conversation, item, mine, grouped, pending, seenBy, editing, setEditing }: Props) {
+export function Message({ conversation, item, mine, grouped, pending, seenBy, editing, setEditing, onDelete }: Props) {
   const editButton = useRef<HTMLButtonElement>(null)
-  const [confirmDelete, setConfirmDelete] = useState(false)
   const [error, setError] = useState('')
   const run = (action: Promise<unknown>): void => void action.then(() => setError(''), (cause: Error) => setError(cause.message))
   const stopEditing = (): void => {
@@ -81,31 +81,12 @@ export function Message({ conversation, item, mine, grouped, pending, seenBy, ed
               <button ref={editButton} class="action" onClick={() => setEditing(item.id)}>
                 Edit
               </button>
-              <button class="action" onClick={() => setConfirmDelete(true)}>
+              <button class="action" onClick={() => onDelete(item)}>
                 Delete
               </button>
             </>
           )}
         </div>
-      )}
-      {mine && (
-        <Dialog open={confirmDelete} onClose={() => setConfirmDelete(false)} title="Delete this message?">
-          <p>Everyone in the conversation will see “This message was deleted” instead.</p>
-          <div class="dialog-actions">
-            <button class="secondary" onClick={() => setConfirmDelete(false)}>
-              Cancel
-            </button>
-            <button
-              class="danger"
-              onClick={() => {
-                setConfirmDelete(false)
-                run(conversation.delete(item.id))
-              }}
-            >
-              Delete
-            </button>
-          </div>
-        </Dialog>
       )}
     </li>
   )

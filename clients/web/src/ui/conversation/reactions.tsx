@@ -49,7 +49,13 @@ export function ReactionPicker(props: Props) {
     button.current?.focus()
   }
   return (
-    <span class="reaction-picker">
+    <span
+      class="reaction-picker"
+      onFocusOut={event => {
+        // Focus (or a click) went elsewhere: fold the palette away.
+        if (!event.currentTarget.contains(event.relatedTarget as Node | null)) setOpen(false)
+      }}
+    >
       <button ref={button} class="action" aria-expanded={open} onClick={() => setOpen(!open)}>
         React
       </button>

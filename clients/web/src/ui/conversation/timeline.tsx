@@ -11,6 +11,7 @@ import { useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { useOutbox } from '../../data/hooks.ts'
 import { dayKey, dayLabel } from '../format.ts'
 import { useServices } from '../services.ts'
+import { DeleteDialog } from './delete-dialog.tsx'
 import { Message } from './message.tsx'
 import { seenBy } from './seen-by.ts'
 
@@ -36,6 +37,8 @@ export function Timeline({ conversation, timeline, head, editing, setEditing }: 
   const atBottom = useRef(true)
   const loading = useRef(false)
   const [loadingOlder, setLoadingOlder] = useState(false)
+  const [deleting, setDeleting] = useState<TimelineItem>()
+  const [deleteError, setDeleteError] = useState('')
   /** Set before older messages are added: where the view was, measured from the bottom. */
   const anchor = useRef<{ fromBottom: number; first: string | undefined }>()
   const visible = timeline.slice(-shown)
@@ -109,10 +112,21 @@ export function Timeline({ conversation, timeline, head, editing, setEditing }: 
               seenBy={seen.get(item.id)}
               editing={editing === item.id}
               setEditing={setEditing}
+              onDelete={setDeleting}
             />,
           ]
         })}
       </ol>
+      {deleteError && (
+        <p class="error" role="alert">
+          {deleteError}
+        </p>
+      )}
+      <DeleteDialog
+        item={deleting}
+        onClose={() => setDeleting(undefined)}
+        onConfirm={item => conversation.delete(item.id).then(() => setDeleteError(''), (error: Error) => setDeleteError(error.message))}
+      />
     </div>
   )
 }
