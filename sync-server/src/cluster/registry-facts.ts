@@ -27,8 +27,13 @@ export interface Facts {
   owners?: Record<string, string>
 }
 
-/** How long a node waits for the others to say what a document is before taking it as new. */
-export const LOCATE_TIMEOUT_MS = 1000
+/**
+ * How long a node waits for the others to say what a document is before taking it as new.
+ * The question settles as soon as every node has answered (or one knows it), so this only
+ * bounds the wait on a node that stopped answering but is not dropped yet (five heartbeats);
+ * 1 s was short enough for a busy node's answer to miss it.
+ */
+export const LOCATE_TIMEOUT_MS = 5000
 const LOCATE = 'locate'
 
 function isEntry(value: unknown): value is DocEntry {
