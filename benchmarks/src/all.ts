@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
-const BENCHMARKS = ['latency', 'segments', 'http', 'storage', 'connections', 'fanout', 'hot-conversation', 'cold-open', 'throughput', 'catch-up']
+const BENCHMARKS = ['latency', 'segments', 'http', 'storage', 'connections', 'fanout', 'hot-conversation', 'cold-open', 'throughput', 'catch-up', 'resident', 'cluster']
 const flags = process.argv.slice(2)
 const started = Date.now()
 

@@ -202,7 +202,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   const development = options.jwtSecret === undefined && options.jwtPublicKey === undefined && options.jwksUrl === undefined
   if (development && secret !== undefined) {
     devTokenRoute(app, secret)
-    log.warn('development sign-in is on: POST /v1/dev/token answers a token for any user name')
+    log.warn('development sign-in is on: POST /v1/dev/token answers a token for any user name to requests from this machine')
   }
   // The web app at `/`, when clients/web has been built.
   if (await serveWebApp(app)) log.info('serving the web app at /')

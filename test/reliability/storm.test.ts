@@ -5,7 +5,6 @@
  * through), every client resyncs its conversation, and the connection rate over time is
  * drawn as a chart. `npm test` runs 1,000 clients; `npm run reliability:full`, 5,000.
  */
-import { barChart } from '@parley/benchmarks/chart'
 import { forkWorker, nextMessage } from '@parley/benchmarks/processes'
 import { RawClient } from '@parley/sync-server/testing'
 import type { ChildProcess } from 'node:child_process'
@@ -15,10 +14,11 @@ import { ServerProcess } from '../support/server-process.ts'
 import { eventually, sleep } from './support/random.ts'
 import { percentile, recordResult, round, writeArtifact } from './support/results.ts'
 import { SCALE } from './support/scale.ts'
+import { columnChart } from './support/column-chart.ts'
 
 const WORKER = fileURLToPath(new URL('./support/storm-worker.ts', import.meta.url))
 const GROUP = 100
-const BUCKET_MS = 250
+const BUCKET_MS = 500
 const PROBES = 5
 
 describe(`reconnect storm of ${SCALE.stormClients} clients`, () => {
@@ -117,10 +117,19 @@ describe(`reconnect storm of ${SCALE.stormClients} clients`, () => {
     const buckets = new Map<number, number>()
     for (const at of joins) buckets.set(Math.floor(at / BUCKET_MS), (buckets.get(Math.floor(at / BUCKET_MS)) ?? 0) + 1)
     const last = Math.max(...buckets.keys())
-    const bars = Array.from({ length: last + 1 }, (_, b) => ({ label: `${((b * BUCKET_MS) / 1000).toFixed(2)}–${(((b + 1) * BUCKET_MS) / 1000).toFixed(2)} s`, value: buckets.get(b) ?? 0 }))
+    const values = Array.from({ length: last + 1 }, (_, b) => buckets.get(b) ?? 0)
     const chart = await writeArtifact(
       `storm-${n}.svg`,
-      barChart({ title: `Reconnect storm: ${n} clients, connections per ${BUCKET_MS} ms after the kill (server up at ${((upAt - killedAt) / 1000).toFixed(2)} s)`, unit: 'joins', bars }),
+      columnChart({
+        title: `Reconnect storm: ${n} clients reconnecting with the client library's backoff (joins per ${BUCKET_MS} ms)`,
+        bucketSeconds: BUCKET_MS / 1000,
+        values,
+        unit: `joins per ${BUCKET_MS} ms`,
+        marks: [
+          { at: (upAt - killedAt) / 1000, label: 'server listening' },
+          { at: (doneAt - killedAt) / 1000, label: 'all resynced' },
+        ],
+      }),
     )
     const peakPerSecond = (Math.max(...buckets.values()) * 1000) / BUCKET_MS
     await recordResult(`storm-${n}`, {
@@ -132,7 +141,7 @@ describe(`reconnect storm of ${SCALE.stormClients} clients`, () => {
       peakJoinsPerSecond: peakPerSecond,
       healthDuringStormMs: { answered: health.length, p50: round(percentile(health, 50)), p99: round(percentile(health, 99)), max: round(Math.max(...health)) },
       connectedClientRoundTripMs: { samples: roundTrips.length, p50: round(percentile(roundTrips, 50)), p99: round(percentile(roundTrips, 99)), max: round(Math.max(...roundTrips)) },
-      joinsPerBucket: bars.map(bar => bar.value),
+      joinsPerBucket: values,
       chart,
     })
     expect(total('synced')).toBe(n)

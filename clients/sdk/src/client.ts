@@ -229,6 +229,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
         }
         const arriving = missing.filter(id => held[id])
         if (arriving.length > 0) {
+          await Promise.all([...this.#open.values()].map(conversation => conversation.retryMissingSegments()))
           await this.#until(() => arriving.every(id => this.#tracked.has(id)), deadline, timeout)
           continue
         }

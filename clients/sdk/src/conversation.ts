@@ -174,6 +174,11 @@ export class Conversation extends EventEmitter<ConversationEvents> {
     return this.#log.missing(this.head().segments)
   }
 
+  /** Asks again for segments the head lists that are not here yet. */
+  retryMissingSegments(): Promise<void> {
+    return this.#log.retryMissing(this.head().segments)
+  }
+
   /** The documents this conversation lives in: its head and the segments it lists. */
   documentIds(): string[] {
     return [this.id, ...this.head().segments]

@@ -81,10 +81,18 @@ export class EventLog {
     const pending = this.#ctx.repo.handles[id as DocumentId] as DocHandle<SegmentDoc> | undefined
     if (!pending || this.#awaited.has(id)) return
     this.#awaited.add(id)
-    void pending.whenReady().then(async () => {
-      this.#awaited.delete(id)
-      if (!this.#closed) await this.load(id)
-    })
+    void pending.whenReady().then(
+      async () => {
+        this.#awaited.delete(id)
+        if (!this.#closed) await this.load(id)
+      },
+      () => this.#awaited.delete(id), // the repo's wait timed out: the next load or retry asks again
+    )
+  }
+
+  /** Asks again for listed segments that are not here (the server may have them by now). */
+  async retryMissing(segmentIds: string[]): Promise<void> {
+    await Promise.all(this.missing(segmentIds).map(id => this.load(id)))
   }
 
   /** Starts following a segment handle, e.g. one this device just created. */

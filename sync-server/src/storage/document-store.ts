@@ -42,5 +42,26 @@ export async function openDocumentStore(dir: string, options: { retryMs: number;
       log.error({ key: key.join('/'), reason }, 'storage: corrupt value quarantined; the document loads without it and peers resupply what it held')
     },
   })
-  return { adapter, status: () => db.status(), close: () => db.close() }
+  return { adapter: withoutSyncStates(adapter), status: () => db.status(), close: () => db.close() }
+}
+
+/**
+ * The server keeps no per-peer sync states on disk. automerge-repo saves a document and
+ * its sync states with separate throttles, so after a SIGKILL a stored sync state can say
+ * a client already has changes the stored document lost. The server then asks that
+ * client only for what came after them; the guard must hold those back (their
+ * predecessors are missing) and the two sides can go round that loop for good (seen in
+ * test/reliability/crash-kills.test.ts). Starting every peer from an empty sync state
+ * costs one bloom-filter round per document after a restart, and saves a write per peer
+ * per document on every message.
+ */
+function withoutSyncStates(adapter: StorageAdapterInterface): StorageAdapterInterface {
+  const isSyncState = (key: string[]): boolean => key[1] === 'sync-state'
+  return {
+    load: key => (isSyncState(key) ? Promise.resolve(undefined) : adapter.load(key)),
+    save: (key, data) => (isSyncState(key) ? Promise.resolve() : adapter.save(key, data)),
+    remove: key => adapter.remove(key),
+    loadRange: prefix => adapter.loadRange(prefix),
+    removeRange: prefix => adapter.removeRange(prefix),
+  }
 }
