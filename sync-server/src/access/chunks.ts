@@ -12,12 +12,14 @@
 import { next as Automerge, type DecodedChange } from '@automerge/automerge'
 import { createHash } from 'node:crypto'
 
-const MAGIC = [0x85, 0x6f, 0x4a, 0x83]
+/** The first bytes of every Automerge chunk. */
+export const MAGIC = [0x85, 0x6f, 0x4a, 0x83]
 const DOCUMENT_CHUNK = 0
 
 export class ChunkError extends Error {}
 
-function readUleb(bytes: Uint8Array, offset: number): { value: number; next: number } {
+/** An unsigned LEB128 number at `offset`, and where the next field starts. */
+export function readUleb(bytes: Uint8Array, offset: number): { value: number; next: number } {
   let value = 0
   let shift = 0
   for (let i = offset; i < bytes.length && shift < 35; i++) {

@@ -9,21 +9,9 @@
  * - document (0): body = uLEB actor count, then each actor as uLEB length + bytes.
  */
 import { inflateRawSync } from 'node:zlib'
+import { MAGIC, readUleb as uleb } from '../access/chunks.ts'
 
-const MAGIC = [0x85, 0x6f, 0x4a, 0x83]
 const HASH_BYTES = 32
-
-function uleb(bytes: Uint8Array, offset: number): { value: number; next: number } {
-  let value = 0
-  let shift = 0
-  for (let i = offset; i < bytes.length && shift < 35; i++) {
-    const byte = bytes[i]!
-    value += (byte & 0x7f) * 2 ** shift
-    if ((byte & 0x80) === 0) return { value, next: i + 1 }
-    shift += 7
-  }
-  throw new Error('truncated uLEB128')
-}
 
 function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
