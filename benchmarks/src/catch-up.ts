@@ -183,7 +183,8 @@ const sideBySide = renderTable({
     METRICS.map(([label, metric]) => {
       const ours = at('parley', r)
       const cell = (row: Row) => (metric === 'totalMs' ? synced(row) : row[metric])
-      const versus = (row: Row) => (metric === 'totalMs' && !(row.finished && ours.finished) ? '—' : ratio(ours[metric], row[metric]))
+      // A device that did not finish spent its CPU on a different thing: no ratio then.
+      const versus = (row: Row) => (row.finished && ours.finished ? ratio(ours[metric], row[metric]) : '—')
       return [r, label, cell(ours), ...baselines.flatMap(key => [cell(at(key, r)), versus(at(key, r))])]
     }),
   ),
@@ -201,7 +202,7 @@ const notes = [
   '- Fully synced: from the start of the reconnect (opening the local storage again) until every conversation holds every message. Parley: `createClient` on the same LevelDB directory, every conversation opened (`client.conversation(id)`), and both `client.sync()` resolved and every timeline holding all messages. Stock automerge-repo: a new unpatched `Repo` on the same NodeFS directory, `repo.find` of every document, until each document has every message. Hocuspocus + Yjs: Node has no y-indexeddb, so the device keeps each `Y.Doc`\'s state in a file (saved when it goes offline, as y-indexeddb would in a browser); back, it applies the files to fresh `Y.Doc`s and opens a provider per document on one socket, until every provider has synced and every array has every message.',
   '- Writers: Parley, a backend publishing over HTTP (`POST /v1/conversations/:id/messages`, each message a checked, stored, numbered change); stock automerge-repo, an unpatched `Repo` client, done when the server reports our heads for its storage; Hocuspocus, providers on one socket, done when none has unsynced changes, then disconnected (Hocuspocus stores and unloads a document when its last connection goes, so the device\'s return loads it from the server\'s file).',
   '- Server CPU: the server process\'s CPU from the start of the reconnect to the device caught up; device CPU: the device process\'s own (opening storage, syncing, projecting). Server peak RSS is its high-water mark over the whole run, writes included.',
-  `- A device that is not caught up ${DEADLINE_MS / 1000} s after it started back is reported as such, with how many conversations were current by then.`,
+  `- A device that is not caught up ${DEADLINE_MS / 1000} s after it started back is reported as such, with how many conversations were current by then and the CPU spent meanwhile (no ratio).`,
   '- The raw ws relay and Socket.IO store nothing: a device that was offline never gets the messages it missed, so they have no catch-up to measure.',
   `- Stock automerge-repo syncs a document at most every 100 ms on each side. 1-minute load average after each round: ${Math.min(...rows.map(row => row.loadAverage[0]!))}–${Math.max(...rows.map(row => row.loadAverage[0]!))} (the machine, 2 cores, is shared with other work).`,
 ].join('\n')

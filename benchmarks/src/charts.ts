@@ -31,7 +31,7 @@ const CHARTS: Record<string, (rows: Rows) => Chart> = {
     log: true,
     bars: rows.filter(row => row.offered === Math.max(...rows.map(other => other.offered)) && row.skipped === undefined).map(row => ({ label: row.system, value: row.deliveredPerSecond })),
   }),
-  'catch-up': rows => ({ title: 'Back online after messages arrived in 100 conversations: fully synced', unit: 'ms', log: true, bars: rows.filter(row => row.round === 1).map(row => ({ label: row.finished === false ? `${row.system} (not caught up)` : row.system, value: row.totalMs })) }),
+  'catch-up': rows => ({ title: 'Back online after messages arrived in 100 conversations: fully synced', unit: 'ms', log: true, bars: rows.filter(row => row.round === 1).map(row => ({ label: row.finished === false ? `${row.system} (unfinished)` : row.system, value: row.totalMs })) }),
 }
 
 const files = await readdir(`${ROOT}results`)

@@ -20,7 +20,8 @@ const USAGE = `Usage:
                 [--messages-per-second 200] [--message-burst 2000]
                 [--max-buffered-bytes 16777216]
                 [--max-connections-per-user 32] [--max-connections-per-ip 256]
-                [--max-loaded-docs 10000] [--doc-idle-ms 300000] [--storage-retry-ms 1000]
+                [--max-loaded-docs 10000] [--doc-idle-ms 300000]
+                [--storage-retry-ms 1000] [--min-free-bytes 8388608]
   parley-server token <userId> [--ttl 1h] [--admin] [--data ./data] [--jwt-secret S]
 
 Every flag also reads from PARLEY_<FLAG>, e.g. PARLEY_PORT, PARLEY_JWT_SECRET.
@@ -39,6 +40,7 @@ const LIMIT_FLAGS = {
   'max-loaded-docs': 'maxLoadedDocuments',
   'doc-idle-ms': 'documentIdleMs',
   'storage-retry-ms': 'storageRetryMs',
+  'min-free-bytes': 'minFreeBytes',
   'cluster-heartbeat-ms': 'clusterHeartbeatMs',
 } as const
 
@@ -61,6 +63,7 @@ const FLAGS = {
   'max-loaded-docs': { type: 'string' },
   'doc-idle-ms': { type: 'string' },
   'storage-retry-ms': { type: 'string' },
+  'min-free-bytes': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   redis: { type: 'string' },

@@ -52,6 +52,8 @@ export interface ServerOptions {
   storageRetryMs?: number
   /** Bytes of writes held in memory while storage refuses them; beyond, writes fail (default 256 MiB). */
   maxHeldWriteBytes?: number
+  /** Free bytes under the data directory below which the server reports itself not ready (default 8 MiB). */
+  minFreeBytes?: number
 }
 
 const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret', 'redis'] as const
@@ -78,6 +80,7 @@ const DEFAULTS = {
   documentIdleMs: 300_000,
   storageRetryMs: 1000,
   maxHeldWriteBytes: 256 * 1024 * 1024,
+  minFreeBytes: 8 * 1024 * 1024,
 } as const
 
 /** Integer options and their smallest sensible value. */
@@ -96,6 +99,7 @@ const MINIMUMS: Partial<Record<keyof typeof DEFAULTS, number>> = {
   documentIdleMs: 0,
   storageRetryMs: 10,
   maxHeldWriteBytes: 0,
+  minFreeBytes: 0,
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']

@@ -84,7 +84,13 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     webhookQueueDepth: () => webhooks?.stats().queued ?? 0,
     storageStatus: () => documents.status(),
   })
-  const documents = await openDocumentStore(join(options.dataDir, 'db'), { retryMs: options.storageRetryMs, maxHeldBytes: options.maxHeldWriteBytes, log, metrics })
+  const documents = await openDocumentStore(join(options.dataDir, 'db'), {
+    retryMs: options.storageRetryMs,
+    maxHeldBytes: options.maxHeldWriteBytes,
+    minFreeBytes: options.minFreeBytes,
+    log,
+    metrics,
+  })
   const storage = closableStorage(instrumentStorage(documents.adapter, metrics), () => documents.close())
   const registry = await AccessRegistry.open(join(options.dataDir, 'acl'))
   const index = await EventIndex.open(join(options.dataDir, 'events'))

@@ -84,7 +84,7 @@ describe('memory', () => {
       expect(during.maps[map], map).toBeLessThanOrEqual(baseline.maps[map]!)
     }
     expect(after.heapUsed).toBeLessThan(baseline.heapUsed * 1.1)
-  })
+   }, SCALE.timeoutMs)
 
   it(`returns to its baseline once ${SCALE.idleConversations} idle conversations are unloaded`, async () => {
     const before = await host.measure()
@@ -102,7 +102,7 @@ describe('memory', () => {
     )
     const createSeconds = (performance.now() - started) / 1000
     const loaded = await host.measure()
-    await eventually('the idle conversations to unload', async () => (await host.measure()).maps['repo.handles'] === 0, 120_000, 1000)
+    await eventually('the idle conversations to unload', async () => (await host.measure()).maps['repo.handles'] === 0, SCALE.timeoutMs / 2, 1000)
     const after = await host.measure()
     // Nothing lost: a sample answers from storage.
     for (const id of ids.filter((_, i) => i % Math.ceil(ids.length / 20) === 0)) {
@@ -128,5 +128,5 @@ describe('memory', () => {
     // shared never-settling promise per find) and the access registry caches every entry.
     // What is asserted is that an unloaded conversation costs a small fraction of a loaded one.
     expect(retainedPerConversation).toBeLessThan(16 * 1024)
-  })
+   }, SCALE.timeoutMs)
 })

@@ -14,8 +14,9 @@ const BIN = fileURLToPath(new URL('../../sync-server/bin/parley-server.js', impo
 export function clusterUnsupported(): string | undefined {
   const help = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' })
   if (!help.stdout.includes('--redis')) return 'parley-server --help lists no --redis flag'
-  // The flag is listed before it works: a release that refuses it says "not yet supported".
-  const probe = spawnSync(process.execPath, [BIN, '--redis', 'redis://127.0.0.1:1', '--port', '0', '--data', '/nonexistent/parley-soak-probe', '--jwt-secret', 'probe-secret-long-enough'], { encoding: 'utf8', timeout: 20_000 })
+  // A release that lists the flag before it works refuses it before reading other options;
+  // an invalid port then tells the two apart without starting a server.
+  const probe = spawnSync(process.execPath, [BIN, '--redis', 'redis://127.0.0.1:1', '--port', '99999', '--jwt-secret', 'probe-secret-long-enough'], { encoding: 'utf8', timeout: 20_000 })
   const said = `${probe.stdout}${probe.stderr}`
   if (/not yet supported|NOT_SUPPORTED/.test(said)) return `parley-server refuses --redis: ${said.trim().split('\n')[0]}`
   return undefined

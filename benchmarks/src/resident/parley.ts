@@ -13,10 +13,15 @@ const token = (user: string) => {
   return tokens.get(user)!
 }
 
+/** Idle documents leave memory after 10 s (the default is 5 min), so a run of minutes shows it. */
+const IDLE_ARGS = ['--doc-idle-ms', '10000']
+
 export const parleyResident: ResidentSystem = {
   server: 'parley',
+  serverArgs: IDLE_ARGS,
   async seed(dataDir, count, progress) {
-    const server = await createParleyServer({ dataDir, port: 0, jwtSecret: SECRET, logLevel: 'warn' })
+    // Seeding keeps few documents loaded: with thousands in memory each new one costs more.
+    const server = await createParleyServer({ dataDir, port: 0, jwtSecret: SECRET, logLevel: 'warn', maxLoadedDocuments: 1000, documentIdleMs: 2000 })
     const ids: string[] = new Array(count)
     let done = 0
     try {

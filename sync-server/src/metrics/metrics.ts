@@ -23,7 +23,7 @@ export interface ServerMetricsOptions {
   /** Webhook deliveries waiting, asked at every scrape; without it, `webhookQueueDepth()` sets the gauge. */
   webhookQueueDepth?: () => number
   /** Whether document storage takes writes, and how many wait in memory; asked at every scrape. */
-  storageStatus?: () => { writable: boolean; heldWrites: number }
+  storageStatus?: () => { writable: boolean; heldWrites: number; freeBytes?: number }
 }
 
 /** From half a millisecond (a relay on an idle server) to two seconds (something is wrong). */
@@ -110,13 +110,22 @@ export class ServerMetrics implements AdapterMetrics {
     this.#storageWriteFailures = new Counter({ name: 'parley_storage_write_failures_total', help: 'Times document storage stopped taking writes (disk full, I/O error); writes are held until it recovers.', registers })
     this.#storageCorruptValues = new Counter({ name: 'parley_storage_corrupt_values_total', help: 'Stored values that failed their checksum and were quarantined.', registers })
     this.#documentsEvicted = new Counter({ name: 'parley_documents_evicted_total', help: 'Idle documents saved and unloaded from memory.', registers })
-    const storageStatus = options.storageStatus ?? (() => ({ writable: true, heldWrites: 0 }))
+    const storageStatus = options.storageStatus ?? (() => ({ writable: true, heldWrites: 0 }) as { writable: boolean; heldWrites: number; freeBytes?: number })
     new Gauge({
       name: 'parley_storage_writable',
       help: '1 while document storage takes writes, 0 while writes are held in memory (the server is not ready).',
       registers,
       collect() {
         this.set(storageStatus().writable ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'parley_storage_free_bytes',
+      help: 'Bytes available under the data directory at the last check.',
+      registers,
+      collect() {
+        const free = storageStatus().freeBytes
+        if (free !== undefined && Number.isFinite(free)) this.set(free)
       },
     })
     new Gauge({

@@ -8,6 +8,7 @@ import type { StorageAdapterInterface } from '@automerge/automerge-repo'
 import { LevelStorageAdapter } from '@parley/core'
 import type { FastifyBaseLogger } from 'fastify'
 import { Level } from 'level'
+import { watchFreeSpace } from './free-space.ts'
 import { ResilientDatabase, type ReopenableLevel, type StorageStatus } from './resilient-database.ts'
 
 export interface StorageEvents {
@@ -17,11 +18,15 @@ export interface StorageEvents {
 
 export interface DocumentStore {
   adapter: StorageAdapterInterface
-  status(): StorageStatus
+  /** Not writable while writes are held or free space is below the minimum. */
+  status(): StorageStatus & { freeBytes: number }
   close(): Promise<void>
 }
 
-export async function openDocumentStore(dir: string, options: { retryMs: number; maxHeldBytes: number; log: FastifyBaseLogger; metrics: StorageEvents }): Promise<DocumentStore> {
+export async function openDocumentStore(
+  dir: string,
+  options: { retryMs: number; maxHeldBytes: number; minFreeBytes: number; log: FastifyBaseLogger; metrics: StorageEvents },
+): Promise<DocumentStore> {
   const { log, metrics } = options
   const level = new Level<string, Uint8Array>(dir, { valueEncoding: 'view' })
   await level.open()
@@ -42,7 +47,26 @@ export async function openDocumentStore(dir: string, options: { retryMs: number;
       log.error({ key: key.join('/'), reason }, 'storage: corrupt value quarantined; the document loads without it and peers resupply what it held')
     },
   })
-  return { adapter: withoutSyncStates(adapter), status: () => db.status(), close: () => db.close() }
+  const space = watchFreeSpace(dir, {
+    minBytes: options.minFreeBytes,
+    everyMs: Math.max(options.retryMs, 1000),
+    onLow: bytes => log.error({ freeBytes: bytes, minFreeBytes: options.minFreeBytes }, 'storage: free space under the data directory is below the minimum (not ready)'),
+    onRecovered: bytes => log.warn({ freeBytes: bytes }, 'storage: free space is back above the minimum'),
+  })
+  const status = (): StorageStatus & { freeBytes: number } => {
+    const held = db.status()
+    const freeBytes = space.bytes
+    if (space.sufficient || !held.writable) return { ...held, freeBytes }
+    return { ...held, writable: false, problem: `less than ${options.minFreeBytes} bytes free under ${dir}`, freeBytes }
+  }
+  return {
+    adapter: withoutSyncStates(adapter),
+    status,
+    close: () => {
+      space.stop()
+      return db.close()
+    },
+  }
 }
 
 /**

@@ -12,6 +12,8 @@ function count(name: string, quick: number, complete: number): number {
 
 export const SCALE = {
   full,
+  /** Per-test timeout: the full counts take minutes. */
+  timeoutMs: full ? 1_200_000 : 180_000,
   kills: count('PARLEY_KILLS', 20, 20),
   stormClients: count('PARLEY_STORM_CLIENTS', 1000, 5000),
   cycles: count('PARLEY_CYCLES', 5000, 100_000),
