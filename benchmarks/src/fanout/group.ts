@@ -25,7 +25,8 @@ export interface GroupRun {
   close(): Promise<void>
 }
 
-function ready(worker: ChildProcess): Promise<void> {
+/** Resolves when a member worker reports `ready`, rejects when it reports `failed` (or exits). */
+export function ready(worker: ChildProcess): Promise<void> {
   return new Promise((resolve, reject) => {
     nextMessage(worker, 'ready').then(() => resolve(), reject)
     nextMessage<{ message: string }>(worker, 'failed').then(({ message }) => reject(new Error(`a member could not join:\n${message}`)), reject)

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SYSTEMS } from '../latency/systems.ts'
 import { forkWorker, freePort, nextMessage, spawnServer, stop, withTimeout } from '../lib/processes.ts'
+import { ready } from '../fanout/group.ts'
 import { SECRET } from '../fanout/system.ts'
 import { clockOffset } from '../fanout/timing.ts'
 import { THROUGHPUT_SYSTEMS, type ThroughputKey } from './systems.ts'
@@ -24,13 +25,6 @@ export interface SystemRun {
   workers: ChildProcess[]
   offsets: number[]
   close(): Promise<void>
-}
-
-function ready(worker: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) => {
-    nextMessage(worker, 'ready').then(() => resolve(), reject)
-    nextMessage<{ message: string }>(worker, 'failed').then(({ message }) => reject(new Error(`a member could not join:\n${message}`)), reject)
-  })
 }
 
 export async function startSystem(key: ThroughputKey, conversations: number, workerCount: number): Promise<SystemRun> {

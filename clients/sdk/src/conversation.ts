@@ -111,9 +111,14 @@ export class Conversation extends EventEmitter<ConversationEvents> {
     return this.#log.loadOlder(this.head().segments, count)
   }
 
-  async send(text: string, options: { priority?: Priority } = {}): Promise<string> {
+  /**
+   * Sends a message; resolves with its ID once it is saved on this device. `onId` gets the
+   * ID at once, before the save: an app that tracks unsent messages records it there, so a
+   * reload between the two cannot lose track of the message.
+   */
+  async send(text: string, options: { priority?: Priority; onId?: (id: string) => void } = {}): Promise<string> {
     const body: EventBody = options.priority ? { type: 'message', text, priority: options.priority } : { type: 'message', text }
-    return (await this.#append(body)).id
+    return (await this.#append(body, undefined, options.onId)).id
   }
 
   async edit(id: string, text: string): Promise<void> {
@@ -215,8 +220,9 @@ export class Conversation extends EventEmitter<ConversationEvents> {
    * Appends one event, and applies `changeHead` to the head for events that change it
    * (membership, title). Writes are queued so two sends never both start a segment.
    */
-  #append(body: EventBody, changeHead?: (doc: HeadDoc, event: ParleyEvent) => void): Promise<ParleyEvent> {
+  #append(body: EventBody, changeHead?: (doc: HeadDoc, event: ParleyEvent) => void, onId?: (id: string) => void): Promise<ParleyEvent> {
     const event = this.#stamp(body)
+    onId?.(event.id)
     const write = this.#writes.then(async () => {
       if (changeHead) this.#head.change(doc => changeHead(doc, event))
       const { segment, created } = await this.#writableSegment()

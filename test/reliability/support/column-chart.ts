@@ -35,7 +35,12 @@ export function columnChart({ title, bucketSeconds, values, unit, marks = [] }: 
   const step = seconds > 60 ? 10 : seconds > 20 ? 5 : 1
   const ticks: string[] = []
   for (let at = 0; at <= seconds; at += step) ticks.push(`<text x="${x(at).toFixed(1)}" y="${HEIGHT - BOTTOM + 16}" text-anchor="middle">${at}</text>`)
-  const markLines = marks.map(mark => `<line x1="${x(mark.at).toFixed(1)}" x2="${x(mark.at).toFixed(1)}" y1="${TOP}" y2="${TOP + plotHeight}" stroke="#495057" stroke-dasharray="4 3"/><text x="${(x(mark.at) + 4).toFixed(1)}" y="${TOP + 12}" fill="#495057">${escape(mark.label)}</text>`)
+  const markLines = marks.map((mark, i) => {
+    // Labels near the right edge go to the left of their line.
+    const right = x(mark.at) > WIDTH - 140
+    const label = `<text x="${(x(mark.at) + (right ? -4 : 4)).toFixed(1)}" y="${TOP + 12 + i * 14}" fill="#495057"${right ? ' text-anchor="end"' : ''}>${escape(mark.label)}</text>`
+    return `<line x1="${x(mark.at).toFixed(1)}" x2="${x(mark.at).toFixed(1)}" y1="${TOP}" y2="${TOP + plotHeight}" stroke="#495057" stroke-dasharray="4 3"/>${label}`
+  })
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" font-family="system-ui, sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,

@@ -30,7 +30,8 @@ export function Composer({ conversation, title, timeline, onEditLast }: Props) {
     setText('')
     conversation.setTyping(false)
     try {
-      outbox.add(await conversation.send(message))
+      // Held from the moment it has an ID: a reload before the save finishes still shows it unsent.
+      outbox.add(await conversation.send(message, { onId: id => outbox.hold(id) }))
       setError('')
     } catch (cause) {
       setText(message)
