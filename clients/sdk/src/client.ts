@@ -57,6 +57,9 @@ function containsHeads(handle: DocHandle<unknown>, heads: string[] | null | unde
 
 const PRIORITY_RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 }
 
+/** How long a document asked for again may take to arrive. */
+const ASK_AGAIN_MS = 5_000
+
 export class ParleyClient extends EventEmitter<ClientEvents> {
   readonly user: string
   readonly #options: Readonly<ResolvedOptions>
@@ -270,6 +273,8 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
   }
 
   async #find<T>(id: string): Promise<DocHandle<T> | undefined> {
+    const unavailable = this.#repo.handles[id as DocumentId] as DocHandle<T> | undefined
+    if (unavailable?.state === 'unavailable') return this.#askAgain(unavailable)
     try {
       const handle = await this.#repo.find<T>(id as DocumentId)
       this.#track(handle)
@@ -277,6 +282,32 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     } catch {
       return undefined
     }
+  }
+
+  /**
+   * automerge-repo never asks again for a document nobody had when it first asked: its
+   * handle stays "unavailable" (a segment whose writer had not uploaded it yet; a document
+   * the server lost and a peer has since restored). Ask the server once more, as a device
+   * that has nothing of it; its answer makes the handle ready. Undefined if it does not
+   * come within a few seconds.
+   */
+  async #askAgain<T>(handle: DocHandle<T>): Promise<DocHandle<T> | undefined> {
+    const server = this.#repo.peers[0]
+    if (!server || this.status !== 'online') return undefined
+    const [, data] = Automerge.generateSyncMessage(Automerge.init(), Automerge.initSyncState())
+    this.#connection!.send({ type: 'request', senderId: this.#repo.peerId, targetId: server, documentId: handle.documentId, data: data! })
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const ready = await Promise.race([
+      handle.whenReady().then(
+        () => true,
+        () => false,
+      ),
+      new Promise<false>(resolve => (timer = setTimeout(() => resolve(false), ASK_AGAIN_MS))),
+    ])
+    clearTimeout(timer)
+    if (!ready) return undefined
+    this.#track(handle)
+    return handle
   }
 
   #track(handle: DocHandle<unknown>): void {
