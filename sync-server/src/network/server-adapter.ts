@@ -18,6 +18,13 @@ const PROTOCOL_V1 = '1'
 export const SERVER_PEER_PREFIX = 'parley-server-'
 /** Messages waiting for inspection per connection; a client that outruns the checks is rate limited. */
 const MAX_QUEUED = 1000
+/**
+ * Backpressure before that: past PAUSE_QUEUED waiting inspections the socket is no longer
+ * read (TCP holds the client back) until the queue is down to RESUME_QUEUED. A client
+ * catching up after a server restart sends a burst; it is slowed, not closed.
+ */
+const PAUSE_QUEUED = 200
+const RESUME_QUEUED = 50
 /** How long a closing socket that stopped reading may hold its buffer before it is cut. */
 const CLOSE_GRACE_MS = 1000
 /**
@@ -205,8 +212,10 @@ export class ParleyServerAdapter extends NetworkAdapter {
   /** Runs `task` after everything queued before it on this connection (skipped once the connection is gone). */
   #inOrder(connection: Connection, task: () => Promise<void>): void {
     connection.queued++
+    if (connection.queued >= PAUSE_QUEUED && !connection.socket.isPaused) connection.socket.pause()
     connection.inbound = connection.inbound.then(() => {
       connection.queued--
+      if (connection.queued <= RESUME_QUEUED && connection.socket.isPaused) connection.socket.resume()
       return this.#connections.has(connection) ? task() : undefined
     })
   }
