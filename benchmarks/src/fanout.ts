@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { SYSTEMS } from './latency/systems.ts'
 import { nextMessage, peakRssMiB, withTimeout } from './lib/processes.ts'
 import { renderTable, writeResults } from './lib/results.ts'
-import { median } from './lib/stats.ts'
+import { median, round } from './lib/stats.ts'
 import { startGroup } from './fanout/group.ts'
 import { textOf } from './fanout/system.ts'
 import { FANOUT_SYSTEMS, type FanoutKey } from './fanout/systems.ts'
@@ -47,7 +47,6 @@ interface Row {
   maxClockOffsetMs: number
 }
 
-const round = (value: number, places = 1) => Math.round(value * 10 ** places) / 10 ** places
 
 async function measure(key: FanoutKey, members: number): Promise<Row> {
   const setupStart = performance.now()

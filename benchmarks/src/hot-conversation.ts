@@ -19,6 +19,7 @@ import { startGroup } from './fanout/group.ts'
 import { FANOUT_SYSTEMS } from './fanout/systems.ts'
 import { cpuMs, now, sleep } from './fanout/timing.ts'
 import type { HotKey } from './hot-conversation/members.ts'
+import { round } from './lib/stats.ts'
 
 const QUICK = process.argv.includes('--quick')
 const WORKER = fileURLToPath(new URL('./hot-conversation/worker.ts', import.meta.url))
@@ -52,7 +53,6 @@ interface Row {
   maxClockOffsetMs: number
 }
 
-const round = (value: number, places = 1) => Math.round(value * 10 ** places) / 10 ** places
 
 function percentile(values: number[], p: number): number {
   if (values.length === 0) return Number.NaN

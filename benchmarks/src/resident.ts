@@ -12,17 +12,18 @@
  * go stays flat. Target (Parley): server RSS ≤ 1 GiB with 100,000 stored, 1,000 active.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
-import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SYSTEMS } from './latency/systems.ts'
-import { freePort, peakRssMiB, spawnServer, stop } from './lib/processes.ts'
+import { freePort, peakRssMiB, rssMiB, spawnServer, stop } from './lib/processes.ts'
 import { renderTable, writeResults } from './lib/results.ts'
+import { round } from './lib/stats.ts'
 import { cpuMs, sleep, untilIdle } from './fanout/timing.ts'
 import { hocuspocusResident } from './resident/hocuspocus.ts'
 import { parleyResident } from './resident/parley.ts'
 import { stockResident } from './resident/stock.ts'
-import { inParallel, SECRET, type ResidentSystem } from './resident/system.ts'
+import { SECRET, type ResidentSystem } from './resident/system.ts'
+import { inParallel } from './lib/parallel.ts'
 
 const QUICK = process.argv.includes('--quick')
 const CONVERSATIONS = QUICK ? 5_000 : 100_000
@@ -46,13 +47,6 @@ interface Row {
   idleRssMiB: number
   peakRssMiB: number
   serverCpuSeconds: number
-}
-
-const round = (value: number, places = 1) => Math.round(value * 10 ** places) / 10 ** places
-
-function rssMiB(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return match ? Math.round(Number(match[1]) / 1024) : Number.NaN
 }
 
 async function measure(key: Key): Promise<Row> {
@@ -81,7 +75,7 @@ async function measure(key: Key): Promise<Row> {
     for (let window = 0; window < WINDOWS; window++) {
       // Conversations spread over the whole store: window w touches w, w + WINDOWS, …
       const touched = Array.from({ length: ACTIVE }, (_, i) => (window + i * WINDOWS) % CONVERSATIONS)
-      await inParallel(touched, 32, index => client.touch(index, ids[index]!, `window ${window} message for conversation ${index}`))
+      await inParallel(touched.length, 32, i => client.touch(touched[i]!, ids[touched[i]!]!, `window ${window} message for conversation ${touched[i]}`))
       await untilIdle([pid], 10_000)
       windowRssMiB.push(rssMiB(pid))
       process.stderr.write(`  window ${window + 1}/${WINDOWS}: ${ACTIVE} conversations touched, server RSS ${windowRssMiB.at(-1)} MiB\n`)

@@ -20,7 +20,7 @@ import { loadavg } from 'node:os'
 import { SYSTEMS } from './latency/systems.ts'
 import { nextMessage, peakRssMiB, withTimeout } from './lib/processes.ts'
 import { renderTable, writeResults } from './lib/results.ts'
-import { summarize } from './lib/stats.ts'
+import { round, summarize } from './lib/stats.ts'
 import { cpuMs, now, sleep } from './fanout/timing.ts'
 import { startSystem, type SystemRun } from './throughput/run.ts'
 import { THROUGHPUT_SYSTEMS, type ThroughputKey } from './throughput/systems.ts'
@@ -88,7 +88,6 @@ interface Report {
   lag: number[]
 }
 
-const round = (value: number, places = 1) => Math.round(value * 10 ** places) / 10 ** places
 const log = (text: string) => process.stderr.write(text)
 
 function ask<T>(run: SystemRun, type: 'progress' | 'report'): Promise<T[]> {

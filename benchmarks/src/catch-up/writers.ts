@@ -15,6 +15,7 @@ import { AutomergePeer } from '../fanout/automerge-peer.ts'
 import { SECRET } from '../fanout/system.ts'
 import { sleep } from '../fanout/timing.ts'
 import { withTimeout } from '../lib/processes.ts'
+import { inParallel } from '../lib/parallel.ts'
 
 export const DEVICE_USER = 'device'
 const WRITER = 'writer'
@@ -33,14 +34,6 @@ export interface Writer {
 export const token = (user: string) =>
   new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user).setExpirationTime('2h').sign(new TextEncoder().encode(SECRET))
 
-/** Runs `task(i)` for i < count, `parallel` at a time. */
-async function inParallel(count: number, parallel: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (next < count) await task(next++)
-  }))
-}
-
 /** Parley: a backend publishing over HTTP (each message one stored change, numbered, checked). */
 export async function parleyWriter(httpUrl: string): Promise<Writer> {
   const authorization = `Bearer ${await token(WRITER)}`
@@ -49,15 +42,15 @@ export async function parleyWriter(httpUrl: string): Promise<Writer> {
     if (response.status !== 201) throw new Error(`POST ${path}: HTTP ${response.status} ${await response.text()}`)
     return response.json() as Promise<{ id: string }>
   }
-  const write = async (ids: string[], from: number, count: number) =>
-    inParallel(ids.length * count, 8, async n => {
+  const write = async (ids: string[], from: number, count: number): Promise<void> => {
+    await inParallel(ids.length * count, 8, async n => {
       const c = n % ids.length
       await post(`/v1/conversations/${ids[c]}/messages`, { text: textOf(c, from + Math.floor(n / ids.length)) })
     })
+  }
   return {
     async create(count, history) {
-      const ids: string[] = new Array(count)
-      await inParallel(count, 8, async i => void (ids[i] = (await post('/v1/conversations', { kind: 'group', title: `catch-up ${i}`, members: [DEVICE_USER] })).id))
+      const ids = await inParallel(count, 8, async i => (await post('/v1/conversations', { kind: 'group', title: `catch-up ${i}`, members: [DEVICE_USER] })).id)
       await write(ids, 0, history)
       return ids
     },

@@ -7,7 +7,7 @@
 import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { forkWorker, nextMessage, stop, withTimeout } from '../lib/processes.ts'
-import { median } from '../lib/stats.ts'
+import { median, round } from '../lib/stats.ts'
 import { parleyFanout } from '../fanout/parley.ts'
 import { textOf, type Group } from '../fanout/system.ts'
 import { clockOffset, cpuMs, now, untilIdle } from '../fanout/timing.ts'
@@ -27,7 +27,6 @@ export interface FanoutResult {
   bus: BusTotals | undefined
 }
 
-const round = (value: number, places = 1) => Math.round(value * 10 ** places) / 10 ** places
 
 function ready(worker: ChildProcess): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -28,3 +28,6 @@ export function summarize(values: number[]): Summary {
 export function median(values: number[]): number {
   return summarize(values).p50
 }
+
+/** `value` rounded to `places` decimals. */
+export const round = (value: number, places = 1): number => Math.round(value * 10 ** places) / 10 ** places

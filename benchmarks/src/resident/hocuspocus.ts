@@ -9,14 +9,16 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { WebSocket } from 'ws'
 import * as Y from 'yjs'
-import { seedText, inParallel, type ResidentSystem } from './system.ts'
+import { inParallel } from '../lib/parallel.ts'
+import { seedText, type ResidentSystem } from './system.ts'
 
 export const hocuspocusResident: ResidentSystem = {
   server: 'hocuspocus',
   async seed(dataDir, count, progress) {
     const ids = Array.from({ length: count }, (_, index) => `conversation-${index}`)
     let done = 0
-    await inParallel(ids, 32, async (name, index) => {
+    await inParallel(count, 32, async index => {
+      const name = ids[index]!
       const doc = new Y.Doc()
       doc.getArray<string>('messages').push([seedText(index)])
       await writeFile(join(dataDir, `${encodeURIComponent(name)}.ydoc`), Y.encodeStateAsUpdate(doc))

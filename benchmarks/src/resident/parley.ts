@@ -5,7 +5,8 @@
  */
 import { createParleyServer } from '@parley/sync-server'
 import { SignJWT } from 'jose'
-import { ownerOf, SECRET, seedText, inParallel, type ResidentSystem } from './system.ts'
+import { inParallel } from '../lib/parallel.ts'
+import { ownerOf, SECRET, seedText, type ResidentSystem } from './system.ts'
 
 const tokens = new Map<string, Promise<string>>()
 const token = (user: string) => {
@@ -25,7 +26,7 @@ export const parleyResident: ResidentSystem = {
     const ids: string[] = new Array(count)
     let done = 0
     try {
-      await inParallel([...Array(count).keys()], 8, async index => {
+      await inParallel(count, 8, async index => {
         const authorization = `Bearer ${await token(ownerOf(index))}`
         const created = await server.app.inject({ method: 'POST', url: '/v1/conversations', headers: { authorization }, payload: { kind: 'group', title: `c${index}`, members: [] } })
         if (created.statusCode !== 201) throw new Error(`seeding conversation ${index}: HTTP ${created.statusCode} ${created.body}`)

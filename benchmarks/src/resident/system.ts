@@ -20,15 +20,3 @@ export interface ResidentSystem {
   /** A client for the running server; `touch` writes one message into a conversation and resolves once the server has it. */
   connect(server: { url: string; httpUrl: string }): Promise<{ touch(index: number, id: string, text: string): Promise<void>; close(): Promise<void> }>
 }
-
-/** Runs `work` over `items` with at most `limit` at a time. */
-export async function inParallel<T>(items: T[], limit: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0
-  const lane = async () => {
-    while (next < items.length) {
-      const index = next++
-      await work(items[index]!, index)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane))
-}

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto'
 import type { SystemKey } from '../latency/systems.ts'
 import { SECRET } from '../fanout/system.ts'
 import { FANOUT_SYSTEMS } from '../fanout/systems.ts'
+import { inParallel } from '../lib/parallel.ts'
 import type { HotKey } from '../hot-conversation/members.ts'
 
 export interface ThroughputSystem {
@@ -25,20 +26,6 @@ export interface ThroughputSystem {
 
 export const senderOf = (i: number) => `sender-${i}`
 export const receiverOf = (i: number) => `receiver-${i}`
-
-/** Runs `make(i)` for i < count, `parallel` at a time, keeping the order. */
-async function inParallel<T>(count: number, parallel: number, make: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array(count)
-  let next = 0
-  const lane = async () => {
-    while (next < count) {
-      const i = next++
-      out[i] = await make(i)
-    }
-  }
-  await Promise.all(Array.from({ length: parallel }, lane))
-  return out
-}
 
 const names = (count: number) => Array.from({ length: count }, () => randomUUID())
 

@@ -4,26 +4,13 @@
  * cancels) and react.
  */
 import AxeBuilder from '@axe-core/playwright'
-import type { Browser, Page } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
 import { screenshot } from './support/artifacts.ts'
-import { launchBrowser, Windows } from './support/browser.ts'
 import { Chat } from './support/chat.ts'
-import { WebServer } from './support/web-server.ts'
+import { browserSuite } from './support/suite.ts'
 
-let server: WebServer
-let browser: Browser
-let windows: Windows
-
-beforeAll(async () => {
-  ;[server, browser] = await Promise.all([WebServer.start(), launchBrowser()])
-  windows = new Windows(browser, server)
-})
-afterEach(() => windows.closeAll())
-afterAll(async () => {
-  await browser?.close()
-  await server?.stop()
-})
+const windows = browserSuite()
 
 /** axe's serious and critical findings, as "rule: target" lines (empty when there are none). */
 async function seriousViolations(page: Page): Promise<string[]> {
@@ -55,11 +42,11 @@ async function expectFocus(page: Page, label: string): Promise<void> {
 
 describe('accessibility', () => {
   it('has no serious axe violations on the sign-in screen, the chat and its dialogs', async () => {
-    const signInScreen = await windows.open('visitor')
+    const signInScreen = await windows().open('visitor')
     await signInScreen.page.getByLabel('Your name').waitFor()
     expect(await seriousViolations(signInScreen.page)).toEqual([])
 
-    const [alice, bob] = (await Promise.all([windows.signIn('alice'), windows.signIn('bob')])).map(window => new Chat(window)) as [Chat, Chat]
+    const [alice, bob] = (await Promise.all([windows().signIn('alice'), windows().signIn('bob')])).map(window => new Chat(window)) as [Chat, Chat]
     await alice.createConversation('Review', ['bob'])
     await alice.send('Draft is ready')
     await alice.send('Typo in the second one')
@@ -86,7 +73,7 @@ describe('accessibility', () => {
   })
 
   it('works with the keyboard alone: sign in, start a conversation, send, edit (Escape cancels), react', async () => {
-    const { page } = await windows.open('dana')
+    const { page } = await windows().open('dana')
     const chat = new Chat({ user: 'dana', page, context: page.context() })
 
     // Sign in: the name field comes first, Enter submits.

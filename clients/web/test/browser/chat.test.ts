@@ -3,30 +3,16 @@
  * conversation list, the timeline, typing and read receipts, edits, deletes and
  * reactions, and going offline (a reload included) and coming back.
  */
-import type { Browser } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { screenshot } from './support/artifacts.ts'
-import { launchBrowser, Windows } from './support/browser.ts'
 import { Chat } from './support/chat.ts'
-import { WebServer } from './support/web-server.ts'
+import { browserSuite } from './support/suite.ts'
 
-let server: WebServer
-let browser: Browser
-let windows: Windows
-
-beforeAll(async () => {
-  ;[server, browser] = await Promise.all([WebServer.start(), launchBrowser()])
-  windows = new Windows(browser, server)
-})
-afterEach(() => windows.closeAll())
-afterAll(async () => {
-  await browser?.close()
-  await server?.stop()
-})
+const windows = browserSuite()
 
 /** Alice and Bob signed in, Alice has started `title` with Bob, and both have it open. */
 async function pair(title: string): Promise<[Chat, Chat]> {
-  const [alice, bob] = (await Promise.all([windows.signIn('alice'), windows.signIn('bob')])).map(window => new Chat(window)) as [Chat, Chat]
+  const [alice, bob] = (await Promise.all([windows().signIn('alice'), windows().signIn('bob')])).map(window => new Chat(window)) as [Chat, Chat]
   await alice.createConversation(title, ['bob'])
   await bob.openConversation(title)
   return [alice, bob]
@@ -34,7 +20,7 @@ async function pair(title: string): Promise<[Chat, Chat]> {
 
 describe('two people chatting', () => {
   it('shows the list with unread counts and last message, own messages on the right, typing and "seen by"', async () => {
-    const [alice, bob] = (await Promise.all([windows.signIn('alice'), windows.signIn('bob')])).map(window => new Chat(window)) as [Chat, Chat]
+    const [alice, bob] = (await Promise.all([windows().signIn('alice'), windows().signIn('bob')])).map(window => new Chat(window)) as [Chat, Chat]
     await alice.createConversation('Lunch', ['bob'])
     await alice.send('Pizza at noon?')
     await alice.send('The usual place')
@@ -105,7 +91,7 @@ describe('two people chatting', () => {
   })
 
   it('creates a group and adds a member, who then finds it in their list', async () => {
-    const alice = new Chat(await windows.signIn('alice'))
+    const alice = new Chat(await windows().signIn('alice'))
     await alice.createConversation('Project', ['bob'])
     await alice.send('Kick-off on Monday')
     await alice.page.getByRole('button', { name: 'Members' }).click()
@@ -116,7 +102,7 @@ describe('two people chatting', () => {
     await dialog.getByRole('button', { name: 'Close' }).click()
     expect(await alice.page.locator('.conversation-title p').textContent()).toBe('3 members: alice, bob, carol')
 
-    const carol = new Chat(await windows.signIn('carol'))
+    const carol = new Chat(await windows().signIn('carol'))
     await carol.openConversation('Project')
     await carol.message('Kick-off on Monday').waitFor()
   })
