@@ -44,6 +44,15 @@ describe('a conversation on an offline client', () => {
     expect(Object.keys(conversation.head().members).sort()).toEqual(['alice', 'bob'])
   })
 
+  it('gives a message its ID through onId before the send resolves, and resolves with the same ID', async () => {
+    const client = await offlineClient()
+    const conversation = await client.createConversation({ title: 'ids' })
+    let early: string | undefined
+    const sending = conversation.send('hello', { onId: id => (early = id) })
+    expect(early).toEqual(expect.any(String))
+    expect(await sending).toBe(early)
+  })
+
   it('reports the priority of its newest message, which orders the catch-up after a reconnect', async () => {
     const client = await offlineClient()
     const conversation = await client.createConversation({ members: ['bob'] })
