@@ -32,7 +32,7 @@ import { acceptUpgrades } from './network/upgrade.ts'
 import { createCluster } from './cluster/cluster.ts'
 import { DocumentEvictor } from './documents/eviction.ts'
 import { forgetDisconnectedPeers } from './documents/repo-maps.ts'
-import { openDocumentStore } from './storage/document-store.ts'
+import { openDatabases } from './storage/databases.ts'
 import { devTokenRoute } from './http/dev-token.ts'
 import { serveWebApp } from './http/static.ts'
 
@@ -82,18 +82,18 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   const metrics = new ServerMetrics({
     documentsLoaded: () => Object.keys(repo.handles).length,
     webhookQueueDepth: () => webhooks?.stats().queued ?? 0,
-    storageStatus: () => documents.status(),
+    storageStatus: () => databases.status(),
   })
-  const documents = await openDocumentStore(join(options.dataDir, 'db'), {
+  const databases = await openDatabases(options.dataDir, {
     retryMs: options.storageRetryMs,
     maxHeldBytes: options.maxHeldWriteBytes,
     minFreeBytes: options.minFreeBytes,
     log,
     metrics,
   })
-  const storage = closableStorage(instrumentStorage(documents.adapter, metrics), () => documents.close())
-  const registry = await AccessRegistry.open(join(options.dataDir, 'acl'))
-  const index = await EventIndex.open(join(options.dataDir, 'events'))
+  const storage = closableStorage(instrumentStorage(databases.documents, metrics), () => databases.close())
+  const registry = new AccessRegistry(databases.registry)
+  const index = new EventIndex(databases.events)
   // Cluster mode: the other nodes are trusted automerge-repo peers over the Redis bus (docs/cluster.md).
   const cluster = options.redis === undefined ? undefined : createCluster({ redisUrl: options.redis, heartbeatMs: options.clusterHeartbeatMs, registry, metrics: metrics.register, log })
 
@@ -191,12 +191,12 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     },
   })
   app.get('/healthz', { schema: { tags: ['server'], summary: 'Liveness, readiness and open connections' } }, async () => {
-    const storageStatus = documents.status()
+    const storageStatus = databases.status()
     return { status: 'ok', ready: storageStatus.writable, connections: adapter.connectionCount, storage: storageStatus, ...(cluster && { cluster: cluster.status() }) }
   })
   // 503 while storage holds writes it could not put on disk (e.g. disk full): still serving, not ready.
   app.get('/readyz', { schema: { tags: ['server'], summary: 'Readiness: 503 while storage refuses writes' } }, async (_request, reply) => {
-    const storageStatus = documents.status()
+    const storageStatus = databases.status()
     return reply.code(storageStatus.writable ? 200 : 503).send({ ready: storageStatus.writable, storage: storageStatus })
   })
   registerRoutes(app, { service, index, inboxes: keeper, auth, onLongPoll: waiting => (waiting > 0 ? metrics.longPollStarted() : metrics.longPollEnded()) })
@@ -244,8 +244,6 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       await repo.flush(ready.map(handle => handle.documentId as DocumentId))
       await webhooks?.close()
       await storage.close()
-      await registry.close()
-      await index.close()
       metrics.close()
     },
   }

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { AccessRegistry } from '../src/access/registry.ts'
+import { openDatabases } from '../src/storage/databases.ts'
 import { startTestServer, type TestServer } from '../src/testing.ts'
 import { findWhenSynced, stockRepo, until, type StockClient } from './helpers.ts'
 
@@ -27,7 +28,8 @@ describe('documents registered but never saved', () => {
     cleanup.push(() => rm(dataDir, { recursive: true, force: true }))
     const headId = newId()
     const segmentId = newId()
-    const registry = await AccessRegistry.open(join(dataDir, 'acl'))
+    const databases = await openDatabases(dataDir, { retryMs: 1000, maxHeldBytes: 1024 * 1024, minFreeBytes: 0 })
+    const registry = new AccessRegistry(databases.registry)
     await registry.register(headId, { type: 'head', members: { alice: 'owner', bob: 'member' } })
     await registry.register(segmentId, { type: 'segment', conversation: headId, creator: 'alice' })
     const segment = Automerge.change(Automerge.init<SegmentDoc>(), doc => {
@@ -44,7 +46,7 @@ describe('documents registered but never saved', () => {
         await registry.accept(Automerge.getAllChanges(doc).map(change => Automerge.decodeChange(change).hash))
       }
     }
-    await registry.close()
+    await databases.close()
     const server = await startTestServer({ dataDir })
     cleanup.push(() => server.close())
     return { server, headId, segmentId, head, segment }

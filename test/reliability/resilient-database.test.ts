@@ -102,4 +102,43 @@ describe('ResilientDatabase', () => {
       await rm(dir, { recursive: true, force: true })
     }
   })
+
+  it('holds a batch whole and answers ranges over held writes as LevelDB answers them on disk', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parley-enospc-'))
+    try {
+      const level = new Level<string, Uint8Array>(dir, { valueEncoding: 'view' })
+      await level.open()
+      const raw = enospcLevel(level as unknown as ReopenableLevel & { location: string })
+      const db = new ResilientDatabase(raw, { dir, retryMs: 50, maxHeldBytes: 1024 * 1024, probeBytes: 1024 })
+      const value = (i: number): Uint8Array => Uint8Array.of(i)
+      const key = (i: number): string => `e:${String(i).padStart(3, '0')}`
+      for (let i = 1; i <= 5; i++) await db.put(key(i), value(i))
+      raw.full = true
+      await db.batch([
+        { type: 'put', key: key(6), value: value(6) },
+        { type: 'put', key: key(7), value: value(7) },
+        { type: 'del', key: key(2) },
+      ])
+      expect(db.status()).toMatchObject({ writable: false, heldWrites: 3 })
+      const ranges = [
+        { gt: key(1), lt: 'e:~', limit: 3 },
+        { gte: 'e:', lt: key(7), reverse: true, limit: 2 },
+        { gte: key(3), lte: key(7) },
+      ]
+      const keysOf = async (source: Pick<ReopenableLevel, 'iterator'>, range: object): Promise<string[]> => {
+        const keys: string[] = []
+        for await (const [k] of source.iterator(range)) keys.push(k)
+        return keys
+      }
+      const whileHeld = await Promise.all(ranges.map(range => keysOf(db, range)))
+      expect(whileHeld).toEqual([[key(3), key(4), key(5)], [key(6), key(5)], [key(3), key(4), key(5), key(6), key(7)]])
+      raw.full = false
+      await eventually('the held batch to reach the disk', () => db.status().writable, 10_000, 20)
+      // The same questions put to LevelDB itself, now that everything is on disk.
+      expect(await Promise.all(ranges.map(range => keysOf(level as unknown as ReopenableLevel, range)))).toEqual(whileHeld)
+      await db.close()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
 })

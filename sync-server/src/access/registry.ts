@@ -1,8 +1,9 @@
 /**
  * Who may read and write which document, kept apart from the documents themselves so
  * that answering never loads one: automerge-repo asks `access(peer, doc)` for every
- * peer on every message. Entries live in their own LevelDB (`<data>/acl`) and in a
- * load-through memory cache; an absent document is cached as `null`.
+ * peer on every message. Entries live in their own LevelDB (`<data>/acl`, opened by
+ * storage/databases.ts) and in a load-through memory cache; an absent document is cached
+ * as `null`.
  *
  * - a head lists its members with their roles (updated whenever the head changes);
  * - a segment names its conversation (and who created it); a segment ID listed by a
@@ -15,7 +16,7 @@
  * only if the server had accepted it (and then lost it in a crash before saving).
  */
 import type { Head, Role } from '@parley/core'
-import { Level } from 'level'
+import type { JsonDatabase } from '../storage/json-database.ts'
 
 export type DocEntry =
   | { type: 'head'; members: Record<string, Role> }
@@ -27,24 +28,14 @@ const ACTOR = 'actor:'
 const CHANGE = 'change:'
 
 export class AccessRegistry {
-  readonly #db: Level<string, unknown>
+  readonly #db: JsonDatabase
   readonly #docs = new Map<string, DocEntry | null>()
   readonly #actors = new Map<string, string | null>()
   #locate: ((documentId: string) => Promise<DocEntry | null>) | undefined
   readonly #locating = new Map<string, Promise<DocEntry | null>>()
 
-  private constructor(db: Level<string, unknown>) {
+  constructor(db: JsonDatabase) {
     this.#db = db
-  }
-
-  static async open(location: string): Promise<AccessRegistry> {
-    const db = new Level<string, unknown>(location, { valueEncoding: 'json' })
-    await db.open()
-    return new AccessRegistry(db)
-  }
-
-  close(): Promise<void> {
-    return this.#db.close()
   }
 
   /** The entry of a document (null when unregistered), and of its conversation for a segment. */
@@ -108,7 +99,7 @@ export class AccessRegistry {
   async actorOwner(actor: string): Promise<string | undefined> {
     let owner = this.#actors.get(actor)
     if (owner === undefined) {
-      owner = ((await this.#db.get(ACTOR + actor)) as string | undefined) ?? null
+      owner = (await this.#db.get<string>(ACTOR + actor)) ?? null
       this.#actors.set(actor, owner)
     }
     return owner ?? undefined
@@ -121,7 +112,7 @@ export class AccessRegistry {
 
   /** Records changes the server checked and let through, by hash, before they are relayed. */
   accept(hashes: string[]): Promise<void> {
-    return this.#db.batch(hashes.map(hash => ({ type: 'put' as const, key: CHANGE + hash, value: 1 })))
+    return this.#db.batch(hashes.map(hash => ({ key: CHANGE + hash, value: 1 })))
   }
 
   async wasAccepted(hash: string): Promise<boolean> {
@@ -153,7 +144,7 @@ export class AccessRegistry {
   async #load(documentId: string, locate = true): Promise<DocEntry | null> {
     const cached = this.#docs.get(documentId)
     if (cached !== undefined) return cached
-    let entry = ((await this.#db.get(DOC + documentId)) as DocEntry | undefined) ?? null
+    let entry = (await this.#db.get<DocEntry>(DOC + documentId)) ?? null
     if (entry === null && locate && this.#locate) {
       entry = await this.#located(documentId)
       if (entry !== null && !this.#docs.has(documentId)) await this.register(documentId, entry)

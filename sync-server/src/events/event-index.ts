@@ -1,7 +1,8 @@
 /**
  * The server sequence: every event of a conversation numbered 1, 2, 3 … in the order
  * the server first stored it, whether it came over sync or HTTP. Kept in its own LevelDB
- * (`<data>/events`) so paging by number never loads a document:
+ * (`<data>/events`, opened by storage/databases.ts) so paging by number never loads a
+ * document:
  *
  *   e:<conversation>:<seq, 12 digits>  → { seq, event }
  *   id:<conversation>:<event id>        → seq   (an event is numbered once)
@@ -12,7 +13,7 @@
  */
 import type { ParleyEvent } from '@parley/core'
 import { EventEmitter } from 'node:events'
-import { Level } from 'level'
+import type { JsonDatabase } from '../storage/json-database.ts'
 
 export interface SequencedEvent {
   seq: number
@@ -29,25 +30,15 @@ const SEQ_DIGITS = 12
 const pad = (seq: number): string => String(seq).padStart(SEQ_DIGITS, '0')
 
 export class EventIndex extends EventEmitter<{ stored: [conversationId: string, events: SequencedEvent[]] }> {
-  readonly #db: Level<string, unknown>
+  readonly #db: JsonDatabase
   /** Writes per conversation run one after another, so numbers never repeat or go back. */
   readonly #writes = new Map<string, Promise<unknown>>()
   readonly #last = new Map<string, number>()
 
-  private constructor(db: Level<string, unknown>) {
+  constructor(db: JsonDatabase) {
     super()
     this.setMaxListeners(0)
     this.#db = db
-  }
-
-  static async open(location: string): Promise<EventIndex> {
-    const db = new Level<string, unknown>(location, { valueEncoding: 'json' })
-    await db.open()
-    return new EventIndex(db)
-  }
-
-  close(): Promise<void> {
-    return this.#db.close()
   }
 
   /** Numbers the events not numbered yet, in the order given; resolves with all of them. */
@@ -63,14 +54,14 @@ export class EventIndex extends EventEmitter<{ stored: [conversationId: string, 
   async lastSeq(conversationId: string): Promise<number> {
     let last = this.#last.get(conversationId)
     if (last === undefined) {
-      last = ((await this.#db.get(`last:${conversationId}`)) as number | undefined) ?? 0
+      last = (await this.#db.get<number>(`last:${conversationId}`)) ?? 0
       this.#last.set(conversationId, last)
     }
     return last
   }
 
   async seqOf(conversationId: string, eventId: string): Promise<number | undefined> {
-    return (await this.#db.get(`id:${conversationId}:${eventId}`)) as number | undefined
+    return this.#db.get<number>(`id:${conversationId}:${eventId}`)
   }
 
   /** Events after `after` (oldest first), or before `before` (still oldest first). */
@@ -81,7 +72,7 @@ export class EventIndex extends EventEmitter<{ stored: [conversationId: string, 
         ? { gt: prefix + pad(cursor.after), lt: `${prefix}~`, limit }
         : { gte: prefix, lt: prefix + pad(Math.max(0, cursor.before)), limit, reverse: true }
     const events: SequencedEvent[] = []
-    for await (const value of this.#db.values(range)) events.push(value as SequencedEvent)
+    for await (const event of this.#db.values<SequencedEvent>(range)) events.push(event)
     if ('before' in cursor) events.reverse()
     const next = 'after' in cursor ? (events.at(-1)?.seq ?? cursor.after) : (events[0]?.seq ?? cursor.before)
     return { events, next }
@@ -114,7 +105,7 @@ export class EventIndex extends EventEmitter<{ stored: [conversationId: string, 
     let last = await this.lastSeq(conversationId)
     const all: SequencedEvent[] = []
     const fresh: SequencedEvent[] = []
-    const batch: { type: 'put'; key: string; value: unknown }[] = []
+    const batch: { key: string; value: unknown }[] = []
     const seen = new Map<string, number>()
     for (const event of events) {
       const known = seen.get(event.id) ?? (await this.seqOf(conversationId, event.id))
@@ -126,10 +117,10 @@ export class EventIndex extends EventEmitter<{ stored: [conversationId: string, 
       seen.set(event.id, last)
       all.push(sequenced)
       fresh.push(sequenced)
-      batch.push({ type: 'put', key: `e:${conversationId}:${pad(last)}`, value: sequenced }, { type: 'put', key: `id:${conversationId}:${event.id}`, value: last })
+      batch.push({ key: `e:${conversationId}:${pad(last)}`, value: sequenced }, { key: `id:${conversationId}:${event.id}`, value: last })
     }
     if (fresh.length === 0) return all
-    batch.push({ type: 'put', key: `last:${conversationId}`, value: last })
+    batch.push({ key: `last:${conversationId}`, value: last })
     await this.#db.batch(batch)
     this.#last.set(conversationId, last)
     this.emit('stored', conversationId, fresh)

@@ -8,6 +8,10 @@
  * once a probe file fits on the disk again the database is closed and reopened (a fresh
  * log) and the held writes go in. Held writes are bounded: past `maxHeldBytes` a write
  * fails with the original error rather than growing memory.
+ *
+ * The server opens all three of its databases through it (storage/databases.ts): the
+ * documents, the access registry and the event index. A registry entry dropped that way
+ * would let a non-member read a conversation after a restart.
  */
 import type { LevelDatabase } from '@parley/core'
 import { unlink, writeFile } from 'node:fs/promises'
@@ -21,13 +25,17 @@ export interface ReopenableLevel {
   get(key: string): Promise<Uint8Array | undefined>
   put(key: string, value: Uint8Array): Promise<void>
   del(key: string): Promise<void>
-  batch(ops: ({ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string })[]): Promise<void>
-  clear(range: { gte?: string; lt?: string }): Promise<void>
-  iterator(range: { gte?: string; lt?: string }): AsyncIterable<[string, Uint8Array]> & { close(): Promise<void> }
+  batch(ops: WriteOp[]): Promise<void>
+  clear(range: KeyRange): Promise<void>
+  iterator(range: IteratorRange): AsyncIterable<[string, Uint8Array]> & { close(): Promise<void> }
 }
 
-type Range = { gte?: string; lt?: string }
-type Op = ({ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string } | { type: 'clear'; range: Range }) & { seq: number }
+/** Bounds on keys, as abstract-level takes them. */
+export type KeyRange = { gt?: string; gte?: string; lt?: string; lte?: string }
+/** Bounds, plus abstract-level's order and count. */
+export type IteratorRange = KeyRange & { reverse?: boolean; limit?: number }
+export type WriteOp = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }
+type Op = (WriteOp | { type: 'clear'; range: KeyRange }) & { seq: number }
 
 export interface StorageStatus {
   /** False from the first failed write until every held write is on disk. */
@@ -55,7 +63,8 @@ export interface ResilientDatabaseOptions {
   onRetryFailed?: (error: Error) => void
 }
 
-const inRange = (key: string, { gte, lt }: Range): boolean => (gte === undefined || key >= gte) && (lt === undefined || key < lt)
+const inRange = (key: string, { gt, gte, lt, lte }: KeyRange): boolean =>
+  (gt === undefined || key > gt) && (gte === undefined || key >= gte) && (lt === undefined || key < lt) && (lte === undefined || key <= lte)
 const sizeOf = (op: Op): number => (op.type === 'put' ? op.key.length + op.value.byteLength : 64)
 
 export class ResilientDatabase implements LevelDatabase {
@@ -94,18 +103,23 @@ export class ResilientDatabase implements LevelDatabase {
   }
 
   put(key: string, value: Uint8Array): Promise<void> {
-    return this.#write({ type: 'put', key, value, seq: ++this.#seq })
+    return this.#write([{ type: 'put', key, value, seq: ++this.#seq }])
   }
 
   del(key: string): Promise<void> {
-    return this.#write({ type: 'del', key, seq: ++this.#seq })
+    return this.#write([{ type: 'del', key, seq: ++this.#seq }])
   }
 
-  clear(range: Range): Promise<void> {
-    return this.#write({ type: 'clear', range, seq: ++this.#seq })
+  clear(range: KeyRange): Promise<void> {
+    return this.#write([{ type: 'clear', range, seq: ++this.#seq }])
   }
 
-  iterator(range: Range): AsyncIterable<[string, Uint8Array]> & { close(): Promise<void> } {
+  /** Atomic while the disk takes writes; held writes are replayed in one batch too. */
+  batch(ops: WriteOp[]): Promise<void> {
+    return this.#write(ops.map(op => ({ ...op, seq: ++this.#seq })))
+  }
+
+  iterator(range: IteratorRange): AsyncIterable<[string, Uint8Array]> & { close(): Promise<void> } {
     const entries = this.#entries(range)
     return Object.assign(entries, { close: async () => void (await entries.return(undefined)) })
   }
@@ -118,22 +132,25 @@ export class ResilientDatabase implements LevelDatabase {
     if (this.#db.status === 'open') await this.#db.close()
   }
 
-  async *#entries(range: Range): AsyncGenerator<[string, Uint8Array]> {
+  async *#entries(range: IteratorRange): AsyncGenerator<[string, Uint8Array]> {
     await this.#idle
     const held = this.#held.filter(op => (op.type === 'clear' ? true : inRange(op.key, range)))
     if (held.length === 0) {
       yield* this.#db.iterator(range)
       return
     }
-    // Overlay the held writes on what is on disk, in key order as LevelDB gives it.
+    // Overlay the held writes on what is on disk, in the order LevelDB gives, then count.
+    const { limit, reverse, ...bounds } = range
     const merged = new Map<string, Uint8Array>()
-    for await (const [key, value] of this.#db.iterator(range)) merged.set(key, value)
+    for await (const [key, value] of this.#db.iterator(bounds)) merged.set(key, value)
     for (const op of held) {
       if (op.type === 'put') merged.set(op.key, op.value)
       else if (op.type === 'del') merged.delete(op.key)
       else for (const key of [...merged.keys()]) if (inRange(key, op.range)) merged.delete(key)
     }
-    yield* [...merged.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    const entries = [...merged.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    if (reverse) entries.reverse()
+    yield* limit === undefined || limit < 0 ? entries : entries.slice(0, limit)
   }
 
   /** The newest held write touching `key`: `{ value }` (undefined when deleted), or undefined when none. */
@@ -147,34 +164,41 @@ export class ResilientDatabase implements LevelDatabase {
     return undefined
   }
 
-  async #write(op: Op): Promise<void> {
-    if (this.#failure) return this.#hold(op)
+  async #write(ops: Op[]): Promise<void> {
+    if (ops.length === 0) return
+    if (this.#failure) return this.#hold(ops)
     const epoch = this.#epoch
     try {
-      await this.#apply(op)
+      await this.#apply(ops)
     } catch (error) {
       if (this.#closed) throw error
       this.#fail(error as Error)
-      return this.#hold(op)
+      return this.#hold(ops)
     }
     // Completed after another write failed: it may sit behind the torn record and be
     // dropped when the log is next read. Written again after the reopen.
-    if (this.#epoch !== epoch) this.#hold(op)
+    if (this.#epoch !== epoch) this.#hold(ops)
   }
 
-  #apply(op: Op): Promise<void> {
+  #apply(ops: Op[]): Promise<void> {
+    const op = ops[0]!
+    if (ops.length > 1) return this.#db.batch(ops.map(({ seq, ...write }) => write as WriteOp))
     if (op.type === 'put') return this.#db.put(op.key, op.value)
     if (op.type === 'del') return this.#db.del(op.key)
     return this.#db.clear(op.range)
   }
 
-  #hold(op: Op): void {
-    if (this.#heldBytes + sizeOf(op) > this.#options.maxHeldBytes) throw this.#failure!
-    // In the order issued: a late completion goes before what was issued after it.
-    let at = this.#held.length
-    while (at > 0 && this.#held[at - 1]!.seq > op.seq) at--
-    this.#held.splice(at, 0, op)
-    this.#heldBytes += sizeOf(op)
+  /** Holds all of `ops` or, past `maxHeldBytes`, none (throwing the failure). */
+  #hold(ops: Op[]): void {
+    const bytes = ops.reduce((sum, op) => sum + sizeOf(op), 0)
+    if (this.#heldBytes + bytes > this.#options.maxHeldBytes) throw this.#failure!
+    for (const op of ops) {
+      // In the order issued: a late completion goes before what was issued after it.
+      let at = this.#held.length
+      while (at > 0 && this.#held[at - 1]!.seq > op.seq) at--
+      this.#held.splice(at, 0, op)
+    }
+    this.#heldBytes += bytes
   }
 
   #fail(error: Error): void {
@@ -241,7 +265,7 @@ export class ResilientDatabase implements LevelDatabase {
   }
 
   async #replay(ops: Op[]): Promise<void> {
-    let batch: ({ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string })[] = []
+    let batch: WriteOp[] = []
     for (const op of ops) {
       if (op.type !== 'clear') {
         batch.push(op.type === 'put' ? { type: 'put', key: op.key, value: op.value } : { type: 'del', key: op.key })

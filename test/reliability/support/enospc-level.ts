@@ -23,11 +23,11 @@ export function enospcLevel(db: ReopenableLevel & { location: string }): Reopena
     open: () => db.open(),
     close: () => db.close(),
     get: (key: string) => db.get(key),
-    iterator: (range: { gte?: string; lt?: string }) => db.iterator(range),
+    iterator: (range: Parameters<ReopenableLevel['iterator']>[0]) => db.iterator(range),
     put: failing((key: string, value: Uint8Array) => db.put(key, value)),
     del: failing((key: string) => db.del(key)),
     batch: failing((ops: Parameters<ReopenableLevel['batch']>[0]) => db.batch(ops)),
-    clear: failing((range: { gte?: string; lt?: string }) => db.clear(range)),
+    clear: failing((range: Parameters<ReopenableLevel['clear']>[0]) => db.clear(range)),
   }
   return wrapper
 }

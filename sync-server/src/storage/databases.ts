@@ -1,0 +1,121 @@
+/**
+ * The server's three LevelDB databases under the data directory, each through the
+ * resilient wrapper (a full disk holds writes instead of losing them):
+ *
+ * - `db`: the documents, through the checksummed adapter (a corrupt value is reported
+ *   and skipped, never loaded);
+ * - `acl`: the access registry (access/registry.ts);
+ * - `events`: the event index (events/event-index.ts).
+ *
+ * Failures are logged and counted; `status()` feeds /healthz, /readyz and the metrics.
+ */
+import type { StorageAdapterInterface } from '@automerge/automerge-repo'
+import { LevelStorageAdapter } from '@parley/core'
+import type { FastifyBaseLogger } from 'fastify'
+import { Level } from 'level'
+import { join } from 'node:path'
+import { watchFreeSpace } from './free-space.ts'
+import { JsonDatabase } from './json-database.ts'
+import { ResilientDatabase, type ReopenableLevel, type StorageStatus } from './resilient-database.ts'
+
+export interface StorageEvents {
+  storageWriteFailed(): void
+  storageCorruptValue(): void
+}
+
+export interface DatabaseOptions {
+  retryMs: number
+  /** Per database. */
+  maxHeldBytes: number
+  minFreeBytes: number
+  /** Absent in tests that open the databases without a server. */
+  log?: FastifyBaseLogger
+  metrics?: StorageEvents
+}
+
+export interface Databases {
+  documents: StorageAdapterInterface
+  registry: JsonDatabase
+  events: JsonDatabase
+  /** Not writable while any database holds writes or free space is below the minimum. */
+  status(): StorageStatus & { freeBytes: number }
+  close(): Promise<void>
+}
+
+export async function openDatabases(dataDir: string, options: DatabaseOptions): Promise<Databases> {
+  const { log, metrics } = options
+  const databases = await Promise.all(['db', 'acl', 'events'].map(name => openResilient(join(dataDir, name), name, options)))
+  const [db, acl, events] = databases as [ResilientDatabase, ResilientDatabase, ResilientDatabase]
+  const documents = new LevelStorageAdapter(db, {
+    onCorrupt: (key, reason) => {
+      metrics?.storageCorruptValue()
+      log?.error({ key: key.join('/'), reason }, 'storage: corrupt value quarantined; the document loads without it and peers resupply what it held')
+    },
+  })
+  const space = watchFreeSpace(dataDir, {
+    minBytes: options.minFreeBytes,
+    everyMs: Math.max(options.retryMs, 1000),
+    onLow: bytes => log?.error({ freeBytes: bytes, minFreeBytes: options.minFreeBytes }, 'storage: free space under the data directory is below the minimum (not ready)'),
+    onRecovered: bytes => log?.warn({ freeBytes: bytes }, 'storage: free space is back above the minimum'),
+  })
+  const status = (): StorageStatus & { freeBytes: number } => {
+    const each = databases.map(db => db.status())
+    const failing = each.find(one => !one.writable)
+    const held = {
+      writable: failing === undefined,
+      ...(failing && { problem: failing.problem, since: failing.since }),
+      heldWrites: each.reduce((sum, one) => sum + one.heldWrites, 0),
+      heldBytes: each.reduce((sum, one) => sum + one.heldBytes, 0),
+    }
+    const freeBytes = space.bytes
+    if (space.sufficient || !held.writable) return { ...held, freeBytes }
+    return { ...held, writable: false, problem: `less than ${options.minFreeBytes} bytes free under ${dataDir}`, freeBytes }
+  }
+  return {
+    documents: withoutSyncStates(documents),
+    registry: new JsonDatabase(acl),
+    events: new JsonDatabase(events),
+    status,
+    close: async () => {
+      space.stop()
+      await Promise.all(databases.map(db => db.close()))
+    },
+  }
+}
+
+async function openResilient(dir: string, name: string, { retryMs, maxHeldBytes, log, metrics }: DatabaseOptions): Promise<ResilientDatabase> {
+  const level = new Level<string, Uint8Array>(dir, { valueEncoding: 'view' })
+  await level.open()
+  return new ResilientDatabase(level as unknown as ReopenableLevel, {
+    dir,
+    retryMs,
+    maxHeldBytes,
+    onFailure: error => {
+      metrics?.storageWriteFailed()
+      log?.error({ err: error, database: name }, 'storage: a write failed; holding writes in memory until the disk takes them again (not ready)')
+    },
+    onRecovered: ({ writes, downMs }) => log?.warn({ writes, downMs, database: name }, 'storage: writable again; every held write is on disk (ready)'),
+    onRetryFailed: error => log?.warn({ err: error, database: name }, 'storage: still not writable'),
+  })
+}
+
+/**
+ * The server keeps no per-peer sync states on disk. automerge-repo saves a document and
+ * its sync states with separate throttles, so after a SIGKILL a stored sync state can say
+ * a client already has changes the stored document lost. The server then asks that
+ * client only for what came after them; the guard must hold those back (their
+ * predecessors are missing) and the two sides can go round that loop for good (seen in
+ * test/reliability/crash-kills.test.ts). Starting every peer from an empty sync state
+ * costs one bloom-filter round per document after a restart, and saves a write per peer
+ * per document on every message.
+ */
+function withoutSyncStates(adapter: StorageAdapterInterface): StorageAdapterInterface {
+  const isSyncState = (key: string[]): boolean => key[1] === 'sync-state'
+  return {
+    load: key => (isSyncState(key) ? Promise.resolve(undefined) : adapter.load(key)),
+    save: (key, data) => (isSyncState(key) ? Promise.resolve() : adapter.save(key, data)),
+    remove: key => adapter.remove(key),
+    loadRange: prefix => adapter.loadRange(prefix),
+    removeRange: prefix => adapter.removeRange(prefix),
+  }
+}
