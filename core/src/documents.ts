@@ -13,10 +13,20 @@ import { CoreErrorCodes, ParleyError } from './errors.ts'
 import type { ParleyEvent, ReadEvent, Role } from './events.ts'
 import { derivedBytes, derivedDocumentId } from './ids.ts'
 import { readString, scalar, type Scalar } from './scalar.ts'
+import { utf8Length } from './utf8.ts'
 import { DEFAULT_LIMITS, parseEvent, type Limits } from './validate.ts'
 
 /** Events per segment document before a writer starts the next one. */
 export const SEGMENT_SIZE = 1000
+
+/**
+ * UTF-8 bytes of event JSON in a segment before a writer starts the next one, whatever
+ * its event count. Loading a document and generating its first sync message each block
+ * the server's event loop for about 9 ms per MiB (docs/reliability.md), so a segment of
+ * long messages is kept small. The server refuses appends beyond `Limits.maxSegmentBytes`,
+ * which leaves room for writers that append concurrently, unaware of each other.
+ */
+export const SEGMENT_BYTES = 512 * 1024
 
 export const DocumentTypes = {
   head: 'parley/head',
@@ -152,8 +162,22 @@ export function segmentLength(doc: SegmentDoc): number {
   return doc.events?.length ?? 0
 }
 
-export function isSegmentFull(doc: SegmentDoc, size: number = SEGMENT_SIZE): boolean {
-  return segmentLength(doc) >= size
+/** UTF-8 bytes of the event JSON a segment holds. */
+export function segmentBytes(doc: SegmentDoc): number {
+  let bytes = 0
+  for (const json of doc.events ?? []) bytes += utf8Length(readString(json) ?? '')
+  return bytes
+}
+
+/** At least `segmentBytes`, and cheaper: a UTF-16 code unit is at most 3 UTF-8 bytes. */
+export function segmentBytesBound(doc: SegmentDoc): number {
+  let units = 0
+  for (const json of doc.events ?? []) units += readString(json)?.length ?? 0
+  return units * 3
+}
+
+export function isSegmentFull(doc: SegmentDoc, size: number = SEGMENT_SIZE, maxBytes: number = SEGMENT_BYTES): boolean {
+  return segmentLength(doc) >= size || (segmentBytesBound(doc) >= maxBytes && segmentBytes(doc) >= maxBytes)
 }
 
 function tryParse(json: string | undefined, limits: Limits = DEFAULT_LIMITS): ParleyEvent | undefined {

@@ -10,6 +10,11 @@ export interface Limits {
   maxIdLength: number
   /** Largest reaction, in UTF-8 bytes. */
   maxEmojiBytes: number
+  /**
+   * UTF-8 bytes of event JSON beyond which the server refuses appends to a segment:
+   * 4 × SEGMENT_BYTES, where writers start the next one.
+   */
+  maxSegmentBytes: number
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -17,6 +22,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxTitleBytes: 256,
   maxIdLength: 128,
   maxEmojiBytes: 64,
+  maxSegmentBytes: 2 * 1024 * 1024,
 })
 
 /** Fields each event type must carry besides the common ones, and which are optional. */

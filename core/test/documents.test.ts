@@ -13,6 +13,8 @@ import {
   initSegment,
   isSegmentFull,
   project,
+  SEGMENT_BYTES,
+  segmentBytes,
   readHead,
   readInbox,
   readSegmentEvents,
@@ -96,6 +98,20 @@ describe('segment documents', () => {
     })
     expect(isSegmentFull(segment, 3)).toBe(true)
     expect(isSegmentFull(segment, 4)).toBe(false)
+  })
+
+  it('is full at SEGMENT_BYTES of event JSON, counted in UTF-8, whatever its event count', () => {
+    const encoder = new TextEncoder()
+    const long = (ch: string) => messageEvent({ text: ch.repeat(4000) })
+    let segment = newSegment()
+    // Three-byte characters: full after a third as many characters as ASCII.
+    while (!isSegmentFull(segment)) segment = Automerge.change(segment, doc => appendEvent(doc, long('漢')))
+    const bytes = segment.events.reduce((sum, json) => sum + encoder.encode(String(json)).byteLength, 0)
+    expect(segmentBytes(segment)).toBe(bytes)
+    expect(bytes).toBeGreaterThanOrEqual(SEGMENT_BYTES)
+    expect(bytes - SEGMENT_BYTES).toBeLessThan(12_100)
+    expect(segment.events.length).toBeLessThan(100)
+    expect(isSegmentFull(Automerge.change(newSegment(), doc => appendEvent(doc, long('x'))))).toBe(false)
   })
 })
 

@@ -48,4 +48,12 @@ describe('segment changes', () => {
   ])('refuse %s', (_name, change, code) => {
     expect(check(change)).toMatchObject({ code })
   })
+
+  it('refuse appends that take a segment past maxSegmentBytes (4413), counted in UTF-8 bytes', () => {
+    const limits = { ...DEFAULT_LIMITS, maxSegmentBytes: 2000 }
+    const append = (text: string) => changesOf(segment, doc => appendEvent(doc, { id: 'b6', type: 'message', author: 'bob', device: 'd', at: 2, text }))
+    expect(checkSegmentChanges(segment, append('x'.repeat(1500)), 'bob', 'member', limits)).toBeUndefined()
+    // 650 three-byte characters: under 2,000 characters, over 2,000 bytes with the rest.
+    expect(checkSegmentChanges(segment, append('漢'.repeat(650)), 'bob', 'member', limits)).toMatchObject({ code: 4413, reason: expect.stringMatching(/at most 2000 bytes/) })
+  })
 })

@@ -3,8 +3,9 @@
  * - a client that stops reading is closed with 4408 while the server's memory stays bounded;
  * - one user flooding frames is closed with 4429 again and again, while other users'
  *   delivery latency is measured against an unloaded run (the ratio is recorded);
- * - the largest legal document (a full segment of maximum-size messages) is loaded while a
- *   probe measures how long the event loop is blocked (recorded).
+ * - the largest legal document (a segment at the server's byte limit, of maximum-size
+ *   messages) is loaded while a probe measures how long the event loop is blocked
+ *   (recorded); an append past the limit is refused with 4413.
  * Timings are recorded in test/artifacts/reliability/, not asserted (2 shared cores).
  */
 import { cbor, Repo, type DocumentId } from '@automerge/automerge-repo'
@@ -155,8 +156,9 @@ describe('overload and backpressure', () => {
     const conversation: Conversation = await alice.createConversation({ members: ['bob'] })
     await alice.sync()
     const segmentId = conversation.documentIds()[1]!
-    // A full segment (1,000 events) of 16 KiB messages: the biggest document a conversation has.
-    // Written by a stock automerge-repo peer in five changes, each under the 4 MiB frame limit.
+    // A segment filled to the server's limit (DEFAULT_LIMITS.maxSegmentBytes, 2 MiB of
+    // event JSON) with 16 KiB messages: the biggest document a conversation can have.
+    // Written by a stock automerge-repo peer (which ignores SEGMENT_BYTES) in changes of 40 (120 events, 1.97 MB).
     const stock = new Repo({ network: [new WebSocketClientAdapter(`${at.url}/sync?token=${await at.token('alice')}`)] })
     cleanup.push(async () => stock.shutdown())
     const segment = await stock.find<SegmentDoc>(segmentId as DocumentId)
@@ -171,21 +173,26 @@ describe('overload and backpressure', () => {
       const reply = await probe.next(message => message.type === 'parley/heads' && message.requestId === requestId)
       return ((reply.heads as Record<string, string[] | null>)[segmentId] ?? []).slice().sort()
     }
-    for (let part = 0; part < 5; part++) {
+    const appendForty = (part: number): void =>
       segment.change(doc => {
-        for (let i = 0; i < 200; i++) {
-          const n = part * 200 + i
-          if (n === 0) continue // the first of the thousand is alice's own, below
-          appendEvent(doc, { id: `big-${n}`, type: 'message', author: 'alice', device: 'stock', at: Date.now(), text: `${n} ${text}` })
-        }
+        for (let i = 0; i < 40; i++) appendEvent(doc, { id: `big-${part}-${i}`, type: 'message', author: 'alice', device: 'stock', at: Date.now(), text: `${part} ${i} ${text}` })
       })
+    for (let part = 0; part < 3; part++) {
+      appendForty(part)
       const heads = [...segment.heads()].sort()
       await eventually(`the server to hold part ${part}`, async () => (await serverHeads()).join() === heads.join(), 60_000, 100)
     }
-    await conversation.send('one more: the thousandth')
+    const full = await serverHeads()
+    // Past the limit the server refuses the change (4413) and keeps the segment as it was.
+    appendForty(3)
+    await eventually('the server to refuse the change past the segment limit', async () => /a segment holds at most 2097152 bytes of events/.test(at.log), 30_000, 100)
+    expect(await serverHeads()).toEqual(full)
+    await stock.shutdown()
+    // The SDK starts the next segment instead (core SEGMENT_BYTES).
+    await conversation.send('one more, in the next segment')
+    expect(conversation.documentIds().length).toBe(3)
     await alice.sync({ timeout: 60_000 })
     await alice.close()
-    await stock.shutdown()
     // Restarted, the server holds nothing in memory; Bob's fresh device makes it load the segment.
     await at.kill('SIGTERM')
     await at.restart()
@@ -207,6 +214,9 @@ describe('overload and backpressure', () => {
     const probing$ = (async () => {
       while (probing) during.push(await healthProbe())
     })()
+    // Each scrape of nodejs_eventloop_lag_max_seconds covers the time since the previous one.
+    const httpUrl = `http://127.0.0.1:${port}`
+    await scrape(httpUrl)
     const bob = await client(at, 'bob')
     const loadStarted = performance.now()
     await bob.sync({ timeout: 120_000 })
@@ -215,14 +225,16 @@ describe('overload and backpressure', () => {
     const loadMs = performance.now() - loadStarted
     probing = false
     await probing$
+    const longestBlockMs = metricValue(await scrape(httpUrl), 'nodejs_eventloop_lag_max_seconds') * 1000
     expect(bobs.timeline().length).toBeGreaterThan(0)
     await recordResult('overload-large-document', {
-      segmentEvents: 1000,
+      segmentEvents: 120,
       messageBytes: 16 * 1024,
       clientSyncMs: Math.round(loadMs),
       healthProbeIdleMs: { p50: round(percentile(idle, 50)), max: round(Math.max(...idle)) },
       healthProbeDuringLoadMs: { p50: round(percentile(during, 50)), p99: round(percentile(during, 99)), max: round(Math.max(...during)) },
       longestStallMs: round(Math.max(...during) - percentile(idle, 50)),
+      longestEventLoopBlockMs: round(longestBlockMs),
       goalMs: 100,
     })
   })

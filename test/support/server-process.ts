@@ -1,7 +1,8 @@
 /**
  * A real parley-server process for end-to-end tests: spawned from the package's bin,
  * on a free port, with its own LevelDB directory; killable with any signal and
- * restartable on the same data and port.
+ * restartable on the same data and port. `PARLEY_PROFILE_DIR=dir` writes a CPU profile
+ * of each server process there (as `BENCH_PROFILE_DIR` does for the benchmarks).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -13,6 +14,7 @@ import { SignJWT } from 'jose'
 
 const BIN = fileURLToPath(new URL('../../sync-server/bin/parley-server.js', import.meta.url))
 const SECRET = 'end-to-end-test-secret-of-enough-length'
+const PROFILE = process.env.PARLEY_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.PARLEY_PROFILE_DIR] : []
 
 export class ServerProcess {
   readonly port: number
@@ -59,7 +61,7 @@ export class ServerProcess {
 
   /** Starts the process (again) on the same port and data; resolves once it listens. */
   async restart(): Promise<void> {
-    const child = spawn(process.execPath, [BIN, '--port', String(this.port), '--data', this.dataDir, '--jwt-secret', SECRET, '--log-level', 'warn', ...this.#args], {
+    const child = spawn(process.execPath, [...PROFILE, BIN, '--port', String(this.port), '--data', this.dataDir, '--jwt-secret', SECRET, '--log-level', 'warn', ...this.#args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     this.#child = child
@@ -84,7 +86,8 @@ export class ServerProcess {
   }
 
   async stop(): Promise<void> {
-    await this.kill('SIGKILL')
+    // A profiled process must exit by itself to write its profile.
+    await this.kill(PROFILE.length > 0 ? 'SIGTERM' : 'SIGKILL')
     await rm(this.dataDir, { recursive: true, force: true })
   }
 }

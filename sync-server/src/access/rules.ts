@@ -16,7 +16,7 @@
  * tested with hand-built changes.
  */
 import { next as Automerge, type DecodedChange } from '@automerge/automerge'
-import { CoreErrorCodes, DocumentTypes, documentType, isParleyError, parseEvent, readHead, readString, ROLES, type HeadDoc, type InboxDoc, type Limits, type ParleyEvent, type Role, type SegmentDoc } from '@parley/core'
+import { CoreErrorCodes, DocumentTypes, documentType, isParleyError, parseEvent, readHead, readString, ROLES, segmentBytes, segmentBytesBound, utf8Length, type HeadDoc, type InboxDoc, type Limits, type ParleyEvent, type Role, type SegmentDoc } from '@parley/core'
 import { CloseCodes, type CloseCode } from '../close-codes.ts'
 
 export interface Violation {
@@ -66,17 +66,27 @@ export function checkEvent(json: string, user: string, role: Role | undefined, l
   return event
 }
 
-/** New changes to a stored segment: appends of the user's own events only. */
+/** New changes to a stored segment: appends of the user's own events only, up to the segment's byte limit. */
 export function checkSegmentChanges(doc: SegmentDoc, changes: DecodedChange[], user: string, role: Role | undefined, limits: Limits): Violation | undefined {
   const events = Automerge.getObjectId(doc, 'events')
+  let appended = 0
   for (const change of changes) {
     for (const op of change.ops as Op[]) {
       if (!isAppend(op, events)) return forbidden(op.obj === events ? 'events are append-only: an existing event was changed or removed' : `segment field ${op.key ?? op.obj} may not be changed`)
       const checked = checkEvent(op.value, user, role, limits)
       if ('code' in checked) return checked
+      appended += utf8Length(op.value)
     }
   }
-  return undefined
+  return segmentTooLarge(doc, appended, limits)
+}
+
+/** A segment past `maxSegmentBytes` would block the event loop of everyone who loads it (core SEGMENT_BYTES). */
+function segmentTooLarge(doc: SegmentDoc, appended: number, limits: Limits): Violation | undefined {
+  if (segmentBytesBound(doc) + appended <= limits.maxSegmentBytes) return undefined
+  const bytes = segmentBytes(doc) + appended
+  if (bytes <= limits.maxSegmentBytes) return undefined
+  return { code: CloseCodes.TOO_LARGE, reason: `a segment holds at most ${limits.maxSegmentBytes} bytes of events (${bytes} with these); start the next segment` }
 }
 
 /**
@@ -212,5 +222,5 @@ export function checkNewSegment(doc: SegmentDoc, user: string, role: Role | unde
     const checked = checkEvent(readString(json) ?? '', user, role, limits)
     if ('code' in checked) return checked
   }
-  return undefined
+  return segmentTooLarge(doc, 0, limits)
 }
