@@ -36,14 +36,15 @@ describe('limits', () => {
   }
 
   /** The upgrade's HTTP answer when it is refused. */
-  function refusedUpgrade(url: string): Promise<{ status: number; body: unknown }> {
+  function refusedUpgrade(url: string): Promise<{ status: number; body: unknown; retryAfter?: string }> {
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(url)
       socket.on('open', () => reject(new Error('upgrade was accepted')))
       socket.on('unexpected-response', (_request, response) => {
         let body = ''
         response.on('data', chunk => (body += chunk))
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(body) }))
+        const retryAfter = response.headers['retry-after']
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(body), ...(retryAfter && { retryAfter }) }))
       })
     })
   }
@@ -82,16 +83,24 @@ describe('limits', () => {
     expect(received).toBe(sent)
   })
 
-  it('closes a client that sends faster than its rate with 4429', async () => {
+  it('closes a user who sends faster than their rate with 4429, on every connection they hold, and refuses their reconnects for a while', async () => {
     const at = await server({ messagesPerSecond: 5, messageBurst: 10 })
-    const client = await RawClient.open(at, 'mallory')
-    const { targetId } = await client.join('mallory-fast')
-    for (let i = 0; i < 30; i++) client.send({ type: 'parley/heads-request', senderId: targetId, requestId: i, documentIds: [] })
-    expect(await client.closed).toMatchObject({ code: 4429 })
+    // Two connections share one bucket: 6 messages on each is more than the burst of 10.
+    const first = await RawClient.open(at, 'mallory')
+    const second = await RawClient.open(at, 'mallory')
+    const { targetId } = await first.join('mallory-fast')
+    await second.join('mallory-other')
+    for (let i = 0; i < 6; i++) first.send({ type: 'parley/heads-request', senderId: targetId, requestId: i, documentIds: [] })
+    for (let i = 0; i < 6; i++) second.send({ type: 'parley/heads-request', senderId: 'mallory-other', requestId: i, documentIds: [] })
+    expect(await second.closed).toMatchObject({ code: 4429, reason: expect.stringMatching(/from this user/) })
+    // A new connection does not bring a fresh burst: refused until the bucket is half full (1 s at 5/s).
+    const refused = await refusedUpgrade(`${at.url}?token=${await at.token('mallory')}`)
+    expect(refused).toEqual({ status: 429, retryAfter: '1', body: { error: { code: 'PARLEY_ERR_RATE_LIMITED', message: expect.stringMatching(/rate limited/) } } })
     // Someone else is unaffected.
     const other = await RawClient.open(at, 'alice')
     expect(await other.join('alice-ok')).toMatchObject({ type: 'peer' })
     other.socket.close()
+    first.socket.close()
   })
 
   it('refuses connections past the per-user and per-IP limits with HTTP 429', async () => {

@@ -80,7 +80,8 @@ describe(`hostile frames (seed ${SEED})`, () => {
   })
 
   it('closes a connection that floods well-formed messages with 4429', async () => {
-    const client = await RawClient.open(server, 'mallory')
+    // A user of its own: the rate is per user, and the flooder's reconnects are refused for a while after.
+    const client = await RawClient.open(server, 'chatterbox')
     await client.join('hostile-chatterbox')
     // Twice the burst, back to back: far beyond any rate the connection may send at.
     const frame = gen.encodeHeadsRequest('hostile-chatterbox')

@@ -11,7 +11,7 @@ import type { Verdict } from '../access/guard.ts'
 import { CloseCodes } from '../close-codes.ts'
 import type { AdapterMetrics } from '../metrics/metrics.ts'
 import { decodeFrame, decodeSyncData, HEADS_REPLY } from './frames.ts'
-import { TokenBucket } from './rate-limit.ts'
+import { UserRates } from './rate-limit.ts'
 
 const PROTOCOL_V1 = '1'
 /** Every server's repo peer ID starts so (server.ts); clients may not announce one. */
@@ -44,7 +44,6 @@ export interface Connection {
   /** Messages are inspected one at a time, in the order they arrived. */
   inbound: Promise<void>
   queued: number
-  readonly rate: TokenBucket
   expiry?: ReturnType<typeof setTimeout>
 }
 
@@ -53,7 +52,7 @@ export interface ServerAdapterOptions {
   maxFrameBytes: number
   /** How often to ping; a socket that missed the previous pong is terminated. */
   keepAliveMs: number
-  /** Messages per second a connection may send, and how many at once (close 4429 beyond). */
+  /** Messages per second a user may send over all their connections, and how many at once (close 4429 beyond). */
   rate: { perSecond: number; burst: number }
   /** Bytes a connection may have waiting to be sent before it counts as not reading (close 4408). */
   maxBufferedBytes: number
@@ -82,10 +81,12 @@ export class ParleyServerAdapter extends NetworkAdapter {
   #keepAlive: ReturnType<typeof setInterval> | undefined
   /** Per document, when a change arrived and from whom, until it is sent to another peer (with metrics only). */
   readonly #unrelayed = new Map<string, { at: number; from: PeerId }>()
+  readonly #rates: UserRates
 
   constructor(options: ServerAdapterOptions) {
     super()
     this.#options = options
+    this.#rates = new UserRates(options.rate.perSecond, options.rate.burst)
     this.#connected = new Promise(resolve => (this.#resolveConnected = resolve))
   }
 
@@ -118,6 +119,11 @@ export class ParleyServerAdapter extends NetworkAdapter {
     return this.#byPeer.get(peerId)?.user
   }
 
+  /** Milliseconds until `user`, recently rate limited, may connect again (0: now). */
+  retryAfterMs(user: string): number {
+    return this.#rates.retryAfterMs(user)
+  }
+
   connectionsOf(user: string): number {
     let count = 0
     for (const connection of this.#connections) if (connection.user === user) count++
@@ -126,8 +132,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
 
   /** Takes over an upgraded, authenticated socket; it is closed with 4401 when the token expires. */
   accept(socket: WebSocket, identity: { user: string; expiresAt?: number }, log: FastifyBaseLogger): void {
-    const { perSecond, burst } = this.#options.rate
-    const connection: Connection = { socket, user: identity.user, log, alive: true, inbound: Promise.resolve(), queued: 0, rate: new TokenBucket(perSecond, burst) }
+    const connection: Connection = { socket, user: identity.user, log, alive: true, inbound: Promise.resolve(), queued: 0 }
     if (identity.expiresAt !== undefined) {
       // setTimeout overflows past 2^31 ms (~24 days); such a token outlives any connection check we need.
       const delay = Math.min(identity.expiresAt - Date.now(), 2 ** 31 - 1)
@@ -174,8 +179,8 @@ export class ParleyServerAdapter extends NetworkAdapter {
   #receive(connection: Connection, bytes: Uint8Array): void {
     if (!this.#connections.has(connection)) return
     this.#options.metrics?.messageIn(bytes.byteLength)
-    if (!connection.rate.take() || connection.queued >= MAX_QUEUED) {
-      return this.close(connection, CloseCodes.RATE_LIMITED, `more than ${this.#options.rate.perSecond} messages per second`)
+    if (!this.#rates.take(connection.user) || connection.queued >= MAX_QUEUED) {
+      return this.close(connection, CloseCodes.RATE_LIMITED, `more than ${this.#options.rate.perSecond} messages per second from this user`)
     }
     if (bytes.byteLength > this.#options.maxFrameBytes) {
       return this.close(connection, CloseCodes.TOO_LARGE, `frame of ${bytes.byteLength} bytes exceeds ${this.#options.maxFrameBytes}`)
@@ -283,6 +288,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
       connection.alive = false
       connection.socket.ping()
     }
+    this.#rates.prune()
   }
 
   #transmit(connection: Connection, frame: object): void {

@@ -1,6 +1,7 @@
 /**
  * `GET /sync` upgrades: the token is verified before the WebSocket exists, and the
- * per-IP and per-user connection limits apply. A refused upgrade is answered with an
+ * per-IP and per-user connection limits apply, as does a recent 4429 (the user's message
+ * bucket must be half full again: network/rate-limit.ts). A refused upgrade is answered with an
  * HTTP status and a JSON error body, as every HTTP route answers.
  */
 import type { FastifyBaseLogger } from 'fastify'
@@ -14,10 +15,11 @@ import type { ParleyServerAdapter } from './server-adapter.ts'
 
 const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 404: 'Not Found', 413: 'Payload Too Large', 429: 'Too Many Requests' }
 
-function refuse(socket: Duplex, status: number, code: string, message: string): void {
+function refuse(socket: Duplex, status: number, code: string, message: string, retryAfterMs?: number): void {
   const body = JSON.stringify({ error: { code, message } })
+  const retryAfter = retryAfterMs === undefined ? '' : `Retry-After: ${Math.ceil(retryAfterMs / 1000)}\r\n`
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${retryAfter}Connection: close\r\n\r\n${body}`,
   )
 }
 
@@ -63,6 +65,10 @@ export function acceptUpgrades({ server, wss, adapter, verify, options, log }: U
     verify(token).then(
       identity => {
         if (socket.destroyed) return
+        const retryAfterMs = adapter.retryAfterMs(identity.user)
+        if (retryAfterMs > 0) {
+          return refuse(socket, 429, ServerErrorCodes.RATE_LIMITED, `rate limited: more than ${options.messagesPerSecond} messages per second from this user; retry in ${retryAfterMs} ms`, retryAfterMs)
+        }
         if (adapter.connectionsOf(identity.user) >= options.maxConnectionsPerUser) {
           return refuse(socket, 429, ServerErrorCodes.TOO_MANY_CONNECTIONS, `more than ${options.maxConnectionsPerUser} connections for this user`)
         }
