@@ -158,6 +158,8 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     sweepMs: options.documentIdleMs > 0 ? Math.min(5000, Math.max(50, Math.floor(options.documentIdleMs / 2))) : 1000,
     onEvicted: documentId => {
       watch.forget(documentId)
+      registry.forget(documentId)
+      index.forget(documentId)
       metrics.documentEvicted()
     },
     onError: (error, documentId) => log.warn({ err: error, documentId }, 'could not unload an idle document'),
@@ -234,7 +236,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       return url
     },
     async close() {
-      evictor.stop()
+      await evictor.stop()
       adapter.disconnect()
       wss.close()
       await app.close()

@@ -26,6 +26,8 @@ export type DocEntry =
 const DOC = 'doc:'
 const ACTOR = 'actor:'
 const CHANGE = 'change:'
+/** Actor owners kept in memory; the rest are read from the database when asked. */
+const MAX_CACHED_ACTORS = 2_000
 
 export class AccessRegistry {
   readonly #db: JsonDatabase
@@ -61,6 +63,15 @@ export class AccessRegistry {
     return true
   }
 
+  /**
+   * Drops a document's entry from the cache (its document was unloaded); the next
+   * `entry` reads it again. Until then `canRead` refuses it, and a segment of a
+   * conversation whose head entry was dropped: the callers load entries before asking.
+   */
+  forget(documentId: string): void {
+    this.#docs.delete(documentId)
+  }
+
   /** Members of a conversation from the cache (after `entry` loaded it). */
   membersOf(conversationId: string): Record<string, Role> | undefined {
     const head = this.#docs.get(conversationId)
@@ -83,9 +94,10 @@ export class AccessRegistry {
       case 'inbox':
         return entry.user === user
       case 'segment': {
-        const members = this.membersOf(entry.conversation)
+        const head = this.#docs.get(entry.conversation)
+        if (head === undefined) return false
         // A segment that arrived before its head: only its creator, until the head exists.
-        return members ? user in members : entry.creator === user
+        return head?.type === 'head' ? user in head.members : entry.creator === user
       }
     }
   }
@@ -100,14 +112,21 @@ export class AccessRegistry {
     let owner = this.#actors.get(actor)
     if (owner === undefined) {
       owner = (await this.#db.get<string>(ACTOR + actor)) ?? null
-      this.#actors.set(actor, owner)
+      this.#cacheActor(actor, owner)
     }
     return owner ?? undefined
   }
 
   async bindActor(actor: string, user: string): Promise<void> {
-    this.#actors.set(actor, user)
+    this.#cacheActor(actor, user)
     await this.#db.put(ACTOR + actor, user)
+  }
+
+  /** Every device session writes under new actors: the cache keeps the most recent ones. */
+  #cacheActor(actor: string, owner: string | null): void {
+    this.#actors.delete(actor)
+    this.#actors.set(actor, owner)
+    if (this.#actors.size > MAX_CACHED_ACTORS) this.#actors.delete(this.#actors.keys().next().value!)
   }
 
   /** Records changes the server checked and let through, by hash, before they are relayed. */

@@ -37,6 +37,7 @@ export class DocumentEvictor {
   readonly #evicting = new Set<DocumentId>()
   #timer: ReturnType<typeof setInterval> | undefined
   #sweeping: Promise<number> | undefined
+  #stopped = false
   #evicted = 0
 
   constructor(repo: Repo, options: EvictionOptions) {
@@ -57,13 +58,17 @@ export class DocumentEvictor {
 
   start(): void {
     if (this.#timer || this.#options.sweepMs <= 0) return
+    this.#stopped = false
     this.#timer = setInterval(() => void this.sweep(), this.#options.sweepMs)
     this.#timer.unref()
   }
 
-  stop(): void {
+  /** Stops sweeping; resolves once a sweep under way has finished the document it was on. */
+  async stop(): Promise<void> {
     clearInterval(this.#timer)
     this.#timer = undefined
+    this.#stopped = true
+    await this.#sweeping
   }
 
   touch(documentId: DocumentId, now = Date.now()): void {
@@ -94,7 +99,10 @@ export class DocumentEvictor {
       } else break
     }
     let count = 0
-    for (const id of victims) if (await this.evict(id)) count++
+    for (const id of victims) {
+      if (this.#stopped) break
+      if (await this.evict(id)) count++
+    }
     return count
   }
 

@@ -51,6 +51,11 @@ export class EventIndex extends EventEmitter<{ stored: [conversationId: string, 
     return write
   }
 
+  /** Drops a conversation's cached last number (its head was unloaded), unless a write is under way. */
+  forget(conversationId: string): void {
+    if (!this.#writes.has(conversationId)) this.#last.delete(conversationId)
+  }
+
   async lastSeq(conversationId: string): Promise<number> {
     let last = this.#last.get(conversationId)
     if (last === undefined) {

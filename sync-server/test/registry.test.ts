@@ -1,0 +1,51 @@
+/** The access registry's cache: what it answers from memory, and what it forgets. */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { AccessRegistry } from '../src/access/registry.ts'
+import { openDatabases, type Databases } from '../src/storage/databases.ts'
+
+describe('AccessRegistry', () => {
+  let dir: string
+  let databases: Databases
+  let registry: AccessRegistry
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'parley-registry-'))
+    databases = await openDatabases(dir, { retryMs: 1000, maxHeldBytes: 1024 * 1024, minFreeBytes: 0 })
+    registry = new AccessRegistry(databases.registry)
+    await registry.register('head', { type: 'head', members: { alice: 'owner', bob: 'member' } })
+    await registry.register('segment', { type: 'segment', conversation: 'head', creator: 'alice' })
+  })
+  afterAll(async () => {
+    await databases.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('refuses a forgotten document until its entry is read again, never guessing', async () => {
+    expect(registry.canRead('bob', 'segment')).toBe(true)
+    registry.forget('head')
+    // The segment's conversation is not in memory: refused, even for the segment's creator.
+    expect(registry.canRead('alice', 'segment')).toBe(false)
+    expect(await registry.mayRead('bob', 'segment')).toBe(true)
+    registry.forget('segment')
+    registry.forget('head')
+    expect(registry.canRead('bob', 'segment')).toBe(false)
+    expect(registry.canRead('bob', 'head')).toBe(false)
+    expect(await registry.mayRead('bob', 'head')).toBe(true)
+    expect(await registry.mayRead('carol', 'segment')).toBe(false)
+  })
+
+  it('lets only the creator read a segment whose conversation is not registered', async () => {
+    await registry.register('early', { type: 'segment', conversation: 'unknown-head', creator: 'alice' })
+    expect(await registry.mayRead('alice', 'early')).toBe(true)
+    expect(await registry.mayRead('bob', 'early')).toBe(false)
+  })
+
+  it('keeps recent actor owners in memory and reads older ones back', async () => {
+    for (let i = 0; i < 2_100; i++) await registry.bindActor(`actor-${i}`, `user-${i % 3}`)
+    expect(await registry.actorOwner('actor-0')).toBe('user-0')
+    expect(await registry.actorOwner('actor-2099')).toBe('user-2')
+    expect(await registry.actorOwner('never-bound')).toBeUndefined()
+  })
+})
