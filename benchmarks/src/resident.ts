@@ -26,9 +26,9 @@ import { SECRET, type ResidentSystem } from './resident/system.ts'
 import { inParallel } from './lib/parallel.ts'
 
 const QUICK = process.argv.includes('--quick')
-const CONVERSATIONS = QUICK ? 5_000 : 100_000
-const ACTIVE = QUICK ? 500 : 1_000
-const WINDOWS = QUICK ? 4 : 8
+const CONVERSATIONS = QUICK ? 2_000 : 100_000
+const ACTIVE = QUICK ? 250 : 1_000
+const WINDOWS = QUICK ? 3 : 8
 /** Longer than Parley's --doc-idle-ms in this benchmark (resident/parley.ts) plus one sweep. */
 const IDLE_MS = 20_000
 const ALL = { parley: parleyResident, stock: stockResident, hocuspocus: hocuspocusResident } satisfies Record<string, ResidentSystem>
