@@ -1,33 +1,9 @@
 /** Several server URLs (the nodes of a cluster): the connection moves on when one fails, with backoff. */
-import { cbor, type PeerId } from '@automerge/automerge-repo/slim'
+import type { PeerId } from '@automerge/automerge-repo/slim'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { ServerConnection, type WebSocketClass } from '../src/network/connection.ts'
 import { resolveOptions } from '../src/options.ts'
-
-class FakeSocket {
-  static instances: FakeSocket[] = []
-  readyState = 0
-  binaryType = 'blob' as BinaryType
-  onopen: ((event: unknown) => void) | null = null
-  onmessage: ((event: { data: ArrayBuffer }) => void) | null = null
-  onerror: ((event: unknown) => void) | null = null
-  onclose: ((event: { code: number; reason: string }) => void) | null = null
-  constructor(readonly url: string) {
-    FakeSocket.instances.push(this)
-  }
-  send(): void {}
-  close(code = 1000, reason = ''): void {
-    if (this.readyState === 3) return
-    this.readyState = 3
-    this.onclose?.({ code, reason })
-  }
-  accept(): void {
-    this.readyState = 1
-    this.onopen?.({})
-    const reply = cbor.encode({ type: 'peer', senderId: 'server', peerMetadata: {}, selectedProtocolVersion: '1', targetId: 'me' })
-    this.onmessage?.({ data: reply.buffer.slice(reply.byteOffset, reply.byteOffset + reply.byteLength) as ArrayBuffer })
-  }
-}
+import { FakeSocket } from './fake-socket.ts'
 
 const hostOf = (socket: FakeSocket | undefined) => socket && new URL(socket.url).host
 
