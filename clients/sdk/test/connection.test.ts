@@ -1,4 +1,4 @@
-import { cbor, type PeerId } from '@automerge/automerge-repo/slim'
+import type { PeerId } from '@automerge/automerge-repo/slim'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { ParleyError } from '../src/errors.ts'
 import { ServerConnection, type ConnectionStatus, type WebSocketClass } from '../src/network/connection.ts'
