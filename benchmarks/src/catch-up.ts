@@ -23,8 +23,8 @@ import { SECRET } from './fanout/system.ts'
 import { cpuMs, untilIdle } from './fanout/timing.ts'
 import { CATCH_UP_SYSTEMS, type CatchUpKey } from './catch-up/systems.ts'
 import { DEVICE_USER, token } from './catch-up/writers.ts'
+import { QUICK, selectedSystems } from './lib/args.ts'
 
-const QUICK = process.argv.includes('--quick')
 const DEVICE = fileURLToPath(new URL('./catch-up/device.ts', import.meta.url))
 const CONVERSATIONS = 100
 /** Messages each conversation holds before the device first syncs. */
@@ -38,8 +38,7 @@ const TARGET_MS = 3_000
 const DEADLINE_MS = QUICK ? 60_000 : 120_000
 const TIMEOUT_MS = 300_000
 const ALL: CatchUpKey[] = ['stock', 'hocuspocus', 'parley']
-const only = process.argv.indexOf('--only')
-const ORDER = only < 0 ? ALL : ALL.filter(key => process.argv[only + 1]?.split(',').includes(key))
+const ORDER = selectedSystems(ALL)
 
 interface Row {
   system: string

@@ -15,8 +15,8 @@ import { renderTable, writeResults } from './lib/results.ts'
 import { measureFanout, MEMBER_WORKERS, type FanoutResult } from './cluster/fanout.ts'
 import { measureLatency, type LatencyResult } from './cluster/latency.ts'
 import { startServers, type Servers } from './cluster/nodes.ts'
+import { QUICK } from './lib/args.ts'
 
-const QUICK = process.argv.includes('--quick')
 const NODES = 3
 const LATENCY = { warmup: QUICK ? 20 : 50, measured: QUICK ? 200 : 1000 }
 const FANOUT = { warmup: 3, measured: QUICK ? 3 : 5 }

@@ -21,8 +21,8 @@ import { freePort, spawnServer, stop } from './lib/processes.ts'
 import { buildReplica, messageText } from './lib/replica.ts'
 import { renderTable, writeResults } from './lib/results.ts'
 import { median } from './lib/stats.ts'
+import { QUICK } from './lib/args.ts'
 
-const QUICK = process.argv.includes('--quick')
 const MESSAGES = QUICK ? 20_000 : 100_000
 const PAGE = 50
 const RUNS = 3

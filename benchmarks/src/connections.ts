@@ -18,8 +18,8 @@ import { WebSocket } from 'ws'
 import { SYSTEMS, type SystemKey } from './latency/systems.ts'
 import { freePort, spawnServer, stop } from './lib/processes.ts'
 import { renderTable, writeResults } from './lib/results.ts'
+import { QUICK } from './lib/args.ts'
 
-const QUICK = process.argv.includes('--quick')
 const COUNT = QUICK ? 1_000 : 10_000
 const BATCH = 200
 const SECRET = 'benchmark-secret-not-for-production'

@@ -19,8 +19,8 @@ import { startGroup } from './fanout/group.ts'
 import { textOf } from './fanout/system.ts'
 import { FANOUT_SYSTEMS, type FanoutKey } from './fanout/systems.ts'
 import { cpuMs, now, untilIdle } from './fanout/timing.ts'
+import { QUICK, selectedSystems } from './lib/args.ts'
 
-const QUICK = process.argv.includes('--quick')
 const WORKER = fileURLToPath(new URL('./fanout/worker.ts', import.meta.url))
 /** 5,000 members is left out: the REST API creates groups of at most 1,001, and the member processes share two cores (see the notes). */
 const SIZES = QUICK ? [100, 300] : [100, 1000]
@@ -30,8 +30,7 @@ const WARMUP = 3
 const MEASURED = QUICK ? 3 : 5
 const MESSAGE_TIMEOUT_MS = 30_000
 const ALL: FanoutKey[] = ['raw', 'socketio', 'hocuspocus', 'stock', 'parley']
-const only = process.argv.indexOf('--only')
-const ORDER = only < 0 ? ALL : ALL.filter(key => process.argv[only + 1]?.split(',').includes(key))
+const ORDER = selectedSystems(ALL)
 
 interface Row {
   system: string

@@ -20,19 +20,18 @@ import { FANOUT_SYSTEMS } from './fanout/systems.ts'
 import { cpuMs, now, sleep } from './fanout/timing.ts'
 import type { HotKey } from './hot-conversation/members.ts'
 import { round } from './lib/stats.ts'
+import { QUICK, selectedSystems } from './lib/args.ts'
 
-const QUICK = process.argv.includes('--quick')
 const WORKER = fileURLToPath(new URL('./hot-conversation/worker.ts', import.meta.url))
 const MEMBERS = 100
 const WORKERS = 2
-// --quick: 40 s, not the minute the issue names, so that `npm run bench -- --quick` as a
-// whole stays under ten minutes (this benchmark runs four systems one after another).
+// --quick: 40 s rather than a minute, so that `npm run bench -- --quick` as a whole stays
+// under ten minutes (this benchmark runs four systems one after another).
 const DURATION_MS = QUICK ? 40_000 : 600_000
 const WINDOW_MS = QUICK ? 10_000 : 60_000
 const DRAIN_MS = 10_000
 const ALL: HotKey[] = ['raw', 'socketio', 'hocuspocus', 'parley']
-const only = process.argv.indexOf('--only')
-const ORDER = only < 0 ? ALL : ALL.filter(key => process.argv[only + 1]?.split(',').includes(key))
+const ORDER = selectedSystems(ALL)
 
 interface Row {
   system: string

@@ -15,8 +15,8 @@ import { fileURLToPath } from 'node:url'
 import { cpuSeconds, freePort, spawnServer, stop } from './lib/processes.ts'
 import { renderTable, writeResults } from './lib/results.ts'
 import { summarize, type Summary } from './lib/stats.ts'
+import { QUICK } from './lib/args.ts'
 
-const QUICK = process.argv.includes('--quick')
 const ROUNDS = QUICK ? 50 : 300
 const IDLE_POLLS = QUICK ? 200 : 1000
 const IDLE_SECONDS = QUICK ? 2 : 5

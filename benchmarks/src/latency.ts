@@ -18,8 +18,8 @@ import { cpuSeconds, forkWorker, freePort, nextMessage, peakRssMiB, spawnServer,
 import { renderTable, writeResults } from './lib/results.ts'
 import { summarize, type Summary } from './lib/stats.ts'
 import { SYSTEMS, type SystemKey } from './latency/systems.ts'
+import { QUICK } from './lib/args.ts'
 
-const QUICK = process.argv.includes('--quick')
 /** `--only parley` measures one system and writes nothing: for profiling runs. */
 const ONLY = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1] as SystemKey) : undefined
 const SECRET = 'benchmark-secret-not-for-production'

@@ -24,8 +24,8 @@ import { parleyResident } from './resident/parley.ts'
 import { stockResident } from './resident/stock.ts'
 import { SECRET, type ResidentSystem } from './resident/system.ts'
 import { inParallel } from './lib/parallel.ts'
+import { QUICK, selectedSystems } from './lib/args.ts'
 
-const QUICK = process.argv.includes('--quick')
 const CONVERSATIONS = QUICK ? 2_000 : 100_000
 const ACTIVE = QUICK ? 250 : 1_000
 const WINDOWS = QUICK ? 3 : 8
@@ -33,8 +33,7 @@ const WINDOWS = QUICK ? 3 : 8
 const IDLE_MS = 20_000
 const ALL = { parley: parleyResident, stock: stockResident, hocuspocus: hocuspocusResident } satisfies Record<string, ResidentSystem>
 type Key = keyof typeof ALL
-const only = process.argv.indexOf('--only')
-const ORDER = (Object.keys(ALL) as Key[]).filter(key => only < 0 || process.argv[only + 1]?.split(',').includes(key))
+const ORDER = selectedSystems(Object.keys(ALL) as Key[])
 
 interface Row {
   system: string

@@ -16,8 +16,8 @@ import { join } from 'node:path'
 import { buildReplica, messageText } from './lib/replica.ts'
 import { renderTable, writeResults } from './lib/results.ts'
 import { median } from './lib/stats.ts'
+import { QUICK } from './lib/args.ts'
 
-const QUICK = process.argv.includes('--quick')
 const SIZES = [100, 20_000]
 const APPENDS = QUICK ? 30 : 200
 const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url')

@@ -18,8 +18,8 @@ import { fileURLToPath } from 'node:url'
 import * as Y from 'yjs'
 import { freePort, spawnServer, stop } from './lib/processes.ts'
 import { renderTable, writeResults } from './lib/results.ts'
+import { QUICK } from './lib/args.ts'
 
-const QUICK = process.argv.includes('--quick')
 const MESSAGES = QUICK ? 2_000 : 10_000
 const SECRET = 'benchmark-secret-not-for-production'
 const PARLEY_BIN = fileURLToPath(new URL('../../sync-server/bin/parley-server.js', import.meta.url))

@@ -24,8 +24,8 @@ import { round, summarize } from './lib/stats.ts'
 import { cpuMs, now, sleep } from './fanout/timing.ts'
 import { startSystem, type SystemRun } from './throughput/run.ts'
 import { THROUGHPUT_SYSTEMS, type ThroughputKey } from './throughput/systems.ts'
+import { QUICK, selectedSystems } from './lib/args.ts'
 
-const QUICK = process.argv.includes('--quick')
 const WORKERS = 2
 const flag = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined)
 /**
@@ -43,8 +43,7 @@ const DRAIN_MS = QUICK ? 2_000 : 10_000
 const KEPT_UP_SHARE = 0.95
 const WARMUP_TIMEOUT_MS = 60_000
 const ALL: ThroughputKey[] = ['raw', 'socketio', 'hocuspocus', 'stock', 'parley']
-const only = process.argv.indexOf('--only')
-const ORDER = only < 0 ? ALL : ALL.filter(key => process.argv[only + 1]?.split(',').includes(key))
+const ORDER = selectedSystems(ALL)
 
 interface Row {
   system: string

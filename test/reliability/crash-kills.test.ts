@@ -48,7 +48,8 @@ describe('SIGKILL during sustained load', () => {
     const sent = new Map<string, Set<string>>(ids.map(id => [id, new Set()]))
     let sending = true
     let counter = 0
-    const writers = USERS.map(async user => {
+    /** Each user writes into a random conversation every 20–80 ms until `sending` is cleared. */
+    const write = async (user: string): Promise<void> => {
       const conversations = open.get(user)!
       while (sending) {
         const index = Math.floor(random() * conversations.length)
@@ -57,7 +58,8 @@ describe('SIGKILL during sustained load', () => {
         sent.get(ids[index]!)!.add(text)
         await sleep(20 + random() * 60)
       }
-    })
+    }
+    const writers = USERS.map(write)
 
     const converge = async (): Promise<number> => {
       try {
@@ -112,18 +114,7 @@ describe('SIGKILL during sustained load', () => {
         checked = await converge()
         convergeMs.push(performance.now() - converging)
         sending = true
-        writers.push(
-          ...USERS.map(async user => {
-            const conversations = open.get(user)!
-            while (sending) {
-              const index = Math.floor(random() * conversations.length)
-              const text = `${user} #${counter++}`
-              await conversations[index]!.send(text)
-              sent.get(ids[index]!)!.add(text)
-              await sleep(20 + random() * 60)
-            }
-          }),
-        )
+        writers.push(...USERS.map(write))
       }
     } finally {
       sending = false
