@@ -14,7 +14,7 @@ import { rssMiB } from '../reliability/support/proc.ts'
 import { seededRandom, sleep } from '../reliability/support/random.ts'
 import { checkStoredDocuments } from '../reliability/support/storage-check.ts'
 import { chaosKinds, unleash, type ChaosEvent } from './chaos.ts'
-import { clusterUnsupported, deploy } from './cluster.ts'
+import { deploy } from './cluster.ts'
 import { soakOptions } from './options.ts'
 
 const options = soakOptions(process.argv.slice(2))
@@ -29,14 +29,6 @@ const hardStop = setTimeout(() => {
   process.exit(3)
 }, (options.minutes + 5) * 60_000)
 hardStop.unref()
-
-if (options.nodes > 1) {
-  const missing = clusterUnsupported()
-  if (missing) {
-    log(`cluster mode (--cluster ${options.nodes}) cannot run: ${missing}. Run without --cluster for the single-node soak.`)
-    process.exit(2)
-  }
-}
 
 const random = seededRandom(options.seed)
 log(`seed ${options.seed}, ${options.minutes} min, ${options.users} users, ${options.conversations} conversations, ${options.nodes} node(s); sent messages logged to ${sentLog}`)
