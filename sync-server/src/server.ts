@@ -245,6 +245,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       const ready = Object.values(repo.handles).filter(handle => handle.isReady())
       await repo.flush(ready.map(handle => handle.documentId as DocumentId))
       await webhooks?.close()
+      // Closes all three databases (documents, registry, index): storage/databases.ts.
       await storage.close()
       metrics.close()
     },
