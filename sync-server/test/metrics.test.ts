@@ -215,8 +215,28 @@ describe('the network adapter with metrics', () => {
     text = await metrics.text()
     expect(sample(text, 'parley_authenticated_users')).toBe(0)
     expect(sample(text, 'parley_connections_closed_total{code="4400"}')).toBe(1)
-    expect(sample(text, 'parley_connections_closed_total{code="4000"}')).toBe(1)
+    // 4000 is the client's own choice, not a server code: counted as "other".
+    expect(sample(text, 'parley_connections_closed_total{code="other"}')).toBe(1)
     expect(sample(text, 'parley_sync_messages_total{direction="in"}')).toBe(2)
+  })
+
+  it('labels closes from a closed set: client-chosen codes (3000–4999) add no series (issue 13, item 13)', async () => {
+    const metrics = serverMetrics()
+    const at = await adapterServer(metrics)
+    const codes = [3000, 3001, 3999, 4000, 4001, 4402, 4998, 4999]
+    for (const code of codes) {
+      const client = await RawClient.open(at, 'mallory')
+      client.socket.close(code, 'chosen')
+      await client.closed
+    }
+    await vi.waitFor(async () => expect(sample(await metrics.text(), 'parley_connections')).toBe(0))
+    const text = await metrics.text()
+    const series = text.split('\n').filter(line => line.startsWith('parley_connections_closed_total{'))
+    expect(series).toEqual(['parley_connections_closed_total{code="other"} 8'])
+    // The server's own codes keep their label.
+    metrics.connectionOpened('x')
+    metrics.connectionClosed('x', 4429)
+    expect(sample(await metrics.text(), 'parley_connections_closed_total{code="4429"}')).toBe(1)
   })
 
   it('times a change from one peer until it is relayed to another', async () => {

@@ -5,6 +5,7 @@
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { CloseCodes } from '../close-codes.ts'
 
 /** What the network adapter reports. Defined here so that metrics imports nothing from network. */
 export interface AdapterMetrics {
@@ -28,6 +29,18 @@ export interface ServerMetricsOptions {
 
 /** From half a millisecond (a relay on an idle server) to two seconds (something is wrong). */
 const DELIVERY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2]
+/**
+ * Close codes that get a series of their own: the server's (close-codes.ts) and the ones
+ * RFC 6455 defines (1000–1015). A client may close with any code from 3000 to 4999; each
+ * one as a label would be a new series, so every other code counts as `other`.
+ */
+const LABELLED_CLOSE_CODES = new Set<number>([...Object.values(CloseCodes), ...Array.from({ length: 16 }, (_, i) => 1000 + i)])
+
+/** The `code` label of parley_connections_closed_total: from a closed set. */
+export function closeCodeLabel(code: number): string {
+  return LABELLED_CLOSE_CODES.has(code) ? String(code) : 'other'
+}
+
 const STORAGE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
 
 export class ServerMetrics implements AdapterMetrics {
@@ -94,7 +107,7 @@ export class ServerMetrics implements AdapterMetrics {
     this.#eventsStored = new Counter({ name: 'parley_events_stored_total', help: 'Conversation events stored.', registers })
     this.#connectionsClosed = new Counter({
       name: 'parley_connections_closed_total',
-      help: 'Closed WebSocket connections by close code (sent by the server, or the client closed with it).',
+      help: 'Closed WebSocket connections by close code (sent by the server, or the client closed with it); codes the server does not know count as "other".',
       labelNames: ['code'],
       registers,
     })
@@ -166,7 +179,7 @@ export class ServerMetrics implements AdapterMetrics {
 
   connectionClosed(user: string, code: number): void {
     this.#connections.dec()
-    this.#connectionsClosed.labels(String(code)).inc()
+    this.#connectionsClosed.labels(closeCodeLabel(code)).inc()
     const open = (this.#users.get(user) ?? 0) - 1
     if (open > 0) this.#users.set(user, open)
     else this.#users.delete(user)
