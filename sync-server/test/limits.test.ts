@@ -4,10 +4,11 @@
  * a token that expires during the connection (4401). Other clients are unaffected.
  */
 import { next as Automerge } from '@automerge/automerge'
-import type { HeadDoc } from '@parley/core'
+import { inboxDocumentId, type HeadDoc } from '@parley/core'
 import { connect as tcpConnect } from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { WebSocket } from 'ws'
+import { ParleyServerAdapter } from '../src/network/server-adapter.ts'
 import { startTestServer, type TestServer } from '../src/testing.ts'
 import { createConversationDocs, findWhenSynced, RawClient, stockRepo, type StockClient } from './helpers.ts'
 
@@ -81,6 +82,38 @@ describe('limits', () => {
       if (received === sent) resolve()
     })
     expect(received).toBe(sent)
+  })
+
+  it('closes a client that stopped reading with 4408 whatever it asks for: heads replies go through the same buffer bound (issue 13, item 9)', async () => {
+    const maxBufferedBytes = 256 * 1024
+    const at = await server({ maxBufferedBytes })
+    // Watch the server's side of the socket: how much waited to be sent each time it sent a frame.
+    const frames: { waiting: number; bytes: number }[] = []
+    const accept = vi.spyOn(ParleyServerAdapter.prototype, 'accept').mockImplementation(function (this: ParleyServerAdapter, socket, identity, log) {
+      const send = socket.send.bind(socket) as (data: Uint8Array) => void
+      socket.send = ((data: Uint8Array) => {
+        frames.push({ waiting: socket.bufferedAmount, bytes: data.byteLength })
+        send(data)
+      }) as typeof socket.send
+      accept.mockRestore()
+      return this.accept(socket, identity, log)
+    })
+    const mallory = await RawClient.open(at, 'mallory')
+    await mallory.join('mallory-deaf')
+    expect(accept).not.toHaveBeenCalled() // restored: only mallory's socket is watched
+    ;(mallory.socket as unknown as { _socket: { pause(): void } })._socket.pause()
+    // Each reply names 1,000 documents (about 34 KB); the requests themselves are small enough to keep coming.
+    const documentIds = Array.from({ length: 1000 }, (_, i) => inboxDocumentId(`nobody-${i}`))
+    let outcome: { code: number } | undefined
+    void mallory.closed.then(closed => (outcome = closed))
+    for (let sent = 0; outcome === undefined && sent < 1500; ) {
+      for (let burst = 0; burst < 10; burst++) mallory.send({ type: 'parley/heads-request', senderId: 'mallory-deaf', requestId: sent++, documentIds })
+      await new Promise(resolve => setTimeout(resolve, 5))
+    }
+    expect(await closedWith(at, 4408)).toBe(1)
+    // No frame was sent while more than the bound waited: at most the bound plus one frame ever waited.
+    expect(frames.length).toBeGreaterThan(10)
+    expect(Math.max(...frames.map(frame => frame.waiting))).toBeLessThanOrEqual(maxBufferedBytes)
   })
 
   it('closes a user who sends faster than their rate with 4429, on every connection they hold, and refuses their reconnects for a while', async () => {

@@ -154,11 +154,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
     // changes take effect here at once, ephemeral messages included.
     const documentId = (message as { documentId?: string }).documentId
     if (documentId !== undefined && message.type !== 'doc-unavailable' && !this.#options.mayReceive(connection.user, documentId)) return
-    if (connection.socket.bufferedAmount > this.#options.maxBufferedBytes) {
-      return this.close(connection, CloseCodes.TOO_SLOW, `more than ${this.#options.maxBufferedBytes} bytes waiting to be read`)
-    }
-    if (message.type === 'sync' && documentId !== undefined) this.#relayed(documentId, message.targetId)
-    this.#transmit(connection, message)
+    if (this.#transmit(connection, message) && message.type === 'sync' && documentId !== undefined) this.#relayed(documentId, message.targetId)
   }
 
   disconnect(): void {
@@ -197,7 +193,6 @@ export class ParleyServerAdapter extends NetworkAdapter {
       // the reply knows which server state it must reach: a barrier for `client.sync()`.
       return this.#inOrder(connection, async () => {
         const heads = await this.#options.headsOf(frame.documentIds, connection)
-        if (!this.#connections.has(connection)) return
         this.#transmit(connection, { type: HEADS_REPLY, senderId: this.peerId, targetId: connection.peerId, requestId: frame.requestId, heads })
       })
     }
@@ -291,10 +286,23 @@ export class ParleyServerAdapter extends NetworkAdapter {
     this.#rates.prune()
   }
 
-  #transmit(connection: Connection, frame: object): void {
+  /**
+   * The one way a frame leaves the server (repo messages, `peer` and `error` answers to a
+   * join, heads replies): a connection with more than `maxBufferedBytes` waiting to be
+   * read is closed with 4408 instead, so what waits never passes that bound by more than
+   * one frame, whichever path sends. False when nothing was sent.
+   */
+  #transmit(connection: Connection, frame: object): boolean {
+    const { socket } = connection
+    if (!this.#connections.has(connection) || socket.readyState !== socket.OPEN) return false
+    if (socket.bufferedAmount > this.#options.maxBufferedBytes) {
+      this.close(connection, CloseCodes.TOO_SLOW, `more than ${this.#options.maxBufferedBytes} bytes waiting to be read`)
+      return false
+    }
     const bytes = cbor.encode(frame)
-    connection.socket.send(bytes)
+    socket.send(bytes)
     this.#options.metrics?.messageOut(bytes.byteLength)
+    return true
   }
 
   /** Remembers when a change to a document arrived, to time its relay to another peer. */
