@@ -70,14 +70,26 @@ describe('WebSocket connections', () => {
     await serverStillServes()
   })
 
-  it('binds a peer ID to its user: another user claiming it is closed with 4403', async () => {
-    const alice = await RawClient.open(server, 'alice')
-    await alice.join('alice-laptop')
+  it('scopes a peer ID to its user: another user holding it cannot lock its owner out (issue 13, item 7)', async () => {
+    // Mallory learned bob's peer ID (relayed ephemeral messages carry it) and holds it while bob is offline.
     const mallory = await RawClient.open(server, 'mallory')
-    mallory.send({ type: 'join', senderId: 'alice-laptop', peerMetadata: {}, supportedProtocolVersions: ['1'] })
-    expect((await mallory.closed).code).toBe(4403)
-    expect(alice.socket.readyState).toBe(alice.socket.OPEN)
-    alice.socket.close()
+    await mallory.join('bob-laptop')
+    // Bob connects with it: a stock client, which syncs a conversation he is a member of.
+    const writer = await stockRepo(server, 'alice')
+    const { segment } = createConversationDocs(writer.repo, 'alice', ['bob'])
+    const sent = appendMessage(segment, 'alice', 'for bob')
+    const bob = await stockRepo(server, 'bob', 'bob-laptop')
+    const found = await findWhenSynced<SegmentDoc>(bob, segment.documentId)
+    await until(found, doc => readSegmentEvents(doc).events.some(event => event.id === sent.id))
+    // Neither displaced the other: mallory's socket is still open, and she got nothing of bob's.
+    expect(mallory.socket.readyState).toBe(mallory.socket.OPEN)
+    expect(mallory.received.filter(message => message.documentId === segment.documentId)).toEqual([])
+    // A peer ID posing as the server's is still refused.
+    const poser = await RawClient.open(server, 'mallory')
+    await expect(poser.join(String(server.server.repo.peerId))).rejects.toThrow(/4403/)
+    writer.close()
+    bob.close()
+    mallory.socket.close()
   })
 
   it('lets the same user reconnect with the same peer ID, replacing the old socket', async () => {

@@ -2,7 +2,8 @@
  * The server's automerge-repo network adapter: one authenticated WebSocket per client,
  * automerge-repo's wire protocol (CBOR frames, `join` → `peer`). Unlike the stock
  * adapter, every frame is checked before the repo sees it, and the peer ID a client
- * announces is bound to the user its token names.
+ * announces is scoped to the user its token names (`userPeerId`): the repo knows
+ * `@alice/laptop`, never a bare `laptop` that another user could claim first.
  */
 import { cbor, NetworkAdapter, type Message, type PeerId, type PeerMetadata } from '@automerge/automerge-repo'
 import type { FastifyBaseLogger } from 'fastify'
@@ -16,6 +17,17 @@ import { UserRates } from './rate-limit.ts'
 const PROTOCOL_V1 = '1'
 /** Every server's repo peer ID starts so (server.ts); clients may not announce one. */
 export const SERVER_PEER_PREFIX = 'parley-server-'
+/**
+ * The peer ID the repo knows a client by: its user (URI-encoded, so it holds no `/`) and
+ * the peer ID the client announced. Injective, so no user can take another's, and never
+ * a server's (those start with SERVER_PEER_PREFIX, these with `@`). Peer IDs are visible
+ * to other members (relayed ephemeral messages): a bare one, bound to whoever claimed it
+ * first, let one user lock another out by joining under it (docs/security.md).
+ */
+export function userPeerId(user: string, peerId: string): PeerId {
+  return `@${encodeURIComponent(user)}/${peerId}` as PeerId
+}
+
 /** Messages waiting for inspection per connection; a client that outruns the checks is rate limited. */
 const MAX_QUEUED = 1000
 /**
@@ -39,7 +51,10 @@ export interface Connection {
   readonly socket: WebSocket
   readonly user: string
   readonly log: FastifyBaseLogger
+  /** The peer ID the client announced in `join`: the one its frames carry. */
   peerId?: PeerId
+  /** The same, scoped to the user (`userPeerId`): the one the repo knows. */
+  repoPeerId?: PeerId
   alive: boolean
   /** Messages are inspected one at a time, in the order they arrived. */
   inbound: Promise<void>
@@ -74,7 +89,7 @@ function toBytes(data: RawData): Uint8Array {
 export class ParleyServerAdapter extends NetworkAdapter {
   readonly #options: ServerAdapterOptions
   readonly #connections = new Set<Connection>()
-  /** The connection holding each joined peer ID; another user announcing it is refused. */
+  /** The connection holding each user-scoped peer ID (`userPeerId`). */
   readonly #byPeer = new Map<PeerId, Connection>()
   readonly #connected: Promise<void>
   #resolveConnected!: () => void
@@ -115,6 +130,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
     return this.#connections.size
   }
 
+  /** The user of a connected client, by the (user-scoped) peer ID the repo knows it by. */
   userOfPeer(peerId: PeerId): string | undefined {
     return this.#byPeer.get(peerId)?.user
   }
@@ -154,7 +170,8 @@ export class ParleyServerAdapter extends NetworkAdapter {
     // changes take effect here at once, ephemeral messages included.
     const documentId = (message as { documentId?: string }).documentId
     if (documentId !== undefined && message.type !== 'doc-unavailable' && !this.#options.mayReceive(connection.user, documentId)) return
-    if (this.#transmit(connection, message) && message.type === 'sync' && documentId !== undefined) this.#relayed(documentId, message.targetId)
+    // Addressed to the peer ID the client knows itself by.
+    if (this.#transmit(connection, { ...message, targetId: connection.peerId }) && message.type === 'sync' && documentId !== undefined) this.#relayed(documentId, message.targetId)
   }
 
   disconnect(): void {
@@ -206,7 +223,8 @@ export class ParleyServerAdapter extends NetworkAdapter {
     }
     if (message.targetId !== this.peerId) return this.close(connection, CloseCodes.MALFORMED, 'targetId is not this server')
     const receivedAt = performance.now()
-    this.#inOrder(connection, () => this.#deliver(connection, message, receivedAt))
+    const scoped = { ...message, senderId: connection.repoPeerId! }
+    this.#inOrder(connection, () => this.#deliver(connection, scoped, receivedAt))
   }
 
   /** Runs `task` after everything queued before it on this connection (skipped once the connection is gone). */
@@ -241,10 +259,9 @@ export class ParleyServerAdapter extends NetworkAdapter {
     if (connection.peerId) return this.close(connection, CloseCodes.MALFORMED, 'already joined')
     // Servers' peer IDs: the nodes of a cluster are trusted peers, and no client may pose as one.
     if (peerId.startsWith(SERVER_PEER_PREFIX)) return this.close(connection, CloseCodes.FORBIDDEN, `peer IDs starting with ${SERVER_PEER_PREFIX} are reserved for servers`)
-    const holder = this.#byPeer.get(peerId)
-    if (holder && holder.user !== connection.user) {
-      return this.close(connection, CloseCodes.FORBIDDEN, 'peer ID belongs to another user')
-    }
+    // Scoped to the user: another user's connection under the same peer ID is another peer.
+    const repoPeerId = userPeerId(connection.user, peerId)
+    const holder = this.#byPeer.get(repoPeerId)
     if (versions !== undefined && !versions.includes(PROTOCOL_V1)) {
       this.#transmit(connection, { type: 'error', senderId: this.peerId, targetId: peerId, message: 'unsupported protocol version' })
       return this.close(connection, CloseCodes.MALFORMED, 'unsupported protocol version')
@@ -255,8 +272,9 @@ export class ParleyServerAdapter extends NetworkAdapter {
       this.#forget(holder, 1000)
     }
     connection.peerId = peerId
-    this.#byPeer.set(peerId, connection)
-    this.emit('peer-candidate', { peerId, peerMetadata })
+    connection.repoPeerId = repoPeerId
+    this.#byPeer.set(repoPeerId, connection)
+    this.emit('peer-candidate', { peerId: repoPeerId, peerMetadata })
     this.#transmit(connection, { type: 'peer', senderId: this.peerId, targetId: peerId, peerMetadata: this.peerMetadata, selectedProtocolVersion: PROTOCOL_V1 })
     connection.log.debug({ peerId }, 'peer joined')
   }
@@ -265,10 +283,10 @@ export class ParleyServerAdapter extends NetworkAdapter {
     if (!this.#connections.delete(connection)) return
     this.#options.metrics?.connectionClosed(connection.user, code)
     clearTimeout(connection.expiry)
-    const { peerId } = connection
-    if (peerId && this.#byPeer.get(peerId) === connection) {
-      this.#byPeer.delete(peerId)
-      this.emit('peer-disconnected', { peerId })
+    const { repoPeerId } = connection
+    if (repoPeerId && this.#byPeer.get(repoPeerId) === connection) {
+      this.#byPeer.delete(repoPeerId)
+      this.emit('peer-disconnected', { peerId: repoPeerId })
     }
   }
 
