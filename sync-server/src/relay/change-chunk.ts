@@ -1,0 +1,154 @@
+/**
+ * Reads the header of one Automerge change chunk (hash, deps, actor, seq) from its bytes,
+ * without decoding its operations: the relay needs only the graph, and a full
+ * `Automerge.decodeChange` costs several times more (see the benchmark in
+ * benchmarks/src/relay-core.ts).
+ *
+ * Layout (Automerge binary format, "Chunk container" and "Change chunks"):
+ *   magic 85 6f 4a 83 | checksum (4 bytes) | type (1: change, 2: deflated change) |
+ *   uLEB length | data
+ * and a change's data starts with
+ *   uLEB #deps, 32-byte hashes | uLEB actor length, actor bytes | uLEB seq | uLEB start op |
+ *   sLEB time | uLEB message length, message | … (other actors, columns: not read here)
+ * The hash is SHA-256 over type, length and data of the uncompressed chunk; its first
+ * four bytes are the checksum, which is checked here so a corrupt or forged chunk never
+ * enters a log under a hash it does not have.
+ */
+import { createHash } from 'node:crypto'
+import { inflateRawSync } from 'node:zlib'
+
+export interface ChangeMeta {
+  /** Hex SHA-256 of the chunk, as Automerge names changes. */
+  readonly hash: string
+  /** Hex hashes of the changes this one depends on. */
+  readonly deps: readonly string[]
+  /** Hex actor ID. */
+  readonly actor: string
+  readonly seq: number
+}
+
+export class ChangeChunkError extends Error {
+  override readonly name = 'ChangeChunkError'
+}
+
+const MAGIC = [0x85, 0x6f, 0x4a, 0x83] as const
+const TYPE_CHANGE = 1
+const TYPE_COMPRESSED_CHANGE = 2
+const HASH_BYTES = 32
+/** A deflated change may not inflate past this (a small chunk must not stall the loop). */
+export const MAX_INFLATED_CHANGE_BYTES = 16 * 1024 * 1024
+
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+
+export function toHex(bytes: Uint8Array, start = 0, end = bytes.length): string {
+  let out = ''
+  for (let i = start; i < end; i++) out += HEX[bytes[i]!]
+  return out
+}
+
+/** A cursor over bytes with the LEB128 readers the format uses. */
+export class Reader {
+  offset: number
+  constructor(
+    readonly bytes: Uint8Array,
+    offset = 0,
+    readonly end = bytes.length,
+  ) {
+    this.offset = offset
+  }
+
+  uleb(): number {
+    let result = 0
+    let shift = 0
+    for (;;) {
+      if (this.offset >= this.end) throw new ChangeChunkError('truncated LEB128 number')
+      const byte = this.bytes[this.offset++]!
+      // Numbers past 2^53 cannot be exact in JS and never occur in honest chunk headers.
+      if (shift > 49) throw new ChangeChunkError('LEB128 number too large')
+      result += (byte & 0x7f) * 2 ** shift
+      shift += 7
+      if ((byte & 0x80) === 0) return result
+    }
+  }
+
+  sleb(): number {
+    let result = 0
+    let shift = 0
+    let byte: number
+    do {
+      if (this.offset >= this.end) throw new ChangeChunkError('truncated LEB128 number')
+      if (shift > 63) throw new ChangeChunkError('LEB128 number too large')
+      byte = this.bytes[this.offset++]!
+      result += (byte & 0x7f) * 2 ** shift
+      shift += 7
+    } while (byte & 0x80)
+    if (byte & 0x40) result -= 2 ** shift
+    return result
+  }
+
+  take(length: number): Uint8Array {
+    if (length > this.end - this.offset) throw new ChangeChunkError('truncated chunk')
+    const out = this.bytes.subarray(this.offset, this.offset + length)
+    this.offset += length
+    return out
+  }
+}
+
+export function encodeUleb(value: number): number[] {
+  const out: number[] = []
+  do {
+    let byte = value % 128
+    value = Math.floor(value / 128)
+    if (value > 0) byte |= 0x80
+    out.push(byte)
+  } while (value > 0)
+  return out
+}
+
+/**
+ * Parses a change chunk's header and checks its checksum. Throws ChangeChunkError on
+ * anything that is not exactly one well-formed change chunk (a document chunk, trailing
+ * bytes, a checksum mismatch).
+ */
+export function parseChangeChunk(bytes: Uint8Array): ChangeMeta {
+  if (bytes.length < 10) throw new ChangeChunkError('chunk too short')
+  for (let i = 0; i < 4; i++) if (bytes[i] !== MAGIC[i]) throw new ChangeChunkError('not an Automerge chunk')
+  const type = bytes[8]
+  const header = new Reader(bytes, 9)
+  const length = header.uleb()
+  if (header.offset + length !== bytes.length) throw new ChangeChunkError('chunk length does not match its bytes')
+  let data: Uint8Array
+  let hashed: Uint8Array
+  if (type === TYPE_CHANGE) {
+    data = bytes.subarray(header.offset)
+    hashed = bytes.subarray(8)
+  } else if (type === TYPE_COMPRESSED_CHANGE) {
+    try {
+      data = inflateRawSync(bytes.subarray(header.offset), { maxOutputLength: MAX_INFLATED_CHANGE_BYTES })
+    } catch (cause) {
+      throw new ChangeChunkError('deflated change does not inflate', { cause })
+    }
+    hashed = new Uint8Array([TYPE_CHANGE, ...encodeUleb(data.length), ...data])
+  } else {
+    throw new ChangeChunkError(`chunk type ${String(type)} is not a change`)
+  }
+  const digest = createHash('sha256').update(hashed).digest()
+  for (let i = 0; i < 4; i++) if (digest[i] !== bytes[4 + i]) throw new ChangeChunkError('chunk checksum mismatch')
+
+  const reader = new Reader(data)
+  const depCount = reader.uleb()
+  if (depCount * HASH_BYTES > data.length) throw new ChangeChunkError('too many deps for the chunk size')
+  const deps: string[] = []
+  for (let i = 0; i < depCount; i++) {
+    const start = reader.offset
+    reader.take(HASH_BYTES)
+    deps.push(toHex(data, start, start + HASH_BYTES))
+  }
+  const actorLength = reader.uleb()
+  const actorStart = reader.offset
+  reader.take(actorLength)
+  const actor = toHex(data, actorStart, actorStart + actorLength)
+  const seq = reader.uleb()
+  if (seq < 1) throw new ChangeChunkError('change seq must be at least 1')
+  return { hash: digest.toString('hex'), deps, actor, seq }
+}
