@@ -51,6 +51,27 @@ export function refusesRemoving(user: string, role: Role | undefined, member: st
   return `a ${role ?? 'non-member'} may not remove ${member}`
 }
 
+/** Why a member with `role` may not change an existing member's role (replacing their entry is one); only owners may. */
+export function refusesRoleChange(role: Role | undefined, member: string): string | undefined {
+  return role === 'owner' ? undefined : `a ${role ?? 'non-member'} may not change roles (${member} is already a member)`
+}
+
+/** One change to one member: added (re-adding an existing member changes their role) or removed. */
+export type MembershipChange = { type: 'add'; role: Role } | { type: 'remove' }
+
+/**
+ * The one rule set for membership, asked by the sync checks (checkHeadChanges) and the
+ * HTTP routes (conversations/service.ts) alike: why `user` (with `role`) may not make
+ * `change` to `member`, whose current role is `current` (undefined: not a member).
+ * Owners and admins add members, only owners add owners; adding someone who is already a
+ * member is a role change, which only owners make; owners remove anyone, admins anyone
+ * but owners, and everyone may leave.
+ */
+export function refusesMembershipChange(user: string, role: Role | undefined, member: string, current: Role | undefined, change: MembershipChange): string | undefined {
+  if (change.type === 'remove') return refusesRemoving(user, role, member, current)
+  return refusesAdding(role, change.role) ?? (current === undefined ? undefined : refusesRoleChange(role, member))
+}
+
 /** An event written by `user`, valid, and of a type their role allows. */
 export function checkEvent(json: string, user: string, role: Role | undefined, limits: Limits): Violation | ParleyEvent {
   let event: ParleyEvent
@@ -128,6 +149,7 @@ export function checkHeadChanges(doc: HeadDoc, changes: DecodedChange[], user: s
     const id = Automerge.getObjectId(doc.members, member)
     if (id) entryOwner.set(id, member)
   }
+  const currentRole = (member: string | undefined): Role | undefined => (member !== undefined && Object.hasOwn(head.members, member) ? head.members[member]!.role : undefined)
   const segments: string[] = []
   for (const change of changes) {
     // Member entries created in this change: their op IDs are startOp + index.
@@ -147,14 +169,16 @@ export function checkHeadChanges(doc: HeadDoc, changes: DecodedChange[], user: s
       }
       if (op.obj === ids.members) {
         // The new entry's role is checked with its own op (checkNewMemberField).
-        if (op.action === 'makeMap') return refusesAdding(role, 'member') ?? (op.pred.length > 0 && role !== 'owner' ? 'only an owner may replace a member entry' : undefined)
-        if (op.action === 'del') return refusesRemoving(user, role, op.key, head.members[op.key]?.role)
+        // Replacing an entry (a predecessor, or a member the stored head already has, even
+        // with no predecessor named) changes a role: refusesMembershipChange's rule.
+        if (op.action === 'makeMap') return refusesAdding(role, 'member') ?? (op.pred.length > 0 || currentRole(op.key) !== undefined ? refusesRoleChange(role, op.key ?? '') : undefined)
+        if (op.action === 'del') return refusesRemoving(user, role, op.key, currentRole(op.key))
         return 'members may only be added or removed'
       }
       if (added.has(op.obj)) return checkNewMemberField(op)
       if (entryOwner.has(op.obj)) {
         if (op.key !== 'role' || !isStringSet(op) || !ROLES.includes(op.value as Role)) return 'only a member\'s role may change'
-        return role === 'owner' ? undefined : `a ${role} may not change roles`
+        return refusesRoleChange(role, entryOwner.get(op.obj) ?? '')
       }
       if (op.obj === ids.segments) {
         if (!isAppend(op, ids.segments)) return 'the segment list is append-only'

@@ -29,7 +29,7 @@ import {
   type SegmentDoc,
 } from '@parley/core'
 import { decodeChanges } from '../access/chunks.ts'
-import { refusesAdding, refusesRemoving } from '../access/rules.ts'
+import { refusesMembershipChange, type MembershipChange } from '../access/rules.ts'
 import { rolesOf, type AccessRegistry } from '../access/registry.ts'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import type { EventIndex, SequencedEvent } from '../events/event-index.ts'
@@ -104,26 +104,55 @@ export class ConversationService {
     return this.#append(user, conversationId, message, undefined, id)
   }
 
+  /** Adds `member` as `role`; when they are a member already, this changes their role (owners only). */
   async addMember(user: string, conversationId: string, member: string, role: Role): Promise<SequencedEvent> {
-    const { head } = await this.open(conversationId, user)
-    const refusal = refusesAdding(head.members[user]?.role, role)
-    if (refusal) throw new ParleyError(ServerErrorCodes.FORBIDDEN, refusal)
-    return this.#append(user, conversationId, { type: 'member-added', member, role }, (doc, event) => addMember(doc, member, role, user, event.at))
+    const change = { type: 'add', role } as const
+    await this.#checkMembershipChange(user, conversationId, member, change)
+    return this.#append(user, conversationId, { type: 'member-added', member, role }, (doc, event) => addMember(doc, member, role, user, event.at), undefined, head =>
+      this.#refusal(user, head, member, change),
+    )
   }
 
   async removeMember(user: string, conversationId: string, member: string): Promise<SequencedEvent> {
     const { head } = await this.open(conversationId, user)
-    const theirs = head.members[member]?.role
-    if (!theirs) throw new ParleyError(ServerErrorCodes.NOT_FOUND, `${member} is not a member`)
-    const refusal = refusesRemoving(user, head.members[user]?.role, member, theirs)
-    if (refusal) throw new ParleyError(ServerErrorCodes.FORBIDDEN, refusal)
-    return this.#append(user, conversationId, { type: 'member-removed', member }, doc => removeMember(doc, member))
+    if (roleIn(head, member) === undefined) throw new ParleyError(ServerErrorCodes.NOT_FOUND, `${member} is not a member`)
+    await this.#checkMembershipChange(user, conversationId, member, { type: 'remove' })
+    return this.#append(user, conversationId, { type: 'member-removed', member }, doc => removeMember(doc, member), undefined, head =>
+      roleIn(head, member) === undefined ? new ParleyError(ServerErrorCodes.NOT_FOUND, `${member} is not a member`) : this.#refusal(user, head, member, { type: 'remove' }),
+    )
   }
 
-  #append(user: string, conversationId: string, body: EventBody, changeHead?: (doc: HeadDoc, event: ParleyEvent) => void, eventId?: string): Promise<SequencedEvent> {
+  /** Refuses early (before queueing behind other writes) what the shared rule set refuses now. */
+  async #checkMembershipChange(user: string, conversationId: string, member: string, change: MembershipChange): Promise<void> {
+    const { head } = await this.open(conversationId, user)
+    const refusal = this.#refusal(user, head, member, change)
+    if (refusal) throw refusal
+  }
+
+  /** The sync checks' rule (access/rules.ts refusesMembershipChange), against the head as it is now. */
+  #refusal(user: string, head: Head, member: string, change: MembershipChange): ParleyError | undefined {
+    const reason = refusesMembershipChange(user, roleIn(head, user), member, roleIn(head, member), change)
+    return reason === undefined ? undefined : new ParleyError(ServerErrorCodes.FORBIDDEN, reason)
+  }
+
+  /**
+   * Writes one event (and its head change) as `user`, after the writes queued before it.
+   * `refuse` sees the head as it is once this write's turn comes: a check made before
+   * queueing may be stale by then (two admins' requests racing with a role change).
+   */
+  #append(
+    user: string,
+    conversationId: string,
+    body: EventBody,
+    changeHead?: (doc: HeadDoc, event: ParleyEvent) => void,
+    eventId?: string,
+    refuse?: (head: Head) => ParleyError | undefined,
+  ): Promise<SequencedEvent> {
     const previous = this.#writes.get(conversationId) ?? Promise.resolve()
     const write = previous.then(async () => {
-      const { handle } = await this.open(conversationId, user)
+      const { handle, head } = await this.open(conversationId, user)
+      const refusal = refuse?.(head)
+      if (refusal) throw refusal
       if (eventId !== undefined) {
         const seq = await this.#ctx.index.seqOf(conversationId, eventId)
         if (seq !== undefined) return (await this.#ctx.index.page(conversationId, { after: seq - 1 }, 1)).events[0]!
@@ -181,6 +210,11 @@ export class ConversationService {
       throw new ParleyError(ServerErrorCodes.NOT_FOUND, `document ${documentId} is not available on this server`, { cause })
     }
   }
+}
+
+/** `member`'s role in `head`, own entries only (a user named `constructor` is no member). */
+function roleIn(head: Head, member: string): Role | undefined {
+  return Object.hasOwn(head.members, member) ? head.members[member]!.role : undefined
 }
 
 /** An event ID derived from the caller, the conversation and their idempotency key. */
