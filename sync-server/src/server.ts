@@ -15,6 +15,7 @@ import { AccessRegistry, rolesOf } from './access/registry.ts'
 import { developmentSecret } from './auth/dev-secret.ts'
 import { createTokenVerifier, type TokenVerifier } from './auth/tokens.ts'
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './config.ts'
+import { idempotencySecret } from './conversations/idempotency.ts'
 import { ConversationService } from './conversations/service.ts'
 import { ConversationWatch } from './conversations/watch.ts'
 import { EventIndex } from './events/event-index.ts'
@@ -166,7 +167,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   })
   evictor.start()
   forgetDisconnectedPeers(repo)
-  const service = new ConversationService({ repo, registry, index, watch, limits })
+  const service = new ConversationService({ repo, registry, index, watch, limits, idempotencySecret: await idempotencySecret(options.dataDir) })
   const auth = httpAuth(verify)
   const webhooks: WebhookDispatcher | undefined = options.webhookUrl
     ? await WebhookDispatcher.open({ dir: join(options.dataDir, 'webhooks'), url: options.webhookUrl, secret: options.webhookSecret!, log })

@@ -10,7 +10,6 @@ import {
   addMember,
   addSegment,
   appendEvent,
-  derivedBytes,
   HybridClock,
   initHead,
   initSegment,
@@ -33,6 +32,7 @@ import { refusesMembershipChange, type MembershipChange } from '../access/rules.
 import { rolesOf, type AccessRegistry } from '../access/registry.ts'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import type { EventIndex, SequencedEvent } from '../events/event-index.ts'
+import { idempotentEventId, refusesRetry } from './idempotency.ts'
 import type { ConversationWatch } from './watch.ts'
 
 /** The actor owner recorded for changes the server itself makes. */
@@ -48,6 +48,8 @@ export interface ServiceContext {
   index: EventIndex
   watch: ConversationWatch
   limits: Limits
+  /** Keys idempotency-key event IDs (conversations/idempotency.ts). */
+  idempotencySecret: string
 }
 
 export class ConversationService {
@@ -95,13 +97,16 @@ export class ConversationService {
   }
 
   /**
-   * Appends a message as `user`. With an idempotency key the event ID is derived from it,
-   * so a retry (even after a restart) finds the first attempt instead of writing twice.
+   * Appends a message as `user`. With an idempotency key the event ID is derived from it
+   * (keyed by the server's secret: conversations/idempotency.ts), so a retry (even after a
+   * restart) finds the first attempt instead of writing twice; it only ever answers the
+   * caller's own earlier message with the same text.
    */
   async publish(user: string, conversationId: string, body: { text: string; priority?: 'high' | 'normal' | 'low'; idempotencyKey?: string }): Promise<SequencedEvent> {
-    const id = body.idempotencyKey === undefined ? undefined : idempotentEventId(user, conversationId, body.idempotencyKey)
     const message: EventBody = body.priority ? { type: 'message', text: body.text, priority: body.priority } : { type: 'message', text: body.text }
-    return this.#append(user, conversationId, message, undefined, id)
+    if (body.idempotencyKey === undefined) return this.#append(user, conversationId, message)
+    const retry = { id: idempotentEventId(this.#ctx.idempotencySecret, user, conversationId, body.idempotencyKey), refuse: (earlier: ParleyEvent) => refusesRetry(earlier, user, body) }
+    return this.#append(user, conversationId, message, undefined, retry)
   }
 
   /** Adds `member` as `role`; when they are a member already, this changes their role (owners only). */
@@ -145,7 +150,7 @@ export class ConversationService {
     conversationId: string,
     body: EventBody,
     changeHead?: (doc: HeadDoc, event: ParleyEvent) => void,
-    eventId?: string,
+    retry?: { id: string; refuse: (earlier: ParleyEvent) => ParleyError | undefined },
     refuse?: (head: Head) => ParleyError | undefined,
   ): Promise<SequencedEvent> {
     const previous = this.#writes.get(conversationId) ?? Promise.resolve()
@@ -153,11 +158,16 @@ export class ConversationService {
       const { handle, head } = await this.open(conversationId, user)
       const refusal = refuse?.(head)
       if (refusal) throw refusal
-      if (eventId !== undefined) {
-        const seq = await this.#ctx.index.seqOf(conversationId, eventId)
-        if (seq !== undefined) return (await this.#ctx.index.page(conversationId, { after: seq - 1 }, 1)).events[0]!
+      if (retry !== undefined) {
+        const seq = await this.#ctx.index.seqOf(conversationId, retry.id)
+        if (seq !== undefined) {
+          const earlier = (await this.#ctx.index.page(conversationId, { after: seq - 1 }, 1)).events[0]!
+          const refusal = retry.refuse(earlier.event)
+          if (refusal) throw refusal
+          return earlier
+        }
       }
-      const event = validateEvent({ ...body, id: eventId ?? randomId(), author: user, device: SERVER_DEVICE, at: this.#clock.tick() }, this.#ctx.limits)
+      const event = validateEvent({ ...body, id: retry?.id ?? randomId(), author: user, device: SERVER_DEVICE, at: this.#clock.tick() }, this.#ctx.limits)
       if (changeHead) await this.#changeAsServer(handle, doc => changeHead(doc, event))
       const segment = await this.#writableSegment(handle, user)
       await this.#changeAsServer(segment, doc => appendEvent(doc, event))
@@ -217,8 +227,3 @@ function roleIn(head: Head, member: string): Role | undefined {
   return Object.hasOwn(head.members, member) ? head.members[member]!.role : undefined
 }
 
-/** An event ID derived from the caller, the conversation and their idempotency key. */
-function idempotentEventId(user: string, conversationId: string, key: string): string {
-  const bytes = derivedBytes('parley/idempotency', `${user}\0${conversationId}\0${key}`)
-  return `idem-${btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}`
-}
