@@ -1,6 +1,8 @@
 import { defineProject } from 'vitest/config'
+import { sourceConditions } from '../vitest.source.ts'
 
 export default defineProject({
+  ...sourceConditions,
   test: {
     name: '@parley/sync-server',
     testTimeout: 30_000,

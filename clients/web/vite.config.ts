@@ -4,7 +4,7 @@
  * the app in dist/, which the sync server serves at `/`, plus its service worker.
  */
 import { fileURLToPath } from 'node:url'
-import { defineConfig } from 'vite'
+import { defaultClientConditions, defineConfig } from 'vite'
 import { serviceWorker } from './build/service-worker.ts'
 
 const server = process.env.PARLEY_DEV_SERVER ?? 'http://127.0.0.1:8787'
@@ -13,6 +13,8 @@ export default defineConfig({
   // Preact through esbuild's JSX transform: no framework plugin needed.
   esbuild: { jsx: 'automatic', jsxImportSource: 'preact' },
   resolve: {
+    // The workspace's packages from their TypeScript source (see vitest.source.ts): no build step before this one.
+    conditions: ['@parley/source', ...defaultClientConditions],
     alias: [
       // Automerge's WASM is loaded once from a URL in main.ts; the "fullfat" entries would
       // inline it as base64 or need a WASM bundler plugin.

@@ -1,6 +1,8 @@
 import { defineProject } from 'vitest/config'
+import { sourceConditions } from '../../vitest.source.ts'
 
 export default defineProject({
+  ...sourceConditions,
   test: {
     name: 'reliability',
     testTimeout: 180_000,
