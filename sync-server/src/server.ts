@@ -202,7 +202,15 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     const storageStatus = databases.status()
     return reply.code(storageStatus.writable ? 200 : 503).send({ ready: storageStatus.writable, storage: storageStatus })
   })
-  registerRoutes(app, { service, index, inboxes: keeper, auth, onLongPoll: waiting => (waiting > 0 ? metrics.longPollStarted() : metrics.longPollEnded()) })
+  registerRoutes(app, {
+    service,
+    index,
+    inboxes: keeper,
+    auth,
+    onLongPoll: waiting => (waiting > 0 ? metrics.longPollStarted() : metrics.longPollEnded()),
+    // HTTP writes spend the same per-user budget as sync messages (http/write-budget.ts).
+    writeBudget: { rates: adapter.rates, perSecond: options.messagesPerSecond },
+  })
   // Counts only, no user IDs: unauthenticated like /healthz, for the scraper.
   app.get('/metrics', { schema: { tags: ['server'], summary: 'Prometheus metrics' } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.text()))
   if (webhooks) webhookAdminRoutes(app, webhooks, auth.requireAdmin)

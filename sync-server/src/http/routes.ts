@@ -11,6 +11,7 @@ import type { EventIndex, SequencedEvent } from '../events/event-index.ts'
 import type { InboxKeeper } from '../inbox.ts'
 import { caller, type HttpAuth } from './auth.ts'
 import * as schemas from './schemas.ts'
+import { spendWriteToken, type WriteBudget } from './write-budget.ts'
 import { streamEvents } from './stream.ts'
 
 export interface RouteContext {
@@ -20,10 +21,13 @@ export interface RouteContext {
   auth: HttpAuth
   /** Told when a long poll starts and ends (metrics). */
   onLongPoll?: (waiting: 1 | -1) => void
+  /** The per-user message budget writes draw from (429 when spent); none: unlimited. */
+  writeBudget?: WriteBudget
 }
 
 const security = [{ bearer: [] }]
 const errors = { 400: schemas.errorBody, 401: schemas.errorBody, 403: schemas.errorBody, 404: schemas.errorBody }
+const writeErrors = { ...errors, 429: schemas.errorBody }
 
 const toApiEvent = ({ seq, event }: SequencedEvent): Record<string, unknown> => ({ seq, ...event })
 
@@ -44,10 +48,12 @@ const conversationId = (request: FastifyRequest<{ Params: { id: string } }>): st
 export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { service, index, inboxes, auth } = ctx
   const preHandler = auth.authenticate
+  // Writes spend one token of the caller's message budget, shared with their sync connections.
+  const writePreHandler = ctx.writeBudget ? [auth.authenticate, spendWriteToken(ctx.writeBudget)] : preHandler
 
   app.post<{ Body: { kind?: ConversationKind; title?: string; members: string[] } }>(
     '/v1/conversations',
-    { preHandler, schema: { tags: ['conversations'], summary: 'Create a conversation; the caller is its owner', security, body: schemas.createConversationBody, response: { 201: schemas.headView, ...errors } } },
+    { preHandler: writePreHandler, schema: { tags: ['conversations'], summary: 'Create a conversation; the caller is its owner', security, body: schemas.createConversationBody, response: { 201: schemas.headView, ...writeErrors } } },
     async (request, reply) => {
       const { kind = 'group', title = '', members } = request.body
       const { id, head } = await service.create(caller(request).user, { kind, title, members })
@@ -86,7 +92,17 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
   app.post<{ Params: { id: string }; Body: { userId: string; role?: Role } }>(
     '/v1/conversations/:id/members',
-    { preHandler, schema: { tags: ['members'], summary: 'Add a member (owners and admins)', security, params: schemas.conversationParams, body: schemas.addMemberBody, response: { 201: schemas.eventRef, ...errors } } },
+    {
+      preHandler: writePreHandler,
+      schema: {
+        tags: ['members'],
+        summary: 'Add a member (owners and admins; only owners add owners); adding an existing member changes their role (owners only)',
+        security,
+        params: schemas.conversationParams,
+        body: schemas.addMemberBody,
+        response: { 201: schemas.eventRef, ...writeErrors },
+      },
+    },
     async (request, reply) => {
       const { seq, event } = await service.addMember(caller(request).user, conversationId(request), request.body.userId, request.body.role ?? 'member')
       return reply.code(201).send({ eventId: event.id, seq })
@@ -95,7 +111,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
   app.delete<{ Params: { id: string; userId: string } }>(
     '/v1/conversations/:id/members/:userId',
-    { preHandler, schema: { tags: ['members'], summary: 'Remove a member (owners, admins, or the member themselves)', security, params: schemas.memberParams, response: { 200: schemas.eventRef, ...errors } } },
+    { preHandler: writePreHandler, schema: { tags: ['members'], summary: 'Remove a member (owners anyone, admins anyone but owners, or the member themselves)', security, params: schemas.memberParams, response: { 200: schemas.eventRef, ...writeErrors } } },
     async request => {
       const { seq, event } = await service.removeMember(caller(request).user, conversationId(request), request.params.userId)
       return { eventId: event.id, seq }
@@ -105,14 +121,14 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post<{ Params: { id: string }; Body: { text: string; priority?: 'high' | 'normal' | 'low'; idempotencyKey?: string } }>(
     '/v1/conversations/:id/messages',
     {
-      preHandler,
+      preHandler: writePreHandler,
       schema: {
         tags: ['messages'],
         summary: 'Publish a message as the caller; idempotencyKey makes retries safe',
         security,
         params: schemas.conversationParams,
         body: schemas.publishBody,
-        response: { 201: schemas.eventRef, 413: schemas.errorBody, ...errors },
+        response: { 201: schemas.eventRef, 413: schemas.errorBody, ...writeErrors },
       },
     },
     async (request, reply) => {

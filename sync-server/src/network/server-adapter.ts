@@ -140,6 +140,11 @@ export class ParleyServerAdapter extends NetworkAdapter {
     return this.#rates.retryAfterMs(user)
   }
 
+  /** The per-user message budget; HTTP writes draw from the same buckets (http/routes.ts). */
+  get rates(): UserRates {
+    return this.#rates
+  }
+
   connectionsOf(user: string): number {
     let count = 0
     for (const connection of this.#connections) if (connection.user === user) count++
