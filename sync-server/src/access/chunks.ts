@@ -11,12 +11,13 @@
  */
 import { next as Automerge, type DecodedChange } from '@automerge/automerge'
 import { createHash } from 'node:crypto'
+import { ChunkError, measureChunk, type DecodeBudget } from './chunk-format.ts'
+
+export { ChunkError, DECODE_BUDGET, type ChunkErrorKind, type DecodeBudget } from './chunk-format.ts'
 
 /** The first bytes of every Automerge chunk. */
 export const MAGIC = [0x85, 0x6f, 0x4a, 0x83]
 const DOCUMENT_CHUNK = 0
-
-export class ChunkError extends Error {}
 
 /** An unsigned LEB128 number at `offset`, and where the next field starts. */
 export function readUleb(bytes: Uint8Array, offset: number): { value: number; next: number } {
@@ -31,31 +32,54 @@ export function readUleb(bytes: Uint8Array, offset: number): { value: number; ne
   throw new ChunkError('truncated chunk length')
 }
 
-/** Every change in the blobs of one sync message, decoded. Throws ChunkError on anything malformed. */
-export function decodeChanges(blobs: Uint8Array[]): { decoded: DecodedChange[]; raw: Uint8Array[] } {
-  const decoded: DecodedChange[] = []
-  const raw: Uint8Array[] = []
+interface Chunk {
+  type: number
+  bytes: Uint8Array
+}
+
+/** The chunks of the blobs, checksums verified. */
+function splitChunks(blobs: Uint8Array[]): Chunk[] {
+  const chunks: Chunk[] = []
   for (const blob of blobs) {
     let offset = 0
     while (offset < blob.length) {
       if (blob.length - offset < 9 || MAGIC.some((byte, i) => blob[offset + i] !== byte)) throw new ChunkError('not an Automerge chunk')
-      const type = blob[offset + 8]
+      const type = blob[offset + 8]!
       const { value: length, next } = readUleb(blob, offset + 9)
       const end = next + length
       if (end > blob.length) throw new ChunkError('chunk longer than its message')
-      const chunk = blob.subarray(offset, end)
       const checksum = createHash('sha256').update(blob.subarray(offset + 8, end)).digest()
       if (!checksum.subarray(0, 4).equals(blob.subarray(offset + 4, offset + 8))) throw new ChunkError('chunk checksum does not match')
-      try {
-        const changes = type === DOCUMENT_CHUNK ? Automerge.getAllChanges(Automerge.load(chunk)) : [chunk]
-        for (const change of changes) {
-          decoded.push(Automerge.decodeChange(change))
-          raw.push(change)
-        }
-      } catch (cause) {
-        throw new ChunkError(`undecodable chunk: ${(cause as Error).message}`)
-      }
+      chunks.push({ type, bytes: blob.subarray(offset, end) })
       offset = end
+    }
+  }
+  return chunks
+}
+
+/**
+ * Every change in the blobs of one sync message, decoded. Throws ChunkError on anything
+ * malformed, beyond `budget` (kind `too-large`) or with ops it does not allow (`forbidden`),
+ * all measured from their layout for all of them before Automerge decodes any: chunk-format.ts).
+ * Without a budget nothing is measured: for bytes the server made itself, never a client's.
+ */
+export function decodeChanges(blobs: Uint8Array[], budget?: DecodeBudget): { decoded: DecodedChange[]; raw: Uint8Array[] } {
+  const chunks = splitChunks(blobs)
+  if (budget) {
+    const left = { ...budget }
+    for (const { type, bytes } of chunks) measureChunk(type, bytes.subarray(readUleb(bytes, 9).next), left)
+  }
+  const decoded: DecodedChange[] = []
+  const raw: Uint8Array[] = []
+  for (const { type, bytes } of chunks) {
+    try {
+      const changes = type === DOCUMENT_CHUNK ? Automerge.getAllChanges(Automerge.load(bytes)) : [bytes]
+      for (const change of changes) {
+        decoded.push(Automerge.decodeChange(change))
+        raw.push(change)
+      }
+    } catch (cause) {
+      throw new ChunkError(`undecodable chunk: ${(cause as Error).message}`)
     }
   }
   return { decoded, raw }

@@ -10,7 +10,7 @@ import { isValidDocumentId, type DocumentId, type Message, type Repo, type Stora
 import { DocumentTypes, documentType, inboxDocumentId, inboxGenesis, readHead, type HeadDoc, type InboxDoc, type Limits, type Role, type SegmentDoc } from '@parley/core'
 import { CloseCodes } from '../close-codes.ts'
 import { decodeSyncData } from '../network/frames.ts'
-import { decodeChanges } from './chunks.ts'
+import { ChunkError, DECODE_BUDGET, decodeChanges } from './chunks.ts'
 import { rolesOf, type AccessRegistry, type DocEntry } from './registry.ts'
 import { checkHeadChanges, checkInboxChanges, checkNewHead, checkNewSegment, checkSegmentChanges, segmentConversation, type HeadCheck, type Violation } from './rules.ts'
 
@@ -65,8 +65,12 @@ export class SyncGuard {
     let decoded: DecodedChange[]
     let raw: Uint8Array[]
     try {
-      ;({ decoded, raw } = decodeChanges(blobs))
+      // Bounded before Automerge decodes anything: a small chunk may say "a million ops".
+      ;({ decoded, raw } = decodeChanges(blobs, DECODE_BUDGET))
     } catch (error) {
+      const kind = error instanceof ChunkError ? error.kind : 'malformed'
+      if (kind === 'too-large') return { code: CloseCodes.TOO_LARGE, reason: `the changes in the sync message are too large to decode: ${(error as Error).message}` }
+      if (kind === 'forbidden') return forbidden(`Parley documents hold maps, lists and scalars only: ${(error as Error).message}`)
       return { code: CloseCodes.MALFORMED, reason: `a change in the sync message does not decode: ${(error as Error).message}` }
     }
     const entry = await this.#registry.entry(documentId)
