@@ -106,6 +106,26 @@ export function encodeUleb(value: number): number[] {
 }
 
 /**
+ * Splits an entry of a sync message's `changes` into its chunks. Automerge may send
+ * several change chunks concatenated in one entry (2.2.9 does so for a peer that has
+ * nothing yet), so an entry is not always one change. Only the chunk container is read.
+ */
+export function splitChunks(bytes: Uint8Array): Uint8Array[] {
+  const chunks: Uint8Array[] = []
+  let offset = 0
+  while (offset < bytes.length) {
+    if (bytes.length - offset < 10) throw new ChangeChunkError('chunk too short')
+    const header = new Reader(bytes, offset + 9)
+    const length = header.uleb()
+    const end = header.offset + length
+    if (end > bytes.length) throw new ChangeChunkError('truncated chunk')
+    chunks.push(bytes.subarray(offset, end))
+    offset = end
+  }
+  return chunks
+}
+
+/**
  * Parses a change chunk's header and checks its checksum. Throws ChangeChunkError on
  * anything that is not exactly one well-formed change chunk (a document chunk, trailing
  * bytes, a checksum mismatch).

@@ -6,7 +6,7 @@
  * valid document). A change whose deps are not all here waits in a bounded pending set
  * and joins the log once they arrive, as Automerge's own change queue does.
  */
-import { parseChangeChunk, type ChangeMeta } from './change-chunk.ts'
+import { parseChangeChunk, splitChunks, type ChangeMeta } from './change-chunk.ts'
 
 export interface LoggedChange extends ChangeMeta {
   readonly bytes: Uint8Array
@@ -107,10 +107,13 @@ export class ChangeLog {
     return this.#changes
   }
 
-  /** Appends change chunks; a hash already seen is skipped (idempotent). */
-  append(chunks: Iterable<Uint8Array>): AppendResult {
+  /**
+   * Appends change chunks (an entry may hold several, concatenated); a hash already seen
+   * is skipped (idempotent).
+   */
+  append(entries: Iterable<Uint8Array>): AppendResult {
     const result: AppendResult = { accepted: [], pending: [], rejected: [], dropped: [] }
-    for (const bytes of chunks) {
+    for (const bytes of this.#chunks(entries, result)) {
       let meta: ChangeMeta
       try {
         meta = this.#parse(bytes)
@@ -195,6 +198,22 @@ export class ChangeLog {
       offset += bytes.length
     }
     return out
+  }
+
+  *#chunks(entries: Iterable<Uint8Array>, result: AppendResult): Generator<Uint8Array> {
+    for (const entry of entries) {
+      let chunks: Uint8Array[]
+      try {
+        chunks = splitChunks(entry)
+      } catch (error) {
+        result.rejected.push({ bytes: entry, reason: 'malformed', message: (error as Error).message })
+        continue
+      }
+      // A single chunk keeps the caller's buffer; one of several is copied so the log
+      // does not pin the whole entry.
+      if (chunks.length === 1) yield entry
+      else for (const chunk of chunks) yield chunk.slice()
+    }
   }
 
   #admit(meta: ChangeMeta, bytes: Uint8Array, result: AppendResult): void {

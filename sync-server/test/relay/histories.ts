@@ -17,8 +17,9 @@ export function actorId(n: number): string {
   return (n + 1).toString(16).padStart(2, '0').repeat(16)
 }
 
+/** A change with a fixed time, so the same history gives the same hashes in every run. */
 export function write(doc: Doc, label: string, size = 1): Doc {
-  return A.change(doc, d => {
+  return A.change(doc, { time: 0 }, d => {
     d.events ??= []
     d.events.push(label + 'x'.repeat(size))
   })

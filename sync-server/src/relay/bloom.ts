@@ -1,0 +1,94 @@
+/**
+ * The Bloom filter of Automerge's sync protocol ("have" entries of a sync message),
+ * written from the format: a peer summarises the changes it has since `lastSync` so the
+ * other side sends only those the filter does not contain.
+ *
+ * Encoding: empty when there are no entries; otherwise uLEB entry count, uLEB bits per
+ * entry, uLEB probe count, then ceil(entries × bitsPerEntry / 8) bytes of bits (bit i is
+ * bit i % 8 of byte i / 8). Each hash gives its probes from its first 12 bytes read as
+ * three little-endian u32 x, y, z (mod the bit count): x, then x += y, y += z, repeated.
+ * 10 bits and 7 probes per entry give about 1 % false positives; the parameters travel in
+ * the encoding, so a filter from a peer is read with the parameters it declares.
+ */
+import { ChangeChunkError, encodeUleb, Reader } from './change-chunk.ts'
+
+export const BITS_PER_ENTRY = 10
+export const PROBES = 7
+/** A peer's filter may not declare more entries than this (its bits are allocated). */
+export const MAX_BLOOM_ENTRIES = 1_000_000
+
+export class BloomFilter {
+  private constructor(
+    readonly entries: number,
+    readonly bitsPerEntry: number,
+    readonly probes: number,
+    readonly bits: Uint8Array,
+  ) {}
+
+  static fromHashes(hashes: Iterable<string>): BloomFilter {
+    const list = [...hashes]
+    const filter = new BloomFilter(list.length, BITS_PER_ENTRY, PROBES, new Uint8Array(Math.ceil((list.length * BITS_PER_ENTRY) / 8)))
+    for (const hash of list) filter.#add(hash)
+    return filter
+  }
+
+  /** Reads a filter from a peer; throws ChangeChunkError on bytes that are not one. */
+  static decode(bytes: Uint8Array): BloomFilter {
+    if (bytes.length === 0) return new BloomFilter(0, BITS_PER_ENTRY, PROBES, new Uint8Array(0))
+    const reader = new Reader(bytes)
+    const entries = reader.uleb()
+    const bitsPerEntry = reader.uleb()
+    const probes = reader.uleb()
+    if (entries > MAX_BLOOM_ENTRIES || bitsPerEntry > 64 || probes > 64) throw new ChangeChunkError('bloom filter parameters out of range')
+    const length = Math.ceil((entries * bitsPerEntry) / 8)
+    if (bytes.length - reader.offset !== length) throw new ChangeChunkError('bloom filter length does not match its parameters')
+    return new BloomFilter(entries, bitsPerEntry, probes, reader.take(length))
+  }
+
+  encode(): Uint8Array {
+    if (this.entries === 0) return new Uint8Array(0)
+    const header = [...encodeUleb(this.entries), ...encodeUleb(this.bitsPerEntry), ...encodeUleb(this.probes)]
+    const out = new Uint8Array(header.length + this.bits.length)
+    out.set(header)
+    out.set(this.bits, header.length)
+    return out
+  }
+
+  /** False means certainly absent; true means present or a false positive. */
+  contains(hash: string): boolean {
+    if (this.entries === 0 || this.bits.length === 0) return false
+    for (const probe of this.#probes(hash)) {
+      if ((this.bits[probe >>> 3]! & (1 << (probe & 7))) === 0) return false
+    }
+    return true
+  }
+
+  #add(hash: string): void {
+    for (const probe of this.#probes(hash)) this.bits[probe >>> 3]! |= 1 << (probe & 7)
+  }
+
+  #probes(hash: string): number[] {
+    const modulo = this.bits.length * 8
+    let x = wordAt(hash, 0) % modulo
+    let y = wordAt(hash, 4) % modulo
+    const z = wordAt(hash, 8) % modulo
+    const probes = [x]
+    for (let i = 1; i < this.probes; i++) {
+      x = (x + y) % modulo
+      y = (y + z) % modulo
+      probes.push(x)
+    }
+    return probes
+  }
+}
+
+/** The little-endian u32 at byte `offset` of a hex hash. */
+function wordAt(hex: string, offset: number): number {
+  let word = 0
+  for (let i = 3; i >= 0; i--) {
+    const at = (offset + i) * 2
+    word = word * 256 + parseInt(hex.slice(at, at + 2), 16)
+  }
+  if (Number.isNaN(word)) throw new ChangeChunkError('a hash is not hex')
+  return word
+}

@@ -1,0 +1,54 @@
+/**
+ * The relay core (issue 15): the server keeps each document as a log of raw Automerge
+ * changes and serves Automerge's sync protocol from it, with no Automerge document and
+ * no per-peer Automerge sync on the hot path. Not wired into the server yet; the
+ * integration replaces the per-document automerge-repo peer.
+ *
+ * What each file owns:
+ * - change-chunk.ts  reading a change chunk's header (hash, deps, actor, seq), checksum
+ *                    checked, without decoding its operations; splitting an entry that
+ *                    holds several chunks.
+ * - change-log.ts    one document's ChangeLog: raw chunks in a topological order,
+ *                    idempotent append by hash, a bounded set of changes waiting for
+ *                    their deps, heads, `changesSince(heads)`, `missingDeps`, `concat`
+ *                    (the log is a loadable document).
+ * - bloom.ts         the sync protocol's Bloom filter, from the format.
+ * - peer-sync.ts     per-peer state; `receive` (a peer's message into the log),
+ *                    `generate` (our next message from the log), and the hot path:
+ *                    `forwardable` builds one message for newly accepted changes,
+ *                    `canForward`/`forwarded` send it as is to every caught-up peer.
+ * - log-storage.ts   persistence through automerge-repo's StorageAdapterInterface in
+ *                    its own key layout (incrementals, snapshots), batched; loading a
+ *                    document written by today's server into a log; compaction.
+ *
+ * A server's use, per inbound sync message from peer P on a document:
+ *   const before = log.heads()
+ *   const message = decodeSyncMessage(bytes)          // once; checks read this value
+ *   const { state, appended } = receive(log, peers.get(P), message)
+ *   if (appended.accepted.length) {
+ *     storage.enqueue(appended.accepted)
+ *     const forward = forwardable(log, appended.accepted, before)
+ *     for (const [Q, s] of peers) if (Q !== P)
+ *       canForward(s, forward) ? (send(Q, forward.message), peers.set(Q, forwarded(s, forward)))
+ *                              : sendIfAny(Q, generate(log, s))
+ *   }
+ *   sendIfAny(P, generate(log, state))                // P's acknowledgement
+ */
+export { BloomFilter } from './bloom.ts'
+export { ChangeChunkError, parseChangeChunk, splitChunks, type ChangeMeta } from './change-chunk.ts'
+export { ChangeLog, type AppendResult, type ChangeLogOptions, type LoggedChange } from './change-log.ts'
+export {
+  canForward,
+  createPeerState,
+  decodeSyncMessage,
+  encodeSyncMessage,
+  forwardable,
+  forwarded,
+  generate,
+  receive,
+  sameHeads,
+  type Forward,
+  type Have,
+  type PeerState,
+  type SyncMessage,
+} from './peer-sync.ts'

@@ -1,0 +1,259 @@
+/**
+ * Automerge's sync protocol, served from a ChangeLog instead of a document.
+ *
+ * Per peer a small immutable PeerState; `receive` takes their message into the log and
+ * the state, `generate` builds our next message for them (or null) with
+ * `Automerge.encodeSyncMessage` from the log. The rules follow Automerge's own sync
+ * (shared heads, their heads/need/have, sent hashes, in flight), so unmodified clients
+ * running `generateSyncMessage`/`receiveSyncMessage` converge with it.
+ *
+ * The hot path skips `generate`: a change accepted from one peer is sent as bytes, in one
+ * message built once (`forwardable`), to every peer `canForward` accepts: those we have
+ * brought up to our previous heads (`caughtUp`) and told so. The origin gets `generate`
+ * (an acknowledgement of its change); a peer that cannot take the forward gets `generate`.
+ */
+import { next as A } from '@automerge/automerge'
+import { ParleyError } from '@parley/core'
+import { BloomFilter } from './bloom.ts'
+import type { AppendResult, ChangeLog, LoggedChange } from './change-log.ts'
+import { ServerErrorCodes } from '../errors.ts'
+
+export interface Have {
+  readonly lastSync: readonly string[]
+  readonly bloom: BloomFilter
+}
+
+/** One decoded inbound sync message; decode once, then hand it to checks and `receive`. */
+export interface SyncMessage {
+  readonly heads: readonly string[]
+  readonly need: readonly string[]
+  readonly have: readonly Have[]
+  readonly changes: readonly Uint8Array[]
+}
+
+export interface PeerState {
+  /** Heads we believe we both have. */
+  readonly sharedHeads: readonly string[]
+  /** Our heads as of the last message we sent them. */
+  readonly lastSentHeads: readonly string[]
+  readonly theirHeads: readonly string[] | null
+  readonly theirNeed: readonly string[] | null
+  readonly theirHave: readonly Have[] | null
+  /** Changes sent to them that they have not confirmed. */
+  readonly sentHashes: ReadonlySet<string>
+  readonly inFlight: boolean
+  readonly haveResponded: boolean
+  /** Once our messages in flight arrive, they hold everything up to lastSentHeads. */
+  readonly caughtUp: boolean
+}
+
+const EMPTY: readonly string[] = Object.freeze([])
+const NO_CHANGES: AppendResult = Object.freeze({ accepted: [], pending: [], rejected: [], dropped: [] })
+
+/** A new peer; `sharedHeads` from a persisted earlier session makes catch-up cheaper. */
+export function createPeerState(sharedHeads: readonly string[] = EMPTY): PeerState {
+  return {
+    sharedHeads: [...sharedHeads].sort(),
+    lastSentHeads: EMPTY,
+    theirHeads: null,
+    theirNeed: null,
+    theirHave: null,
+    sentHashes: new Set(),
+    inFlight: false,
+    haveResponded: false,
+    caughtUp: false,
+  }
+}
+
+/** Decodes a sync message from a peer; throws PARLEY_ERR_BAD_REQUEST on bytes that are not one. */
+export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
+  try {
+    const decoded = A.decodeSyncMessage(bytes)
+    return {
+      heads: decoded.heads,
+      need: decoded.need,
+      have: decoded.have.map(have => ({ lastSync: have.lastSync, bloom: BloomFilter.decode(have.bloom) })),
+      changes: decoded.changes,
+    }
+  } catch (cause) {
+    throw new ParleyError(ServerErrorCodes.BAD_REQUEST, 'not an Automerge sync message', { cause })
+  }
+}
+
+export function encodeSyncMessage(message: SyncMessage): Uint8Array {
+  return A.encodeSyncMessage({
+    heads: [...message.heads],
+    need: [...message.need],
+    have: message.have.map(have => ({ lastSync: [...have.lastSync], bloom: have.bloom.encode() })),
+    changes: [...message.changes],
+  })
+}
+
+/**
+ * Takes a peer's message: appends its changes to the log (`appended.accepted` are the
+ * new ones, to persist and pass on) and returns the peer's updated state.
+ */
+export function receive(log: ChangeLog, state: PeerState, input: Uint8Array | SyncMessage): { state: PeerState; appended: AppendResult } {
+  const message = input instanceof Uint8Array ? decodeSyncMessage(input) : input
+  const beforeHeads = log.heads()
+  const appended = message.changes.length > 0 ? log.append(message.changes) : NO_CHANGES
+  let sharedHeads = state.sharedHeads
+  if (appended.accepted.length > 0) sharedHeads = advanceHeads(beforeHeads, log.heads(), sharedHeads)
+  let lastSentHeads = state.lastSentHeads
+  if (message.changes.length === 0 && sameHeads(message.heads, beforeHeads)) lastSentHeads = message.heads
+  let sentHashes = state.sentHashes
+  let inFlight = state.inFlight
+  let caughtUp = false
+  const allKnown = message.heads.every(head => log.hasHash(head))
+  if (allKnown) {
+    sharedHeads = message.heads
+    inFlight = false
+    if (sentHashes.size === 0) {
+      caughtUp = message.need.length === 0 && sameHeads(message.heads, log.heads())
+    } else {
+      // Keep only what they have not confirmed; they are caught up if the rest is on its way.
+      const lacking = log.changesSince(message.heads)
+      sentHashes = new Set(lacking.filter(change => state.sentHashes.has(change.hash)).map(change => change.hash))
+      caughtUp = message.need.length === 0 && sentHashes.size === lacking.length
+    }
+    if (message.heads.length === 0) {
+      // They have lost all their data: start over.
+      lastSentHeads = EMPTY
+      sentHashes = new Set()
+      caughtUp = false
+    }
+  } else {
+    sharedHeads = [...new Set([...sharedHeads, ...message.heads.filter(head => log.hasHash(head))])].sort()
+  }
+  if (sentHashes.size === 0) inFlight = false
+  return {
+    appended,
+    state: {
+      sharedHeads,
+      lastSentHeads,
+      theirHeads: message.heads,
+      theirNeed: message.need,
+      theirHave: message.have,
+      sentHashes,
+      inFlight,
+      haveResponded: state.haveResponded,
+      caughtUp,
+    },
+  }
+}
+
+/** Our next message for the peer, or null when there is nothing to say. */
+export function generate(log: ChangeLog, state: PeerState): { state: PeerState; message: Uint8Array | null } {
+  const ourHeads = log.heads()
+  const theirHeads = state.theirHeads ?? EMPTY
+  const ourNeed = log.missingDeps(theirHeads)
+  const firstHave = state.theirHave?.[0]
+  if (firstHave && !firstHave.lastSync.every(hash => log.hasHash(hash))) {
+    // They think we share heads we do not have (we lost data, or they confuse us with
+    // someone else): ask them to start over from nothing.
+    const reset = { heads: ourHeads, need: EMPTY, have: [{ lastSync: EMPTY, bloom: BloomFilter.fromHashes([]) }], changes: [] }
+    return { state: { ...state, caughtUp: false }, message: encodeSyncMessage(reset) }
+  }
+  const theirHeadSet = new Set(theirHeads)
+  const have = ourNeed.every(hash => theirHeadSet.has(hash)) ? [haveSince(log, state.sharedHeads)] : []
+  const toSend = state.theirHave && state.theirNeed ? changesToSend(log, state.theirHave, state.theirNeed, state.sentHashes) : []
+  const headsUnchanged = sameHeads(state.lastSentHeads, ourHeads)
+  const headsEqual = state.theirHeads !== null && sameHeads(state.theirHeads, ourHeads)
+  // With their have and need we sent all they lack; a bare need (have empty) may not cover it.
+  const caughtUp = state.theirHave !== null && state.theirNeed !== null && (state.theirHave.length > 0 || headsEqual)
+  if (headsUnchanged && state.haveResponded) {
+    if (headsEqual && toSend.length === 0) return { state: { ...state, caughtUp }, message: null }
+    if (state.inFlight) return { state, message: null }
+  }
+  const sentHashes = new Set(state.sentHashes)
+  for (const change of toSend) sentHashes.add(change.hash)
+  const message = encodeSyncMessage({ heads: ourHeads, need: ourNeed, have, changes: toSend.map(change => change.bytes) })
+  return {
+    state: { ...state, lastSentHeads: ourHeads, sentHashes, inFlight: true, haveResponded: true, caughtUp },
+    message,
+  }
+}
+
+/** One message carrying newly accepted changes, shared by every peer that can take it. */
+export interface Forward {
+  readonly message: Uint8Array
+  /** The log's heads before and after the changes. */
+  readonly previousHeads: readonly string[]
+  readonly heads: readonly string[]
+  readonly hashes: readonly string[]
+}
+
+/**
+ * Builds the forward of `accepted` (an append's accepted changes, on top of
+ * `previousHeads`, the log's heads before that append). Its `have` says we hold exactly
+ * these changes since previousHeads, so a peer with concurrent changes of its own answers
+ * with them at once.
+ */
+export function forwardable(log: ChangeLog, accepted: readonly LoggedChange[], previousHeads: readonly string[]): Forward {
+  const hashes = accepted.map(change => change.hash)
+  const heads = log.heads()
+  const message = encodeSyncMessage({
+    heads,
+    need: log.missingDeps(),
+    have: [{ lastSync: previousHeads, bloom: BloomFilter.fromHashes(hashes) }],
+    changes: accepted.map(change => change.bytes),
+  })
+  return { message, previousHeads, heads, hashes }
+}
+
+/** True when the peer may take `forward` instead of a generated message. */
+export function canForward(state: PeerState, forward: Forward): boolean {
+  return state.caughtUp && sameHeads(state.lastSentHeads, forward.previousHeads)
+}
+
+/** The peer's state once `forward` is sent to it. */
+export function forwarded(state: PeerState, forward: Forward): PeerState {
+  const sentHashes = new Set(state.sentHashes)
+  for (const hash of forward.hashes) sentHashes.add(hash)
+  return { ...state, lastSentHeads: forward.heads, sentHashes, inFlight: true, haveResponded: true }
+}
+
+/** The `have` entry for a peer: our changes since the heads we share, as a Bloom filter. */
+function haveSince(log: ChangeLog, sharedHeads: readonly string[]): Have {
+  return { lastSync: sharedHeads, bloom: BloomFilter.fromHashes(log.changesSince(sharedHeads).map(change => change.hash)) }
+}
+
+/**
+ * What a peer lacks given its have and need: our changes since its lastSync that no
+ * filter contains, plus everything depending on them, after the ones it asked for. A
+ * change already sent is left out unless they ask for it by hash (a lost message heals).
+ */
+function changesToSend(log: ChangeLog, have: readonly Have[], need: readonly string[], sent: ReadonlySet<string>): LoggedChange[] {
+  const needed: LoggedChange[] = []
+  for (const hash of need) {
+    const change = log.get(hash)
+    if (change) needed.push(change)
+  }
+  if (have.length === 0) return needed
+  const lastSync = [...new Set(have.flatMap(entry => entry.lastSync))]
+  const since = log.changesSince(lastSync)
+  const chosen = new Set<string>()
+  // In log order deps come first, so one pass also takes everything depending on a chosen change.
+  for (const change of since) {
+    if (have.every(entry => !entry.bloom.contains(change.hash)) || change.deps.some(dep => chosen.has(dep))) chosen.add(change.hash)
+  }
+  const neededHashes = new Set(needed.map(change => change.hash))
+  const rest = since.filter(change => chosen.has(change.hash) && !neededHashes.has(change.hash) && !sent.has(change.hash))
+  return [...needed, ...rest]
+}
+
+/** Automerge's advance_heads: our new heads plus the shared heads still among our heads. */
+function advanceHeads(before: readonly string[], after: readonly string[], shared: readonly string[]): string[] {
+  const beforeSet = new Set(before)
+  const afterSet = new Set(after)
+  const advanced = new Set([...after.filter(head => !beforeSet.has(head)), ...shared.filter(head => afterSet.has(head))])
+  return [...advanced].sort()
+}
+
+export function sameHeads(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true
+  if (a.length !== b.length) return false
+  const sortedA = [...a].sort()
+  const sortedB = [...b].sort()
+  return sortedA.every((hash, i) => hash === sortedB[i])
+}
