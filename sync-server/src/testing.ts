@@ -39,4 +39,5 @@ export async function startTestServer(options: ServerOptions = {}): Promise<Test
 
 export { RawClient, withTimeout, type Closed, type SyncEndpoint } from './raw-client.ts'
 export { RedisProcess } from './cluster/redis-process.ts'
+export { reapOnExit, REAPER_NAME } from './child-reaper.ts'
 export { ResilientDatabase, type ReopenableLevel, type StorageStatus } from './storage/resilient-database.ts'

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { reapOnExit } from '@parley/sync-server/testing'
 
 const BIN = fileURLToPath(new URL('../../clients/cli/bin/parley.js', import.meta.url))
 
@@ -18,7 +19,7 @@ export function parley(args: string[], env: Record<string, string> = {}): Promis
 
 /** A running `parley` whose stdin the test writes and whose output it waits on. */
 export function interactive(args: string[], env: Record<string, string> = {}) {
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  const child: ChildProcessWithoutNullStreams = reapOnExit(spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } }))
   const output = { stdout: '', stderr: '' }
   const waiters: (() => void)[] = []
   const collect = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from '@parley/benchmarks/processes'
+import { reapOnExit } from '@parley/sync-server/testing'
 
 const CONFIG = fileURLToPath(new URL('../../deploy/nginx.conf', import.meta.url))
 const NGINX = process.env.PARLEY_NGINX ?? '/usr/sbin/nginx'
@@ -57,7 +58,8 @@ export class NginxProcess {
       config = config.replaceAll(`127.0.0.1:${deployPort}`, `127.0.0.1:${nodePorts[i]}`)
     })
     await writeFile(join(prefix, 'nginx.conf'), config)
-    const child = spawn(NGINX, ['-p', prefix, '-c', 'nginx.conf', '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    // A process group of its own: the master and its workers die together if this process dies first.
+    const child = reapOnExit(spawn(NGINX, ['-p', prefix, '-c', 'nginx.conf', '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true }), { group: true })
     const nginx = new NginxProcess(port, prefix, child)
     const exited = new Promise<never>((_, reject) => {
       child.once('error', error => reject(new Error(`cannot start ${NGINX}: ${error.message} (install the nginx package)`)))

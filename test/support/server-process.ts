@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from '@parley/benchmarks/processes'
+import { reapOnExit } from '@parley/sync-server/testing'
 import { SignJWT } from 'jose'
 
 const BIN = fileURLToPath(new URL('../../sync-server/bin/parley-server.js', import.meta.url))
@@ -61,9 +62,11 @@ export class ServerProcess {
 
   /** Starts the process (again) on the same port and data; resolves once it listens. */
   async restart(): Promise<void> {
-    const child = spawn(process.execPath, [...PROFILE, BIN, '--port', String(this.port), '--data', this.dataDir, '--jwt-secret', SECRET, '--log-level', 'warn', ...this.#args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const child = reapOnExit(
+      spawn(process.execPath, [...PROFILE, BIN, '--port', String(this.port), '--data', this.dataDir, '--jwt-secret', SECRET, '--log-level', 'warn', ...this.#args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    )
     this.#child = child
     await new Promise<void>((resolve, reject) => {
       const onData = (chunk: Buffer): void => {

@@ -1,6 +1,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { reapOnExit } from '@parley/sync-server/testing'
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -15,7 +16,7 @@ export async function freePort(): Promise<number> {
 
 /** Spawns a server process and resolves once it prints `listening on`. */
 export function spawnServer(command: string, args: string[], env: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = reapOnExit(spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }))
   let log = ''
   return new Promise((resolve, reject) => {
     const onData = (chunk: Buffer) => {
@@ -32,7 +33,7 @@ export function spawnServer(command: string, args: string[], env: Record<string,
 export function forkWorker(file: string, args: string[]): ChildProcess {
   // BENCH_PROFILE_DIR=… also profiles the load generators.
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []
-  return fork(file, args, { execArgv: ['--import', 'tsx', ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  return reapOnExit(fork(file, args, { execArgv: ['--import', 'tsx', ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
 }
 
 export function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {

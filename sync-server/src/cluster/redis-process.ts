@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { reapOnExit } from '../child-reaper.ts'
 
 const REDIS_SERVER = process.env.PARLEY_REDIS_SERVER ?? 'redis-server'
 
@@ -48,7 +49,7 @@ export class RedisProcess {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'notice']
     let child: ChildProcess
     try {
-      child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      child = reapOnExit(spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] }))
     } catch (cause) {
       throw new Error(`cannot start ${REDIS_SERVER} (install the redis-server package)`, { cause })
     }

@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { reapOnExit } from '@parley/sync-server/testing'
 import { SignJWT } from 'jose'
 import type { HostMeasurement } from './server-host.ts'
 
@@ -26,10 +27,12 @@ export class ServerHost {
 
   static async start(options: ServerOptions = {}): Promise<ServerHost> {
     const dataDir = await mkdtemp(join(tmpdir(), 'parley-host-'))
-    const child = fork(HOST, [JSON.stringify({ jwtSecret: HOST_SECRET, dataDir, ...options })], {
-      execArgv: ['--expose-gc', '--import', 'tsx'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    })
+    const child = reapOnExit(
+      fork(HOST, [JSON.stringify({ jwtSecret: HOST_SECRET, dataDir, ...options })], {
+        execArgv: ['--expose-gc', '--import', 'tsx'],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      }),
+    )
     const { url } = await reply<{ url: string }>(child, 'listening')
     return new ServerHost(child, url, dataDir)
   }

@@ -7,7 +7,7 @@
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { screenshot } from './support/artifacts.ts'
-import { launchBrowser, Windows } from './support/browser.ts'
+import { launchBrowser, startAll, stopAll, Windows } from './support/browser.ts'
 import { Chat } from './support/chat.ts'
 import { historyText, seedHistory } from './support/history.ts'
 import { WebServer } from './support/web-server.ts'
@@ -23,15 +23,11 @@ let windows: Windows
 beforeAll(async () => {
   server = await WebServer.start()
   const started = performance.now()
-  ;[browser] = await Promise.all([launchBrowser(), seedHistory(server, 'alice', 'Archive', MESSAGES)])
+  await startAll([launchBrowser().then(launched => (browser = launched)), seedHistory(server, 'alice', 'Archive', MESSAGES)])
   console.log(`history: ${MESSAGES} messages on the server in ${((performance.now() - started) / 1000).toFixed(1)} s`)
   windows = new Windows(browser, server)
 })
-afterAll(async () => {
-  await windows?.closeAll()
-  await browser?.close()
-  await server?.stop()
-})
+afterAll(() => stopAll([() => windows?.closeAll(), () => browser?.close(), () => server?.stop()]))
 
 describe(`a conversation with ${MESSAGES.toLocaleString('en')} messages`, () => {
   it('shows the newest page from the newest segment, and loads older pages on scroll', async () => {

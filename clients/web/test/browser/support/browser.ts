@@ -12,9 +12,26 @@ const CHROMIUM = process.env.PARLEY_CHROMIUM ?? '/usr/bin/chromium'
 /** As the machine notes say: without the background-networking flags Chromium tries hosts this machine cannot reach. */
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
-export function launchBrowser(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium (.ci/run does) or set PARLEY_CHROMIUM`)
+/** Async, so a missing Chromium rejects like any other launch failure instead of throwing mid-setup. */
+export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: \`npm test\` installs Debian's chromium when run as root (scripts/test-prerequisites.sh); otherwise install it or set PARLEY_CHROMIUM`)
   return chromium.launch({ executablePath: CHROMIUM, args: ARGS })
+}
+
+/**
+ * Waits for every start, then throws the first failure: whatever did start is assigned by
+ * then (each start assigns its own result), so the file's afterAll stops it.
+ */
+export async function startAll(starts: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(starts)
+  for (const result of results) if (result.status === 'rejected') throw result.reason
+}
+
+/** Runs every stop in order, even after one throws; then throws the first failure. */
+export async function stopAll(stops: (() => Promise<unknown> | undefined)[]): Promise<void> {
+  const failures: unknown[] = []
+  for (const stop of stops) await (async () => stop())().catch((error: unknown) => failures.push(error))
+  if (failures.length > 0) throw failures[0]
 }
 
 export interface UserWindow {

@@ -4,7 +4,7 @@
  */
 import type { Browser } from 'playwright-core'
 import { afterAll, afterEach, beforeAll } from 'vitest'
-import { launchBrowser, Windows } from './browser.ts'
+import { launchBrowser, startAll, stopAll, Windows } from './browser.ts'
 import { WebServer } from './web-server.ts'
 
 /** Registers the file's hooks; call the result inside a test for its windows. */
@@ -13,13 +13,11 @@ export function browserSuite(): () => Windows {
   let browser: Browser | undefined
   let windows: Windows | undefined
   beforeAll(async () => {
-    ;[server, browser] = await Promise.all([WebServer.start(), launchBrowser()])
-    windows = new Windows(browser, server)
+    // Each assigned as soon as it is up: when the other fails, afterAll still stops it.
+    await startAll([WebServer.start().then(started => (server = started)), launchBrowser().then(launched => (browser = launched))])
+    windows = new Windows(browser!, server!)
   })
   afterEach(() => windows?.closeAll())
-  afterAll(async () => {
-    await browser?.close()
-    await server?.stop()
-  })
+  afterAll(() => stopAll([() => browser?.close(), () => server?.stop()]))
   return () => windows!
 }

@@ -8,6 +8,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+// By path, as the server's bin below: the web client does not depend on the server package.
+import { reapOnExit } from '../../../../../sync-server/src/child-reaper.ts'
 
 const BIN = fileURLToPath(new URL('../../../../../sync-server/bin/parley-server.js', import.meta.url))
 
@@ -26,7 +28,7 @@ export class WebServer {
 
   static async start(): Promise<WebServer> {
     const dataDir = await mkdtemp(join(tmpdir(), 'parley-web-'))
-    const child = spawn(process.execPath, [BIN, '--port', '0', '--data', dataDir, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = reapOnExit(spawn(process.execPath, [BIN, '--port', '0', '--data', dataDir, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] }))
     let log = ''
     const url = await new Promise<string>((resolve, reject) => {
       const onData = (chunk: Buffer): void => {

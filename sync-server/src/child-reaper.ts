@@ -1,0 +1,76 @@
+/**
+ * Child processes that tests and benchmarks start (servers, redis-server, nginx, CLI
+ * runs) never outlive the process that started them, however it ends. Stopping them is
+ * the suite's job; this is what still kills them when the suite cannot: the test process
+ * exits with them running, or is killed (vitest ends its workers with SIGTERM, which runs
+ * no `exit` handler).
+ *
+ * One small `bash` per process that registers a child holds the read end of a pipe and the
+ * list of live children; when the pipe closes, whatever ended the parent, it SIGKILLs the
+ * ones still listed. A child spawned `detached` is killed with its whole process group
+ * (nginx's workers).
+ */
+import type { ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
+
+/** The reaper's name in `ps`; the end-of-run check (test/support/leftover-processes.ts) knows it. */
+export const REAPER_NAME = 'parley-test-reaper'
+
+const REAPER_SCRIPT = `trap '' INT TERM HUP
+live=
+while read -r op target; do
+  case $op in
+    +) live="$live $target" ;;
+    -) kept=; for t in $live; do [ "$t" = "$target" ] || kept="$kept $t"; done; live=$kept ;;
+  esac
+done
+for t in $live; do kill -KILL -- "$t" 2>/dev/null; done`
+
+let reaper: ChildProcess | undefined
+/** Kill targets (a PID, or minus a process group ID) of the children still running. */
+const live = new Set<number>()
+
+function tell(line: string): void {
+  if (!reaper) {
+    // bash, not sh: dash's kill takes no `--`, so no process group.
+    reaper = spawn('bash', ['-c', REAPER_SCRIPT, REAPER_NAME], { stdio: ['pipe', 'ignore', 'ignore'] })
+    // Neither the reaper nor its pipe keeps this process alive.
+    reaper.unref()
+    const stdin = reaper.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null
+    stdin?.unref?.()
+    reaper.stdin?.on('error', () => undefined)
+    reaper.on('error', () => undefined)
+    process.once('exit', () => {
+      for (const target of live) killQuietly(target)
+    })
+  }
+  reaper.stdin?.write(`${line}\n`)
+}
+
+function killQuietly(target: number): void {
+  try {
+    process.kill(target, 'SIGKILL')
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Registers a child so it dies with this process at the latest. `group: true` for a child
+ * spawned with `detached: true`: its whole process group goes.
+ */
+export function reapOnExit<T extends ChildProcess>(child: T, options: { group?: boolean } = {}): T {
+  const pid = child.pid
+  if (pid === undefined) return child // never started: its 'error' event says why
+  const target = options.group ? -pid : pid
+  live.add(target)
+  tell(`+ ${target}`)
+  child.once('exit', () => {
+    live.delete(target)
+    // A group may outlive its leader (nginx's workers, for a moment): the reaper keeps it
+    // until the leader is reaped, then forgets it so a reused PID is never killed.
+    tell(`- ${target}`)
+  })
+  return child
+}
+
