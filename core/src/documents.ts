@@ -124,15 +124,21 @@ export function setReadCursor(doc: HeadDoc, receipt: ReadEvent): void {
   doc.reads[receipt.author] = scalar(JSON.stringify(receipt))
 }
 
+/** The role `user` holds in a conversation, own members only. */
+export function memberRole(head: Pick<Head, 'members'>, user: string): Role | undefined {
+  return Object.hasOwn(head.members, user) ? head.members[user]!.role : undefined
+}
+
 export function readHead(doc: HeadDoc): Head {
   if (documentType(doc) !== DocumentTypes.head) {
     throw new ParleyError(CoreErrorCodes.INVALID_DOCUMENT, 'not a conversation head document')
   }
-  const members: Head['members'] = {}
+  // Null prototypes: `members[user]` for a user named `constructor` finds nothing (docs/security.md).
+  const members: Head['members'] = Object.create(null)
   for (const [user, entry] of Object.entries(doc.members ?? {})) {
     members[user] = { role: readString(entry.role) as Role, addedBy: readString(entry.addedBy) ?? '', at: entry.at }
   }
-  const reads: Head['reads'] = {}
+  const reads: Head['reads'] = Object.create(null)
   for (const [user, json] of Object.entries(doc.reads ?? {})) {
     const receipt = tryParse(readString(json))
     if (receipt?.type === 'read' && receipt.author === user) reads[user] = receipt
@@ -229,7 +235,7 @@ export function inboxGenesis(user: string): Uint8Array {
 }
 
 export function addToInbox(doc: InboxDoc, conversationId: string, at: number): void {
-  if (!doc.conversations[conversationId]) doc.conversations[conversationId] = { addedAt: at }
+  if (!Object.hasOwn(doc.conversations, conversationId)) doc.conversations[conversationId] = { addedAt: at }
 }
 
 export function removeFromInbox(doc: InboxDoc, conversationId: string): void {

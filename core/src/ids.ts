@@ -1,5 +1,6 @@
 import bs58check from 'bs58check'
 import * as sha256 from 'fast-sha256'
+import { DEFAULT_LIMITS, type Limits } from './validate.ts'
 
 const encoder = new TextEncoder()
 
@@ -24,4 +25,25 @@ export function derivedDocumentId(namespace: string, name: string): string {
 /** Accepts a bare document ID or its `automerge:` URL form. */
 export function bareDocumentId(idOrUrl: string): string {
   return idOrUrl.startsWith('automerge:') ? idOrUrl.slice('automerge:'.length).split('#')[0]! : idOrUrl
+}
+
+/**
+ * The names every JavaScript object inherits from Object.prototype, listed rather than
+ * read from the runtime so the rule is the same everywhere.
+ */
+export const INHERITED_NAMES: readonly string[] = Object.freeze([
+  '__proto__', 'constructor', 'hasOwnProperty', 'isPrototypeOf', 'propertyIsEnumerable', 'toLocaleString',
+  'toString', 'valueOf', '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__',
+])
+
+/**
+ * May `user` be a user ID (a token's `sub`, a member of a conversation, an event's
+ * author)? Non-empty, at most `maxIdLength` characters, and not a name every object
+ * inherits: Automerge materializes a map key `__proto__` as the object's prototype
+ * (the member vanishes from `Object.keys` and its fields become members of their own),
+ * and any lookup that forgets own-property semantics would make `constructor` or
+ * `toString` a member of everything (docs/security.md).
+ */
+export function isValidUserId(user: unknown, limits: Pick<Limits, 'maxIdLength'> = DEFAULT_LIMITS): user is string {
+  return typeof user === 'string' && user.length > 0 && user.length <= limits.maxIdLength && !INHERITED_NAMES.includes(user)
 }

@@ -10,7 +10,7 @@ export interface TimelineItem {
   edited?: true
   /** Present when the author deleted the message; `text` is then empty. */
   deleted?: true
-  /** Emoji → user IDs who reacted with it, sorted. Emoji nobody holds are left out. */
+  /** Emoji → user IDs who reacted with it, sorted. Emoji nobody holds are left out. No prototype: an emoji is any text. */
   reactions: Record<string, string[]>
   priority?: Priority
 }
@@ -30,7 +30,7 @@ export function project(events: Iterable<ParleyEvent>): TimelineItem[] {
   const timeline: TimelineItem[] = []
   for (const event of ordered) {
     if (event.type !== 'message') continue
-    const item: TimelineItem = { id: event.id, author: event.author, text: event.text, at: event.at, reactions: {} }
+    const item: TimelineItem = { id: event.id, author: event.author, text: event.text, at: event.at, reactions: Object.create(null) }
     if (event.priority) item.priority = event.priority
     byId.set(event.id, item)
     timeline.push(item)

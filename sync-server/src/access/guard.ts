@@ -7,11 +7,11 @@
  */
 import { next as Automerge, type DecodedChange, type Doc } from '@automerge/automerge'
 import { isValidDocumentId, type DocumentId, type Message, type Repo, type StorageAdapterInterface } from '@automerge/automerge-repo'
-import { DocumentTypes, documentType, inboxDocumentId, inboxGenesis, readHead, type HeadDoc, type InboxDoc, type Limits, type Role, type SegmentDoc } from '@parley/core'
+import { DocumentTypes, documentType, inboxDocumentId, inboxGenesis, isValidUserId, readHead, type HeadDoc, type InboxDoc, type Limits, type Role, type SegmentDoc } from '@parley/core'
 import { CloseCodes } from '../close-codes.ts'
 import { decodeSyncData } from '../network/frames.ts'
 import { ChunkError, DECODE_BUDGET, decodeChanges } from './chunks.ts'
-import { rolesOf, type AccessRegistry, type DocEntry } from './registry.ts'
+import { roleIn, rolesOf, type AccessRegistry, type DocEntry } from './registry.ts'
 import { checkHeadChanges, checkInboxChanges, checkNewHead, checkNewSegment, checkSegmentChanges, segmentConversation, type HeadCheck, type Violation } from './rules.ts'
 
 const forbidden = (reason: string): Violation => ({ code: CloseCodes.FORBIDDEN, reason })
@@ -56,6 +56,8 @@ export class SyncGuard {
     const sync = decodeSyncData(message.data!)
     // Reading is decided by the repo's access check, which answers doc-unavailable.
     if (sync.changes.length === 0) return pass
+    // A name like `__proto__` cannot be a member key (core isValidUserId): such a user writes nothing.
+    if (!isValidUserId(user)) return { ok: false, violation: forbidden(`${JSON.stringify(user.slice(0, 60))} is not a valid user ID`) }
     const result = await this.#checkChanges(documentId, sync.changes, user)
     if (result === INCOMPLETE) return { ok: true, message: { ...message, data: Automerge.encodeSyncMessage({ ...sync, changes: [] }) } }
     return result ? { ok: false, violation: result } : pass
@@ -184,7 +186,7 @@ export class SyncGuard {
       const head = await this.#registry.entry(conversation)
       if (head !== null && head.type !== 'head') return forbidden('a segment must name a conversation head')
       // A segment may arrive before the head that lists it (both created offline).
-      const role = head === null ? 'member' : head.members[user]
+      const role = head === null ? 'member' : roleIn(head.members, user)
       if (!role) return forbidden('not a member of this conversation')
       const violation = checkNewSegment(doc as SegmentDoc, user, role, this.#limits)
       if (violation) return violation
@@ -210,7 +212,7 @@ export class SyncGuard {
 
   #roleIn(conversationId: string, user: string, creator: string | undefined): Role | undefined {
     const members = this.#registry.membersOf(conversationId)
-    if (members) return members[user]
+    if (members) return roleIn(members, user)
     return creator === user ? 'member' : undefined
   }
 }
@@ -227,7 +229,7 @@ function mayCreate(entry: DocEntry | null, user: string): boolean {
     case 'segment':
       return entry.reserved === true || entry.creator === user
     case 'head':
-      return entry.members[user] === 'owner'
+      return roleIn(entry.members, user) === 'owner'
     case 'inbox':
       return false
   }

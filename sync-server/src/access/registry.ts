@@ -90,14 +90,14 @@ export class AccessRegistry {
     if (entry === null) return true
     switch (entry.type) {
       case 'head':
-        return user in entry.members
+        return isMember(entry.members, user)
       case 'inbox':
         return entry.user === user
       case 'segment': {
         const head = this.#docs.get(entry.conversation)
         if (head === undefined) return false
         // A segment that arrived before its head: only its creator, until the head exists.
-        return head?.type === 'head' ? user in head.members : entry.creator === user
+        return head?.type === 'head' ? isMember(head.members, user) : entry.creator === user
       }
     }
   }
@@ -186,10 +186,24 @@ export class AccessRegistry {
 
 function sameMembers(a: Record<string, Role>, b: Record<string, Role>): boolean {
   const keys = Object.keys(a)
-  return keys.length === Object.keys(b).length && keys.every(key => a[key] === b[key])
+  return keys.length === Object.keys(b).length && keys.every(key => roleIn(b, key) === a[key])
 }
 
-/** A head's members with their roles, as a head entry records them. */
+/**
+ * The role `user` holds in a members record, own properties only: a user named
+ * `constructor` or `toString` is not a member of every conversation (docs/security.md).
+ */
+export function roleIn(members: Record<string, Role>, user: string): Role | undefined {
+  return Object.hasOwn(members, user) ? members[user] : undefined
+}
+
+export function isMember(members: Record<string, Role>, user: string): boolean {
+  return Object.hasOwn(members, user)
+}
+
+/** A head's members with their roles, as a head entry records them (own keys, no prototype to inherit from). */
 export function rolesOf(head: Head): Record<string, Role> {
-  return Object.fromEntries(Object.entries(head.members).map(([user, { role }]) => [user, role]))
+  const roles: Record<string, Role> = Object.create(null)
+  for (const [user, { role }] of Object.entries(head.members)) roles[user] = role
+  return roles
 }

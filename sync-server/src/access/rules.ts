@@ -16,7 +16,7 @@
  * tested with hand-built changes.
  */
 import { next as Automerge, type DecodedChange } from '@automerge/automerge'
-import { CoreErrorCodes, DocumentTypes, documentType, isParleyError, parseEvent, readHead, readString, ROLES, segmentBytes, segmentBytesBound, utf8Length, type HeadDoc, type InboxDoc, type Limits, type ParleyEvent, type Role, type SegmentDoc } from '@parley/core'
+import { CoreErrorCodes, DocumentTypes, documentType, isParleyError, isValidUserId, memberRole, parseEvent, readHead, readString, ROLES, segmentBytes, segmentBytesBound, utf8Length, type HeadDoc, type InboxDoc, type Limits, type ParleyEvent, type Role, type SegmentDoc } from '@parley/core'
 import { CloseCodes, type CloseCode } from '../close-codes.ts'
 
 export interface Violation {
@@ -137,7 +137,7 @@ export type HeadCheck = { violation: Violation } | { violation?: undefined; segm
 /** New changes to a stored conversation head, against the user's role in it. */
 export function checkHeadChanges(doc: HeadDoc, changes: DecodedChange[], user: string, limits: Limits): HeadCheck {
   const head = readHead(doc)
-  const role = head.members[user]?.role
+  const role = memberRole(head, user)
   if (!role) return { violation: forbidden('not a member of this conversation') }
   const ids = {
     members: Automerge.getObjectId(doc, 'members'),
@@ -149,7 +149,7 @@ export function checkHeadChanges(doc: HeadDoc, changes: DecodedChange[], user: s
     const id = Automerge.getObjectId(doc.members, member)
     if (id) entryOwner.set(id, member)
   }
-  const currentRole = (member: string | undefined): Role | undefined => (member !== undefined && Object.hasOwn(head.members, member) ? head.members[member]!.role : undefined)
+  const currentRole = (member: string | undefined): Role | undefined => (member !== undefined ? memberRole(head, member) : undefined)
   const segments: string[] = []
   for (const change of changes) {
     // Member entries created in this change: their op IDs are startOp + index.
@@ -168,6 +168,7 @@ export function checkHeadChanges(doc: HeadDoc, changes: DecodedChange[], user: s
         return undefined
       }
       if (op.obj === ids.members) {
+        if (op.action === 'makeMap' && !isValidUserId(op.key)) return `${JSON.stringify(String(op.key).slice(0, 60))} is not a valid user ID`
         // The new entry's role is checked with its own op (checkNewMemberField).
         // Replacing an entry (a predecessor, or a member the stored head already has, even
         // with no predecessor named) changes a role: refusesMembershipChange's rule.
@@ -217,8 +218,11 @@ export function checkNewHead(doc: HeadDoc, user: string, limits: Limits): HeadCh
     return { violation: forbidden((error as Error).message) }
   }
   if (head.createdBy !== user) return { violation: forbidden(`a head created by ${user} names ${head.createdBy} as creator`) }
-  if (head.members[user]?.role !== 'owner') return { violation: forbidden('the creator must be an owner') }
+  if (memberRole(head, user) !== 'owner') return { violation: forbidden('the creator must be an owner') }
+  // A key `__proto__` comes out of Automerge as the object's prototype, not as a key.
+  if (hasInheritedKey(doc.members) || hasInheritedKey(doc.reads)) return { violation: forbidden('member names must be valid user IDs') }
   for (const [member, entry] of Object.entries(head.members)) {
+    if (!isValidUserId(member)) return { violation: forbidden(`${JSON.stringify(member.slice(0, 60))} is not a valid user ID`) }
     if (!ROLES.includes(entry.role)) return { violation: forbidden(`invalid role for ${member}`) }
     if (entry.addedBy !== user) return { violation: forbidden(`member ${member} must be added by the creator`) }
   }
@@ -229,6 +233,11 @@ export function checkNewHead(doc: HeadDoc, user: string, limits: Limits): HeadCh
     if ('code' in receipt) return { violation: receipt }
   }
   return { segments: head.segments }
+}
+
+/** A materialized map whose prototype is not Object's: it held a key `__proto__`. */
+function hasInheritedKey(map: unknown): boolean {
+  return typeof map === 'object' && map !== null && Object.getPrototypeOf(map) !== Object.prototype
 }
 
 /** The conversation a new segment document names, read before its role-bound events are checked. */
