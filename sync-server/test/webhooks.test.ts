@@ -69,6 +69,19 @@ function next(dispatcher: WebhookDispatcher, event: 'delivered' | 'retry' | 'dea
   return new Promise(resolve => dispatcher.once(event, resolve))
 }
 
+/** Resolves once `count` deliveries succeeded, their bookkeeping done. */
+function deliveredCount(dispatcher: WebhookDispatcher, count: number): Promise<void> {
+  return new Promise(resolve => {
+    const check = (): void => {
+      if (dispatcher.stats().delivered < count) return
+      dispatcher.off('delivered', check)
+      resolve()
+    }
+    dispatcher.on('delivered', check)
+    check()
+  })
+}
+
 describe('webhook dispatcher', () => {
   const cleanups: (() => Promise<unknown>)[] = []
   afterEach(async () => {
@@ -134,7 +147,7 @@ describe('webhook dispatcher', () => {
       expect(verifyWebhook(SECRET, request.headers, request.body)).toBe(true)
     }
     expect(errors).toEqual(['HTTP 500', 'HTTP 500', 'timed out after 1000 ms'])
-    expect(dispatcher.stats()).toEqual({ queued: 0, inFlight: 0, retries: 3, deadLetters: 0, delivered: 1 })
+    expect(dispatcher.stats()).toEqual({ queued: 0, held: 0, inFlight: 0, retries: 3, deadLetters: 0, delivered: 1 })
   })
 
   it('delivers higher priorities first, FIFO within a priority', async () => {
@@ -153,6 +166,37 @@ describe('webhook dispatcher', () => {
     expect(receiver.received.map(request => [request.json.seq, request.json.priority])).toEqual([
       [0, 'normal'], [3, 'high'], [5, 'high'], [2, 'normal'], [1, 'low'], [4, 'low'],
     ])
+  })
+
+  it('holds at most `window` queued notifications per priority in memory, the rest on disk, and still delivers them all in order', async () => {
+    let release!: () => void
+    const gate = new Promise<number>(resolve => (release = () => resolve(200)))
+    const { receiver, dispatcher } = await setup({ concurrency: 1, window: 4 }, index => (index === 0 ? gate : 200))
+    await dispatcher.enqueue(notification({ seq: 0 }))
+    await receiver.waitFor(1)
+    const priorities = ['low', 'normal', 'high'] as const
+    for (let seq = 1; seq <= 30; seq++) await dispatcher.enqueue(notification({ seq, priority: priorities[seq % 3]! }))
+    const waiting = dispatcher.stats()
+    expect(waiting).toMatchObject({ queued: 30, inFlight: 1 })
+    expect(waiting.held).toBeLessThanOrEqual(3 * 4)
+    release()
+    await deliveredCount(dispatcher, 31)
+    const bySeq = (priority: string) => Array.from({ length: 30 }, (_, i) => i + 1).filter(seq => priorities[seq % 3] === priority)
+    expect(receiver.received.map(request => request.json.seq)).toEqual([0, ...bySeq('high'), ...bySeq('normal'), ...bySeq('low')])
+    expect(dispatcher.stats()).toMatchObject({ queued: 0, held: 0, inFlight: 0 })
+  })
+
+  it('resumes a long queue after a restart without loading it all', async () => {
+    const { receiver, open, dispatcher: first } = await setup({ concurrency: 1, timeoutMs: 200, window: 4 }, () => 'hang')
+    for (let seq = 1; seq <= 20; seq++) await first.enqueue(notification({ seq }))
+    await first.close()
+    receiver.behaviour = () => 200
+    const before = receiver.received.length
+    const second = await open()
+    expect(second.stats().held).toBeLessThanOrEqual(4)
+    await deliveredCount(second, 20)
+    expect(new Set(receiver.received.slice(before).map(request => request.json.seq))).toEqual(new Set(Array.from({ length: 20 }, (_, i) => i + 1)))
+    expect(second.stats()).toMatchObject({ queued: 0, held: 0, inFlight: 0 })
   })
 
   it('dead-letters a notification after maxAttempts, lists it, and replay delivers it once the receiver recovers', async () => {
@@ -227,7 +271,7 @@ describe('webhook dispatcher', () => {
 
     const stats = await app.inject({ method: 'GET', url: '/v1/admin/webhooks', headers: admin })
     expect(stats.statusCode).toBe(200)
-    expect(stats.json()).toEqual({ stats: { queued: 0, inFlight: 0, retries: 0, deadLetters: 1, delivered: 0 } })
+    expect(stats.json()).toEqual({ stats: { queued: 0, held: 0, inFlight: 0, retries: 0, deadLetters: 1, delivered: 0 } })
 
     const list = await app.inject({ method: 'GET', url: '/v1/admin/webhooks/dead-letters', headers: admin })
     expect(list.statusCode).toBe(200)

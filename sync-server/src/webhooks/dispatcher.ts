@@ -6,8 +6,16 @@
  * is stored under `q:<rank>:<due>:<id>`, so key order is delivery order: priority rank
  * first, then due time (FIFO for fresh notifications; one backing off takes its place
  * when its backoff ends), with time-sortable IDs breaking ties. Dead letters live under
- * `d:<id>`. Memory mirrors the queue (one sorted array per rank) so picking the next
- * delivery is synchronous; the database is read only at `open`.
+ * `d:<id>`.
+ *
+ * Memory holds a bounded window of the queue, not the queue: per rank, the first
+ * `window` keys in order (so picking the next delivery stays synchronous), and a flag
+ * saying whether that is all of the rank. A notification that sorts after a full window
+ * is written to disk only; when a window runs down to half, it is refilled from disk. A
+ * receiver that is down while messages pour in grows the database, not the heap (it
+ * held every queued notification, each with its text and recipient list: issue 13).
+ * Every write and every refill runs one after another (`#serial`), so a refill never
+ * reads a key that a write is about to change.
  *
  * Delivery is at least once: a crash between the POST and the delete re-sends, so
  * receivers deduplicate on `id` (also sent as `X-Parley-Delivery`).
@@ -37,6 +45,8 @@ export interface QueuedNotification extends WebhookNotification { id: string; at
 export interface WebhookStats {
   /** Waiting in the queue (due or backing off), not counting those in flight. */
   queued: number
+  /** How many of those are held in memory: at most `window` per priority, the rest are on disk only. */
+  held: number
   inFlight: number
   /** Failed attempts rescheduled since `open`. */
   retries: number
@@ -48,6 +58,7 @@ export interface WebhookStats {
 type WebhookEvents = { [K in 'delivered' | 'retry' | 'dead-letter']: [QueuedNotification] }
 
 const RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 }
+const RANKS = [0, 1, 2] as const
 const QUEUE = 'q:'
 const DEAD = 'd:'
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -57,9 +68,18 @@ interface Entry { key: string; due: number; n: QueuedNotification }
 export class WebhookDispatcher extends EventEmitter<WebhookEvents> {
   readonly #db: Level<string, QueuedNotification>
   readonly #options: Settings
-  /** Waiting notifications, one array per priority rank, each sorted by key. */
+  /** Per priority rank, the first queued notifications by key (at most `window`), not counting those in flight. */
   readonly #ready: Entry[][] = [[], [], []]
+  /** Per rank: whether `#ready` holds all of the rank's queue; if not, the rest is on disk only. */
+  readonly #complete = [true, true, true]
+  readonly #refilling = [false, false, false]
   readonly #inFlight = new Map<string, Promise<void>>()
+  /** Keys of the deliveries in flight: still on disk until their outcome is written, never loaded twice. */
+  readonly #inFlightKeys = new Set<string>()
+  /** Notifications under `q:` on disk, those in flight included. */
+  #queued = 0
+  /** The tail of the chain every database write and refill runs on, one after another. */
+  #lock: Promise<unknown> = Promise.resolve()
   /** Dead letters being replayed: two racing replays must not queue one twice. */
   readonly #replaying = new Set<string>()
   #timer: NodeJS.Timeout | undefined
@@ -80,9 +100,9 @@ export class WebhookDispatcher extends EventEmitter<WebhookEvents> {
     const db = new Level<string, QueuedNotification>(settings.dir, { valueEncoding: 'json' })
     await db.open()
     const dispatcher = new WebhookDispatcher(db, settings)
-    for await (const [key, n] of db.iterator({ gte: QUEUE, lt: 'q;' })) {
-      dispatcher.#ready[RANK[n.priority]]?.push({ key, due: Number(key.split(':')[2]), n })
-    }
+    // Keys only: counting a long queue must not load it.
+    for await (const _ of db.keys({ gte: QUEUE, lt: 'q;' })) dispatcher.#queued++
+    for (const rank of RANKS) await dispatcher.#refill(rank)
     for await (const _ of db.keys({ gte: DEAD, lt: 'd;' })) dispatcher.#deadLetters++
     const queued = dispatcher.stats().queued
     if (queued > 0 || dispatcher.#deadLetters > 0) settings.log.info({ queued, deadLetters: dispatcher.#deadLetters }, 'webhook queue resumed')
@@ -96,7 +116,7 @@ export class WebhookDispatcher extends EventEmitter<WebhookEvents> {
     const { conversationId, seq, event, recipients, priority } = notification
     const now = Date.now()
     const n: QueuedNotification = { id: newId(now), conversationId, seq, event, recipients, priority, attempts: 0, enqueuedAt: now }
-    await this.#put(n, now)
+    await this.#put(n, now, [], 1)
     return n.id
   }
 
@@ -112,7 +132,7 @@ export class WebhookDispatcher extends EventEmitter<WebhookEvents> {
       const dead = await this.#db.get(DEAD + id)
       if (!dead) return false
       const { lastError: _, ...n } = dead
-      await this.#put({ ...n, attempts: 0 }, Date.now(), [{ type: 'del', key: DEAD + id }])
+      await this.#put({ ...n, attempts: 0 }, Date.now(), [{ type: 'del', key: DEAD + id }], 1)
       this.#deadLetters--
     } finally {
       this.#replaying.delete(id)
@@ -122,8 +142,8 @@ export class WebhookDispatcher extends EventEmitter<WebhookEvents> {
   }
 
   stats(): WebhookStats {
-    const queued = this.#ready.reduce((sum, entries) => sum + entries.length, 0)
-    return { queued, inFlight: this.#inFlight.size, retries: this.#retries, deadLetters: this.#deadLetters, delivered: this.#delivered }
+    const held = this.#ready.reduce((sum, entries) => sum + entries.length, 0)
+    return { queued: this.#queued - this.#inFlight.size, held, inFlight: this.#inFlight.size, retries: this.#retries, deadLetters: this.#deadLetters, delivered: this.#delivered }
   }
 
   /** Stops scheduling, waits for in-flight requests (each bounded by `timeoutMs`), closes the database. */
@@ -131,16 +151,74 @@ export class WebhookDispatcher extends EventEmitter<WebhookEvents> {
     this.#closing ??= (async () => {
       clearTimeout(this.#timer)
       await Promise.all(this.#inFlight.values())
+      await this.#lock
       await this.#db.close()
     })()
     return this.#closing
   }
 
-  async #put(n: QueuedNotification, due: number, also: { type: 'del'; key: string }[] = []): Promise<void> {
-    const key = `${QUEUE}${RANK[n.priority]}:${String(due).padStart(15, '0')}:${n.id}`
-    await this.#db.batch([...also, { type: 'put', key, value: n }])
-    insertSorted(this.#ready[RANK[n.priority]] ?? [], { key, due, n })
+  /** Stores `n` in the queue (with `also` in the same batch; `added` to the count), then admits it to memory if it sorts into the window. */
+  async #put(n: QueuedNotification, due: number, also: { type: 'del'; key: string }[], added: 0 | 1): Promise<void> {
+    const rank = RANK[n.priority]
+    const key = `${QUEUE}${rank}:${String(due).padStart(15, '0')}:${n.id}`
+    await this.#serial(async () => {
+      await this.#db.batch([...also, { type: 'put', key, value: n }])
+      this.#queued += added
+      this.#admit(rank, { key, due, n })
+    })
     this.#pump()
+  }
+
+  /** Takes a stored entry into its rank's window when it sorts inside it; otherwise it waits on disk for a refill. */
+  #admit(rank: number, entry: Entry): void {
+    const window = this.#ready[rank]!
+    const last = window.at(-1)
+    if (!this.#complete[rank] && (last === undefined || entry.key > last.key)) return
+    insertSorted(window, entry)
+    if (window.length > this.#options.window) {
+      window.pop()
+      this.#complete[rank] = false
+    }
+  }
+
+  /** Loads the first `window` queued entries of a rank (those in flight left out) in place of what memory holds. */
+  #refill(rank: number): Promise<void> {
+    this.#refilling[rank] = true
+    return this.#serial(async () => {
+      const entries: Entry[] = []
+      let complete = true
+      for await (const [key, n] of this.#db.iterator({ gte: `${QUEUE}${rank}:`, lt: `${QUEUE}${rank};` })) {
+        if (this.#inFlightKeys.has(key)) continue
+        if (entries.length === this.#options.window) {
+          complete = false
+          break
+        }
+        entries.push({ key, due: Number(key.split(':')[2]), n })
+      }
+      // Started while this refill read: those are in flight now, not waiting.
+      this.#ready[rank] = entries.filter(entry => !this.#inFlightKeys.has(entry.key))
+      this.#complete[rank] = complete
+    }).finally(() => {
+      this.#refilling[rank] = false
+    })
+  }
+
+  /** Refills each window that ran down to half while more of its rank waits on disk. */
+  #topUp(): void {
+    for (const rank of RANKS) {
+      if (this.#complete[rank] || this.#refilling[rank] || this.#ready[rank]!.length > this.#options.window / 2) continue
+      this.#refill(rank).then(
+        () => this.#pump(),
+        error => this.#options.log.warn({ err: error, rank }, 'could not load queued webhooks from disk'),
+      )
+    }
+  }
+
+  /** Runs `task` after every write and refill before it. */
+  #serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(task)
+    this.#lock = run.catch(() => undefined)
+    return run
   }
 
   /** Starts every due delivery that fits, then arms one timer for the earliest one left. */
@@ -148,6 +226,7 @@ export class WebhookDispatcher extends EventEmitter<WebhookEvents> {
     if (this.#closing) return
     clearTimeout(this.#timer)
     this.#timer = undefined
+    this.#topUp()
     const now = Date.now()
     while (this.#inFlight.size < this.#options.concurrency) {
       // Each rank's first entry is its earliest; the first rank with one due wins.
@@ -155,8 +234,10 @@ export class WebhookDispatcher extends EventEmitter<WebhookEvents> {
       const entry = entries?.shift()
       if (!entry) break
       const { id } = entry.n
+      this.#inFlightKeys.add(entry.key)
       const settle = (): void => {
         this.#inFlight.delete(id)
+        this.#inFlightKeys.delete(entry.key)
         this.#pump()
       }
       // Listeners hear of an outcome after its slot is free, so stats() in them is current.
@@ -202,19 +283,25 @@ export class WebhookDispatcher extends EventEmitter<WebhookEvents> {
       error = (cause as Error).name === 'TimeoutError' ? `timed out after ${this.#options.timeoutMs} ms` : failureReason(cause)
     }
     if (error === undefined) {
-      await this.#db.del(entry.key)
+      await this.#serial(async () => {
+        await this.#db.del(entry.key)
+        this.#queued--
+      })
       this.#delivered++
       return ['delivered', { ...n, attempts: attempt }]
     }
     const failed: QueuedNotification = { ...n, attempts: attempt, lastError: error }
     if (attempt >= this.#options.maxAttempts) {
-      await this.#db.batch([{ type: 'del', key: entry.key }, { type: 'put', key: DEAD + id, value: failed }])
+      await this.#serial(async () => {
+        await this.#db.batch([{ type: 'del', key: entry.key }, { type: 'put', key: DEAD + id, value: failed }])
+        this.#queued--
+      })
       this.#deadLetters++
       this.#options.log.warn({ id, conversationId, attempts: attempt, lastError: error }, 'webhook notification dead-lettered')
       return ['dead-letter', failed]
     }
     const due = Date.now() + backoffDelay(attempt - 1, this.#options.backoff, this.#options.random)
-    await this.#put(failed, due, [{ type: 'del', key: entry.key }])
+    await this.#put(failed, due, [{ type: 'del', key: entry.key }], 0)
     this.#retries++
     return ['retry', failed]
   }

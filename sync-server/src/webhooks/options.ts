@@ -15,13 +15,15 @@ export interface WebhookOptions {
   timeoutMs?: number
   /** Parallel deliveries; default 4. */
   concurrency?: number
+  /** Queued notifications held in memory per priority (the rest wait on disk only); default 64. */
+  window?: number
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void }
   random?: () => number
 }
 
 export type Settings = Readonly<Required<Omit<WebhookOptions, 'backoff'>> & { backoff: Readonly<{ minMs: number; maxMs: number }> }>
 
-const KNOWN_OPTIONS = new Set(['dir', 'url', 'secret', 'maxAttempts', 'backoff', 'timeoutMs', 'concurrency', 'log', 'random'])
+const KNOWN_OPTIONS = new Set(['dir', 'url', 'secret', 'maxAttempts', 'backoff', 'timeoutMs', 'concurrency', 'window', 'log', 'random'])
 
 /** Full jitter, as clients/sdk's reconnect backoff: min + U(0, min(max, min·2^attempt)), capped at max. */
 export function backoffDelay(attempt: number, { minMs, maxMs }: { minMs: number; maxMs: number }, random: () => number): number {
@@ -43,9 +45,10 @@ export function validateOptions(options: WebhookOptions): Settings {
     backoff: Object.freeze({ ...(options.backoff ?? { minMs: 500, maxMs: 300_000 }) }),
     timeoutMs: options.timeoutMs ?? 10_000,
     concurrency: options.concurrency ?? 4,
+    window: options.window ?? 64,
     random: options.random ?? Math.random,
   }
-  for (const key of ['maxAttempts', 'timeoutMs', 'concurrency'] as const) {
+  for (const key of ['maxAttempts', 'timeoutMs', 'concurrency', 'window'] as const) {
     if (!Number.isInteger(settings[key]) || settings[key] < 1) fail(`${key} must be a positive integer, got ${settings[key]}`)
   }
   const { minMs, maxMs } = settings.backoff

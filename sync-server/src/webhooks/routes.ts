@@ -19,8 +19,8 @@ const errorSchema = {
 const count = { type: 'integer', minimum: 0 } as const
 const statsSchema = {
   type: 'object',
-  properties: { queued: count, inFlight: count, retries: count, deadLetters: count, delivered: count },
-  required: ['queued', 'inFlight', 'retries', 'deadLetters', 'delivered'],
+  properties: { queued: count, held: count, inFlight: count, retries: count, deadLetters: count, delivered: count },
+  required: ['queued', 'held', 'inFlight', 'retries', 'deadLetters', 'delivered'],
 } as const
 
 const notificationSchema = {
