@@ -25,6 +25,24 @@ function codeFor(status: number): string {
   return status < 500 ? ServerErrorCodes.BAD_REQUEST : ServerErrorCodes.INTERNAL
 }
 
+/**
+ * A schema failure in words that name what to fix: Ajv says `must NOT have additional
+ * properties` without naming the property, so an unknown field is named here.
+ */
+export function validationMessage(error: Pick<FastifyError, 'validation' | 'validationContext'>): string | undefined {
+  const issues = error.validation
+  if (!issues || issues.length === 0) return undefined
+  const context = error.validationContext ?? 'request'
+  return issues
+    .map(issue => {
+      const where = `${context}${issue.instancePath.replaceAll('/', '.')}`
+      const unknown = (issue.params as { additionalProperty?: unknown }).additionalProperty
+      if (issue.keyword === 'additionalProperties' && typeof unknown === 'string') return `${where} has an unknown field ${JSON.stringify(unknown)}`
+      return `${where} ${issue.message ?? 'is invalid'}`
+    })
+    .join('; ')
+}
+
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({ error: { code: ServerErrorCodes.NOT_FOUND, message: `no route ${request.method} ${request.url.split('?')[0]}` } })
@@ -35,7 +53,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
     if (status >= 500) request.log.error({ err: error }, 'request failed')
     const code = parley && status < 500 ? parley.code : codeFor(status)
     // Internal errors do not leak their message.
-    const message = status >= 500 ? 'internal error' : error.message
+    const message = status >= 500 ? 'internal error' : (validationMessage(error) ?? error.message)
     void reply.code(status).send({ error: { code, message } })
   })
 }
