@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const PACKAGES = ['core', 'sync-server', 'clients/sdk', 'clients/cli']
+const PACKAGES = ['core', 'sync-server', 'clients/sdk', 'clients/react', 'clients/cli']
 
 async function sources(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])

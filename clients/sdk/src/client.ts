@@ -163,6 +163,11 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     return this.#opened.get(id) ?? this.#remember(id, this.#openConversation(id))
   }
 
+  /** The conversation if it is already open on this client, without waiting (UI bindings read it synchronously). */
+  loadedConversation(idOrUrl: string): Conversation | undefined {
+    return this.#closed ? undefined : this.#open.get(bareDocumentId(idOrUrl))
+  }
+
   #remember(id: string, opening: Promise<Conversation>): Promise<Conversation> {
     this.#opened.set(id, opening)
     opening.then(
@@ -319,6 +324,13 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     }
     handle.on('remote-heads', check)
     handle.on('heads-changed', check)
+    // A conversation's kind and title live in its head: the list changes when a head
+    // arrives and whenever it changes.
+    const headChanged = (): void => {
+      if (this.listenerCount('conversations') > 0 && documentType(handle.doc()) === DocumentTypes.head) this.emit('conversations', this.conversations())
+    }
+    handle.on('change', headChanged)
+    if (handle.isReady()) headChanged()
   }
 
   async #persist(handles: DocHandle<unknown>[]): Promise<void> {
