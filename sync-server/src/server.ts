@@ -210,6 +210,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     onLongPoll: waiting => (waiting > 0 ? metrics.longPollStarted() : metrics.longPollEnded()),
     // HTTP writes spend the same per-user budget as sync messages (http/write-budget.ts).
     writeBudget: { rates: adapter.rates, perSecond: options.messagesPerSecond },
+    maxBufferedBytes: options.maxBufferedBytes,
   })
   // Counts only, no user IDs: unauthenticated like /healthz, for the scraper.
   app.get('/metrics', { schema: { tags: ['server'], summary: 'Prometheus metrics' } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.text()))

@@ -103,6 +103,8 @@ export class EventIndex extends EventEmitter<{ stored: [conversationId: string, 
       const timer = setTimeout(() => done(false), timeoutMs)
       this.on('stored', onStored)
       signal?.addEventListener('abort', onAbort)
+      // Aborted while lastSeq was read: 'abort' will not fire again.
+      if (signal?.aborted) done(false)
     })
   }
 

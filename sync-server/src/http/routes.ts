@@ -12,7 +12,7 @@ import type { InboxKeeper } from '../inbox.ts'
 import { caller, type HttpAuth } from './auth.ts'
 import * as schemas from './schemas.ts'
 import { spendWriteToken, type WriteBudget } from './write-budget.ts'
-import { streamEvents } from './stream.ts'
+import { streamEvents, waitForEvents } from './stream.ts'
 
 export interface RouteContext {
   service: ConversationService
@@ -23,6 +23,8 @@ export interface RouteContext {
   onLongPoll?: (waiting: 1 | -1) => void
   /** The per-user message budget writes draw from (429 when spent); none: unlimited. */
   writeBudget?: WriteBudget
+  /** Bytes waiting to be sent to an SSE client beyond which it counts as not reading (the socket is cut). */
+  maxBufferedBytes: number
 }
 
 const security = [{ bearer: [] }]
@@ -50,6 +52,13 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const preHandler = auth.authenticate
   // Writes spend one token of the caller's message budget, shared with their sync connections.
   const writePreHandler = ctx.writeBudget ? [auth.authenticate, spendWriteToken(ctx.writeBudget)] : preHandler
+  /**
+   * For streams and polls that outlive the request's own check. The registry's cache
+   * answers at once; when it says no, the entry may only have been unloaded with an idle
+   * head, so the answer comes from `open`, which reads it again.
+   */
+  const stillMember = async (id: string, user: string): Promise<boolean> =>
+    service.isMember(id, user) || service.open(id, user).then(() => true, () => false)
 
   app.post<{ Body: { kind?: ConversationKind; title?: string; members: string[] } }>(
     '/v1/conversations',
@@ -150,7 +159,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
         response: { 200: schemas.eventsPage, ...errors },
       },
     },
-    async request => {
+    async (request, reply) => {
       const id = conversationId(request)
       const user = caller(request).user
       await service.open(id, user)
@@ -163,13 +172,19 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const cursor = { after: after ?? 0 }
       let page = await index.page(id, cursor, limit)
       if (page.events.length === 0 && wait) {
-        const gone = new AbortController()
-        request.raw.once('close', () => gone.abort())
         ctx.onLongPoll?.(1)
+        let outcome
         try {
-          if (await index.waitFor(id, cursor.after, wait * 1000, gone.signal)) page = await index.page(id, cursor, limit)
+          outcome = await waitForEvents(reply.raw, { index, conversationId: id, after: cursor.after, waitMs: wait * 1000, expiresAt: caller(request).expiresAt })
         } finally {
           ctx.onLongPoll?.(-1)
+        }
+        // REST refuses an expired token; a poll that outlived its token is refused the same way.
+        if (outcome === 'expired') throw new ParleyError(ServerErrorCodes.UNAUTHENTICATED, 'token expired while the poll waited')
+        if (outcome === 'stored') {
+          // Removed while waiting: nothing stored since goes out.
+          if (!(await stillMember(id, user))) throw new ParleyError(ServerErrorCodes.FORBIDDEN, 'not a member of this conversation')
+          page = await index.page(id, cursor, limit)
         }
       }
       return { events: page.events.map(toApiEvent), next: page.next }
@@ -195,7 +210,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       await service.open(id, user)
       const lastEventId = Number(request.headers['last-event-id'])
       const after = Number.isInteger(lastEventId) && lastEventId >= 0 ? lastEventId : (request.query.after ?? 0)
-      streamEvents(reply, { index, conversationId: id, after, stillMember: () => service.isMember(id, user) })
+      streamEvents(reply, { index, conversationId: id, after, stillMember: () => stillMember(id, user), expiresAt: caller(request).expiresAt, maxBufferedBytes: ctx.maxBufferedBytes })
     },
   )
 }

@@ -42,6 +42,14 @@ export function acceptUpgrades({ server, wss, adapter, verify, options, log }: U
   const perIp = new Map<string, number>()
   let connectionCount = 0
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // node's HTTP server takes its own error listener off an upgrading socket: without one,
+    // a client resetting the connection while its token is checked (or while it is
+    // refused) would throw ECONNRESET at the process. ws puts its own on in handleUpgrade.
+    const onSocketError = (error: Error): void => {
+      log.debug({ err: error }, 'upgrade socket error')
+      socket.destroy()
+    }
+    socket.on('error', onSocketError)
     const url = new URL(request.url ?? '/', 'http://localhost')
     if (url.pathname !== '/sync') return refuse(socket, 404, ServerErrorCodes.NOT_FOUND, 'WebSocket sync lives at /sync')
     const token = bearerToken(request, url)
@@ -73,6 +81,7 @@ export function acceptUpgrades({ server, wss, adapter, verify, options, log }: U
           return refuse(socket, 429, ServerErrorCodes.TOO_MANY_CONNECTIONS, `more than ${options.maxConnectionsPerUser} connections for this user`)
         }
         socket.resume()
+        socket.off('error', onSocketError)
         wss.handleUpgrade(request, socket, head, ws => {
           adapter.accept(ws, identity, log.child({ user: identity.user, connection: ++connectionCount }))
         })
