@@ -1,5 +1,6 @@
 /** HTTP errors say what to fix: a schema failure names the field it is about. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mintToken } from '../src/auth/tokens.ts'
 import { startTestServer, type TestServer } from '../src/testing.ts'
 
 describe('HTTP schema errors', () => {
@@ -24,5 +25,11 @@ describe('HTTP schema errors', () => {
     const query = await server.server.app.inject({ method: 'GET', url: `/v1/conversations/${id.id}/events?colour=red`, headers: { authorization: `Bearer ${await server.token('alice')}` } })
     expect(query.json()).toEqual({ error: { code: 'PARLEY_ERR_BAD_REQUEST', message: 'querystring has an unknown field "colour"' } })
     expect((await post(`/v1/conversations/${id.id}/messages`, {})).body.error).toEqual({ code: 'PARLEY_ERR_BAD_REQUEST', message: "body must have required property 'text'" })
+  })
+
+  it('answers the admin webhook routes with 404 when the server has no --webhook-url (as docs/http.md says)', async () => {
+    const admin = await mintToken(server.secret, 'ops', { admin: true })
+    const response = await server.server.app.inject({ method: 'GET', url: '/v1/admin/webhooks', headers: { authorization: `Bearer ${admin}` } })
+    expect({ status: response.statusCode, body: response.json() }).toEqual({ status: 404, body: { error: { code: 'PARLEY_ERR_NOT_FOUND', message: 'no route GET /v1/admin/webhooks' } } })
   })
 })
