@@ -52,3 +52,4 @@ export {
   type PeerState,
   type SyncMessage,
 } from './peer-sync.ts'
+export { headsHash, keyHash, LogStorage, type LogStorageOptions } from './log-storage.ts'

@@ -1,0 +1,197 @@
+/**
+ * Persists change logs through automerge-repo's StorageAdapterInterface, in the key
+ * layout of automerge-repo's StorageSubsystem, so a stock `Repo` on the same storage
+ * loads every document and data written by today's server loads into a log:
+ *
+ *   [documentId, 'incremental', sha256-hex(bytes)]   change chunks, concatenated
+ *   [documentId, 'snapshot', sha256-hex(utf8(sorted heads joined))]   a saved document
+ *
+ * Accepted changes are written in batches (one incremental per document per flush); a
+ * caller that must not acknowledge before the write awaits `flush()`. `compact` writes a
+ * snapshot of a log and removes the chunks it covers, off the hot path.
+ */
+import { next as A } from '@automerge/automerge'
+import type { StorageAdapterInterface, StorageKey } from '@automerge/automerge-repo'
+import { createHash } from 'node:crypto'
+import { splitChunks } from './change-chunk.ts'
+import { ChangeLog, type ChangeLogOptions, type LoggedChange } from './change-log.ts'
+
+export interface LogStorageOptions {
+  /** How long accepted changes may wait before they are written (ms). */
+  readonly batchDelayMs?: number
+  /** Bytes waiting across documents that trigger a write at once. */
+  readonly maxBatchBytes?: number
+  readonly log?: ChangeLogOptions
+}
+
+interface DocumentFiles {
+  /** Keys whose chunks are all in the log: what a snapshot of the log replaces. */
+  readonly covered: Map<string, { key: StorageKey; upTo: number; size: number }>
+  snapshotBytes: number
+  incrementalBytes: number
+}
+
+/** automerge-repo's keyHash: hex SHA-256 of the bytes. */
+export function keyHash(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex')
+}
+
+/** automerge-repo's headsHash: keyHash of the heads' hex strings, UTF-8, concatenated. */
+export function headsHash(heads: readonly string[]): string {
+  return createHash('sha256').update(heads.join(''), 'utf8').digest('hex')
+}
+
+export class LogStorage {
+  readonly #adapter: StorageAdapterInterface
+  readonly #batchDelayMs: number
+  readonly #maxBatchBytes: number
+  readonly #logOptions: ChangeLogOptions
+  readonly #queued = new Map<string, LoggedChange[]>()
+  #queuedBytes = 0
+  #timer: NodeJS.Timeout | null = null
+  readonly #files = new Map<string, DocumentFiles>()
+  /** Per document, the tail of its chain of writes (flushes and compactions never overlap). */
+  readonly #tails = new Map<string, Promise<void>>()
+
+  constructor(adapter: StorageAdapterInterface, options: LogStorageOptions = {}) {
+    this.#adapter = adapter
+    this.#batchDelayMs = options.batchDelayMs ?? 5
+    this.#maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024
+    this.#logOptions = options.log ?? {}
+  }
+
+  /**
+   * Reads a document (snapshots, then incrementals, as automerge-repo does) into a new
+   * log. Change chunks are read by their headers; a snapshot (a document chunk) is read
+   * through Automerge once, here, on the cold path. Null when nothing is stored.
+   */
+  async load(documentId: string): Promise<ChangeLog | null> {
+    await this.#tails.get(documentId)
+    const snapshots = await this.#adapter.loadRange([documentId, 'snapshot'])
+    const incrementals = await this.#adapter.loadRange([documentId, 'incremental'])
+    const log = new ChangeLog(this.#logOptions)
+    const files: DocumentFiles = { covered: new Map(), snapshotBytes: 0, incrementalBytes: 0 }
+    let found = false
+    for (const chunk of [...snapshots, ...incrementals]) {
+      if (!chunk.data) continue
+      found = true
+      const isSnapshot = chunk.key[1] === 'snapshot'
+      if (isSnapshot) files.snapshotBytes += chunk.data.length
+      else files.incrementalBytes += chunk.data.length
+      files.covered.set(chunk.key.join('\u0000'), { key: chunk.key, upTo: 0, size: chunk.data.length })
+      for (const part of splitChunks(chunk.data)) {
+        // A document chunk carries many changes in columns; Automerge reads it.
+        log.append(part[8] === 0 ? A.getAllChanges(A.load(part)) : [part])
+      }
+    }
+    if (!found) return null
+    // Changes still waiting for deps are not in the log's concat: no snapshot may replace
+    // the chunks they came from.
+    if (log.pendingCount > 0) for (const file of files.covered.values()) file.upTo = Infinity
+    this.#files.set(documentId, files)
+    return log
+  }
+
+  /** Queues accepted changes of a document; they are written within batchDelayMs. */
+  enqueue(documentId: string, changes: readonly LoggedChange[]): void {
+    if (changes.length === 0) return
+    let queue = this.#queued.get(documentId)
+    if (!queue) this.#queued.set(documentId, (queue = []))
+    for (const change of changes) {
+      queue.push(change)
+      this.#queuedBytes += change.bytes.length
+    }
+    if (this.#queuedBytes >= this.#maxBatchBytes) void this.flush()
+    else this.#timer ??= setTimeout(() => void this.flush(), this.#batchDelayMs).unref()
+  }
+
+  /** Writes everything queued; resolves once it is stored. */
+  async flush(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = null
+    const batches = [...this.#queued]
+    this.#queued.clear()
+    this.#queuedBytes = 0
+    await Promise.all(batches.map(([documentId, changes]) => this.#serial(documentId, () => this.#writeIncremental(documentId, changes))))
+    // writes queued by an earlier flush of the same documents finish first
+    await Promise.all([...this.#tails.values()])
+  }
+
+  /** True when the document's incrementals outweigh its snapshot (automerge-repo's rule). */
+  shouldCompact(documentId: string): boolean {
+    const files = this.#files.get(documentId)
+    if (!files) return false
+    return files.incrementalBytes > 0 && (files.snapshotBytes < 1024 || files.incrementalBytes >= files.snapshotBytes)
+  }
+
+  /**
+   * Writes a snapshot of the log (a saved document, as `Automerge.save` writes it) and
+   * removes the chunks it covers. Costs a document load and save: run it when a
+   * document goes idle, not per change.
+   */
+  async compact(documentId: string, log: ChangeLog): Promise<void> {
+    await this.flush()
+    await this.#serial(documentId, async () => {
+      const upTo = log.size
+      if (upTo === 0) return
+      const heads = log.heads()
+      const bytes = A.save(A.load(log.concat()))
+      const key: StorageKey = [documentId, 'snapshot', headsHash(heads)]
+      await this.#adapter.save(key, bytes)
+      const files = this.#filesOf(documentId)
+      const keyString = key.join('\u0000')
+      for (const [name, file] of [...files.covered]) {
+        if (name === keyString || file.upTo > upTo) continue
+        await this.#adapter.remove(file.key)
+        files.covered.delete(name)
+      }
+      files.covered.set(keyString, { key, upTo, size: bytes.length })
+      files.snapshotBytes = 0
+      files.incrementalBytes = 0
+      for (const file of files.covered.values()) {
+        if (file.key[1] === 'snapshot') files.snapshotBytes += file.size
+        else files.incrementalBytes += file.size
+      }
+    })
+  }
+
+  /** Forgets what is known of a document's files (after it leaves memory). */
+  forget(documentId: string): void {
+    this.#files.delete(documentId)
+  }
+
+  async #writeIncremental(documentId: string, changes: readonly LoggedChange[]): Promise<void> {
+    let length = 0
+    for (const change of changes) length += change.bytes.length
+    const bytes = new Uint8Array(length)
+    let offset = 0
+    let upTo = 0
+    for (const change of changes) {
+      bytes.set(change.bytes, offset)
+      offset += change.bytes.length
+      upTo = Math.max(upTo, change.index + 1)
+    }
+    const key: StorageKey = [documentId, 'incremental', keyHash(bytes)]
+    await this.#adapter.save(key, bytes)
+    const files = this.#filesOf(documentId)
+    files.covered.set(key.join('\u0000'), { key, upTo, size: bytes.length })
+    files.incrementalBytes += bytes.length
+  }
+
+  #filesOf(documentId: string): DocumentFiles {
+    let files = this.#files.get(documentId)
+    if (!files) this.#files.set(documentId, (files = { covered: new Map(), snapshotBytes: 0, incrementalBytes: 0 }))
+    return files
+  }
+
+  #serial(documentId: string, task: () => Promise<void>): Promise<void> {
+    const previous = this.#tails.get(documentId) ?? Promise.resolve()
+    const next = previous.then(task)
+    const tail = next.catch(() => undefined)
+    this.#tails.set(documentId, tail)
+    void tail.then(() => {
+      if (this.#tails.get(documentId) === tail) this.#tails.delete(documentId)
+    })
+    return next
+  }
+}
