@@ -14,7 +14,7 @@ const USAGE = `Usage:
                 [--jwt-secret S | --jwt-public-key FILE | --jwks-url URL]
                 [--jwt-audience AUD] [--jwt-issuer ISS]
                 [--tls-cert FILE --tls-key FILE]
-                [--redis redis://HOST:PORT [--cluster-heartbeat-ms 1000]]
+                [--redis redis://HOST:PORT [--cluster-heartbeat-ms 1000]] [--idempotency-secret S]
                 [--webhook-url URL --webhook-secret S] [--log-level info]
                 [--max-frame-bytes 4194304] [--max-text-bytes 16384]
                 [--messages-per-second 200] [--message-burst 2000]
@@ -70,6 +70,7 @@ const FLAGS = {
   'cluster-heartbeat-ms': { type: 'string' },
   'webhook-url': { type: 'string' },
   'webhook-secret': { type: 'string' },
+  'idempotency-secret': { type: 'string' },
   'log-level': { type: 'string' },
   ttl: { type: 'string' },
   admin: { type: 'boolean' },
@@ -156,6 +157,7 @@ async function serve(flags: Flags): Promise<number> {
     tlsKey: await readFlagFile('tls-key', flags['tls-key']),
     webhookUrl: flags['webhook-url'],
     webhookSecret: flags['webhook-secret'],
+    idempotencySecret: flags['idempotency-secret'],
     redis: flags.redis,
     logLevel: flags['log-level'] as never,
     ...limits,

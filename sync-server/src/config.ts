@@ -19,6 +19,8 @@ export interface ServerOptions {
   webhookUrl?: string
   /** HMAC-SHA256 key the notifications are signed with (required with webhookUrl). */
   webhookSecret?: string
+  /** Keys the event IDs of HTTP publishes with an idempotencyKey; give every node of a cluster the same (default: generated under dataDir). */
+  idempotencySecret?: string
   /** PEM certificate chain and private key: serve https/wss. Both or neither. */
   tlsCert?: string
   tlsKey?: string
@@ -56,7 +58,7 @@ export interface ServerOptions {
   minFreeBytes?: number
 }
 
-const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret', 'redis'] as const
+const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret', 'idempotencySecret', 'redis'] as const
 type Optional = (typeof OPTIONAL)[number]
 
 export type ResolvedServerOptions = Readonly<Required<Omit<ServerOptions, Optional>> & Pick<ServerOptions, Optional>>
@@ -124,6 +126,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   if ((resolved.tlsCert === undefined) !== (resolved.tlsKey === undefined)) invalid('TLS needs both a certificate and a key')
   if (resolved.redis !== undefined && !/^rediss?:\/\/[^/\s]+/.test(resolved.redis)) invalid(`redis must be a URL like redis://HOST:PORT, got ${JSON.stringify(resolved.redis)}`)
   if (resolved.webhookUrl !== undefined && (resolved.webhookSecret ?? '').length < 16) invalid('webhooks need a webhook secret of at least 16 characters (--webhook-secret)')
+  if (resolved.idempotencySecret !== undefined && resolved.idempotencySecret.length < 16) invalid('the idempotency secret must be at least 16 characters (--idempotency-secret)')
   return Object.freeze(resolved) as ResolvedServerOptions
 }
 

@@ -167,7 +167,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   })
   evictor.start()
   forgetDisconnectedPeers(repo)
-  const service = new ConversationService({ repo, registry, index, watch, limits, idempotencySecret: await idempotencySecret(options.dataDir) })
+  const service = new ConversationService({ repo, registry, index, watch, limits, idempotencySecret: options.idempotencySecret ?? (await idempotencySecret(options.dataDir)) })
   const auth = httpAuth(verify)
   const webhooks: WebhookDispatcher | undefined = options.webhookUrl
     ? await WebhookDispatcher.open({ dir: join(options.dataDir, 'webhooks'), url: options.webhookUrl, secret: options.webhookSecret!, log })

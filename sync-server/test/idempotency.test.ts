@@ -9,6 +9,7 @@ import { appendEvent, derivedBytes, type SegmentDoc } from '@parley/core'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { resolveServerOptions } from '../src/config.ts'
 import { idempotentEventId } from '../src/conversations/idempotency.ts'
 import { startTestServer, type TestServer } from '../src/testing.ts'
 import { findWhenSynced, stockRepo, type StockClient } from './helpers.ts'
@@ -80,5 +81,24 @@ describe('idempotency keys', () => {
     expect(bobs.status).toBe(201)
     expect(bobs.body.eventId).not.toBe(first.body.eventId)
     expect(await texts(id)).toEqual(['Deploy at 7', 'Deploy at 7'])
+  })
+
+  it('keys IDs with the configured idempotencySecret, so every node of a cluster derives the same (and refuses a short one)', async () => {
+    const shared = 'one-secret-for-every-node'
+    const node = await startTestServer({ idempotencySecret: shared })
+    try {
+      const created = await node.server.app.inject({ method: 'POST', url: '/v1/conversations', headers: { authorization: `Bearer ${await node.token('alice')}` }, payload: { members: [] } })
+      const id = created.json().id as string
+      const published = await node.server.app.inject({
+        method: 'POST',
+        url: `/v1/conversations/${id}/messages`,
+        headers: { authorization: `Bearer ${await node.token('alice')}` },
+        payload: { text: 'from node 1', idempotencyKey: 'k' },
+      })
+      expect(published.json().eventId).toBe(idempotentEventId(shared, 'alice', id, 'k'))
+    } finally {
+      await node.close()
+    }
+    expect(() => resolveServerOptions({ idempotencySecret: 'short' })).toThrow(expect.objectContaining({ code: 'PARLEY_ERR_INVALID_OPTION' }))
   })
 })

@@ -6,8 +6,8 @@
  * retry then answered with the squatter's event (docs/security.md, idempotency keys).
  *
  * The secret is generated once and kept in the data directory (mode 0600), so a retry
- * after a restart derives the same ID; nodes of a cluster share one through
- * `--idempotency-secret`.
+ * after a restart derives the same ID; nodes of a cluster share one given as
+ * `--idempotency-secret` (config.ts `idempotencySecret`).
  */
 import { createHmac, randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
