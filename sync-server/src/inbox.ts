@@ -1,6 +1,6 @@
 /**
  * Keeps every user's inbox document: the conversations they belong to, so a device
- * that was offline knows what to sync. Fed by the head watch (heads.ts): each member of
+ * that was offline knows what to sync. Fed by the head watch (conversations/watch.ts): each member of
  * a conversation has it in their inbox; a removed member loses it.
  */
 import type { DocHandle, DocumentId, Repo, StorageAdapterInterface } from '@automerge/automerge-repo'

@@ -1,8 +1,9 @@
 /**
  * Idle documents are saved and unloaded (sync-server/src/documents/eviction.ts), and
  * nothing is lost: not what was written before the unload, not what arrives after it
- * for a document a client still has open, not what is on disk (DESIGN.md trap 5: an
- * unload must never overwrite a stored document with an empty snapshot).
+ * for a document a client still has open, not what is on disk (automerge-repo
+ * 2.5.6's `removeFromCache` can overwrite a stored document with an empty snapshot, upstream
+ * issue #435; docs/reliability.md).
  */
 import { next as Automerge } from '@automerge/automerge'
 import type { DocumentId } from '@automerge/automerge-repo'

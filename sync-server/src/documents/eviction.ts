@@ -4,7 +4,7 @@
  * it arrives or leaves; beyond `maxLoaded` loaded documents the least recently used go
  * first (once idle for `minIdleMs`), and any document idle for `idleMs` goes anyway.
  *
- * DESIGN.md trap 5: `repo.removeFromCache` unloads the handle, which swaps its document
+ * automerge-repo 2.5.6: `repo.removeFromCache` unloads the handle, which swaps its document
  * for an empty one and fires `heads-changed`; the repo's throttled save listens to that
  * and can write the empty document as a snapshot, deleting the real chunks (upstream
  * issue #435). So: flush first, give up if the document changed meanwhile, silence the

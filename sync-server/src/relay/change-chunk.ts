@@ -1,8 +1,7 @@
 /**
  * Reads the header of one Automerge change chunk (hash, deps, actor, seq) from its bytes,
  * without decoding its operations: the relay needs only the graph, and a full
- * `Automerge.decodeChange` costs several times more (see the benchmark in
- * benchmarks/src/relay-core.ts).
+ * `Automerge.decodeChange` costs several times more.
  *
  * Layout (Automerge binary format, "Chunk container" and "Change chunks"):
  *   magic 85 6f 4a 83 | checksum (4 bytes) | type (1: change, 2: deflated change) |
