@@ -6,6 +6,8 @@
 import { cbor, parseAutomergeUrl, stringifyAutomergeUrl, type BinaryDocumentId } from '@automerge/automerge-repo'
 import { next as Automerge } from '@automerge/automerge'
 import fc from 'fast-check'
+import { createHash } from 'node:crypto'
+import { deflateRawSync } from 'node:zlib'
 import type { HostileCase } from './run-cases.ts'
 
 export const MALFORMED = [4400] as const
@@ -268,3 +270,95 @@ export const encodeJoin = (peer: string): Uint8Array => encode(join(peer))
 
 /** A well-formed heads request (cheap to answer), for flooding a connection. */
 export const encodeHeadsRequest = (peer: string): Uint8Array => encode({ type: 'parley/heads-request', senderId: peer, requestId: 1, documentIds: [] })
+
+const uleb = (value: number): number[] => {
+  const out: number[] = []
+  do {
+    let byte = value & 0x7f
+    value = Math.floor(value / 128)
+    if (value > 0) byte |= 0x80
+    out.push(byte)
+  } while (value > 0)
+  return out
+}
+
+/** A chunk with a new type and body, its checksum (SHA-256 of type, length, body) made to match. */
+function rechunk(type: number, body: Uint8Array): Uint8Array {
+  const rest = new Uint8Array([type, ...uleb(body.length), ...body])
+  return new Uint8Array([0x85, 0x6f, 0x4a, 0x83, ...createHash('sha256').update(rest).digest().subarray(0, 4), ...rest])
+}
+
+/** A change chunk's body (after magic, checksum, type and length). */
+function chunkBody(chunk: Uint8Array): Uint8Array {
+  let offset = 9
+  while (chunk[offset]! & 0x80) offset++
+  return chunk.subarray(offset + 1)
+}
+
+const bombs = new Map<string, { document: Uint8Array; change: Uint8Array }>()
+/** A document of `rows` ops made in one change (memoized: Automerge takes ~20-80 µs per op to make them). */
+function bombOf(ops: 'text' | 'list', rows: number): { document: Uint8Array; change: Uint8Array } {
+  const key = `${ops}:${rows}`
+  let bomb = bombs.get(key)
+  if (!bomb) {
+    const doc = Automerge.change(Automerge.init<Fields>({ actor: 'b0'.repeat(16) }), { time: 0 }, d => {
+      if (ops === 'text') d.t = 'a'.repeat(rows)
+      else d.l = new Array(rows).fill(null)
+    })
+    bomb = { document: Automerge.save(doc), change: Automerge.getLastLocalChange(doc)! }
+    bombs.set(key, bomb)
+  }
+  return bomb
+}
+
+/**
+ * Small frames that decode to large documents or changes (issue 13, item 1): a saved
+ * document, a change or a DEFLATE-compressed change whose run-length-encoded columns
+ * hold thousands of ops in a few hundred bytes, for a document ID nobody has. Each is
+ * past the server's decode budget (4,096 rows per sync message): 4413, before Automerge
+ * decodes any of it.
+ */
+export const decodeBombCase = fc.record({
+  chunk: fc.constantFrom('document', 'change', 'compressed change'),
+  ops: fc.constantFrom('text', 'list'),
+  rows: fc.constantFrom(5_000, 12_000, 30_000),
+  type: fc.constantFrom('sync', 'request'),
+  documentId: documentIdArb,
+})
+export const decodeBomb = (c: Of<typeof decodeBombCase>, i: number): HostileCase => {
+  const peer = peerOf('bomb', i)
+  const bomb = bombOf(c.ops, c.ops === 'list' ? Math.min(c.rows, 12_000) : c.rows)
+  const chunk = c.chunk === 'document' ? bomb.document : c.chunk === 'change' ? bomb.change : rechunk(2, deflateRawSync(chunkBody(bomb.change)))
+  const data = Automerge.encodeSyncMessage({ heads: [], need: [], have: [], changes: [chunk] })
+  return {
+    label: `a ${c.type} whose ${chunk.length}-byte ${c.chunk} holds ${c.rows} ${c.ops} ops`,
+    joinAs: peer,
+    frames: server => [encode({ type: c.type, senderId: peer, targetId: server, documentId: c.documentId, data })],
+    expect: TOO_LARGE,
+  }
+}
+
+/**
+ * Sync messages whose layout alone costs the server: thousands of empty changes (each a
+ * JS object in decodeSyncMessage) or a Bloom filter declaring millions of probes (each
+ * walked for every change when the server answers). Refused as malformed (4400).
+ */
+export const syncLayoutBombCase = fc.record({
+  kind: fc.constantFrom('empty changes', 'bloom probes'),
+  count: fc.integer({ min: 5_000, max: 50_000 }),
+  probes: fc.integer({ min: 33, max: 2 ** 31 }),
+  documentId: documentIdArb,
+})
+export const syncLayoutBomb = (c: Of<typeof syncLayoutBombCase>, i: number): HostileCase => {
+  const peer = peerOf('layout', i)
+  const data =
+    c.kind === 'empty changes'
+      ? new Uint8Array([0x42, 0, 0, 0, ...uleb(c.count), ...new Uint8Array(c.count)])
+      : Automerge.encodeSyncMessage({ heads: [], need: [], have: [{ lastSync: [], bloom: new Uint8Array([1, 10, ...uleb(c.probes), 0xff, 0xff]) }], changes: [] })
+  return {
+    label: c.kind === 'empty changes' ? `a sync message of ${c.count} empty changes` : `a Bloom filter of ${c.probes} probes`,
+    joinAs: peer,
+    frames: server => [encode({ type: 'sync', senderId: peer, targetId: server, documentId: c.documentId, data })],
+    expect: MALFORMED,
+  }
+}

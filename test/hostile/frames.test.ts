@@ -37,6 +37,8 @@ const CATEGORIES: Category[] = [
   category('frames over the size limit', 20, gen.oversizeCase(LIMIT), (c, i) => gen.oversize(c, i, LIMIT)),
   category('messages before join', 30, gen.beforeJoinCase, gen.beforeJoin),
   category('join protocol violations', 30, gen.violationCase, gen.violation),
+  category('small frames that decode to large documents or changes', 16, gen.decodeBombCase, gen.decodeBomb),
+  category('sync messages whose layout costs the server', 12, gen.syncLayoutBombCase, gen.syncLayoutBomb),
 ]
 
 describe(`hostile frames (seed ${SEED})`, () => {
