@@ -4,18 +4,20 @@
  */
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import { developmentSecret } from './auth/dev-secret.ts'
-import { mintToken } from './auth/tokens.ts'
+import { resolve } from 'node:path'
+import { existingDevelopmentSecret } from './auth/dev-secret.ts'
+import { mintToken, parseTtl } from './auth/tokens.ts'
 import { isParleyError, ParleyError, ServerErrorCodes } from './errors.ts'
 import { createParleyServer } from './server.ts'
 
 const USAGE = `Usage:
   parley-server [--host 127.0.0.1] [--port 8787] [--data ./data]
                 [--jwt-secret S | --jwt-public-key FILE | --jwks-url URL]
-                [--jwt-audience AUD] [--jwt-issuer ISS]
+                [--jwt-audience AUD] [--jwt-issuer ISS] [--max-token-lifetime 1h]
                 [--tls-cert FILE --tls-key FILE]
                 [--redis redis://HOST:PORT [--cluster-heartbeat-ms 1000]] [--idempotency-secret S]
-                [--webhook-url URL --webhook-secret S] [--log-level info]
+                [--webhook-url URL --webhook-secret S]
+                [--log-level info] [--log-format pretty|json]
                 [--max-frame-bytes 4194304] [--max-text-bytes 16384]
                 [--messages-per-second 200] [--message-burst 2000]
                 [--max-buffered-bytes 16777216]
@@ -24,9 +26,12 @@ const USAGE = `Usage:
                 [--storage-retry-ms 1000] [--min-free-bytes 8388608]
   parley-server token <userId> [--ttl 1h] [--admin] [--data ./data] [--jwt-secret S]
 
-Every flag also reads from PARLEY_<FLAG>, e.g. PARLEY_PORT, PARLEY_JWT_SECRET.
+Every flag also reads from PARLEY_<FLAG>, e.g. PARLEY_PORT, PARLEY_JWT_SECRET, except
+--data, which reads PARLEY_SERVER_DATA (PARLEY_DATA is the parley client's replica).
 Without a secret, public key or JWKS URL the server generates a development secret
-under the data directory.`
+under the data directory; \`token\` signs with that secret and needs the --data of a
+server that has run. Logs are readable lines on a terminal and JSON lines otherwise;
+each HTTP request is logged at debug.`
 
 /** Numeric limit flags and the server option each sets. */
 const LIMIT_FLAGS = {
@@ -53,6 +58,7 @@ const FLAGS = {
   'jwks-url': { type: 'string' },
   'jwt-audience': { type: 'string' },
   'jwt-issuer': { type: 'string' },
+  'max-token-lifetime': { type: 'string' },
   'max-frame-bytes': { type: 'string' },
   'max-text-bytes': { type: 'string' },
   'messages-per-second': { type: 'string' },
@@ -72,6 +78,7 @@ const FLAGS = {
   'webhook-secret': { type: 'string' },
   'idempotency-secret': { type: 'string' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
   ttl: { type: 'string' },
   admin: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -90,14 +97,44 @@ function readFlags(argv: string[], env: NodeJS.ProcessEnv): { flags: Flags; posi
   }
   const flags: Flags = { ...parsed.values }
   for (const name of Object.keys(FLAGS) as (keyof typeof FLAGS)[]) {
-    const fromEnv = env[`PARLEY_${name.toUpperCase().replace(/-/g, '_')}`]
+    const fromEnv = env[envName(name)]
     if (flags[name] === undefined && fromEnv !== undefined && FLAGS[name].type === 'string') (flags as Record<string, string>)[name] = fromEnv
   }
   return { flags, positionals: parsed.positionals }
 }
 
+/**
+ * The environment variable a flag reads. `--data` reads PARLEY_SERVER_DATA: PARLEY_DATA
+ * is the `parley` client's replica, and the README's quick start exports it in the shell
+ * where tokens are minted.
+ */
+function envName(flag: keyof typeof FLAGS): string {
+  return flag === 'data' ? 'PARLEY_SERVER_DATA' : `PARLEY_${flag.toUpperCase().replace(/-/g, '_')}`
+}
+
+function invalidFlag(message: string): never {
+  throw new ParleyError(ServerErrorCodes.INVALID_OPTION, message)
+}
+
+/** A whole-number flag; the message names the flag and the value as given. */
+function integerFlag(flag: keyof typeof FLAGS, value: string | undefined, range = ''): number | undefined {
+  if (value === undefined) return undefined
+  if (!/^\d+$/.test(value.trim())) invalidFlag(`--${flag} (or ${envName(flag)}) must be a whole number${range}, got ${JSON.stringify(value)}`)
+  return Number(value)
+}
+
+/**
+ * The configured secret, or the development secret of a server that has run in the data
+ * directory. Never a new one: a token signed with it would be refused by every server.
+ */
 async function secretFor(flags: Flags): Promise<string> {
-  return flags['jwt-secret'] ?? (await developmentSecret(flags.data ?? './data')).secret
+  if (flags['jwt-secret'] !== undefined) return flags['jwt-secret']
+  const dataDir = flags.data ?? './data'
+  const existing = await existingDevelopmentSecret(dataDir)
+  if (existing) return existing.secret
+  return invalidFlag(
+    `no server has run with data directory ${resolve(dataDir)} (it holds no dev-secret): pass the running server's data directory with --data DIR (or PARLEY_SERVER_DATA), or its secret with --jwt-secret`,
+  )
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -109,6 +146,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return 2
   }
   const { flags, positionals } = parsed
+  if (flags.data === undefined && env.PARLEY_DATA !== undefined) {
+    process.stderr.write(`parley-server: ignoring PARLEY_DATA (the parley client's replica); the server's data directory is --data or PARLEY_SERVER_DATA (now ./data)\n`)
+  }
   if (flags.help) {
     process.stdout.write(`${USAGE}\n`)
     return 0
@@ -142,17 +182,18 @@ async function serve(flags: Flags): Promise<number> {
   const limits = Object.fromEntries(
     Object.entries(LIMIT_FLAGS)
       .filter(([flag]) => flags[flag as keyof typeof LIMIT_FLAGS] !== undefined)
-      .map(([flag, option]) => [option, Number(flags[flag as keyof typeof LIMIT_FLAGS])]),
+      .map(([flag, option]) => [option, integerFlag(flag as keyof typeof LIMIT_FLAGS, flags[flag as keyof typeof LIMIT_FLAGS])]),
   )
   const server = await createParleyServer({
     host: flags.host,
-    port: flags.port === undefined ? undefined : Number(flags.port),
+    port: integerFlag('port', flags.port, ' from 0 to 65535'),
     dataDir: flags.data,
     jwtSecret: flags['jwt-secret'],
     jwtPublicKey: await readFlagFile('jwt-public-key', flags['jwt-public-key']),
     jwksUrl: flags['jwks-url'],
     jwtAudience: flags['jwt-audience'],
     jwtIssuer: flags['jwt-issuer'],
+    maxTokenLifetimeSeconds: flags['max-token-lifetime'] === undefined ? undefined : parseTtl(flags['max-token-lifetime'], '--max-token-lifetime'),
     tlsCert: await readFlagFile('tls-cert', flags['tls-cert']),
     tlsKey: await readFlagFile('tls-key', flags['tls-key']),
     webhookUrl: flags['webhook-url'],
@@ -160,6 +201,8 @@ async function serve(flags: Flags): Promise<number> {
     idempotencySecret: flags['idempotency-secret'],
     redis: flags.redis,
     logLevel: flags['log-level'] as never,
+    // Readable on a terminal, JSON lines for whatever reads a pipe or a file.
+    logFormat: (flags['log-format'] ?? (process.stdout.isTTY ? 'pretty' : 'json')) as never,
     ...limits,
   })
   // automerge-repo handles messages in promises it does not catch; one bad message must

@@ -15,6 +15,8 @@ export interface ServerOptions {
   jwtAudience?: string
   /** When set, tokens must carry this `iss`. */
   jwtIssuer?: string
+  /** When set, tokens must carry `exp` and live at most this many seconds (`exp - iat`, or `exp` from now); unset, a token without `exp` is accepted until the key changes. */
+  maxTokenLifetimeSeconds?: number
   /** Where to POST notifications of messages for members with no connected device. */
   webhookUrl?: string
   /** HMAC-SHA256 key the notifications are signed with (required with webhookUrl). */
@@ -25,6 +27,8 @@ export interface ServerOptions {
   tlsCert?: string
   tlsKey?: string
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  /** JSON lines (default), or short readable lines for a terminal (the CLI's default on a TTY). */
+  logFormat?: 'json' | 'pretty'
   /** Largest WebSocket frame accepted, in bytes (default 4 MiB; close 4413 beyond). */
   maxFrameBytes?: number
   /** Largest message or edit text, in UTF-8 bytes (default 16 KiB; close 4413 beyond). */
@@ -58,7 +62,7 @@ export interface ServerOptions {
   minFreeBytes?: number
 }
 
-const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret', 'idempotencySecret', 'redis'] as const
+const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'maxTokenLifetimeSeconds', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret', 'idempotencySecret', 'redis'] as const
 type Optional = (typeof OPTIONAL)[number]
 
 export type ResolvedServerOptions = Readonly<Required<Omit<ServerOptions, Optional>> & Pick<ServerOptions, Optional>>
@@ -68,6 +72,7 @@ const DEFAULTS = {
   port: 8787,
   dataDir: './data',
   logLevel: 'info',
+  logFormat: 'json',
   maxFrameBytes: 4 * 1024 * 1024,
   maxTextBytes: 16 * 1024,
   messagesPerSecond: 200,
@@ -116,10 +121,13 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   const resolved = { ...DEFAULTS, ...stripUndefined(options) }
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65_535) invalid(`port must be 0–65535, got ${resolved.port}`)
   if (!LOG_LEVELS.includes(resolved.logLevel)) invalid(`log level must be one of ${LOG_LEVELS.join(', ')}`)
+  if (resolved.logFormat !== 'json' && resolved.logFormat !== 'pretty') invalid(`log format must be json or pretty, got ${JSON.stringify(resolved.logFormat)}`)
   for (const [key, minimum] of Object.entries(MINIMUMS)) {
     const value = resolved[key as keyof typeof MINIMUMS] as number
     if (!Number.isInteger(value) || value < minimum) invalid(`${key} must be an integer ≥ ${minimum}, got ${value}`)
   }
+  const maxLifetime = resolved.maxTokenLifetimeSeconds
+  if (maxLifetime !== undefined && !(Number.isInteger(maxLifetime) && maxLifetime >= 1)) invalid(`maxTokenLifetimeSeconds must be an integer ≥ 1 (seconds), got ${maxLifetime}`)
   if (resolved.jwtSecret !== undefined && resolved.jwtSecret.length < 16) invalid('the JWT secret must be at least 16 characters')
   const keySources = [resolved.jwtSecret, resolved.jwtPublicKey, resolved.jwksUrl].filter(source => source !== undefined)
   if (keySources.length > 1) invalid('give one of jwtSecret, jwtPublicKey or jwksUrl, not several')

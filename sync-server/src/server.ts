@@ -36,6 +36,10 @@ import { forgetDisconnectedPeers } from './documents/repo-maps.ts'
 import { openDatabases } from './storage/databases.ts'
 import { devTokenRoute } from './http/dev-token.ts'
 import { serveWebApp } from './http/static.ts'
+import { loggerOptions, logRequests, requestLogController } from './logging.ts'
+
+/** How long a handle may wait, unused, for a peer to send the document it claimed (documents/eviction.ts). */
+const REQUEST_TIMEOUT_MS = 10_000
 
 export interface ParleyServer {
   readonly app: FastifyInstance
@@ -53,28 +57,31 @@ export interface ParleyServer {
 }
 
 async function tokenVerifier(options: ResolvedServerOptions, log: FastifyInstance['log']): Promise<{ verify: TokenVerifier; secret?: string }> {
-  const { jwtPublicKey, jwksUrl, jwtAudience: audience, jwtIssuer: issuer } = options
-  if (jwtPublicKey !== undefined) return { verify: await createTokenVerifier({ publicKey: jwtPublicKey, audience, issuer }) }
-  if (jwksUrl !== undefined) return { verify: await createTokenVerifier({ jwksUrl, audience, issuer }) }
+  const { jwtPublicKey, jwksUrl, jwtAudience: audience, jwtIssuer: issuer, maxTokenLifetimeSeconds: maxLifetimeSeconds } = options
+  if (jwtPublicKey !== undefined) return { verify: await createTokenVerifier({ publicKey: jwtPublicKey, audience, issuer, maxLifetimeSeconds }) }
+  if (jwksUrl !== undefined) return { verify: await createTokenVerifier({ jwksUrl, audience, issuer, maxLifetimeSeconds }) }
   let secret = options.jwtSecret
   if (secret === undefined) {
     const dev = await developmentSecret(options.dataDir)
     secret = dev.secret
     log.warn({ path: dev.path }, `no --jwt-secret configured: using the development secret in ${dev.path}; mint tokens with \`parley-server token <userId>\`. Do not use it in production.`)
   }
-  return { verify: await createTokenVerifier({ secret, audience, issuer }), secret }
+  return { verify: await createTokenVerifier({ secret, audience, issuer, maxLifetimeSeconds }), secret }
 }
 
 export async function createParleyServer(input: ServerOptions = {}): Promise<ParleyServer> {
   const options = resolveServerOptions(input)
   const https = options.tlsCert === undefined ? null : { cert: options.tlsCert, key: options.tlsKey }
   const app = Fastify({
-    logger: { level: options.logLevel },
+    // Readable or JSON lines, requests at debug, no credential in any line: logging.ts.
+    logger: loggerOptions({ level: options.logLevel, format: options.logFormat }),
+    logController: requestLogController(),
     https,
     clientErrorHandler,
     // Unknown fields are an error, not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
   }) as unknown as FastifyInstance
+  logRequests(app)
   const log = app.log
   const { verify, secret } = await tokenVerifier(options, log)
   const limits = { ...DEFAULT_LIMITS, maxTextBytes: options.maxTextBytes }
@@ -157,11 +164,18 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     idleMs: options.documentIdleMs,
     minIdleMs: Math.min(1000, options.documentIdleMs || 1000),
     sweepMs: options.documentIdleMs > 0 ? Math.min(5000, Math.max(50, Math.floor(options.documentIdleMs / 2))) : 1000,
+    // A client that claims a document and never sends it holds a handle this long at most.
+    requestTimeoutMs: REQUEST_TIMEOUT_MS,
     onEvicted: documentId => {
       watch.forget(documentId)
       registry.forget(documentId)
       index.forget(documentId)
       metrics.documentEvicted()
+    },
+    // A handle nobody had (e.g. a request for a random ID): nothing was loaded, nothing is kept.
+    onDropped: documentId => {
+      watch.forget(documentId)
+      registry.forget(documentId)
     },
     onError: (error, documentId) => log.warn({ err: error, documentId }, 'could not unload an idle document'),
   })
@@ -219,7 +233,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   // Development sign-in exists only on the generated development secret (no token option given).
   const development = options.jwtSecret === undefined && options.jwtPublicKey === undefined && options.jwksUrl === undefined
   if (development && secret !== undefined) {
-    devTokenRoute(app, secret)
+    devTokenRoute(app, secret, { maxLifetimeSeconds: options.maxTokenLifetimeSeconds })
     log.warn('development sign-in is on: POST /v1/dev/token answers a token for any user name to requests from this machine')
   }
   // The web app at `/`, when clients/web has been built.

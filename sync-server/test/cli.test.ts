@@ -80,7 +80,7 @@ describe('the parley-server command', () => {
 
   it('reads flags from PARLEY_* environment variables', async () => {
     const data = await tempDir()
-    const server = start(['--log-level', 'warn'], { PARLEY_PORT: '0', PARLEY_DATA: data, PARLEY_JWT_SECRET: 'a-secret-from-the-environment' })
+    const server = start(['--log-level', 'warn'], { PARLEY_PORT: '0', PARLEY_SERVER_DATA: data, PARLEY_JWT_SECRET: 'a-secret-from-the-environment' })
     await server.printed(/listening on/)
     server.child.kill('SIGTERM')
     const run = await server.exited
@@ -93,7 +93,7 @@ describe('the parley-server command', () => {
     [['--colour', 'red'], /Unknown option '--colour'/],
     [['frobnicate'], /unknown command frobnicate/],
     [['token'], /expected exactly one <userId>/],
-    [['--port', 'eighty'], /port must be/],
+    [['--port', 'eighty'], /--port \(or PARLEY_PORT\) must be a whole number from 0 to 65535, got "eighty"/],
   ])('exits 2 with a clear message for %j', async (args, message) => {
     const run = await start([...args, '--data', await tempDir()]).exited
     expect(run.code).toBe(2)

@@ -13,7 +13,8 @@ import type { StorageAdapterInterface } from '@automerge/automerge-repo'
 import { LevelStorageAdapter } from '@parley/core'
 import type { FastifyBaseLogger } from 'fastify'
 import { Level } from 'level'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
+import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import { watchFreeSpace } from './free-space.ts'
 import { JsonDatabase } from './json-database.ts'
 import { ResilientDatabase, type ReopenableLevel, type StorageStatus } from './resilient-database.ts'
@@ -85,7 +86,19 @@ export async function openDatabases(dataDir: string, options: DatabaseOptions): 
 
 async function openResilient(dir: string, name: string, { retryMs, maxHeldBytes, log, metrics }: DatabaseOptions): Promise<ResilientDatabase> {
   const level = new Level<string, Uint8Array>(dir, { valueEncoding: 'view' })
-  await level.open()
+  try {
+    await level.open()
+  } catch (error) {
+    // LevelDB's own words are "Database failed to open": say which directory and why.
+    if ((error as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') {
+      throw new ParleyError(
+        ServerErrorCodes.DATA_LOCKED,
+        `the data directory ${resolve(dir, '..')} is locked by another running parley-server (LevelDB lock on ${join(resolve(dir), 'LOCK')}): stop that server, or give this one another --data`,
+        { cause: error },
+      )
+    }
+    throw error
+  }
   return new ResilientDatabase(level as unknown as ReopenableLevel, {
     dir,
     retryMs,
