@@ -170,6 +170,40 @@ describe(`hostile HTTP (seed ${SEED})`, () => {
     expect(answer.closedByServer).toBe(true)
   })
 
+  it('refuses every membership change over HTTP that the sync rules refuse: no admin ousts an owner or changes a role (issue 13, item 4)', async () => {
+    const api = async (user: string, method: string, path: string, body?: object) => {
+      const response = await fetch(`${server.httpUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${await server.token(user)}`, ...(body && { 'content-type': 'application/json' }) },
+        ...(body && { body: JSON.stringify(body) }),
+      })
+      return { status: response.status, body: (await response.json()) as { error?: { code: string }; members?: { userId: string; role: string }[] } }
+    }
+    const created = await api('h-owner', 'POST', '/v1/conversations', { members: ['h-admin', 'h-admin2', 'h-member', 'h-member2'] })
+    const id = (created.body as { id: string }).id
+    for (const admin of ['h-admin', 'h-admin2']) expect((await api('h-owner', 'POST', `/v1/conversations/${id}/members`, { userId: admin, role: 'admin' })).status).toBe(201)
+    const before = (await api('h-owner', 'GET', `/v1/conversations/${id}`)).body.members
+    const ROLE = { 'h-owner': 'owner', 'h-admin': 'admin', 'h-admin2': 'admin', 'h-member': 'member', 'h-member2': 'member' } as const
+    const attempt = fc.record({
+      actor: fc.constantFrom('h-admin' as const, 'h-member' as const),
+      target: fc.constantFrom(...(Object.keys(ROLE) as (keyof typeof ROLE)[])),
+      change: fc.oneof(fc.constantFrom('owner', 'admin', 'member').map(role => ({ role })), fc.constant('remove' as const)),
+    })
+    // Only what the rules refuse (docs/security.md): a refused change leaves nothing to undo.
+    const refused = fc.sample(attempt, { seed: SEED, numRuns: 200 }).filter(({ actor, target, change }) =>
+      change === 'remove' ? target !== actor && (ROLE[actor] === 'member' || ROLE[target] === 'owner') : true, // every target is a member already: adding them is a role change
+    )
+    expect(refused.length).toBeGreaterThan(20)
+    for (const { actor, target, change } of refused.slice(0, 40)) {
+      const answer =
+        change === 'remove'
+          ? await api(actor, 'DELETE', `/v1/conversations/${id}/members/${target}`)
+          : await api(actor, 'POST', `/v1/conversations/${id}/members`, { userId: target, role: change.role })
+      expect({ actor, target, change, status: answer.status, code: answer.body.error?.code }).toEqual({ actor, target, change, status: 403, code: 'PARLEY_ERR_FORBIDDEN' })
+    }
+    expect((await api('h-owner', 'GET', `/v1/conversations/${id}`)).body.members).toEqual(before)
+  })
+
   it('delivered every legit message both ways', async () => {
     await chat.expectAllDelivered()
     expect(chat.statusChanges).toEqual([])
