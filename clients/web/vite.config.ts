@@ -21,6 +21,8 @@ export default defineConfig({
       { find: /^@automerge\/automerge$/, replacement: '@automerge/automerge/slim' },
       { find: /^@automerge\/automerge-repo$/, replacement: '@automerge/automerge-repo/slim' },
       { find: /^level$/, replacement: fileURLToPath(new URL('./src/shims/level.ts', import.meta.url)) },
+      // @parley/react's hooks run on Preact through its compat layer.
+      { find: /^react(-dom)?$/, replacement: 'preact/compat' },
     ],
   },
   build: {

@@ -12,7 +12,7 @@ import { ConnectionBadge } from './connection-badge.tsx'
 import { ConversationView } from './conversation/conversation-view.tsx'
 import { Logo } from './logo.tsx'
 import { useOpenConversation } from './route.ts'
-import { ServicesContext } from './services.ts'
+import { ParleyProvider, ServicesContext } from './services.ts'
 import { Sidebar } from './sidebar/sidebar.tsx'
 
 export function Chat({ session, onSignOut }: { session: Session; onSignOut: () => void }) {
@@ -45,14 +45,16 @@ export function Chat({ session, onSignOut }: { session: Session; onSignOut: () =
   }
   if (!services) return <p class="boot">Opening your messages…</p>
   return (
-    <ServicesContext.Provider value={services}>
-      <Layout services={services} onSignOut={onSignOut} />
-    </ServicesContext.Provider>
+    <ParleyProvider client={services.client}>
+      <ServicesContext.Provider value={services}>
+        <Layout services={services} onSignOut={onSignOut} />
+      </ServicesContext.Provider>
+    </ParleyProvider>
   )
 }
 
 function Layout({ services, onSignOut }: { services: Services; onSignOut: () => void }) {
-  const connection = useConnection(services.client)
+  const connection = useConnection()
   const open = useOpenConversation()
   const problem = useClientProblem(services)
   return (

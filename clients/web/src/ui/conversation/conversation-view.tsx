@@ -4,7 +4,7 @@
  */
 import type { Conversation } from '@parley/client'
 import { useEffect, useState } from 'preact/hooks'
-import { useConversation, useConversationState } from '../../data/hooks.ts'
+import { useConversation, useHead, useTimeline } from '@parley/react'
 import { conversationTitle } from '../../data/names.ts'
 import { useServices } from '../services.ts'
 import { Composer } from './composer.tsx'
@@ -13,8 +13,7 @@ import { Timeline } from './timeline.tsx'
 import { TypingIndicator } from './typing-indicator.tsx'
 
 export function ConversationView({ id }: { id: string }) {
-  const { client } = useServices()
-  const opening = useConversation(client, id)
+  const opening = useConversation(id)
   if (opening.state === 'open') return <OpenConversation conversation={opening.conversation} />
   return (
     <div class="pane-status" role="status">
@@ -29,7 +28,9 @@ export function ConversationView({ id }: { id: string }) {
 
 function OpenConversation({ conversation }: { conversation: Conversation }) {
   const { user } = useServices()
-  const { timeline, head } = useConversationState(conversation)
+  const timeline = useTimeline(conversation.id)
+  // Defined once the conversation is open, which it is here.
+  const head = useHead(conversation.id) ?? conversation.head()
   const [editing, setEditing] = useState<string>()
   useMarkRead(conversation, timeline.at(-1)?.id)
   const title = conversationTitle(head, user)

@@ -1,5 +1,5 @@
 import type { Conversation } from '@parley/client'
-import { useTyping } from '../../data/hooks.ts'
+import { useTyping } from '@parley/react'
 
 function sentence(users: string[]): string {
   if (users.length === 0) return ''
@@ -9,7 +9,7 @@ function sentence(users: string[]): string {
 }
 
 export function TypingIndicator({ conversation }: { conversation: Conversation }) {
-  const users = useTyping(conversation)
+  const users = useTyping(conversation.id)
   return (
     <p class="typing" aria-live="polite" data-typing={users.join(',')}>
       {users.length > 0 && <span class="typing-dots" aria-hidden="true" />}
