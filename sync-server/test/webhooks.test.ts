@@ -291,4 +291,23 @@ describe('webhook dispatcher', () => {
     const after = await app.inject({ method: 'GET', url: '/v1/admin/webhooks/dead-letters', headers: admin })
     expect(after.json()).toEqual({ deadLetters: [] })
   })
+
+  it('lists dead letters a page at a time', async () => {
+    const { dispatcher } = await setup({ maxAttempts: 1 }, () => 500)
+    const app = Fastify()
+    cleanups.push(() => app.close())
+    webhookAdminRoutes(app, dispatcher, async () => {})
+    const ids: string[] = []
+    for (let seq = 1; seq <= 5; seq++) {
+      const dead = next(dispatcher, 'dead-letter')
+      ids.push(await dispatcher.enqueue(notification({ seq })))
+      await dead
+    }
+    const list = async (query: string) => (await app.inject({ method: 'GET', url: `/v1/admin/webhooks/dead-letters${query}` })).json()
+    const first = await list('?limit=2')
+    expect(first).toEqual({ deadLetters: [expect.objectContaining({ id: ids[0] }), expect.objectContaining({ id: ids[1] })], next: ids[1] })
+    expect((await list(`?limit=2&after=${first.next}`)).deadLetters.map((n: { id: string }) => n.id)).toEqual(ids.slice(2, 4))
+    expect(await list(`?limit=2&after=${ids[3]}`)).toEqual({ deadLetters: [expect.objectContaining({ id: ids[4] })] })
+    expect((await app.inject({ method: 'GET', url: '/v1/admin/webhooks/dead-letters?limit=100000' })).statusCode).toBe(400)
+  })
 })

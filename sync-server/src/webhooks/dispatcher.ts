@@ -120,8 +120,9 @@ export class WebhookDispatcher extends EventEmitter<WebhookEvents> {
     return n.id
   }
 
-  async deadLetters(): Promise<QueuedNotification[]> {
-    return this.#db.values({ gte: DEAD, lt: 'd;' }).all()
+  /** Dead letters in ID order, at most `limit` of them, after the one with ID `after` (a page: they pile up while a receiver is down). */
+  async deadLetters({ limit = 100, after }: { limit?: number; after?: string } = {}): Promise<QueuedNotification[]> {
+    return this.#db.values({ ...(after === undefined ? { gte: DEAD } : { gt: DEAD + after }), lt: 'd;', limit }).all()
   }
 
   /** Moves a dead letter back to the queue with its attempts reset; false if unknown. */

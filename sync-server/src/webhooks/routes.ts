@@ -60,17 +60,28 @@ export function webhookAdminRoutes(app: FastifyInstance, dispatcher: WebhookDisp
     },
   }, async () => ({ stats: dispatcher.stats() }))
 
-  app.get('/v1/admin/webhooks/dead-letters', {
+  app.get<{ Querystring: { limit: number; after?: string } }>('/v1/admin/webhooks/dead-letters', {
     preHandler: requireAdmin,
     schema: {
       tags: ['admin'],
-      summary: 'Webhook notifications that exhausted their attempts',
+      summary: 'Webhook notifications that exhausted their attempts, a page at a time: pass `next` as `after`',
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, after: idParams.properties.id },
+      },
       response: {
-        200: { type: 'object', properties: { deadLetters: { type: 'array', items: notificationSchema } }, required: ['deadLetters'] },
+        200: { type: 'object', properties: { deadLetters: { type: 'array', items: notificationSchema }, next: { type: 'string' } }, required: ['deadLetters'] },
         ...denied,
       },
     },
-  }, async () => ({ deadLetters: await dispatcher.deadLetters() }))
+  }, async request => {
+    const { limit, after } = request.query
+    // One more than the page says whether there is a next one.
+    const page = await dispatcher.deadLetters({ limit: limit + 1, after })
+    const deadLetters = page.slice(0, limit)
+    return page.length > limit ? { deadLetters, next: deadLetters.at(-1)!.id } : { deadLetters }
+  })
 
   app.post<{ Params: { id: string } }>('/v1/admin/webhooks/dead-letters/:id/replay', {
     preHandler: requireAdmin,
