@@ -1,0 +1,104 @@
+/**
+ * SSE streams and long polls end when their welcome does: when the token's `exp` passes
+ * (as REST refuses the token then) and when the member is removed. A stream says why in a
+ * last `event: end`; a poll answers 401 or 403.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startTestServer, type TestServer } from '../src/testing.ts'
+
+describe('streams and long polls end with their welcome', () => {
+  let server: TestServer
+  beforeAll(async () => (server = await startTestServer()))
+  afterAll(() => server.close())
+
+  async function call(token: string | Promise<string>, method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown) {
+    const response = await server.server.app.inject({ method, url, headers: { authorization: `Bearer ${await token}` }, ...(body === undefined ? {} : { payload: body as object }) })
+    return { status: response.statusCode, body: response.json() as Record<string, any> }
+  }
+
+  async function conversation(): Promise<string> {
+    const created = await call(server.token('alice'), 'POST', '/v1/conversations', { members: ['bob'] })
+    expect(created.status).toBe(201)
+    return created.body.id as string
+  }
+
+  /** Opens an SSE stream over a real socket; `rest()` reads until the server ends it (or until `unwanted` shows up). */
+  async function stream(id: string, token: string) {
+    const response = await fetch(`${server.httpUrl}/v1/conversations/${id}/stream?after=0`, { headers: { authorization: `Bearer ${token}` } })
+    expect(response.status).toBe(200)
+    const reader = response.body!.getReader()
+    const decoder = new TextDecoder()
+    let text = ''
+    return {
+      async until(pattern: RegExp): Promise<string> {
+        while (!pattern.test(text)) {
+          const { value, done } = await reader.read()
+          if (done) throw new Error(`the stream ended before ${pattern}: ${text}`)
+          text += decoder.decode(value, { stream: true })
+        }
+        return text
+      },
+      async rest(unwanted: RegExp): Promise<string> {
+        while (!unwanted.test(text)) {
+          const { value, done } = await reader.read()
+          if (done) return text
+          text += decoder.decode(value, { stream: true })
+        }
+        return text
+      },
+    }
+  }
+
+  /** Until REST refuses `token` as expired: behaviour, not a clock reading. */
+  async function untilExpired(token: string): Promise<void> {
+    while ((await call(token, 'GET', '/v1/conversations')).status !== 401) await new Promise(resolve => setTimeout(resolve, 100))
+  }
+
+  const endEvent = (code: string) => new RegExp(`event: end\\ndata: \\{"code":"${code}","message":"[^"]+"\\}\\n\\n$`)
+
+  it('ends an SSE stream when the token expires, with a last event saying so', async () => {
+    const id = await conversation()
+    const shortLived = await server.token('bob', '2s')
+    const sse = await stream(id, shortLived)
+    await call(server.token('alice'), 'POST', `/v1/conversations/${id}/messages`, { text: 'before expiry' })
+    await sse.until(/"text":"before expiry"/)
+    await untilExpired(shortLived)
+    // Stored after the token expired: it must not reach the stream.
+    await call(server.token('alice'), 'POST', `/v1/conversations/${id}/messages`, { text: 'after expiry' })
+    const text = await sse.rest(/after expiry/)
+    expect(text).not.toContain('after expiry')
+    expect(text).toMatch(endEvent('PARLEY_ERR_UNAUTHENTICATED'))
+    expect(text).toContain('token expired')
+  })
+
+  it('ends an SSE stream when the member is removed, with a last event saying so', async () => {
+    const id = await conversation()
+    const sse = await stream(id, await server.token('bob'))
+    await call(server.token('alice'), 'POST', `/v1/conversations/${id}/messages`, { text: 'while a member' })
+    await sse.until(/"text":"while a member"/)
+    expect((await call(server.token('alice'), 'DELETE', `/v1/conversations/${id}/members/bob`)).status).toBe(200)
+    await call(server.token('alice'), 'POST', `/v1/conversations/${id}/messages`, { text: 'after removal' })
+    const text = await sse.rest(/after removal/)
+    expect(text).not.toContain('after removal')
+    expect(text).toMatch(endEvent('PARLEY_ERR_FORBIDDEN'))
+  })
+
+  it('answers a long poll whose token expires while it waits with 401', async () => {
+    const id = await conversation()
+    const shortLived = await server.token('bob', '2s')
+    // Nothing is published: without the expiry the poll would answer empty after 20 s.
+    const poll = await call(shortLived, 'GET', `/v1/conversations/${id}/events?after=0&wait=20`)
+    expect(poll).toEqual({ status: 401, body: { error: { code: 'PARLEY_ERR_UNAUTHENTICATED', message: 'token expired while the poll waited' } } })
+  })
+
+  it('answers a long poll whose member is removed while it waits with 403, not the events since', async () => {
+    const id = await conversation()
+    const poll = call(server.token('bob'), 'GET', `/v1/conversations/${id}/events?after=0&wait=30`)
+    // Remove bob only once the poll is parked, so its answer can only come from the wake-up.
+    while (!/^parley_long_polls_waiting 1$/m.test((await server.server.app.inject({ method: 'GET', url: '/metrics' })).body)) {
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    expect((await call(server.token('alice'), 'DELETE', `/v1/conversations/${id}/members/bob`)).status).toBe(200)
+    expect(await poll).toMatchObject({ status: 403, body: { error: { code: 'PARLEY_ERR_FORBIDDEN' } } })
+  })
+})
