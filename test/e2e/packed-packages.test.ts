@@ -19,7 +19,9 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const FIXTURE = fileURLToPath(new URL('./packed-app', import.meta.url))
 const VITE = join(ROOT, 'node_modules/vite/bin/vite.js')
 /** The workspaces an app installs, in dependency order. */
-const PACKAGES = ['core', 'clients/sdk']
+const PACKAGES = ['core', 'clients/sdk', 'clients/react']
+/** What an app adds from the registry next to them: React for @parley/react, the peer it expects. */
+const THIRD_PARTY = { react: '^19.0.0', 'react-dom': '^19.0.0' }
 
 /** The environment of a process outside the workspace: no `@parley/source` condition. */
 function outsideEnv(): NodeJS.ProcessEnv {
@@ -41,7 +43,7 @@ describe('the packed packages, installed in a project outside the repository', (
     const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', tarballs, ...PACKAGES.flatMap(dir => ['-w', dir])], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 })
     const packed = (JSON.parse(stdout) as { name: string; filename: string }[]).map(({ name, filename }) => [name, `file:${join(tarballs, filename)}`])
     await cp(FIXTURE, app, { recursive: true })
-    await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'packed-app', private: true, type: 'module', dependencies: Object.fromEntries(packed) }, null, 2))
+    await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'packed-app', private: true, type: 'module', dependencies: { ...Object.fromEntries(packed), ...THIRD_PARTY } }, null, 2))
     // The npm registry serves the third-party dependencies; npm's shared cache makes it quick.
     await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: app, env: outsideEnv() })
     server = await ServerProcess.start()
@@ -52,14 +54,16 @@ describe('the packed packages, installed in a project outside the repository', (
     if (home) await rm(home, { recursive: true, force: true })
   })
 
-  it('installs @parley/core from its own tarball, not from the registry', async () => {
-    const installed = JSON.parse(await readFile(join(app, 'node_modules/@parley/core/package.json'), 'utf8')) as { version: string }
-    expect(installed.version).toBe('0.1.0')
+  it('installs @parley/core from its own tarball, not from the registry, and ships JavaScript with declarations', async () => {
+    const lock = JSON.parse(await readFile(join(app, 'package-lock.json'), 'utf8')) as { packages: Record<string, { resolved?: string }> }
+    for (const name of ['core', 'client', 'react']) expect(lock.packages[`node_modules/@parley/${name}`]?.resolved).toMatch(/^file:.*\.tgz$/)
     // One copy, shared by the app and @parley/client.
     await expect(readdir(join(app, 'node_modules/@parley/client/node_modules/@parley/core'))).rejects.toThrow(/ENOENT/)
-    const files = await readdir(join(app, 'node_modules/@parley/client/dist'))
-    expect(files).toEqual(expect.arrayContaining(['index.js', 'index.d.ts']))
-    expect(files.filter(file => file.endsWith('.ts') && !file.endsWith('.d.ts'))).toEqual([])
+    for (const name of ['core', 'client', 'react']) {
+      const files = await readdir(join(app, 'node_modules/@parley', name, 'dist'))
+      expect(files).toEqual(expect.arrayContaining(['index.js', 'index.d.ts']))
+      expect(files.filter(file => file.endsWith('.ts') && !file.endsWith('.d.ts'))).toEqual([])
+    }
   })
 
   it('runs a plain node script that creates a conversation, sends, and reads the timeline through a real server', async () => {
@@ -74,7 +78,12 @@ describe('the packed packages, installed in a project outside the repository', (
     expect(result.bobConversations).toEqual([{ id: result.id, kind: 'group', title: 'from a packed package' }])
   })
 
-  it('bundles with Vite into a browser app', async () => {
+  it('renders a React component with @parley/react in plain node', async () => {
+    const { stdout } = await run(process.execPath, ['react-main.js', await server.token('carol')], { cwd: app, env: outsideEnv() })
+    expect(stdout.trim()).toBe('<p>status: offline</p>')
+  })
+
+  it('bundles the client and the React hooks with Vite into a browser app', async () => {
     await run(process.execPath, [VITE, 'build', 'web', '--outDir', '../dist-web', '--emptyOutDir', '--logLevel', 'error'], { cwd: app, env: outsideEnv() })
     const assets = await readdir(join(app, 'dist-web/assets'))
     expect(assets.some(file => file.endsWith('.wasm'))).toBe(true)
@@ -82,6 +91,7 @@ describe('the packed packages, installed in a project outside the repository', (
     // The app's own code and the client library's (its error codes) are in the bundle; Node's are not.
     expect(code).toContain('hello from a bundle')
     expect(code).toContain('PARLEY_ERR_SYNC_TIMEOUT')
+    expect(code).toContain('PARLEY_ERR_NO_CLIENT')
     expect(code).not.toMatch(/from\s*["']node:/)
   })
 })
