@@ -1,6 +1,8 @@
 /**
  * Token verification: `sub` is the user ID, `exp` is honoured. Tokens are checked with an HS256
  * secret, an RSA / Ed25519 public key, or a remote JWKS; `mintToken` signs HS256 only.
+ * A token without `exp` is accepted until the key changes, unless the server caps token
+ * lifetimes (`maxLifetimeSeconds`, docs/security.md "Tokens").
  */
 import { createPublicKey } from 'node:crypto'
 import { createRemoteJWKSet, importSPKI, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose'
@@ -25,6 +27,8 @@ export interface TokenOptions {
   jwksUrl?: string
   audience?: string
   issuer?: string
+  /** Refuse tokens without `exp` and tokens meant to live longer than this (`exp - iat`, or `exp` from now). */
+  maxLifetimeSeconds?: number
 }
 
 interface ClaimChecks {
@@ -33,14 +37,27 @@ interface ClaimChecks {
   issuer?: string
 }
 
+/** Why a token outlives `maxSeconds`, or undefined when it does not. */
+function lifetimeProblem(payload: { exp?: number; iat?: number }, maxSeconds: number): string | undefined {
+  const { exp, iat } = payload
+  if (exp === undefined) return `the token has no exp claim, and this server accepts tokens living at most ${maxSeconds} s`
+  if (iat !== undefined && exp - iat > maxSeconds) return `the token lives ${exp - iat} s (exp - iat), more than this server's maximum of ${maxSeconds} s`
+  // Without iat, or with one in the future, what is left of its life counts.
+  const left = exp - Math.floor(Date.now() / 1000)
+  if (left > maxSeconds) return `the token expires in ${left} s, more than this server's maximum token lifetime of ${maxSeconds} s`
+  return undefined
+}
+
 const encoder = new TextEncoder()
 
 /** The claim handling every token kind shares; only the key lookup and algorithms differ. */
-function verifier(getKey: JWTVerifyGetKey, checks: ClaimChecks): TokenVerifier {
+function verifier(getKey: JWTVerifyGetKey, checks: ClaimChecks, maxLifetimeSeconds?: number): TokenVerifier {
   return async token => {
     try {
       const { payload } = await jwtVerify(token, getKey, checks)
       if (typeof payload.sub !== 'string' || payload.sub === '') throw new Error('the token has no sub claim')
+      const tooLong = maxLifetimeSeconds === undefined ? undefined : lifetimeProblem(payload, maxLifetimeSeconds)
+      if (tooLong !== undefined) throw new Error(tooLong)
       const identity: Identity = { user: payload.sub }
       if (payload.exp !== undefined) identity.expiresAt = payload.exp * 1000
       if (payload.admin === true) identity.admin = true
@@ -57,7 +74,10 @@ export function hs256Verifier(secret: string): TokenVerifier {
 }
 
 export async function createTokenVerifier(options: TokenOptions): Promise<TokenVerifier> {
-  const { secret, publicKey, jwksUrl, audience, issuer } = options
+  const { secret, publicKey, jwksUrl, audience, issuer, maxLifetimeSeconds } = options
+  if (maxLifetimeSeconds !== undefined && !(Number.isInteger(maxLifetimeSeconds) && maxLifetimeSeconds >= 1)) {
+    throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `maxLifetimeSeconds must be an integer ≥ 1, got ${maxLifetimeSeconds}`)
+  }
   const given = Object.entries({ secret, publicKey, jwksUrl }).filter(([, value]) => value !== undefined)
   if (given.length !== 1) {
     const got = given.length === 0 ? 'none' : given.map(([name]) => name).join(' and ')
@@ -68,14 +88,14 @@ export async function createTokenVerifier(options: TokenOptions): Promise<TokenV
 
   if (name === 'secret') {
     const key = encoder.encode(value)
-    return verifier(() => key, { algorithms: ['HS256'], audience, issuer })
+    return verifier(() => key, { algorithms: ['HS256'], audience, issuer }, maxLifetimeSeconds)
   }
   if (name === 'publicKey') {
     const alg = publicKeyAlgorithm(value)
     const key = await importSPKI(value, alg)
-    return verifier(() => key, { algorithms: [alg], audience, issuer })
+    return verifier(() => key, { algorithms: [alg], audience, issuer }, maxLifetimeSeconds)
   }
-  return verifier(createRemoteJWKSet(parseUrl(value)), { algorithms: ['RS256', 'ES256', 'EdDSA'], audience, issuer })
+  return verifier(createRemoteJWKSet(parseUrl(value)), { algorithms: ['RS256', 'ES256', 'EdDSA'], audience, issuer }, maxLifetimeSeconds)
 }
 
 function parseUrl(url: string): URL {
@@ -99,10 +119,10 @@ function publicKeyAlgorithm(pem: string): 'RS256' | 'EdDSA' {
   throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `publicKey must be an RSA or Ed25519 key, got ${type ?? 'an unknown key type'}`)
 }
 
-/** Durations like 30s, 15m, 1h, 7d. */
-export function parseTtl(ttl: string): number {
+/** Durations like 30s, 15m, 1h, 7d, in seconds; `flag` names the option in the error. */
+export function parseTtl(ttl: string, flag = '--ttl'): number {
   const match = /^(\d+)([smhd])$/.exec(ttl)
-  if (!match) throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `--ttl must look like 30s, 15m, 1h or 7d, got ${JSON.stringify(ttl)}`)
+  if (!match) throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `${flag} must look like 30s, 15m, 1h or 7d, got ${JSON.stringify(ttl)}`)
   const unit = { s: 1, m: 60, h: 3600, d: 86400 }[match[2] as 's' | 'm' | 'h' | 'd']
   return Number(match[1]) * unit
 }
