@@ -125,6 +125,51 @@ export function splitChunks(bytes: Uint8Array): Uint8Array[] {
 }
 
 /**
+ * 'document': a whole saved document where a change was expected (newer Automerge sends
+ * one to a peer it believes empty); reading it needs Automerge and a size bound, so it is
+ * refused unless an `expandDocument` is given, and the caller may fall back to a one-off
+ * Automerge sync for that peer.
+ */
+export type RejectReason = 'malformed' | 'seq' | 'document'
+
+const DOCUMENT_CHUNK = 0
+
+/**
+ * The change chunks of sync-message entries: each entry split, document chunks expanded
+ * (or refused), anything unreadable reported through `reject`.
+ */
+export function* entryChunks(
+  entries: Iterable<Uint8Array>,
+  expandDocument: ((bytes: Uint8Array) => Uint8Array[]) | null,
+  reject: (bytes: Uint8Array, reason: RejectReason, message: string) => void,
+): Generator<Uint8Array> {
+  for (const entry of entries) {
+    let chunks: Uint8Array[]
+    try {
+      chunks = splitChunks(entry)
+    } catch (error) {
+      reject(entry, 'malformed', (error as Error).message)
+      continue
+    }
+    for (const chunk of chunks) {
+      if (chunk[8] !== DOCUMENT_CHUNK) {
+        // A single chunk keeps the caller's buffer; one of several is copied so the log
+        // does not pin the whole entry.
+        yield chunks.length === 1 ? entry : chunk.slice()
+      } else if (!expandDocument) {
+        reject(chunk, 'document', 'a document chunk where changes were expected')
+      } else {
+        try {
+          yield* expandDocument(chunk)
+        } catch (error) {
+          reject(chunk, 'malformed', (error as Error).message)
+        }
+      }
+    }
+  }
+}
+
+/**
  * Parses a change chunk's header and checks its checksum. Throws ChangeChunkError on
  * anything that is not exactly one well-formed change chunk (a document chunk, trailing
  * bytes, a checksum mismatch).

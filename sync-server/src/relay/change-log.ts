@@ -6,7 +6,7 @@
  * valid document). A change whose deps are not all here waits in a bounded pending set
  * and joins the log once they arrive, as Automerge's own change queue does.
  */
-import { parseChangeChunk, splitChunks, type ChangeMeta } from './change-chunk.ts'
+import { entryChunks, parseChangeChunk, type ChangeMeta, type RejectReason } from './change-chunk.ts'
 
 export interface LoggedChange extends ChangeMeta {
   readonly bytes: Uint8Array
@@ -21,9 +21,11 @@ export interface ChangeLogOptions {
   readonly maxPendingBytes?: number
   /** Reads a chunk's header; parseChangeChunk unless a caller has decoded it already. */
   readonly parse?: (bytes: Uint8Array) => ChangeMeta
+  /** Turns a document chunk into its change chunks (bounded by the caller). */
+  readonly expandDocument?: (bytes: Uint8Array) => Uint8Array[]
 }
 
-export type RejectReason = 'malformed' | 'seq'
+export type { RejectReason }
 
 export interface AppendResult {
   /** Changes that joined the log, in log order (the given ones and pending ones they freed). */
@@ -60,11 +62,13 @@ export class ChangeLog {
   readonly #maxPendingChanges: number
   readonly #maxPendingBytes: number
   readonly #parse: (bytes: Uint8Array) => ChangeMeta
+  readonly #expandDocument: ((bytes: Uint8Array) => Uint8Array[]) | null
 
   constructor(options: ChangeLogOptions = {}) {
     this.#maxPendingChanges = options.maxPendingChanges ?? 1024
     this.#maxPendingBytes = options.maxPendingBytes ?? 16 * 1024 * 1024
     this.#parse = options.parse ?? parseChangeChunk
+    this.#expandDocument = options.expandDocument ?? null
   }
 
   get size(): number {
@@ -113,7 +117,7 @@ export class ChangeLog {
    */
   append(entries: Iterable<Uint8Array>): AppendResult {
     const result: AppendResult = { accepted: [], pending: [], rejected: [], dropped: [] }
-    for (const bytes of this.#chunks(entries, result)) {
+    for (const bytes of entryChunks(entries, this.#expandDocument, (bytes, reason, message) => result.rejected.push({ bytes, reason, message }))) {
       let meta: ChangeMeta
       try {
         meta = this.#parse(bytes)
@@ -198,22 +202,6 @@ export class ChangeLog {
       offset += bytes.length
     }
     return out
-  }
-
-  *#chunks(entries: Iterable<Uint8Array>, result: AppendResult): Generator<Uint8Array> {
-    for (const entry of entries) {
-      let chunks: Uint8Array[]
-      try {
-        chunks = splitChunks(entry)
-      } catch (error) {
-        result.rejected.push({ bytes: entry, reason: 'malformed', message: (error as Error).message })
-        continue
-      }
-      // A single chunk keeps the caller's buffer; one of several is copied so the log
-      // does not pin the whole entry.
-      if (chunks.length === 1) yield entry
-      else for (const chunk of chunks) yield chunk.slice()
-    }
   }
 
   #admit(meta: ChangeMeta, bytes: Uint8Array, result: AppendResult): void {

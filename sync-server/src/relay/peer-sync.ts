@@ -70,7 +70,7 @@ export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
   try {
     const decoded = A.decodeSyncMessage(bytes)
     return {
-      heads: decoded.heads,
+      heads: [...decoded.heads].sort(),
       need: decoded.need,
       have: decoded.have.map(have => ({ lastSync: have.lastSync, bloom: BloomFilter.decode(have.bloom) })),
       changes: decoded.changes,
@@ -250,10 +250,14 @@ function advanceHeads(before: readonly string[], after: readonly string[], share
   return [...advanced].sort()
 }
 
+/**
+ * Heads are kept sorted everywhere here (the log's, and a peer's as decoded), so equal
+ * sets are equal arrays; the log hands out one array per state, so the hot path's
+ * comparison is usually a reference check.
+ */
 export function sameHeads(a: readonly string[], b: readonly string[]): boolean {
   if (a === b) return true
   if (a.length !== b.length) return false
-  const sortedA = [...a].sort()
-  const sortedB = [...b].sort()
-  return sortedA.every((hash, i) => hash === sortedB[i])
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }

@@ -120,6 +120,17 @@ describe('ChangeLog', () => {
     expect(A.getHeads(A.load(log.concat()))).toEqual(A.getHeads(fork1))
   })
 
+  it('refuses a whole document in place of changes unless told how to expand it, and splits concatenated chunks', () => {
+    const { docs, changes } = ladder(4)
+    const saved = A.save(docs[0])
+    const refused = new ChangeLog().append([saved])
+    expect(refused.rejected.map(r => r.reason)).toEqual(['document'])
+    const expanding = new ChangeLog({ expandDocument: bytes => A.getAllChanges(A.load(bytes)) })
+    expect(expanding.append([saved]).accepted).toHaveLength(4)
+    const concatenated = new ChangeLog()
+    expect(concatenated.append([concatBytes(changes)]).accepted.map(c => c.bytes)).toEqual(changes)
+  })
+
   it('changesSince(H) is exactly the changes that are not ancestors of H, in log order', () => {
     fc.assert(
       fc.property(fc.array(stepArbitrary(4), { maxLength: 50 }), fc.nat(3), (steps, who) => {
