@@ -10,8 +10,11 @@ import {
   inboxDocumentId,
   inboxGenesis,
   initHead,
+  INHERITED_NAMES,
   initSegment,
   isSegmentFull,
+  isValidUserId,
+  memberRole,
   project,
   SEGMENT_BYTES,
   segmentBytes,
@@ -135,5 +138,26 @@ describe('bareDocumentId', () => {
     expect(bareDocumentId('automerge:abc')).toBe('abc')
     expect(bareDocumentId('automerge:abc#heads')).toBe('abc')
     expect(bareDocumentId('abc')).toBe('abc')
+  })
+})
+
+describe('names every object inherits (issue 13, item 3)', () => {
+  it.each(INHERITED_NAMES)('%s is not a member of a head that does not list it', name => {
+    const head = readHead(newHead())
+    expect(memberRole(head, name)).toBeUndefined()
+    expect(head.members[name]).toBeUndefined()
+    expect(name in head.reads).toBe(false)
+  })
+
+  it('are not valid user IDs; ordinary names, e-mail addresses and opaque IDs are', () => {
+    for (const name of INHERITED_NAMES) expect(isValidUserId(name)).toBe(false)
+    for (const name of ['', 'x'.repeat(129), 42, null]) expect(isValidUserId(name)).toBe(false)
+    for (const name of ['alice', 'alice@example.com', 'auth0|5f7c8ec7c33c6c004bbafe82', 'Constructor', 'proto', 'x'.repeat(128)]) expect(isValidUserId(name)).toBe(true)
+  })
+
+  it('a key __proto__ does not survive in an Automerge map: it becomes the prototype (why the name is refused)', () => {
+    const head = Automerge.change(newHead(), doc => addMember(doc, '__proto__', 'member', 'alice', 6))
+    expect(Object.keys(head.members)).not.toContain('__proto__')
+    expect(Object.getPrototypeOf(head.members)).not.toBe(Object.prototype)
   })
 })

@@ -46,6 +46,18 @@ describe('project', () => {
     expect(project(events)[0]!.reactions).toEqual({ '👍': ['bob', 'carol'] })
   })
 
+  it('keeps a reaction named __proto__ or constructor as an emoji like any other (issue 13, item 3)', () => {
+    const events = [
+      message('m1'),
+      stamp({ id: 'r1', type: 'reaction', author: 'bob', target: 'm1', emoji: '__proto__' }),
+      stamp({ id: 'r2', type: 'reaction', author: 'carol', target: 'm1', emoji: 'constructor' }),
+    ]
+    const { reactions } = project(events)[0]!
+    expect(Object.keys(reactions).sort()).toEqual(['__proto__', 'constructor'])
+    expect(reactions['__proto__']).toEqual(['bob'])
+    expect(reactions.toString).toBeUndefined()
+  })
+
   it('applies an edit whose timestamp sorts before its message (skewed clock)', () => {
     const events: ParleyEvent[] = [
       { id: 'm1', type: 'message', author: 'alice', device: 'd', at: 100, text: 'orig' },

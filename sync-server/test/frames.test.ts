@@ -56,3 +56,56 @@ describe('decodeFrame', () => {
     )
   })
 })
+
+describe('decodeFrame: sync message layouts that cost the server (issue 13, item 1)', () => {
+  const frame = (data: Uint8Array) => decodeFrame(cbor.encode({ type: 'sync', senderId: 'p', targetId: 's', documentId: DOC, data }))
+  const hash = (i: number) => i.toString(16).padStart(64, '0')
+  const uleb = (value: number): number[] => {
+    const out: number[] = []
+    do {
+      let byte = value & 0x7f
+      value = Math.floor(value / 128)
+      if (value > 0) byte |= 0x80
+      out.push(byte)
+    } while (value > 0)
+    return out
+  }
+
+  it('accepts every message two Automerge peers exchange (both message versions)', () => {
+    let doc = Automerge.init<{ n: number }>()
+    for (let i = 0; i < 5; i++) doc = Automerge.change(doc, d => void (d.n = i))
+    let [ours, theirs, other] = [Automerge.initSyncState(), Automerge.initSyncState(), Automerge.init<{ n: number }>()]
+    const versions = new Set<number>()
+    for (let round = 0; round < 4; round++) {
+      let message
+      ;[ours, message] = Automerge.generateSyncMessage(doc, ours)
+      if (message) {
+        versions.add(message[0]!)
+        expect(frame(message)).toMatchObject({ ok: true })
+        ;[other, theirs] = Automerge.receiveSyncMessage(other, theirs, message)
+      }
+      ;[theirs, message] = Automerge.generateSyncMessage(other, theirs)
+      if (message) {
+        versions.add(message[0]!)
+        expect(frame(message)).toMatchObject({ ok: true })
+        ;[doc, ours] = Automerge.receiveSyncMessage(doc, ours, message)
+      }
+    }
+    expect([...versions].sort()).toEqual([0x42, 0x43])
+  })
+
+  it.each([
+    ['8,193 hashes', Automerge.encodeSyncMessage({ heads: Array.from({ length: 4_000 }, (_, i) => hash(i)), need: Array.from({ length: 4_193 }, (_, i) => hash(i)), have: [], changes: [] }), /hashes/],
+    ['4,097 (empty) changes', new Uint8Array([0x42, 0, 0, 0, ...uleb(4_097), ...new Uint8Array(4_097)]), /changes/],
+    ['a Bloom filter of 33 probes', Automerge.encodeSyncMessage({ heads: [], need: [], have: [{ lastSync: [], bloom: new Uint8Array([1, 10, 33, 0xff, 0xff]) }], changes: [] }), /Bloom/],
+    ['a Bloom filter of 33 bits per entry', Automerge.encodeSyncMessage({ heads: [], need: [], have: [{ lastSync: [], bloom: new Uint8Array([1, 33, 7, 0xff, 0xff, 0xff, 0xff, 0xff]) }], changes: [] }), /Bloom/],
+    ['a count larger than its message', new Uint8Array([0x42, ...uleb(1_000_000)]), /not an Automerge sync message/],
+  ])('refuses a sync message with %s before Automerge decodes it', (_, data, reason) => {
+    expect(frame(data)).toEqual({ ok: false, reason: expect.stringMatching(reason) })
+  })
+
+  it('accepts the most a sync message may list: 8,192 hashes, 4,096 changes', () => {
+    expect(frame(Automerge.encodeSyncMessage({ heads: Array.from({ length: 8_192 }, (_, i) => hash(i)), need: [], have: [], changes: [] }))).toMatchObject({ ok: true })
+    expect(frame(new Uint8Array([0x42, 0, 0, 0, ...uleb(4_096), ...new Uint8Array(4_096)]))).toMatchObject({ ok: true })
+  })
+})

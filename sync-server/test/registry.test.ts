@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { AccessRegistry } from '../src/access/registry.ts'
+import { AccessRegistry, roleIn } from '../src/access/registry.ts'
 import { openDatabases, type Databases } from '../src/storage/databases.ts'
 
 describe('AccessRegistry', () => {
@@ -34,6 +34,18 @@ describe('AccessRegistry', () => {
     expect(registry.canRead('bob', 'head')).toBe(false)
     expect(await registry.mayRead('bob', 'head')).toBe(true)
     expect(await registry.mayRead('carol', 'segment')).toBe(false)
+  })
+
+  it.each(['constructor', '__proto__', 'toString', 'valueOf', 'hasOwnProperty'])('does not count %s as a member of every conversation (issue 13, item 3)', async name => {
+    expect(await registry.mayRead(name, 'head')).toBe(false)
+    expect(await registry.mayRead(name, 'segment')).toBe(false)
+    expect(roleIn(registry.membersOf('head')!, name)).toBeUndefined()
+    // Nor once the entry has gone through the database and back (JSON, plain objects).
+    registry.forget('head')
+    registry.forget('segment')
+    expect(await registry.mayRead(name, 'segment')).toBe(false)
+    expect(roleIn(registry.membersOf('head')!, name)).toBeUndefined()
+    expect(await registry.mayRead('bob', 'segment')).toBe(true)
   })
 
   it('lets only the creator read a segment whose conversation is not registered', async () => {

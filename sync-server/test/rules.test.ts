@@ -1,8 +1,8 @@
 /** The write rules on hand-built Automerge changes, without a server. */
 import { next as Automerge } from '@automerge/automerge'
-import { addToInbox, appendEvent, DEFAULT_LIMITS, inboxGenesis, initSegment, removeFromInbox, scalar, type InboxDoc, type SegmentDoc } from '@parley/core'
+import { addMember, addToInbox, appendEvent, DEFAULT_LIMITS, inboxGenesis, INHERITED_NAMES, initHead, initSegment, removeFromInbox, scalar, setTitle, type HeadDoc, type InboxDoc, type SegmentDoc } from '@parley/core'
 import { describe, expect, it } from 'vitest'
-import { checkInboxChanges, checkSegmentChanges } from '../src/access/rules.ts'
+import { checkHeadChanges, checkInboxChanges, checkNewHead, checkSegmentChanges } from '../src/access/rules.ts'
 
 /** The decoded changes that turn `before` into `change(before)`. */
 function changesOf<T>(before: Automerge.Doc<T>, change: (doc: T) => void): Automerge.DecodedChange[] {
@@ -55,5 +55,28 @@ describe('segment changes', () => {
     expect(checkSegmentChanges(segment, append('x'.repeat(1500)), 'bob', 'member', limits)).toBeUndefined()
     // 650 three-byte characters: under 2,000 characters, over 2,000 bytes with the rest.
     expect(checkSegmentChanges(segment, append('漢'.repeat(650)), 'bob', 'member', limits)).toMatchObject({ code: 4413, reason: expect.stringMatching(/at most 2000 bytes/) })
+  })
+})
+
+describe('names every object inherits (issue 13, item 3)', () => {
+  const head = Automerge.change(Automerge.init<HeadDoc>({ actor: 'aa'.repeat(16) }), doc =>
+    initHead(doc, { kind: 'group', title: 'members only', creator: 'alice', members: ['bob'], at: 1, firstSegment: 'segment' }),
+  )
+
+  it.each(INHERITED_NAMES)('%s is no member: its head changes are refused', name => {
+    expect(checkHeadChanges(head, changesOf(head, doc => setTitle(doc, 'mine')), name, DEFAULT_LIMITS)).toMatchObject({ violation: { code: 4403, reason: 'not a member of this conversation' } })
+  })
+
+  it.each(INHERITED_NAMES)('an owner may not add a member named %s', name => {
+    expect(checkHeadChanges(head, changesOf(head, doc => addMember(doc, name, 'member', 'alice', 2)), 'alice', DEFAULT_LIMITS)).toMatchObject({ violation: { code: 4403, reason: expect.stringMatching(/not a valid user ID/) } })
+  })
+
+  it.each(INHERITED_NAMES)('a new head may not list a member named %s', name => {
+    const created = Automerge.change(Automerge.init<HeadDoc>(), doc => initHead(doc, { kind: 'group', title: 't', creator: 'alice', members: ['bob', name], at: 1, firstSegment: 'segment' }))
+    expect(checkNewHead(created, 'alice', DEFAULT_LIMITS)).toMatchObject({ violation: { code: 4403 } })
+  })
+
+  it('still lets the owner add an ordinary member', () => {
+    expect(checkHeadChanges(head, changesOf(head, doc => addMember(doc, 'carol', 'member', 'alice', 2)), 'alice', DEFAULT_LIMITS)).toEqual({ segments: [] })
   })
 })
