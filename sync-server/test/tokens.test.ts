@@ -127,6 +127,46 @@ describe('claims', () => {
   })
 })
 
+describe('maximum token lifetime', () => {
+  const now = Math.floor(Date.now() / 1000)
+  const token = (build: (jwt: SignJWT) => SignJWT) => build(new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'HS256' })).sign(hsKey)
+
+  it('without it, a token with no exp is accepted (until the secret changes)', async () => {
+    const verify = await createTokenVerifier({ secret: SECRET })
+    await expect(verify(await token(jwt => jwt.setIssuedAt(now - 365 * 86_400)))).resolves.toEqual({ user: 'alice' })
+  })
+
+  it('refuses a token with no exp, saying so', async () => {
+    const verify = await createTokenVerifier({ secret: SECRET, maxLifetimeSeconds: 3600 })
+    await expect(verify(await token(jwt => jwt.setIssuedAt(now)))).rejects.toMatchObject({ ...unauthenticated, message: expect.stringContaining('no exp claim') })
+  })
+
+  it('refuses a token whose exp - iat exceeds it, saying so', async () => {
+    const verify = await createTokenVerifier({ secret: SECRET, maxLifetimeSeconds: 3600 })
+    // Issued long ago, still valid for a minute: its declared lifetime counts, not what is left.
+    const old = await token(jwt => jwt.setIssuedAt(now - 7200).setExpirationTime(now + 60))
+    await expect(verify(old)).rejects.toMatchObject({ ...unauthenticated, message: expect.stringContaining('lives 7260 s (exp - iat)') })
+  })
+
+  it('refuses a token without iat (or with a future one) that expires further ahead than it', async () => {
+    const verify = await createTokenVerifier({ secret: SECRET, maxLifetimeSeconds: 3600 })
+    await expect(verify(await token(jwt => jwt.setExpirationTime(now + 7200)))).rejects.toMatchObject({ ...unauthenticated, message: expect.stringContaining('expires in') })
+    const future = await token(jwt => jwt.setIssuedAt(now + 86_400).setExpirationTime(now + 86_400 + 60))
+    await expect(verify(future)).rejects.toMatchObject({ ...unauthenticated, message: expect.stringContaining('expires in') })
+  })
+
+  it('accepts tokens within it, with or without iat', async () => {
+    const verify = await createTokenVerifier({ secret: SECRET, maxLifetimeSeconds: 3600 })
+    await expect(verify(await token(jwt => jwt.setIssuedAt(now).setExpirationTime(now + 3600)))).resolves.toMatchObject({ user: 'alice' })
+    await expect(verify(await token(jwt => jwt.setExpirationTime(now + 1800)))).resolves.toMatchObject({ user: 'alice' })
+    await expect(verify(await mintToken(SECRET, 'alice', { ttl: '1h' }))).resolves.toMatchObject({ user: 'alice' })
+  })
+
+  it.each([0, -1, 1.5, Number.NaN])('rejects %s as a maximum', async maxLifetimeSeconds => {
+    await expect(createTokenVerifier({ secret: SECRET, maxLifetimeSeconds })).rejects.toMatchObject(invalidOption)
+  })
+})
+
 describe('createTokenVerifier options', () => {
   it.each<[string, TokenOptions]>([
     ['no key source', {}],
