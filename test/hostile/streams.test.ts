@@ -118,9 +118,22 @@ describe('streams that outlive their welcome', () => {
     await expectAlive(server)
   })
 
-  it('survives clients that reset the connection while their upgrade is checked or refused', async () => {
+  it('survives clients that reset the connection while their upgrade is checked or refused, or while they stream or poll', async () => {
     const server = await start()
     const token = await server.token('alice')
+    const id = (await call(server, 'alice', 'POST', '/v1/conversations', { members: [] })).body.id as string
+    for (let i = 0; i < 20; i++) {
+      const stream = await openAndStopReading(server, 'alice', id)
+      const published = call(server, 'alice', 'POST', `/v1/conversations/${id}/messages`, { text: big })
+      stream.resetAndDestroy()
+      expect((await published).status).toBe(201)
+      const poll = connect(server.port, '127.0.0.1')
+      sockets.push(poll)
+      poll.on('error', () => {})
+      await new Promise((resolve, reject) => poll.once('connect', resolve).once('error', reject))
+      poll.write(`GET /v1/conversations/${id}/events?after=1000&wait=30 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n\r\n`)
+      poll.resetAndDestroy()
+    }
     // A bad token is refused after the (asynchronous) check; a good one is upgraded after it.
     for (let i = 0; i < 100; i++) {
       const socket = connect(server.port, '127.0.0.1')
