@@ -9,9 +9,10 @@ import { next as Automerge } from '@automerge/automerge'
 
 type ScalarCtor = new (value: string) => { readonly val: string }
 
+// Looked up by name, not as `Automerge.ImmutableString`: a bundler checks static member
+// reads of a namespace and warns about the one that 2.x does not export.
 const ScalarString: ScalarCtor =
-  (Automerge as unknown as { ImmutableString?: ScalarCtor }).ImmutableString ??
-  (Automerge as unknown as { RawString: ScalarCtor }).RawString
+  (Reflect.get(Automerge, 'ImmutableString') as ScalarCtor | undefined) ?? (Reflect.get(Automerge, 'RawString') as ScalarCtor)
 
 /** A string stored as one immutable scalar value. */
 export type Scalar = { readonly val: string }
