@@ -78,6 +78,11 @@ export class ConversationService {
     return { handle, head }
   }
 
+  /** Conversations with a write queued or running (bounded by what is in progress, not by what was ever asked). */
+  get writesInProgress(): number {
+    return this.#writes.size
+  }
+
   isMember(conversationId: string, user: string): boolean {
     return this.#ctx.registry.canRead(user, conversationId)
   }
@@ -174,7 +179,16 @@ export class ConversationService {
       const [sequenced] = await this.#ctx.index.record(conversationId, [event])
       return sequenced!
     })
-    this.#writes.set(conversationId, write.catch(() => undefined))
+    // The entry goes once its last write settles: the ID comes from the request path, and
+    // one per conversation ID ever asked (members or not) would be kept for good.
+    const tail = write.then(
+      () => undefined,
+      () => undefined,
+    )
+    this.#writes.set(conversationId, tail)
+    void tail.then(() => {
+      if (this.#writes.get(conversationId) === tail) this.#writes.delete(conversationId)
+    })
     return write
   }
 
