@@ -1,7 +1,9 @@
 /**
- * `parley [--server URL] [--token JWT] [--data DIR] COMMAND …`: flags are read once
+ * `parley [--server URL]... [--token JWT] [--data DIR] COMMAND …`: flags are read once
  * here (flags win over PARLEY_SERVER / PARLEY_TOKEN / PARLEY_DATA) and checked against
- * what each command accepts.
+ * what each command accepts. Several servers (the nodes of a cluster) are given as
+ * repeated `--server` flags or as one comma-separated list, as the library's
+ * `server: [url1, url2]`.
  */
 import { homedir } from 'node:os'
 import { join } from 'node:path'
@@ -10,7 +12,7 @@ import { parseArgs } from 'node:util'
 export class UsageError extends Error {}
 
 const OPTIONS = {
-  server: { type: 'string' },
+  server: { type: 'string', multiple: true },
   token: { type: 'string' },
   data: { type: 'string' },
   kind: { type: 'string' },
@@ -37,7 +39,8 @@ export type CommandName = keyof typeof COMMANDS
 export interface Invocation {
   command: CommandName
   args: string[]
-  server: string | undefined
+  /** The servers to sync with, in the order tried; empty: this device only. */
+  servers: string[]
   token: string | undefined
   data: string
   kind: string | undefined
@@ -55,6 +58,11 @@ function positiveNumber(name: string, value: string | undefined): number | undef
   const number = Number(value)
   if (!Number.isFinite(number) || number <= 0) throw new UsageError(`--${name} must be a positive number, got ${JSON.stringify(value)}`)
   return number
+}
+
+/** Each value may itself be a comma-separated list; empty entries are dropped. */
+function serverList(values: string[]): string[] {
+  return values.flatMap(value => value.split(',')).map(url => url.trim()).filter(url => url !== '')
 }
 
 export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv): Parsed {
@@ -80,7 +88,7 @@ export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv): Parsed 
     help: false,
     command,
     args,
-    server: values.server ?? env.PARLEY_SERVER,
+    servers: serverList(values.server ?? (env.PARLEY_SERVER ? [env.PARLEY_SERVER] : [])),
     token: values.token ?? env.PARLEY_TOKEN,
     data: values.data ?? env.PARLEY_DATA ?? join(homedir(), '.parley'),
     kind: values.kind,

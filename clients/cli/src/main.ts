@@ -9,7 +9,7 @@ import { sync } from './commands/sync.ts'
 import { processOutput, type Output } from './io.ts'
 import { openClient } from './session.ts'
 
-const USAGE = `Usage: parley [--server ws://HOST:PORT] [--token JWT] [--data DIR] COMMAND
+const USAGE = `Usage: parley [--server ws://HOST:PORT]... [--token JWT] [--data DIR] COMMAND
 
 Commands:
   create [--kind group] [--title T] [--member USER]...   prints the new conversation ID
@@ -20,7 +20,9 @@ Commands:
   conversations [--json]
 
 Every command works offline on the local replica (--data, default ~/.parley) and
-syncs when the server is reachable. Flags also read PARLEY_SERVER, PARLEY_TOKEN, PARLEY_DATA.`
+syncs when the server is reachable; a refused token or a URL that is not a Parley
+server stops it at once. Several servers (a cluster): repeat --server, or separate
+them with commas. Flags also read PARLEY_SERVER, PARLEY_TOKEN, PARLEY_DATA.`
 
 const HANDLERS: Record<CommandName, (client: ParleyClient, invocation: Invocation, output: Output) => Promise<number>> = {
   create,

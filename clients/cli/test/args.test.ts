@@ -4,13 +4,20 @@ import { parseInvocation, UsageError } from '../src/args.ts'
 describe('parseInvocation', () => {
   it('reads global flags anywhere and command flags', () => {
     const parsed = parseInvocation(['create', '--title', 'T', '--member', 'bob', '--member', 'carol', '--server', 'ws://h:1', '--token', 'jwt', '--data', '/d'], {})
-    expect(parsed).toMatchObject({ help: false, command: 'create', title: 'T', members: ['bob', 'carol'], server: 'ws://h:1', token: 'jwt', data: '/d' })
+    expect(parsed).toMatchObject({ help: false, command: 'create', title: 'T', members: ['bob', 'carol'], servers: ['ws://h:1'], token: 'jwt', data: '/d' })
   })
 
   it('falls back to PARLEY_SERVER, PARLEY_TOKEN and PARLEY_DATA; flags win', () => {
     const env = { PARLEY_SERVER: 'ws://env:1', PARLEY_TOKEN: 'env-token', PARLEY_DATA: '/env' }
-    expect(parseInvocation(['sync'], env)).toMatchObject({ server: 'ws://env:1', token: 'env-token', data: '/env' })
+    expect(parseInvocation(['sync'], env)).toMatchObject({ servers: ['ws://env:1'], token: 'env-token', data: '/env' })
     expect(parseInvocation(['sync', '--token', 'flag-token'], env)).toMatchObject({ token: 'flag-token' })
+  })
+
+  it('takes several servers, as the library does: repeated --server flags or a comma-separated list', () => {
+    expect(parseInvocation(['sync', '--server', 'ws://a:1', '--server', 'ws://b:2'], {})).toMatchObject({ servers: ['ws://a:1', 'ws://b:2'] })
+    expect(parseInvocation(['sync', '--server', 'ws://a:1, ws://b:2'], {})).toMatchObject({ servers: ['ws://a:1', 'ws://b:2'] })
+    expect(parseInvocation(['sync'], { PARLEY_SERVER: 'ws://a:1,ws://b:2' })).toMatchObject({ servers: ['ws://a:1', 'ws://b:2'] })
+    expect(parseInvocation(['sync'], {})).toMatchObject({ servers: [] })
   })
 
   it('defaults the data directory to ~/.parley', () => {

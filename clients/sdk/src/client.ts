@@ -131,6 +131,15 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     return this.#local.device
   }
 
+  /**
+   * Why the latest connection attempt failed: PARLEY_ERR_UNREACHABLE, PARLEY_ERR_UNAUTHENTICATED
+   * (with the server's reason) or PARLEY_ERR_NOT_SYNC_SERVER. Undefined while online, and
+   * before the first attempt has failed.
+   */
+  get connectionProblem(): ParleyError | undefined {
+    return this.#connection?.failure
+  }
+
   get status(): ConnectionStatus {
     return this.#connection?.status ?? 'offline'
   }
@@ -366,7 +375,8 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
       }
       const timer = setTimeout(() => {
         done()
-        const state = this.status === 'online' ? 'documents still differ from the server' : `the client is ${this.status}`
+        const problem = this.#connection?.failure
+        const state = this.status === 'online' ? 'documents still differ from the server' : `the client is ${this.status}${problem ? ` (${problem.message})` : ''}`
         reject(new ParleyError(ClientErrorCodes.SYNC_TIMEOUT, `not in sync after ${timeout} ms: ${state}`))
       }, Math.max(0, deadline - Date.now()))
       this.#syncWaiters.add(check)

@@ -1,63 +1,65 @@
 /**
- * `parley chat <id>`: the live timeline, a typing indicator and a prompt. Works on a
- * terminal and over pipes (so it can be scripted): each input line is sent, partial
- * input counts as typing, `/quit` or end of input leaves.
+ * `parley chat <id>`: the live timeline, one status line (connection, who is typing) and a
+ * prompt (chat-view.ts). Works on a terminal and over pipes (so it can be scripted): each
+ * input line is sent, partial input counts as typing, `/quit` or end of input leaves.
+ * What is shown is read: the read cursor follows the newest message on screen. A refused
+ * token or a URL that is no sync endpoint ends the chat at once with the reason.
  */
-import type { Conversation, ParleyClient, TimelineItem } from '@parley/client'
-import { clearLine, createInterface, cursorTo, moveCursor, type Interface } from 'node:readline'
+import type { Conversation, ParleyClient, ParleyError, TimelineItem } from '@parley/client'
+import { createInterface } from 'node:readline'
 import type { Readable } from 'node:stream'
 import type { Invocation } from '../args.ts'
+import { ChatView, pipeScreen, terminalScreen } from '../chat-view.ts'
 import { textLine } from '../format.ts'
 import type { Output } from '../io.ts'
+import { fatalConnectionError, isFatal } from '../session.ts'
 
 const BACKLOG = 20
 
-function typingLine(users: string[]): string {
-  if (users.length === 0) return '… nobody is typing'
-  return `… ${users.join(', ')} ${users.length === 1 ? 'is' : 'are'} typing`
-}
-
 /** Prints each message once, and again when it is edited or deleted. */
-function timelinePrinter(output: Output): (timeline: TimelineItem[]) => void {
+function timelinePrinter(view: ChatView): (timeline: TimelineItem[]) => void {
   const shown = new Map<string, string>()
   return timeline => {
     for (const item of timeline) {
       const line = textLine(item)
       if (shown.get(item.id) === line) continue
       shown.set(item.id, line)
-      output.out(line)
+      view.line(line)
     }
   }
 }
 
-/**
- * On a terminal, incoming lines are printed above the prompt and the half-typed input is
- * redrawn below them; over pipes, lines are simply written out.
- */
-function screen(output: Output, lines: Interface, tty: boolean): Output {
-  if (!tty) return output
-  const above = (write: (line: string) => void) => (line: string) => {
-    clearLine(process.stdout, 0)
-    cursorTo(process.stdout, 0)
-    write(line)
-    lines.prompt(true)
-  }
-  return { out: above(output.out), err: above(output.err) }
+/** Moves the read cursor to the newest message once something unread is on screen. */
+function markShownRead(conversation: Conversation): void {
+  if (conversation.unreadCount() > 0) void conversation.markRead().catch(() => undefined)
 }
 
 export async function chat(client: ParleyClient, invocation: Invocation, output: Output, input: Readable = process.stdin): Promise<number> {
-  const conversation: Conversation = await client.conversation(invocation.args[0]!)
-  const tty = (input as { isTTY?: boolean }).isTTY === true
+  const fatal = fatalConnectionError(client)
+  const conversation: Conversation = await Promise.race([client.conversation(invocation.args[0]!), fatal.failed])
+  const tty = (input as { isTTY?: boolean }).isTTY === true && process.stdout.isTTY === true
   const lines = tty ? createInterface({ input, output: process.stdout, terminal: true, prompt: '> ' }) : createInterface({ input, terminal: false })
-  const view = screen(output, lines, tty)
+  const terminal = tty ? terminalScreen(process.stdout, () => lines.prompt(true)) : undefined
   const head = conversation.head()
-  view.err(`parley: chatting in ${head.title || conversation.id} as ${client.user} (${client.status}). Type a message and press Enter; /quit to leave.`)
+  output.err(`parley: chatting in ${head.title || conversation.id} as ${client.user}. Type a message and press Enter; /quit to leave.`)
+  const view = new ChatView(terminal ?? pipeScreen(output), client.status, client.connectionProblem?.message)
+  terminal?.start()
   const print = timelinePrinter(view)
   print(conversation.timeline().slice(-BACKLOG))
-  const stop = conversation.subscribe(print)
-  conversation.on('typing', users => view.err(typingLine(users)))
-  client.on('status', status => view.err(`parley: ${status}`))
-  client.on('error', error => view.err(`parley: ${error.code}: ${error.message}`))
+  markShownRead(conversation)
+  const stop = conversation.subscribe(timeline => {
+    print(timeline)
+    markShownRead(conversation)
+  })
+  const onTyping = (users: string[]): void => view.typing(users)
+  const onStatus = (status: Parameters<ChatView['connection']>[0]): void => view.connection(status, client.connectionProblem?.message)
+  const onError = (error: ParleyError): void => {
+    // Connection failures show in the status line; a refused change is news.
+    if (!isFatal(error) && error.code !== 'PARLEY_ERR_UNREACHABLE') view.line(`parley: ${error.code}: ${error.message}`, 'err')
+  }
+  conversation.on('typing', onTyping)
+  client.on('status', onStatus)
+  client.on('error', onError)
 
   if (tty) {
     input.on('keypress', (_text: string, key: { name?: string } | undefined) => key?.name !== 'return' && conversation.setTyping(true))
@@ -67,21 +69,26 @@ export async function chat(client: ParleyClient, invocation: Invocation, output:
       if (!String(chunk).endsWith('\n')) conversation.setTyping(true)
     })
   }
-  let sending = Promise.resolve()
-  for await (const line of lines) {
-    const text = line.trim()
-    if (text === '/quit') break
-    if (text === '') continue
-    // The typed line comes back as a timeline entry; drop the echo so it shows once.
-    if (tty) {
-      moveCursor(process.stdout, 0, -1)
-      clearLine(process.stdout, 0)
+  const typed = (async () => {
+    for await (const line of lines) {
+      const text = line.trim()
+      if (text === '/quit') break
+      // The typed line comes back as a timeline entry; take the echo away so it shows once.
+      terminal?.afterEnter()
+      if (text === '') continue
+      conversation.setTyping(false)
+      await conversation.send(text)
     }
-    conversation.setTyping(false)
-    sending = sending.then(() => conversation.send(text).then(() => undefined))
-    await sending
+  })()
+  try {
+    await Promise.race([typed, fatal.failed])
+    return 0
+  } finally {
+    fatal.stop()
+    stop()
+    conversation.off('typing', onTyping)
+    client.off('status', onStatus)
+    client.off('error', onError)
+    lines.close()
   }
-  stop()
-  lines.close()
-  return 0
 }

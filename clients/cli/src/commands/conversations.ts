@@ -4,7 +4,7 @@ import type { Output } from '../io.ts'
 import { syncIfReachable } from '../session.ts'
 
 export async function conversations(client: ParleyClient, invocation: Invocation, output: Output): Promise<number> {
-  if (invocation.server) await syncIfReachable(client, output)
+  if (invocation.servers.length > 0) await syncIfReachable(client, invocation, output)
   for (const { id } of client.conversations()) {
     const conversation = await client.conversation(id).catch(() => undefined)
     if (!conversation) {

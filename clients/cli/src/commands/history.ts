@@ -5,7 +5,7 @@ import type { Output } from '../io.ts'
 import { syncIfReachable } from '../session.ts'
 
 export async function history(client: ParleyClient, invocation: Invocation, output: Output): Promise<number> {
-  if (invocation.server) await syncIfReachable(client, output)
+  if (invocation.servers.length > 0) await syncIfReachable(client, invocation, output)
   const conversation = await client.conversation(invocation.args[0]!)
   const limit = invocation.limit ?? Number.POSITIVE_INFINITY
   while (conversation.timeline().length < limit && conversation.hasOlder()) await conversation.loadOlder()

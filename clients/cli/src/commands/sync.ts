@@ -1,12 +1,41 @@
 import type { ParleyClient } from '@parley/client'
-import { ClientErrorCodes, ParleyError } from '@parley/client'
+import { ClientErrorCodes, isParleyError, ParleyError } from '@parley/client'
 import type { Invocation } from '../args.ts'
 import type { Output } from '../io.ts'
+import { fatalConnectionError } from '../session.ts'
 
+/**
+ * Exchanges everything with the server, then exits. A refused token or a URL that is no
+ * sync endpoint ends it at once, with the server's reason; an unreachable server is
+ * retried until the timeout and then named as such, apart from a server that answered
+ * but whose documents still differed.
+ */
 export async function sync(client: ParleyClient, invocation: Invocation, output: Output): Promise<number> {
-  if (!invocation.server) throw new ParleyError(ClientErrorCodes.INVALID_OPTION, 'sync needs a server: pass --server or set PARLEY_SERVER')
+  if (invocation.servers.length === 0) throw new ParleyError(ClientErrorCodes.INVALID_OPTION, 'sync needs a server: pass --server or set PARLEY_SERVER')
   const timeoutSeconds = invocation.timeoutSeconds ?? 30
-  await client.sync({ timeout: timeoutSeconds * 1000 })
-  output.err(`parley: in sync with ${invocation.server} (${client.conversations().length} conversations)`)
+  const where = invocation.servers.join(', ')
+  let reached = client.status === 'online'
+  const onStatus = (status: string): void => {
+    if (status === 'online') reached = true
+  }
+  client.on('status', onStatus)
+  const fatal = fatalConnectionError(client)
+  try {
+    await Promise.race([client.sync({ timeout: timeoutSeconds * 1000 }), fatal.failed])
+  } catch (error) {
+    if (!isParleyError(error, ClientErrorCodes.SYNC_TIMEOUT)) throw error
+    const problem = client.connectionProblem
+    if (!reached && problem) throw new ParleyError(problem.code, `${problem.message}; still so after ${timeoutSeconds} s of retrying`, { cause: error })
+    if (reached) throw new ParleyError(ClientErrorCodes.SYNC_TIMEOUT, `reached ${where}, but not in sync within ${timeoutSeconds} s (${error.message})`, { cause: error })
+    throw error
+  } finally {
+    fatal.stop()
+    client.off('status', onStatus)
+  }
+  output.err(`parley: in sync with ${where} (${plural(client.conversations().length, "conversation")})`)
   return 0
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`
 }

@@ -12,6 +12,7 @@ import { NetworkAdapter, cbor, type Message, type PeerId, type PeerMetadata } fr
 import WebSocket from 'isomorphic-ws'
 import { ClientErrorCodes, ParleyError } from '../errors.ts'
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts'
+import { failedAttempt, refusedUpgrade } from './failure.ts'
 
 export type ConnectionStatus = 'connecting' | 'online' | 'offline'
 
@@ -54,6 +55,11 @@ export class ServerConnection extends NetworkAdapter {
   status: ConnectionStatus = 'connecting'
   /** The server's peer metadata (its storage ID) once the handshake is done. */
   serverMetadata: PeerMetadata | undefined
+  /**
+   * Why the latest attempt failed (network/failure.ts: unreachable, refused token, not a
+   * sync endpoint); undefined once a connection is up.
+   */
+  failure: ParleyError | undefined
   #options: ConnectionOptions & { backoff: BackoffOptions; stableAfterMs: number; WebSocket: WebSocketClass }
   readonly #urls: readonly string[]
   /** Index in #urls of the server this connection uses (or will try next). */
@@ -160,24 +166,36 @@ export class ServerConnection extends NetworkAdapter {
     const socket = new this.#options.WebSocket(url.toString())
     socket.binaryType = 'arraybuffer'
     this.#socket = socket
-    socket.onopen = () => socket.send(cbor.encode({ type: 'join', senderId: this.peerId, peerMetadata: this.peerMetadata, supportedProtocolVersions: ['1'] }))
+    let opened = false
+    let failure: ParleyError | undefined
+    // Node's ws: read the status and body of a refused upgrade (the server's reason), then end the attempt.
+    onUnexpectedResponse(socket, (status, body) => {
+      failure = refusedUpgrade(this.url, status, body)
+      socket.close()
+    })
+    socket.onopen = () => {
+      opened = true
+      socket.send(cbor.encode({ type: 'join', senderId: this.peerId, peerMetadata: this.peerMetadata, supportedProtocolVersions: ['1'] }))
+    }
     socket.onmessage = event => this.#receive(event.data as ArrayBuffer)
     socket.onerror = event => {
-      // Node's ws reports a refused upgrade as an error naming the HTTP status.
-      if (/\b401\b/.test(String((event as { message?: string }).message))) this.#unauthenticated()
+      if (!opened) failure ??= failedAttempt(this.url, event as { message?: string; error?: { code?: string } })
     }
     socket.onclose = event => {
       if (this.#socket !== socket) return
       this.#socket = undefined
       clearTimeout(this.#stableTimer)
       this.#dropPeer()
+      // An attempt that never opened (a close code of 4000 and above is the server speaking,
+      // so it did). Recorded before the first attempt counts as done, so sync() can tell why.
+      if (!opened && event.code < 4000 && !this.#closed) this.#attemptFailed(failure ?? failedAttempt(this.url, undefined))
       this.#markReady()
       // An expired token is routine: reconnect at once with a fresh one from the callback.
       // Pending changes stay in the repo and sync on the new connection.
       if (event.code === UNAUTHENTICATED_CLOSE && event.reason === TOKEN_EXPIRED) return this.#scheduleRetry(0)
       // The attempt failed or the connection dropped: the next attempt goes to the next server.
       this.#current = (this.#current + 1) % this.#urls.length
-      if (event.code === UNAUTHENTICATED_CLOSE) this.#unauthenticated()
+      if (event.code === UNAUTHENTICATED_CLOSE) this.#unauthenticated(event.reason)
       if (event.code === FORBIDDEN_CLOSE) {
         this.#options.onError?.(new ParleyError(ClientErrorCodes.FORBIDDEN, `the server refused a change: ${event.reason || 'forbidden'}`))
       }
@@ -194,6 +212,7 @@ export class ServerConnection extends NetworkAdapter {
       return
     }
     if (message.type === 'peer' && message.senderId) {
+      this.failure = undefined
       this.#serverPeerId = message.senderId
       this.serverMetadata = message.peerMetadata ?? {}
       this.#setStatus('online')
@@ -215,8 +234,19 @@ export class ServerConnection extends NetworkAdapter {
     }
   }
 
-  #unauthenticated(): void {
-    this.#options.onError?.(new ParleyError(ClientErrorCodes.UNAUTHENTICATED, 'the server refused the token (HTTP 401 / close 4401)'))
+  #unauthenticated(reason: string): void {
+    this.#options.onError?.(new ParleyError(ClientErrorCodes.UNAUTHENTICATED, `the server at ${this.url} closed the connection: the token was refused (${reason || 'close 4401'})`))
+  }
+
+  /**
+   * A refused token or a URL that is no sync endpoint is reported on every attempt (someone
+   * must act); an unreachable server once per outage, not once per retry.
+   */
+  #attemptFailed(failure: ParleyError): void {
+    const repeated = this.failure?.code === failure.code && this.failure.message === failure.message
+    this.failure = failure
+    if (failure.code === ClientErrorCodes.UNREACHABLE && repeated) return
+    this.#options.onError?.(failure)
   }
 
   #scheduleRetry(delayMs?: number): void {
@@ -249,4 +279,42 @@ export class ServerConnection extends NetworkAdapter {
     this.status = status
     this.#options.onStatus?.(status)
   }
+}
+
+/** The slice of Node's `http.IncomingMessage` read here (connection.ts runs in browsers too). */
+interface UpgradeResponse {
+  statusCode?: number
+  setEncoding(encoding: 'utf8'): void
+  on(event: 'data', listener: (chunk: string) => void): void
+  on(event: 'end' | 'error', listener: () => void): void
+}
+
+/** Largest refusal body read, and how long its reading may take. */
+const REFUSAL_BODY_BYTES = 4096
+const REFUSAL_BODY_MS = 5_000
+
+/**
+ * With Node's `ws`, calls `refused(status, body)` when the server answers the upgrade with
+ * something other than 101. Browsers give no such event; there the attempt just fails.
+ */
+function onUnexpectedResponse(socket: object, refused: (status: number, body: string) => void): void {
+  const emitter = socket as { on?: (event: string, listener: (request: unknown, response: UpgradeResponse) => void) => void }
+  if (typeof emitter.on !== 'function') return
+  emitter.on('unexpected-response', (_request, response) => {
+    let body = ''
+    let done = false
+    const finish = (): void => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      refused(response.statusCode ?? 0, body)
+    }
+    const timer = setTimeout(finish, REFUSAL_BODY_MS)
+    response.setEncoding('utf8')
+    response.on('data', chunk => {
+      if (body.length < REFUSAL_BODY_BYTES) body += chunk.slice(0, REFUSAL_BODY_BYTES - body.length)
+    })
+    response.on('end', finish)
+    response.on('error', finish)
+  })
 }
