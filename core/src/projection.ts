@@ -69,9 +69,13 @@ export function project(events: Iterable<ParleyEvent>): TimelineItem[] {
 }
 
 /**
- * Messages from others after the reader's cursor. Without a cursor every message from
- * others counts. A cursor whose target is not in the timeline (an older page not yet
- * loaded) counts what was written after the receipt itself.
+ * Messages from others after the reader's cursor and after the reader's own last message:
+ * writing a message reads what came before it (a list must not show "2 unread" next to
+ * the reader's own reply, whichever client it was written from). Without a cursor every
+ * message from others counts. A cursor whose target is not in the timeline (an older page
+ * not yet loaded) counts what was written after the receipt itself. (A message from
+ * another sorted before the reply but not yet seen when it was written is taken as read:
+ * the hybrid clock orders what the writer had seen before what it wrote.)
  */
 export function unreadCount(timeline: readonly TimelineItem[], me: string, cursor?: ReadEvent): number {
   let start = 0
@@ -79,6 +83,11 @@ export function unreadCount(timeline: readonly TimelineItem[], me: string, curso
     const index = timeline.findIndex(item => item.id === cursor.target)
     start = index >= 0 ? index + 1 : timeline.findIndex(item => item.at > cursor.at)
     if (start < 0) return 0
+  }
+  for (let i = timeline.length - 1; i >= start; i--) {
+    if (timeline[i]!.author !== me) continue
+    start = i + 1
+    break
   }
   let count = 0
   for (let i = start; i < timeline.length; i++) {

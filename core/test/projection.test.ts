@@ -84,6 +84,13 @@ describe('unreadCount', () => {
     expect(unreadCount(timeline, 'alice')).toBe(2)
   })
 
+  it('counts nothing before the reader’s own last message: a reply reads what it answers', () => {
+    const replied = project([message('b1', 'bob'), message('b2', 'bob'), message('a1', 'alice'), message('b3', 'bob')])
+    expect(unreadCount(replied, 'alice')).toBe(1)
+    expect(unreadCount(replied.slice(0, 3), 'alice')).toBe(0)
+    expect(unreadCount(replied.slice(0, 3), 'alice', receipt('b1'))).toBe(0)
+  })
+
   it('counts what comes after the cursor', () => {
     expect(unreadCount(timeline, 'alice', receipt('b1'))).toBe(1)
     expect(unreadCount(timeline, 'alice', receipt('b2'))).toBe(0)
