@@ -44,6 +44,6 @@ export const INHERITED_NAMES: readonly string[] = Object.freeze([
  * and any lookup that forgets own-property semantics would make `constructor` or
  * `toString` a member of everything (docs/security.md).
  */
-export function isValidUserId(user: unknown, limits: Pick<Limits, 'maxIdLength'> = DEFAULT_LIMITS): user is string {
+export function isValidUserId(user: unknown, limits: Pick<Limits, 'maxIdLength'> = DEFAULT_LIMITS): boolean {
   return typeof user === 'string' && user.length > 0 && user.length <= limits.maxIdLength && !INHERITED_NAMES.includes(user)
 }

@@ -1,5 +1,5 @@
 import { next as Automerge } from '@automerge/automerge'
-import { appendEvent, initHead, initSegment } from '@parley/core'
+import { appendEvent, initHead, initSegment, type HeadDoc, type SegmentDoc } from '@parley/core'
 import fc from 'fast-check'
 import { createHash } from 'node:crypto'
 import { deflateRawSync } from 'node:zlib'
@@ -39,8 +39,8 @@ function chunk(type: number, content: Uint8Array): Uint8Array {
 }
 
 const members = Array.from({ length: 1_000 }, (_, i) => `user-${i}`)
-const bigHead = Automerge.change(Automerge.init<never>(), d => initHead(d, { kind: 'group', title: 'big', creator: 'alice', members, at: 1, firstSegment: 'x' }))
-const fullSegment = Automerge.change(Automerge.init<never>(), d => {
+const bigHead = Automerge.change(Automerge.init<HeadDoc>(), d => initHead(d, { kind: 'group', title: 'big', creator: 'alice', members, at: 1, firstSegment: 'x' }))
+const fullSegment = Automerge.change(Automerge.init<SegmentDoc>(), d => {
   initSegment(d, 'conversation')
   for (let i = 0; i < 1_000; i++) appendEvent(d, { id: `e${i}`, type: 'message', author: 'alice', device: 'd', at: i, text: 'hello '.repeat(20) })
 })
