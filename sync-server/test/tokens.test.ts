@@ -117,6 +117,14 @@ describe('claims', () => {
     await expect(verify(await sign(hsKey, 'HS256', {}))).rejects.toMatchObject({ ...unauthenticated, message: expect.stringContaining('sub') })
   })
 
+  it('refuses a sub that is no valid user ID: a name every object inherits, or an overlong one', async () => {
+    const verify = await createTokenVerifier({ secret: SECRET })
+    for (const sub of ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'x'.repeat(10_000)]) {
+      await expect(verify(await sign(hsKey, 'HS256', { sub })), sub.slice(0, 20)).rejects.toMatchObject({ ...unauthenticated, message: expect.stringContaining('not a valid user ID') })
+    }
+    await expect(verify(await sign(hsKey, 'HS256', { sub: 'proto' }))).resolves.toMatchObject({ user: 'proto' })
+  })
+
   it('checks audience and issuer when configured', async () => {
     const verify = await createTokenVerifier({ secret: SECRET, audience: 'parley', issuer: 'https://auth.example' })
     const claims = { sub: 'alice', aud: 'parley', iss: 'https://auth.example' }

@@ -6,6 +6,7 @@
  */
 import { createPublicKey } from 'node:crypto'
 import { createRemoteJWKSet, importSPKI, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose'
+import { DEFAULT_LIMITS, isValidUserId } from '@parley/core'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 
 export interface Identity {
@@ -56,6 +57,10 @@ function verifier(getKey: JWTVerifyGetKey, checks: ClaimChecks, maxLifetimeSecon
     try {
       const { payload } = await jwtVerify(token, getKey, checks)
       if (typeof payload.sub !== 'string' || payload.sub === '') throw new Error('the token has no sub claim')
+      // A name every object inherits (`__proto__`, `constructor` …) or an overlong one names no user (core isValidUserId).
+      if (!isValidUserId(payload.sub)) {
+        throw new Error(`the token's sub ${JSON.stringify(payload.sub.slice(0, 60))} is not a valid user ID (at most ${DEFAULT_LIMITS.maxIdLength} characters, not a name every object inherits)`)
+      }
       const tooLong = maxLifetimeSeconds === undefined ? undefined : lifetimeProblem(payload, maxLifetimeSeconds)
       if (tooLong !== undefined) throw new Error(tooLong)
       const identity: Identity = { user: payload.sub }
