@@ -11,6 +11,9 @@ import { describe, expect, it } from 'vitest'
 import { AutomergeServer, Network, RelayServer, type Action } from './sim.ts'
 
 const CLIENTS = 4
+/** RELAY_RUNS=600 for a longer search than the default few seconds. */
+const RUNS = process.env.RELAY_RUNS ? Number(process.env.RELAY_RUNS) : undefined
+const LONG = RUNS ? 30 * 60_000 : undefined
 
 const actionArbitrary: fc.Arbitrary<Action> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('write' as const), client: fc.nat(CLIENTS - 1) }) },
@@ -47,9 +50,9 @@ describe('relay sync with unmodified Automerge clients', () => {
         expect(relay.log.pendingCount).toBe(0)
         expect(A.getHeads(A.load(relay.log.concat()))).toEqual(heads)
       }),
-      { numRuns: Number(process.env.RELAY_RUNS ?? 60) },
+      { numRuns: RUNS ?? 60 },
     )
-  })
+  }, LONG)
 
   it('differential: the same histories through Automerge own sync end with the same heads and the same changes received', () => {
     // Reliable, in-order delivery (as over a WebSocket), random interleaving, offline
@@ -76,7 +79,7 @@ describe('relay sync with unmodified Automerge clients', () => {
           expect(foreign(client.received, client.authored)).toEqual(foreign(other.received, other.authored))
         })
       }),
-      { numRuns: Number(process.env.RELAY_RUNS ?? 40) },
+      { numRuns: RUNS ?? 40 },
     )
-  })
+  }, LONG)
 })
