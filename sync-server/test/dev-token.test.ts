@@ -63,6 +63,14 @@ describe('development sign-in: Host and proxy checks', () => {
     }
   })
 
+  it('refuses user names that are no valid user ID, which no token could carry', async () => {
+    for (const user of ['__proto__', 'constructor', 'toString']) {
+      const answer = await server.app.inject({ method: 'POST', url: '/v1/dev/token', payload: { user }, headers: { host: `localhost:${port}` } })
+      expect(answer.statusCode, user).toBe(400)
+      expect(answer.json()).toEqual({ error: { code: 'PARLEY_ERR_BAD_REQUEST', message: expect.stringContaining('not a valid user ID') } })
+    }
+  })
+
   it('applies both over a real socket', async () => {
     expect((await raw(port, [`Host: 127.0.0.1:${port}`])).status).toBe(201)
     const rebound = await raw(port, ['Host: evil.example'])
