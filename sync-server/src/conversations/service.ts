@@ -13,6 +13,7 @@ import {
   HybridClock,
   initHead,
   initSegment,
+  memberRole,
   isSegmentFull,
   randomId,
   readHead,
@@ -125,10 +126,10 @@ export class ConversationService {
 
   async removeMember(user: string, conversationId: string, member: string): Promise<SequencedEvent> {
     const { head } = await this.open(conversationId, user)
-    if (roleIn(head, member) === undefined) throw new ParleyError(ServerErrorCodes.NOT_FOUND, `${member} is not a member`)
+    if (memberRole(head, member) === undefined) throw new ParleyError(ServerErrorCodes.NOT_FOUND, `${member} is not a member`)
     await this.#checkMembershipChange(user, conversationId, member, { type: 'remove' })
     return this.#append(user, conversationId, { type: 'member-removed', member }, doc => removeMember(doc, member), undefined, head =>
-      roleIn(head, member) === undefined ? new ParleyError(ServerErrorCodes.NOT_FOUND, `${member} is not a member`) : this.#refusal(user, head, member, { type: 'remove' }),
+      memberRole(head, member) === undefined ? new ParleyError(ServerErrorCodes.NOT_FOUND, `${member} is not a member`) : this.#refusal(user, head, member, { type: 'remove' }),
     )
   }
 
@@ -141,7 +142,7 @@ export class ConversationService {
 
   /** The sync checks' rule (access/rules.ts refusesMembershipChange), against the head as it is now. */
   #refusal(user: string, head: Head, member: string, change: MembershipChange): ParleyError | undefined {
-    const reason = refusesMembershipChange(user, roleIn(head, user), member, roleIn(head, member), change)
+    const reason = refusesMembershipChange(user, memberRole(head, user), member, memberRole(head, member), change)
     return reason === undefined ? undefined : new ParleyError(ServerErrorCodes.FORBIDDEN, reason)
   }
 
@@ -236,8 +237,4 @@ export class ConversationService {
   }
 }
 
-/** `member`'s role in `head`, own entries only (a user named `constructor` is no member). */
-function roleIn(head: Head, member: string): Role | undefined {
-  return Object.hasOwn(head.members, member) ? head.members[member]!.role : undefined
-}
 
