@@ -18,10 +18,11 @@ const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const FIXTURE = fileURLToPath(new URL('./packed-app', import.meta.url))
 const VITE = join(ROOT, 'node_modules/vite/bin/vite.js')
+const TSC = join(ROOT, 'node_modules/typescript/bin/tsc')
 /** The workspaces an app installs, in dependency order. */
 const PACKAGES = ['core', 'clients/sdk', 'clients/react']
 /** What an app adds from the registry next to them: React for @parley/react, the peer it expects. */
-const THIRD_PARTY = { react: '^19.0.0', 'react-dom': '^19.0.0' }
+const THIRD_PARTY = { react: '^19.0.0', 'react-dom': '^19.0.0', '@types/react': '^19.0.0' }
 
 /** The environment of a process outside the workspace: no `@parley/source` condition. */
 function outsideEnv(): NodeJS.ProcessEnv {
@@ -76,6 +77,11 @@ describe('the packed packages, installed in a project outside the repository', (
     expect(result.bob).toEqual(result.alice)
     expect(result.title).toBe('from a packed package')
     expect(result.bobConversations).toEqual([{ id: result.id, kind: 'group', title: 'from a packed package' }])
+  })
+
+  it('type-checks an app against the packed declarations', async () => {
+    // typed.ts also holds misuses marked @ts-expect-error: were the types `any`, tsc would fail on them.
+    await expect(run(process.execPath, [TSC, '-p', 'tsconfig.json'], { cwd: app, env: outsideEnv() })).resolves.toMatchObject({ stdout: '' })
   })
 
   it('renders a React component with @parley/react in plain node', async () => {
