@@ -3,7 +3,7 @@
  * person using only the keyboard can sign in, start a conversation, send, edit (Escape
  * cancels) and react.
  */
-import AxeBuilder from '@axe-core/playwright'
+import { AxeBuilder } from '@axe-core/playwright'
 import type { Page } from 'playwright-core'
 import { describe, expect, it } from 'vitest'
 import { screenshot } from './support/artifacts.ts'
