@@ -3,7 +3,8 @@
  * (as REST refuses the token then) and when the member is removed. A stream says why in a
  * last `event: end`; a poll answers 401 or 403.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { timerAt } from '../src/http/stream.ts'
 import { startTestServer, type TestServer } from '../src/testing.ts'
 
 describe('streams and long polls end with their welcome', () => {
@@ -100,5 +101,30 @@ describe('streams and long polls end with their welcome', () => {
     }
     expect((await call(server.token('alice'), 'DELETE', `/v1/conversations/${id}/members/bob`)).status).toBe(200)
     expect(await poll).toMatchObject({ status: 403, body: { error: { code: 'PARLEY_ERR_FORBIDDEN' } } })
+  })
+})
+
+describe('timerAt (a stream or poll ends at its token’s exp)', () => {
+  it('fires at the time given, also beyond the ~24.8 days one timer reaches, and not when cancelled', () => {
+    vi.useFakeTimers({ now: 0 })
+    try {
+      const day = 86_400_000
+      const fired: string[] = []
+      timerAt(30 * day, () => fired.push('30 days'))
+      timerAt(1000, () => fired.push('1 s'))
+      timerAt(2000, () => fired.push('cancelled')).cancel()
+      timerAt(-5, () => fired.push('past'))
+      vi.advanceTimersByTime(0)
+      expect(fired).toEqual(['past'])
+      vi.advanceTimersByTime(2000)
+      expect(fired).toEqual(['past', '1 s'])
+      // setTimeout alone would fire at once (delays past 2^31 - 1 ms overflow) or at 24.8 days.
+      vi.advanceTimersByTime(29 * day)
+      expect(fired).toEqual(['past', '1 s'])
+      vi.advanceTimersByTime(day)
+      expect(fired).toEqual(['past', '1 s', '30 days'])
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })

@@ -45,7 +45,7 @@ export interface StreamOptions {
 }
 
 /** Calls `run` at `at` (ms since the epoch), also when that is further away than one timer reaches. */
-function timerAt(at: number, run: () => void): { cancel(): void } {
+export function timerAt(at: number, run: () => void): { cancel(): void } {
   let timer: NodeJS.Timeout
   const arm = (): void => {
     const delay = at - Date.now()
