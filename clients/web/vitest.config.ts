@@ -3,6 +3,8 @@ import { sourceConditions } from '../../vitest.source.ts'
 
 export default defineProject({
   ...sourceConditions,
+  // As in vite.config.ts: @parley/react's hooks run on Preact through its compat layer.
+  resolve: { ...sourceConditions.resolve, alias: [{ find: /^react(-dom)?$/, replacement: 'preact/compat' }] },
   test: {
     name: '@parley/web',
     include: ['test/**/*.test.ts'],
