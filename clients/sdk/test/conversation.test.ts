@@ -139,3 +139,24 @@ describe('a level replica', () => {
     expect(reopened.timeline().at(-1)!.at).toBeGreaterThan(lastAt)
   })
 })
+
+describe('what UI bindings read synchronously', () => {
+  it('hands out an open conversation by ID without waiting, and nothing for one not open here', async () => {
+    const client = await offlineClient()
+    const conversation = await client.createConversation({ title: 'now' })
+    expect(client.loadedConversation(conversation.id)).toBe(conversation)
+    expect(client.loadedConversation(`automerge:${conversation.id}`)).toBe(conversation)
+    expect(client.loadedConversation('4MZvx8uJ49wBs3K6HnvJN3gNiPZ5')).toBeUndefined()
+    await client.close()
+    expect(client.loadedConversation(conversation.id)).toBeUndefined()
+  })
+
+  it('emits the conversation list again when a title changes', async () => {
+    const client = await offlineClient()
+    const conversation = await client.createConversation({ title: 'before' })
+    const lists: unknown[] = []
+    client.on('conversations', list => lists.push(list))
+    await conversation.setTitle('after')
+    expect(lists.at(-1)).toEqual([{ id: conversation.id, kind: 'group', title: 'after' }])
+  })
+})
