@@ -27,7 +27,7 @@ export async function sync(client: ParleyClient, invocation: Invocation, output:
     const problem = client.connectionProblem
     if (!reached && problem) throw new ParleyError(problem.code, `${problem.message}; still so after ${timeoutSeconds} s of retrying`, { cause: error })
     if (reached) throw new ParleyError(ClientErrorCodes.SYNC_TIMEOUT, `reached ${where}, but not in sync within ${timeoutSeconds} s (${error.message})`, { cause: error })
-    throw error
+    throw new ParleyError(ClientErrorCodes.SYNC_TIMEOUT, `no answer from ${where} within ${timeoutSeconds} s (still connecting)`, { cause: error })
   } finally {
     fatal.stop()
     client.off('status', onStatus)
