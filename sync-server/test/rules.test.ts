@@ -2,7 +2,7 @@
 import { next as Automerge } from '@automerge/automerge'
 import { addMember, addToInbox, appendEvent, DEFAULT_LIMITS, inboxGenesis, INHERITED_NAMES, initHead, initSegment, removeFromInbox, scalar, setTitle, type HeadDoc, type InboxDoc, type SegmentDoc } from '@parley/core'
 import { describe, expect, it } from 'vitest'
-import { checkHeadChanges, checkInboxChanges, checkNewHead, checkSegmentChanges } from '../src/access/rules.ts'
+import { checkHeadChanges, checkInboxChanges, checkNewDocumentOps, checkNewHead, checkSegmentChanges } from '../src/access/rules.ts'
 
 /** The decoded changes that turn `before` into `change(before)`. */
 function changesOf<T>(before: Automerge.Doc<T>, change: (doc: T) => void): Automerge.DecodedChange[] {
@@ -78,5 +78,29 @@ describe('names every object inherits (issue 13, item 3)', () => {
 
   it('still lets the owner add an ordinary member', () => {
     expect(checkHeadChanges(head, changesOf(head, doc => addMember(doc, 'carol', 'member', 'alice', 2)), 'alice', DEFAULT_LIMITS)).toEqual({ segments: [] })
+  })
+})
+
+describe('new documents, before they are applied (issue 13, item 1)', () => {
+  const decoded = (doc: Automerge.Doc<unknown>) => Automerge.getAllChanges(doc).map(bytes => Automerge.decodeChange(bytes))
+
+  it('let through heads and segments as clients make them', () => {
+    const head = Automerge.change(Automerge.init<HeadDoc>(), doc => initHead(doc, { kind: 'group', title: 't', creator: 'alice', members: ['bob'], at: 1, firstSegment: 'segment' }))
+    const segment = Automerge.change(Automerge.init<SegmentDoc>(), doc => {
+      initSegment(doc, 'conversation')
+      appendEvent(doc, { id: 'a1', type: 'message', author: 'alice', device: 'd', at: 1, text: 'hi' })
+    })
+    expect(checkNewDocumentOps(decoded(head))).toBeUndefined()
+    expect(checkNewDocumentOps(decoded(segment))).toBeUndefined()
+  })
+
+  it('refuse documents of no Parley type, and lists of anything but strings, without applying them', () => {
+    const untyped = Automerge.change(Automerge.init<{ note: unknown }>(), doc => void (doc.note = scalar('anything')))
+    const nulls = Automerge.change(Automerge.init<{ type: unknown; events: null[] }>(), doc => {
+      doc.type = scalar('parley/segment')
+      doc.events = new Array(4_000).fill(null)
+    })
+    expect(checkNewDocumentOps(decoded(untyped))).toMatchObject({ code: 4403, reason: expect.stringMatching(/not a Parley document/) })
+    expect(checkNewDocumentOps(decoded(nulls))).toMatchObject({ code: 4403, reason: expect.stringMatching(/only strings in lists/) })
   })
 })

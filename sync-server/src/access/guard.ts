@@ -12,7 +12,7 @@ import { CloseCodes } from '../close-codes.ts'
 import { decodeSyncData } from '../network/frames.ts'
 import { ChunkError, DECODE_BUDGET, decodeChanges } from './chunks.ts'
 import { roleIn, rolesOf, type AccessRegistry, type DocEntry } from './registry.ts'
-import { checkHeadChanges, checkInboxChanges, checkNewHead, checkNewSegment, checkSegmentChanges, segmentConversation, type HeadCheck, type Violation } from './rules.ts'
+import { checkHeadChanges, checkInboxChanges, checkNewDocumentOps, checkNewHead, checkNewSegment, checkSegmentChanges, segmentConversation, type HeadCheck, type Violation } from './rules.ts'
 
 const forbidden = (reason: string): Violation => ({ code: CloseCodes.FORBIDDEN, reason })
 
@@ -107,7 +107,7 @@ export class SyncGuard {
       if (violation) return violation
     } else if (own.length > 0) {
       const changes = own.map(({ change }) => change)
-      const violation = doc ? await this.#checkStored(documentId, entry, doc, changes, user) : await this.#checkNew(documentId, entry, own.map(({ bytes }) => bytes), user)
+      const violation = doc ? await this.#checkStored(documentId, entry, doc, changes, user) : (checkNewDocumentOps(changes) ?? (await this.#checkNew(documentId, entry, own.map(({ bytes }) => bytes), user)))
       if (violation) return violation
       for (const actor of unbound) await this.#registry.bindActor(actor, user)
       await this.#registry.accept(changes.map(change => change.hash))
