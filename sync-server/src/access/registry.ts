@@ -2,8 +2,10 @@
  * Who may read and write which document, kept apart from the documents themselves so
  * that answering never loads one: automerge-repo asks `access(peer, doc)` for every
  * peer on every message. Entries live in their own LevelDB (`<data>/acl`, opened by
- * storage/databases.ts) and in a load-through memory cache; an absent document is cached
- * as `null`.
+ * storage/databases.ts) and in a load-through memory cache. Absent documents are
+ * remembered apart, the most recent MAX_CACHED_ABSENT only: their IDs are whatever clients
+ * ask about (a heads request names up to 10,000), so caching each for ever grew the heap
+ * without bound (docs/security.md). One forgotten is read from the database again.
  *
  * - a head lists its members with their roles (updated whenever the head changes);
  * - a segment names its conversation (and who created it); a segment ID listed by a
@@ -28,10 +30,14 @@ const ACTOR = 'actor:'
 const CHANGE = 'change:'
 /** Actor owners kept in memory; the rest are read from the database when asked. */
 const MAX_CACHED_ACTORS = 2_000
+/** Absent (unregistered) document IDs kept in memory, most recently asked first. */
+const MAX_CACHED_ABSENT = 10_000
 
 export class AccessRegistry {
   readonly #db: JsonDatabase
   readonly #docs = new Map<string, DocEntry | null>()
+  /** Document IDs known to have no entry, least recently asked first (bounded: client-chosen). */
+  readonly #absent = new Set<string>()
   readonly #actors = new Map<string, string | null>()
   #locate: ((documentId: string) => Promise<DocEntry | null>) | undefined
   readonly #locating = new Map<string, Promise<DocEntry | null>>()
@@ -48,6 +54,7 @@ export class AccessRegistry {
   }
 
   register(documentId: string, entry: DocEntry): Promise<void> {
+    this.#absent.delete(documentId)
     this.#docs.set(documentId, entry)
     return this.#db.put(DOC + documentId, entry)
   }
@@ -70,6 +77,7 @@ export class AccessRegistry {
    */
   forget(documentId: string): void {
     this.#docs.delete(documentId)
+    this.#absent.delete(documentId)
   }
 
   /** Members of a conversation from the cache (after `entry` loaded it). */
@@ -86,7 +94,7 @@ export class AccessRegistry {
    */
   canRead(user: string, documentId: string): boolean {
     const entry = this.#docs.get(documentId)
-    if (entry === undefined) return false
+    if (entry === undefined) return this.#absent.has(documentId)
     if (entry === null) return true
     switch (entry.type) {
       case 'head':
@@ -94,7 +102,7 @@ export class AccessRegistry {
       case 'inbox':
         return entry.user === user
       case 'segment': {
-        const head = this.#docs.get(entry.conversation)
+        const head = this.#docs.get(entry.conversation) ?? (this.#absent.has(entry.conversation) ? null : undefined)
         if (head === undefined) return false
         // A segment that arrived before its head: only its creator, until the head exists.
         return head?.type === 'head' ? isMember(head.members, user) : entry.creator === user
@@ -163,14 +171,28 @@ export class AccessRegistry {
   async #load(documentId: string, locate = true): Promise<DocEntry | null> {
     const cached = this.#docs.get(documentId)
     if (cached !== undefined) return cached
+    if (this.#absent.has(documentId)) {
+      this.#cacheAbsent(documentId)
+      return null
+    }
     let entry = (await this.#db.get<DocEntry>(DOC + documentId)) ?? null
     if (entry === null && locate && this.#locate) {
       entry = await this.#located(documentId)
       if (entry !== null && !this.#docs.has(documentId)) await this.register(documentId, entry)
     }
     // A register() that raced this load wins.
-    if (!this.#docs.has(documentId)) this.#docs.set(documentId, entry)
+    if (!this.#docs.has(documentId)) {
+      if (entry === null) this.#cacheAbsent(documentId)
+      else this.#docs.set(documentId, entry)
+    }
     return this.#docs.get(documentId) ?? null
+  }
+
+  /** Remembers (or refreshes) an absent document ID; the least recently asked one goes past the bound. */
+  #cacheAbsent(documentId: string): void {
+    this.#absent.delete(documentId)
+    this.#absent.add(documentId)
+    if (this.#absent.size > MAX_CACHED_ABSENT) this.#absent.delete(this.#absent.values().next().value!)
   }
 
   /** One question per document at a time. */

@@ -29,11 +29,31 @@ export class ConversationWatch {
     this.#watched.delete(documentId)
   }
 
-  /** Starts following a handle (once); resolves when its current state was reported. */
+  /**
+   * Starts following a handle (once); resolves when its current state was reported. A
+   * handle without its document yet is followed from the moment it arrives, with no
+   * timed wait: most never get one (a request for an unknown ID, answered doc-unavailable
+   * and dropped: documents/eviction.ts), and a wait for "ready" on each rejected after 60 s
+   * and held the handle until then.
+   */
   async watch(handle: DocHandle<unknown>): Promise<void> {
     if (this.#watched.has(handle.documentId)) return
     this.#watched.add(handle.documentId)
-    await handle.whenReady()
+    if (!handle.isReady()) {
+      // The document arrives as new heads; the handle turns ready right after reporting them.
+      const arrived = (): void => {
+        if (!handle.isReady() || !this.#watched.has(handle.documentId)) return
+        handle.off('heads-changed', onHeads)
+        this.#follow(handle)
+      }
+      const onHeads = (): void => queueMicrotask(arrived)
+      handle.on('heads-changed', onHeads)
+      return
+    }
+    this.#follow(handle)
+  }
+
+  #follow(handle: DocHandle<unknown>): void {
     const type = documentType(handle.doc())
     if (type === DocumentTypes.head) this.#watchHead(handle as DocHandle<HeadDoc>)
     else if (type === DocumentTypes.segment) this.#watchSegment(handle as DocHandle<SegmentDoc>)

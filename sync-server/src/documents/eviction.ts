@@ -11,6 +11,13 @@
  * handle (every listener: the handle is discarded), and only then remove it. A change
  * that slips in during the removal is saved by hand. Loading it again later reads it
  * back from storage; the eviction test proves nothing is lost.
+ *
+ * Handles that never became ready go too (docs/reliability.md): automerge-repo creates
+ * one for every document ID a client asks for, found or not, and keeps it for ever. A
+ * handle nobody had ("unavailable", answered doc-unavailable) is dropped as soon as that
+ * answer goes out; one still "requesting" after `requestTimeoutMs` unused (a client
+ * claimed the document and never sent it) is given up and dropped. They hold no document,
+ * so nothing is saved: `repo.removeUnavailable` (automerge-repo patch) drops them.
  */
 import type { Doc } from '@automerge/automerge'
 import type { DocHandle, DocumentId, Repo } from '@automerge/automerge-repo'
@@ -24,8 +31,12 @@ export interface EvictionOptions {
   minIdleMs: number
   /** How often to look. */
   sweepMs: number
+  /** A handle still waiting for a peer to send its document after this long unused is given up. */
+  requestTimeoutMs: number
   /** Told about each unloaded document (watchers forget it) and each failure. */
   onEvicted?: (documentId: DocumentId) => void
+  /** Told about each handle dropped because nobody had its document. */
+  onDropped?: (documentId: DocumentId) => void
   onError?: (error: Error, documentId: DocumentId) => void
 }
 
@@ -35,10 +46,14 @@ export class DocumentEvictor {
   /** Last use per document; Map order is least recently used first. */
   readonly #lastUsed = new Map<DocumentId, number>()
   readonly #evicting = new Set<DocumentId>()
+  /** Documents just answered doc-unavailable, dropped together on the next turn of the loop. */
+  readonly #unavailable = new Set<DocumentId>()
+  #dropping: ReturnType<typeof setTimeout> | undefined
   #timer: ReturnType<typeof setInterval> | undefined
   #sweeping: Promise<number> | undefined
   #stopped = false
   #evicted = 0
+  #dropped = 0
 
   constructor(repo: Repo, options: EvictionOptions) {
     this.#repo = repo
@@ -49,6 +64,17 @@ export class DocumentEvictor {
     }
     repo.networkSubsystem.on('message', touch)
     repo.synchronizer.on('message', touch)
+    repo.synchronizer.on('message', message => {
+      if (message.type !== 'doc-unavailable') return
+      this.#unavailable.add(message.documentId)
+      // The handle turns unavailable right after this message is emitted: drop it on the next turn.
+      this.#dropping ??= setTimeout(() => this.#dropAnswered(), 0)
+    })
+  }
+
+  /** Handles dropped because nobody had their document. */
+  get dropped(): number {
+    return this.#dropped
   }
 
   /** Documents unloaded so far. */
@@ -67,6 +93,8 @@ export class DocumentEvictor {
   async stop(): Promise<void> {
     clearInterval(this.#timer)
     this.#timer = undefined
+    clearTimeout(this.#dropping)
+    this.#dropping = undefined
     this.#stopped = true
     await this.#sweeping
   }
@@ -87,8 +115,15 @@ export class DocumentEvictor {
     // Forget documents the repo no longer holds; first sight of one counts as a use.
     for (const id of this.#lastUsed.keys()) if (!handles[id]) this.#lastUsed.delete(id)
     for (const id of Object.keys(handles) as DocumentId[]) if (!this.#lastUsed.has(id)) this.touch(id, now)
-    const { maxLoaded, idleMs, minIdleMs } = this.#options
+    const { maxLoaded, idleMs, minIdleMs, requestTimeoutMs } = this.#options
     let excess = maxLoaded > 0 ? Object.keys(handles).length - maxLoaded : 0
+    // Handles without a document: unavailable ones at once, abandoned requests after their timeout.
+    for (const [id, used] of this.#lastUsed) {
+      const state = handles[id]?.state
+      if (state === 'unavailable' || (state === 'requesting' && now - used >= requestTimeoutMs)) {
+        if (this.drop(id)) excess--
+      }
+    }
     const victims: DocumentId[] = []
     for (const [id, used] of this.#lastUsed) {
       const idle = now - used
@@ -101,9 +136,32 @@ export class DocumentEvictor {
     let count = 0
     for (const id of victims) {
       if (this.#stopped) break
-      if (await this.evict(id)) count++
+      // Over the cap, a request nobody answered goes before a loaded document.
+      if (this.#repo.handles[id]?.state === 'requesting' ? this.drop(id) : await this.evict(id)) count++
     }
     return count
+  }
+
+  /**
+   * Drops the handle of a document nobody had: an unavailable one, or one still waiting
+   * for a peer to send it (given up first). False for a handle that holds a document or
+   * is still loading from storage. Synchronous: the document cannot arrive in between.
+   */
+  drop(documentId: DocumentId): boolean {
+    const handle = this.#repo.handles[documentId]
+    if (!handle || this.#evicting.has(documentId)) return false
+    if (handle.state === 'requesting') handle.unavailable()
+    if (!this.#repo.removeUnavailable(documentId)) return false
+    this.#lastUsed.delete(documentId)
+    this.#dropped++
+    this.#options.onDropped?.(documentId)
+    return true
+  }
+
+  #dropAnswered(): void {
+    this.#dropping = undefined
+    for (const id of this.#unavailable) if (this.#repo.handles[id]?.state === 'unavailable') this.drop(id)
+    this.#unavailable.clear()
   }
 
   /** Saves and unloads one document; false when it is not loaded, busy, or changed while saving. */

@@ -18,6 +18,8 @@ export interface HostMeasurement {
   external: number
   arrayBuffers: number
   maps: Record<string, number>
+  /** Unhandled promise rejections the server process saw (counted, not fatal, so a test can report them). */
+  unhandledRejections: number
 }
 
 export type HostRequest = { type: 'measure' } | { type: 'close' } | { type: 'census' }
@@ -83,6 +85,12 @@ async function settle(): Promise<void> {
   }
 }
 
+let unhandledRejections = 0
+process.on('unhandledRejection', error => {
+  unhandledRejections++
+  if (unhandledRejections <= 3) process.stderr.write(`[server-host] unhandled rejection: ${String((error as Error)?.stack ?? error)}\n`)
+})
+
 const options = JSON.parse(process.argv[2] ?? '{}') as ServerOptions
 const server = await createParleyServer({ port: 0, logLevel: 'warn', ...options })
 const url = await server.listen()
@@ -91,7 +99,7 @@ process.on('message', async (request: HostRequest) => {
   if (request.type === 'measure') {
     await settle()
     const memory = process.memoryUsage()
-    const measurement: HostMeasurement = { heapUsed: memory.heapUsed, rss: memory.rss, external: memory.external, arrayBuffers: memory.arrayBuffers, maps: countMaps(server.repo) }
+    const measurement: HostMeasurement = { heapUsed: memory.heapUsed, rss: memory.rss, external: memory.external, arrayBuffers: memory.arrayBuffers, maps: countMaps(server.repo), unhandledRejections }
     process.send!({ type: 'measured', measurement })
   } else if (request.type === 'census') {
     await settle()
