@@ -1,7 +1,7 @@
-import { cbor } from '@automerge/automerge-repo'
+import { cbor, Repo } from '@automerge/automerge-repo'
 import { next as Automerge } from '@automerge/automerge'
 import { inboxDocumentId, readSegmentEvents, type SegmentDoc } from '@parley/core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { startTestServer, type TestServer } from '../src/testing.ts'
 import { appendMessage, createConversationDocs, findWhenSynced, RawClient, stockRepo, until } from './helpers.ts'
 
@@ -90,6 +90,24 @@ describe('WebSocket connections', () => {
     writer.close()
     bob.close()
     mallory.socket.close()
+  })
+
+  it('keeps nothing of a document nobody had once it answered doc-unavailable, and still sends it to whoever asked once its writer uploads it (issue 13, item 5)', async () => {
+    // Alice wrote a conversation offline: the server has never seen it.
+    const offline = new Repo({})
+    const { head } = createConversationDocs(offline, 'alice', ['bob'])
+    const saved = Automerge.save(head.doc())
+    const bob = await stockRepo(server, 'bob')
+    await expect(bob.repo.find(head.documentId)).rejects.toThrow(/unavailable/)
+    // automerge-repo created a handle for the request; answered, it is dropped.
+    await vi.waitFor(() => expect(server.server.repo.handles[head.documentId]).toBeUndefined())
+    const alice = await stockRepo(server, 'alice')
+    alice.repo.import(saved, { docId: head.documentId })
+    // The server remembered who asked: bob's unavailable handle becomes ready without asking again.
+    await bob.repo.handles[head.documentId]!.whenReady()
+    expect(bob.repo.handles[head.documentId]!.doc()).toEqual(head.doc())
+    alice.close()
+    bob.close()
   })
 
   it('lets the same user reconnect with the same peer ID, replacing the old socket', async () => {
