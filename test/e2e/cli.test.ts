@@ -86,6 +86,38 @@ describe('the parley terminal client against a real server', () => {
 
 })
 
+describe('parley chat while the server goes away and comes back', () => {
+  it('says offline once (with why) and online once, not a line pair per reconnect attempt', async () => {
+    const server = await ServerProcess.start()
+    const home = await mkdtemp(join(tmpdir(), 'parley-cli-chat-down-'))
+    try {
+      const alice = ['--server', server.url, '--token', await server.token('alice'), '--data', join(home, 'alice')]
+      const id = (await parley([...alice, 'create', '--member', 'bob'])).stdout.trim()
+      const chat = interactive([...alice, 'chat', id])
+      await chat.waitFor('stderr', /parley: online/)
+      await server.kill('SIGKILL')
+      await chat.waitFor('stderr', /parley: offline: the connection to the server was lost; reconnecting/)
+      // Down for as long as a restart takes: several reconnect attempts (each used to print "connecting" and "offline").
+      await server.restart()
+      await chat.waitFor('stderr', /parley: online[^]*parley: online/)
+      chat.child.stdin.write('back\n')
+      await chat.waitFor('stdout', /alice: back/)
+      chat.child.stdin.end()
+      const run = await chat.exited
+      expect(run.code).toBe(0)
+      // The chat may open before or after the first connection is up: a leading "connecting…" is optional.
+      const statuses = run.stderr
+        .split('\n')
+        .filter(line => /^parley: (online|offline|connecting)/.test(line))
+        .map(line => line.split(':').slice(0, 2).join(':'))
+      expect(statuses.filter((status, index) => index > 0 || status !== 'parley: connecting…')).toEqual(['parley: online', 'parley: offline', 'parley: online'])
+    } finally {
+      await server.stop()
+      await rm(home, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('parley says what went wrong with the server, its URL or the token', () => {
   let server: ServerProcess
   let home: string

@@ -23,6 +23,8 @@ export interface Screen {
   status(status: ChatStatus): void
 }
 
+const LOST = 'the connection to the server was lost'
+
 export function typingText(users: readonly string[]): string {
   if (users.length === 0) return ''
   return `${users.join(', ')} ${users.length === 1 ? 'is' : 'are'} typing…`
@@ -62,7 +64,9 @@ export class ChatView {
 
   connection(status: ConnectionStatus, problem?: string): void {
     const connection = status === 'online' ? 'online' : status === 'connecting' && this.#status.connection === 'connecting' ? 'connecting' : 'offline'
-    this.#update({ ...this.#status, connection, problem: connection === 'offline' ? (problem ?? this.#status.problem) : undefined })
+    // A connection that was up and dropped has no failed attempt to name yet.
+    const dropped = this.#status.connection === 'online' ? LOST : undefined
+    this.#update({ ...this.#status, connection, problem: connection === 'offline' ? (problem ?? this.#status.problem ?? dropped) : undefined })
   }
 
   typing(users: readonly string[]): void {
@@ -83,8 +87,10 @@ export class ChatView {
 }
 
 /**
- * Over pipes nothing can be redrawn: the connection is written when it changes, and
- * typing when someone starts (or the set of typists changes), not when they stop.
+ * Over pipes nothing can be redrawn: the connection is written when it goes online,
+ * offline or back (with why, as known then; a later reason for the same outage is not
+ * news enough for a line), and typing when someone starts or the set of typists
+ * changes, not when they stop.
  */
 export function pipeScreen(output: Output): Screen {
   let connection = ''
@@ -92,10 +98,9 @@ export function pipeScreen(output: Output): Screen {
   return {
     line: (text, stream = 'out') => (stream === 'out' ? output.out(text) : output.err(text)),
     status(status) {
-      const nextConnection = connectionText(status)
-      if (nextConnection !== connection) {
-        connection = nextConnection
-        output.err(`parley: ${nextConnection}`)
+      if (status.connection !== connection) {
+        connection = status.connection
+        output.err(`parley: ${connectionText(status)}`)
       }
       const nextTyping = typingText(status.typing)
       if (nextTyping !== typing && nextTyping !== '') output.err(`… ${nextTyping}`)

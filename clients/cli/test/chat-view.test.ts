@@ -29,6 +29,16 @@ describe('parley chat over pipes', () => {
     ])
   })
 
+  it('names a dropped connection, and adds no line when the reconnect attempts then fail for another reason', () => {
+    const { lines, output } = recorder()
+    const view = new ChatView(pipeScreen(output), 'online')
+    view.connection('offline')
+    view.connection('connecting', REFUSED)
+    view.connection('offline', REFUSED)
+    expect(view.status.problem).toBe(REFUSED)
+    expect(lines).toEqual(['err parley: online', 'err parley: offline: the connection to the server was lost; reconnecting (messages are kept on this device)'])
+  })
+
   it('says when someone starts typing, and adds no line when they stop', () => {
     const { lines, output } = recorder()
     const view = new ChatView(pipeScreen(output), 'online')
