@@ -12,7 +12,7 @@ import { NetworkAdapter, cbor, type Message, type PeerId, type PeerMetadata } fr
 import WebSocket from 'isomorphic-ws'
 import { ClientErrorCodes, ParleyError } from '../errors.ts'
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts'
-import { failedAttempt, refusedUpgrade } from './failure.ts'
+import { displayUrl, failedAttempt, refusedUpgrade } from './failure.ts'
 
 export type ConnectionStatus = 'connecting' | 'online' | 'offline'
 
@@ -195,7 +195,7 @@ export class ServerConnection extends NetworkAdapter {
       if (event.code === UNAUTHENTICATED_CLOSE && event.reason === TOKEN_EXPIRED) return this.#scheduleRetry(0)
       // The attempt failed or the connection dropped: the next attempt goes to the next server.
       this.#current = (this.#current + 1) % this.#urls.length
-      if (event.code === UNAUTHENTICATED_CLOSE) this.#unauthenticated(event.reason)
+      if (event.code === UNAUTHENTICATED_CLOSE) this.#unauthenticated(url, event.reason)
       if (event.code === FORBIDDEN_CLOSE) {
         this.#options.onError?.(new ParleyError(ClientErrorCodes.FORBIDDEN, `the server refused a change: ${event.reason || 'forbidden'}`))
       }
@@ -234,8 +234,8 @@ export class ServerConnection extends NetworkAdapter {
     }
   }
 
-  #unauthenticated(reason: string): void {
-    this.#options.onError?.(new ParleyError(ClientErrorCodes.UNAUTHENTICATED, `the server at ${this.url} closed the connection: the token was refused (${reason || 'close 4401'})`))
+  #unauthenticated(url: URL, reason: string): void {
+    this.#options.onError?.(new ParleyError(ClientErrorCodes.UNAUTHENTICATED, `the server at ${displayUrl(url.toString())} closed the connection: the token was refused (${reason || 'close 4401'})`))
   }
 
   /**
