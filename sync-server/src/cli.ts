@@ -24,6 +24,7 @@ const USAGE = `Usage:
                 [--max-connections-per-user 32] [--max-connections-per-ip 256]
                 [--max-loaded-docs 10000] [--doc-idle-ms 300000]
                 [--storage-retry-ms 1000] [--min-free-bytes 8388608]
+                [--relay-core]   (segments served from change logs; single node, experimental)
   parley-server token <userId> [--ttl 1h] [--admin] [--data ./data] [--jwt-secret S]
 
 Every flag also reads from PARLEY_<FLAG>, e.g. PARLEY_PORT, PARLEY_JWT_SECRET, except
@@ -74,6 +75,7 @@ const FLAGS = {
   'tls-key': { type: 'string' },
   redis: { type: 'string' },
   'cluster-heartbeat-ms': { type: 'string' },
+  'relay-core': { type: 'boolean' },
   'webhook-url': { type: 'string' },
   'webhook-secret': { type: 'string' },
   'idempotency-secret': { type: 'string' },
@@ -110,6 +112,15 @@ function readFlags(argv: string[], env: NodeJS.ProcessEnv): { flags: Flags; posi
  */
 function envName(flag: keyof typeof FLAGS): string {
   return flag === 'data' ? 'PARLEY_SERVER_DATA' : `PARLEY_${flag.toUpperCase().replace(/-/g, '_')}`
+}
+
+/** A boolean flag from the environment: 1/true/yes or 0/false/no (unset: undefined). */
+function booleanEnv(name: string): boolean | undefined {
+  const value = process.env[name]?.trim().toLowerCase()
+  if (value === undefined || value === '') return undefined
+  if (['1', 'true', 'yes'].includes(value)) return true
+  if (['0', 'false', 'no'].includes(value)) return false
+  return invalidFlag(`${name} must be 1, true, yes, 0, false or no, got ${JSON.stringify(process.env[name])}`)
 }
 
 function invalidFlag(message: string): never {
@@ -200,6 +211,7 @@ async function serve(flags: Flags): Promise<number> {
     webhookSecret: flags['webhook-secret'],
     idempotencySecret: flags['idempotency-secret'],
     redis: flags.redis,
+    relayCore: flags['relay-core'] ?? booleanEnv('PARLEY_RELAY_CORE'),
     logLevel: flags['log-level'] as never,
     // Readable on a terminal, JSON lines for whatever reads a pipe or a file.
     logFormat: (flags['log-format'] ?? (process.stdout.isTTY ? 'pretty' : 'json')) as never,

@@ -50,6 +50,12 @@ export interface ServerOptions {
   redis?: string
   /** How often a cluster node says it is alive; one silent for five beats is dropped (default 1 s). */
   clusterHeartbeatMs?: number
+  /**
+   * Serve segment documents from the relay core (relay/hub.ts: a change log per segment, no
+   * automerge-repo document on the hot path) instead of the repo. Single node only; off by
+   * default until it reaches parity (issue 15).
+   */
+  relayCore?: boolean
   /** Loaded documents beyond which the least recently used idle ones are saved and unloaded (default 10,000; 0: no cap). */
   maxLoadedDocuments?: number
   /** A document unused this long is saved and unloaded (default 5 min; 0: only the cap unloads). */
@@ -83,6 +89,7 @@ const DEFAULTS = {
   maxPreAuthBytes: 64 * 1024,
   keepAliveMs: 30_000,
   clusterHeartbeatMs: 1000,
+  relayCore: false,
   maxLoadedDocuments: 10_000,
   documentIdleMs: 300_000,
   storageRetryMs: 1000,
@@ -133,6 +140,8 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   if (keySources.length > 1) invalid('give one of jwtSecret, jwtPublicKey or jwksUrl, not several')
   if ((resolved.tlsCert === undefined) !== (resolved.tlsKey === undefined)) invalid('TLS needs both a certificate and a key')
   if (resolved.redis !== undefined && !/^rediss?:\/\/[^/\s]+/.test(resolved.redis)) invalid(`redis must be a URL like redis://HOST:PORT, got ${JSON.stringify(resolved.redis)}`)
+  if (typeof resolved.relayCore !== 'boolean') invalid(`relayCore must be true or false, got ${JSON.stringify(resolved.relayCore)}`)
+  if (resolved.relayCore && resolved.redis !== undefined) invalid('the relay core (relayCore, --relay-core) runs on a single node for now: it cannot be combined with redis (--redis)')
   if (resolved.webhookUrl !== undefined && (resolved.webhookSecret ?? '').length < 16) invalid('webhooks need a webhook secret of at least 16 characters (--webhook-secret)')
   if (resolved.idempotencySecret !== undefined && resolved.idempotencySecret.length < 16) invalid('the idempotency secret must be at least 16 characters (--idempotency-secret)')
   return Object.freeze(resolved) as ResolvedServerOptions

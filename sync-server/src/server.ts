@@ -3,8 +3,8 @@
  * `GET /sync`, one automerge-repo Repo over LevelDB, the access registry and guard
  * that decide who reads and writes what, and the inbox keeper.
  */
-import { Repo, type DocumentId, type PeerId } from '@automerge/automerge-repo'
-import { closableStorage, DEFAULT_LIMITS, sortUnique } from '@parley/core'
+import { encodeHeads, Repo, type DocumentId, type PeerId } from '@automerge/automerge-repo'
+import { closableStorage, DEFAULT_LIMITS, sortUnique, type ParleyEvent } from '@parley/core'
 import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { randomBytes } from 'node:crypto'
@@ -26,6 +26,7 @@ import { InboxKeeper } from './inbox.ts'
 import { ServerMetrics } from './metrics/metrics.ts'
 import { instrumentStorage } from './metrics/storage.ts'
 import { ParleyServerAdapter } from './network/server-adapter.ts'
+import { RelayHub } from './relay/hub.ts'
 import { WebhookDispatcher } from './webhooks/dispatcher.ts'
 import { notifyOfflineMembers } from './webhooks/offline-members.ts'
 import { webhookAdminRoutes } from './webhooks/routes.ts'
@@ -88,7 +89,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
 
   // Gauges read at scrape time, once repo, storage and webhooks exist.
   const metrics = new ServerMetrics({
-    documentsLoaded: () => Object.keys(repo.handles).length,
+    documentsLoaded: () => Object.keys(repo.handles).length + (hub?.loadedCount ?? 0),
     webhookQueueDepth: () => webhooks?.stats().queued ?? 0,
     storageStatus: () => databases.status(),
   })
@@ -106,6 +107,23 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   const cluster = options.redis === undefined ? undefined : createCluster({ redisUrl: options.redis, heartbeatMs: options.clusterHeartbeatMs, registry, metrics: metrics.register, log })
 
   let guard: SyncGuard | undefined
+  // With the relay core, segments are change logs served by the hub, not repo documents (relay/hub.ts).
+  const recordEvents = (conversationId: string, _segmentId: string, events: ParleyEvent[]): void => {
+    index.record(conversationId, sortUnique(events)).catch(error => log.error({ err: error, conversationId }, 'could not number events'))
+  }
+  const hub = options.relayCore
+    ? new RelayHub({
+        storage: storage.adapter,
+        registry,
+        limits,
+        send: message => adapter.send(message),
+        peerId: () => adapter.peerId!,
+        idleMs: options.documentIdleMs,
+        maxLoaded: options.maxLoadedDocuments,
+        hooks: { loaded: recordEvents, accepted: recordEvents },
+        log,
+      })
+    : undefined
   const adapter: ParleyServerAdapter = new ParleyServerAdapter({
     maxFrameBytes: options.maxFrameBytes,
     keepAliveMs: options.keepAliveMs,
@@ -113,10 +131,17 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     maxBufferedBytes: options.maxBufferedBytes,
     metrics,
     inspect: (message, connection) => guard!.inspect(message, connection.user),
+    relay: hub,
     mayReceive: (user, documentId) => registry.canRead(user, documentId),
     headsOf: async (documentIds, connection) => {
       const heads: Record<string, string[] | null> = {}
       for (const id of documentIds) {
+        if (hub && (await hub.serves(id))) {
+          const logHeads = (await registry.mayRead(connection.user, id)) ? await hub.heads(id) : null
+          // As the repo's handle.heads() gives them: base58 (automerge-repo's UrlHeads).
+          heads[id] = logHeads && encodeHeads(logHeads)
+          continue
+        }
         const handle = repo.handles[id as DocumentId]
         heads[id] = (await registry.mayRead(connection.user, id)) && handle?.isReady() ? [...handle.heads()] : null
       }
@@ -143,6 +168,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       },
     },
   })
+  if (hub) adapter.on('peer-disconnected', ({ peerId }) => hub.peerLeft(peerId))
   guard = new SyncGuard(repo, registry, limits, storage.adapter)
   const keeper = new InboxKeeper(repo, storage.adapter, registry, log)
   const watch = new ConversationWatch(repo, {
@@ -181,7 +207,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   })
   evictor.start()
   forgetDisconnectedPeers(repo)
-  const service = new ConversationService({ repo, registry, index, watch, limits, idempotencySecret: options.idempotencySecret ?? (await idempotencySecret(options.dataDir)) })
+  const service = new ConversationService({ repo, segments: hub, registry, index, watch, limits, idempotencySecret: options.idempotencySecret ?? (await idempotencySecret(options.dataDir)) })
   const auth = httpAuth(verify)
   const webhooks: WebhookDispatcher | undefined = options.webhookUrl
     ? await WebhookDispatcher.open({ dir: join(options.dataDir, 'webhooks'), url: options.webhookUrl, secret: options.webhookSecret!, log })
@@ -268,6 +294,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       // Only documents that loaded: flushing one that never became available throws.
       const ready = Object.values(repo.handles).filter(handle => handle.isReady())
       await repo.flush(ready.map(handle => handle.documentId as DocumentId))
+      await hub?.close()
       await webhooks?.close()
       // Closes all three databases (documents, registry, index): storage/databases.ts.
       await storage.close()

@@ -5,7 +5,7 @@
  * every member like any other change.
  */
 import { next as Automerge } from '@automerge/automerge'
-import type { DocHandle, DocumentId, Repo } from '@automerge/automerge-repo'
+import { generateAutomergeUrl, parseAutomergeUrl, type DocHandle, type DocumentId, type Repo } from '@automerge/automerge-repo'
 import {
   addMember,
   addSegment,
@@ -51,6 +51,16 @@ export interface ServiceContext {
   limits: Limits
   /** Keys idempotency-key event IDs (conversations/idempotency.ts). */
   idempotencySecret: string
+  /** With the relay core on, segments are written through it instead of the repo (relay/hub.ts RelayHub). */
+  segments?: SegmentStore
+}
+
+/** Segments served from change logs (the relay core): what the service needs of them. */
+export interface SegmentStore {
+  /** The segment's heads, loading it (and numbering its events); null when none is held. */
+  heads(segmentId: string): Promise<string[] | null>
+  isFull(segmentId: string): Promise<boolean | undefined>
+  changeAsServer(segmentId: string, change: (doc: SegmentDoc) => void): Promise<void>
 }
 
 export class ConversationService {
@@ -73,6 +83,10 @@ export class ConversationService {
     await watch.watch(handle)
     const head = readHead(handle.doc())
     for (const segmentId of head.segments) {
+      if (this.#ctx.segments) {
+        await this.#ctx.segments.heads(segmentId)
+        continue
+      }
       const segment = await this.#find<SegmentDoc>(segmentId).catch(() => undefined)
       if (segment) await watch.watch(segment)
     }
@@ -91,13 +105,16 @@ export class ConversationService {
   async create(user: string, init: { kind: ConversationKind; title: string; members: string[] }): Promise<{ id: string; head: Head }> {
     const { repo, registry } = this.#ctx
     const head = repo.create<HeadDoc>()
-    const segment = repo.create<SegmentDoc>()
-    segment.change(doc => initSegment(doc, head.documentId))
-    head.change(doc => initHead(doc, { ...init, creator: user, at: this.#clock.tick(), firstSegment: segment.documentId }))
+    const segments = this.#ctx.segments
+    const segment = segments ? undefined : repo.create<SegmentDoc>()
+    segment?.change(doc => initSegment(doc, head.documentId))
+    const segmentId = segment?.documentId ?? newDocumentId()
+    head.change(doc => initHead(doc, { ...init, creator: user, at: this.#clock.tick(), firstSegment: segmentId }))
     await registry.register(head.documentId, { type: 'head', members: rolesOf(readHead(head.doc())) })
-    await registry.register(segment.documentId, { type: 'segment', conversation: head.documentId, creator: user })
+    await registry.register(segmentId, { type: 'segment', conversation: head.documentId, creator: user })
     await this.#recordServerChanges(head)
-    await this.#recordServerChanges(segment)
+    if (segment) await this.#recordServerChanges(segment)
+    else await segments!.changeAsServer(segmentId, doc => initSegment(doc, head.documentId))
     await this.#ctx.watch.watch(head)
     return { id: head.documentId, head: readHead(head.doc()) }
   }
@@ -175,8 +192,8 @@ export class ConversationService {
       }
       const event = validateEvent({ ...body, id: retry?.id ?? randomId(), author: user, device: SERVER_DEVICE, at: this.#clock.tick() }, this.#ctx.limits)
       if (changeHead) await this.#changeAsServer(handle, doc => changeHead(doc, event))
-      const segment = await this.#writableSegment(handle, user)
-      await this.#changeAsServer(segment, doc => appendEvent(doc, event))
+      if (this.#ctx.segments) await this.#appendToLog(this.#ctx.segments, handle, user, event)
+      else await this.#changeAsServer(await this.#writableSegment(handle, user), doc => appendEvent(doc, event))
       const [sequenced] = await this.#ctx.index.record(conversationId, [event])
       return sequenced!
     })
@@ -204,6 +221,19 @@ export class ConversationService {
     await this.#changeAsServer(head, doc => addSegment(doc, next.documentId))
     await this.#ctx.watch.watch(next)
     return next
+  }
+
+  /** #writableSegment and the append, for segments served by the relay core. */
+  async #appendToLog(segments: SegmentStore, head: DocHandle<HeadDoc>, user: string, event: ParleyEvent): Promise<void> {
+    let segmentId = readHead(head.doc()).segments.at(-1)
+    if (segmentId === undefined || (await segments.isFull(segmentId)) !== false) {
+      const next = newDocumentId()
+      await this.#ctx.registry.register(next, { type: 'segment', conversation: head.documentId, creator: user })
+      await segments.changeAsServer(next, doc => initSegment(doc, head.documentId))
+      await this.#changeAsServer(head, doc => addSegment(doc, next))
+      segmentId = next
+    }
+    await segments.changeAsServer(segmentId, doc => appendEvent(doc, event))
   }
 
   async #changeAsServer<T>(handle: DocHandle<T>, change: (doc: T) => void): Promise<void> {
@@ -238,3 +268,8 @@ export class ConversationService {
 }
 
 
+
+/** A fresh document ID, as the repo's `create` makes one. */
+function newDocumentId(): DocumentId {
+  return parseAutomergeUrl(generateAutomergeUrl()).documentId
+}

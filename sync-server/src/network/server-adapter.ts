@@ -5,10 +5,11 @@
  * announces is scoped to the user its token names (`userPeerId`): the repo knows
  * `@alice/laptop`, never a bare `laptop` that another user could claim first.
  */
-import { cbor, NetworkAdapter, type Message, type PeerId, type PeerMetadata } from '@automerge/automerge-repo'
+import { cbor, NetworkAdapter, type DocumentId, type Message, type PeerId, type PeerMetadata } from '@automerge/automerge-repo'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import type { Verdict } from '../access/guard.ts'
+import type { Violation } from '../access/rules.ts'
 import { CloseCodes } from '../close-codes.ts'
 import type { AdapterMetrics } from '../metrics/metrics.ts'
 import { decodeFrame, decodeSyncData, HEADS_REPLY } from './frames.ts'
@@ -79,6 +80,20 @@ export interface ServerAdapterOptions {
   headsOf: (documentIds: string[], connection: Connection) => Promise<Record<string, string[] | null>>
   /** Told about connections, frames and relays, for the server's metrics. */
   metrics?: AdapterMetrics
+  /** Takes `sync` and `request` messages for the documents it serves (the relay core, relay/hub.ts); the rest go to the repo. */
+  relay?: RelayRoute
+}
+
+/** What the adapter needs of the relay core (relay/hub.ts RelayHub). */
+export interface RelayRoute {
+  serves(documentId: string): Promise<boolean>
+  /** Checks, relays and answers a message; a violation closes the connection. `arrived` is called when it carries new changes. */
+  receive(message: Message & { documentId: DocumentId; data: Uint8Array }, user: string, peer: PeerId, arrived: () => void): Promise<Violation | undefined>
+}
+
+/** A `sync` or `request` message: what the relay core takes (frames.ts checked its fields). */
+function isDocumentSync(message: Message): message is Message & { documentId: DocumentId; data: Uint8Array } {
+  return (message.type === 'sync' || message.type === 'request') && typeof message.documentId === 'string' && message.data instanceof Uint8Array
 }
 
 function toBytes(data: RawData): Uint8Array {
@@ -244,6 +259,8 @@ export class ParleyServerAdapter extends NetworkAdapter {
   }
 
   async #deliver(connection: Connection, message: Message, receivedAt: number): Promise<void> {
+    const { relay } = this.#options
+    if (relay && isDocumentSync(message) && (await relay.serves(message.documentId))) return this.#relay(relay, connection, message, receivedAt)
     let verdict: Verdict
     try {
       verdict = await this.#options.inspect(message, connection)
@@ -258,6 +275,17 @@ export class ParleyServerAdapter extends NetworkAdapter {
     } catch (error) {
       this.close(connection, CloseCodes.MALFORMED, `message rejected by the repo: ${(error as Error).message}`)
     }
+  }
+
+  /** A message for a document the relay core serves: it never reaches the repo. */
+  async #relay(relay: RelayRoute, connection: Connection, message: Message & { documentId: DocumentId; data: Uint8Array }, receivedAt: number): Promise<void> {
+    let violation: Violation | undefined
+    try {
+      violation = await relay.receive(message, connection.user, message.senderId, () => this.#arrived(message.documentId, message.senderId, receivedAt))
+    } catch (error) {
+      violation = { code: CloseCodes.MALFORMED, reason: `message could not be checked: ${(error as Error).message}` }
+    }
+    if (violation) this.close(connection, violation.code, violation.reason)
   }
 
   #join(connection: Connection, peerId: PeerId, peerMetadata: PeerMetadata, versions: string[] | undefined): void {
@@ -333,13 +361,18 @@ export class ParleyServerAdapter extends NetworkAdapter {
     const { documentId, data } = message as { documentId?: string; data?: Uint8Array }
     if (!this.#options.metrics || documentId === undefined || !data) return
     if (decodeSyncData(data).changes.length === 0) return
+    this.#arrived(documentId, message.senderId, receivedAt)
+  }
+
+  #arrived(documentId: string, from: PeerId, receivedAt: number): void {
+    if (!this.#options.metrics) return
     // Roughly oldest first (insertion order): drop the ones nobody else was waiting for.
     for (const [id, { at }] of this.#unrelayed) {
       if (receivedAt - at < RELAY_WINDOW_MS) break
       this.#unrelayed.delete(id)
     }
     // The earliest change still waiting is the one whose delay counts.
-    if (!this.#unrelayed.has(documentId)) this.#unrelayed.set(documentId, { at: receivedAt, from: message.senderId })
+    if (!this.#unrelayed.has(documentId)) this.#unrelayed.set(documentId, { at: receivedAt, from })
   }
 
   #relayed(documentId: string, targetId: PeerId): void {

@@ -1,0 +1,282 @@
+/**
+ * The relay core in the live server (issue 15), for segment documents: the one module
+ * that owns their change logs, each peer's sync state per segment, their persistence
+ * (log-storage.ts, automerge-repo's key layout, so a server without the relay core reads
+ * the same data) and the eviction of idle logs. The network adapter hands it `sync` and
+ * `request` messages for segments instead of the repo (network/server-adapter.ts
+ * `relay`); the HTTP API writes segments through `changeAsServer`.
+ *
+ * Per message: decoded once, checked (segment-ingress.ts), appended, forwarded as one
+ * shared message to the peers in sync, acknowledged to the sender; no Automerge document.
+ */
+import { next as A } from '@automerge/automerge'
+import type { DocumentId, Message, PeerId, StorageAdapterInterface } from '@automerge/automerge-repo'
+import { SEGMENT_BYTES, SEGMENT_SIZE, type Limits, type ParleyEvent, type SegmentDoc } from '@parley/core'
+import type { FastifyBaseLogger } from 'fastify'
+import { randomBytes } from 'node:crypto'
+import type { AccessRegistry } from '../access/registry.ts'
+import type { Violation } from '../access/rules.ts'
+import { foldSegment, type SegmentState } from '../access/segment-log-rules.ts'
+import { CloseCodes } from '../close-codes.ts'
+import { ChangeLog, type LoggedChange } from './change-log.ts'
+import { LogStorage } from './log-storage.ts'
+import { canForward, createPeerState, decodeSyncMessage, forwardable, forwarded, generate, receive, type PeerState, type SyncMessage } from './peer-sync.ts'
+import { applyEffects, checkSegmentIngress } from './segment-ingress.ts'
+import { serverChange } from './server-change.ts'
+
+/** Extension points: the event index, webhooks and metrics hang off these. */
+export interface RelayHooks {
+  /** A segment's log loaded (or created): all its events, for numbering. */
+  loaded?(conversationId: string, segmentId: string, events: ParleyEvent[]): void
+  /** Changes accepted into a segment from a client: the events they append. */
+  accepted?(conversationId: string, segmentId: string, events: ParleyEvent[]): void
+}
+
+export interface RelayHubOptions {
+  readonly storage: StorageAdapterInterface
+  readonly registry: AccessRegistry
+  readonly limits: Limits
+  /** Sends to a connected peer (the network adapter's `send`, which checks who may read). */
+  readonly send: (message: Message) => void
+  /** The server's peer ID, the sender of what the hub sends. */
+  readonly peerId: () => PeerId
+  /** A log with no peer, unused this long, is written out and unloaded (0: only the cap). */
+  readonly idleMs: number
+  /** Loaded logs beyond which idle ones are unloaded, least recently used first. */
+  readonly maxLoaded: number
+  readonly hooks: RelayHooks
+  readonly log: FastifyBaseLogger
+}
+
+interface Segment {
+  readonly id: string
+  readonly log: ChangeLog
+  state: SegmentState | null
+  readonly peers: Map<PeerId, PeerState>
+  /** Events of checked changes still waiting for their deps, by hash. */
+  readonly waiting: Map<string, ParleyEvent[]>
+  used: number
+  /** Messages for one segment are handled one after another. */
+  tail: Promise<unknown>
+}
+
+/** The owner the registry records for the server's own changes (conversations/service.ts). */
+const SERVER_ACTOR_OWNER = '@server'
+
+export class RelayHub {
+  readonly #options: RelayHubOptions
+  readonly #storage: LogStorage
+  readonly #segments = new Map<string, Promise<Segment>>()
+  readonly #peerSegments = new Map<PeerId, Set<string>>()
+  /** One actor for every change this server process makes (its seq continues in each log). */
+  readonly #actor = randomBytes(16).toString('hex')
+  readonly #sweep: ReturnType<typeof setInterval>
+
+  constructor(options: RelayHubOptions) {
+    this.#options = options
+    this.#storage = new LogStorage(options.storage)
+    const every = options.idleMs > 0 ? Math.min(5000, Math.max(50, Math.floor(options.idleMs / 2))) : 1000
+    this.#sweep = setInterval(() => void this.#evictIdle(), every)
+    this.#sweep.unref()
+  }
+
+  /** Is this document a segment the hub serves? Registered as one, or a client creating one. */
+  async serves(documentId: string): Promise<boolean> {
+    if (this.#segments.has(documentId)) return true
+    const entry = await this.#options.registry.entry(documentId)
+    return entry?.type === 'segment'
+  }
+
+  get loadedCount(): number {
+    return this.#segments.size
+  }
+
+  /** A `sync` or `request` message from a connected peer; a violation means: close the connection. */
+  async receive(message: Message & { documentId: DocumentId; data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void): Promise<Violation | undefined> {
+    const segment = await this.#open(message.documentId)
+    return this.#serial(segment, () => this.#receive(segment, message, user, peer, arrived))
+  }
+
+  async #receive(segment: Segment, message: Message & { data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void): Promise<Violation | undefined> {
+    const { registry } = this.#options
+    let sync: SyncMessage
+    try {
+      sync = decodeSyncMessage(message.data)
+    } catch (error) {
+      return { code: CloseCodes.MALFORMED, reason: (error as Error).message }
+    }
+    let verdict = null
+    if (sync.changes.length > 0) {
+      const { log } = segment
+      verdict = await checkSegmentIngress(this.#options, segment.id, segment.state, hash => log.seen(hash), sync.changes, user)
+      if (!verdict.ok) return verdict.violation
+      sync = { ...sync, changes: verdict.changes }
+      if (verdict.fresh) arrived?.()
+    }
+    // Reading: a new segment's creator may, once registered; otherwise the registry says.
+    if (!verdict?.fresh && !(await registry.mayRead(user, segment.id))) return this.#unavailable(segment.id, peer)
+    if (verdict?.fresh && verdict.effects.register) await applyEffects(registry, segment.id, verdict.effects)
+    const before = segment.log.heads()
+    const { state, appended } = receive(segment.log, segment.peers.get(peer) ?? createPeerState(), sync)
+    this.#track(segment, peer, state)
+    if (verdict?.fresh) {
+      segment.state = verdict.state
+      for (const [hash, events] of verdict.events) segment.waiting.set(hash, events)
+    }
+    for (const hash of appended.dropped) segment.waiting.delete(hash)
+    this.#accepted(segment, appended.accepted, before, peer)
+    if (verdict?.fresh && !verdict.effects.register) await applyEffects(registry, segment.id, verdict.effects)
+    this.#generate(segment, peer)
+    if (segment.log.size === 0) this.#unavailable(segment.id, peer)
+    if (appended.rejected.length > 0) return { code: CloseCodes.FORBIDDEN, reason: `a change was refused: ${appended.rejected[0]!.message}` }
+    return undefined
+  }
+
+  /** The heads of a segment the server holds, null when it holds none. */
+  async heads(documentId: string): Promise<string[] | null> {
+    const segment = await this.#open(documentId)
+    return segment.log.size > 0 ? [...segment.log.heads()] : null
+  }
+
+  /** Whether writers should start the next segment (core isSegmentFull); undefined when none is held. */
+  async isFull(segmentId: string): Promise<boolean | undefined> {
+    const { state } = await this.#open(segmentId)
+    return state ? state.count >= SEGMENT_SIZE || state.bytes >= SEGMENT_BYTES : undefined
+  }
+
+  /** The segment as a document (HTTP reads and writes; segments are small), undefined when none is held. */
+  async read(segmentId: string): Promise<SegmentDoc | undefined> {
+    const segment = await this.#open(segmentId)
+    return segment.log.size > 0 ? A.load<SegmentDoc>(segment.log.concat()) : undefined
+  }
+
+  /**
+   * A change the server makes itself (HTTP publish, a new segment): built with Automerge
+   * on the segment loaded from its log, appended as the server's own change (its actor
+   * bound to the server, the change accepted), stored and sent to the segment's peers.
+   */
+  async changeAsServer(segmentId: string, change: (doc: SegmentDoc) => void): Promise<void> {
+    const segment = await this.#open(segmentId)
+    await this.#serial(segment, async () => {
+      const { changes, decoded } = serverChange(segment.log, this.#actor, change)
+      if (changes.length === 0) return
+      await this.#options.registry.bindActor(this.#actor, SERVER_ACTOR_OWNER)
+      await this.#options.registry.accept(decoded.map(item => item.hash))
+      const before = segment.log.heads()
+      const appended = segment.log.append(changes)
+      if (appended.rejected.length > 0) throw new Error(`the server's own change was refused: ${appended.rejected[0]!.message}`)
+      const folded = foldSegment(segment.log.changes().map(item => A.decodeChange(item.bytes)), this.#options.limits)
+      segment.state = folded?.state ?? null
+      this.#accepted(segment, appended.accepted, before, undefined)
+    })
+  }
+
+  /** A peer's connection closed: its sync states go (a reconnect starts afresh). */
+  peerLeft(peer: PeerId): void {
+    for (const id of this.#peerSegments.get(peer) ?? []) void this.#segments.get(id)?.then(segment => segment.peers.delete(peer))
+    this.#peerSegments.delete(peer)
+  }
+
+  /** Writes everything and unloads every log. */
+  async close(): Promise<void> {
+    clearInterval(this.#sweep)
+    await Promise.all([...this.#segments.values()].map(loading => loading.then(segment => segment.tail)))
+    await this.#storage.flush()
+    this.#segments.clear()
+  }
+
+  #accepted(segment: Segment, accepted: readonly LoggedChange[], before: readonly string[], origin: PeerId | undefined): void {
+    if (accepted.length === 0) return
+    this.#storage.enqueue(segment.id, accepted)
+    const forward = forwardable(segment.log, accepted, before)
+    for (const [peer, state] of segment.peers) {
+      if (peer === origin) continue
+      if (canForward(state, forward)) {
+        segment.peers.set(peer, forwarded(state, forward))
+        this.#sendSync(segment.id, peer, forward.message)
+      } else this.#generate(segment, peer)
+    }
+    const events: ParleyEvent[] = []
+    for (const change of accepted) {
+      events.push(...(segment.waiting.get(change.hash) ?? []))
+      segment.waiting.delete(change.hash)
+    }
+    if (events.length > 0 && segment.state) this.#options.hooks.accepted?.(segment.state.conversation, segment.id, events)
+  }
+
+  #generate(segment: Segment, peer: PeerId): void {
+    const state = segment.peers.get(peer)
+    if (!state || segment.log.size === 0) return
+    const next = generate(segment.log, state)
+    segment.peers.set(peer, next.state)
+    if (next.message) this.#sendSync(segment.id, peer, next.message)
+  }
+
+  #sendSync(documentId: string, targetId: PeerId, data: Uint8Array): void {
+    this.#options.send({ type: 'sync', senderId: this.#options.peerId(), targetId, documentId: documentId as DocumentId, data })
+  }
+
+  #unavailable(documentId: string, targetId: PeerId): undefined {
+    this.#options.send({ type: 'doc-unavailable', senderId: this.#options.peerId(), targetId, documentId: documentId as DocumentId })
+    return undefined
+  }
+
+  #track(segment: Segment, peer: PeerId, state: PeerState): void {
+    segment.peers.set(peer, state)
+    let ids = this.#peerSegments.get(peer)
+    if (!ids) this.#peerSegments.set(peer, (ids = new Set()))
+    ids.add(segment.id)
+  }
+
+  /** The segment's log, loaded from storage once (an empty log when nothing is stored). */
+  #open(documentId: string): Promise<Segment> {
+    let loading = this.#segments.get(documentId)
+    if (!loading) {
+      loading = this.#load(documentId)
+      this.#segments.set(documentId, loading)
+      loading.catch(() => this.#segments.delete(documentId))
+    }
+    return loading.then(segment => {
+      segment.used = Date.now()
+      return segment
+    })
+  }
+
+  async #load(documentId: string): Promise<Segment> {
+    const log = (await this.#storage.load(documentId)) ?? new ChangeLog()
+    const folded = log.size > 0 ? foldSegment(log.changes().map(change => A.decodeChange(change.bytes)), this.#options.limits) : undefined
+    const segment: Segment = { id: documentId, log, state: folded?.state ?? null, peers: new Map(), waiting: new Map(), used: Date.now(), tail: Promise.resolve() }
+    if (folded) this.#options.hooks.loaded?.(folded.state.conversation, documentId, folded.events)
+    return segment
+  }
+
+  #serial<T>(segment: Segment, task: () => Promise<T>): Promise<T> {
+    const run = segment.tail.then(task)
+    segment.tail = run.catch(() => undefined)
+    return run
+  }
+
+  /** Idle logs (no peer, unused for idleMs) and, past maxLoaded, the least recently used idle ones are written out and unloaded. */
+  async #evictIdle(): Promise<void> {
+    const now = Date.now()
+    const idle: Segment[] = []
+    for (const loading of this.#segments.values()) {
+      const segment = await loading.catch(() => undefined)
+      if (segment && segment.peers.size === 0) idle.push(segment)
+    }
+    idle.sort((a, b) => a.used - b.used)
+    let excess = this.#options.maxLoaded > 0 ? this.#segments.size - this.#options.maxLoaded : 0
+    for (const segment of idle) {
+      const expired = this.#options.idleMs > 0 && now - segment.used >= this.#options.idleMs
+      if (!expired && excess <= 0) break
+      excess--
+      await this.#serial(segment, async () => {
+        if (segment.peers.size > 0) return
+        this.#segments.delete(segment.id)
+        await this.#storage.flush()
+        if (segment.log.size > 0 && this.#storage.shouldCompact(segment.id)) await this.#storage.compact(segment.id, segment.log)
+        this.#storage.forget(segment.id)
+      }).catch(error => this.#options.log.warn({ err: error, documentId: segment.id }, 'could not unload an idle segment'))
+    }
+  }
+}
