@@ -86,7 +86,8 @@ export interface ServerAdapterOptions {
 
 /** What the adapter needs of the relay core (relay/hub.ts RelayHub). */
 export interface RelayRoute {
-  serves(documentId: string): Promise<boolean>
+  /** `data`: the message's sync data, for a document the server has not registered. */
+  serves(documentId: string, data: Uint8Array): Promise<boolean>
   /** Checks, relays and answers a message; a violation closes the connection. `arrived` is called when it carries new changes. */
   receive(message: Message & { documentId: DocumentId; data: Uint8Array }, user: string, peer: PeerId, arrived: () => void): Promise<Violation | undefined>
 }
@@ -260,7 +261,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
 
   async #deliver(connection: Connection, message: Message, receivedAt: number): Promise<void> {
     const { relay } = this.#options
-    if (relay && isDocumentSync(message) && (await relay.serves(message.documentId))) return this.#relay(relay, connection, message, receivedAt)
+    if (relay && isDocumentSync(message) && (await relay.serves(message.documentId, message.data))) return this.#relay(relay, connection, message, receivedAt)
     let verdict: Verdict
     try {
       verdict = await this.#options.inspect(message, connection)

@@ -16,7 +16,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import { randomBytes } from 'node:crypto'
 import type { AccessRegistry } from '../access/registry.ts'
 import type { Violation } from '../access/rules.ts'
-import { foldSegment, type SegmentState } from '../access/segment-log-rules.ts'
+import { DECODE_BUDGET, decodeChanges } from '../access/chunks.ts'
+import { foldSegment, isViolation, segmentGenesis, type SegmentState } from '../access/segment-log-rules.ts'
 import { CloseCodes } from '../close-codes.ts'
 import { ChangeLog, type LoggedChange } from './change-log.ts'
 import { LogStorage } from './log-storage.ts'
@@ -80,11 +81,23 @@ export class RelayHub {
     this.#sweep.unref()
   }
 
-  /** Is this document a segment the hub serves? Registered as one, or a client creating one. */
-  async serves(documentId: string): Promise<boolean> {
+  /**
+   * Is this document a segment the hub serves? Registered as one, or unregistered and
+   * `data` (a sync message) creates one: its root says so (decoded within the guard's
+   * bounds; a segment is decoded again by the check, once, when it is created).
+   */
+  async serves(documentId: string, data?: Uint8Array): Promise<boolean> {
     if (this.#segments.has(documentId)) return true
     const entry = await this.#options.registry.entry(documentId)
-    return entry?.type === 'segment'
+    if (entry !== null || !data) return entry?.type === 'segment'
+    try {
+      const { changes } = decodeSyncMessage(data)
+      if (changes.length === 0) return false
+      const genesis = segmentGenesis(decodeChanges(changes, DECODE_BUDGET).decoded)
+      return genesis !== undefined && !isViolation(genesis)
+    } catch {
+      return false // the repo path's guard says why
+    }
   }
 
   get loadedCount(): number {
