@@ -11,6 +11,7 @@
 import { next as Automerge } from '@automerge/automerge'
 import { CoreErrorCodes, ParleyError } from './errors.ts'
 import type { ParleyEvent, ReadEvent, Role } from './events.ts'
+import bs58check from 'bs58check'
 import { derivedBytes, derivedDocumentId } from './ids.ts'
 import { readString, scalar, type Scalar } from './scalar.ts'
 import { utf8Length } from './utf8.ts'
@@ -67,6 +68,8 @@ export interface InboxDoc {
   type: Scalar
   user: Scalar
   conversations: Record<string, { addedAt: number }>
+  /** Set by the server once the inbox of the legacy ID (legacyInboxDocumentId) is merged in. */
+  legacyMerged?: boolean
 }
 
 export interface Head {
@@ -215,7 +218,38 @@ export function readSegmentEvents(
   return { events, invalid }
 }
 
+/**
+ * The user's inbox document ID. It lies in a namespace of IDs no other document may
+ * take (isInboxNamespaceId): automerge-repo's own IDs are random UUIDs (version 4, so
+ * byte 6 starts with 4 and byte 8 with binary 10), and these have bytes 6 and 8 zero.
+ * The server refuses any document under such an ID except the connecting user's own
+ * inbox, so nobody can occupy another user's inbox ID (docs/security.md, "Inbox ID
+ * squatting"), and a device offline from the start still knows its inbox.
+ */
 export function inboxDocumentId(user: string): string {
+  const bytes = derivedBytes('parley/inbox/v2', user)
+  bytes[6] = 0
+  bytes[8] = 0
+  return bs58check.encode(bytes)
+}
+
+/** Is this a document ID in the inbox namespace (inboxDocumentId), whoever's it is? */
+export function isInboxNamespaceId(documentId: string): boolean {
+  let bytes: Uint8Array
+  try {
+    bytes = bs58check.decode(documentId)
+  } catch {
+    return false
+  }
+  return bytes.length === 16 && bytes[6] === 0 && bytes[8] === 0
+}
+
+/**
+ * The inbox ID of releases before the namespace (an unkeyed hash anyone could occupy
+ * first). A server keeps an inbox registered under it and merges it into the new one
+ * (sync-server/src/inbox.ts); nothing new is created under it.
+ */
+export function legacyInboxDocumentId(user: string): string {
   return derivedDocumentId('parley/inbox', user)
 }
 

@@ -4,7 +4,7 @@
  * a conversation has it in their inbox; a removed member loses it.
  */
 import type { DocHandle, DocumentId, Repo, StorageAdapterInterface } from '@automerge/automerge-repo'
-import { addToInbox, inboxDocumentId, inboxGenesis, removeFromInbox, type Head, type InboxDoc } from '@parley/core'
+import { addToInbox, inboxDocumentId, inboxGenesis, legacyInboxDocumentId, readInbox, removeFromInbox, type Head, type InboxDoc } from '@parley/core'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AccessRegistry } from './access/registry.ts'
 
@@ -61,6 +61,27 @@ export class InboxKeeper {
     // Straight to storage: repo.find would also ask every connected peer.
     const stored = (await this.#storage.loadRange([id])).length > 0
     await this.#registry.register(id, { type: 'inbox', user })
-    return stored ? await this.#repo.find<InboxDoc>(id) : this.#repo.import<InboxDoc>(inboxGenesis(user), { docId: id })
+    const inbox = stored ? await this.#repo.find<InboxDoc>(id) : this.#repo.import<InboxDoc>(inboxGenesis(user), { docId: id })
+    if (!inbox.doc().legacyMerged) await this.#mergeLegacy(user, inbox)
+    return inbox
+  }
+
+  /**
+   * A data directory written before inbox IDs had their own namespace holds the user's
+   * inbox under the legacy ID: its conversations move into the new inbox once (marked,
+   * so a conversation the user leaves later does not come back). Only an inbox the
+   * registry gives to this user counts: a document someone else put under that ID
+   * (the squat the namespace ends) is ignored.
+   */
+  async #mergeLegacy(user: string, inbox: DocHandle<InboxDoc>): Promise<void> {
+    const legacyId = legacyInboxDocumentId(user) as DocumentId
+    const entry = await this.#registry.entry(legacyId)
+    if (entry?.type !== 'inbox' || entry.user !== user) return
+    if ((await this.#storage.loadRange([legacyId])).length === 0) return
+    const legacy = (await this.#repo.find<InboxDoc>(legacyId)).doc()
+    inbox.change(d => {
+      for (const conversationId of readInbox(legacy)) addToInbox(d, conversationId, legacy.conversations[conversationId]?.addedAt ?? Date.now())
+      d.legacyMerged = true
+    })
   }
 }

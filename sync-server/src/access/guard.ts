@@ -7,7 +7,7 @@
  */
 import { next as Automerge, type DecodedChange, type Doc } from '@automerge/automerge'
 import { isValidDocumentId, type DocumentId, type Message, type Repo, type StorageAdapterInterface } from '@automerge/automerge-repo'
-import { DocumentTypes, documentType, inboxDocumentId, inboxGenesis, isValidUserId, readHead, type HeadDoc, type InboxDoc, type Limits, type Role, type SegmentDoc } from '@parley/core'
+import { DocumentTypes, documentType, inboxDocumentId, inboxGenesis, isInboxNamespaceId, isValidUserId, legacyInboxDocumentId, readHead, type HeadDoc, type InboxDoc, type Limits, type Role, type SegmentDoc } from '@parley/core'
 import { CloseCodes } from '../close-codes.ts'
 import { decodeSyncData } from '../network/frames.ts'
 import { ChunkError, DECODE_BUDGET, decodeChanges } from './chunks.ts'
@@ -79,6 +79,13 @@ export class SyncGuard {
     // The derived inbox ID (a hash) is computed only for unregistered documents, not per message.
     const inbox = entry?.type === 'inbox' || (entry === null && documentId === inboxDocumentId(user))
     if (inbox && entry?.type === 'inbox' && entry.user !== user) return forbidden('this is another user’s inbox')
+    if (entry === null && !inbox) {
+      // Inbox IDs have a namespace of their own (core inboxDocumentId): only its user's inbox takes one.
+      if (isInboxNamespaceId(documentId)) return forbidden('this document ID is reserved for another user’s inbox')
+      // A client of an earlier release bringing its inbox under the legacy ID: nothing is
+      // created there any more (src/inbox.ts), so its changes are held back, not refused.
+      if (documentId === legacyInboxDocumentId(user)) return INCOMPLETE
+    }
     // A user's client may bring its inbox before the server needed it: from now on it is theirs alone.
     if (inbox && entry === null) await this.#registry.register(documentId, { type: 'inbox', user })
     // An inbox always holds at least its deterministic genesis.
@@ -204,6 +211,7 @@ export class SyncGuard {
     for (const segmentId of result.segments) {
       if (!isValidDocumentId(segmentId)) return forbidden(`${JSON.stringify(segmentId.slice(0, 60))} is not a document ID`)
       const entry = await this.#registry.entry(segmentId)
+      if (entry === null && isInboxNamespaceId(segmentId)) return forbidden(`${segmentId} is reserved for a user’s inbox`)
       if (entry === null) await this.#registry.register(segmentId, { type: 'segment', conversation: conversationId, reserved: true })
       else if (entry.type !== 'segment' || entry.conversation !== conversationId) return forbidden(`${segmentId} is not a segment of this conversation`)
     }

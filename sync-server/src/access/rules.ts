@@ -125,6 +125,8 @@ export function checkInboxChanges(doc: InboxDoc, changes: DecodedChange[]): Viol
         continue
       }
       if (added.has(op.obj) && op.key === 'addedAt' && op.action === 'set' && typeof op.value === 'number') continue
+      // The server's mark that a legacy inbox was merged in (sync-server/src/inbox.ts).
+      if (op.obj === '_root' && op.key === 'legacyMerged' && op.action === 'set' && op.value === true) continue
       return forbidden('inboxes are written by the server only')
     }
   }
