@@ -3,7 +3,7 @@
  * long polling, and the SSE stream. Every route authenticates with the same bearer
  * tokens as sync and checks the same membership rule (the access registry).
  */
-import { bareDocumentId, readInbox, type ConversationKind, type Head, type Role } from '@parley/core'
+import { bareDocumentId, isValidUserId, readInbox, type ConversationKind, type Head, type Role } from '@parley/core'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ConversationService } from '../conversations/service.ts'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
@@ -47,6 +47,17 @@ function headView(id: string, head: Head) {
 
 const conversationId = (request: FastifyRequest<{ Params: { id: string } }>): string => bareDocumentId(request.params.id)
 
+/**
+ * A member ID from a request body, refused (400) when core's isValidUserId refuses it: a
+ * name every object inherits would become a hidden prototype key in the head, or a
+ * member of everything to a lookup that forgets own properties (docs/security.md).
+ * The schema has already bounded its length.
+ */
+function memberId(user: string): string {
+  if (!isValidUserId(user)) throw new ParleyError(ServerErrorCodes.BAD_REQUEST, `${JSON.stringify(user)} is not a valid user ID: a name every object inherits (__proto__, constructor …)`)
+  return user
+}
+
 export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { service, index, inboxes, auth } = ctx
   const preHandler = auth.authenticate
@@ -65,7 +76,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     { preHandler: writePreHandler, schema: { tags: ['conversations'], summary: 'Create a conversation; the caller is its owner', security, body: schemas.createConversationBody, response: { 201: schemas.headView, ...writeErrors } } },
     async (request, reply) => {
       const { kind = 'group', title = '', members } = request.body
-      const { id, head } = await service.create(caller(request).user, { kind, title, members })
+      const { id, head } = await service.create(caller(request).user, { kind, title, members: members.map(memberId) })
       // Listed in every member's inbox before the answer, not soon after.
       await inboxes.update(id, head, [])
       return reply.code(201).send(headView(id, head))
@@ -113,7 +124,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async (request, reply) => {
-      const { seq, event } = await service.addMember(caller(request).user, conversationId(request), request.body.userId, request.body.role ?? 'member')
+      const { seq, event } = await service.addMember(caller(request).user, conversationId(request), memberId(request.body.userId), request.body.role ?? 'member')
       return reply.code(201).send({ eventId: event.id, seq })
     },
   )
