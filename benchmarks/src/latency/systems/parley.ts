@@ -44,3 +44,13 @@ export const parley: System = {
     }
   },
 }
+
+/** Parley with segments served by the relay core (`--relay-core`, sync-server/src/relay/hub.ts). */
+export const parleyRelayCore: System = {
+  ...parley,
+  name: 'Parley --relay-core',
+  serverCommand: (port, dataDir, secret) => {
+    const command = parley.serverCommand(port, dataDir, secret)
+    return { ...command, args: [...command.args, '--relay-core'] }
+  },
+}
