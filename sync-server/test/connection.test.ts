@@ -110,6 +110,28 @@ describe('WebSocket connections', () => {
     bob.close()
   })
 
+  it('gives up a document a connected client claims and never sends, with no unhandled rejection (issue 13, item 5)', async () => {
+    const client = await RawClient.open(server, 'mallory')
+    const { senderId: serverId } = await client.join('mallory-claims')
+    const documentId = inboxDocumentId('nobody-at-all')
+    const rejections: unknown[] = []
+    const onRejection = (reason: unknown): number => rejections.push(reason)
+    process.on('unhandledRejection', onRejection)
+    try {
+      // "I have this document": the server asks for it, and nothing ever comes.
+      const data = Automerge.encodeSyncMessage({ heads: ['ab'.repeat(32)], need: [], have: [], changes: [] } as never)
+      client.send({ type: 'request', senderId: 'mallory-claims', targetId: serverId, documentId, data })
+      await vi.waitFor(() => expect(server.server.repo.handles[documentId as never]?.state).toBe('requesting'))
+      // Still connected, still claiming: the handle is given up after the request timeout (10 s unused).
+      await vi.waitFor(() => expect(server.server.repo.handles[documentId as never]).toBeUndefined(), { timeout: 30_000, interval: 500 })
+      expect(client.socket.readyState).toBe(client.socket.OPEN)
+      expect(rejections).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onRejection)
+      client.socket.close()
+    }
+  }, 60_000)
+
   it('lets the same user reconnect with the same peer ID, replacing the old socket', async () => {
     const first = await RawClient.open(server, 'alice')
     await first.join('alice-phone')
