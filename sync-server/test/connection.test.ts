@@ -1,4 +1,4 @@
-import { cbor, Repo } from '@automerge/automerge-repo'
+import { cbor, generateAutomergeUrl, parseAutomergeUrl, Repo } from '@automerge/automerge-repo'
 import { next as Automerge } from '@automerge/automerge'
 import { inboxDocumentId, readSegmentEvents, type SegmentDoc } from '@parley/core'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
@@ -113,7 +113,7 @@ describe('WebSocket connections', () => {
   it('gives up a document a connected client claims and never sends, with no unhandled rejection (issue 13, item 5)', async () => {
     const client = await RawClient.open(server, 'mallory')
     const { senderId: serverId } = await client.join('mallory-claims')
-    const documentId = inboxDocumentId('nobody-at-all')
+    const documentId = parseAutomergeUrl(generateAutomergeUrl()).documentId
     const rejections: unknown[] = []
     const onRejection = (reason: unknown): number => rejections.push(reason)
     process.on('unhandledRejection', onRejection)
