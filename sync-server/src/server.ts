@@ -169,7 +169,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     },
   })
   if (hub) adapter.on('peer-disconnected', ({ peerId }) => hub.peerLeft(peerId))
-  guard = new SyncGuard(repo, registry, limits, storage.adapter)
+  guard = new SyncGuard(repo, registry, limits, storage.adapter, index)
   const keeper = new InboxKeeper(repo, storage.adapter, registry, log)
   const watch = new ConversationWatch(repo, {
     head(conversationId, head, removed) {

@@ -7,9 +7,11 @@
  */
 import { next as Automerge, type DecodedChange, type Doc } from '@automerge/automerge'
 import { isValidDocumentId, type DocumentId, type Message, type Repo, type StorageAdapterInterface } from '@automerge/automerge-repo'
-import { DocumentTypes, documentType, inboxDocumentId, inboxGenesis, isInboxNamespaceId, isValidUserId, legacyInboxDocumentId, readHead, type HeadDoc, type InboxDoc, type Limits, type Role, type SegmentDoc } from '@parley/core'
+import { DocumentTypes, documentType, inboxDocumentId, inboxGenesis, isInboxNamespaceId, isValidUserId, legacyInboxDocumentId, readHead, readString, type HeadDoc, type InboxDoc, type Limits, type ParleyEvent, type Role, type SegmentDoc } from '@parley/core'
 import { CloseCodes } from '../close-codes.ts'
 import { decodeSyncData } from '../network/frames.ts'
+import { appendedEvents, refusesEventIdReuse } from '../events/event-ids.ts'
+import type { EventIndex } from '../events/event-index.ts'
 import { ChunkError, DECODE_BUDGET, decodeChanges } from './chunks.ts'
 import { roleIn, rolesOf, type AccessRegistry, type DocEntry } from './registry.ts'
 import { checkHeadChanges, checkInboxChanges, checkNewDocumentOps, checkNewHead, checkNewSegment, checkSegmentChanges, segmentConversation, type HeadCheck, type Violation } from './rules.ts'
@@ -36,12 +38,15 @@ export class SyncGuard {
    */
   readonly #pending = new Map<string, Doc<unknown>>()
   readonly #storage: StorageAdapterInterface
+  /** The server sequence, to refuse an event ID another author has (events/event-ids.ts); none: not checked. */
+  readonly #index: Pick<EventIndex, 'seqOf' | 'page'> | undefined
 
-  constructor(repo: Repo, registry: AccessRegistry, limits: Limits, storage: StorageAdapterInterface) {
+  constructor(repo: Repo, registry: AccessRegistry, limits: Limits, storage: StorageAdapterInterface, index?: Pick<EventIndex, 'seqOf' | 'page'>) {
     this.#repo = repo
     this.#registry = registry
     this.#limits = limits
     this.#storage = storage
+    this.#index = index
   }
 
   /** The message to pass on (possibly with changes held back), or why it may not pass. */
@@ -159,7 +164,7 @@ export class SyncGuard {
       case 'segment': {
         const role = this.#roleIn(entry.conversation, user, entry.creator)
         if (!role) return forbidden('not a member of this conversation')
-        return checkSegmentChanges(doc as SegmentDoc, changes, user, role, this.#limits)
+        return checkSegmentChanges(doc as SegmentDoc, changes, user, role, this.#limits) ?? (await this.#refusesEventIds(entry.conversation, appendedEvents(changes.flatMap(change => change.ops)), (doc as SegmentDoc).events))
       }
       default:
         // Inboxes never get here: #checkChanges handles them.
@@ -195,7 +200,7 @@ export class SyncGuard {
       // A segment may arrive before the head that lists it (both created offline).
       const role = head === null ? 'member' : roleIn(head.members, user)
       if (!role) return forbidden('not a member of this conversation')
-      const violation = checkNewSegment(doc as SegmentDoc, user, role, this.#limits)
+      const violation = checkNewSegment(doc as SegmentDoc, user, role, this.#limits) ?? (await this.#refusesEventIds(conversation, appendedEvents((doc as SegmentDoc).events.map(json => ({ value: readString(json) })))))
       if (violation) return violation
       await this.#registry.register(documentId, { type: 'segment', conversation, creator: user })
     } else {
@@ -216,6 +221,13 @@ export class SyncGuard {
       else if (entry.type !== 'segment' || entry.conversation !== conversationId) return forbidden(`${segmentId} is not a segment of this conversation`)
     }
     return undefined
+  }
+
+  /** An event ID the conversation already has from another author would shadow that event (events/event-ids.ts). */
+  async #refusesEventIds(conversationId: string, events: ParleyEvent[], held?: readonly unknown[]): Promise<Violation | undefined> {
+    if (!this.#index || events.length === 0) return undefined
+    const reason = await refusesEventIdReuse(this.#index, conversationId, events, held)
+    return reason === undefined ? undefined : forbidden(reason)
   }
 
   #roleIn(conversationId: string, user: string, creator: string | undefined): Role | undefined {
