@@ -14,13 +14,12 @@ import type { FastifyReply } from 'fastify'
 import type { ServerResponse } from 'node:http'
 import { ServerErrorCodes } from '../errors.ts'
 import type { EventIndex, SequencedEvent } from '../events/event-index.ts'
+import { timerAt } from '../timer-at.ts'
 
 const HEARTBEAT_MS = 25_000
 const BACKLOG_PAGE = 500
 /** After the closing `end` event, how long a client may take to read it before the socket is cut. */
 const END_GRACE_MS = 10_000
-/** setTimeout fires at once past 2^31 - 1 ms (~24 days); a token living longer is waited for in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** Why the server ended a stream: sent as the data of a last `event: end`. */
 export interface StreamEnd {
@@ -44,16 +43,8 @@ export interface StreamOptions {
   maxBufferedBytes: number
 }
 
-/** Calls `run` at `at` (ms since the epoch), also when that is further away than one timer reaches. */
-export function timerAt(at: number, run: () => void): { cancel(): void } {
-  let timer: NodeJS.Timeout
-  const arm = (): void => {
-    const delay = at - Date.now()
-    timer = delay > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(run, Math.max(0, delay))
-  }
-  arm()
-  return { cancel: () => clearTimeout(timer) }
-}
+// One helper for every token-expiry timer (streams, polls, sync connections).
+export { timerAt }
 
 export function streamEvents(reply: FastifyReply, options: StreamOptions): void {
   const { index, conversationId, stillMember, expiresAt, maxBufferedBytes } = options

@@ -14,6 +14,7 @@ import { CloseCodes } from '../close-codes.ts'
 import type { AdapterMetrics } from '../metrics/metrics.ts'
 import { decodeFrame, decodeSyncData, HEADS_REPLY } from './frames.ts'
 import { UserRates } from './rate-limit.ts'
+import { timerAt } from '../timer-at.ts'
 
 const PROTOCOL_V1 = '1'
 /** Every server's repo peer ID starts so (server.ts); clients may not announce one. */
@@ -60,7 +61,7 @@ export interface Connection {
   /** Messages are inspected one at a time, in the order they arrived. */
   inbound: Promise<void>
   queued: number
-  expiry?: ReturnType<typeof setTimeout>
+  expiry?: { cancel(): void }
 }
 
 export interface ServerAdapterOptions {
@@ -171,9 +172,8 @@ export class ParleyServerAdapter extends NetworkAdapter {
   accept(socket: WebSocket, identity: { user: string; expiresAt?: number }, log: FastifyBaseLogger): void {
     const connection: Connection = { socket, user: identity.user, log, alive: true, inbound: Promise.resolve(), queued: 0 }
     if (identity.expiresAt !== undefined) {
-      // setTimeout overflows past 2^31 ms (~24 days); such a token outlives any connection check we need.
-      const delay = Math.min(identity.expiresAt - Date.now(), 2 ** 31 - 1)
-      connection.expiry = setTimeout(() => this.close(connection, CloseCodes.UNAUTHENTICATED, 'token expired'), delay)
+      // At exp, however far ahead (one setTimeout reaches ~24.8 days; timerAt re-arms).
+      connection.expiry = timerAt(identity.expiresAt, () => this.close(connection, CloseCodes.UNAUTHENTICATED, 'token expired'))
     }
     this.#connections.add(connection)
     this.#options.metrics?.connectionOpened(connection.user)
@@ -316,7 +316,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
   #forget(connection: Connection, code: number): void {
     if (!this.#connections.delete(connection)) return
     this.#options.metrics?.connectionClosed(connection.user, code)
-    clearTimeout(connection.expiry)
+    connection.expiry?.cancel()
     const { repoPeerId } = connection
     if (repoPeerId && this.#byPeer.get(repoPeerId) === connection) {
       this.#byPeer.delete(repoPeerId)
