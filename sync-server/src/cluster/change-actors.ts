@@ -9,7 +9,7 @@
  * - document (0): body = uLEB actor count, then each actor as uLEB length + bytes.
  */
 import { inflateRawSync } from 'node:zlib'
-import { MAGIC, readUleb as uleb } from '../access/chunks.ts'
+import { ChunkError, DECODE_BUDGET, MAGIC, readUleb as uleb } from '../access/chunks.ts'
 
 const HASH_BYTES = 32
 
@@ -22,6 +22,19 @@ function readActor(body: Uint8Array, offset: number): { actor: string; next: num
   const end = length.next + length.value
   if (end > body.length) throw new Error('actor longer than its chunk')
   return { actor: hex(body.subarray(length.next, end)), next: end }
+}
+
+/**
+ * A compressed change's body, inflated to at most the guard's decode budget
+ * (access/chunk-format.ts): a few KB of DEFLATE can inflate to gigabytes.
+ */
+function inflateBounded(body: Uint8Array): Uint8Array {
+  try {
+    return inflateRawSync(body, { maxOutputLength: DECODE_BUDGET.bytes })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new ChunkError(`a compressed change inflates to more than ${DECODE_BUDGET.bytes} bytes`, 'too-large')
+    throw error
+  }
 }
 
 function changeActor(body: Uint8Array): string {
@@ -54,7 +67,7 @@ export function changeActors(blobs: Uint8Array[]): Set<string> {
       if (end > blob.length) throw new Error('chunk longer than its message')
       const body = blob.subarray(length.next, end)
       if (type === 1) actors.add(changeActor(body))
-      else if (type === 2) actors.add(changeActor(inflateRawSync(body)))
+      else if (type === 2) actors.add(changeActor(inflateBounded(body)))
       else if (type === 0) for (const actor of documentActors(body)) actors.add(actor)
       offset = end
     }

@@ -36,6 +36,25 @@ describe('changeActors', () => {
     expect(changeActors([compressed(changes[1]!)])).toEqual(new Set([bob]))
   })
 
+  it('refuses a compressed change that inflates past the decode budget, without inflating it all', () => {
+    // 2 bytes of header (no deps, a 1-byte actor), then 64 MiB of zeros: about 64 KB deflated.
+    const inflated = Buffer.alloc(64 * 1024 * 1024)
+    inflated[0] = 0
+    inflated[1] = 1
+    inflated[2] = 0xab
+    const body = deflateRawSync(inflated)
+    const uleb: number[] = []
+    for (let n = body.length; ; ) {
+      const byte = n & 0x7f
+      n = Math.floor(n / 128)
+      uleb.push(n > 0 ? byte | 0x80 : byte)
+      if (n === 0) break
+    }
+    const bomb = Buffer.concat([Buffer.from([0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2, ...uleb]), body])
+    expect(bomb.length).toBeLessThan(128 * 1024)
+    expect(() => changeActors([bomb])).toThrow(/inflates to more than 4194304 bytes/)
+  })
+
   it('reads every actor of a whole saved document, and of several chunks in one blob', () => {
     expect(changeActors([Automerge.save(doc)])).toEqual(new Set([alice, bob]))
     expect(changeActors([Buffer.concat(Automerge.getAllChanges(doc))])).toEqual(new Set([alice, bob]))
