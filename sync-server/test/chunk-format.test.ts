@@ -64,7 +64,7 @@ describe('measureChunk', () => {
   })
 
   it('lets through the largest legitimate documents: a head of 1,000 members, a segment of 1,000 events', () => {
-    for (const doc of [bigHead, fullSegment]) {
+    for (const doc of [bigHead, fullSegment] as Automerge.Doc<unknown>[]) {
       expect(decodeChanges([Automerge.save(doc)], DECODE_BUDGET).decoded.length).toBe(1)
       expect(decodeChanges(Automerge.getAllChanges(doc), DECODE_BUDGET).decoded.length).toBe(1)
     }

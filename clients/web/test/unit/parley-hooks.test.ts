@@ -49,7 +49,7 @@ it("renders another user's messages and typing in the app's Preact components", 
   }
   container = document.createElement('div')
   document.body.append(container)
-  render(h(ParleyProvider, { client: bob }, h(Messages, null), h(TypingIndicator, { conversation: seen })), container)
+  render(h(ParleyProvider, { client: bob, children: [h(Messages, null), h(TypingIndicator, { conversation: seen })] }), container)
   const text = (selector: string) => container.querySelector(selector)?.textContent ?? ''
   const eventually = (assertion: () => void) => vi.waitFor(assertion, { timeout: 15_000, interval: 20 })
 
