@@ -94,10 +94,20 @@ describe('the parley-server command', () => {
     [['frobnicate'], /unknown command frobnicate/],
     [['token'], /expected exactly one <userId>/],
     [['--port', 'eighty'], /--port \(or PARLEY_PORT\) must be a whole number from 0 to 65535, got "eighty"/],
+    [['--relay-core', '--redis', 'redis://127.0.0.1:6379'], /the relay core .* cannot be combined with redis/],
   ])('exits 2 with a clear message for %j', async (args, message) => {
     const run = await start([...args, '--data', await tempDir()]).exited
     expect(run.code).toBe(2)
     expect(run.stderr).toMatch(message)
+  })
+
+  it('reads PARLEY_RELAY_CORE as a boolean and refuses anything else', async () => {
+    const run = await start(['--data', await tempDir(), '--redis', 'redis://127.0.0.1:6379'], { PARLEY_RELAY_CORE: '1' }).exited
+    expect(run.code).toBe(2)
+    expect(run.stderr).toMatch(/cannot be combined with redis/)
+    const wrong = await start(['--data', await tempDir()], { PARLEY_RELAY_CORE: 'maybe' }).exited
+    expect(wrong.code).toBe(2)
+    expect(wrong.stderr).toMatch(/PARLEY_RELAY_CORE must be 1, true, yes, 0, false or no, got "maybe"/)
   })
 
   it('prints usage for --help', async () => {

@@ -11,4 +11,11 @@ describe('resolveServerOptions', () => {
   it.each([[{ colour: 'red' }], [{ port: 70_000 }], [{ port: 1.5 }], [{ logLevel: 'loud' }], [{ jwtSecret: 'short' }], [{ maxFrameBytes: 10 }]])('rejects %j', options => {
     expect(() => resolveServerOptions(options as never)).toThrow(expect.objectContaining({ code: 'PARLEY_ERR_INVALID_OPTION' }))
   })
+
+  it('takes the relay core (off by default) on a single node only', () => {
+    expect(resolveServerOptions({}).relayCore).toBe(false)
+    expect(resolveServerOptions({ relayCore: true }).relayCore).toBe(true)
+    expect(() => resolveServerOptions({ relayCore: true, redis: 'redis://127.0.0.1:6379' })).toThrow(expect.objectContaining({ code: 'PARLEY_ERR_INVALID_OPTION', message: expect.stringContaining('cannot be combined with redis') }))
+    expect(() => resolveServerOptions({ relayCore: 'yes' as never })).toThrow(expect.objectContaining({ code: 'PARLEY_ERR_INVALID_OPTION' }))
+  })
 })

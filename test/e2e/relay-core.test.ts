@@ -49,7 +49,7 @@ describe('the relay core (--relay-core) on a real server process', () => {
     const { repo } = await stockRepo('bob')
     const head = await repo.find<HeadDoc>(conversation.id as DocumentId)
     const segment = await repo.find<SegmentDoc>(readHead(head.doc()).segments[0] as DocumentId)
-    expect(readSegmentEvents(segment.doc()).events.map(event => event.text)).toEqual(['hello from the SDK'])
+    expect(readSegmentEvents(segment.doc()).events.map(event => (event.type === 'message' ? event.text : event.type))).toEqual(['hello from the SDK'])
 
     for (let i = 0; i < 10; i++) {
       const seen = timelineWhere(conversation, items => items.some(item => item.id === `stock-${i}`))
@@ -57,7 +57,7 @@ describe('the relay core (--relay-core) on a real server process', () => {
       await seen
       const back = new Promise<void>(resolve => {
         const check = (): void => {
-          if (!readSegmentEvents(segment.doc()).events.some(event => event.text === `sdk ${i}`)) return
+          if (!readSegmentEvents(segment.doc()).events.some(event => event.type === 'message' && event.text === `sdk ${i}`)) return
           segment.off('change', check)
           resolve()
         }

@@ -24,6 +24,7 @@ export interface SegmentState {
 
 type Op = DecodedChange['ops'][number] & { insert?: boolean }
 
+const SEGMENT_FIELDS = ['type', 'conversation', 'events']
 const forbidden = (reason: string): Violation => ({ code: CloseCodes.FORBIDDEN, reason })
 const isStringSet = (op: Op): op is Op & { value: string } => op.action === 'set' && typeof op.value === 'string'
 
@@ -38,13 +39,17 @@ export function segmentGenesis(changes: readonly DecodedChange[]): SegmentState 
   let type: string | undefined
   let conversation: string | undefined
   let events: string | undefined
+  const set = new Set<string>()
   for (const change of changes) {
     for (const [index, op] of (change.ops as Op[]).entries()) {
       if (op.obj !== '_root') continue
-      if (op.key === 'type' && isStringSet(op) && type === undefined) type = op.value
-      else if (op.key === 'conversation' && isStringSet(op) && conversation === undefined) conversation = op.value
-      else if (op.key === 'events' && op.action === 'makeList' && events === undefined) events = `${change.startOp + index}@${change.actor}`
-      else return forbidden(op.key === 'type' || op.key === 'conversation' || op.key === 'events' ? `segment field ${op.key} may be set once` : `a segment has no field ${String(op.key)}`)
+      const field = String(op.key)
+      if (!SEGMENT_FIELDS.includes(field)) return forbidden(`a segment has no field ${field}`)
+      if (set.has(field)) return forbidden(`segment field ${field} may be set once`)
+      set.add(field)
+      if (field === 'type' && isStringSet(op)) type = op.value
+      else if (field === 'conversation' && isStringSet(op)) conversation = op.value
+      else if (field === 'events' && op.action === 'makeList') events = `${change.startOp + index}@${change.actor}`
     }
   }
   if (type !== DocumentTypes.segment || !conversation || !events) return forbidden('not a well-formed segment')

@@ -93,7 +93,7 @@ export class RelayHub {
     try {
       const { changes } = decodeSyncMessage(data)
       if (changes.length === 0) return false
-      const genesis = segmentGenesis(decodeChanges(changes, DECODE_BUDGET).decoded)
+      const genesis = segmentGenesis(decodeChanges([...changes], DECODE_BUDGET).decoded)
       return genesis !== undefined && !isViolation(genesis)
     } catch {
       return false // the repo path's guard says why
