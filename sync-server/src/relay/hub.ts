@@ -139,8 +139,10 @@ export class RelayHub {
     for (const hash of appended.dropped) segment.waiting.delete(hash)
     this.#accepted(segment, appended.accepted, before, peer)
     if (verdict?.fresh && !verdict.effects.register) await applyEffects(registry, segment.id, verdict.effects)
-    this.#generate(segment, peer)
-    if (segment.log.size === 0) this.#unavailable(segment.id, peer)
+    // A peer asking for a segment nobody has hears so, as from the repo; a peer syncing one
+    // we lack (we lost it, or it is new) is asked for its changes.
+    if (segment.log.size === 0 && message.type === 'request') this.#unavailable(segment.id, peer)
+    else this.#generate(segment, peer)
     if (appended.rejected.length > 0) return { code: CloseCodes.FORBIDDEN, reason: `a change was refused: ${appended.rejected[0]!.message}` }
     return undefined
   }
@@ -219,7 +221,7 @@ export class RelayHub {
 
   #generate(segment: Segment, peer: PeerId): void {
     const state = segment.peers.get(peer)
-    if (!state || segment.log.size === 0) return
+    if (!state) return
     const next = generate(segment.log, state)
     segment.peers.set(peer, next.state)
     if (next.message) this.#sendSync(segment.id, peer, next.message)

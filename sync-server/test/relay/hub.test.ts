@@ -1,0 +1,84 @@
+/** The relay hub (relay/hub.ts) on its own: messages in, messages out, no network. */
+import { next as A } from '@automerge/automerge'
+import { generateAutomergeUrl, parseAutomergeUrl, type DocumentId, type Message, type PeerId } from '@automerge/automerge-repo'
+import { appendEvent, DEFAULT_LIMITS, initSegment, MemoryStorageAdapter, type SegmentDoc } from '@parley/core'
+import pino from 'pino'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { AccessRegistry } from '../../src/access/registry.ts'
+import { RelayHub } from '../../src/relay/hub.ts'
+import { openDatabases, type Databases } from '../../src/storage/databases.ts'
+
+const newId = () => parseAutomergeUrl(generateAutomergeUrl()).documentId
+const SERVER = 'server' as PeerId
+const ALICE = '@alice/a' as PeerId
+const BOB = '@bob/b' as PeerId
+
+describe('RelayHub', () => {
+  const cleanup: (() => Promise<void>)[] = []
+  afterEach(async () => {
+    for (const step of cleanup.splice(0).reverse()) await step()
+  })
+
+  async function setup() {
+    const dir = await mkdtemp(join(tmpdir(), 'parley-hub-'))
+    const databases: Databases = await openDatabases(dir, { log: pino({ level: 'silent' }) } as never)
+    const registry = new AccessRegistry(databases.registry)
+    const sent: Message[] = []
+    const hub = new RelayHub({ storage: new MemoryStorageAdapter(), registry, limits: DEFAULT_LIMITS, send: message => sent.push(message), peerId: () => SERVER, idleMs: 0, maxLoaded: 0, hooks: {}, log: pino({ level: 'silent' }) })
+    cleanup.push(async () => {
+      await hub.close()
+      await databases.close()
+      await rm(dir, { recursive: true, force: true })
+    })
+    const conversation = newId()
+    await registry.register(conversation, { type: 'head', members: { alice: 'owner', bob: 'member' } })
+    return { hub, registry, sent, conversation }
+  }
+
+  const sync = (documentId: DocumentId, senderId: PeerId, data: Uint8Array, type: 'sync' | 'request' = 'sync') => ({ type, senderId, targetId: SERVER, documentId, data }) as Message & { documentId: DocumentId; data: Uint8Array }
+
+  it('asks a peer syncing a segment it lacks for its changes, and tells a peer requesting it that nobody has it', async () => {
+    const { hub, registry, sent, conversation } = await setup()
+    const segmentId = newId()
+    await registry.register(segmentId, { type: 'segment', conversation, reserved: true })
+    const doc = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
+    const heads = A.getHeads(doc)
+    expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads, need: [], have: [], changes: [] })), 'alice', ALICE)).toBeUndefined()
+    const reply = sent.at(-1) as Message & { data: Uint8Array }
+    expect(reply.type).toBe('sync')
+    expect(A.decodeSyncMessage(reply.data).need).toEqual(heads)
+
+    expect(await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads: [], need: [], have: [{ lastSync: [], bloom: new Uint8Array() }], changes: [] }), 'request'), 'bob', BOB)).toBeUndefined()
+    expect(sent.at(-1)).toMatchObject({ type: 'doc-unavailable', targetId: BOB, documentId: segmentId })
+
+    // Alice sends it: Bob, who asked, gets it.
+    const changes = A.getAllChanges(doc)
+    expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads, need: [], have: [], changes })), 'alice', ALICE)).toBeUndefined()
+    const toBob = sent.filter(message => message.targetId === BOB && message.type === 'sync').at(-1) as Message & { data: Uint8Array }
+    expect(A.decodeSyncMessage(toBob.data).changes.length).toBeGreaterThan(0)
+    expect(await hub.heads(segmentId)).toEqual(heads)
+  })
+
+  it('forwards a member’s change to the other peer in one shared message, and refuses a forged author', async () => {
+    const { hub, sent, conversation } = await setup()
+    const segmentId = newId()
+    let alice = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
+    expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getAllChanges(alice) })), 'alice', ALICE)).toBeUndefined()
+    expect(await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads: [], need: [], have: [{ lastSync: [], bloom: new Uint8Array() }], changes: [] }), 'request'), 'bob', BOB)).toBeUndefined()
+    const before = alice
+    alice = A.change(alice, d => appendEvent(d, { id: 'e1', type: 'message', author: 'alice', device: 'a', at: 1, text: 'hi' }))
+    const change = A.getChanges(before, alice)
+    sent.length = 0
+    expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: change })), 'alice', ALICE)).toBeUndefined()
+    const toBob = sent.find(message => message.targetId === BOB) as Message & { data: Uint8Array }
+    expect(A.decodeSyncMessage(toBob.data).changes.map(bytes => A.decodeChange(bytes).hash)).toEqual(change.map(bytes => A.decodeChange(bytes).hash))
+
+    const forged = A.change(A.clone(alice, 'b0b0'), d => appendEvent(d, { id: 'e2', type: 'message', author: 'alice', device: 'b', at: 2, text: 'I am alice' }))
+    const violation = await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads: A.getHeads(forged), need: [], have: [], changes: A.getChanges(alice, forged) })), 'bob', BOB)
+    expect(violation).toMatchObject({ code: 4403, reason: expect.stringContaining('names alice as author') })
+    expect(await hub.heads(segmentId)).toEqual(A.getHeads(alice))
+  })
+})
