@@ -1,8 +1,9 @@
 /**
  * The relay core (issue 15): the server keeps each document as a log of raw Automerge
  * changes and serves Automerge's sync protocol from it, with no Automerge document and
- * no per-peer Automerge sync on the hot path. Not wired into the server yet; the
- * integration replaces the per-document automerge-repo peer.
+ * no per-peer Automerge sync on the hot path. Wired into the server for segments behind
+ * the `relayCore` option (`--relay-core`): hub.ts; heads, inboxes and ephemeral messages
+ * stay with the automerge-repo Repo for now.
  *
  * What each file owns:
  * - change-chunk.ts  reading a change chunk's header (hash, deps, actor, seq), checksum
@@ -17,6 +18,10 @@
  *                    `generate` (our next message from the log), and the hot path:
  *                    `forwardable` builds one message for newly accepted changes,
  *                    `canForward`/`forwarded` send it as is to every caught-up peer.
+ * - hub.ts           the server's use of all this for segments: logs, peer states,
+ *                    persistence, idle eviction; segment-ingress.ts checks a message's
+ *                    changes (access/segment-log-rules.ts), server-change.ts builds the
+ *                    server's own (HTTP publish).
  * - log-storage.ts   persistence through automerge-repo's StorageAdapterInterface in
  *                    its own key layout (incrementals, snapshots), batched; loading a
  *                    document written by today's server into a log; compaction.
