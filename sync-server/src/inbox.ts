@@ -14,12 +14,30 @@ export class InboxKeeper {
   readonly #registry: AccessRegistry
   readonly #log: FastifyBaseLogger
   readonly #inboxes = new Map<string, Promise<DocHandle<InboxDoc>>>()
+  /** Keeps an inbox loaded while it is read or written across awaits (documents/eviction.ts DocumentEvictor.hold). */
+  readonly #hold: ((documentId: string) => Promise<() => void>) | undefined
 
-  constructor(repo: Repo, storage: StorageAdapterInterface, registry: AccessRegistry, log: FastifyBaseLogger) {
+  constructor(repo: Repo, storage: StorageAdapterInterface, registry: AccessRegistry, log: FastifyBaseLogger, hold?: (documentId: string) => Promise<() => void>) {
     this.#repo = repo
     this.#storage = storage
     this.#registry = registry
     this.#log = log
+    this.#hold = hold
+  }
+
+  /** The user's inbox as it is now. */
+  read(user: string): Promise<InboxDoc> {
+    return this.#withInbox(user, inbox => inbox.doc())
+  }
+
+  /** Runs `use` on the user's inbox, held loaded from before it is opened until `use` returns. */
+  async #withInbox<T>(user: string, use: (inbox: DocHandle<InboxDoc>) => T): Promise<T> {
+    const release = (await this.#hold?.(inboxDocumentId(user))) ?? (() => undefined)
+    try {
+      return use(await this.inbox(user))
+    } finally {
+      release()
+    }
   }
 
   /** The user's inbox, loaded from storage or created from its deterministic genesis. */
@@ -42,12 +60,14 @@ export class InboxKeeper {
       const members = Object.keys(head.members)
       const at = Date.now()
       for (const user of members) {
-        const inbox = await this.inbox(user)
-        if (!inbox.doc().conversations[conversationId]) inbox.change(d => addToInbox(d, conversationId, at))
+        await this.#withInbox(user, inbox => {
+          if (!Object.hasOwn(inbox.doc().conversations, conversationId)) inbox.change(d => addToInbox(d, conversationId, at))
+        })
       }
       for (const user of removed.filter(user => !members.includes(user))) {
-        const inbox = await this.inbox(user)
-        if (inbox.doc().conversations[conversationId]) inbox.change(d => removeFromInbox(d, conversationId))
+        await this.#withInbox(user, inbox => {
+          if (Object.hasOwn(inbox.doc().conversations, conversationId)) inbox.change(d => removeFromInbox(d, conversationId))
+        })
       }
     } catch (error) {
       this.#log.warn({ err: error, conversationId }, 'could not update inboxes')

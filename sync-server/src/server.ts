@@ -170,7 +170,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   })
   if (hub) adapter.on('peer-disconnected', ({ peerId }) => hub.peerLeft(peerId))
   guard = new SyncGuard(repo, registry, limits, storage.adapter, index)
-  const keeper = new InboxKeeper(repo, storage.adapter, registry, log)
+  const keeper = new InboxKeeper(repo, storage.adapter, registry, log, documentId => evictor.hold(documentId))
   const watch = new ConversationWatch(repo, {
     head(conversationId, head, removed) {
       registry.setMembers(conversationId, rolesOf(head)).then(
@@ -207,7 +207,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   })
   evictor.start()
   forgetDisconnectedPeers(repo)
-  const service = new ConversationService({ repo, segments: hub, registry, index, watch, limits, idempotencySecret: options.idempotencySecret ?? (await idempotencySecret(options.dataDir)) })
+  const service = new ConversationService({ repo, segments: hub, registry, index, watch, limits, hold: documentId => evictor.hold(documentId), idempotencySecret: options.idempotencySecret ?? (await idempotencySecret(options.dataDir)) })
   const auth = httpAuth(verify)
   const webhooks: WebhookDispatcher | undefined = options.webhookUrl
     ? await WebhookDispatcher.open({ dir: join(options.dataDir, 'webhooks'), url: options.webhookUrl, secret: options.webhookSecret!, log })

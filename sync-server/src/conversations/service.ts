@@ -53,6 +53,12 @@ export interface ServiceContext {
   idempotencySecret: string
   /** With the relay core on, segments are written through it instead of the repo (relay/hub.ts RelayHub). */
   segments?: SegmentStore
+  /**
+   * Keeps a document loaded until released (documents/eviction.ts DocumentEvictor.hold):
+   * the service holds what it reads across awaits, so an idle sweep never unloads a head
+   * or segment in the middle of a write. None: nothing is unloaded (tests).
+   */
+  hold?: (documentId: string) => Promise<() => void>
 }
 
 /** Segments served from change logs (the relay core): what the service needs of them. */
@@ -79,18 +85,29 @@ export class ConversationService {
     const entry = await registry.entry(conversationId)
     if (entry?.type !== 'head') throw new ParleyError(ServerErrorCodes.NOT_FOUND, `no conversation ${conversationId}`)
     if (!registry.canRead(user, conversationId)) throw new ParleyError(ServerErrorCodes.FORBIDDEN, 'not a member of this conversation')
-    const handle = await this.#find<HeadDoc>(conversationId)
-    await watch.watch(handle)
-    const head = readHead(handle.doc())
-    for (const segmentId of head.segments) {
-      if (this.#ctx.segments) {
-        await this.#ctx.segments.heads(segmentId)
-        continue
+    const releases = [await this.#hold(conversationId)]
+    try {
+      const handle = await this.#find<HeadDoc>(conversationId)
+      await watch.watch(handle)
+      const head = readHead(handle.doc())
+      for (const segmentId of head.segments) {
+        if (this.#ctx.segments) {
+          await this.#ctx.segments.heads(segmentId)
+          continue
+        }
+        releases.push(await this.#hold(segmentId))
+        const segment = await this.#find<SegmentDoc>(segmentId).catch(() => undefined)
+        if (segment) await watch.watch(segment)
       }
-      const segment = await this.#find<SegmentDoc>(segmentId).catch(() => undefined)
-      if (segment) await watch.watch(segment)
+      return { handle, head }
+    } finally {
+      for (const release of releases) release()
     }
-    return { handle, head }
+  }
+
+  /** Holds a document loaded until the returned function is called (ServiceContext.hold). */
+  async #hold(documentId: string): Promise<() => void> {
+    return (await this.#ctx.hold?.(documentId)) ?? (() => undefined)
   }
 
   /** Conversations with a write queued or running (bounded by what is in progress, not by what was ever asked). */
@@ -103,12 +120,23 @@ export class ConversationService {
   }
 
   async create(user: string, init: { kind: ConversationKind; title: string; members: string[] }): Promise<{ id: string; head: Head }> {
-    const { repo, registry } = this.#ctx
+    const { repo } = this.#ctx
     const head = repo.create<HeadDoc>()
     const segments = this.#ctx.segments
     const segment = segments ? undefined : repo.create<SegmentDoc>()
     segment?.change(doc => initSegment(doc, head.documentId))
     const segmentId = segment?.documentId ?? newDocumentId()
+    const releases = [await this.#hold(head.documentId), await this.#hold(segmentId)]
+    try {
+      return await this.#create(user, init, head, segment, segmentId)
+    } finally {
+      for (const release of releases) release()
+    }
+  }
+
+  async #create(user: string, init: { kind: ConversationKind; title: string; members: string[] }, head: DocHandle<HeadDoc>, segment: DocHandle<SegmentDoc> | undefined, segmentId: string): Promise<{ id: string; head: Head }> {
+    const { registry } = this.#ctx
+    const segments = this.#ctx.segments
     head.change(doc => initHead(doc, { ...init, creator: user, at: this.#clock.tick(), firstSegment: segmentId }))
     await registry.register(head.documentId, { type: 'head', members: rolesOf(readHead(head.doc())) })
     await registry.register(segmentId, { type: 'segment', conversation: head.documentId, creator: user })
@@ -178,24 +206,16 @@ export class ConversationService {
   ): Promise<SequencedEvent> {
     const previous = this.#writes.get(conversationId) ?? Promise.resolve()
     const write = previous.then(async () => {
-      const { handle, head } = await this.open(conversationId, user)
-      const refusal = refuse?.(head)
-      if (refusal) throw refusal
-      if (retry !== undefined) {
-        const seq = await this.#ctx.index.seqOf(conversationId, retry.id)
-        if (seq !== undefined) {
-          const earlier = (await this.#ctx.index.page(conversationId, { after: seq - 1 }, 1)).events[0]!
-          const refusal = retry.refuse(earlier.event)
-          if (refusal) throw refusal
-          return earlier
-        }
+      // Held for the whole write: the head, and the newest segment it appends to.
+      const releases = [await this.#hold(conversationId)]
+      try {
+        const { handle, head } = await this.open(conversationId, user)
+        const newest = head.segments.at(-1)
+        if (newest !== undefined) releases.push(await this.#hold(newest))
+        return await this.#write(user, conversationId, body, handle, head, changeHead, retry, refuse)
+      } finally {
+        for (const release of releases) release()
       }
-      const event = validateEvent({ ...body, id: retry?.id ?? randomId(), author: user, device: SERVER_DEVICE, at: this.#clock.tick() }, this.#ctx.limits)
-      if (changeHead) await this.#changeAsServer(handle, doc => changeHead(doc, event))
-      if (this.#ctx.segments) await this.#appendToLog(this.#ctx.segments, handle, user, event)
-      else await this.#changeAsServer(await this.#writableSegment(handle, user), doc => appendEvent(doc, event))
-      const [sequenced] = await this.#ctx.index.record(conversationId, [event])
-      return sequenced!
     })
     // The entry goes once its last write settles: the ID comes from the request path, and
     // one per conversation ID ever asked (members or not) would be kept for good.
@@ -208,6 +228,35 @@ export class ConversationService {
       if (this.#writes.get(conversationId) === tail) this.#writes.delete(conversationId)
     })
     return write
+  }
+
+  async #write(
+    user: string,
+    conversationId: string,
+    body: EventBody,
+    handle: DocHandle<HeadDoc>,
+    head: Head,
+    changeHead?: (doc: HeadDoc, event: ParleyEvent) => void,
+    retry?: { id: string; refuse: (earlier: ParleyEvent) => ParleyError | undefined },
+    refuse?: (head: Head) => ParleyError | undefined,
+  ): Promise<SequencedEvent> {
+    const refusal = refuse?.(head)
+    if (refusal) throw refusal
+    if (retry !== undefined) {
+      const seq = await this.#ctx.index.seqOf(conversationId, retry.id)
+      if (seq !== undefined) {
+        const earlier = (await this.#ctx.index.page(conversationId, { after: seq - 1 }, 1)).events[0]!
+        const refusal = retry.refuse(earlier.event)
+        if (refusal) throw refusal
+        return earlier
+      }
+    }
+    const event = validateEvent({ ...body, id: retry?.id ?? randomId(), author: user, device: SERVER_DEVICE, at: this.#clock.tick() }, this.#ctx.limits)
+    if (changeHead) await this.#changeAsServer(handle, doc => changeHead(doc, event))
+    if (this.#ctx.segments) await this.#appendToLog(this.#ctx.segments, handle, user, event)
+    else await this.#changeAsServer(await this.#writableSegment(handle, user), doc => appendEvent(doc, event))
+    const [sequenced] = await this.#ctx.index.record(conversationId, [event])
+    return sequenced!
   }
 
   async #writableSegment(head: DocHandle<HeadDoc>, user: string): Promise<DocHandle<SegmentDoc>> {

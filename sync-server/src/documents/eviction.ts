@@ -45,7 +45,10 @@ export class DocumentEvictor {
   readonly #options: EvictionOptions
   /** Last use per document; Map order is least recently used first. */
   readonly #lastUsed = new Map<DocumentId, number>()
-  readonly #evicting = new Set<DocumentId>()
+  /** Evictions under way, each settling with whether the document went. */
+  readonly #evicting = new Map<DocumentId, Promise<boolean>>()
+  /** Documents the server is using (a write under way: hold), never unloaded meanwhile; counts. */
+  readonly #held = new Map<DocumentId, number>()
   /** Documents just answered doc-unavailable, dropped together on the next turn of the loop. */
   readonly #unavailable = new Set<DocumentId>()
   #dropping: ReturnType<typeof setTimeout> | undefined
@@ -164,17 +167,46 @@ export class DocumentEvictor {
     this.#unavailable.clear()
   }
 
-  /** Saves and unloads one document; false when it is not loaded, busy, or changed while saving. */
-  async evict(documentId: DocumentId): Promise<boolean> {
+  /**
+   * Keeps a document loaded until the returned release is called: server code that reads
+   * a handle across awaits (an HTTP write: conversations/service.ts; the inbox keeper)
+   * holds it first, else an idle sweep could unload it in between ("DocHandle is not
+   * ready"). Resolves once an eviction already under way has settled, so a handle looked
+   * up after this is either loaded for good or gone (and is loaded again).
+   */
+  async hold(documentId: string): Promise<() => void> {
+    const id = documentId as DocumentId
+    this.#held.set(id, (this.#held.get(id) ?? 0) + 1)
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      const count = (this.#held.get(id) ?? 1) - 1
+      if (count > 0) this.#held.set(id, count)
+      else this.#held.delete(id)
+      // Just used: idle from now, not from before the write.
+      if (this.#repo.handles[id]) this.touch(id)
+    }
+    await this.#evicting.get(id)
+    return release
+  }
+
+  /** Saves and unloads one document; false when it is not loaded, held, busy, or changed while saving. */
+  evict(documentId: DocumentId): Promise<boolean> {
     const handle = this.#repo.handles[documentId] as DocHandle<unknown> | undefined
-    if (!handle || !handle.isReady() || this.#evicting.has(documentId)) return false
-    this.#evicting.add(documentId)
+    if (!handle || !handle.isReady() || this.#evicting.has(documentId) || this.#held.has(documentId)) return Promise.resolve(false)
+    const eviction = this.#evict(documentId, handle).finally(() => this.#evicting.delete(documentId))
+    this.#evicting.set(documentId, eviction)
+    return eviction
+  }
+
+  async #evict(documentId: DocumentId, handle: DocHandle<unknown>): Promise<boolean> {
     const started = this.#lastUsed.get(documentId)
     try {
       const heads = handle.heads()
       await this.#repo.flush([documentId])
-      // Used or changed while saving: it is not idle after all.
-      if (!handle.isReady() || this.#lastUsed.get(documentId) !== started || !sameHeads(handle.heads(), heads)) return false
+      // Used, held or changed while saving: it is not idle after all.
+      if (!handle.isReady() || this.#held.has(documentId) || this.#lastUsed.get(documentId) !== started || !sameHeads(handle.heads(), heads)) return false
       let late: Doc<unknown> | undefined
       handle.removeAllListeners()
       handle.on('heads-changed', ({ doc }) => {
@@ -193,8 +225,6 @@ export class DocumentEvictor {
     } catch (error) {
       this.#options.onError?.(error as Error, documentId)
       return false
-    } finally {
-      this.#evicting.delete(documentId)
     }
   }
 }

@@ -95,7 +95,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       },
     },
     async request => {
-      const inbox = (await inboxes.inbox(caller(request).user)).doc()
+      const inbox = await inboxes.read(caller(request).user)
       return { conversations: readInbox(inbox).map(id => ({ id, addedAt: inbox.conversations[id]?.addedAt ?? 0 })) }
     },
   )
