@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { next as Automerge } from '@automerge/automerge'
 import { Repo, type DocumentId } from '@automerge/automerge-repo'
-import { addToInbox, inboxDocumentId, inboxGenesis, initHead, isInboxNamespaceId, legacyInboxDocumentId, type HeadDoc, type InboxDoc } from '@parley/core'
+import { addToInbox, inboxDocumentId, inboxGenesis, initHead, initSegment, isInboxNamespaceId, legacyInboxDocumentId, type HeadDoc, type InboxDoc, type SegmentDoc } from '@parley/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { AccessRegistry } from '../src/access/registry.ts'
 import { openDatabases } from '../src/storage/databases.ts'
@@ -58,6 +58,20 @@ describe('inbox IDs', () => {
     expect(listed.json.conversations.map((c: { id: string }) => c.id)).toEqual([created.json.id])
     expect(closed?.code).toBe(4403)
     expect(closed?.reason).toMatch(/reserved for another user’s inbox/)
+  })
+
+  it('with the relay core, a segment sent under another user’s inbox ID is refused too', async () => {
+    const server = await startTestServer({ relayCore: true })
+    servers.push(server)
+    const created = await http(server, 'mallory', 'POST', '/v1/conversations', { kind: 'group', members: [] })
+    const segment = Automerge.change(Automerge.init<SegmentDoc>(), doc => initSegment(doc, created.json.id))
+    const mallory = await RawClient.open(server, 'mallory')
+    await mallory.join('mallory-raw')
+    mallory.send({ type: 'sync', senderId: 'mallory-raw', targetId: server.server.repo.peerId, documentId: inboxDocumentId('victim'), data: syncMessageWithAllChanges(segment) })
+    const closed = await mallory.closedWithin(5_000)
+    const added = await http(server, 'alice', 'POST', '/v1/conversations', { kind: 'group', members: ['victim'] })
+    expect((await http(server, 'victim', 'GET', '/v1/conversations')).json.conversations.map((c: { id: string }) => c.id)).toEqual([added.json.id])
+    expect(closed?.code).toBe(4403)
   })
 
   it('a head may not list another user’s inbox ID as a segment', async () => {

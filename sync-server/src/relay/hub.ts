@@ -11,7 +11,7 @@
  */
 import { next as A } from '@automerge/automerge'
 import type { DocumentId, Message, PeerId, StorageAdapterInterface } from '@automerge/automerge-repo'
-import { SEGMENT_BYTES, SEGMENT_SIZE, type Limits, type ParleyEvent, type SegmentDoc } from '@parley/core'
+import { isInboxNamespaceId, SEGMENT_BYTES, SEGMENT_SIZE, type Limits, type ParleyEvent, type SegmentDoc } from '@parley/core'
 import type { FastifyBaseLogger } from 'fastify'
 import { randomBytes } from 'node:crypto'
 import type { AccessRegistry } from '../access/registry.ts'
@@ -90,6 +90,8 @@ export class RelayHub {
     if (this.#segments.has(documentId)) return true
     const entry = await this.#options.registry.entry(documentId)
     if (entry !== null || !data) return entry?.type === 'segment'
+    // Inbox IDs are never segments: the repo path's guard refuses them (docs/security.md, inbox ID squatting).
+    if (isInboxNamespaceId(documentId)) return false
     try {
       const { changes } = decodeSyncMessage(data)
       if (changes.length === 0) return false
