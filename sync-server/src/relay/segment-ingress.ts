@@ -84,16 +84,21 @@ export async function checkSegmentIngress(
     const genesis = segmentGenesis(fresh)
     if (genesis === undefined) return { ok: true, fresh: false, held: true, changes: [] }
     if (isViolation(genesis)) return { ok: false, violation: genesis }
-    const refusal = await refusesCreating(ctx.registry, entry, genesis.conversation, user)
-    if (refusal) return { ok: false, violation: refusal }
+    if (own.some(change => change.deps.length === 0)) {
+      const refusal = await refusesCreating(ctx.registry, entry, genesis.conversation, user)
+      if (refusal) return { ok: false, violation: refusal }
+      register = { type: 'segment', conversation: genesis.conversation, creator: user }
+    } else if (entry?.type !== 'segment' || entry.conversation !== genesis.conversation) {
+      // Its first change was accepted before (restored after a crash): the entry must agree.
+      return { ok: false, violation: forbidden('this segment ID is reserved for another conversation') }
+    }
     start = genesis
-    register = { type: 'segment', conversation: genesis.conversation, creator: user }
   } else if (entry?.type !== 'segment') {
     return { ok: false, violation: forbidden('this document is not registered to any conversation') }
   }
   const role = register ? await creatorRole(ctx.registry, start.conversation, user) : roleOf(ctx.registry, start.conversation, user, entry?.type === 'segment' ? entry.creator : undefined)
   if (own.length > 0 && !role) return { ok: false, violation: forbidden('not a member of this conversation') }
-  const result = checkSegmentLogChanges(start, own, restored, user, role, ctx.limits, register !== undefined)
+  const result = checkSegmentLogChanges(start, own, restored, user, role, ctx.limits, state === null)
   if (isViolation(result)) return { ok: false, violation: result }
   const effects: SegmentEffects = { bind: [...bind], user, accept: own.map(change => change.hash), ...(register && { register }) }
   return { ok: true, fresh: true, changes: raw, state: result.state, events: result.events, effects }
