@@ -116,6 +116,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
         storage: storage.adapter,
         registry,
         limits,
+        index,
         send: message => adapter.send(message),
         peerId: () => adapter.peerId!,
         idleMs: options.documentIdleMs,

@@ -15,6 +15,7 @@ import { isInboxNamespaceId, SEGMENT_BYTES, SEGMENT_SIZE, type Limits, type Parl
 import type { FastifyBaseLogger } from 'fastify'
 import { randomBytes } from 'node:crypto'
 import type { AccessRegistry } from '../access/registry.ts'
+import type { EventIndex } from '../events/event-index.ts'
 import type { Violation } from '../access/rules.ts'
 import { DECODE_BUDGET, decodeChanges } from '../access/chunks.ts'
 import { foldSegment, isViolation, segmentGenesis, type SegmentState } from '../access/segment-log-rules.ts'
@@ -22,7 +23,7 @@ import { CloseCodes } from '../close-codes.ts'
 import { ChangeLog, type LoggedChange } from './change-log.ts'
 import { LogStorage } from './log-storage.ts'
 import { canForward, createPeerState, decodeSyncMessage, forwardable, forwarded, generate, receive, type PeerState, type SyncMessage } from './peer-sync.ts'
-import { applyEffects, checkSegmentIngress } from './segment-ingress.ts'
+import { applyEffects, checkSegmentIngress, rememberAuthors } from './segment-ingress.ts'
 import { serverChange } from './server-change.ts'
 
 /** Extension points: the event index, webhooks and metrics hang off these. */
@@ -37,6 +38,8 @@ export interface RelayHubOptions {
   readonly storage: StorageAdapterInterface
   readonly registry: AccessRegistry
   readonly limits: Limits
+  /** The server sequence, for event-ID shadowing (events/event-ids.ts); none: not checked. */
+  readonly index?: Pick<EventIndex, 'seqOf' | 'page'>
   /** Sends to a connected peer (the network adapter's `send`, which checks who may read). */
   readonly send: (message: Message) => void
   /** The server's peer ID, the sender of what the hub sends. */
@@ -56,6 +59,8 @@ interface Segment {
   readonly peers: Map<PeerId, PeerState>
   /** Events of checked changes still waiting for their deps, by hash. */
   readonly waiting: Map<string, ParleyEvent[]>
+  /** Authors of the newest events by ID, which the index may not have numbered yet (segment-ingress.ts rememberAuthors). */
+  readonly recent: Map<string, string>
   used: number
   /** Messages for one segment are handled one after another. */
   tail: Promise<unknown>
@@ -123,7 +128,7 @@ export class RelayHub {
     let verdict = null
     if (sync.changes.length > 0) {
       const { log } = segment
-      verdict = await checkSegmentIngress(this.#options, segment.id, segment.state, hash => log.seen(hash), sync.changes, user)
+      verdict = await checkSegmentIngress(this.#options, segment.id, segment.state, hash => log.seen(hash), sync.changes, user, id => segment.recent.get(id))
       if (!verdict.ok) return verdict.violation
       sync = { ...sync, changes: verdict.changes }
       if (verdict.fresh) arrived?.()
@@ -159,12 +164,6 @@ export class RelayHub {
   async isFull(segmentId: string): Promise<boolean | undefined> {
     const { state } = await this.#open(segmentId)
     return state ? state.count >= SEGMENT_SIZE || state.bytes >= SEGMENT_BYTES : undefined
-  }
-
-  /** The segment as a document (HTTP reads and writes; segments are small), undefined when none is held. */
-  async read(segmentId: string): Promise<SegmentDoc | undefined> {
-    const segment = await this.#open(segmentId)
-    return segment.log.size > 0 ? A.load<SegmentDoc>(segment.log.concat()) : undefined
   }
 
   /**
@@ -218,6 +217,7 @@ export class RelayHub {
       events.push(...(segment.waiting.get(change.hash) ?? []))
       segment.waiting.delete(change.hash)
     }
+    rememberAuthors(segment.recent, events)
     if (events.length > 0 && segment.state) this.#options.hooks.accepted?.(segment.state.conversation, segment.id, events)
   }
 
@@ -262,7 +262,8 @@ export class RelayHub {
   async #load(documentId: string): Promise<Segment> {
     const log = (await this.#storage.load(documentId)) ?? new ChangeLog()
     const folded = log.size > 0 ? foldSegment(log.changes().map(change => A.decodeChange(change.bytes)), this.#options.limits) : undefined
-    const segment: Segment = { id: documentId, log, state: folded?.state ?? null, peers: new Map(), waiting: new Map(), used: Date.now(), tail: Promise.resolve() }
+    const segment: Segment = { id: documentId, log, state: folded?.state ?? null, peers: new Map(), waiting: new Map(), recent: new Map(), used: Date.now(), tail: Promise.resolve() }
+    if (folded) rememberAuthors(segment.recent, folded.events)
     if (folded) this.#options.hooks.loaded?.(folded.state.conversation, documentId, folded.events)
     return segment
   }

@@ -12,6 +12,8 @@ import { roleIn, type AccessRegistry, type DocEntry } from '../access/registry.t
 import type { Violation } from '../access/rules.ts'
 import { checkSegmentLogChanges, isViolation, segmentGenesis, type SegmentState } from '../access/segment-log-rules.ts'
 import { CloseCodes } from '../close-codes.ts'
+import { refusesEventIdReuse } from '../events/event-ids.ts'
+import type { EventIndex } from '../events/event-index.ts'
 
 export interface SegmentEffects {
   /** Actors first seen here, bound to `user`. */
@@ -36,6 +38,8 @@ const forbidden = (reason: string): Violation => ({ code: CloseCodes.FORBIDDEN, 
 export interface IngressContext {
   readonly registry: AccessRegistry
   readonly limits: Limits
+  /** The server sequence, to refuse an event ID another author has (events/event-ids.ts); none: not checked. */
+  readonly index?: Pick<EventIndex, 'seqOf' | 'page'>
 }
 
 /**
@@ -49,6 +53,8 @@ export async function checkSegmentIngress(
   seen: (hash: string) => boolean,
   blobs: readonly Uint8Array[],
   user: string,
+  /** The author of a recent event of this segment that the index may not have numbered yet. */
+  recentAuthor: (eventId: string) => string | undefined = () => undefined,
 ): Promise<IngressVerdict> {
   if (!isValidUserId(user)) return { ok: false, violation: forbidden(`${JSON.stringify(user.slice(0, 60))} is not a valid user ID`) }
   let decoded: DecodedChange[]
@@ -100,8 +106,32 @@ export async function checkSegmentIngress(
   if (own.length > 0 && !role) return { ok: false, violation: forbidden('not a member of this conversation') }
   const result = checkSegmentLogChanges(start, own, restored, user, role, ctx.limits, state === null)
   if (isViolation(result)) return { ok: false, violation: result }
+  const shadowing = await refusesShadowing(ctx, start.conversation, own.flatMap(change => result.events.get(change.hash) ?? []), recentAuthor)
+  if (shadowing) return { ok: false, violation: shadowing }
   const effects: SegmentEffects = { bind: [...bind], user, accept: own.map(change => change.hash), ...(register && { register }) }
   return { ok: true, fresh: true, changes: raw, state: result.state, events: result.events, effects }
+}
+
+/** Event-ID shadowing (docs/security.md): an ID this conversation already has from another author. */
+async function refusesShadowing(ctx: IngressContext, conversation: string, events: readonly ParleyEvent[], recentAuthor: (eventId: string) => string | undefined): Promise<Violation | undefined> {
+  for (const event of events) {
+    const other = recentAuthor(event.id)
+    if (other !== undefined && other !== event.author) return forbidden(`event ID ${event.id} is already ${other}’s event in this conversation`)
+  }
+  const reason = ctx.index && events.length > 0 ? await refusesEventIdReuse(ctx.index, conversation, events) : undefined
+  return reason === undefined ? undefined : forbidden(reason)
+}
+
+/** Recent events remembered per segment for the event-ID check (events/event-ids.ts looks at as many). */
+const RECENT_EVENTS = 128
+
+/** Records the authors of a segment's newest events by ID in `recent`, keeping the last RECENT_EVENTS. */
+export function rememberAuthors(recent: Map<string, string>, events: readonly ParleyEvent[]): void {
+  for (const event of events.slice(-RECENT_EVENTS)) {
+    recent.delete(event.id)
+    recent.set(event.id, event.author)
+    if (recent.size > RECENT_EVENTS) recent.delete(recent.keys().next().value!)
+  }
 }
 
 /** The registry writes of a verdict, in one place. */

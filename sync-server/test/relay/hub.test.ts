@@ -81,4 +81,14 @@ describe('RelayHub', () => {
     expect(violation).toMatchObject({ code: 4403, reason: expect.stringContaining('names alice as author') })
     expect(await hub.heads(segmentId)).toEqual(A.getHeads(alice))
   })
+
+  it('refuses an event reusing another author’s event ID (event-ID shadowing), before the index has numbered it', async () => {
+    const { hub, conversation } = await setup()
+    const segmentId = newId()
+    const alice = A.change(A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation)), d => appendEvent(d, { id: 'e1', type: 'message', author: 'alice', device: 'a', at: 5, text: 'at 5' }))
+    expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getAllChanges(alice) })), 'alice', ALICE)).toBeUndefined()
+    const bob = A.change(A.clone(alice, 'b0b0'), d => appendEvent(d, { id: 'e1', type: 'message', author: 'bob', device: 'b', at: 1, text: 'cancelled' }))
+    const violation = await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads: A.getHeads(bob), need: [], have: [], changes: A.getChanges(alice, bob) })), 'bob', BOB)
+    expect(violation).toMatchObject({ code: 4403, reason: expect.stringContaining('event ID e1 is already alice’s event') })
+  })
 })
