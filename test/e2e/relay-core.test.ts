@@ -154,11 +154,43 @@ describe('the relay core (--relay-core) on a real server process', () => {
 describe('the relay core in process', () => {
   const pool = new ClientPool()
   afterEach(() => pool.closeAll())
+  const endpointOf = (test: Awaited<ReturnType<typeof startTestServer>>) => ({ url: test.url.replace(/\/sync$/, ''), token: (user: string) => test.token(user) }) as unknown as ServerProcess
+
+  it('serves data written without the flag, and writes on top of it', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'parley-relay-upgrade-'))
+    try {
+      const before = await startTestServer({ dataDir, relayCore: false })
+      const alice = await pool.connect(endpointOf(before), 'alice')
+      const conversation = await alice.createConversation({ title: 'written by the repo', members: ['bob'] })
+      for (let i = 0; i < 3; i++) await conversation.send(`old ${i}`)
+      await alice.sync()
+      await pool.closeAll()
+      await before.close()
+
+      const after = await startTestServer({ dataDir, relayCore: true })
+      try {
+        const bob = await pool.connect(endpointOf(after), 'bob')
+        await bob.sync()
+        const bobs = await bob.conversation(conversation.id)
+        expect(texts(await timelineWhere(bobs, items => items.length === 3))).toEqual(['old 0', 'old 1', 'old 2'])
+        await bobs.send('new on the relay core')
+        await bob.sync()
+        const carol = await pool.connect(endpointOf(after), 'alice')
+        await carol.sync()
+        expect(texts(await timelineWhere(await carol.conversation(conversation.id), items => items.length === 4))).toEqual(['old 0', 'old 1', 'old 2', 'new on the relay core'])
+      } finally {
+        await pool.closeAll()
+        await after.close()
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true })
+    }
+  })
 
   it('serves segments without the repo ever holding one, and HTTP publish writes through it', async () => {
     const test = await startTestServer({ relayCore: true })
     try {
-      const endpoint = { url: test.url.replace(/\/sync$/, ''), token: (user: string) => test.token(user) } as unknown as ServerProcess
+      const endpoint = endpointOf(test)
       const alice = await pool.connect(endpoint, 'alice')
       const bob = await pool.connect(endpoint, 'bob')
       const conversation = await alice.createConversation({ title: 'in process', members: ['bob'] })
