@@ -66,6 +66,18 @@ interface Segment {
   tail: Promise<unknown>
 }
 
+/**
+ * How long accepted changes wait before their log is written: as long as the default
+ * path's Repo waits between saves of a document (automerge-repo's saveDebounceRate,
+ * 100 ms, which server.ts leaves as is), so a crash loses no more with the flag than
+ * without. Writing after 5 ms cost one LevelDB write per message whenever messages came
+ * more than 5 ms apart (benchmarks/RESULTS.md, relay core latency). What the client is told
+ * does not wait for this write: the accepted hashes are recorded before its
+ * acknowledgement (segment-ingress.ts applyEffects), so after a crash the changes clients
+ * re-send are taken back, as on the default path.
+ */
+export const LOG_BATCH_DELAY_MS = 100
+
 /** The owner the registry records for the server's own changes (conversations/service.ts). */
 const SERVER_ACTOR_OWNER = '@server'
 
@@ -80,7 +92,7 @@ export class RelayHub {
 
   constructor(options: RelayHubOptions) {
     this.#options = options
-    this.#storage = new LogStorage(options.storage)
+    this.#storage = new LogStorage(options.storage, { batchDelayMs: LOG_BATCH_DELAY_MS })
     const every = options.idleMs > 0 ? Math.min(5000, Math.max(50, Math.floor(options.idleMs / 2))) : 1000
     this.#sweep = setInterval(() => void this.#evictIdle(), every)
     this.#sweep.unref()

@@ -6,9 +6,9 @@ import pino from 'pino'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { AccessRegistry } from '../../src/access/registry.ts'
-import { RelayHub } from '../../src/relay/hub.ts'
+import { LOG_BATCH_DELAY_MS, RelayHub } from '../../src/relay/hub.ts'
 import { openDatabases, type Databases } from '../../src/storage/databases.ts'
 
 const newId = () => parseAutomergeUrl(generateAutomergeUrl()).documentId
@@ -22,12 +22,12 @@ describe('RelayHub', () => {
     for (const step of cleanup.splice(0).reverse()) await step()
   })
 
-  async function setup() {
+  async function setup(storage = new MemoryStorageAdapter()) {
     const dir = await mkdtemp(join(tmpdir(), 'parley-hub-'))
     const databases: Databases = await openDatabases(dir, { log: pino({ level: 'silent' }) } as never)
     const registry = new AccessRegistry(databases.registry)
     const sent: Message[] = []
-    const hub = new RelayHub({ storage: new MemoryStorageAdapter(), registry, limits: DEFAULT_LIMITS, send: message => sent.push(message), peerId: () => SERVER, idleMs: 0, maxLoaded: 0, hooks: {}, log: pino({ level: 'silent' }) })
+    const hub = new RelayHub({ storage, registry, limits: DEFAULT_LIMITS, send: message => sent.push(message), peerId: () => SERVER, idleMs: 0, maxLoaded: 0, hooks: {}, log: pino({ level: 'silent' }) })
     cleanup.push(async () => {
       await hub.close()
       await databases.close()
@@ -90,5 +90,36 @@ describe('RelayHub', () => {
     const bob = A.change(A.clone(alice, 'b0b0'), d => appendEvent(d, { id: 'e1', type: 'message', author: 'bob', device: 'b', at: 1, text: 'cancelled' }))
     const violation = await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads: A.getHeads(bob), need: [], have: [], changes: A.getChanges(alice, bob) })), 'bob', BOB)
     expect(violation).toMatchObject({ code: 4403, reason: expect.stringContaining('event ID e1 is already alice’s event') })
+  })
+
+  it('writes the changes of messages that arrive within the batch delay as one incremental, not one per message', async () => {
+    const storage = new MemoryStorageAdapter()
+    const saved: string[] = []
+    const save = storage.save.bind(storage)
+    storage.save = async (key, data) => {
+      if (key[1] === 'incremental') saved.push(key[0]!)
+      return save(key, data)
+    }
+    const { hub, conversation } = await setup(storage)
+    const segmentId = newId()
+    let alice = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getAllChanges(alice) })), 'alice', ALICE)).toBeUndefined()
+      for (let i = 1; i <= 3; i++) {
+        // Messages 20 ms apart: each waited for its own write before (5 ms).
+        await vi.advanceTimersByTimeAsync(20)
+        const before = alice
+        alice = A.change(alice, d => appendEvent(d, { id: `e${i}`, type: 'message', author: 'alice', device: 'a', at: i, text: `${i}` }))
+        expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getChanges(before, alice) })), 'alice', ALICE)).toBeUndefined()
+      }
+      expect(saved).toEqual([])
+      await vi.advanceTimersByTimeAsync(LOG_BATCH_DELAY_MS)
+    } finally {
+      vi.useRealTimers()
+    }
+    expect(saved).toEqual([segmentId])
+    const chunks = await storage.loadRange([segmentId, 'incremental'])
+    expect(A.getHeads(A.load(chunks[0]!.data!))).toEqual(A.getHeads(A.load(A.save(alice))))
   })
 })
