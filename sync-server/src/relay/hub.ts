@@ -20,6 +20,7 @@ import type { Violation } from '../access/rules.ts'
 import { DECODE_BUDGET, decodeChanges } from '../access/chunks.ts'
 import { foldSegment, isViolation, segmentGenesis, type SegmentState } from '../access/segment-log-rules.ts'
 import { CloseCodes } from '../close-codes.ts'
+import { decodeSyncData } from '../network/frames.ts'
 import { ChangeLog, type LoggedChange } from './change-log.ts'
 import { LogStorage } from './log-storage.ts'
 import { canForward, createPeerState, decodeSyncMessage, forwardable, forwarded, generate, receive, type PeerState, type SyncMessage } from './peer-sync.ts'
@@ -110,7 +111,7 @@ export class RelayHub {
     // Inbox IDs are never segments: the repo path's guard refuses them (docs/security.md, inbox ID squatting).
     if (isInboxNamespaceId(documentId)) return false
     try {
-      const { changes } = decodeSyncMessage(data)
+      const { changes } = decodeSyncMessage(data, decodeSyncData)
       if (changes.length === 0) return false
       const genesis = segmentGenesis(decodeChanges([...changes], DECODE_BUDGET).decoded)
       return genesis !== undefined && !isViolation(genesis)
@@ -133,7 +134,8 @@ export class RelayHub {
     const { registry } = this.#options
     let sync: SyncMessage
     try {
-      sync = decodeSyncMessage(message.data)
+      // The frame check decoded it already (network/frames.ts): not decoded again.
+      sync = decodeSyncMessage(message.data, decodeSyncData)
     } catch (error) {
       return { code: CloseCodes.MALFORMED, reason: (error as Error).message }
     }

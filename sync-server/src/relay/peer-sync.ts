@@ -65,10 +65,15 @@ export function createPeerState(sharedHeads: readonly string[] = EMPTY): PeerSta
   }
 }
 
-/** Decodes a sync message from a peer; throws PARLEY_ERR_BAD_REQUEST on bytes that are not one. */
-export function decodeSyncMessage(bytes: Uint8Array): SyncMessage {
+/**
+ * Decodes a sync message from a peer; throws PARLEY_ERR_BAD_REQUEST on bytes that are not
+ * one. `decode`: Automerge's decoding, or one that returns what an earlier check already
+ * decoded (the server's frame check, network/frames.ts decodeSyncData), so a message is
+ * decoded once.
+ */
+export function decodeSyncMessage(bytes: Uint8Array, decode: (bytes: Uint8Array) => A.DecodedSyncMessage = A.decodeSyncMessage): SyncMessage {
   try {
-    const decoded = A.decodeSyncMessage(bytes)
+    const decoded = decode(bytes)
     return {
       heads: [...decoded.heads].sort(),
       need: decoded.need,

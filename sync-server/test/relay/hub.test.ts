@@ -1,6 +1,6 @@
 /** The relay hub (relay/hub.ts) on its own: messages in, messages out, no network. */
 import { next as A } from '@automerge/automerge'
-import { generateAutomergeUrl, parseAutomergeUrl, type DocumentId, type Message, type PeerId } from '@automerge/automerge-repo'
+import { cbor, generateAutomergeUrl, parseAutomergeUrl, type DocumentId, type Message, type PeerId } from '@automerge/automerge-repo'
 import { appendEvent, DEFAULT_LIMITS, initSegment, MemoryStorageAdapter, type SegmentDoc } from '@parley/core'
 import pino from 'pino'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { AccessRegistry } from '../../src/access/registry.ts'
 import { LOG_BATCH_DELAY_MS, RelayHub } from '../../src/relay/hub.ts'
+import { decodeFrame, decodeSyncData } from '../../src/network/frames.ts'
 import { openDatabases, type Databases } from '../../src/storage/databases.ts'
 
 const newId = () => parseAutomergeUrl(generateAutomergeUrl()).documentId
@@ -121,5 +122,20 @@ describe('RelayHub', () => {
     expect(saved).toEqual([segmentId])
     const chunks = await storage.loadRange([segmentId, 'incremental'])
     expect(A.getHeads(A.load(chunks[0]!.data!))).toEqual(A.getHeads(A.load(A.save(alice))))
+  })
+
+  it('takes a sync message as the frame check decoded it, without decoding it again', async () => {
+    const { hub, conversation } = await setup()
+    const segmentId = newId()
+    const alice = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
+    const framed = decodeFrame(cbor.encode(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getAllChanges(alice) }))))
+    if (!framed.ok || framed.frame.kind !== 'repo') throw new Error('the frame check refused the frame')
+    const message = framed.frame.message as Message & { documentId: DocumentId; data: Uint8Array }
+    // The frame check's decoded value, emptied: a hub that decodes the bytes again would append the change.
+    const decoded = decodeSyncData(message.data)
+    expect(decoded.changes).toHaveLength(1)
+    decoded.changes = []
+    expect(await hub.receive(message, 'alice', ALICE)).toBeUndefined()
+    expect(await hub.heads(segmentId)).toBeNull()
   })
 })
