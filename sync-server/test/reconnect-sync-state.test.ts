@@ -1,0 +1,128 @@
+/**
+ * A client that reconnects under the same peer ID after the server sent it changes it
+ * never received (its old socket was dead, the server had not noticed yet) must still get
+ * them. The server's repo runs with Parley's share config (never announce, `access` only:
+ * server.ts), so a reconnecting peer does not get `beginSync` — its first sync message
+ * reaches the document's synchronizer directly. Before the fix (automerge-repo patch,
+ * DocSynchronizer.endSync) that message was answered from the sync state of the dead
+ * connection, whose `sentHashes` held the lost change: automerge never sends a hash twice,
+ * the client kept naming it in `need`, and the two sides exchanged change-less messages
+ * for ever (the browser test "lets both write while one is offline", ~1 run in 5).
+ */
+import { NetworkAdapter, Repo, type Message, type PeerId, type PeerMetadata } from '@automerge/automerge-repo'
+import { describe, expect, it } from 'vitest'
+
+/** One end of an in-memory link; `dropping` loses every message both ways without telling either side (a dead socket). */
+class LinkEnd extends NetworkAdapter {
+  other!: LinkEnd
+  link!: Link
+  isReady(): boolean {
+    return true
+  }
+  whenReady(): Promise<void> {
+    return Promise.resolve()
+  }
+  connect(peerId: PeerId, peerMetadata?: PeerMetadata): void {
+    this.peerId = peerId
+    this.peerMetadata = peerMetadata ?? {}
+  }
+  send(message: Message): void {
+    if (this.link.dropping) return
+    this.link.delivered++
+    const other = this.other
+    setTimeout(() => other.emit('message', message), 0)
+  }
+  disconnect(): void {}
+}
+
+class Link {
+  dropping = false
+  delivered = 0
+  readonly a = new LinkEnd()
+  readonly b = new LinkEnd()
+  constructor() {
+    this.a.other = this.b
+    this.b.other = this.a
+    this.a.link = this.b.link = this
+  }
+  /** Both ends learn of each other (the `join` / `peer` handshake). */
+  up(): void {
+    this.b.emit('peer-candidate', { peerId: this.a.peerId!, peerMetadata: this.a.peerMetadata ?? {} })
+    this.a.emit('peer-candidate', { peerId: this.b.peerId!, peerMetadata: this.b.peerMetadata ?? {} })
+  }
+  /** Both ends notice the connection is gone. */
+  down(): void {
+    this.b.emit('peer-disconnected', { peerId: this.a.peerId! })
+    this.a.emit('peer-disconnected', { peerId: this.b.peerId! })
+  }
+}
+
+const tick = () => new Promise(resolve => setTimeout(resolve, 0))
+
+/**
+ * Resolves when `done()` holds; throws once `link` has carried `budget` more messages
+ * without it (a sync loop), or carried none for 50 turns of the event loop (a stall).
+ */
+async function settle(what: string, link: Link, done: () => boolean, budget: number): Promise<void> {
+  const start = link.delivered
+  let last = link.delivered
+  let quiet = 0
+  while (!done()) {
+    if (link.delivered - start > budget) throw new Error(`${what}: no convergence after ${link.delivered - start} messages`)
+    quiet = link.delivered === last ? quiet + 1 : 0
+    last = link.delivered
+    if (quiet > 50) throw new Error(`${what}: stalled after ${link.delivered - start} messages`)
+    await tick()
+  }
+}
+
+const sameHeads = (a: string[], b: string[]) => [...a].sort().join() === [...b].sort().join()
+
+describe('reconnecting under the same peer ID', () => {
+  for (const seed of [0, 1, 2, 3, 4]) {
+    it(`receives the changes the server sent to its dead connection (variant ${seed})`, async () => {
+      const toAlice = new Link()
+      const toBob = new Link()
+      const server = new Repo({
+        peerId: 'parley-server-test' as PeerId,
+        network: [toAlice.b, toBob.b],
+        shareConfig: { announce: async () => false, access: async () => true },
+      })
+      const alice = new Repo({ peerId: 'alice-device' as PeerId, network: [toAlice.a] })
+      const bob = new Repo({ peerId: 'bob-device' as PeerId, network: [toBob.a] })
+      // The repos hand the adapters their peer IDs asynchronously.
+      while (![toAlice.a, toAlice.b, toBob.a, toBob.b].every(end => end.peerId)) await tick()
+      toAlice.up()
+      toBob.up()
+
+      const aliceDoc = alice.create<{ reads: Record<string, number> }>({ reads: {} })
+      // Alice's repo offers it to the server (clients announce); Bob then asks the server for it.
+      await settle('server has the document', toAlice, () => server.handles[aliceDoc.documentId]?.isReady() === true, 200)
+      const serverDoc = await server.find<{ reads: Record<string, number> }>(aliceDoc.documentId)
+      const bobDoc = await bob.find<{ reads: Record<string, number> }>(aliceDoc.url)
+      await settle('first sync', toAlice, () => sameHeads(serverDoc.heads(), aliceDoc.heads()) && sameHeads(bobDoc.heads(), aliceDoc.heads()), 200)
+
+      // Alice's socket dies unnoticed; both write meanwhile. The server sends Bob's change into the void.
+      toAlice.dropping = true
+      for (let i = 0; i <= seed; i++) bobDoc.change(d => void (d.reads[`bob${i}`] = i))
+      aliceDoc.change(d => void (d.reads.alice = 1))
+      await settle('bob to server', toBob, () => sameHeads(serverDoc.heads(), bobDoc.heads()), 200)
+      for (let i = 0; i < 5; i++) await tick()
+
+      // Alice reconnects under the same peer ID: the server drops the old connection, then she joins.
+      toAlice.down()
+      toAlice.dropping = false
+      toAlice.up()
+
+      await settle(
+        'after reconnecting',
+        toAlice,
+        () => sameHeads(aliceDoc.heads(), bobDoc.heads()) && sameHeads(aliceDoc.heads(), serverDoc.heads()),
+        200,
+      )
+      expect(aliceDoc.doc().reads).toEqual(bobDoc.doc().reads)
+      expect(Object.keys(aliceDoc.doc().reads)).toContain('alice')
+      for (const repo of [server, alice, bob]) repo.networkSubsystem.adapters.length = 0
+    })
+  }
+})
