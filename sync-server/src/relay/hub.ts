@@ -21,6 +21,7 @@ import { DECODE_BUDGET, decodeChanges } from '../access/chunks.ts'
 import { foldSegment, isViolation, segmentGenesis, type SegmentState } from '../access/segment-log-rules.ts'
 import { CloseCodes } from '../close-codes.ts'
 import { decodeSyncData } from '../network/frames.ts'
+import { AcceptBatch } from './accept-batch.ts'
 import { ChangeLog, type LoggedChange } from './change-log.ts'
 import { LogStorage } from './log-storage.ts'
 import { canForward, createPeerState, decodeSyncMessage, forwardable, forwarded, generate, receive, type PeerState, type SyncMessage } from './peer-sync.ts'
@@ -74,7 +75,7 @@ interface Segment {
  * without. Writing after 5 ms cost one LevelDB write per message whenever messages came
  * more than 5 ms apart (benchmarks/RESULTS.md, relay core latency). What the client is told
  * does not wait for this write: the accepted hashes are recorded before its
- * acknowledgement (segment-ingress.ts applyEffects), so after a crash the changes clients
+ * acknowledgement (#receive, accept-batch.ts), so after a crash the changes clients
  * re-send are taken back, as on the default path.
  */
 export const LOG_BATCH_DELAY_MS = 100
@@ -90,10 +91,15 @@ export class RelayHub {
   /** One actor for every change this server process makes (its seq continues in each log). */
   readonly #actor = randomBytes(16).toString('hex')
   readonly #sweep: ReturnType<typeof setInterval>
+  /** Accepted hashes of client changes, written in groups (accept-batch.ts). */
+  readonly #accepts: AcceptBatch
+  /** Messages waiting for their registry writes before their acknowledgement. */
+  readonly #finishing = new Set<Promise<unknown>>()
 
   constructor(options: RelayHubOptions) {
     this.#options = options
     this.#storage = new LogStorage(options.storage, { batchDelayMs: LOG_BATCH_DELAY_MS })
+    this.#accepts = new AcceptBatch(hashes => options.registry.accept(hashes))
     const every = options.idleMs > 0 ? Math.min(5000, Math.max(50, Math.floor(options.idleMs / 2))) : 1000
     this.#sweep = setInterval(() => void this.#evictIdle(), every)
     this.#sweep.unref()
@@ -127,10 +133,21 @@ export class RelayHub {
   /** A `sync` or `request` message from a connected peer; a violation means: close the connection. */
   async receive(message: Message & { documentId: DocumentId; data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void): Promise<Violation | undefined> {
     const segment = await this.#open(message.documentId)
-    return this.#serial(segment, () => this.#receive(segment, message, user, peer, arrived))
+    const outcome = await this.#serial(segment, () => this.#receive(segment, message, user, peer, arrived))
+    if (typeof outcome !== 'function') return outcome
+    // The rest waits for the registry write, outside the segment's queue: the next message is
+    // checked and relayed meanwhile, and its hashes join the next write (accept-batch.ts).
+    const rest = outcome()
+    this.#finishing.add(rest)
+    try {
+      return await rest
+    } finally {
+      this.#finishing.delete(rest)
+    }
   }
 
-  async #receive(segment: Segment, message: Message & { data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void): Promise<Violation | undefined> {
+  /** A violation, or what remains once the message's registry writes are done (its acknowledgement). */
+  async #receive(segment: Segment, message: Message & { data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void): Promise<Violation | undefined | (() => Promise<Violation | undefined>)> {
     const { registry } = this.#options
     let sync: SyncMessage
     try {
@@ -159,13 +176,23 @@ export class RelayHub {
     }
     for (const hash of appended.dropped) segment.waiting.delete(hash)
     this.#accepted(segment, appended.accepted, before, peer)
-    if (verdict?.fresh && !verdict.effects.register) await applyEffects(registry, segment.id, verdict.effects)
-    // A peer asking for a segment nobody has hears so, as from the repo; a peer syncing one
-    // we lack (we lost it, or it is new) is asked for its changes.
-    if (segment.log.size === 0 && message.type === 'request') this.#unavailable(segment.id, peer)
-    else this.#generate(segment, peer)
-    if (appended.rejected.length > 0) return { code: CloseCodes.FORBIDDEN, reason: `a change was refused: ${appended.rejected[0]!.message}` }
-    return undefined
+    const answer = (): Violation | undefined => {
+      // A peer asking for a segment nobody has hears so, as from the repo; a peer syncing one
+      // we lack (we lost it, or it is new) is asked for its changes.
+      if (segment.log.size === 0 && message.type === 'request') this.#unavailable(segment.id, peer)
+      else this.#generate(segment, peer)
+      if (appended.rejected.length > 0) return { code: CloseCodes.FORBIDDEN, reason: `a change was refused: ${appended.rejected[0]!.message}` }
+      return undefined
+    }
+    if (!verdict?.fresh || verdict.effects.register) return answer()
+    // After the relay, before the acknowledgement: the actors bound (cached at once, so the
+    // next message sees them) and the hashes accepted, in a write shared with other messages.
+    const { effects } = verdict
+    const written = Promise.all([...effects.bind.map(actor => registry.bindActor(actor, effects.user)), this.#accepts.accept(effects.accept)])
+    return async () => {
+      await written
+      return answer()
+    }
   }
 
   /** The heads of a segment the server holds, null when it holds none. */
@@ -211,6 +238,7 @@ export class RelayHub {
   async close(): Promise<void> {
     clearInterval(this.#sweep)
     await Promise.all([...this.#segments.values()].map(loading => loading.then(segment => segment.tail)))
+    await Promise.allSettled([...this.#finishing])
     await this.#storage.flush()
     this.#segments.clear()
   }

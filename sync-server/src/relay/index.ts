@@ -22,6 +22,9 @@
  *                    persistence, idle eviction; segment-ingress.ts checks a message's
  *                    changes (access/segment-log-rules.ts), server-change.ts builds the
  *                    server's own (HTTP publish).
+ * - accept-batch.ts the registry's accepted hashes of client changes, written in groups
+ *                    (one write for every message checked while the last was in flight),
+ *                    after the relay and before each sender's acknowledgement.
  * - log-storage.ts   persistence through automerge-repo's StorageAdapterInterface in
  *                    its own key layout (incrementals, snapshots), batched; loading a
  *                    document written by today's server into a log; compaction.

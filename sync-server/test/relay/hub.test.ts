@@ -138,4 +138,44 @@ describe('RelayHub', () => {
     expect(await hub.receive(message, 'alice', ALICE)).toBeUndefined()
     expect(await hub.heads(segmentId)).toBeNull()
   })
+
+  it('relays a member’s next change while the last one’s accepted hash is being written, and acknowledges each after its write', async () => {
+    const { hub, registry, sent, conversation } = await setup()
+    const segmentId = newId()
+    let alice = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
+    expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getAllChanges(alice) })), 'alice', ALICE)).toBeUndefined()
+    expect(await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads: [], need: [], have: [{ lastSync: [], bloom: new Uint8Array() }], changes: [] }), 'request'), 'bob', BOB)).toBeUndefined()
+    const writes: { hashes: string[]; release: () => void }[] = []
+    const accept = registry.accept.bind(registry)
+    registry.accept = hashes => new Promise<void>(resolve => writes.push({ hashes, release: () => void accept(hashes).then(resolve) }))
+    const next = (i: number) => {
+      const before = alice
+      alice = A.change(alice, d => appendEvent(d, { id: `e${i}`, type: 'message', author: 'alice', device: 'a', at: i, text: `${i}` }))
+      const changes = A.getChanges(before, alice)
+      return { hash: A.decodeChange(changes[0]!).hash, message: sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes })) }
+    }
+    const toBob = () => sent.filter(message => message.targetId === BOB && message.type === 'sync').length
+    const toAlice = () => sent.filter(message => message.targetId === ALICE && message.type === 'sync').length
+    sent.length = 0
+    const one = next(1)
+    const first = hub.receive(one.message, 'alice', ALICE)
+    await vi.waitFor(() => expect(writes).toHaveLength(1))
+    expect(toBob()).toBe(1)
+    const two = next(2)
+    const second = hub.receive(two.message, 'alice', ALICE)
+    // Relayed while the first write is in flight; its hash waits for the next write.
+    await vi.waitFor(() => expect(toBob()).toBe(2))
+    expect(toAlice()).toBe(0)
+    expect(writes.map(write => write.hashes)).toEqual([[one.hash]])
+    writes[0]!.release()
+    expect(await first).toBeUndefined()
+    expect(toAlice()).toBe(1)
+    await vi.waitFor(() => expect(writes).toHaveLength(2))
+    expect(writes[1]!.hashes).toEqual([two.hash])
+    writes[1]!.release()
+    expect(await second).toBeUndefined()
+    expect(await registry.wasAccepted(one.hash)).toBe(true)
+    expect(await registry.wasAccepted(two.hash)).toBe(true)
+    expect(await hub.heads(segmentId)).toEqual(A.getHeads(alice))
+  })
 })
