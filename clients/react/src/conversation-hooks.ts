@@ -37,7 +37,16 @@ export function useTimeline(id: string): TimelineItem[] {
       return () => void unsubscribe()
     },
     () => conversation?.timeline() ?? EMPTY,
+    sameTimeline,
   )
+}
+
+/**
+ * The SDK projects a new timeline on every change to the conversation, also one that
+ * shows nothing new (a `title-changed` event, a read receipt): the items decide.
+ */
+function sameTimeline(a: TimelineItem[], b: TimelineItem[]): boolean {
+  return a === b || (a.length === b.length && a.every((item, i) => item === b[i] || JSON.stringify(item) === JSON.stringify(b[i])))
 }
 
 /** The head of `id` (title, members, read receipts, segments); undefined while it opens. */
