@@ -34,6 +34,7 @@ import { acceptUpgrades } from './network/upgrade.ts'
 import { createCluster } from './cluster/cluster.ts'
 import { DocumentEvictor } from './documents/eviction.ts'
 import { forgetDisconnectedPeers } from './documents/repo-maps.ts'
+import { logSyncStateResets } from './documents/sync-loops.ts'
 import { openDatabases } from './storage/databases.ts'
 import { devTokenRoute } from './http/dev-token.ts'
 import { serveWebApp } from './http/static.ts'
@@ -208,6 +209,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   })
   evictor.start()
   forgetDisconnectedPeers(repo)
+  logSyncStateResets(repo, log)
   const service = new ConversationService({ repo, segments: hub, registry, index, watch, limits, hold: documentId => evictor.hold(documentId), idempotencySecret: options.idempotencySecret ?? (await idempotencySecret(options.dataDir)) })
   const auth = httpAuth(verify)
   const webhooks: WebhookDispatcher | undefined = options.webhookUrl

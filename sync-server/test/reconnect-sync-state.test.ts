@@ -10,7 +10,9 @@
  * for ever (the browser test "lets both write while one is offline", ~1 run in 5).
  */
 import { NetworkAdapter, Repo, type Message, type PeerId, type PeerMetadata } from '@automerge/automerge-repo'
+import type { FastifyBaseLogger } from 'fastify'
 import { describe, expect, it } from 'vitest'
+import { logSyncStateResets } from '../src/documents/sync-loops.ts'
 
 /** One end of an in-memory link; `dropping` loses every message both ways without telling either side (a dead socket). */
 class LinkEnd extends NetworkAdapter {
@@ -88,6 +90,11 @@ describe('reconnecting under the same peer ID', () => {
         network: [toAlice.b, toBob.b],
         shareConfig: { announce: async () => false, access: async () => true },
       })
+      // The loop breaker (next test) would end the loop after a while; this case must not loop at all.
+      const resets: unknown[] = []
+      server.on('doc-metrics', event => {
+        if ((event as { type: string }).type === 'sync-state-reset') resets.push(event)
+      })
       const alice = new Repo({ peerId: 'alice-device' as PeerId, network: [toAlice.a] })
       const bob = new Repo({ peerId: 'bob-device' as PeerId, network: [toBob.a] })
       // The repos hand the adapters their peer IDs asynchronously.
@@ -122,7 +129,58 @@ describe('reconnecting under the same peer ID', () => {
       )
       expect(aliceDoc.doc().reads).toEqual(bobDoc.doc().reads)
       expect(Object.keys(aliceDoc.doc().reads)).toContain('alice')
-      for (const repo of [server, alice, bob]) repo.networkSubsystem.adapters.length = 0
+      expect(resets).toEqual([])
     })
   }
+})
+
+describe('a sync loop on a live connection', () => {
+  it('is broken by starting that peer’s sync state afresh, and reported', async () => {
+    const toAlice = new Link()
+    const toBob = new Link()
+    const server = new Repo({
+      peerId: 'parley-server-test' as PeerId,
+      network: [toAlice.b, toBob.b],
+      shareConfig: { announce: async () => false, access: async () => true },
+    })
+    const resets: unknown[] = []
+    server.on('doc-metrics', event => {
+      if ((event as { type: string }).type === 'sync-state-reset') resets.push(event)
+    })
+    const alice = new Repo({ peerId: 'alice-device' as PeerId, network: [toAlice.a] })
+    const bob = new Repo({ peerId: 'bob-device' as PeerId, network: [toBob.a] })
+    while (![toAlice.a, toAlice.b, toBob.a, toBob.b].every(end => end.peerId)) await tick()
+    toAlice.up()
+    toBob.up()
+    const aliceDoc = alice.create<{ reads: Record<string, number> }>({ reads: {} })
+    await settle('server has the document', toAlice, () => server.handles[aliceDoc.documentId]?.isReady() === true, 200)
+    const serverDoc = await server.find<{ reads: Record<string, number> }>(aliceDoc.documentId)
+    const bobDoc = await bob.find<{ reads: Record<string, number> }>(aliceDoc.url)
+    await settle('first sync', toAlice, () => sameHeads(serverDoc.heads(), aliceDoc.heads()) && sameHeads(bobDoc.heads(), aliceDoc.heads()), 200)
+
+    // One message to Alice is lost with no disconnect (what a sync state gone wrong looks
+    // like; the sync protocol assumes none is): the server believes she has Bob's change.
+    toAlice.dropping = true
+    bobDoc.change(d => void (d.reads.bob = 1))
+    await settle('bob to server', toBob, () => sameHeads(serverDoc.heads(), bobDoc.heads()), 200)
+    for (let i = 0; i < 5; i++) await tick()
+    toAlice.dropping = false
+    aliceDoc.change(d => void (d.reads.alice = 1))
+
+    await settle('after the loss', toAlice, () => sameHeads(aliceDoc.heads(), bobDoc.heads()) && sameHeads(aliceDoc.heads(), serverDoc.heads()), 400)
+    expect(aliceDoc.doc().reads).toEqual({ alice: 1, bob: 1 })
+    expect(resets).toEqual([expect.objectContaining({ documentId: aliceDoc.documentId, peerId: 'alice-device' })])
+  })
+})
+
+describe('logSyncStateResets', () => {
+  it('warns with the document and the peer, and ignores other doc-metrics events', () => {
+    const repo = new Repo({ network: [] })
+    const warnings: unknown[][] = []
+    logSyncStateResets(repo, { warn: (...args: unknown[]) => warnings.push(args) } as unknown as FastifyBaseLogger)
+    const emit = (event: object) => (repo.emit as (name: string, event: object) => boolean)('doc-metrics', event)
+    emit({ type: 'doc-loaded', documentId: 'x', durationMillis: 1, numOps: 1, numChanges: 1 })
+    emit({ type: 'sync-state-reset', documentId: 'doc1', peerId: '@alice/device', messages: 64 })
+    expect(warnings).toEqual([[{ documentId: 'doc1', peerId: '@alice/device', messages: 64 }, expect.stringContaining('sync loop')]])
+  })
 })
