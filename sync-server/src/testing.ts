@@ -39,6 +39,7 @@ export async function startTestServer(options: ServerOptions = {}): Promise<Test
   }
 }
 
+export { automergeChunk, uleb } from './chunk-builders.ts'
 export { RawClient, withTimeout, type Closed, type SyncEndpoint } from './raw-client.ts'
 export { RedisProcess } from './cluster/redis-process.ts'
 export { reapOnExit, REAPER_NAME } from './child-reaper.ts'

@@ -1,11 +1,11 @@
 import { next as Automerge } from '@automerge/automerge'
 import { appendEvent, initHead, initSegment, type HeadDoc, type SegmentDoc } from '@parley/core'
 import fc from 'fast-check'
-import { createHash } from 'node:crypto'
 import { deflateRawSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { ChunkError, DECODE_BUDGET, measureChunk, type DecodeBudget } from '../src/access/chunk-format.ts'
 import { decodeChanges, readUleb } from '../src/access/chunks.ts'
+import { automergeChunk, uleb } from '../src/chunk-builders.ts'
 
 const body = (chunk: Uint8Array): Uint8Array => chunk.subarray(readUleb(chunk, 9).next)
 /** Rows and bytes `measureChunk` takes from an unlimited budget. */
@@ -22,20 +22,6 @@ function kindOf(run: () => unknown): string {
     if (error instanceof ChunkError) return error.kind
     throw error
   }
-}
-const uleb = (value: number): number[] => {
-  const out: number[] = []
-  do {
-    let byte = value & 0x7f
-    value = Math.floor(value / 128)
-    if (value > 0) byte |= 0x80
-    out.push(byte)
-  } while (value > 0)
-  return out
-}
-function chunk(type: number, content: Uint8Array): Uint8Array {
-  const rest = new Uint8Array([type, ...uleb(content.length), ...content])
-  return new Uint8Array([0x85, 0x6f, 0x4a, 0x83, ...createHash('sha256').update(rest).digest().subarray(0, 4), ...rest])
 }
 
 const members = Array.from({ length: 1_000 }, (_, i) => `user-${i}`)
@@ -84,7 +70,7 @@ describe('measureChunk', () => {
 
   it('inflates a compressed change no further than the bytes left in the budget', () => {
     const change = Automerge.getLastLocalChange(Automerge.change(Automerge.init<{ t: unknown }>(), d => void (d.t = new Automerge.RawString('x'.repeat(100_000)))))!
-    const compressed = chunk(2, deflateRawSync(body(change)))
+    const compressed = automergeChunk(2, deflateRawSync(body(change)))
     expect(compressed.length).toBeLessThan(1_000)
     expect(kindOf(() => measureChunk(2, body(compressed), { rows: 10, bytes: 200_000 }))).toBe('accepted')
     expect(kindOf(() => measureChunk(2, body(compressed), { rows: 10, bytes: 50_000 }))).toBe('too-large')

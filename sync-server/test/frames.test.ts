@@ -3,6 +3,7 @@ import { next as Automerge } from '@automerge/automerge'
 import fc from 'fast-check'
 import { inboxDocumentId } from '@parley/core'
 import { describe, expect, it } from 'vitest'
+import { uleb } from '../src/chunk-builders.ts'
 import { decodeFrame } from '../src/network/frames.ts'
 
 const DOC = inboxDocumentId('frames-test')
@@ -60,16 +61,6 @@ describe('decodeFrame', () => {
 describe('decodeFrame: sync message layouts that cost the server (issue 13, item 1)', () => {
   const frame = (data: Uint8Array) => decodeFrame(cbor.encode({ type: 'sync', senderId: 'p', targetId: 's', documentId: DOC, data }))
   const hash = (i: number) => i.toString(16).padStart(64, '0')
-  const uleb = (value: number): number[] => {
-    const out: number[] = []
-    do {
-      let byte = value & 0x7f
-      value = Math.floor(value / 128)
-      if (value > 0) byte |= 0x80
-      out.push(byte)
-    } while (value > 0)
-    return out
-  }
 
   it('accepts every message two Automerge peers exchange (both message versions)', () => {
     let doc = Automerge.init<{ n: number }>()

@@ -6,8 +6,8 @@
 import { cbor, parseAutomergeUrl, stringifyAutomergeUrl, type BinaryDocumentId } from '@automerge/automerge-repo'
 import { next as Automerge } from '@automerge/automerge'
 import fc from 'fast-check'
-import { createHash } from 'node:crypto'
 import { deflateRawSync } from 'node:zlib'
+import { automergeChunk, uleb } from '@parley/sync-server/testing'
 import type { HostileCase } from './run-cases.ts'
 
 export const MALFORMED = [4400] as const
@@ -271,22 +271,7 @@ export const encodeJoin = (peer: string): Uint8Array => encode(join(peer))
 /** A well-formed heads request (cheap to answer), for flooding a connection. */
 export const encodeHeadsRequest = (peer: string): Uint8Array => encode({ type: 'parley/heads-request', senderId: peer, requestId: 1, documentIds: [] })
 
-const uleb = (value: number): number[] => {
-  const out: number[] = []
-  do {
-    let byte = value & 0x7f
-    value = Math.floor(value / 128)
-    if (value > 0) byte |= 0x80
-    out.push(byte)
-  } while (value > 0)
-  return out
-}
 
-/** A chunk with a new type and body, its checksum (SHA-256 of type, length, body) made to match. */
-function rechunk(type: number, body: Uint8Array): Uint8Array {
-  const rest = new Uint8Array([type, ...uleb(body.length), ...body])
-  return new Uint8Array([0x85, 0x6f, 0x4a, 0x83, ...createHash('sha256').update(rest).digest().subarray(0, 4), ...rest])
-}
 
 /** A change chunk's body (after magic, checksum, type and length). */
 function chunkBody(chunk: Uint8Array): Uint8Array {
@@ -328,7 +313,7 @@ export const decodeBombCase = fc.record({
 export const decodeBomb = (c: Of<typeof decodeBombCase>, i: number): HostileCase => {
   const peer = peerOf('bomb', i)
   const bomb = bombOf(c.ops, c.ops === 'list' ? Math.min(c.rows, 12_000) : c.rows)
-  const chunk = c.chunk === 'document' ? bomb.document : c.chunk === 'change' ? bomb.change : rechunk(2, deflateRawSync(chunkBody(bomb.change)))
+  const chunk = c.chunk === 'document' ? bomb.document : c.chunk === 'change' ? bomb.change : automergeChunk(2, deflateRawSync(chunkBody(bomb.change)))
   const data = Automerge.encodeSyncMessage({ heads: [], need: [], have: [], changes: [chunk] })
   return {
     label: `a ${c.type} whose ${chunk.length}-byte ${c.chunk} holds ${c.rows} ${c.ops} ops`,

@@ -8,7 +8,7 @@
  */
 import { next as Automerge } from '@automerge/automerge'
 import { cbor, parseAutomergeUrl, stringifyAutomergeUrl, type BinaryDocumentId } from '@automerge/automerge-repo'
-import { RawClient } from '@parley/sync-server/testing'
+import { RawClient, uleb } from '@parley/sync-server/testing'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -21,16 +21,6 @@ const peakRssMiB = (pid: number): number => Number(/^VmHWM:\s+(\d+)/m.exec(readF
 const RSS_BOUND_MIB = 600
 
 const randomDocumentId = (): string => parseAutomergeUrl(stringifyAutomergeUrl(randomBytes(16) as unknown as BinaryDocumentId)).documentId
-const uleb = (value: number): number[] => {
-  const out: number[] = []
-  do {
-    let byte = value & 0x7f
-    value = Math.floor(value / 128)
-    if (value > 0) byte |= 0x80
-    out.push(byte)
-  } while (value > 0)
-  return out
-}
 
 describe('small frames that decode to large documents (issue 13, item 1)', () => {
   let server: ServerProcess
