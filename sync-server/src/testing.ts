@@ -42,5 +42,6 @@ export async function startTestServer(options: ServerOptions = {}): Promise<Test
 export { automergeChunk, uleb } from './chunk-builders.ts'
 export { RawClient, withTimeout, type Closed, type SyncEndpoint } from './raw-client.ts'
 export { RedisProcess } from './cluster/redis-process.ts'
+export { createTestDatabase, postgresBinDir, type PostgresTestDatabase } from './storage/postgres/test-database.ts'
 export { reapOnExit, REAPER_NAME } from './child-reaper.ts'
 export { ResilientDatabase, type ReopenableLevel, type StorageStatus } from './storage/resilient-database.ts'
