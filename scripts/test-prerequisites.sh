@@ -8,9 +8,14 @@
 #   chromium      $PARLEY_CHROMIUM or /usr/bin/chromium        chromium         clients/web/test/browser
 #   nginx         $PARLEY_NGINX or /usr/sbin/nginx             nginx            test/e2e/cluster.test.ts
 #   redis-server  $PARLEY_REDIS_SERVER or redis-server on PATH redis-server     cluster tests, the soak
+#   initdb,       only when $PARLEY_TEST_POSTGRES is unset     postgresql       sync-server/test/storage/postgres-*,
+#   postgres      and nothing answers on 127.0.0.1:5432:                        every test on PostgreSQL
+#                 $PARLEY_POSTGRES_BIN, PATH, /usr/lib/postgresql/*/bin
 #
-# PostgreSQL joins this list (postgres on PATH, package postgresql) with the first test
-# that starts one.
+# PostgreSQL: tests use the server $PARLEY_TEST_POSTGRES names, or the one on 127.0.0.1:5432
+# (trust auth, user postgres); when neither answers, each test file starts a private server
+# of its own (initdb in a temporary directory, a free port) and stops it at its end
+# (sync-server/src/storage/postgres/test-database.ts). So here only the programs must exist.
 set -euo pipefail
 
 missing=()
@@ -18,17 +23,27 @@ present() { [ -x "$1" ] || command -v "$1" >/dev/null 2>&1; }
 present "${PARLEY_CHROMIUM:-/usr/bin/chromium}" || missing+=(chromium)
 present "${PARLEY_NGINX:-/usr/sbin/nginx}" || missing+=(nginx)
 present "${PARLEY_REDIS_SERVER:-redis-server}" || missing+=(redis-server)
+postgres_answers() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+postgres_programs() {
+  local dir
+  for dir in ${PARLEY_POSTGRES_BIN:-} $(printf '%s ' ${PATH//:/ }) /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/initdb" ] && [ -x "$dir/postgres" ] && return 0
+  done
+  return 1
+}
+postgres_ready() { [ -n "${PARLEY_TEST_POSTGRES:-}" ] || postgres_answers || postgres_programs; }
+postgres_ready || missing+=(postgresql)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "npm test needs ${missing[*]}: install them (Debian: sudo apt-get install -y --no-install-recommends ${missing[*]}) or set PARLEY_CHROMIUM / PARLEY_NGINX / PARLEY_REDIS_SERVER to them, then run npm test again" >&2
+  echo "npm test needs ${missing[*]}: install them (Debian: sudo apt-get install -y --no-install-recommends ${missing[*]}) or set PARLEY_CHROMIUM / PARLEY_NGINX / PARLEY_REDIS_SERVER / PARLEY_POSTGRES_BIN to them (PARLEY_TEST_POSTGRES to a PostgreSQL server), then run npm test again" >&2
   exit 1
 fi
 
 echo "test prerequisites: installing ${missing[*]} with apt-get (missing on this machine)"
 export DEBIAN_FRONTEND=noninteractive
 log=$(mktemp)
-# Installing nginx or redis-server must not start the system's own services (port 80, 6379):
+# Installing nginx, redis-server or postgresql must not start the system's own services (80, 6379, 5432):
 # Debian's policy-rc.d hook forbids it for the length of the install, unless one is in place.
 policy=/usr/sbin/policy-rc.d
 own_policy=false
@@ -49,8 +64,8 @@ fi
 for package in "${missing[@]}"; do
   echo "test prerequisites: installed $package $(dpkg-query -W -f='${Version}' "$package")"
 done
-present "${PARLEY_CHROMIUM:-/usr/bin/chromium}" && present "${PARLEY_NGINX:-/usr/sbin/nginx}" && present "${PARLEY_REDIS_SERVER:-redis-server}" || {
-  echo "npm test: installed ${missing[*]}, but a program is still not where the tests look (check PARLEY_CHROMIUM / PARLEY_NGINX / PARLEY_REDIS_SERVER)" >&2
+present "${PARLEY_CHROMIUM:-/usr/bin/chromium}" && present "${PARLEY_NGINX:-/usr/sbin/nginx}" && present "${PARLEY_REDIS_SERVER:-redis-server}" && postgres_ready || {
+  echo "npm test: installed ${missing[*]}, but a program is still not where the tests look (check PARLEY_CHROMIUM / PARLEY_NGINX / PARLEY_REDIS_SERVER / PARLEY_POSTGRES_BIN)" >&2
   exit 1
 }
 echo "test prerequisites: done in $((SECONDS - started)) s ($(grep -c '^Setting up ' "$log") packages set up)"
