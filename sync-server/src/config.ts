@@ -33,9 +33,14 @@ export interface ServerOptions {
   maxFrameBytes?: number
   /** Largest message or edit text, in UTF-8 bytes (default 16 KiB; close 4413 beyond). */
   maxTextBytes?: number
-  /** Messages per second one user may send on average, over all their connections: one bucket per user (default 200; close 4429 beyond). */
+  /**
+   * Messages per second one user may send on average, over all their connections: one bucket per user
+   * (default 200; close 4429 beyond). A message takes one token; a sync message's changes take one more per
+   * 16 rows and per 16 KiB they decode to (network/rate-limit.ts `workTokens`): a chat line costs 1, a
+   * message at the decode budget 513.
+   */
   messagesPerSecond?: number
-  /** Messages one user may send at once over all their connections, e.g. catching up after a reconnect (default 2,000). */
+  /** Tokens (messages) one user may spend at once over all their connections, e.g. catching up after a reconnect (default 2,000). */
   messageBurst?: number
   /** Bytes waiting to be sent to a connection before it counts as not reading (default 16 MiB; close 4408). */
   maxBufferedBytes?: number

@@ -132,7 +132,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     rate: { perSecond: options.messagesPerSecond, burst: options.messageBurst },
     maxBufferedBytes: options.maxBufferedBytes,
     metrics,
-    inspect: (message, connection) => guard!.inspect(message, connection.user),
+    inspect: (message, connection, charge) => guard!.inspect(message, connection.user, charge),
     relay: hub,
     mayReceive: (user, documentId) => registry.canRead(user, documentId),
     headsOf: async (documentIds, connection) => {

@@ -17,8 +17,11 @@
  */
 import { inflateRawSync } from 'node:zlib'
 
-/** `malformed`: Automerge would refuse it too (or panic); `too-large`: beyond the budget; `forbidden`: ops Parley never writes. */
-export type ChunkErrorKind = 'malformed' | 'too-large' | 'forbidden'
+/**
+ * `malformed`: Automerge would refuse it too (or panic); `too-large`: beyond the budget; `forbidden`: ops Parley never writes;
+ * `rate-limited`: within the budget, but its sender may not spend that much decoding now (chunks.ts `decodeChanges`).
+ */
+export type ChunkErrorKind = 'malformed' | 'too-large' | 'forbidden' | 'rate-limited'
 
 export class ChunkError extends Error {
   readonly kind: ChunkErrorKind

@@ -58,16 +58,28 @@ function splitChunks(blobs: Uint8Array[]): Chunk[] {
 }
 
 /**
+ * Charges the sender of a sync message for the work its changes measured to (rows and
+ * inflated bytes, summed over its chunks); false: the sender may not spend that now.
+ */
+export type ChargeWork = (work: { rows: number; bytes: number }) => boolean
+
+/**
  * Every change in the blobs of one sync message, decoded. Throws ChunkError on anything
  * malformed, beyond `budget` (kind `too-large`) or with ops it does not allow (`forbidden`),
  * all measured from their layout for all of them before Automerge decodes any: chunk-format.ts).
  * Without a budget nothing is measured: for bytes the server made itself, never a client's.
+ * With `charge`, the measured work is charged to the sender between measuring and
+ * decoding; a refusal throws a ChunkError of kind `rate-limited`.
  */
-export function decodeChanges(blobs: Uint8Array[], budget?: DecodeBudget): { decoded: DecodedChange[]; raw: Uint8Array[] } {
+export function decodeChanges(blobs: Uint8Array[], budget?: DecodeBudget, charge?: ChargeWork): { decoded: DecodedChange[]; raw: Uint8Array[] } {
   const chunks = splitChunks(blobs)
   if (budget) {
     const left = { ...budget }
     for (const { type, bytes } of chunks) measureChunk(type, bytes.subarray(readUleb(bytes, 9).next), left)
+    // Paid for before the decode it pays for (docs/security.md, "Rate limits weigh work").
+    if (charge && !charge({ rows: budget.rows - left.rows, bytes: budget.bytes - left.bytes })) {
+      throw new ChunkError('its sender has no budget left for decoding changes now', 'rate-limited')
+    }
   }
   const decoded: DecodedChange[] = []
   const raw: Uint8Array[] = []

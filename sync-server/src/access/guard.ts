@@ -12,7 +12,7 @@ import { CloseCodes } from '../close-codes.ts'
 import { decodeSyncData } from '../network/frames.ts'
 import { appendedEvents, refusesEventIdReuse } from '../events/event-ids.ts'
 import type { EventIndex } from '../events/event-index.ts'
-import { ChunkError, DECODE_BUDGET, decodeChanges } from './chunks.ts'
+import { ChunkError, DECODE_BUDGET, decodeChanges, type ChargeWork } from './chunks.ts'
 import { roleIn, rolesOf, type AccessRegistry, type DocEntry } from './registry.ts'
 import { checkHeadChanges, checkInboxChanges, checkNewDocumentOps, checkNewHead, checkNewSegment, checkSegmentChanges, segmentConversation, type HeadCheck, type Violation } from './rules.ts'
 
@@ -49,8 +49,11 @@ export class SyncGuard {
     this.#index = index
   }
 
-  /** The message to pass on (possibly with changes held back), or why it may not pass. */
-  async inspect(message: Message, user: string): Promise<Verdict> {
+  /**
+   * The message to pass on (possibly with changes held back), or why it may not pass.
+   * `charge`: the sender's rate budget, charged the measured decoding work (chunks.ts).
+   */
+  async inspect(message: Message, user: string, charge?: ChargeWork): Promise<Verdict> {
     const pass: Verdict = { ok: true, message }
     const documentId = (message as { documentId?: string }).documentId
     if (!documentId) return pass
@@ -63,21 +66,22 @@ export class SyncGuard {
     if (sync.changes.length === 0) return pass
     // A name like `__proto__` cannot be a member key (core isValidUserId): such a user writes nothing.
     if (!isValidUserId(user)) return { ok: false, violation: forbidden(`${JSON.stringify(user.slice(0, 60))} is not a valid user ID`) }
-    const result = await this.#checkChanges(documentId, sync.changes, user)
+    const result = await this.#checkChanges(documentId, sync.changes, user, charge)
     if (result === INCOMPLETE) return { ok: true, message: { ...message, data: Automerge.encodeSyncMessage({ ...sync, changes: [] }) } }
     return result ? { ok: false, violation: result } : pass
   }
 
-  async #checkChanges(documentId: string, blobs: Uint8Array[], user: string): Promise<Violation | typeof INCOMPLETE | undefined> {
+  async #checkChanges(documentId: string, blobs: Uint8Array[], user: string, charge?: ChargeWork): Promise<Violation | typeof INCOMPLETE | undefined> {
     let decoded: DecodedChange[]
     let raw: Uint8Array[]
     try {
       // Bounded before Automerge decodes anything: a small chunk may say "a million ops".
-      ;({ decoded, raw } = decodeChanges(blobs, DECODE_BUDGET))
+      ;({ decoded, raw } = decodeChanges(blobs, DECODE_BUDGET, charge))
     } catch (error) {
       const kind = error instanceof ChunkError ? error.kind : 'malformed'
       if (kind === 'too-large') return { code: CloseCodes.TOO_LARGE, reason: `the changes in the sync message are too large to decode: ${(error as Error).message}` }
       if (kind === 'forbidden') return forbidden(`Parley documents hold maps, lists and scalars only: ${(error as Error).message}`)
+      if (kind === 'rate-limited') return { code: CloseCodes.RATE_LIMITED, reason: `rate limited: ${(error as Error).message}` }
       return { code: CloseCodes.MALFORMED, reason: `a change in the sync message does not decode: ${(error as Error).message}` }
     }
     const entry = await this.#registry.entry(documentId)

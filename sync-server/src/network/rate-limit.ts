@@ -1,4 +1,21 @@
-/** A token bucket: `burst` messages at once, refilled at `perSecond`. */
+/**
+ * Decoding work one token pays for, beyond the token every message costs (docs/security.md,
+ * "Rate limits weigh work"): a sync message's changes are charged their rows and inflated
+ * column bytes as access/chunk-format.ts measures them from the layout, before Automerge
+ * decodes anything. One small change per message (a chat line: a few rows, a few hundred
+ * bytes) costs nothing more; a message at the decode budget (4,096 rows, 4 MiB) costs 256
+ * tokens more for its rows and up to 256 for its bytes, so the 2,000-token burst pays for
+ * a handful of them, not 2,000.
+ */
+export const ROWS_PER_TOKEN = 16
+export const BYTES_PER_TOKEN = 16 * 1024
+
+/** The tokens the decoding work of one message costs beyond its own token: whole tokens, rounded down. */
+export function workTokens(work: { rows: number; bytes: number }): number {
+  return Math.floor(work.rows / ROWS_PER_TOKEN) + Math.floor(work.bytes / BYTES_PER_TOKEN)
+}
+
+/** A token bucket: `burst` tokens at once, refilled at `perSecond`. */
 export class TokenBucket {
   readonly #perSecond: number
   readonly #burst: number
@@ -19,10 +36,14 @@ export class TokenBucket {
     return this.#tokens
   }
 
-  /** Takes one token; false when the bucket is empty. */
-  take(now = Date.now()): boolean {
+  /**
+   * Takes `cost` tokens; false when fewer than one is left. The bucket may go below zero:
+   * a message costing more than is left (or than the burst) passes once, and its user then
+   * waits until the debt is paid, so no message is too costly ever to pass.
+   */
+  take(now = Date.now(), cost = 1): boolean {
     if (this.tokens(now) < 1) return false
-    this.#tokens -= 1
+    this.#tokens -= cost
     return true
   }
 }
@@ -46,9 +67,15 @@ export class UserRates {
 
   /** Takes one of `user`'s tokens; false when they have none left. */
   take(user: string, now = Date.now()): boolean {
+    return this.spend(user, 1, now)
+  }
+
+  /** Takes `cost` of `user`'s tokens (TokenBucket.take: possibly into debt); false when they have none left. */
+  spend(user: string, cost: number, now = Date.now()): boolean {
+    if (cost <= 0) return true
     let entry = this.#users.get(user)
     if (!entry) this.#users.set(user, (entry = { bucket: new TokenBucket(this.#perSecond, this.#burst, now), limited: false }))
-    if (entry.bucket.take(now)) return true
+    if (entry.bucket.take(now, cost)) return true
     entry.limited = true
     return false
   }

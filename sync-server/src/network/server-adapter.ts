@@ -8,12 +8,13 @@
 import { cbor, NetworkAdapter, type DocumentId, type Message, type PeerId, type PeerMetadata } from '@automerge/automerge-repo'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
+import type { ChargeWork } from '../access/chunks.ts'
 import type { Verdict } from '../access/guard.ts'
 import type { Violation } from '../access/rules.ts'
 import { CloseCodes } from '../close-codes.ts'
 import type { AdapterMetrics } from '../metrics/metrics.ts'
 import { decodeFrame, decodeSyncData, HEADS_REPLY } from './frames.ts'
-import { UserRates } from './rate-limit.ts'
+import { UserRates, workTokens } from './rate-limit.ts'
 import { timerAt } from '../timer-at.ts'
 
 const PROTOCOL_V1 = '1'
@@ -69,12 +70,16 @@ export interface ServerAdapterOptions {
   maxFrameBytes: number
   /** How often to ping; a socket that missed the previous pong is terminated. */
   keepAliveMs: number
-  /** Messages per second a user may send over all their connections, and how many at once (close 4429 beyond). */
+  /**
+   * Tokens per second a user's bucket refills, shared by all their connections, and how
+   * many it holds (close 4429 beyond): one per message, plus the decoding work of a sync
+   * message's changes (rate-limit.ts `workTokens`), charged by the check before it decodes.
+   */
   rate: { perSecond: number; burst: number }
   /** Bytes a connection may have waiting to be sent before it counts as not reading (close 4408). */
   maxBufferedBytes: number
-  /** Checks a message before the repo sees it; a violation closes the connection. */
-  inspect: (message: Message, connection: Connection) => Promise<Verdict>
+  /** Checks a message before the repo sees it, charging its decoding work to `charge`; a violation closes the connection. */
+  inspect: (message: Message, connection: Connection, charge: ChargeWork) => Promise<Verdict>
   /** May this user receive messages about this document? Synchronous: asked on every send. */
   mayReceive: (user: string, documentId: string) => boolean
   /** The server's current heads of each document, null where it holds none (or the user may not read it). */
@@ -89,8 +94,11 @@ export interface ServerAdapterOptions {
 export interface RelayRoute {
   /** `data`: the message's sync data, for a document the server has not registered. */
   serves(documentId: string, data: Uint8Array): Promise<boolean>
-  /** Checks, relays and answers a message; a violation closes the connection. `arrived` is called when it carries new changes. */
-  receive(message: Message & { documentId: DocumentId; data: Uint8Array }, user: string, peer: PeerId, arrived: () => void): Promise<Violation | undefined>
+  /**
+   * Checks, relays and answers a message; a violation closes the connection. `arrived` is
+   * called when it carries new changes; `charge` is charged their decoding work before they are decoded.
+   */
+  receive(message: Message & { documentId: DocumentId; data: Uint8Array }, user: string, peer: PeerId, arrived: () => void, charge: ChargeWork): Promise<Violation | undefined>
 }
 
 /** A `sync` or `request` message: what the relay core takes (frames.ts checked its fields). */
@@ -264,7 +272,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
     if (relay && isDocumentSync(message) && (await relay.serves(message.documentId, message.data))) return this.#relay(relay, connection, message, receivedAt)
     let verdict: Verdict
     try {
-      verdict = await this.#options.inspect(message, connection)
+      verdict = await this.#options.inspect(message, connection, this.#charge(connection))
     } catch (error) {
       verdict = { ok: false, violation: { code: CloseCodes.MALFORMED, reason: `message could not be checked: ${(error as Error).message}` } }
     }
@@ -278,11 +286,20 @@ export class ParleyServerAdapter extends NetworkAdapter {
     }
   }
 
+  /**
+   * Charges a connection's user for the decoding work of a message's changes, beyond the
+   * token #receive took for the message (docs/security.md, "Rate limits weigh work"):
+   * a refusal marks the user rate limited, as an empty bucket at #receive does.
+   */
+  #charge(connection: Connection): ChargeWork {
+    return work => this.#rates.spend(connection.user, workTokens(work))
+  }
+
   /** A message for a document the relay core serves: it never reaches the repo. */
   async #relay(relay: RelayRoute, connection: Connection, message: Message & { documentId: DocumentId; data: Uint8Array }, receivedAt: number): Promise<void> {
     let violation: Violation | undefined
     try {
-      violation = await relay.receive(message, connection.user, message.senderId, () => this.#arrived(message.documentId, message.senderId, receivedAt))
+      violation = await relay.receive(message, connection.user, message.senderId, () => this.#arrived(message.documentId, message.senderId, receivedAt), this.#charge(connection))
     } catch (error) {
       violation = { code: CloseCodes.MALFORMED, reason: `message could not be checked: ${(error as Error).message}` }
     }

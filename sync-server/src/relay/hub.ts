@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto'
 import type { AccessRegistry } from '../access/registry.ts'
 import type { EventIndex } from '../events/event-index.ts'
 import type { Violation } from '../access/rules.ts'
-import { DECODE_BUDGET, decodeChanges } from '../access/chunks.ts'
+import { DECODE_BUDGET, decodeChanges, type ChargeWork } from '../access/chunks.ts'
 import { foldSegment, isViolation, segmentGenesis, type SegmentState } from '../access/segment-log-rules.ts'
 import { CloseCodes } from '../close-codes.ts'
 import { decodeSyncData } from '../network/frames.ts'
@@ -131,9 +131,9 @@ export class RelayHub {
   }
 
   /** A `sync` or `request` message from a connected peer; a violation means: close the connection. */
-  async receive(message: Message & { documentId: DocumentId; data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void): Promise<Violation | undefined> {
+  async receive(message: Message & { documentId: DocumentId; data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void, charge?: ChargeWork): Promise<Violation | undefined> {
     const segment = await this.#open(message.documentId)
-    const outcome = await this.#serial(segment, () => this.#receive(segment, message, user, peer, arrived))
+    const outcome = await this.#serial(segment, () => this.#receive(segment, message, user, peer, arrived, charge))
     if (typeof outcome !== 'function') return outcome
     // The rest waits for the registry write, outside the segment's queue: the next message is
     // checked and relayed meanwhile, and its hashes join the next write (accept-batch.ts).
@@ -147,7 +147,7 @@ export class RelayHub {
   }
 
   /** A violation, or what remains once the message's registry writes are done (its acknowledgement). */
-  async #receive(segment: Segment, message: Message & { data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void): Promise<Violation | undefined | (() => Promise<Violation | undefined>)> {
+  async #receive(segment: Segment, message: Message & { data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void, charge?: ChargeWork): Promise<Violation | undefined | (() => Promise<Violation | undefined>)> {
     const { registry } = this.#options
     let sync: SyncMessage
     try {
@@ -159,7 +159,7 @@ export class RelayHub {
     let verdict = null
     if (sync.changes.length > 0) {
       const { log } = segment
-      verdict = await checkSegmentIngress(this.#options, segment.id, segment.state, hash => log.seen(hash), sync.changes, user, id => segment.recent.get(id))
+      verdict = await checkSegmentIngress(this.#options, segment.id, segment.state, hash => log.seen(hash), sync.changes, user, id => segment.recent.get(id), charge)
       if (!verdict.ok) return verdict.violation
       sync = { ...sync, changes: verdict.changes }
       if (verdict.fresh) arrived?.()

@@ -7,7 +7,7 @@
  */
 import type { DecodedChange } from '@automerge/automerge'
 import { isValidUserId, type Limits, type ParleyEvent, type Role } from '@parley/core'
-import { ChunkError, DECODE_BUDGET, decodeChanges } from '../access/chunks.ts'
+import { ChunkError, DECODE_BUDGET, decodeChanges, type ChargeWork } from '../access/chunks.ts'
 import { roleIn, type AccessRegistry, type DocEntry } from '../access/registry.ts'
 import type { Violation } from '../access/rules.ts'
 import { checkSegmentLogChanges, isViolation, segmentGenesis, type SegmentState } from '../access/segment-log-rules.ts'
@@ -55,18 +55,21 @@ export async function checkSegmentIngress(
   user: string,
   /** The author of a recent event of this segment that the index may not have numbered yet. */
   recentAuthor: (eventId: string) => string | undefined = () => undefined,
+  /** The sender's rate budget, charged the measured decoding work before the decode (access/chunks.ts). */
+  charge?: ChargeWork,
 ): Promise<IngressVerdict> {
   if (!isValidUserId(user)) return { ok: false, violation: forbidden(`${JSON.stringify(user.slice(0, 60))} is not a valid user ID`) }
   let decoded: DecodedChange[]
   let raw: Uint8Array[]
   try {
     // Measured from the layout before Automerge decodes anything (access/chunk-format.ts).
-    ;({ decoded, raw } = decodeChanges([...blobs], DECODE_BUDGET))
+    ;({ decoded, raw } = decodeChanges([...blobs], DECODE_BUDGET, charge))
   } catch (error) {
     const kind = error instanceof ChunkError ? error.kind : 'malformed'
     const message = (error as Error).message
     if (kind === 'too-large') return { ok: false, violation: { code: CloseCodes.TOO_LARGE, reason: `the changes in the sync message are too large to decode: ${message}` } }
     if (kind === 'forbidden') return { ok: false, violation: forbidden(`Parley documents hold maps, lists and scalars only: ${message}`) }
+    if (kind === 'rate-limited') return { ok: false, violation: { code: CloseCodes.RATE_LIMITED, reason: `rate limited: ${message}` } }
     return { ok: false, violation: { code: CloseCodes.MALFORMED, reason: `a change in the sync message does not decode: ${message}` } }
   }
   const fresh = decoded.filter(change => !seen(change.hash))
