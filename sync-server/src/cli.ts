@@ -16,6 +16,7 @@ const USAGE = `Usage:
                 [--jwt-audience AUD] [--jwt-issuer ISS] [--max-token-lifetime 1h]
                 [--tls-cert FILE --tls-key FILE]
                 [--redis redis://HOST:PORT [--cluster-heartbeat-ms 1000]] [--idempotency-secret S]
+                [--postgres postgres://USER@HOST:5432/DB]   (documents in PostgreSQL)
                 [--webhook-url URL --webhook-secret S]
                 [--log-level info] [--log-format pretty|json]
                 [--max-frame-bytes 4194304] [--max-text-bytes 16384]
@@ -74,6 +75,7 @@ const FLAGS = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   redis: { type: 'string' },
+  postgres: { type: 'string' },
   'cluster-heartbeat-ms': { type: 'string' },
   'relay-core': { type: 'boolean' },
   'webhook-url': { type: 'string' },
@@ -211,6 +213,7 @@ async function serve(flags: Flags): Promise<number> {
     webhookSecret: flags['webhook-secret'],
     idempotencySecret: flags['idempotency-secret'],
     redis: flags.redis,
+    postgres: flags.postgres,
     relayCore: flags['relay-core'] ?? booleanEnv('PARLEY_RELAY_CORE'),
     logLevel: flags['log-level'] as never,
     // Readable on a terminal, JSON lines for whatever reads a pipe or a file.

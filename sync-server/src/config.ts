@@ -53,6 +53,13 @@ export interface ServerOptions {
   keepAliveMs?: number
   /** `redis://HOST:PORT`: join the cluster of nodes on this Redis pub/sub bus (docs/cluster.md). */
   redis?: string
+  /**
+   * `postgres://USER@HOST:PORT/DB`: keep the documents (automerge-repo storage) in this
+   * PostgreSQL database instead of LevelDB under the data directory; its schema is
+   * migrated at start (storage/postgres/). The registry and event index stay in LevelDB
+   * for now (issue 16).
+   */
+  postgres?: string
   /** How often a cluster node says it is alive; one silent for five beats is dropped (default 1 s). */
   clusterHeartbeatMs?: number
   /**
@@ -73,7 +80,7 @@ export interface ServerOptions {
   minFreeBytes?: number
 }
 
-const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'maxTokenLifetimeSeconds', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret', 'idempotencySecret', 'redis'] as const
+const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'maxTokenLifetimeSeconds', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret', 'idempotencySecret', 'redis', 'postgres'] as const
 type Optional = (typeof OPTIONAL)[number]
 
 export type ResolvedServerOptions = Readonly<Required<Omit<ServerOptions, Optional>> & Pick<ServerOptions, Optional>>
@@ -145,6 +152,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   if (keySources.length > 1) invalid('give one of jwtSecret, jwtPublicKey or jwksUrl, not several')
   if ((resolved.tlsCert === undefined) !== (resolved.tlsKey === undefined)) invalid('TLS needs both a certificate and a key')
   if (resolved.redis !== undefined && !/^rediss?:\/\/[^/\s]+/.test(resolved.redis)) invalid(`redis must be a URL like redis://HOST:PORT, got ${JSON.stringify(resolved.redis)}`)
+  if (resolved.postgres !== undefined && !/^postgres(ql)?:\/\/[^\s]+$/.test(resolved.postgres)) invalid(`postgres must be a URL like postgres://USER@HOST:5432/DATABASE, got ${JSON.stringify(resolved.postgres)}`)
   if (typeof resolved.relayCore !== 'boolean') invalid(`relayCore must be true or false, got ${JSON.stringify(resolved.relayCore)}`)
   if (resolved.relayCore && resolved.redis !== undefined) invalid('the relay core (relayCore, --relay-core) runs on a single node for now: it cannot be combined with redis (--redis)')
   if (resolved.webhookUrl !== undefined && (resolved.webhookSecret ?? '').length < 16) invalid('webhooks need a webhook secret of at least 16 characters (--webhook-secret)')

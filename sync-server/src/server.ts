@@ -98,6 +98,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     retryMs: options.storageRetryMs,
     maxHeldBytes: options.maxHeldWriteBytes,
     minFreeBytes: options.minFreeBytes,
+    postgres: options.postgres,
     log,
     metrics,
   })

@@ -8,6 +8,10 @@
  * - `events`: the event index (events/event-index.ts).
  *
  * Failures are logged and counted; `status()` feeds /healthz, /readyz and the metrics.
+ *
+ * With `postgres`, the documents live in that PostgreSQL database instead
+ * (storage/postgres/, migrated at open) and `db` is not opened; the registry and the
+ * event index stay in LevelDB (issue 16 moves them next).
  */
 import type { StorageAdapterInterface } from '@automerge/automerge-repo'
 import { LevelStorageAdapter } from '@parley/core'
@@ -16,6 +20,7 @@ import { Level } from 'level'
 import { join, resolve } from 'node:path'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import { watchFreeSpace } from './free-space.ts'
+import { PostgresStorageAdapter } from './postgres/index.ts'
 import { JsonDatabase } from './json-database.ts'
 import { ResilientDatabase, type ReopenableLevel, type StorageStatus } from './resilient-database.ts'
 
@@ -29,6 +34,8 @@ export interface DatabaseOptions {
   /** Per database. */
   maxHeldBytes: number
   minFreeBytes: number
+  /** `postgres://…`: the documents in PostgreSQL rather than LevelDB. */
+  postgres?: string | undefined
   /** Absent in tests that open the databases without a server. */
   log?: FastifyBaseLogger
   metrics?: StorageEvents
@@ -45,14 +52,23 @@ export interface Databases {
 
 export async function openDatabases(dataDir: string, options: DatabaseOptions): Promise<Databases> {
   const { log, metrics } = options
-  const databases = await Promise.all(['db', 'acl', 'events'].map(name => openResilient(join(dataDir, name), name, options)))
-  const [db, acl, events] = databases as [ResilientDatabase, ResilientDatabase, ResilientDatabase]
-  const documents = new LevelStorageAdapter(db, {
-    onCorrupt: (key, reason) => {
-      metrics?.storageCorruptValue()
-      log?.error({ key: key.join('/'), reason }, 'storage: corrupt value quarantined; the document loads without it and peers resupply what it held')
-    },
-  })
+  const postgres = options.postgres === undefined ? undefined : await openPostgres(options.postgres, log)
+  let databases: ResilientDatabase[]
+  try {
+    databases = await Promise.all((postgres ? ['acl', 'events'] : ['db', 'acl', 'events']).map(name => openResilient(join(dataDir, name), name, options)))
+  } catch (error) {
+    await postgres?.close()
+    throw error
+  }
+  const [acl, events, db] = (postgres ? databases : [databases[1], databases[2], databases[0]]) as [ResilientDatabase, ResilientDatabase, ResilientDatabase | undefined]
+  const documents =
+    postgres ??
+    new LevelStorageAdapter(db!, {
+      onCorrupt: (key, reason) => {
+        metrics?.storageCorruptValue()
+        log?.error({ key: key.join('/'), reason }, 'storage: corrupt value quarantined; the document loads without it and peers resupply what it held')
+      },
+    })
   const space = watchFreeSpace(dataDir, {
     minBytes: options.minFreeBytes,
     everyMs: Math.max(options.retryMs, 1000),
@@ -79,8 +95,18 @@ export async function openDatabases(dataDir: string, options: DatabaseOptions): 
     status,
     close: async () => {
       space.stop()
-      await Promise.all(databases.map(db => db.close()))
+      await Promise.all([...databases.map(db => db.close()), postgres?.close()])
     },
+  }
+}
+
+async function openPostgres(url: string, log: FastifyBaseLogger | undefined): Promise<PostgresStorageAdapter> {
+  try {
+    return await PostgresStorageAdapter.open(url, { onIdleError: error => log?.warn({ err: error }, 'storage: an idle PostgreSQL connection failed; the pool replaces it') })
+  } catch (cause) {
+    // The URL may carry a password: name the host and database only.
+    const { host, pathname } = new URL(url)
+    throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `cannot open the documents database postgres://${host}${pathname}: ${(cause as Error).message}`, { cause })
   }
 }
 
