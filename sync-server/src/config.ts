@@ -36,8 +36,8 @@ export interface ServerOptions {
   /**
    * Messages per second one user may send on average, over all their connections: one bucket per user
    * (default 200; close 4429 beyond). A message takes one token; a sync message's changes take one more per
-   * 16 rows and per 16 KiB they decode to (network/rate-limit.ts `workTokens`): a chat line costs 1, a
-   * message at the decode budget 513.
+   * 128 rows and per 16 KiB they decode to (network/rate-limit.ts `workTokens`): a chat line costs 1, a
+   * message at the decode budget 289.
    */
   messagesPerSecond?: number
   /** Tokens (messages) one user may spend at once over all their connections, e.g. catching up after a reconnect (default 2,000). */

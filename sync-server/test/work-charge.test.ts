@@ -34,7 +34,7 @@ describe('weights', () => {
     decodeChanges([line], DECODE_BUDGET, measured => ((work = measured), true))
     expect(work.rows).toBeGreaterThan(0)
     expect(workTokens(work)).toBe(0)
-    expect(workTokens({ rows: DECODE_BUDGET.rows, bytes: DECODE_BUDGET.bytes })).toBe(512)
+    expect(workTokens({ rows: DECODE_BUDGET.rows, bytes: DECODE_BUDGET.bytes })).toBe(288)
   })
 
   it('lets the bucket go into debt once, then refuses until it is paid', () => {

@@ -3,11 +3,14 @@
  * "Rate limits weigh work"): a sync message's changes are charged their rows and inflated
  * column bytes as access/chunk-format.ts measures them from the layout, before Automerge
  * decodes anything. One small change per message (a chat line: a few rows, a few hundred
- * bytes) costs nothing more; a message at the decode budget (4,096 rows, 4 MiB) costs 256
- * tokens more for its rows and up to 256 for its bytes, so the 2,000-token burst pays for
- * a handful of them, not 2,000.
+ * bytes) costs nothing more; a message at the decode budget (4,096 rows, 4 MiB) costs 32
+ * tokens more for its rows and up to 256 for its bytes. A token pays for about 1 ms of
+ * checking, so the default refill (200/s) holds one user to about a fifth of a core.
+ * A row weighs 1/128: at 1/16 a device uploading a long offline history (100 full
+ * segments, ~1,000 rows each) spent the burst many times over and was cut with 4429 again
+ * and again for minutes (clients/web/test/browser/history.test.ts seeds one so).
  */
-export const ROWS_PER_TOKEN = 16
+export const ROWS_PER_TOKEN = 128
 export const BYTES_PER_TOKEN = 16 * 1024
 
 /** The tokens the decoding work of one message costs beyond its own token: whole tokens, rounded down. */
