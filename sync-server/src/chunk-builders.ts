@@ -5,18 +5,10 @@
  */
 import { createHash } from 'node:crypto'
 import { MAGIC } from './access/chunks.ts'
+import { encodeUleb as uleb } from './relay/change-chunk.ts'
 
-/** `value` as an unsigned LEB128 number. */
-export function uleb(value: number): number[] {
-  const out: number[] = []
-  do {
-    let byte = value & 0x7f
-    value = Math.floor(value / 128)
-    if (value > 0) byte |= 0x80
-    out.push(byte)
-  } while (value > 0)
-  return out
-}
+/** `value` as an unsigned LEB128 number (the relay core's encoder). */
+export { uleb }
 
 /** A chunk of `type` (0 document, 1 change, 2 compressed change) around `body`, its checksum made to match. */
 export function automergeChunk(type: number, body: Uint8Array): Uint8Array {
