@@ -10,7 +10,8 @@
  * 10 bits and 7 probes per entry give about 1 % false positives; the parameters travel in
  * the encoding, so a filter from a peer is read with the parameters it declares.
  */
-import { ChangeChunkError, encodeUleb, Reader } from './change-chunk.ts'
+import { Reader } from '../access/chunk-format.ts'
+import { ChangeChunkError, encodeUleb } from './change-chunk.ts'
 
 export const BITS_PER_ENTRY = 10
 export const PROBES = 7

@@ -13,6 +13,7 @@
  * four bytes are the checksum, which is checked here so a corrupt or forged chunk never
  * enters a log under a hash it does not have.
  */
+import { Reader } from '../access/chunk-format.ts'
 import { createHash } from 'node:crypto'
 import { inflateRawSync } from 'node:zlib'
 
@@ -43,54 +44,6 @@ export function toHex(bytes: Uint8Array, start = 0, end = bytes.length): string 
   let out = ''
   for (let i = start; i < end; i++) out += HEX[bytes[i]!]
   return out
-}
-
-/** A cursor over bytes with the LEB128 readers the format uses. */
-export class Reader {
-  offset: number
-  constructor(
-    readonly bytes: Uint8Array,
-    offset = 0,
-    readonly end = bytes.length,
-  ) {
-    this.offset = offset
-  }
-
-  uleb(): number {
-    let result = 0
-    let shift = 0
-    for (;;) {
-      if (this.offset >= this.end) throw new ChangeChunkError('truncated LEB128 number')
-      const byte = this.bytes[this.offset++]!
-      // Numbers past 2^53 cannot be exact in JS and never occur in honest chunk headers.
-      if (shift > 49) throw new ChangeChunkError('LEB128 number too large')
-      result += (byte & 0x7f) * 2 ** shift
-      shift += 7
-      if ((byte & 0x80) === 0) return result
-    }
-  }
-
-  sleb(): number {
-    let result = 0
-    let shift = 0
-    let byte: number
-    do {
-      if (this.offset >= this.end) throw new ChangeChunkError('truncated LEB128 number')
-      if (shift > 63) throw new ChangeChunkError('LEB128 number too large')
-      byte = this.bytes[this.offset++]!
-      result += (byte & 0x7f) * 2 ** shift
-      shift += 7
-    } while (byte & 0x80)
-    if (byte & 0x40) result -= 2 ** shift
-    return result
-  }
-
-  take(length: number): Uint8Array {
-    if (length > this.end - this.offset) throw new ChangeChunkError('truncated chunk')
-    const out = this.bytes.subarray(this.offset, this.offset + length)
-    this.offset += length
-    return out
-  }
 }
 
 export function encodeUleb(value: number): number[] {
