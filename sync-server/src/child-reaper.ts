@@ -74,3 +74,21 @@ export function reapOnExit<T extends ChildProcess>(child: T, options: { group?: 
   return child
 }
 
+
+/**
+ * Resolves once `child` prints a line matching `ready` (stdout or stderr); rejects when it
+ * fails to start or exits first, with what it printed.
+ */
+export function untilReady(child: ChildProcess, ready: RegExp, name: string): Promise<void> {
+  let log = ''
+  return new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      log += chunk.toString()
+      if (ready.test(log)) resolve()
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', onData)
+    child.once('error', error => reject(new Error(`cannot start ${name}: ${error.message}`)))
+    child.once('exit', code => reject(new Error(`${name} exited with ${code} before it was ready:\n${log}`)))
+  })
+}

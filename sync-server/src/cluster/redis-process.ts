@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { reapOnExit } from '../child-reaper.ts'
+import { reapOnExit, untilReady } from '../child-reaper.ts'
 
 const REDIS_SERVER = process.env.PARLEY_REDIS_SERVER ?? 'redis-server'
 
@@ -54,17 +54,7 @@ export class RedisProcess {
       throw new Error(`cannot start ${REDIS_SERVER} (install the redis-server package)`, { cause })
     }
     this.#child = child
-    let log = ''
-    await new Promise<void>((resolve, reject) => {
-      const onData = (chunk: Buffer): void => {
-        log += chunk.toString()
-        if (/Ready to accept connections/.test(log)) resolve()
-      }
-      child.stdout!.on('data', onData)
-      child.stderr!.on('data', onData)
-      child.once('error', error => reject(new Error(`cannot start ${REDIS_SERVER}: ${error.message} (install the redis-server package)`)))
-      child.once('exit', code => reject(new Error(`redis-server exited with ${code} before it was ready:\n${log}`)))
-    })
+    await untilReady(child, /Ready to accept connections/, `${REDIS_SERVER} (install the redis-server package)`)
   }
 
   /** Kills redis-server (SIGKILL: the bus vanishes at once) and waits for it to exit. */

@@ -16,7 +16,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { reapOnExit } from '../../child-reaper.ts'
+import { reapOnExit, untilReady } from '../../child-reaper.ts'
 import { PostgresPool } from './pool.ts'
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432'
@@ -136,18 +136,8 @@ class PrivatePostgres {
     const port = await freePort()
     const args = ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', dir, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
     const child = reapOnExit(spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], ...user }))
-    let log = ''
     try {
-      await new Promise<void>((resolve, reject) => {
-        const onData = (chunk: Buffer): void => {
-          log += chunk.toString()
-          if (/ready to accept connections/.test(log)) resolve()
-        }
-        child.stdout!.on('data', onData)
-        child.stderr!.on('data', onData)
-        child.once('error', error => reject(new Error(`cannot start postgres: ${error.message}`)))
-        child.once('exit', code => reject(new Error(`postgres exited with ${code} before it was ready:\n${log}`)))
-      })
+      await untilReady(child, /ready to accept connections/, 'postgres')
     } catch (error) {
       child.kill('SIGKILL')
       await rm(dir, { recursive: true, force: true })
