@@ -93,7 +93,7 @@ describe('three nodes, one Redis, nginx in front', () => {
     await expect.poll(() => dave.status, { timeout: 10_000 }).toBe('online')
     const daveConversation = await dave.createConversation({ title: 'after the kill', members: ['alice'] })
     await daveConversation.send('dave is back')
-    await dave.sync({ timeout: 10_000 })
+    await dave.sync({ timeout: 30_000 }) // a reconnect after the kill may wait out the backoff and a 5 s locate of the dead node
     const alicesCopy = await alice.conversation(daveConversation.id)
     await holdsAll(alicesCopy, ['dave is back'])
     // The survivors dropped the dead node from their sessions.
