@@ -14,10 +14,11 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { cpuSeconds, forkWorker, freePort, nextMessage, peakRssMiB, spawnServer, stop, withTimeout } from './lib/processes.ts'
+import { cpuSeconds, cpuSplit, forkWorker, freePort, nextMessage, peakRssMiB, spawnServer, stop, withTimeout } from './lib/processes.ts'
 import { renderTable, writeResults } from './lib/results.ts'
 import { summarize, type Summary } from './lib/stats.ts'
 import { SYSTEMS, type SystemKey } from './latency/systems.ts'
+import type { Frames } from './latency/systems/system.ts'
 import { QUICK } from './lib/args.ts'
 
 /** `--only parley` measures one system and writes nothing: for profiling runs. */
@@ -69,14 +70,24 @@ async function measure(key: SystemKey): Promise<Row> {
 
     const latencies: number[] = []
     let cpuStart = 0
+    let splitStart = { user: 0, system: 0 }
+    let framesStart: Frames | undefined
     for (let index = 0; index < warmup + measured; index++) {
-      if (index === warmup) cpuStart = cpuSeconds(server.pid!)
+      if (index === warmup) {
+        cpuStart = cpuSeconds(server.pid!)
+        splitStart = cpuSplit(server.pid!)
+        framesStart = await system.frames?.(port)
+      }
       const got = nextMessage<{ index: number; latencyMs: number }>(receiver, 'got')
       sender.send({ type: 'send', index })
       const { latencyMs } = await withTimeout(got, `message ${index}`, MESSAGE_TIMEOUT_MS)
       if (index >= warmup) latencies.push(latencyMs)
     }
     const cpuMs = (cpuSeconds(server.pid!) - cpuStart) * 1000
+    const framesEnd = await system.frames?.(port)
+    const splitEnd = cpuSplit(server.pid!)
+    if (ONLY) process.stderr.write(`server CPU per message: ${(((splitEnd.user - splitStart.user) * 1000) / measured).toFixed(2)} ms user, ${(((splitEnd.system - splitStart.system) * 1000) / measured).toFixed(2)} ms system\n`)
+    if (ONLY && framesStart && framesEnd) process.stderr.write(`frames per message: ${((framesEnd.in - framesStart.in) / measured).toFixed(2)} in, ${((framesEnd.out - framesStart.out) / measured).toFixed(2)} out\n`)
     const row = { system: system.name, latency: summarize(latencies), serverCpuMsPerMessage: Math.round((cpuMs / measured) * 100) / 100, serverPeakRssMiB: peakRssMiB(server.pid!) }
     for (const worker of workers) worker.send({ type: 'close' })
     return row

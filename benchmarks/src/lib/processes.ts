@@ -52,8 +52,14 @@ export function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
 
 /** CPU seconds (user + system) a process has used, from /proc. */
 export function cpuSeconds(pid: number): number {
+  const { user, system } = cpuSplit(pid)
+  return user + system
+}
+
+/** CPU seconds a process has used in user space and in the kernel, from /proc. */
+export function cpuSplit(pid: number): { user: number; system: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 }
 }
 
 /** Current resident memory of a process in MiB, from /proc. */

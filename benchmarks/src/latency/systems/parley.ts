@@ -43,6 +43,11 @@ export const parley: System = {
       close: () => client.close(),
     }
   },
+  async frames(port) {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+    const count = (direction: string) => Number(new RegExp(`parley_sync_messages_total\\{direction="${direction}"\\} (\\d+)`).exec(text)?.[1] ?? Number.NaN)
+    return { in: count('in'), out: count('out') }
+  },
 }
 
 /** Parley with segments served by the relay core (`--relay-core`, sync-server/src/relay/hub.ts). */

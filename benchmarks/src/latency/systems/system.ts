@@ -17,6 +17,13 @@ export interface System {
   /** The command that starts the server; it prints `listening on` when ready. */
   serverCommand(port: number, dataDir: string, secret: string): { command: string; args: string[] }
   client(url: string, token: string): Promise<ClientSide>
+  /** WebSocket frames the server has received and sent so far, where it counts them. */
+  frames?(port: number): Promise<Frames>
+}
+
+export interface Frames {
+  in: number
+  out: number
 }
 
 const WORKER = fileURLToPath(new URL('../worker.ts', import.meta.url))
