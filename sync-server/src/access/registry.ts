@@ -1,8 +1,10 @@
 /**
  * Who may read and write which document, kept apart from the documents themselves so
  * that answering never loads one: automerge-repo asks `access(peer, doc)` for every
- * peer on every message. Entries live in their own LevelDB (`<data>/acl`, opened by
- * storage/databases.ts) and in a load-through memory cache. Absent documents are
+ * peer on every message. Entries live in a `RegistryStore` (LevelDB under `<data>/acl`,
+ * storage/level-registry-store.ts; or PostgreSQL, shared by a cluster's nodes,
+ * storage/postgres/registry-store.ts; opened by storage/databases.ts) and in a
+ * load-through memory cache. Absent documents are
  * remembered apart, the most recent MAX_CACHED_ABSENT only: their IDs are whatever clients
  * ask about (a heads request names up to 10,000), so caching each for ever grew the heap
  * without bound (docs/security.md). One forgotten is read from the database again.
@@ -18,23 +20,30 @@
  * only if the server had accepted it (and then lost it in a crash before saving).
  */
 import type { Head, Role } from '@parley/core'
-import type { JsonDatabase } from '../storage/json-database.ts'
 
 export type DocEntry =
   | { type: 'head'; members: Record<string, Role> }
   | { type: 'segment'; conversation: string; creator?: string; reserved?: true }
   | { type: 'inbox'; user: string }
 
-const DOC = 'doc:'
-const ACTOR = 'actor:'
-const CHANGE = 'change:'
+/** Where the registry's entries are kept; the registry caches in front of it. */
+export interface RegistryStore {
+  entry(documentId: string): Promise<DocEntry | undefined>
+  setEntry(documentId: string, entry: DocEntry): Promise<void>
+  actorOwner(actor: string): Promise<string | undefined>
+  bindActor(actor: string, user: string): Promise<void>
+  /** Records accepted change hashes, all in one write. */
+  accept(hashes: readonly string[]): Promise<void>
+  wasAccepted(hash: string): Promise<boolean>
+}
+
 /** Actor owners kept in memory; the rest are read from the database when asked. */
 const MAX_CACHED_ACTORS = 2_000
 /** Absent (unregistered) document IDs kept in memory, most recently asked first. */
 const MAX_CACHED_ABSENT = 10_000
 
 export class AccessRegistry {
-  readonly #db: JsonDatabase
+  readonly #store: RegistryStore
   readonly #docs = new Map<string, DocEntry | null>()
   /** Document IDs known to have no entry, least recently asked first (bounded: client-chosen). */
   readonly #absent = new Set<string>()
@@ -42,8 +51,8 @@ export class AccessRegistry {
   #locate: ((documentId: string) => Promise<DocEntry | null>) | undefined
   readonly #locating = new Map<string, Promise<DocEntry | null>>()
 
-  constructor(db: JsonDatabase) {
-    this.#db = db
+  constructor(store: RegistryStore) {
+    this.#store = store
   }
 
   /** The entry of a document (null when unregistered), and of its conversation for a segment. */
@@ -56,7 +65,7 @@ export class AccessRegistry {
   register(documentId: string, entry: DocEntry): Promise<void> {
     this.#absent.delete(documentId)
     this.#docs.set(documentId, entry)
-    return this.#db.put(DOC + documentId, entry)
+    return this.#store.setEntry(documentId, entry)
   }
 
   /**
@@ -119,7 +128,7 @@ export class AccessRegistry {
   async actorOwner(actor: string): Promise<string | undefined> {
     let owner = this.#actors.get(actor)
     if (owner === undefined) {
-      owner = (await this.#db.get<string>(ACTOR + actor)) ?? null
+      owner = (await this.#store.actorOwner(actor)) ?? null
       this.#cacheActor(actor, owner)
     }
     return owner ?? undefined
@@ -127,7 +136,7 @@ export class AccessRegistry {
 
   async bindActor(actor: string, user: string): Promise<void> {
     this.#cacheActor(actor, user)
-    await this.#db.put(ACTOR + actor, user)
+    await this.#store.bindActor(actor, user)
   }
 
   /** Every device session writes under new actors: the cache keeps the most recent ones. */
@@ -139,11 +148,11 @@ export class AccessRegistry {
 
   /** Records changes the server checked and let through, by hash, before they are relayed. */
   accept(hashes: string[]): Promise<void> {
-    return this.#db.batch(hashes.map(hash => ({ key: CHANGE + hash, value: 1 })))
+    return this.#store.accept(hashes)
   }
 
   async wasAccepted(hash: string): Promise<boolean> {
-    return (await this.#db.get(CHANGE + hash)) !== undefined
+    return this.#store.wasAccepted(hash)
   }
 
   /**
@@ -175,7 +184,7 @@ export class AccessRegistry {
       this.#cacheAbsent(documentId)
       return null
     }
-    let entry = (await this.#db.get<DocEntry>(DOC + documentId)) ?? null
+    let entry = (await this.#store.entry(documentId)) ?? null
     if (entry === null && locate && this.#locate) {
       entry = await this.#located(documentId)
       if (entry !== null && !this.#docs.has(documentId)) await this.register(documentId, entry)

@@ -1,19 +1,15 @@
 /**
  * The server sequence: every event of a conversation numbered 1, 2, 3 … in the order
- * the server first stored it, whether it came over sync or HTTP. Kept in its own LevelDB
- * (`<data>/events`, opened by storage/databases.ts) so paging by number never loads a
- * document:
- *
- *   e:<conversation>:<seq, 12 digits>  → { seq, event }
- *   id:<conversation>:<event id>        → seq   (an event is numbered once)
- *   last:<conversation>                 → the highest seq
+ * the server first stored it, whether it came over sync or HTTP. The numbers live in an
+ * `EventStore` apart from the documents, so paging by number never loads a document:
+ * LevelDB on one node (storage/level-event-store.ts), or PostgreSQL, where every node of
+ * a cluster numbers into one sequence per conversation (storage/postgres/event-store.ts).
  *
  * Waiting for new events (long polls, SSE) is a listener on this emitter: no loop runs
  * while nothing happens.
  */
 import type { ParleyEvent } from '@parley/core'
 import { EventEmitter } from 'node:events'
-import type { JsonDatabase } from '../storage/json-database.ts'
 
 export interface SequencedEvent {
   seq: number
@@ -26,19 +22,42 @@ export interface Page {
   next: number
 }
 
-const SEQ_DIGITS = 12
-const pad = (seq: number): string => String(seq).padStart(SEQ_DIGITS, '0')
+export type Cursor = { after: number } | { before: number }
 
-export class EventIndex extends EventEmitter<{ stored: [conversationId: string, events: SequencedEvent[]] }> {
-  readonly #db: JsonDatabase
+/** Where the numbers are kept. One `append` per conversation at a time in a process (EventIndex sees to it). */
+export interface EventStore {
+  /**
+   * Numbers the events not numbered yet, in the order given, after the conversation's
+   * highest number, and stores them; an event already numbered (by ID) keeps its number.
+   * `all`: every event given with its number; `fresh`: those this call numbered.
+   */
+  append(conversationId: string, events: readonly ParleyEvent[]): Promise<{ all: SequencedEvent[]; fresh: SequencedEvent[] }>
+  lastSeq(conversationId: string): Promise<number>
+  seqOf(conversationId: string, eventId: string): Promise<number | undefined>
+  /** At most `limit` events after `after`, or the last `limit` before `before`; oldest first. */
+  page(conversationId: string, cursor: Cursor, limit: number): Promise<SequencedEvent[]>
+  /** Drops what the store caches about a conversation. */
+  forget(conversationId: string): void
+}
+
+type IndexEvents = {
+  /** Events this node had not seen before, numbered here or (sharing a database) by another node. */
+  stored: [conversationId: string, events: SequencedEvent[]]
+  /** Events this node numbered: each is numbered by exactly one node (webhooks hang off this). */
+  numbered: [conversationId: string, events: SequencedEvent[]]
+}
+
+export class EventIndex extends EventEmitter<IndexEvents> {
+  readonly #store: EventStore
   /** Writes per conversation run one after another, so numbers never repeat or go back. */
   readonly #writes = new Map<string, Promise<unknown>>()
-  readonly #last = new Map<string, number>()
+  /** The highest number this node has announced per conversation. */
+  readonly #seen = new Map<string, number>()
 
-  constructor(db: JsonDatabase) {
+  constructor(store: EventStore) {
     super()
     this.setMaxListeners(0)
-    this.#db = db
+    this.#store = store
   }
 
   /** Numbers the events not numbered yet, in the order given; resolves with all of them. */
@@ -51,34 +70,24 @@ export class EventIndex extends EventEmitter<{ stored: [conversationId: string, 
     return write
   }
 
-  /** Drops a conversation's cached last number (its head was unloaded), unless a write is under way. */
+  /** Drops a conversation's cached numbers (its head was unloaded), unless a write is under way. */
   forget(conversationId: string): void {
-    if (!this.#writes.has(conversationId)) this.#last.delete(conversationId)
+    if (this.#writes.has(conversationId)) return
+    this.#seen.delete(conversationId)
+    this.#store.forget(conversationId)
   }
 
-  async lastSeq(conversationId: string): Promise<number> {
-    let last = this.#last.get(conversationId)
-    if (last === undefined) {
-      last = (await this.#db.get<number>(`last:${conversationId}`)) ?? 0
-      this.#last.set(conversationId, last)
-    }
-    return last
+  lastSeq(conversationId: string): Promise<number> {
+    return this.#store.lastSeq(conversationId)
   }
 
-  async seqOf(conversationId: string, eventId: string): Promise<number | undefined> {
-    return this.#db.get<number>(`id:${conversationId}:${eventId}`)
+  seqOf(conversationId: string, eventId: string): Promise<number | undefined> {
+    return this.#store.seqOf(conversationId, eventId)
   }
 
   /** Events after `after` (oldest first), or before `before` (still oldest first). */
-  async page(conversationId: string, cursor: { after: number } | { before: number }, limit: number): Promise<Page> {
-    const prefix = `e:${conversationId}:`
-    const range =
-      'after' in cursor
-        ? { gt: prefix + pad(cursor.after), lt: `${prefix}~`, limit }
-        : { gte: prefix, lt: prefix + pad(Math.max(0, cursor.before)), limit, reverse: true }
-    const events: SequencedEvent[] = []
-    for await (const event of this.#db.values<SequencedEvent>(range)) events.push(event)
-    if ('before' in cursor) events.reverse()
+  async page(conversationId: string, cursor: Cursor, limit: number): Promise<Page> {
+    const events = await this.#store.page(conversationId, cursor, limit)
     const next = 'after' in cursor ? (events.at(-1)?.seq ?? cursor.after) : (events[0]?.seq ?? cursor.before)
     return { events, next }
   }
@@ -88,7 +97,9 @@ export class EventIndex extends EventEmitter<{ stored: [conversationId: string, 
    * `signal` aborts. Costs a listener while waiting, nothing else.
    */
   async waitFor(conversationId: string, after: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
-    if ((await this.lastSeq(conversationId)) > after) return true
+    const last = await this.lastSeq(conversationId)
+    if (last > after) return true
+    if (!this.#seen.has(conversationId)) this.#seen.set(conversationId, last)
     return new Promise(resolve => {
       const done = (arrived: boolean): void => {
         clearTimeout(timer)
@@ -109,28 +120,35 @@ export class EventIndex extends EventEmitter<{ stored: [conversationId: string, 
   }
 
   async #record(conversationId: string, events: ParleyEvent[]): Promise<SequencedEvent[]> {
-    let last = await this.lastSeq(conversationId)
-    const all: SequencedEvent[] = []
-    const fresh: SequencedEvent[] = []
-    const batch: { key: string; value: unknown }[] = []
-    const seen = new Map<string, number>()
-    for (const event of events) {
-      const known = seen.get(event.id) ?? (await this.seqOf(conversationId, event.id))
-      if (known !== undefined) {
-        all.push({ seq: known, event })
-        continue
-      }
-      const sequenced = { seq: ++last, event }
-      seen.set(event.id, last)
-      all.push(sequenced)
-      fresh.push(sequenced)
-      batch.push({ key: `e:${conversationId}:${pad(last)}`, value: sequenced }, { key: `id:${conversationId}:${event.id}`, value: last })
-    }
-    if (fresh.length === 0) return all
-    batch.push({ key: `last:${conversationId}`, value: last })
-    await this.#db.batch(batch)
-    this.#last.set(conversationId, last)
-    this.emit('stored', conversationId, fresh)
+    const { all, fresh } = await this.#store.append(conversationId, events)
+    const news = await this.#news(conversationId, all, fresh)
+    if (news.length > 0) this.emit('stored', conversationId, news)
+    if (fresh.length > 0) this.emit('numbered', conversationId, fresh)
     return all
+  }
+
+  /**
+   * What to announce: every number after the highest announced so far, without a gap.
+   * Sharing a database, another node may have numbered some of these events first, or
+   * numbered events this node has not received yet: those are read back from the store,
+   * so a stream that follows 'stored' never skips a number. Before this node announced
+   * anything about the conversation, its own numbers are the news (from the store's
+   * last number on).
+   */
+  async #news(conversationId: string, all: SequencedEvent[], fresh: SequencedEvent[]): Promise<SequencedEvent[]> {
+    const seen = this.#seen.get(conversationId)
+    if (seen === undefined) {
+      this.#seen.set(conversationId, await this.#store.lastSeq(conversationId))
+      return fresh
+    }
+    const highest = Math.max(seen, ...all.map(({ seq }) => seq))
+    if (highest === seen) return []
+    this.#seen.set(conversationId, highest)
+    const bySeq = new Map<number, SequencedEvent>()
+    for (const event of all) if (event.seq > seen) bySeq.set(event.seq, event)
+    if (bySeq.size < highest - seen) {
+      for (const event of await this.#store.page(conversationId, { after: seen }, highest - seen)) bySeq.set(event.seq, event)
+    }
+    return [...bySeq.values()].filter(({ seq }) => seq <= highest).sort((a, b) => a.seq - b.seq)
   }
 }

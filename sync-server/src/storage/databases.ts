@@ -21,7 +21,11 @@ import { join, resolve } from 'node:path'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import { watchFreeSpace } from './free-space.ts'
 import { PostgresStorageAdapter } from './postgres/index.ts'
+import type { RegistryStore } from '../access/registry.ts'
+import type { EventStore } from '../events/event-index.ts'
 import { JsonDatabase } from './json-database.ts'
+import { LevelEventStore } from './level-event-store.ts'
+import { LevelRegistryStore } from './level-registry-store.ts'
 import { ResilientDatabase, type ReopenableLevel, type StorageStatus } from './resilient-database.ts'
 
 export interface StorageEvents {
@@ -43,8 +47,8 @@ export interface DatabaseOptions {
 
 export interface Databases {
   documents: StorageAdapterInterface
-  registry: JsonDatabase
-  events: JsonDatabase
+  registry: RegistryStore
+  events: EventStore
   /** Not writable while any database holds writes or free space is below the minimum. */
   status(): StorageStatus & { freeBytes: number }
   close(): Promise<void>
@@ -90,8 +94,8 @@ export async function openDatabases(dataDir: string, options: DatabaseOptions): 
   }
   return {
     documents: withoutSyncStates(documents),
-    registry: new JsonDatabase(acl),
-    events: new JsonDatabase(events),
+    registry: new LevelRegistryStore(new JsonDatabase(acl)),
+    events: new LevelEventStore(new JsonDatabase(events)),
     status,
     close: async () => {
       space.stop()

@@ -16,7 +16,8 @@ export interface OfflineMembersContext {
 }
 
 export function notifyOfflineMembers({ index, registry, dispatcher, isOnline, log }: OfflineMembersContext): void {
-  index.on('stored', (conversationId, events) => {
+  // 'numbered', not 'stored': nodes sharing a database hear of each event, but only the node that numbered it queues its webhook.
+  index.on('numbered', (conversationId, events) => {
     const members = Object.keys(registry.membersOf(conversationId) ?? {})
     for (const { seq, event } of events) {
       if (event.type !== 'message') continue
