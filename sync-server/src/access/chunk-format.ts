@@ -75,15 +75,21 @@ export class Reader {
     return this.#bytes.length - this.#offset
   }
 
-  /** Unsigned LEB128, at most 2^53 - 1. */
-  uleb(): number {
+  /**
+   * Unsigned LEB128, at most 2^53 - 1. `canonical`: refuse a padded encoding (a last byte
+   * of 0 after the first), as Automerge's own parser does for sync messages.
+   */
+  uleb(canonical = false): number {
     let value = 0
     let scale = 1
     for (;;) {
       if (this.#offset >= this.#bytes.length) throw new ChunkError('truncated number')
       const byte = this.#bytes[this.#offset++]!
       value += (byte & 0x7f) * scale
-      if ((byte & 0x80) === 0) break
+      if ((byte & 0x80) === 0) {
+        if (canonical && byte === 0 && scale > 1) throw new ChunkError('padded (overlong) number')
+        break
+      }
       scale *= 128
       if (scale > 2 ** 49) throw new ChunkError('number too large')
     }
@@ -113,15 +119,61 @@ export class Reader {
   }
 
   /** A count of items each at least `minBytes` long: refused at once when the bytes cannot hold them. */
-  count(minBytes: number): number {
-    const count = this.uleb()
+  count(minBytes: number, canonical = false): number {
+    const count = this.uleb(canonical)
     if (count * minBytes > this.remaining) throw new ChunkError('count larger than its data')
     return count
   }
 
   /** A length-prefixed byte string. */
-  prefixed(): Uint8Array {
-    return this.take(this.uleb())
+  prefixed(canonical = false): Uint8Array {
+    return this.take(this.uleb(canonical))
+  }
+}
+
+/** The bytes of `value` as unsigned LEB128. */
+export function ulebLength(value: number): number {
+  let length = 1
+  while (value >= 128) {
+    value = Math.floor(value / 128)
+    length++
+  }
+  return length
+}
+
+/** A cursor filling bytes sized beforehand (with ulebLength): the writing side of Reader. */
+export class Writer {
+  readonly bytes: Uint8Array
+  #offset = 0
+
+  constructor(length: number) {
+    this.bytes = new Uint8Array(length)
+  }
+
+  get offset(): number {
+    return this.#offset
+  }
+
+  byte(value: number): void {
+    this.bytes[this.#offset++] = value
+  }
+
+  uleb(value: number): void {
+    while (value >= 128) {
+      this.bytes[this.#offset++] = (value % 128) | 0x80
+      value = Math.floor(value / 128)
+    }
+    this.bytes[this.#offset++] = value
+  }
+
+  write(bytes: Uint8Array): void {
+    this.bytes.set(bytes, this.#offset)
+    this.#offset += bytes.length
+  }
+
+  /** Leaves `length` bytes for the caller to fill at `offset`. */
+  skip(length: number): void {
+    this.#offset += length
   }
 }
 

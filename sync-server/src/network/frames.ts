@@ -4,8 +4,9 @@
  * kills the process, and a sync message with undecodable bytes throws inside the repo.
  */
 import { cbor, isValidDocumentId, type Message } from '@automerge/automerge-repo'
-import { next as Automerge } from '@automerge/automerge'
-import { ChunkError, DECODE_BUDGET, Reader } from '../access/chunk-format.ts'
+import { decodeSyncMessage, SyncMessageError, UNBOUNDED, type DecodedSyncMessage } from '../relay/sync-message.ts'
+
+export { MAX_SYNC_HASHES } from '../relay/sync-message.ts'
 
 /** Parley's one addition to the wire protocol: "what are your heads of these documents?" */
 export const HEADS_REQUEST = 'parley/heads-request'
@@ -47,70 +48,32 @@ function checkDocument(message: Fields): string | undefined {
   return isString(message.documentId) && isValidDocumentId(message.documentId) ? undefined : 'documentId is not a valid document ID'
 }
 
-/** Sync messages decoded while checking frames, so the access guard does not decode them again. */
-const decodedSync = new WeakMap<Uint8Array, Automerge.DecodedSyncMessage>()
-
-/** The decoded form of a sync message's data (from the frame check when it ran). */
-export function decodeSyncData(data: Uint8Array): Automerge.DecodedSyncMessage {
-  return decodedSync.get(data) ?? Automerge.decodeSyncMessage(data)
-}
-
-/** Hashes (heads, need, and each have's lastSync) one sync message may list, together. */
-export const MAX_SYNC_HASHES = 8_192
-/** Bloom filter parameters beyond Automerge's own (10 bits per entry, 7 probes) cost the server per probe. */
-const MAX_BLOOM_BITS_PER_ENTRY = 32
-const MAX_BLOOM_PROBES = 32
-// 0x42 and, from peers that know it, 0x43 (the same fields; Automerge 2.2 sends whole documents in it).
-const SYNC_MESSAGE_TYPES = [0x42, 0x43]
-const HASH_BYTES = 32
+/** Sync messages decoded while checking frames, so the access guard and the relay do not decode them again. */
+const decodedSync = new WeakMap<Uint8Array, DecodedSyncMessage>()
 
 /**
- * Reads a sync message's layout before Automerge decodes it: 0x42, heads, need (each a
- * uLEB count of 32-byte hashes), haves (each lastSync hashes and a Bloom filter), changes
- * (uLEB count of length-prefixed byte strings), then optional capabilities. Decoding
- * costs per listed item (a 1 MB frame of a million empty changes blocked the loop 1.3 s)
- * and answering costs per Bloom probe (50 million probes declared in 9 bytes: 5.7 s in
- * generateSyncMessage), so both are bounded here.
+ * The decoded form of a sync message's data: the frame check's when it ran. Otherwise
+ * the data is the server's own (a message to the cluster bus, which may carry more than
+ * a client may send) and is decoded without the inbound limits.
  */
-function checkSyncLayout(data: Uint8Array): string | undefined {
-  const reader = new Reader(data)
-  try {
-    if (!SYNC_MESSAGE_TYPES.includes(reader.take(1)[0]!)) return 'sync data is not an Automerge sync message'
-    let hashes = 0
-    const skipHashes = (): void => {
-      const count = reader.count(HASH_BYTES)
-      hashes += count
-      reader.take(count * HASH_BYTES)
-    }
-    skipHashes() // heads
-    skipHashes() // need
-    const haves = reader.count(2)
-    for (let i = 0; i < haves; i++) {
-      skipHashes() // lastSync
-      const bloom = new Reader(reader.prefixed())
-      if (bloom.remaining > 0) {
-        bloom.uleb() // entries
-        if (bloom.uleb() > MAX_BLOOM_BITS_PER_ENTRY || bloom.uleb() > MAX_BLOOM_PROBES) return 'sync message has a Bloom filter with more bits per entry or probes than Automerge uses'
-      }
-    }
-    if (hashes > MAX_SYNC_HASHES) return `sync message lists more than ${MAX_SYNC_HASHES} hashes`
-    if (reader.count(1) > DECODE_BUDGET.rows) return `sync message carries more than ${DECODE_BUDGET.rows} changes`
-    return undefined
-  } catch (error) {
-    if (error instanceof ChunkError) return `sync data is not an Automerge sync message: ${error.message}`
-    throw error
-  }
+export function decodeSyncData(data: Uint8Array): DecodedSyncMessage {
+  return decodedSync.get(data) ?? decodeSyncMessage(data, UNBOUNDED)
 }
 
+/**
+ * Decodes a sync message in JavaScript (relay/sync-message.ts), refusing while it reads
+ * what would cost the server: decoding costs per listed item (a 1 MB frame of a million
+ * empty changes blocked the loop 1.3 s) and answering per Bloom probe (50 million probes
+ * declared in 9 bytes: 5.7 s in generateSyncMessage). Both message versions (0x42, and
+ * 0x43 from peers that know it) are accepted.
+ */
 function checkSyncData(data: unknown): string | undefined {
   if (!isBytes(data)) return 'sync data must be bytes'
-  const problem = checkSyncLayout(data)
-  if (problem) return problem
   try {
-    decodedSync.set(data, Automerge.decodeSyncMessage(data))
+    decodedSync.set(data, decodeSyncMessage(data))
     return undefined
-  } catch {
-    return 'sync data is not an Automerge sync message'
+  } catch (error) {
+    return error instanceof SyncMessageError ? error.message : 'sync data is not an Automerge sync message'
   }
 }
 

@@ -17,6 +17,13 @@ export const BITS_PER_ENTRY = 10
 export const PROBES = 7
 /** A peer's filter may not declare more entries than this (its bits are allocated). */
 export const MAX_BLOOM_ENTRIES = 1_000_000
+/**
+ * Parameters beyond Automerge's own (10 bits per entry, 7 probes) cost the server per
+ * probe: 50 million probes declared in 9 bytes kept generateSyncMessage busy 5.7 s
+ * (docs/security.md). Inbound sync messages are refused past these (sync-message.ts).
+ */
+export const MAX_BLOOM_BITS_PER_ENTRY = 32
+export const MAX_BLOOM_PROBES = 32
 
 export class BloomFilter {
   private constructor(
@@ -40,7 +47,7 @@ export class BloomFilter {
     const entries = reader.uleb()
     const bitsPerEntry = reader.uleb()
     const probes = reader.uleb()
-    if (entries > MAX_BLOOM_ENTRIES || bitsPerEntry > 64 || probes > 64) throw new ChangeChunkError('bloom filter parameters out of range')
+    if (entries > MAX_BLOOM_ENTRIES || bitsPerEntry > MAX_BLOOM_BITS_PER_ENTRY || probes > MAX_BLOOM_PROBES) throw new ChangeChunkError('bloom filter parameters out of range')
     const length = Math.ceil((entries * bitsPerEntry) / 8)
     if (bytes.length - reader.offset !== length) throw new ChangeChunkError('bloom filter length does not match its parameters')
     return new BloomFilter(entries, bitsPerEntry, probes, reader.take(length))

@@ -2,8 +2,8 @@
  * Automerge's sync protocol, served from a ChangeLog instead of a document.
  *
  * Per peer a small immutable PeerState; `receive` takes their message into the log and
- * the state, `generate` builds our next message for them (or null) with
- * `Automerge.encodeSyncMessage` from the log. The rules follow Automerge's own sync
+ * the state, `generate` builds our next message for them (or null) from the log, encoded
+ * in JavaScript (sync-message.ts). The rules follow Automerge's own sync
  * (shared heads, their heads/need/have, sent hashes, in flight), so unmodified clients
  * running `generateSyncMessage`/`receiveSyncMessage` converge with it.
  *
@@ -12,10 +12,10 @@
  * brought up to our previous heads (`caughtUp`) and told so. The origin gets `generate`
  * (an acknowledgement of its change); a peer that cannot take the forward gets `generate`.
  */
-import { next as A } from '@automerge/automerge'
 import { ParleyError } from '@parley/core'
 import { BloomFilter } from './bloom.ts'
 import type { AppendResult, ChangeLog, LoggedChange } from './change-log.ts'
+import { decodeSyncMessage as decodeWire, encodeSyncMessage as encodeWire, SyncMessageError, type DecodedSyncMessage } from './sync-message.ts'
 import { ServerErrorCodes } from '../errors.ts'
 
 export interface Have {
@@ -67,30 +67,31 @@ export function createPeerState(sharedHeads: readonly string[] = EMPTY): PeerSta
 
 /**
  * Decodes a sync message from a peer; throws PARLEY_ERR_BAD_REQUEST on bytes that are not
- * one. `decode`: Automerge's decoding, or one that returns what an earlier check already
- * decoded (the server's frame check, network/frames.ts decodeSyncData), so a message is
- * decoded once.
+ * one, or list more than a client may send (sync-message.ts INBOUND_LIMITS). `decode`: the
+ * wire decoding, or one that returns what an earlier check already decoded (the server's
+ * frame check, network/frames.ts decodeSyncData), so a message is decoded once.
  */
-export function decodeSyncMessage(bytes: Uint8Array, decode: (bytes: Uint8Array) => A.DecodedSyncMessage = A.decodeSyncMessage): SyncMessage {
+export function decodeSyncMessage(bytes: Uint8Array, decode: (bytes: Uint8Array) => DecodedSyncMessage = decodeWire): SyncMessage {
   try {
     const decoded = decode(bytes)
     return {
-      heads: [...decoded.heads].sort(),
+      heads: decoded.heads.length > 1 ? [...decoded.heads].sort() : decoded.heads,
       need: decoded.need,
       have: decoded.have.map(have => ({ lastSync: have.lastSync, bloom: BloomFilter.decode(have.bloom) })),
       changes: decoded.changes,
     }
   } catch (cause) {
-    throw new ParleyError(ServerErrorCodes.BAD_REQUEST, 'not an Automerge sync message', { cause })
+    const reason = cause instanceof SyncMessageError ? cause.message : `not an Automerge sync message: ${(cause as Error).message}`
+    throw new ParleyError(ServerErrorCodes.BAD_REQUEST, reason, { cause })
   }
 }
 
 export function encodeSyncMessage(message: SyncMessage): Uint8Array {
-  return A.encodeSyncMessage({
-    heads: [...message.heads],
-    need: [...message.need],
-    have: message.have.map(have => ({ lastSync: [...have.lastSync], bloom: have.bloom.encode() })),
-    changes: [...message.changes],
+  return encodeWire({
+    heads: message.heads,
+    need: message.need,
+    have: message.have.map(have => ({ lastSync: have.lastSync, bloom: have.bloom.encode() })),
+    changes: message.changes,
   })
 }
 
