@@ -27,7 +27,8 @@ import { ServerMetrics } from './metrics/metrics.ts'
 import { instrumentStorage } from './metrics/storage.ts'
 import { ParleyServerAdapter } from './network/server-adapter.ts'
 import { RelayHub } from './relay/hub.ts'
-import { WebhookDispatcher } from './webhooks/dispatcher.ts'
+import type { WebhookQueue } from './webhooks/dispatcher.ts'
+import { openWebhooks } from './webhooks/open.ts'
 import { notifyOfflineMembers } from './webhooks/offline-members.ts'
 import { webhookAdminRoutes } from './webhooks/routes.ts'
 import { acceptUpgrades } from './network/upgrade.ts'
@@ -213,8 +214,9 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   logSyncStateResets(repo, log)
   const service = new ConversationService({ repo, segments: hub, registry, index, watch, limits, hold: documentId => evictor.hold(documentId), idempotencySecret: options.idempotencySecret ?? (await idempotencySecret(options.dataDir)) })
   const auth = httpAuth(verify)
-  const webhooks: WebhookDispatcher | undefined = options.webhookUrl
-    ? await WebhookDispatcher.open({ dir: join(options.dataDir, 'webhooks'), url: options.webhookUrl, secret: options.webhookSecret!, log })
+  // With --postgres the queue is in PostgreSQL, shared by the cluster's nodes (webhooks/postgres-dispatcher.ts).
+  const webhooks: WebhookQueue | undefined = options.webhookUrl
+    ? await openWebhooks({ dir: join(options.dataDir, 'webhooks'), ...(databases.postgres && { postgres: databases.postgres }), url: options.webhookUrl, secret: options.webhookSecret!, log })
     : undefined
   index.on('stored', (_conversationId, events) => metrics.eventsStored(events.length))
   webhooks?.on('retry', () => metrics.webhookRetried())

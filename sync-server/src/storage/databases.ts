@@ -9,9 +9,11 @@
  *
  * Failures are logged and counted; `status()` feeds /healthz, /readyz and the metrics.
  *
- * With `postgres`, the documents live in that PostgreSQL database instead
- * (storage/postgres/, migrated at open) and `db` is not opened; the registry and the
- * event index stay in LevelDB (issue 16 moves them next).
+ * With `postgres`, all three live in that PostgreSQL database instead, shared by every
+ * node given the same URL (storage/postgres/, migrated at open), and no LevelDB is
+ * opened: the documents (automerge-repo storage), the registry and the event index with
+ * one sequence per conversation for the whole cluster. The webhook queue uses the same
+ * pool (`postgres`; webhooks/postgres-dispatcher.ts).
  */
 import type { StorageAdapterInterface } from '@automerge/automerge-repo'
 import { LevelStorageAdapter } from '@parley/core'
@@ -20,7 +22,7 @@ import { Level } from 'level'
 import { join, resolve } from 'node:path'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import { watchFreeSpace } from './free-space.ts'
-import { PostgresStorageAdapter } from './postgres/index.ts'
+import { migrate, PostgresEventStore, PostgresPool, PostgresRegistryStore, PostgresStorageAdapter } from './postgres/index.ts'
 import type { RegistryStore } from '../access/registry.ts'
 import type { EventStore } from '../events/event-index.ts'
 import { JsonDatabase } from './json-database.ts'
@@ -38,7 +40,7 @@ export interface DatabaseOptions {
   /** Per database. */
   maxHeldBytes: number
   minFreeBytes: number
-  /** `postgres://…`: the documents in PostgreSQL rather than LevelDB. */
+  /** `postgres://…`: documents, registry and event index in PostgreSQL rather than LevelDB. */
   postgres?: string | undefined
   /** Absent in tests that open the databases without a server. */
   log?: FastifyBaseLogger
@@ -49,6 +51,8 @@ export interface Databases {
   documents: StorageAdapterInterface
   registry: RegistryStore
   events: EventStore
+  /** The PostgreSQL pool the stores share, when opened with `postgres`. */
+  postgres?: PostgresPool
   /** Not writable while any database holds writes or free space is below the minimum. */
   status(): StorageStatus & { freeBytes: number }
   close(): Promise<void>
@@ -57,22 +61,20 @@ export interface Databases {
 export async function openDatabases(dataDir: string, options: DatabaseOptions): Promise<Databases> {
   const { log, metrics } = options
   const postgres = options.postgres === undefined ? undefined : await openPostgres(options.postgres, log)
-  let databases: ResilientDatabase[]
-  try {
-    databases = await Promise.all((postgres ? ['acl', 'events'] : ['db', 'acl', 'events']).map(name => openResilient(join(dataDir, name), name, options)))
-  } catch (error) {
-    await postgres?.close()
-    throw error
-  }
-  const [acl, events, db] = (postgres ? databases : [databases[1], databases[2], databases[0]]) as [ResilientDatabase, ResilientDatabase, ResilientDatabase | undefined]
-  const documents =
-    postgres ??
-    new LevelStorageAdapter(db!, {
-      onCorrupt: (key, reason) => {
-        metrics?.storageCorruptValue()
-        log?.error({ key: key.join('/'), reason }, 'storage: corrupt value quarantined; the document loads without it and peers resupply what it held')
-      },
-    })
+  const databases = postgres ? [] : await Promise.all(['db', 'acl', 'events'].map(name => openResilient(join(dataDir, name), name, options)))
+  const [db, acl, events] = databases as [ResilientDatabase, ResilientDatabase, ResilientDatabase]
+  const stores = postgres
+    ? { documents: new PostgresStorageAdapter(postgres), registry: new PostgresRegistryStore(postgres), events: new PostgresEventStore(postgres) }
+    : {
+        documents: new LevelStorageAdapter(db, {
+          onCorrupt: (key, reason) => {
+            metrics?.storageCorruptValue()
+            log?.error({ key: key.join('/'), reason }, 'storage: corrupt value quarantined; the document loads without it and peers resupply what it held')
+          },
+        }),
+        registry: new LevelRegistryStore(new JsonDatabase(acl)),
+        events: new LevelEventStore(new JsonDatabase(events)),
+      }
   const space = watchFreeSpace(dataDir, {
     minBytes: options.minFreeBytes,
     everyMs: Math.max(options.retryMs, 1000),
@@ -93,9 +95,10 @@ export async function openDatabases(dataDir: string, options: DatabaseOptions): 
     return { ...held, writable: false, problem: `less than ${options.minFreeBytes} bytes free under ${dataDir}`, freeBytes }
   }
   return {
-    documents: withoutSyncStates(documents),
-    registry: new LevelRegistryStore(new JsonDatabase(acl)),
-    events: new LevelEventStore(new JsonDatabase(events)),
+    documents: withoutSyncStates(stores.documents),
+    registry: stores.registry,
+    events: stores.events,
+    ...(postgres && { postgres }),
     status,
     close: async () => {
       space.stop()
@@ -104,13 +107,17 @@ export async function openDatabases(dataDir: string, options: DatabaseOptions): 
   }
 }
 
-async function openPostgres(url: string, log: FastifyBaseLogger | undefined): Promise<PostgresStorageAdapter> {
+/** A pool on `url` with the migrations applied. */
+async function openPostgres(url: string, log: FastifyBaseLogger | undefined): Promise<PostgresPool> {
+  const pool = new PostgresPool(url, { onIdleError: error => log?.warn({ err: error }, 'storage: an idle PostgreSQL connection failed; the pool replaces it') })
   try {
-    return await PostgresStorageAdapter.open(url, { onIdleError: error => log?.warn({ err: error }, 'storage: an idle PostgreSQL connection failed; the pool replaces it') })
+    await migrate(pool)
+    return pool
   } catch (cause) {
+    await pool.close()
     // The URL may carry a password: name the host and database only.
     const { host, pathname } = new URL(url)
-    throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `cannot open the documents database postgres://${host}${pathname}: ${(cause as Error).message}`, { cause })
+    throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `cannot open the database postgres://${host}${pathname}: ${(cause as Error).message}`, { cause })
   }
 }
 

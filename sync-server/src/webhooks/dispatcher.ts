@@ -25,7 +25,7 @@ import { EventEmitter } from 'node:events'
 import { Level } from 'level'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import { backoffDelay, validateOptions, type Settings, type WebhookOptions } from './options.ts'
-import { DELIVERY_HEADER, SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from './signature.ts'
+import { attemptDelivery } from './attempt.ts'
 
 export type { WebhookOptions } from './options.ts'
 export { signWebhook, verifyWebhook, type HeaderSource } from './signature.ts'
@@ -55,9 +55,18 @@ export interface WebhookStats {
   /** Delivered since `open`. */
   delivered: number
 }
-type WebhookEvents = { [K in 'delivered' | 'retry' | 'dead-letter']: [QueuedNotification] }
+export type WebhookEvents = { [K in 'delivered' | 'retry' | 'dead-letter']: [QueuedNotification] }
 
-const RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 }
+/** What the server uses of a webhook queue: this LevelDB one, or the PostgreSQL one a cluster shares (postgres-dispatcher.ts). */
+export interface WebhookQueue extends EventEmitter<WebhookEvents> {
+  enqueue(notification: WebhookNotification): Promise<string>
+  deadLetters(page?: { limit?: number; after?: string }): Promise<QueuedNotification[]>
+  replay(id: string): Promise<boolean>
+  stats(): WebhookStats
+  close(): Promise<void>
+}
+
+export const RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 }
 const RANKS = [0, 1, 2] as const
 const QUEUE = 'q:'
 const DEAD = 'd:'
@@ -65,7 +74,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 
 interface Entry { key: string; due: number; n: QueuedNotification }
 
-export class WebhookDispatcher extends EventEmitter<WebhookEvents> {
+export class WebhookDispatcher extends EventEmitter<WebhookEvents> implements WebhookQueue {
   readonly #db: Level<string, QueuedNotification>
   readonly #options: Settings
   /** Per priority rank, the first queued notifications by key (at most `window`), not counting those in flight. */
@@ -97,6 +106,7 @@ export class WebhookDispatcher extends EventEmitter<WebhookEvents> {
   /** Opens the database and resumes whatever was queued before a restart. */
   static async open(options: WebhookOptions): Promise<WebhookDispatcher> {
     const settings = validateOptions(options)
+    if (settings.dir === undefined) throw new ParleyError(ServerErrorCodes.INVALID_OPTION, 'webhooks: dir must not be empty')
     const db = new Level<string, QueuedNotification>(settings.dir, { valueEncoding: 'json' })
     await db.open()
     const dispatcher = new WebhookDispatcher(db, settings)
@@ -261,28 +271,8 @@ export class WebhookDispatcher extends EventEmitter<WebhookEvents> {
   async #deliver(entry: Entry): Promise<[keyof WebhookEvents, QueuedNotification]> {
     const { n } = entry
     const attempt = n.attempts + 1
-    const { id, conversationId, seq, event, recipients, priority } = n
-    const body = JSON.stringify({ id, conversationId, seq, event, recipients, priority, attempt })
-    const timestamp = Date.now()
-    let error: string | undefined
-    try {
-      const response = await fetch(this.#options.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          [TIMESTAMP_HEADER]: String(timestamp),
-          [SIGNATURE_HEADER]: signWebhook(this.#options.secret, timestamp, body),
-          [DELIVERY_HEADER]: id,
-        },
-        body,
-        signal: AbortSignal.timeout(this.#options.timeoutMs),
-      })
-      // Drain the body so the connection returns to the pool.
-      await response.arrayBuffer().catch(() => undefined)
-      if (!response.ok) error = `HTTP ${response.status}`
-    } catch (cause) {
-      error = (cause as Error).name === 'TimeoutError' ? `timed out after ${this.#options.timeoutMs} ms` : failureReason(cause)
-    }
+    const { id, conversationId } = n
+    const error = await attemptDelivery(this.#options, n, attempt)
     if (error === undefined) {
       await this.#serial(async () => {
         await this.#db.del(entry.key)
@@ -310,7 +300,7 @@ export class WebhookDispatcher extends EventEmitter<WebhookEvents> {
 
 let counter = 0
 /** Sortable within a process (time, then a counter), unique across processes (random tail). */
-function newId(now: number): string {
+export function newId(now: number): string {
   counter = (counter + 1) % 36 ** 4
   return now.toString(36).padStart(9, '0') + counter.toString(36).padStart(4, '0') + randomBytes(5).toString('hex')
 }
@@ -324,10 +314,4 @@ function insertSorted(entries: Entry[], entry: Entry): void {
     else high = mid
   }
   entries.splice(low, 0, entry)
-}
-
-function failureReason(cause: unknown): string {
-  const error = cause as Error & { cause?: { code?: string; message?: string } }
-  // fetch wraps socket errors as "fetch failed"; the useful part is the cause.
-  return error.cause?.code ?? error.cause?.message ?? error.message ?? String(cause)
 }

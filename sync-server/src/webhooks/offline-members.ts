@@ -5,12 +5,12 @@
  */
 import type { AccessRegistry } from '../access/registry.ts'
 import type { EventIndex } from '../events/event-index.ts'
-import type { WebhookDispatcher } from './dispatcher.ts'
+import type { WebhookQueue } from './dispatcher.ts'
 
 export interface OfflineMembersContext {
   index: EventIndex
   registry: AccessRegistry
-  dispatcher: WebhookDispatcher
+  dispatcher: WebhookQueue
   isOnline: (user: string) => boolean
   log: { warn(obj: object, msg: string): void }
 }

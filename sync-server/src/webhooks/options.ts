@@ -1,9 +1,16 @@
 /** Options of the webhook dispatcher, validated once at `open`, and its retry delays. */
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
+import type { PostgresPool } from '../storage/postgres/pool.ts'
 
 export interface WebhookOptions {
-  /** LevelDB directory for the queue and dead letters (its own database). */
-  dir: string
+  /** LevelDB directory for the queue and dead letters (its own database); or `postgres`. */
+  dir?: string
+  /** The queue in PostgreSQL, shared by the nodes of a cluster (postgres-dispatcher.ts); `dir` is then unused. */
+  postgres?: PostgresPool
+  /** PostgreSQL: how long a node's claim on a notification it is delivering lasts (a dead node's claims lapse after it); default timeoutMs + 30 s. */
+  leaseMs?: number
+  /** PostgreSQL: how often a node looks for notifications due (queued by other nodes, or backing off); default 1 s. */
+  pollMs?: number
   url: string
   /** HMAC-SHA256 key for `X-Parley-Signature`. */
   secret: string
@@ -21,9 +28,11 @@ export interface WebhookOptions {
   random?: () => number
 }
 
-export type Settings = Readonly<Required<Omit<WebhookOptions, 'backoff'>> & { backoff: Readonly<{ minMs: number; maxMs: number }> }>
+export type Settings = Readonly<
+  Required<Omit<WebhookOptions, 'backoff' | 'dir' | 'postgres'>> & Pick<WebhookOptions, 'dir' | 'postgres'> & { backoff: Readonly<{ minMs: number; maxMs: number }> }
+>
 
-const KNOWN_OPTIONS = new Set(['dir', 'url', 'secret', 'maxAttempts', 'backoff', 'timeoutMs', 'concurrency', 'window', 'log', 'random'])
+const KNOWN_OPTIONS = new Set(['dir', 'postgres', 'leaseMs', 'pollMs', 'url', 'secret', 'maxAttempts', 'backoff', 'timeoutMs', 'concurrency', 'window', 'log', 'random'])
 
 /** Full jitter, as clients/sdk's reconnect backoff: min + U(0, min(max, min·2^attempt)), capped at max. */
 export function backoffDelay(attempt: number, { minMs, maxMs }: { minMs: number; maxMs: number }, random: () => number): number {
@@ -38,7 +47,7 @@ export function validateOptions(options: WebhookOptions): Settings {
   if (unknown.length > 0) fail(`unknown option ${unknown.join(', ')}`)
   if (!/^https?:\/\//.test(options.url) || !URL.canParse(options.url)) fail(`url must be an http(s) URL, got ${JSON.stringify(options.url)}`)
   if (!options.secret) fail('secret must not be empty')
-  if (!options.dir) fail('dir must not be empty')
+  if (!options.dir && !options.postgres) fail('dir must not be empty')
   const settings = {
     ...options,
     maxAttempts: options.maxAttempts ?? 8,
@@ -47,10 +56,13 @@ export function validateOptions(options: WebhookOptions): Settings {
     concurrency: options.concurrency ?? 4,
     window: options.window ?? 64,
     random: options.random ?? Math.random,
+    leaseMs: options.leaseMs ?? (options.timeoutMs ?? 10_000) + 30_000,
+    pollMs: options.pollMs ?? 1000,
   }
-  for (const key of ['maxAttempts', 'timeoutMs', 'concurrency', 'window'] as const) {
+  for (const key of ['maxAttempts', 'timeoutMs', 'concurrency', 'window', 'leaseMs', 'pollMs'] as const) {
     if (!Number.isInteger(settings[key]) || settings[key] < 1) fail(`${key} must be a positive integer, got ${settings[key]}`)
   }
+  if (settings.leaseMs <= settings.timeoutMs) fail(`leaseMs must be longer than timeoutMs, got ${settings.leaseMs} <= ${settings.timeoutMs}`)
   const { minMs, maxMs } = settings.backoff
   if (!(minMs >= 0 && maxMs >= minMs)) fail(`backoff needs 0 <= minMs <= maxMs, got ${minMs} .. ${maxMs}`)
   return Object.freeze(settings)

@@ -6,7 +6,7 @@
 import type {} from '@fastify/swagger'
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify'
 import { ServerErrorCodes } from '../errors.ts'
-import type { WebhookDispatcher } from './dispatcher.ts'
+import type { WebhookQueue } from './dispatcher.ts'
 
 const errorSchema = {
   type: 'object',
@@ -50,7 +50,7 @@ const idParams = {
 /** Admin errors (401/403) come from `requireAdmin` in the same `{ error }` shape. */
 const denied = { 401: errorSchema, 403: errorSchema }
 
-export function webhookAdminRoutes(app: FastifyInstance, dispatcher: WebhookDispatcher, requireAdmin: preHandlerAsyncHookHandler): void {
+export function webhookAdminRoutes(app: FastifyInstance, dispatcher: WebhookQueue, requireAdmin: preHandlerAsyncHookHandler): void {
   app.get('/v1/admin/webhooks', {
     preHandler: requireAdmin,
     schema: {

@@ -1,3 +1,6 @@
 export { PostgresStorageAdapter } from './adapter.ts'
 export { migrate, MIGRATIONS, MIGRATION_LOCK_KEY, type Migration } from './migrations.ts'
 export { PostgresPool, type PostgresPoolOptions, type PostgresSession } from './pool.ts'
+export { PostgresEventStore } from './event-store.ts'
+export { PostgresRegistryStore } from './registry-store.ts'
+export { WriteBatch } from './write-batch.ts'

@@ -36,6 +36,87 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER SEQUENCE parley_chunks_seq OWNED BY parley_chunks.seq;
     `,
   },
+  {
+    version: 2,
+    name: 'access registry',
+    // registry-store.ts: a document's entry (access/registry.ts DocEntry), the user an
+    // actor is bound to, the hashes of accepted changes.
+    sql: `
+      CREATE TABLE parley_registry_entries (document_id text PRIMARY KEY, entry jsonb NOT NULL);
+      CREATE TABLE parley_actor_owners (actor text PRIMARY KEY, owner text NOT NULL);
+      CREATE TABLE parley_accepted_changes (hash text PRIMARY KEY);
+    `,
+  },
+  {
+    version: 3,
+    name: 'event index',
+    // event-store.ts: one sequence per conversation for every node. The counter row is
+    // the conversation's lock: parley_append_events takes it FOR UPDATE, so appends to
+    // one conversation run one at a time across the cluster, and (PL/pgSQL statements
+    // each taking a fresh snapshot under READ COMMITTED) the statements after it see
+    // every append committed before it. Events already numbered keep their number; the
+    // unique (conversation, event) pair makes a second insert of one a no-op.
+    sql: `
+      CREATE TABLE parley_event_counters (conversation_id text PRIMARY KEY, last_seq bigint NOT NULL);
+      CREATE TABLE parley_events (
+        conversation_id text NOT NULL,
+        seq bigint NOT NULL,
+        event_id text NOT NULL,
+        event json NOT NULL,
+        PRIMARY KEY (conversation_id, seq),
+        UNIQUE (conversation_id, event_id)
+      );
+      CREATE FUNCTION parley_append_events(conversation text, ids text[], bodies json[])
+      RETURNS TABLE (event_id text, seq bigint, fresh boolean)
+      LANGUAGE plpgsql AS $$
+      DECLARE
+        highest bigint;
+      BEGIN
+        INSERT INTO parley_event_counters AS c (conversation_id, last_seq) VALUES (conversation, 0) ON CONFLICT (conversation_id) DO NOTHING;
+        SELECT c.last_seq INTO highest FROM parley_event_counters c WHERE c.conversation_id = conversation FOR UPDATE;
+        RETURN QUERY
+          WITH given AS (
+            SELECT g.id, g.body, g.ord FROM unnest(ids, bodies) WITH ORDINALITY AS g(id, body, ord)
+          ), firsts AS (
+            SELECT DISTINCT ON (g.id) g.id, g.body, g.ord FROM given g ORDER BY g.id, g.ord
+          ), unknown AS (
+            SELECT f.id, f.body, highest + row_number() OVER (ORDER BY f.ord) AS seq FROM firsts f
+            WHERE NOT EXISTS (SELECT 1 FROM parley_events e WHERE e.conversation_id = conversation AND e.event_id = f.id)
+          ), inserted AS (
+            INSERT INTO parley_events (conversation_id, seq, event_id, event)
+            SELECT conversation, u.seq, u.id, u.body FROM unknown u
+            ON CONFLICT DO NOTHING
+            RETURNING parley_events.event_id, parley_events.seq
+          )
+          SELECT i.event_id, i.seq, true FROM inserted i
+          UNION ALL
+          SELECT e.event_id, e.seq, false FROM parley_events e WHERE e.conversation_id = conversation AND e.event_id = ANY (ids);
+        UPDATE parley_event_counters c SET last_seq = (SELECT max(e.seq) FROM parley_events e WHERE e.conversation_id = conversation)
+        WHERE c.conversation_id = conversation AND EXISTS (SELECT 1 FROM parley_events e WHERE e.conversation_id = conversation);
+      END
+      $$;
+    `,
+  },
+  {
+    version: 4,
+    name: 'webhook queue',
+    // webhooks/postgres-dispatcher.ts: one row per notification, queued or dead. A node
+    // delivering one claims it until claimed_until (row locks with SKIP LOCKED let two
+    // nodes claim at once without taking the same row); a node that dies lets its claims
+    // lapse, and another node takes them then.
+    sql: `
+      CREATE TABLE parley_webhooks (
+        id text PRIMARY KEY,
+        rank smallint NOT NULL,
+        due timestamptz NOT NULL,
+        dead boolean NOT NULL DEFAULT false,
+        notification jsonb NOT NULL,
+        claimed_by text,
+        claimed_until timestamptz
+      );
+      CREATE INDEX parley_webhooks_next ON parley_webhooks (rank, due, id) WHERE NOT dead;
+    `,
+  },
 ]
 
 /** Applies the migrations not yet recorded; returns the versions applied now. */

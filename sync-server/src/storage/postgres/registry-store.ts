@@ -1,0 +1,66 @@
+/**
+ * The access registry's entries in PostgreSQL (migration 2), shared by every node of a
+ * cluster. Writes that arrive while one is out go together in the next (write-batch.ts):
+ * one round trip for all of them.
+ *
+ * An actor is bound once: the first binding stored wins (ON CONFLICT DO NOTHING), so two
+ * nodes binding one actor to two users at once cannot let the second overwrite the first.
+ */
+import type { DocEntry, RegistryStore } from '../../access/registry.ts'
+import type { PostgresPool } from './pool.ts'
+import { WriteBatch } from './write-batch.ts'
+
+export class PostgresRegistryStore implements RegistryStore {
+  readonly #pool: PostgresPool
+  readonly #entries: WriteBatch<[string, DocEntry]>
+  readonly #actors: WriteBatch<[string, string]>
+  readonly #accepted: WriteBatch<string>
+
+  constructor(pool: PostgresPool) {
+    this.#pool = pool
+    this.#entries = new WriteBatch(async entries => {
+      // One row per document in a statement (ON CONFLICT cannot touch a row twice): the last write wins, as it would one by one.
+      const latest = new Map(entries)
+      await pool.query(
+        `INSERT INTO parley_registry_entries (document_id, entry) SELECT * FROM unnest($1::text[], $2::jsonb[])
+         ON CONFLICT (document_id) DO UPDATE SET entry = excluded.entry`,
+        [[...latest.keys()], [...latest.values()].map(entry => JSON.stringify(entry))],
+      )
+    })
+    this.#actors = new WriteBatch(async bindings => {
+      await pool.query('INSERT INTO parley_actor_owners (actor, owner) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (actor) DO NOTHING', [
+        bindings.map(([actor]) => actor),
+        bindings.map(([, owner]) => owner),
+      ])
+    })
+    this.#accepted = new WriteBatch(async hashes => {
+      await pool.query('INSERT INTO parley_accepted_changes (hash) SELECT unnest($1::text[]) ON CONFLICT (hash) DO NOTHING', [hashes])
+    })
+  }
+
+  async entry(documentId: string): Promise<DocEntry | undefined> {
+    const rows = await this.#pool.query<{ entry: DocEntry }>('SELECT entry FROM parley_registry_entries WHERE document_id = $1', [documentId])
+    return rows[0]?.entry
+  }
+
+  setEntry(documentId: string, entry: DocEntry): Promise<void> {
+    return this.#entries.add([[documentId, entry]])
+  }
+
+  async actorOwner(actor: string): Promise<string | undefined> {
+    const rows = await this.#pool.query<{ owner: string }>('SELECT owner FROM parley_actor_owners WHERE actor = $1', [actor])
+    return rows[0]?.owner
+  }
+
+  bindActor(actor: string, user: string): Promise<void> {
+    return this.#actors.add([[actor, user]])
+  }
+
+  accept(hashes: readonly string[]): Promise<void> {
+    return this.#accepted.add(hashes)
+  }
+
+  async wasAccepted(hash: string): Promise<boolean> {
+    return (await this.#pool.query('SELECT 1 FROM parley_accepted_changes WHERE hash = $1', [hash])).length > 0
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Coalesces writes made while a round trip is out into the next one: a PostgreSQL round
+ * trip costs about ten LevelDB writes, so the registry and the webhook queue write
+ * whatever arrived meanwhile as one multi-row INSERT. The first write goes at once (no
+ * timer, no added latency when idle); each caller's promise settles with the round trip
+ * that carried its items.
+ */
+export class WriteBatch<T> {
+  readonly #write: (items: T[]) => Promise<void>
+  #waiting: { items: T[]; settle: Array<{ resolve: () => void; reject: (error: unknown) => void }> } | undefined
+  #busy = false
+
+  constructor(write: (items: T[]) => Promise<void>) {
+    this.#write = write
+  }
+
+  add(items: readonly T[]): Promise<void> {
+    if (items.length === 0) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      this.#waiting ??= { items: [], settle: [] }
+      this.#waiting.items.push(...items)
+      this.#waiting.settle.push({ resolve, reject })
+      if (!this.#busy) void this.#flush()
+    })
+  }
+
+  async #flush(): Promise<void> {
+    this.#busy = true
+    while (this.#waiting) {
+      const { items, settle } = this.#waiting
+      this.#waiting = undefined
+      try {
+        await this.#write(items)
+        for (const one of settle) one.resolve()
+      } catch (error) {
+        for (const one of settle) one.reject(error)
+      }
+    }
+    this.#busy = false
+  }
+}
