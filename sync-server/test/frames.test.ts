@@ -4,7 +4,7 @@ import fc from 'fast-check'
 import { inboxDocumentId } from '@parley/core'
 import { describe, expect, it } from 'vitest'
 import { uleb } from '../src/chunk-builders.ts'
-import { decodeFrame } from '../src/network/frames.ts'
+import { decodeFrame, decodeSyncData } from '../src/network/frames.ts'
 
 const DOC = inboxDocumentId('frames-test')
 const syncData = Automerge.encodeSyncMessage({ heads: [], need: [], have: [], changes: [] })
@@ -100,3 +100,29 @@ describe('decodeFrame: sync message layouts that cost the server (issue 13, item
     expect(frame(new Uint8Array([0x42, 0, 0, 0, ...uleb(4_096), ...new Uint8Array(4_096)]))).toMatchObject({ ok: true })
   })
 })
+
+describe('decodeSyncData: one decode per inbound sync message', () => {
+  const hash = (i: number) => i.toString(16).padStart(64, '0')
+
+  it('returns the value the frame check decoded, the same object every time, equal to Automerge’s decode', () => {
+    let doc = Automerge.init<{ n: number }>()
+    for (let i = 0; i < 3; i++) doc = Automerge.change(doc, d => void (d.n = i))
+    const [, data] = Automerge.generateSyncMessage(doc, Automerge.initSyncState())
+    const result = decodeFrame(cbor.encode({ type: 'sync', senderId: 'p', targetId: 's', documentId: DOC, data }))
+    if (!result.ok || result.frame.kind !== 'repo') throw new Error('frame refused')
+    const checked = (result.frame.message as { data: Uint8Array }).data
+    const decoded = decodeSyncData(checked)
+    expect(decodeSyncData(checked)).toBe(decoded)
+    expect(decoded).toStrictEqual(Automerge.decodeSyncMessage(data!))
+    // The access guard re-encodes it with Automerge (changes held back): the shape Automerge takes.
+    expect(Automerge.encodeSyncMessage({ ...decoded, changes: [] })).toEqual(Automerge.encodeSyncMessage({ ...Automerge.decodeSyncMessage(data!), changes: [] }))
+  })
+
+  it('decodes the server’s own messages (never frame-checked) without the inbound limits', () => {
+    const frame = (data: Uint8Array) => decodeFrame(cbor.encode({ type: 'sync', senderId: 'p', targetId: 's', documentId: DOC, data }))
+    const data = Automerge.encodeSyncMessage({ heads: Array.from({ length: 9_000 }, (_, i) => hash(i)), need: [], have: [], changes: [] })
+    expect(frame(data)).toMatchObject({ ok: false })
+    expect(decodeSyncData(data).heads).toHaveLength(9_000)
+  })
+})
+

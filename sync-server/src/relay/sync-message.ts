@@ -126,13 +126,14 @@ function read(bytes: Uint8Array, limits: SyncMessageLimits): DecodedSyncMessage 
   const have = new Array<WireHave>(haveCount)
   for (let i = 0; i < haveCount; i++) {
     const lastSync = hashes()
-    have[i] = { lastSync, bloom: readBloom(reader.prefixed(true), limits).slice() }
+    have[i] = { lastSync, bloom: new Uint8Array(readBloom(reader.prefixed(true), limits)) }
   }
   const changeCount = reader.count(1, true)
   if (changeCount > limits.changes) throw new SyncMessageError(`sync message carries more than ${limits.changes} changes`, 'too-large')
   const changes = new Array<Uint8Array>(changeCount)
-  // Copies: a change kept in a log must not hold on to the whole frame it came in.
-  for (let i = 0; i < changeCount; i++) changes[i] = reader.prefixed(true).slice()
+  // Copies, as plain Uint8Arrays (a Buffer's slice would share its memory): a change kept
+  // in a log must not hold on to the whole frame it came in.
+  for (let i = 0; i < changeCount; i++) changes[i] = new Uint8Array(reader.prefixed(true))
   const message: DecodedSyncMessage = { heads, need, have, changes, type: first === V2 ? 'v2' : 'v1' }
   if (reader.remaining > 0) {
     const listed = reader.take(reader.uleb(true))
