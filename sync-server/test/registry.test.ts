@@ -1,26 +1,18 @@
-/** The access registry's cache: what it answers from memory, and what it forgets. */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+/** The access registry's cache: what it answers from memory, and what it forgets; on each storage backend. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AccessRegistry, roleIn } from '../src/access/registry.ts'
-import { openDatabases, type Databases } from '../src/storage/databases.ts'
+import { BACKENDS, openBackend, type OpenBackend } from './storage/backends.ts'
 
-describe('AccessRegistry', () => {
-  let dir: string
-  let databases: Databases
+describe.each(BACKENDS)('AccessRegistry on %s', backend => {
+  let opened: OpenBackend
   let registry: AccessRegistry
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'parley-registry-'))
-    databases = await openDatabases(dir, { retryMs: 1000, maxHeldBytes: 1024 * 1024, minFreeBytes: 0 })
-    registry = new AccessRegistry(databases.registry)
+    opened = await openBackend(backend)
+    registry = new AccessRegistry(opened.databases.registry)
     await registry.register('head', { type: 'head', members: { alice: 'owner', bob: 'member' } })
     await registry.register('segment', { type: 'segment', conversation: 'head', creator: 'alice' })
   })
-  afterAll(async () => {
-    await databases.close()
-    await rm(dir, { recursive: true, force: true })
-  })
+  afterAll(() => opened.close())
 
   it('refuses a forgotten document until its entry is read again, never guessing', async () => {
     expect(registry.canRead('bob', 'segment')).toBe(true)
