@@ -23,6 +23,8 @@ export interface ReopenableLevel {
   open(): Promise<void>
   close(): Promise<void>
   get(key: string): Promise<Uint8Array | undefined>
+  /** classic-level's synchronous read: a few µs from LevelDB's memtable or cache, where `get` costs ~80 µs of thread-pool round trip. */
+  getSync?(key: string): Uint8Array | undefined
   put(key: string, value: Uint8Array): Promise<void>
   del(key: string): Promise<void>
   batch(ops: WriteOp[]): Promise<void>
@@ -79,6 +81,8 @@ export class ResilientDatabase implements LevelDatabase {
   #retry: ReturnType<typeof setTimeout> | undefined
   /** Resolves when no reopen is under way; reads wait on it. */
   #idle: Promise<void> = Promise.resolve()
+  /** Reopens queued or under way (#recover); reads wait for them. */
+  #reopens = 0
   #closed = false
 
   constructor(db: ReopenableLevel, options: ResilientDatabaseOptions) {
@@ -95,9 +99,17 @@ export class ResilientDatabase implements LevelDatabase {
     }
   }
 
+  /**
+   * Reads synchronously when the database is open and no reopen is under way: the
+   * registry and the event index look keys up on every message, and classic-level's
+   * asynchronous get costs ~80 µs of CPU (a thread-pool round trip) where getSync costs
+   * ~2 µs (benchmarks/RESULTS.md, relay core). LevelDB serves these small keys from its
+   * memtable or block cache.
+   */
   async get(key: string): Promise<Uint8Array | undefined> {
     const held = this.#heldValue(key)
     if (held) return held.value
+    if (this.#reopens === 0 && this.#db.getSync && this.#db.status === 'open') return this.#db.getSync(key)
     await this.#idle
     return this.#db.get(key)
   }
@@ -243,6 +255,7 @@ export class ResilientDatabase implements LevelDatabase {
     let release!: () => void
     const previous = this.#idle
     this.#idle = new Promise(resolve => (release = resolve))
+    this.#reopens++
     await previous
     try {
       if (this.#db.status === 'open') await this.#db.close()
@@ -260,6 +273,7 @@ export class ResilientDatabase implements LevelDatabase {
       this.#failure = undefined
       if (failed) this.#options.onRecovered?.({ writes, downMs })
     } finally {
+      this.#reopens--
       release()
     }
   }
