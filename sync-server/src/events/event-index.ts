@@ -88,6 +88,10 @@ export class EventIndex extends EventEmitter<IndexEvents> {
   /** Events after `after` (oldest first), or before `before` (still oldest first). */
   async page(conversationId: string, cursor: Cursor, limit: number): Promise<Page> {
     const events = await this.#store.page(conversationId, cursor, limit)
+    // A page that reached the end says where announcements start, if nothing did yet: a
+    // stream that read its backlog then hears of every later number (see #news).
+    const last = events.at(-1)
+    if ('after' in cursor && last !== undefined && events.length < limit && !this.#seen.has(conversationId)) this.#seen.set(conversationId, last.seq)
     const next = 'after' in cursor ? (events.at(-1)?.seq ?? cursor.after) : (events[0]?.seq ?? cursor.before)
     return { events, next }
   }
@@ -120,8 +124,10 @@ export class EventIndex extends EventEmitter<IndexEvents> {
   }
 
   async #record(conversationId: string, events: ParleyEvent[]): Promise<SequencedEvent[]> {
+    // Where this node's announcements start (a cached read with LevelDB).
+    if (!this.#seen.has(conversationId)) this.#seen.set(conversationId, await this.#store.lastSeq(conversationId))
     const { all, fresh } = await this.#store.append(conversationId, events)
-    const news = await this.#news(conversationId, all, fresh)
+    const news = await this.#news(conversationId, all)
     if (news.length > 0) this.emit('stored', conversationId, news)
     if (fresh.length > 0) this.emit('numbered', conversationId, fresh)
     return all
@@ -129,18 +135,13 @@ export class EventIndex extends EventEmitter<IndexEvents> {
 
   /**
    * What to announce: every number after the highest announced so far, without a gap.
-   * Sharing a database, another node may have numbered some of these events first, or
-   * numbered events this node has not received yet: those are read back from the store,
-   * so a stream that follows 'stored' never skips a number. Before this node announced
-   * anything about the conversation, its own numbers are the news (from the store's
-   * last number on).
+   * With one node (LevelDB), these are the events just numbered. Sharing a database,
+   * another node may have numbered some of the events given, or events this node has not
+   * received yet: those are read back from the store, so a stream that follows 'stored'
+   * never skips a number.
    */
-  async #news(conversationId: string, all: SequencedEvent[], fresh: SequencedEvent[]): Promise<SequencedEvent[]> {
-    const seen = this.#seen.get(conversationId)
-    if (seen === undefined) {
-      this.#seen.set(conversationId, await this.#store.lastSeq(conversationId))
-      return fresh
-    }
+  async #news(conversationId: string, all: SequencedEvent[]): Promise<SequencedEvent[]> {
+    const seen = this.#seen.get(conversationId) ?? 0
     const highest = Math.max(seen, ...all.map(({ seq }) => seq))
     if (highest === seen) return []
     this.#seen.set(conversationId, highest)
