@@ -1,4 +1,4 @@
-import type { ParleyEvent, Priority, ReadEvent } from './events.ts'
+import type { DeleteEvent, EditEvent, MessageEvent, ParleyEvent, Priority, ReactionEvent, ReadEvent } from './events.ts'
 import { sortUnique } from './order.ts'
 
 export interface TimelineItem {
@@ -26,26 +26,38 @@ export interface TimelineItem {
  */
 export function project(events: Iterable<ParleyEvent>): TimelineItem[] {
   const ordered = sortUnique(events)
-  const byId = new Map<string, TimelineItem>()
-  const timeline: TimelineItem[] = []
+  const modifiers = new Map<string, ModifierEvent[]>()
   for (const event of ordered) {
-    if (event.type !== 'message') continue
-    const item: TimelineItem = { id: event.id, author: event.author, text: event.text, at: event.at, reactions: Object.create(null) }
-    if (event.priority) item.priority = event.priority
-    byId.set(event.id, item)
-    timeline.push(item)
+    if (!isModifier(event)) continue
+    const list = modifiers.get(event.target)
+    if (list) list.push(event)
+    else modifiers.set(event.target, [event])
   }
+  const timeline: TimelineItem[] = []
+  for (const event of ordered) if (event.type === 'message') timeline.push(projectMessage(event, modifiers.get(event.id) ?? []))
+  return timeline
+}
 
-  const reactions = new Map<string, Map<string, Set<string>>>()
-  for (const event of ordered) {
-    if (event.type !== 'edit' && event.type !== 'delete' && event.type !== 'reaction') continue
-    const item = byId.get(event.target)
-    if (!item) continue
+/** The events that change a message rather than add one. */
+export type ModifierEvent = EditEvent | DeleteEvent | ReactionEvent
+
+export function isModifier(event: ParleyEvent): event is ModifierEvent {
+  return event.type === 'edit' || event.type === 'delete' || event.type === 'reaction'
+}
+
+/**
+ * One message as the timeline shows it, given the modifiers aimed at it, already in the
+ * total order (compareEvents). A message depends on nothing else, so a new event
+ * re-projects at most the one message it names (timeline.ts).
+ */
+export function projectMessage(message: MessageEvent, modifiers: readonly ModifierEvent[]): TimelineItem {
+  const item: TimelineItem = { id: message.id, author: message.author, text: message.text, at: message.at, reactions: Object.create(null) }
+  if (message.priority) item.priority = message.priority
+  const reactions = new Map<string, Set<string>>()
+  for (const event of modifiers) {
     if (event.type === 'reaction') {
-      const emojis = reactions.get(item.id) ?? new Map<string, Set<string>>()
-      reactions.set(item.id, emojis)
-      const users = emojis.get(event.emoji) ?? new Set<string>()
-      emojis.set(event.emoji, users)
+      const users = reactions.get(event.emoji) ?? new Set<string>()
+      reactions.set(event.emoji, users)
       if (event.remove) users.delete(event.author)
       else users.add(event.author)
       continue
@@ -60,12 +72,8 @@ export function project(events: Iterable<ParleyEvent>): TimelineItem[] {
       item.edited = true
     }
   }
-
-  for (const [id, emojis] of reactions) {
-    const item = byId.get(id)!
-    for (const [emoji, users] of emojis) if (users.size > 0) item.reactions[emoji] = [...users].sort()
-  }
-  return timeline
+  for (const [emoji, users] of reactions) if (users.size > 0) item.reactions[emoji] = [...users].sort()
+  return item
 }
 
 /**

@@ -1,0 +1,136 @@
+/**
+ * The timeline kept up to date event by event: what `project` returns for the events
+ * added so far, without folding them all again. A message is inserted at its place in
+ * the total order (usually the end); an edit, delete or reaction re-projects only the
+ * message it names. Unchanged items keep their identity from one snapshot to the next,
+ * so a view can tell what changed by comparing items.
+ *
+ * The first event added under an ID wins; `project` keeps the first in the total order
+ * instead. The two differ only for two different events sharing an ID, which no writer
+ * produces (IDs are random).
+ */
+import type { MessageEvent, ParleyEvent, ReadEvent } from './events.ts'
+import { compareEvents } from './order.ts'
+import { isModifier, projectMessage, type ModifierEvent, type TimelineItem } from './projection.ts'
+
+export class Timeline {
+  readonly #seen = new Set<string>()
+  /** Messages in the total order, and their items at the same index. */
+  readonly #messages: MessageEvent[] = []
+  #items: TimelineItem[] = []
+  readonly #byId = new Map<string, { message: MessageEvent; item: TimelineItem }>()
+  /** Edits, deletes and reactions by the ID they name, whether that message is here or not (yet). */
+  readonly #modifiers = new Map<string, ModifierEvent[]>()
+  /** Whether `#items` has been handed out: the next change copies it first. */
+  #shared = false
+
+  /** Adds one event; returns whether the timeline changed. */
+  add(event: ParleyEvent): boolean {
+    if (this.#seen.has(event.id)) return false
+    this.#seen.add(event.id)
+    if (event.type === 'message') {
+      this.#insert(event)
+      return true
+    }
+    if (!isModifier(event)) return false
+    const modifiers = this.#modifiers.get(event.target)
+    if (modifiers) insertOrdered(modifiers, event)
+    else this.#modifiers.set(event.target, [event])
+    const entry = this.#byId.get(event.target)
+    if (!entry) return false
+    this.#replace(entry.message)
+    return true
+  }
+
+  /** The timeline, oldest first. The array is never changed afterwards: a change makes a new one. */
+  items(): TimelineItem[] {
+    this.#shared = true
+    return this.#items
+  }
+
+  get length(): number {
+    return this.#items.length
+  }
+
+  item(id: string): TimelineItem | undefined {
+    return this.#byId.get(id)?.item
+  }
+
+  /** The same count as `unreadCount(this.items(), me, cursor)`, in time that grows with the unread messages only. */
+  unreadCount(me: string, cursor?: ReadEvent): number {
+    const items = this.#items
+    let start = 0
+    if (cursor) {
+      const target = this.#byId.get(cursor.target)
+      start = target ? this.#indexOf(target.message) + 1 : this.#firstAfter(cursor.at)
+      if (start >= items.length) return 0
+    }
+    let count = 0
+    for (let i = items.length - 1; i >= start; i--) {
+      const item = items[i]!
+      if (item.author === me) break
+      if (!item.deleted) count++
+    }
+    return count
+  }
+
+  #insert(message: MessageEvent): void {
+    const item = projectMessage(message, this.#modifiers.get(message.id) ?? [])
+    this.#byId.set(message.id, { message, item })
+    const items = this.#writable()
+    const last = this.#messages.at(-1)
+    if (!last || compareEvents(message, last) > 0) {
+      this.#messages.push(message)
+      items.push(item)
+      return
+    }
+    const at = this.#indexOf(message)
+    this.#messages.splice(at, 0, message)
+    items.splice(at, 0, item)
+  }
+
+  #replace(message: MessageEvent): void {
+    const item = projectMessage(message, this.#modifiers.get(message.id)!)
+    this.#byId.set(message.id, { message, item })
+    this.#writable()[this.#indexOf(message)] = item
+  }
+
+  #writable(): TimelineItem[] {
+    if (this.#shared) {
+      this.#items = this.#items.slice()
+      this.#shared = false
+    }
+    return this.#items
+  }
+
+  /** Where `event` is or would go among the messages: the first index not before it. */
+  #indexOf(event: Pick<MessageEvent, 'at' | 'device' | 'id'>): number {
+    let low = 0
+    let high = this.#messages.length
+    while (low < high) {
+      const mid = (low + high) >>> 1
+      if (compareEvents(this.#messages[mid]!, event) < 0) low = mid + 1
+      else high = mid
+    }
+    return low
+  }
+
+  /** The index of the first message stamped after `at` (the list's length if none). */
+  #firstAfter(at: number): number {
+    let low = 0
+    let high = this.#messages.length
+    while (low < high) {
+      const mid = (low + high) >>> 1
+      if (this.#messages[mid]!.at <= at) low = mid + 1
+      else high = mid
+    }
+    return low
+  }
+}
+
+/** Inserts into a list kept in the total order; most events arrive last. */
+function insertOrdered(list: ModifierEvent[], event: ModifierEvent): void {
+  let i = list.length
+  while (i > 0 && compareEvents(list[i - 1]!, event) > 0) i--
+  list.splice(i, 0, event)
+}
