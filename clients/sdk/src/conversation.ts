@@ -8,21 +8,16 @@ import {
   addMember,
   addSegment,
   appendEvent,
-  compareEvents,
   initSegment,
-  isSegmentFull,
-  project,
   randomId,
   readHead,
   removeMember,
   setReadCursor,
   setTitle,
-  unreadCount,
   validateEvent,
   type EventBody,
   type Head,
   type HeadDoc,
-  type MessageEvent,
   type ParleyEvent,
   type Priority,
   type ReadEvent,
@@ -50,7 +45,6 @@ export class Conversation extends EventEmitter<ConversationEvents> {
   readonly #log: EventLog
   readonly #typing: TypingTracker
   readonly #subscribers = new Set<TimelineListener>()
-  #timeline: TimelineItem[] | undefined
   #notifyScheduled = false
   #writes: Promise<unknown> = Promise.resolve()
 
@@ -80,10 +74,12 @@ export class Conversation extends EventEmitter<ConversationEvents> {
     return this.head().title
   }
 
-  /** The loaded timeline, oldest first. */
+  /**
+   * The loaded timeline, oldest first. Kept up to date per event (core timeline.ts): a
+   * change gives a new array in which only the items it touched are new objects.
+   */
   timeline(): TimelineItem[] {
-    this.#timeline ??= project(this.#log.events.values())
-    return this.#timeline
+    return this.#log.timeline.items()
   }
 
   /** Calls `listener` with the timeline now and after every change; returns the unsubscribe function. */
@@ -94,7 +90,7 @@ export class Conversation extends EventEmitter<ConversationEvents> {
   }
 
   unreadCount(): number {
-    return unreadCount(this.timeline(), this.#ctx.user, this.head().reads[this.#ctx.user])
+    return this.#log.timeline.unreadCount(this.#ctx.user, this.head().reads[this.#ctx.user])
   }
 
   /** Everyone's latest read receipt. */
@@ -167,11 +163,7 @@ export class Conversation extends EventEmitter<ConversationEvents> {
 
   /** The priority of the newest message: how urgently this conversation syncs after a reconnect. */
   latestPriority(): Priority {
-    let latest: MessageEvent | undefined
-    for (const event of this.#log.events.values()) {
-      if (event.type === 'message' && (!latest || compareEvents(event, latest) > 0)) latest = event
-    }
-    return latest?.priority ?? 'normal'
+    return this.#log.latest?.priority ?? 'normal'
   }
 
   /** Segments the head lists, within the loaded range, that are not here yet (their writer has not uploaded them). */
@@ -199,7 +191,7 @@ export class Conversation extends EventEmitter<ConversationEvents> {
   }
 
   #message(id: string): TimelineItem {
-    const item = this.timeline().find(message => message.id === id)
+    const item = this.#log.timeline.item(id)
     if (!item) throw new ParleyError(ClientErrorCodes.MESSAGE_NOT_FOUND, `no loaded message ${id} in conversation ${this.id}`)
     return item
   }
@@ -226,7 +218,7 @@ export class Conversation extends EventEmitter<ConversationEvents> {
     const write = this.#writes.then(async () => {
       if (changeHead) this.#head.change(doc => changeHead(doc, event))
       const { segment, created } = await this.#writableSegment()
-      segment.change(doc => appendEvent(doc, event))
+      this.#log.append(segment, event, doc => appendEvent(doc, event))
       await this.#ctx.persist([segment, ...created, ...(changeHead ? [this.#head] : [])])
       return event
     })
@@ -237,7 +229,7 @@ export class Conversation extends EventEmitter<ConversationEvents> {
   async #writableSegment(): Promise<{ segment: DocHandle<SegmentDoc>; created: DocHandle<unknown>[] }> {
     const newest = this.head().segments.at(-1)
     const segment = newest === undefined ? undefined : await this.#log.load(newest)
-    if (segment && !isSegmentFull(segment.doc(), this.#ctx.segmentSize)) return { segment, created: [] }
+    if (segment && !this.#log.isFull(segment.documentId, this.#ctx.segmentSize)) return { segment, created: [] }
     // The newest segment is full (or not available here): start the next one. A writer
     // elsewhere may do the same at the same time; both segments are valid.
     const next = this.#ctx.repo.create<SegmentDoc>()
@@ -247,8 +239,8 @@ export class Conversation extends EventEmitter<ConversationEvents> {
     return { segment: next, created: [next, this.#head] }
   }
 
+  /** Notifies subscribers once per tick; after a head change with the same timeline, which is not rebuilt. */
   #changed(): void {
-    this.#timeline = undefined
     if (this.#notifyScheduled || this.#subscribers.size === 0) return
     this.#notifyScheduled = true
     queueMicrotask(() => {

@@ -2,15 +2,39 @@
  * The loaded part of a conversation's log: the newest segments, paged back on demand.
  * Opening and appending touch only the newest segment, so their cost does not grow with
  * history. Events arrive through each segment handle's patches, so a sync that adds one
- * event parses one event, not the whole segment.
+ * event parses one event, not the whole segment, and an event this device appends is
+ * not parsed at all (`expect`). The timeline, the message count, the newest message and
+ * each segment's size are updated per event, never recomputed from all of them (issue 15,
+ * item 5: per-message client work must not grow with the events loaded).
  */
 import type { DocHandle, DocHandleChangePayload, DocumentId } from '@automerge/automerge-repo/slim'
-import { parseEvent, readSegmentEvents, readString, type ParleyEvent, type SegmentDoc } from '@parley/core'
+import {
+  compareEvents,
+  parseEvent,
+  readSegmentEvents,
+  readString,
+  SEGMENT_BYTES,
+  segmentBytes,
+  segmentLength,
+  Timeline,
+  utf8Length,
+  type MessageEvent,
+  type ParleyEvent,
+  type SegmentDoc,
+} from '@parley/core'
 import type { ClientContext } from './context.ts'
 
 export class EventLog {
   readonly events = new Map<string, ParleyEvent>()
   readonly segments = new Map<string, DocHandle<SegmentDoc>>()
+  readonly timeline = new Timeline()
+  /** The newest message in the total order. */
+  latest: MessageEvent | undefined
+  #messages = 0
+  /** UTF-8 bytes of each loaded segment's event JSON (segmentBytes), kept per insert. */
+  readonly #bytes = new Map<string, number>()
+  /** Events this device is appending, by their stored JSON: their insert patch needs no parse. */
+  readonly #own = new Map<string, ParleyEvent>()
   /** The oldest loaded segment; everything after it in the head's list is loaded too. */
   #oldest: string | undefined
   readonly #ctx: ClientContext
@@ -25,9 +49,24 @@ export class EventLog {
   }
 
   messageCount(): number {
-    let count = 0
-    for (const event of this.events.values()) if (event.type === 'message') count++
-    return count
+    return this.#messages
+  }
+
+  /** isSegmentFull for a loaded segment, from the sizes kept per insert instead of reading every event. */
+  isFull(id: string, size: number): boolean {
+    const handle = this.segments.get(id)
+    return !handle || segmentLength(handle.doc()) >= size || (this.#bytes.get(id) ?? 0) >= SEGMENT_BYTES
+  }
+
+  /** Appends `event` (stamped here) to a loaded segment, which then needs no parse of its JSON. */
+  append(segment: DocHandle<SegmentDoc>, event: ParleyEvent, append: (doc: SegmentDoc) => void): void {
+    const json = JSON.stringify(event)
+    this.#own.set(json, event)
+    try {
+      segment.change(append)
+    } finally {
+      this.#own.delete(json)
+    }
   }
 
   /** Loads every segment newer than the oldest loaded one, then older ones until `minMessages` show. */
@@ -100,7 +139,7 @@ export class EventLog {
     this.segments.set(handle.documentId, handle)
     if (this.#oldest === undefined) this.#oldest = handle.documentId
     handle.on('change', this.#onChange)
-    this.#ingest(readSegmentEvents(handle.doc()).events)
+    this.#readWhole(handle.documentId, handle.doc())
   }
 
   close(): void {
@@ -108,26 +147,42 @@ export class EventLog {
     for (const handle of this.segments.values()) handle.off('change', this.#onChange)
   }
 
-  readonly #onChange = ({ doc, patches }: DocHandleChangePayload<SegmentDoc>): void => {
+  readonly #onChange = ({ handle, doc, patches }: DocHandleChangePayload<SegmentDoc>): void => {
+    const id = handle.documentId
     const added: ParleyEvent[] = []
     for (const patch of patches) {
       if (patch.path[0] !== 'events') continue
+      if (patch.action === 'put' && patch.path.length === 1 && Array.isArray(patch.value) && patch.value.length === 0) {
+        this.#bytes.set(id, 0) // the list arriving empty; its entries follow as inserts
+        continue
+      }
       if (patch.action !== 'insert' || patch.path.length !== 2) {
-        // Not a plain append (e.g. the list itself arriving): read the whole segment.
-        this.#ingest(readSegmentEvents(doc).events)
+        // Not a plain append: read the whole segment.
+        this.#readWhole(id, doc)
         return
       }
       for (const value of patch.values) {
         const json = readString(value)
         if (json === undefined) continue
-        try {
-          added.push(parseEvent(json, this.#ctx.limits))
-        } catch {
-          // A malformed entry is skipped, as readSegmentEvents does.
-        }
+        this.#bytes.set(id, (this.#bytes.get(id) ?? 0) + utf8Length(json))
+        const event = this.#own.get(json) ?? this.#parse(json)
+        if (event) added.push(event)
       }
     }
     this.#ingest(added)
+  }
+
+  #parse(json: string): ParleyEvent | undefined {
+    try {
+      return parseEvent(json, this.#ctx.limits)
+    } catch {
+      return undefined // a malformed entry is skipped, as readSegmentEvents does
+    }
+  }
+
+  #readWhole(id: string, doc: SegmentDoc): void {
+    this.#bytes.set(id, segmentBytes(doc))
+    this.#ingest(readSegmentEvents(doc, 0, this.#ctx.limits).events)
   }
 
   #ingest(events: ParleyEvent[]): void {
@@ -136,6 +191,11 @@ export class EventLog {
       if (this.events.has(event.id)) continue
       this.events.set(event.id, event)
       this.#ctx.clock.observe(event.at)
+      if (event.type === 'message') {
+        this.#messages++
+        if (!this.latest || compareEvents(event, this.latest) > 0) this.latest = event
+      }
+      this.timeline.add(event)
       added++
     }
     if (added > 0) this.#onEvents()
