@@ -30,13 +30,13 @@ export const parley: System = {
       },
       async open(id, onText) {
         const opened = await client.conversation(id)
-        const seen = new Set(opened.timeline().map(item => item.id))
+        // New items come last: read back to the newest one seen, not the whole timeline.
+        let newest = opened.timeline().at(-1)?.id
         opened.subscribe(timeline => {
-          for (const item of timeline) {
-            if (seen.has(item.id)) continue
-            seen.add(item.id)
-            onText(item.text)
-          }
+          let i = timeline.length - 1
+          while (i >= 0 && timeline[i]!.id !== newest) i--
+          for (let j = i + 1; j < timeline.length; j++) onText(timeline[j]!.text)
+          newest = timeline.at(-1)?.id ?? newest
         })
       },
       send: async text => void (await conversation!.send(text)),
