@@ -1,58 +1,13 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { signWebhook, verifyWebhook, WebhookDispatcher, type QueuedNotification, type WebhookNotification, type WebhookOptions } from '../src/webhooks/dispatcher.ts'
 import { webhookAdminRoutes } from '../src/webhooks/routes.ts'
+import { Receiver, type Behaviour } from './fixtures/webhook-receiver.ts'
 
 const SECRET = 'webhook-test-secret'
-
-interface Received { headers: IncomingHttpHeaders; body: string; json: Record<string, unknown> }
-/** What the receiver does with its n-th request (0-based): a status, or 'hang' to never answer. */
-type Behaviour = (index: number, json: Record<string, unknown>) => number | 'hang' | Promise<number>
-
-/** A real HTTP receiver on 127.0.0.1, failing on purpose as `behaviour` says. */
-class Receiver {
-  readonly received: Received[] = []
-  readonly #server: Server
-  readonly #waiters: (() => void)[] = []
-  url = ''
-
-  constructor(public behaviour: Behaviour = () => 200) {
-    this.#server = createServer((request, response) => {
-      let body = ''
-      request.setEncoding('utf8')
-      request.on('data', chunk => (body += chunk))
-      request.on('end', () => {
-        const json = JSON.parse(body) as Record<string, unknown>
-        this.received.push({ headers: request.headers, body, json })
-        for (const wake of this.#waiters.splice(0)) wake()
-        const outcome = this.behaviour(this.received.length - 1, json)
-        if (outcome === 'hang') return
-        void Promise.resolve(outcome).then(status => response.writeHead(status).end())
-      })
-    })
-  }
-
-  async start(): Promise<this> {
-    await new Promise<void>(resolve => this.#server.listen(0, '127.0.0.1', resolve))
-    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/hook`
-    return this
-  }
-
-  /** Resolves once `count` requests arrived. */
-  async waitFor(count: number): Promise<void> {
-    while (this.received.length < count) await new Promise<void>(resolve => this.#waiters.push(resolve))
-  }
-
-  close(): Promise<void> {
-    this.#server.closeAllConnections()
-    return new Promise(resolve => this.#server.close(() => resolve()))
-  }
-}
 
 function notification(overrides: Partial<WebhookNotification> = {}): WebhookNotification {
   return {
