@@ -63,8 +63,9 @@ export async function openDatabases(dataDir: string, options: DatabaseOptions): 
   const postgres = options.postgres === undefined ? undefined : await openPostgres(options.postgres, log)
   const databases = postgres ? [] : await Promise.all(['db', 'acl', 'events'].map(name => openResilient(join(dataDir, name), name, options)))
   const [db, acl, events] = databases as [ResilientDatabase, ResilientDatabase, ResilientDatabase]
+  const postgresRegistry = postgres && new PostgresRegistryStore(postgres)
   const stores = postgres
-    ? { documents: new PostgresStorageAdapter(postgres), registry: new PostgresRegistryStore(postgres), events: new PostgresEventStore(postgres) }
+    ? { documents: new PostgresStorageAdapter(postgres), registry: postgresRegistry!, events: new PostgresEventStore(postgres) }
     : {
         documents: new LevelStorageAdapter(db, {
           onCorrupt: (key, reason) => {
@@ -102,6 +103,8 @@ export async function openDatabases(dataDir: string, options: DatabaseOptions): 
     status,
     close: async () => {
       space.stop()
+      // Registry writes still batching go out before the pool closes.
+      await postgresRegistry?.flushed()
       await Promise.all([...databases.map(db => db.close()), postgres?.close()])
     },
   }

@@ -60,6 +60,11 @@ export class PostgresRegistryStore implements RegistryStore {
     return this.#accepted.add(hashes)
   }
 
+  /** Resolves once every write made so far has settled. */
+  async flushed(): Promise<void> {
+    await Promise.all([this.#entries.idle(), this.#actors.idle(), this.#accepted.idle()])
+  }
+
   async wasAccepted(hash: string): Promise<boolean> {
     return (await this.#pool.query('SELECT 1 FROM parley_accepted_changes WHERE hash = $1', [hash])).length > 0
   }

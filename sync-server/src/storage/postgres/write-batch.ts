@@ -9,6 +9,8 @@ export class WriteBatch<T> {
   readonly #write: (items: T[]) => Promise<void>
   #waiting: { items: T[]; settle: Array<{ resolve: () => void; reject: (error: unknown) => void }> } | undefined
   #busy = false
+  #idle: Promise<void> = Promise.resolve()
+  #markIdle: () => void = () => {}
 
   constructor(write: (items: T[]) => Promise<void>) {
     this.#write = write
@@ -24,8 +26,14 @@ export class WriteBatch<T> {
     })
   }
 
+  /** Resolves once every write added so far has settled (before the pool closes). */
+  idle(): Promise<void> {
+    return this.#idle
+  }
+
   async #flush(): Promise<void> {
     this.#busy = true
+    this.#idle = new Promise(resolve => (this.#markIdle = resolve))
     while (this.#waiting) {
       const { items, settle } = this.#waiting
       this.#waiting = undefined
@@ -37,5 +45,6 @@ export class WriteBatch<T> {
       }
     }
     this.#busy = false
+    this.#markIdle()
   }
 }
