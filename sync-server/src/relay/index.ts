@@ -14,6 +14,9 @@
  *                    their deps, heads, `changesSince(heads)`, `missingDeps`, `concat`
  *                    (the log is a loadable document).
  * - bloom.ts         the sync protocol's Bloom filter, from the format.
+ * - sync-message.ts  the sync message's wire format, encoded and decoded in JavaScript
+ *                    (same bytes and values as Automerge's), bounded by what a client
+ *                    may send; the frame check (network/frames.ts) decodes with it once.
  * - peer-sync.ts     per-peer state; `receive` (a peer's message into the log),
  *                    `generate` (our next message from the log), and the hot path:
  *                    `forwardable` builds one message for newly accepted changes,
