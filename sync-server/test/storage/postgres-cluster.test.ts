@@ -1,0 +1,71 @@
+/**
+ * A cluster (two nodes on one Redis bus) sharing one PostgreSQL database: the HTTP event
+ * numbers are one sequence the nodes agree on, though every node records every event it
+ * receives over the bus, and a message to an offline member is queued and delivered as a
+ * webhook once, though both nodes have webhooks configured. (Each node with its own
+ * LevelDB numbers and notifies on its own: docs/cluster.md, known limits.)
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { PostgresPool } from '../../src/storage/postgres/index.ts'
+import { createTestDatabase, RedisProcess, startTestServer, type TestServer } from '../../src/testing.ts'
+import { http, meshed, metric, TEST_HEARTBEAT_MS } from '../cluster/nodes.ts'
+import { Receiver } from '../fixtures/webhook-receiver.ts'
+
+const cleanups: Array<() => Promise<unknown>> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+async function eventually(check: () => Promise<boolean>): Promise<void> {
+  while (!(await check())) await new Promise(resolve => setTimeout(resolve, 50))
+}
+
+describe('a cluster on one PostgreSQL database', () => {
+  it('numbers each conversation once for every node and sends each webhook once', async () => {
+    const database = await createTestDatabase()
+    cleanups.push(() => database.drop())
+    const redis = await RedisProcess.start()
+    cleanups.push(() => redis.stop())
+    const receiver = await new Receiver().start()
+    cleanups.push(() => receiver.close())
+    const nodes: TestServer[] = []
+    for (let i = 0; i < 2; i++) {
+      const node = await startTestServer({ redis: redis.url, clusterHeartbeatMs: TEST_HEARTBEAT_MS, postgres: database.url, webhookUrl: receiver.url, webhookSecret: 'cluster-webhook-secret' })
+      cleanups.push(() => node.close())
+      nodes.push(node)
+    }
+    await meshed(nodes)
+    const [one, two] = nodes as [TestServer, TestServer]
+
+    // bob never connects: every message to him is a webhook.
+    const created = await http(one, 'alice', 'POST', '/v1/conversations', { members: ['bob'] })
+    expect(created.status).toBe(201)
+    const id = created.body.id as string
+    const perNode = 10
+    const published = await Promise.all(
+      nodes.flatMap((node, n) => Array.from({ length: perNode }, (_, i) => http(node, 'alice', 'POST', `/v1/conversations/${id}/messages`, { text: `node${n}-${i}` }))),
+    )
+    for (const answer of published) expect(answer.status, JSON.stringify(answer.body)).toBeLessThan(300)
+
+    // Every node has received and recorded every event (its 'stored' announcements are gap-free).
+    const page = async (node: TestServer) => (await http(node, 'alice', 'GET', `/v1/conversations/${id}/events?after=0&limit=500`)).body.events as Array<{ seq: number; id: string; type: string }>
+    const events = await page(one)
+    expect(events.map(event => event.seq)).toEqual(events.map((_, i) => i + 1))
+    expect(await page(two)).toEqual(events)
+    const messages = events.filter(event => event.type === 'message')
+    expect(messages).toHaveLength(2 * perNode)
+    for (const node of nodes) await eventually(async () => (await metric(node, 'parley_events_stored_total')) >= events.length)
+
+    // Both nodes queued what they numbered; the shared queue delivered it, once.
+    const pool = new PostgresPool(database.url, { max: 1 })
+    cleanups.push(() => pool.close())
+    await receiver.waitFor(messages.length)
+    await eventually(async () => (await pool.query('SELECT 1 FROM parley_webhooks')).length === 0)
+    const delivered = receiver.received.map(request => request.json as { event: { id: string }; seq: number; recipients: string[] })
+    expect(delivered.map(body => body.event.id).sort()).toEqual(messages.map(event => event.id).sort())
+    for (const body of delivered) {
+      expect(body.recipients).toEqual(['bob'])
+      expect(body.seq).toBe(messages.find(event => event.id === body.event.id)!.seq)
+    }
+  })
+})
