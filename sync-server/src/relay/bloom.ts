@@ -10,8 +10,8 @@
  * 10 bits and 7 probes per entry give about 1 % false positives; the parameters travel in
  * the encoding, so a filter from a peer is read with the parameters it declares.
  */
-import { Reader } from '../access/chunk-format.ts'
-import { ChangeChunkError, encodeUleb } from './change-chunk.ts'
+import { Reader, ulebLength, Writer } from '../access/chunk-format.ts'
+import { ChangeChunkError } from './change-chunk.ts'
 
 export const BITS_PER_ENTRY = 10
 export const PROBES = 7
@@ -55,11 +55,12 @@ export class BloomFilter {
 
   encode(): Uint8Array {
     if (this.entries === 0) return new Uint8Array(0)
-    const header = [...encodeUleb(this.entries), ...encodeUleb(this.bitsPerEntry), ...encodeUleb(this.probes)]
-    const out = new Uint8Array(header.length + this.bits.length)
-    out.set(header)
-    out.set(this.bits, header.length)
-    return out
+    const writer = new Writer(ulebLength(this.entries) + ulebLength(this.bitsPerEntry) + ulebLength(this.probes) + this.bits.length)
+    writer.uleb(this.entries)
+    writer.uleb(this.bitsPerEntry)
+    writer.uleb(this.probes)
+    writer.write(this.bits)
+    return writer.bytes
   }
 
   /** False means certainly absent; true means present or a false positive. */
@@ -90,13 +91,12 @@ export class BloomFilter {
   }
 }
 
+const HEX_WORD = /^[0-9a-fA-F]{8}$/
+
 /** The little-endian u32 at byte `offset` of a hex hash. */
 function wordAt(hex: string, offset: number): number {
-  let word = 0
-  for (let i = 3; i >= 0; i--) {
-    const at = (offset + i) * 2
-    word = word * 256 + parseInt(hex.slice(at, at + 2), 16)
-  }
-  if (Number.isNaN(word)) throw new ChangeChunkError('a hash is not hex')
-  return word
+  const digits = hex.slice(offset * 2, offset * 2 + 8)
+  if (!HEX_WORD.test(digits)) throw new ChangeChunkError('a hash is not hex')
+  const bigEndian = parseInt(digits, 16)
+  return ((bigEndian & 0xff) * 0x100_0000 + ((bigEndian >>> 8) & 0xff) * 0x1_0000 + ((bigEndian >>> 16) & 0xff) * 0x100 + (bigEndian >>> 24))
 }
