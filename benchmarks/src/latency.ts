@@ -35,7 +35,7 @@ const PLAN: Record<SystemKey, { warmup: number; measured: number }> = {
   hocuspocus: FULL,
   stock: { warmup: 5, measured: QUICK ? 30 : 150 },
   parley: FULL,
-  parleyRelay: FULL,
+  parleyRepo: FULL,
 }
 
 interface Row {
@@ -108,7 +108,7 @@ if (ONLY) {
   console.log(rows.map(row => ({ system: row.system, ...row.latency, serverCpuMsPerMessage: row.serverCpuMsPerMessage })))
   process.exit(0)
 }
-const { raw, socketio, hocuspocus, stock, parley: ours, parleyRelay: relay } = results
+const { raw, socketio, hocuspocus, stock, parley: ours, parleyRepo: repoPath } = results
 const table = renderTable({
   headers: ['system', 'messages', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'mean ms', 'server CPU ms/msg', 'server peak RSS MiB'],
   rows: rows.map(row => [row.system, row.latency.count, row.latency.p50, row.latency.p90, row.latency.p99, row.latency.max, row.latency.mean, row.serverCpuMsPerMessage, row.serverPeakRssMiB]),
@@ -119,7 +119,7 @@ const ratios = [
   `- Parley p50 is ${ratio(ours.latency.p50, socketio.latency.p50)} Socket.IO's (p99 ${ratio(ours.latency.p99, socketio.latency.p99)}).`,
   `- Parley p50 is ${ratio(ours.latency.p50, hocuspocus.latency.p50)} Hocuspocus + Yjs's (p99 ${ratio(ours.latency.p99, hocuspocus.latency.p99)}).`,
   `- Stock automerge-repo p50 is ${ratio(stock.latency.p50, ours.latency.p50)} Parley's (p99 ${ratio(stock.latency.p99, ours.latency.p99)}).`,
-  `- Parley --relay-core p50 is ${ratio(relay.latency.p50, hocuspocus.latency.p50)} Hocuspocus + Yjs's (p99 ${ratio(relay.latency.p99, hocuspocus.latency.p99)}); server CPU per message ${ratio(relay.serverCpuMsPerMessage, ours.serverCpuMsPerMessage)} Parley's without the flag.`,
+  `- Parley's server CPU per message is ${ratio(ours.serverCpuMsPerMessage, hocuspocus.serverCpuMsPerMessage)} Hocuspocus's, and ${ratio(ours.serverCpuMsPerMessage, repoPath.serverCpuMsPerMessage)} its own with segments on the Repo (--no-relay-core, p50 ${ratio(ours.latency.p50, repoPath.latency.p50)}).`,
 ].join('\n')
 const command = `npm run bench:latency${QUICK ? ' -- --quick' : ''}`
 console.log(`\n${table}\n\n${ratios}\n`)

@@ -25,7 +25,8 @@ const USAGE = `Usage:
                 [--max-connections-per-user 32] [--max-connections-per-ip 256]
                 [--max-loaded-docs 10000] [--doc-idle-ms 300000]
                 [--storage-retry-ms 1000] [--min-free-bytes 8388608]
-                [--relay-core]   (segments served from change logs; single node, experimental)
+                [--no-relay-core]  (segments served by the automerge-repo Repo, as a
+                                    cluster does, instead of the relay core's change logs)
   parley-server token <userId> [--ttl 1h] [--admin] [--data ./data] [--jwt-secret S]
 
 Every flag also reads from PARLEY_<FLAG>, e.g. PARLEY_PORT, PARLEY_JWT_SECRET, except
@@ -78,6 +79,7 @@ const FLAGS = {
   postgres: { type: 'string' },
   'cluster-heartbeat-ms': { type: 'string' },
   'relay-core': { type: 'boolean' },
+  'no-relay-core': { type: 'boolean' },
   'webhook-url': { type: 'string' },
   'webhook-secret': { type: 'string' },
   'idempotency-secret': { type: 'string' },
@@ -214,7 +216,7 @@ async function serve(flags: Flags): Promise<number> {
     idempotencySecret: flags['idempotency-secret'],
     redis: flags.redis,
     postgres: flags.postgres,
-    relayCore: flags['relay-core'] ?? booleanEnv('PARLEY_RELAY_CORE'),
+    relayCore: flags['no-relay-core'] ? false : (flags['relay-core'] ?? booleanEnv('PARLEY_RELAY_CORE')),
     logLevel: flags['log-level'] as never,
     // Readable on a terminal, JSON lines for whatever reads a pipe or a file.
     logFormat: (flags['log-format'] ?? (process.stdout.isTTY ? 'pretty' : 'json')) as never,

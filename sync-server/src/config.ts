@@ -64,8 +64,9 @@ export interface ServerOptions {
   clusterHeartbeatMs?: number
   /**
    * Serve segment documents from the relay core (relay/hub.ts: a change log per segment, no
-   * automerge-repo document on the hot path) instead of the repo. Single node only; off by
-   * default until it reaches parity (issue 15).
+   * automerge-repo document on the hot path) instead of the repo. The default on a single
+   * node; a cluster (`redis`) serves segments from the repo until the relay core carries
+   * the bus (issue 16), so there it is off and `true` is refused.
    */
   relayCore?: boolean
   /** Loaded documents beyond which the least recently used idle ones are saved and unloaded (default 10,000; 0: no cap). */
@@ -101,7 +102,7 @@ const DEFAULTS = {
   maxPreAuthBytes: 64 * 1024,
   keepAliveMs: 30_000,
   clusterHeartbeatMs: 1000,
-  relayCore: false,
+  relayCore: true,
   maxLoadedDocuments: 10_000,
   documentIdleMs: 300_000,
   storageRetryMs: 1000,
@@ -154,10 +155,10 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   if (resolved.redis !== undefined && !/^rediss?:\/\/[^/\s]+/.test(resolved.redis)) invalid(`redis must be a URL like redis://HOST:PORT, got ${JSON.stringify(resolved.redis)}`)
   if (resolved.postgres !== undefined && !/^postgres(ql)?:\/\/[^\s]+$/.test(resolved.postgres)) invalid(`postgres must be a URL like postgres://USER@HOST:5432/DATABASE, got ${JSON.stringify(resolved.postgres)}`)
   if (typeof resolved.relayCore !== 'boolean') invalid(`relayCore must be true or false, got ${JSON.stringify(resolved.relayCore)}`)
-  if (resolved.relayCore && resolved.redis !== undefined) invalid('the relay core (relayCore, --relay-core) runs on a single node for now: it cannot be combined with redis (--redis)')
+  if (resolved.redis !== undefined && options.relayCore === true) invalid('the relay core (relayCore, --relay-core) runs on a single node for now: it cannot be combined with redis (--redis)')
   if (resolved.webhookUrl !== undefined && (resolved.webhookSecret ?? '').length < 16) invalid('webhooks need a webhook secret of at least 16 characters (--webhook-secret)')
   if (resolved.idempotencySecret !== undefined && resolved.idempotencySecret.length < 16) invalid('the idempotency secret must be at least 16 characters (--idempotency-secret)')
-  return Object.freeze(resolved) as ResolvedServerOptions
+  return Object.freeze({ ...resolved, relayCore: resolved.relayCore && resolved.redis === undefined }) as ResolvedServerOptions
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -55,6 +55,12 @@ export interface ParleyServer {
   /** `ws(s)://HOST:PORT/sync` once listening. */
   readonly url: string
   listen(): Promise<string>
+  /**
+   * The server's own copy of a document, for tests and tools: a segment rebuilt from the
+   * relay core's change log, anything else from the repo while it is loaded; undefined
+   * when the server holds none of it.
+   */
+  storedDoc<T>(documentId: string): Promise<T | undefined>
   /** Graceful: close sockets, flush every loaded document, close LevelDB. */
   close(): Promise<void>
 }
@@ -280,6 +286,11 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     routes,
     get url() {
       return url
+    },
+    async storedDoc<T>(documentId: string) {
+      if (hub && (await hub.serves(documentId))) return hub.document<T>(documentId)
+      const handle = repo.handles[documentId as DocumentId]
+      return handle?.isReady() ? (handle.doc() as T) : undefined
     },
     async listen() {
       // automerge-repo hands the adapter its peer ID asynchronously; a join before that

@@ -21,8 +21,8 @@ export interface TestServer {
 export async function startTestServer(options: ServerOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'parley-server-')))
   const secret = 'test-secret-that-is-long-enough'
-  // PARLEY_RELAY_CORE=1 runs a suite on the relay core (config.ts relayCore), as the CLI reads it.
-  const relayCore = process.env.PARLEY_RELAY_CORE === '1' && options.redis === undefined ? { relayCore: true } : {}
+  // PARLEY_RELAY_CORE=0 runs a suite with segments on the repo path (config.ts relayCore), as the CLI reads it.
+  const relayCore = process.env.PARLEY_RELAY_CORE === '0' ? { relayCore: false } : {}
   const server = await createParleyServer({ port: 0, jwtSecret: secret, logLevel: 'silent', ...relayCore, ...options, dataDir })
   const url = await server.listen()
   return {

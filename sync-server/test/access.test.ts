@@ -37,13 +37,21 @@ describe('access control and author binding', () => {
     return { alice, bob, head, segment, bobHead, bobSegment, first }
   }
 
-  /** The server's own copy of a document. */
-  function stored<T>(handle: DocHandle<T>): T {
-    return serverHandle(handle).doc()
+  /** The server's own copy of a document (a segment from the relay core's log, a head from the repo). */
+  async function stored<T>(handle: DocHandle<T>): Promise<T> {
+    const doc = await server.server.storedDoc<T>(handle.documentId)
+    if (doc === undefined) throw new Error(`the server holds no copy of ${handle.documentId}`)
+    return doc
   }
 
-  function serverHandle<T>(handle: DocHandle<T>): DocHandle<T> {
-    return server.server.repo.handles[handle.documentId as DocumentId] as DocHandle<T>
+  /** Waits (bounded) until the server's copy satisfies `predicate`. */
+  async function untilStored<T>(handle: DocHandle<T>, predicate: (doc: T) => boolean): Promise<void> {
+    for (let attempt = 0; attempt < 500; attempt++) {
+      const doc = await server.server.storedDoc<T>(handle.documentId)
+      if (doc !== undefined && predicate(doc)) return
+      await new Promise(resolve => setTimeout(resolve, 10))
+    }
+    throw new Error(`the server's copy of ${handle.documentId} never got there`)
   }
 
   const serverPeerId = (): string => server.server.repo.peerId
@@ -62,7 +70,7 @@ describe('access control and author binding', () => {
     const { bob, bobSegment, segment } = await conversation()
     const forged = appendMessage(bobSegment, 'alice', 'I owe bob money')
     expect(await bob.closed).toEqual(refused(/names alice as author/))
-    expect(readSegmentEvents(stored(segment)).events.map(event => event.id)).not.toContain(forged.id)
+    expect(readSegmentEvents(await stored(segment)).events.map(event => event.id)).not.toContain(forged.id)
     expect(readSegmentEvents(segment.doc()).events.map(event => event.id)).not.toContain(forged.id)
   })
 
@@ -70,14 +78,14 @@ describe('access control and author binding', () => {
     const { bob, bobSegment, segment, first } = await conversation()
     bobSegment.change(doc => (doc.events[0] = scalar(JSON.stringify({ ...first, text: 'rewritten' }))))
     expect(await bob.closed).toEqual(refused(/append-only/))
-    expect(readSegmentEvents(stored(segment)).events).toEqual([first])
+    expect(readSegmentEvents(await stored(segment)).events).toEqual([first])
   })
 
   it('refuses deleting an event', async () => {
     const { bob, bobSegment, segment, first } = await conversation()
     bobSegment.change(doc => doc.events.splice(0, 1))
     expect(await bob.closed).toEqual(refused(/append-only/))
-    expect(readSegmentEvents(stored(segment)).events).toEqual([first])
+    expect(readSegmentEvents(await stored(segment)).events).toEqual([first])
   })
 
   it('refuses a segment ID that is not one of this conversation’s segments', async () => {
@@ -87,14 +95,14 @@ describe('access control and author binding', () => {
     const foreign = readHead(other.head.doc()).segments[0]!
     bobHead.change(doc => addSegment(doc, foreign))
     expect(await bob.closed).toEqual(refused(/not a segment of this conversation/))
-    expect(readHead(stored(head)).segments).toEqual(readHead(head.doc()).segments)
+    expect(readHead(await stored(head)).segments).toEqual(readHead(head.doc()).segments)
   })
 
   it('refuses a segment ID naming a document of another kind (the head itself)', async () => {
     const { bob, bobHead, head } = await conversation()
     bobHead.change(doc => addSegment(doc, head.documentId))
     expect(await bob.closed).toEqual(refused(/not a segment of this conversation/))
-    expect(readHead(stored(head)).segments).toHaveLength(1)
+    expect(readHead(await stored(head)).segments).toHaveLength(1)
   })
 
   it.each([
@@ -106,10 +114,10 @@ describe('access control and author binding', () => {
     ['changing the kind', /field kind may not be changed/, (doc: HeadDoc) => (doc.kind = scalar('channel'))],
   ])('refuses a plain member %s', async (_name, reason, change) => {
     const { bob, bobHead, head } = await conversation()
-    const before = readHead(stored(head))
+    const before = readHead(await stored(head))
     bobHead.change(change)
     expect(await bob.closed).toEqual(refused(reason))
-    expect(readHead(stored(head))).toEqual(before)
+    expect(readHead(await stored(head))).toEqual(before)
   })
 
   it('lets an owner promote a member to admin, and an admin add members but not owners', async () => {
@@ -117,12 +125,12 @@ describe('access control and author binding', () => {
     head.change(doc => (doc.members.bob!.role = scalar('admin')))
     await until(bobHead, doc => readHead(doc).members.bob?.role === 'admin')
     bobHead.change(doc => addMember(doc, 'carol', 'member', 'bob', Date.now()))
-    await until(serverHandle(head), doc => 'carol' in doc.members)
+    await untilStored(head, doc => 'carol' in doc.members)
     bobHead.change(doc => setTitle(doc, 'renamed by an admin'))
-    await until(serverHandle(head), doc => readHead(doc).title === 'renamed by an admin')
+    await untilStored(head, doc => readHead(doc).title === 'renamed by an admin')
     bobHead.change(doc => addMember(doc, 'dave', 'owner', 'bob', Date.now()))
     expect(await bob.closed).toEqual(refused(/only an owner may add owners/))
-    expect(readHead(stored(head)).members).not.toHaveProperty('dave')
+    expect(readHead(await stored(head)).members).not.toHaveProperty('dave')
     expect(await stillOpen(alice)).toBe('open')
   })
 
@@ -132,7 +140,7 @@ describe('access control and author binding', () => {
     await until(bobHead, doc => readHead(doc).members.bob?.role === 'admin')
     bobHead.change(doc => delete doc.members.alice)
     expect(await bob.closed).toEqual(refused(/may not remove alice/))
-    expect(readHead(stored(head)).members).toHaveProperty('alice')
+    expect(readHead(await stored(head)).members).toHaveProperty('alice')
   })
 
   it('lets a member move their own read cursor and leave', async () => {
@@ -155,7 +163,7 @@ describe('access control and author binding', () => {
       doc.events = []
     })
     expect(await mallory.closed).toEqual(refused(/not a member of this conversation/))
-    expect(readHead(stored(head)).segments).toEqual([segment.documentId])
+    expect(readHead(await stored(head)).segments).toEqual([segment.documentId])
   })
 
   it('does not let anyone claim a registered document ID', async () => {
@@ -168,16 +176,16 @@ describe('access control and author binding', () => {
     await mallory.join('mallory-raw')
     mallory.send({ type: 'sync', senderId: 'mallory-raw', targetId: serverPeerId(), documentId: head.documentId, data: syncMessageWithAllChanges(own) })
     expect(await mallory.closed).toEqual(refused(/not a member of this conversation/))
-    expect(readHead(stored(head)).createdBy).toBe('alice')
+    expect(readHead(await stored(head)).createdBy).toBe('alice')
   })
 
   it('takes a removed member out at once: nothing new reaches them and their writes are refused', async () => {
     const { alice, bob, head, segment, bobSegment } = await conversation()
     head.change(doc => delete doc.members.bob)
-    await until(serverHandle(head), doc => !('bob' in doc.members))
+    await untilStored(head, doc => !('bob' in doc.members))
     const secret = appendMessage(segment, 'alice', 'after bob left')
     // A later message from Alice reaches the server...
-    await until(serverHandle(segment), doc => readSegmentEvents(doc).events.some(event => event.id === secret.id))
+    await untilStored(segment, doc => readSegmentEvents(doc).events.some(event => event.id === secret.id))
     // ...but not Bob, whose next write is refused.
     appendMessage(bobSegment, 'bob', 'still here?')
     expect(await bob.closed).toEqual(refused(/not a member of this conversation/))

@@ -13,8 +13,10 @@ describe('resolveServerOptions', () => {
   })
 
   it('takes the relay core (off by default) on a single node only', () => {
-    expect(resolveServerOptions({}).relayCore).toBe(false)
-    expect(resolveServerOptions({ relayCore: true }).relayCore).toBe(true)
+    expect(resolveServerOptions({}).relayCore).toBe(true)
+    expect(resolveServerOptions({ relayCore: false }).relayCore).toBe(false)
+    // A cluster serves segments from the repo: off by default there, refused when asked for.
+    expect(resolveServerOptions({ redis: 'redis://127.0.0.1:6379' }).relayCore).toBe(false)
     expect(() => resolveServerOptions({ relayCore: true, redis: 'redis://127.0.0.1:6379' })).toThrow(expect.objectContaining({ code: 'PARLEY_ERR_INVALID_OPTION', message: expect.stringContaining('cannot be combined with redis') }))
     expect(() => resolveServerOptions({ relayCore: 'yes' as never })).toThrow(expect.objectContaining({ code: 'PARLEY_ERR_INVALID_OPTION' }))
   })

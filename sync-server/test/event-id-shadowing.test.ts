@@ -50,13 +50,13 @@ describe('event IDs are one author’s', () => {
   }
 
   const shadow = (original: MessageEvent): MessageEvent => ({ id: original.id, type: 'message', author: 'bob', device: 'bob-device', at: original.at - 60_000, text: 'the deploy is cancelled' })
-  const stored = (handle: DocHandle<SegmentDoc>) => (server.server.repo.handles[handle.documentId as DocumentId] as DocHandle<SegmentDoc>).doc()
+  const stored = async (handle: DocHandle<SegmentDoc>) => (await server.server.storedDoc<SegmentDoc>(handle.documentId))!
 
   it('refuses an event copying another author’s event ID into the same segment', async () => {
     const { bob, segment, bobSegment, first } = await conversation()
     bobSegment.change(doc => appendEvent(doc, shadow(first)))
     expect(await bob.closed).toEqual({ code: 4403, reason: expect.stringMatching(`event ID ${first.id} is already alice’s event`) })
-    const events = readSegmentEvents(stored(segment)).events
+    const events = readSegmentEvents(await stored(segment)).events
     expect(events.filter(event => event.id === first.id).map(event => event.author)).toEqual(['alice'])
   })
 
@@ -68,7 +68,7 @@ describe('event IDs are one author’s', () => {
       appendEvent(doc, shadow(first))
     })
     expect(await bob.closed).toEqual({ code: 4403, reason: expect.stringMatching(`event ID ${first.id} is already alice’s event`) })
-    expect(server.server.repo.handles[other.documentId]?.isReady() ?? false).toBe(false)
+    expect(await server.server.storedDoc(other.documentId)).toBeUndefined()
   })
 
   it('still lets an author write their own events', async () => {

@@ -201,6 +201,12 @@ export class RelayHub {
     return segment.log.size > 0 ? [...segment.log.heads()] : null
   }
 
+  /** The segment as an Automerge document loaded from its log (a log is a loadable document), undefined when none is held. */
+  async document<T>(documentId: string): Promise<T | undefined> {
+    const { log } = await this.#open(documentId)
+    return log.size > 0 ? (A.load<T>(log.concat()) as T) : undefined
+  }
+
   /** Whether writers should start the next segment (core isSegmentFull); undefined when none is held. */
   async isFull(segmentId: string): Promise<boolean | undefined> {
     const { state } = await this.#open(segmentId)

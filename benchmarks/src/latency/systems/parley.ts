@@ -50,12 +50,15 @@ export const parley: System = {
   },
 }
 
-/** Parley with segments served by the relay core (`--relay-core`, sync-server/src/relay/hub.ts). */
-export const parleyRelayCore: System = {
+/** Parley with segments served by the automerge-repo Repo (`--no-relay-core`), the path before the relay core (issue 15). */
+export const parleyRepoPath: System = {
   ...parley,
-  name: 'Parley --relay-core',
+  name: 'Parley --no-relay-core',
   serverCommand: (port, dataDir, secret) => {
     const command = parley.serverCommand(port, dataDir, secret)
-    return { ...command, args: [...command.args, '--relay-core'] }
+    return { ...command, args: [...command.args, '--no-relay-core'] }
   },
 }
+
+/** The default server, whose segments the relay core serves; named for the benchmarks written while it was a flag. */
+export const parleyRelayCore = parley
