@@ -71,28 +71,26 @@ export const MIGRATIONS: readonly Migration[] = [
       LANGUAGE plpgsql AS $$
       DECLARE
         highest bigint;
+        known text[];
+        added integer;
       BEGIN
-        INSERT INTO parley_event_counters AS c (conversation_id, last_seq) VALUES (conversation, 0) ON CONFLICT (conversation_id) DO NOTHING;
         SELECT c.last_seq INTO highest FROM parley_event_counters c WHERE c.conversation_id = conversation FOR UPDATE;
-        RETURN QUERY
-          WITH given AS (
-            SELECT g.id, g.body, g.ord FROM unnest(ids, bodies) WITH ORDINALITY AS g(id, body, ord)
-          ), firsts AS (
-            SELECT DISTINCT ON (g.id) g.id, g.body, g.ord FROM given g ORDER BY g.id, g.ord
-          ), unknown AS (
-            SELECT f.id, f.body, highest + row_number() OVER (ORDER BY f.ord) AS seq FROM firsts f
-            WHERE NOT EXISTS (SELECT 1 FROM parley_events e WHERE e.conversation_id = conversation AND e.event_id = f.id)
-          ), inserted AS (
-            INSERT INTO parley_events (conversation_id, seq, event_id, event)
-            SELECT conversation, u.seq, u.id, u.body FROM unknown u
-            ON CONFLICT DO NOTHING
-            RETURNING parley_events.event_id, parley_events.seq
-          )
-          SELECT i.event_id, i.seq, true FROM inserted i
-          UNION ALL
-          SELECT e.event_id, e.seq, false FROM parley_events e WHERE e.conversation_id = conversation AND e.event_id = ANY (ids);
-        UPDATE parley_event_counters c SET last_seq = (SELECT max(e.seq) FROM parley_events e WHERE e.conversation_id = conversation)
-        WHERE c.conversation_id = conversation AND EXISTS (SELECT 1 FROM parley_events e WHERE e.conversation_id = conversation);
+        IF NOT FOUND THEN
+          INSERT INTO parley_event_counters (conversation_id, last_seq) VALUES (conversation, 0) ON CONFLICT (conversation_id) DO NOTHING;
+          SELECT c.last_seq INTO highest FROM parley_event_counters c WHERE c.conversation_id = conversation FOR UPDATE;
+        END IF;
+        -- By the (conversation, event) index: an anti-join here can hash the whole conversation.
+        SELECT coalesce(array_agg(e.event_id), '{}') INTO known FROM parley_events e WHERE e.conversation_id = conversation AND e.event_id = ANY (ids);
+        INSERT INTO parley_events (conversation_id, seq, event_id, event)
+          SELECT conversation, highest + row_number() OVER (ORDER BY f.ord), f.id, f.body
+          FROM (SELECT DISTINCT ON (g.id) g.id, g.body, g.ord FROM unnest(ids, bodies) WITH ORDINALITY AS g(id, body, ord)
+                WHERE g.id <> ALL (known) ORDER BY g.id, g.ord) f
+          ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS added = ROW_COUNT;
+        IF added > 0 THEN
+          UPDATE parley_event_counters c SET last_seq = highest + added WHERE c.conversation_id = conversation;
+        END IF;
+        RETURN QUERY SELECT e.event_id, e.seq, e.seq > highest FROM parley_events e WHERE e.conversation_id = conversation AND e.event_id = ANY (ids);
       END
       $$;
     `,
