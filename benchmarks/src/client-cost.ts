@@ -1,5 +1,5 @@
 /**
- * npm run bench:client-cost [-- --quick]
+ * npm run bench:client-cost [-- --quick] [-- --segment-size N]
  *
  * The client library's CPU per message (issue 15, item 5): a real `parley-server`
  * (--relay-core, unthrottled) and two real `@parley/client` processes on LevelDB, one
@@ -9,14 +9,16 @@
  *
  * - by events already loaded: windows at messages 0, 500 and 2,000 (positions 0–99 of
  *   a segment at 0 and 2,000; every segment stays loaded in both clients);
- * - by position in a segment (SEGMENT_SIZE events each): messages 900–999 (the end of
- *   the first segment) against 1,000–1,099 (the start of the second), about as many
- *   events loaded in both.
+ * - by position in a segment: its last 100 events (900–999 with SEGMENT_SIZE 1,000)
+ *   against the first 100 of the next, about as many events loaded in both;
+ * - every message of the run, which averages over positions: the figure to compare
+ *   segment sizes by (`--segment-size N` sets the clients' segmentSize option).
  *
  * Two patterns: one-way (alice sends, bob receives: the sender's and the receiver's CPU
  * apart) and alternating (alice and bob take turns, as in a conversation: every change
  * depends on the other writer's last one, the history Automerge's cost grows with; the
- * figure is both clients' CPU together per message).
+ * figure is both clients' CPU together per message). Last, the timeline work alone, in
+ * this process: folding every loaded event again against core's Timeline.
  */
 import { SEGMENT_SIZE } from '@parley/core'
 import { SignJWT } from 'jose'
@@ -29,13 +31,20 @@ import { QUICK } from './lib/args.ts'
 import { forkWorker, freePort, nextMessage, spawnServer, stop, withTimeout } from './lib/processes.ts'
 import { renderTable, writeResults } from './lib/results.ts'
 import { parleyRelayCore } from './latency/systems/parley.ts'
+import { projectionCost } from './client-cost/projection.ts'
 
 const SECRET = 'benchmark-secret-not-for-production'
 const WORKER = fileURLToPath(new URL('./client-cost/worker.ts', import.meta.url))
 const TIMEOUT_MS = 15_000
 /** Messages per measured window; --quick measures shorter windows at the same places. */
 const WINDOW = QUICK ? 40 : 100
-const WINDOWS = [0, 500, SEGMENT_SIZE - WINDOW, SEGMENT_SIZE, 2 * SEGMENT_SIZE].map(start => ({ start, end: start + WINDOW }))
+/** `--segment-size N`: the clients' segmentSize option (default core's SEGMENT_SIZE), to compare sizes. */
+const SIZE = process.argv.includes('--segment-size') ? Number(process.argv[process.argv.indexOf('--segment-size') + 1]) : SEGMENT_SIZE
+const LOADED = [0, 500, 2000]
+const WINDOWS = [...new Set([...LOADED, SIZE - WINDOW, SIZE])]
+  .sort((a, b) => a - b)
+  .filter((start, i, starts) => i === 0 || start >= starts[i - 1]! + WINDOW)
+  .map(start => ({ start, end: start + WINDOW }))
 /** Messages sent in a separate conversation before the measured one starts. */
 const WARMUP = QUICK ? 100 : 300
 /** --quick fills the gaps between windows in bursts of this many messages per writer. */
@@ -114,8 +123,8 @@ async function run(pattern: Pattern): Promise<WindowResult[]> {
   try {
     server = await spawnServer(command, args)
     const url = `ws://127.0.0.1:${port}/sync`
-    const alice = forkWorker(WORKER, [url, await token('alice'), join(dataDir, 'alice')])
-    const bob = forkWorker(WORKER, [url, await token('bob'), join(dataDir, 'bob')])
+    const alice = forkWorker(WORKER, [url, await token('alice'), join(dataDir, 'alice'), String(SIZE)])
+    const bob = forkWorker(WORKER, [url, await token('bob'), join(dataDir, 'bob'), String(SIZE)])
     workers.push(alice, bob)
     await withTimeout(Promise.all([nextMessage(alice, 'connected'), nextMessage(bob, 'connected')]), 'clients to start', TIMEOUT_MS)
     // Warm-up in a conversation of its own, so the measured one starts empty with the code already compiled.
@@ -124,6 +133,7 @@ async function run(pattern: Pattern): Promise<WindowResult[]> {
     await startConversation(alice, bob)
 
     const results: WindowResult[] = []
+    const first = { alice: await cpuMs(alice), bob: await cpuMs(bob), wall: performance.now() }
     let index = 0
     for (const window of WINDOWS) {
       index = await fill(pattern, alice, bob, index, window.start)
@@ -138,6 +148,9 @@ async function run(pattern: Pattern): Promise<WindowResult[]> {
       const wall = (performance.now() - start.wall) / count
       results.push({ ...window, aliceMs: ((await cpuMs(alice)) - start.alice) / count, bobMs: ((await cpuMs(bob)) - start.bob) / count, roundMs: wall })
     }
+    // Every message of the run (with --quick, the bursts between windows too).
+    const total = WINDOWS.at(-1)!.end
+    results.push({ start: 0, end: total, aliceMs: ((await cpuMs(alice)) - first.alice) / total, bobMs: ((await cpuMs(bob)) - first.bob) / total, roundMs: (performance.now() - first.wall) / total })
     for (const worker of workers) worker.send({ type: 'close' })
     return results
   } finally {
@@ -147,38 +160,53 @@ async function run(pattern: Pattern): Promise<WindowResult[]> {
 }
 
 const fixed = (value: number) => value.toFixed(2)
-const position = (start: number, end: number) => `${start % SEGMENT_SIZE}–${((end - 1) % SEGMENT_SIZE)}`
+const label = (w: WindowResult) => (w.start === 0 && w.end === WINDOWS.at(-1)!.end ? `all ${w.end}` : `${w.start}–${w.end - 1}`)
+const loaded = (w: WindowResult) => (label(w).startsWith('all') ? '0–' + (w.end - 1) : `~${w.start}`)
+const position = (w: WindowResult) => (label(w).startsWith('all') ? 'all' : `${w.start % SIZE}–${(w.end - 1) % SIZE}`)
 const data = {} as Record<Pattern, WindowResult[]>
 for (const pattern of PATTERNS) {
-  process.stderr.write(`client-cost: ${pattern}, ${WINDOWS.at(-1)!.end} messages, windows of ${WINDOW}…\n`)
+  process.stderr.write(`client-cost: ${pattern}, ${WINDOWS.at(-1)!.end} messages, windows of ${WINDOW}, segments of ${SIZE}…\n`)
   data[pattern] = await run(pattern)
 }
+process.stderr.write('client-cost: timeline work per message in process…\n')
+const projection = [0, 500, 2000, 10_000].map(count => projectionCost(count, QUICK ? 100 : 300))
 
 const oneWay = renderTable({
   headers: ['messages', 'events loaded', 'segment positions', 'sender CPU ms/msg', 'receiver CPU ms/msg', 'wall ms/msg'],
-  rows: data['one-way'].map(w => [`${w.start}–${w.end - 1}`, `~${w.start}`, position(w.start, w.end), fixed(w.aliceMs), fixed(w.bobMs), fixed(w.roundMs)]),
+  rows: data['one-way'].map(w => [label(w), loaded(w), position(w), fixed(w.aliceMs), fixed(w.bobMs), fixed(w.roundMs)]),
 })
 const alternating = renderTable({
   headers: ['messages', 'events loaded', 'segment positions', 'both clients CPU ms/msg', 'alice', 'bob', 'wall ms/msg'],
-  rows: data.alternating.map(w => [`${w.start}–${w.end - 1}`, `~${w.start}`, position(w.start, w.end), fixed(w.aliceMs + w.bobMs), fixed(w.aliceMs), fixed(w.bobMs), fixed(w.roundMs)]),
+  rows: data.alternating.map(w => [label(w), loaded(w), position(w), fixed(w.aliceMs + w.bobMs), fixed(w.aliceMs), fixed(w.bobMs), fixed(w.roundMs)]),
 })
-const at = (pattern: Pattern, start: number) => data[pattern].find(w => w.start === start)!
+const timelineTable = renderTable({
+  headers: ['events loaded', 'project every loaded event ms/msg (the SDK before Timeline)', 'Timeline.add + items() ms/msg', 'ratio'],
+  rows: projection.map(p => [p.loaded, p.projectAllMs.toFixed(3), p.timelineMs.toFixed(4), `${(p.projectAllMs / Math.max(p.timelineMs, 0.0001)).toFixed(0)}×`]),
+})
+const at = (pattern: Pattern, start: number) => data[pattern].find(w => w.start === start && w.end === start + WINDOW)
 const both = (w: WindowResult) => w.aliceMs + w.bobMs
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`
-const late = SEGMENT_SIZE - WINDOW
-const ratios = [
-  `- One-way, ~2,000 events loaded vs ~0 (both at positions 0–${WINDOW - 1}): sender ${ratio(at('one-way', 2 * SEGMENT_SIZE).aliceMs, at('one-way', 0).aliceMs)}, receiver ${ratio(at('one-way', 2 * SEGMENT_SIZE).bobMs, at('one-way', 0).bobMs)}; ~500 vs ~0: sender ${ratio(at('one-way', 500).aliceMs, at('one-way', 0).aliceMs)}, receiver ${ratio(at('one-way', 500).bobMs, at('one-way', 0).bobMs)}.`,
-  `- One-way, positions ${late}–${SEGMENT_SIZE - 1} vs 0–${WINDOW - 1} of the next segment (~1,000 loaded in both): sender ${ratio(at('one-way', late).aliceMs, at('one-way', SEGMENT_SIZE).aliceMs)}, receiver ${ratio(at('one-way', late).bobMs, at('one-way', SEGMENT_SIZE).bobMs)}.`,
-  `- Alternating, both clients: ~2,000 loaded vs ~0 ${ratio(both(at('alternating', 2 * SEGMENT_SIZE)), both(at('alternating', 0)))}; ~500 vs ~0 ${ratio(both(at('alternating', 500)), both(at('alternating', 0)))}; positions ${late}–${SEGMENT_SIZE - 1} vs 0–${WINDOW - 1} of the next segment ${ratio(both(at('alternating', late)), both(at('alternating', SEGMENT_SIZE)))}.`,
-].join('\n')
+const late = SIZE - WINDOW
+const ratios: string[] = []
+const [none, many, mid] = [at('one-way', 0), at('one-way', 2000), at('one-way', 500)]
+if (none && many && mid) ratios.push(`- One-way, ~2,000 events loaded vs ~0: sender ${ratio(many.aliceMs, none.aliceMs)}, receiver ${ratio(many.bobMs, none.bobMs)}; ~500 vs ~0: sender ${ratio(mid.aliceMs, none.aliceMs)}, receiver ${ratio(mid.bobMs, none.bobMs)}.`)
+const [endOne, startNext] = [at('one-way', late), at('one-way', SIZE)]
+if (endOne && startNext) ratios.push(`- One-way, positions ${late}–${SIZE - 1} vs 0–${WINDOW - 1} of the next segment: sender ${ratio(endOne.aliceMs, startNext.aliceMs)}, receiver ${ratio(endOne.bobMs, startNext.bobMs)}.`)
+const [aNone, aMany, aEnd, aNext] = [at('alternating', 0), at('alternating', 2000), at('alternating', late), at('alternating', SIZE)]
+if (aNone && aMany) ratios.push(`- Alternating, both clients: ~2,000 loaded vs ~0 ${ratio(both(aMany), both(aNone))}.`)
+if (aEnd && aNext) ratios.push(`- Alternating, both clients: positions ${late}–${SIZE - 1} vs 0–${WINDOW - 1} of the next segment ${ratio(both(aEnd), both(aNext))}.`)
+const big = projection.at(-1)!
+ratios.push(`- In process, one new message with ${big.loaded} events loaded: projecting them all ${big.projectAllMs.toFixed(2)} ms, the Timeline ${big.timelineMs.toFixed(4)} ms.`)
 
-const command = `npm run bench:client-cost${QUICK ? ' -- --quick' : ''}`
-console.log(`\none-way\n${oneWay}\n\nalternating\n${alternating}\n\n${ratios}\n`)
+const sizeFlag = SIZE === SEGMENT_SIZE ? '' : ` --segment-size ${SIZE}`
+const command = `npm run bench:client-cost${QUICK || sizeFlag ? ' --' : ''}${QUICK ? ' --quick' : ''}${sizeFlag}`
+const text = [`one-way\n${oneWay}`, `alternating\n${alternating}`, `timeline work per new message (in process)\n${timelineTable}`, ratios.join('\n')].join('\n\n')
+console.log(`\n${text}\n`)
 const json = await writeResults(
-  'client-cost',
+  `client-cost${sizeFlag ? `-${SIZE}` : ''}`,
   command,
-  { window: WINDOW, segmentSize: SEGMENT_SIZE, ...data },
-  `The client library's CPU per message (process.cpuUsage in each client process, user + system, IPC orders included): a real \`parley-server --relay-core\` (unthrottled) and two \`@parley/client\` processes on LevelDB, one ~100-byte message at a time, each waiting until the other client's timeline shows it; windows of ${WINDOW} consecutive messages${QUICK ? ` (between windows, bursts of ${FILL_BURST} messages per writer)` : ''}; SEGMENT_SIZE ${SEGMENT_SIZE}; every segment stays loaded in both clients.\n\nOne-way (alice sends, bob receives):\n\n${oneWay}\n\nAlternating (alice and bob take turns; CPU of both clients per message):\n\n${alternating}\n\n${ratios}`,
+  { window: WINDOW, segmentSize: SIZE, ...data, projection },
+  `The client library's CPU per message (process.cpuUsage in each client process, user + system, IPC orders included): a real \`parley-server --relay-core\` (unthrottled) and two \`@parley/client\` processes on LevelDB, one ~100-byte message at a time, each waiting until the other client's timeline shows it; windows of ${WINDOW} consecutive messages${QUICK ? ` (between windows, bursts of ${FILL_BURST} messages per writer)` : ''}, and all messages of the run; segments of ${SIZE} events (SEGMENT_SIZE ${SEGMENT_SIZE}); every segment stays loaded in both clients.\n\nOne-way (alice sends, bob receives):\n\n${oneWay}\n\nAlternating (alice and bob take turns; CPU of both clients per message):\n\n${alternating}\n\nThe timeline work alone, per new message, in this process (a two-writer conversation, every tenth event a reaction):\n\n${timelineTable}\n\n${ratios.join('\n')}`,
 )
 console.log(`wrote ${json} and RESULTS.md`)
 process.exit(0)

@@ -15,11 +15,11 @@ type Order =
   | { type: 'cpu' }
   | { type: 'close' }
 
-const [url, token, dir] = process.argv.slice(2)
+const [url, token, dir, segmentSize] = process.argv.slice(2)
 const PAD = 'x'.repeat(100)
 const reply = (message: object) => process.send!(message)
 
-const client = await createClient({ server: url!, token: token!, storage: { kind: 'level', dir: dir! } })
+const client = await createClient({ server: url!, token: token!, storage: { kind: 'level', dir: dir! }, segmentSize: Number(segmentSize) })
 let conversation: Conversation | undefined
 let unsubscribe = (): void => {}
 /** The newest item this process has looked at: a new timeline is read back to it, not from the start. */
