@@ -31,7 +31,8 @@ export interface RegistryStore {
   entry(documentId: string): Promise<DocEntry | undefined>
   setEntry(documentId: string, entry: DocEntry): Promise<void>
   actorOwner(actor: string): Promise<string | undefined>
-  bindActor(actor: string, user: string): Promise<void>
+  /** Binds an unbound actor to `user`; resolves with the actor's owner as stored (another, if it was bound first). */
+  bindActor(actor: string, user: string): Promise<string>
   /** Records accepted change hashes, all in one write. */
   accept(hashes: readonly string[]): Promise<void>
   wasAccepted(hash: string): Promise<boolean>
@@ -136,7 +137,9 @@ export class AccessRegistry {
 
   async bindActor(actor: string, user: string): Promise<void> {
     this.#cacheActor(actor, user)
-    await this.#store.bindActor(actor, user)
+    // Nodes sharing a store may bind one actor at once: the binding stored first stands.
+    const owner = await this.#store.bindActor(actor, user)
+    if (owner !== user) this.#cacheActor(actor, owner)
   }
 
   /** Every device session writes under new actors: the cache keeps the most recent ones. */

@@ -32,8 +32,10 @@ export class LevelRegistryStore implements RegistryStore {
     return this.#db.get<string>(ACTOR + actor)
   }
 
-  bindActor(actor: string, user: string): Promise<void> {
-    return this.#db.put(ACTOR + actor, user)
+  /** One process binds: the guard asks `actorOwner` first, so this stores the first binding. */
+  async bindActor(actor: string, user: string): Promise<string> {
+    await this.#db.put(ACTOR + actor, user)
+    return user
   }
 
   accept(hashes: readonly string[]): Promise<void> {

@@ -3,8 +3,10 @@
  * cluster. Writes that arrive while one is out go together in the next (write-batch.ts):
  * one round trip for all of them.
  *
- * An actor is bound once: the first binding stored wins (ON CONFLICT DO NOTHING), so two
- * nodes binding one actor to two users at once cannot let the second overwrite the first.
+ * An actor is bound once: the first binding stored wins, so two nodes binding one actor
+ * to two users at once cannot let the second overwrite the first, and the second learns
+ * the real owner (bindActor answers it). Bindings are rare (a device session's first
+ * change), so each is its own round trip.
  */
 import type { DocEntry, RegistryStore } from '../../access/registry.ts'
 import type { PostgresPool } from './pool.ts'
@@ -13,7 +15,6 @@ import { WriteBatch } from './write-batch.ts'
 export class PostgresRegistryStore implements RegistryStore {
   readonly #pool: PostgresPool
   readonly #entries: WriteBatch<[string, DocEntry]>
-  readonly #actors: WriteBatch<[string, string]>
   readonly #accepted: WriteBatch<string>
 
   constructor(pool: PostgresPool) {
@@ -26,12 +27,6 @@ export class PostgresRegistryStore implements RegistryStore {
          ON CONFLICT (document_id) DO UPDATE SET entry = excluded.entry`,
         [[...latest.keys()], [...latest.values()].map(entry => JSON.stringify(entry))],
       )
-    })
-    this.#actors = new WriteBatch(async bindings => {
-      await pool.query('INSERT INTO parley_actor_owners (actor, owner) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (actor) DO NOTHING', [
-        bindings.map(([actor]) => actor),
-        bindings.map(([, owner]) => owner),
-      ])
     })
     this.#accepted = new WriteBatch(async hashes => {
       await pool.query('INSERT INTO parley_accepted_changes (hash) SELECT unnest($1::text[]) ON CONFLICT (hash) DO NOTHING', [hashes])
@@ -52,8 +47,13 @@ export class PostgresRegistryStore implements RegistryStore {
     return rows[0]?.owner
   }
 
-  bindActor(actor: string, user: string): Promise<void> {
-    return this.#actors.add([[actor, user]])
+  async bindActor(actor: string, user: string): Promise<string> {
+    // DO UPDATE to itself, not DO NOTHING: RETURNING then answers the row that was there.
+    const rows = await this.#pool.query<{ owner: string }>(
+      'INSERT INTO parley_actor_owners (actor, owner) VALUES ($1, $2) ON CONFLICT (actor) DO UPDATE SET owner = parley_actor_owners.owner RETURNING owner',
+      [actor, user],
+    )
+    return rows[0]!.owner
   }
 
   accept(hashes: readonly string[]): Promise<void> {
@@ -62,7 +62,7 @@ export class PostgresRegistryStore implements RegistryStore {
 
   /** Resolves once every write made so far has settled. */
   async flushed(): Promise<void> {
-    await Promise.all([this.#entries.idle(), this.#actors.idle(), this.#accepted.idle()])
+    await Promise.all([this.#entries.idle(), this.#accepted.idle()])
   }
 
   async wasAccepted(hash: string): Promise<boolean> {
