@@ -16,7 +16,7 @@ const USAGE = `Usage:
                 [--jwt-audience AUD] [--jwt-issuer ISS] [--max-token-lifetime 1h]
                 [--tls-cert FILE --tls-key FILE]
                 [--redis redis://HOST:PORT [--cluster-heartbeat-ms 1000]] [--idempotency-secret S]
-                [--postgres postgres://USER@HOST:5432/DB]   (documents in PostgreSQL)
+                [--postgres postgres://USER@HOST:5432/DB]   (storage in PostgreSQL)
                 [--webhook-url URL --webhook-secret S]
                 [--log-level info] [--log-format pretty|json]
                 [--max-frame-bytes 4194304] [--max-text-bytes 16384]

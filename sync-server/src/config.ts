@@ -54,10 +54,10 @@ export interface ServerOptions {
   /** `redis://HOST:PORT`: join the cluster of nodes on this Redis pub/sub bus (docs/cluster.md). */
   redis?: string
   /**
-   * `postgres://USER@HOST:PORT/DB`: keep the documents (automerge-repo storage) in this
-   * PostgreSQL database instead of LevelDB under the data directory; its schema is
-   * migrated at start (storage/postgres/). The registry and event index stay in LevelDB
-   * for now (issue 16).
+   * `postgres://USER@HOST:PORT/DB`: keep the documents (automerge-repo storage), the
+   * access registry, the event index and the webhook queue in this PostgreSQL database,
+   * shared by every node given it, instead of LevelDB under the data directory; its
+   * schema is migrated at start (storage/postgres/, docs/cluster.md "PostgreSQL").
    */
   postgres?: string
   /** How often a cluster node says it is alive; one silent for five beats is dropped (default 1 s). */
