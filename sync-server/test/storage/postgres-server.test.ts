@@ -1,6 +1,7 @@
 /**
- * A server started with `postgres` keeps its documents in PostgreSQL (not LevelDB under
- * the data directory) and serves a conversation from there after a restart.
+ * A server started with `postgres` keeps its documents, registry and event index in
+ * PostgreSQL (no LevelDB under the data directory) and serves a conversation from there
+ * after a restart.
  */
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -33,7 +34,7 @@ describe('documents in PostgreSQL (postgres option)', () => {
     for (const text of ['one', 'two']) await call(server, 'POST', `/v1/conversations/${id}/messages`, { text })
     await server.close()
 
-    expect(existsSync(join(dataDir, 'db'))).toBe(false)
+    for (const database of ['db', 'acl', 'events']) expect(existsSync(join(dataDir, database)), database).toBe(false)
     const pool = new PostgresPool(database.url, { max: 1 })
     cleanups.push(() => pool.close())
     const documents = new Set((await new PostgresStorageAdapter(pool).loadRange([])).map(chunk => chunk.key[0])).size
