@@ -127,7 +127,7 @@ export class EventIndex extends EventEmitter<IndexEvents> {
     // Where this node's announcements start (a cached read with LevelDB).
     if (!this.#seen.has(conversationId)) this.#seen.set(conversationId, await this.#store.lastSeq(conversationId))
     const { all, fresh } = await this.#store.append(conversationId, events)
-    const news = await this.#news(conversationId, all)
+    const news = await this.#news(conversationId, all, fresh)
     if (news.length > 0) this.emit('stored', conversationId, news)
     if (fresh.length > 0) this.emit('numbered', conversationId, fresh)
     return all
@@ -140,11 +140,14 @@ export class EventIndex extends EventEmitter<IndexEvents> {
    * received yet: those are read back from the store, so a stream that follows 'stored'
    * never skips a number.
    */
-  async #news(conversationId: string, all: SequencedEvent[]): Promise<SequencedEvent[]> {
+  async #news(conversationId: string, all: SequencedEvent[], fresh: SequencedEvent[]): Promise<SequencedEvent[]> {
     const seen = this.#seen.get(conversationId) ?? 0
-    const highest = Math.max(seen, ...all.map(({ seq }) => seq))
+    let highest = seen
+    for (const { seq } of all) if (seq > highest) highest = seq
     if (highest === seen) return []
     this.#seen.set(conversationId, highest)
+    // The usual case, and always with one node: this call numbered exactly what follows.
+    if (fresh.length === highest - seen && fresh[0]?.seq === seen + 1) return fresh
     const bySeq = new Map<number, SequencedEvent>()
     for (const event of all) if (event.seq > seen) bySeq.set(event.seq, event)
     if (bySeq.size < highest - seen) {
