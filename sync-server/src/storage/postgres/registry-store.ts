@@ -21,15 +21,15 @@ export class PostgresRegistryStore implements RegistryStore {
     this.#pool = pool
     this.#entries = new WriteBatch(async entries => {
       // One row per document in a statement (ON CONFLICT cannot touch a row twice): the last write wins, as it would one by one.
-      const latest = new Map(entries)
+      const latest = [...new Map(entries)].sort(byKey)
       await pool.query(
         `INSERT INTO parley_registry_entries (document_id, entry) SELECT * FROM unnest($1::text[], $2::jsonb[])
          ON CONFLICT (document_id) DO UPDATE SET entry = excluded.entry`,
-        [[...latest.keys()], [...latest.values()].map(entry => JSON.stringify(entry))],
+        [latest.map(([id]) => id), latest.map(([, entry]) => JSON.stringify(entry))],
       )
     })
     this.#accepted = new WriteBatch(async hashes => {
-      await pool.query('INSERT INTO parley_accepted_changes (hash) SELECT unnest($1::text[]) ON CONFLICT (hash) DO NOTHING', [hashes])
+      await pool.query('INSERT INTO parley_accepted_changes (hash) SELECT unnest($1::text[]) ON CONFLICT (hash) DO NOTHING', [[...new Set(hashes)].sort()]) // sorted: see byKey
     })
   }
 
@@ -68,4 +68,13 @@ export class PostgresRegistryStore implements RegistryStore {
   async wasAccepted(hash: string): Promise<boolean> {
     return (await this.#pool.query('SELECT 1 FROM parley_accepted_changes WHERE hash = $1', [hash])).length > 0
   }
+}
+
+/**
+ * Rows in key order: two nodes writing overlapping rows in one statement each then lock
+ * them in the same order, so neither waits on the other in a circle (a deadlock PostgreSQL
+ * would break by failing one of the writes).
+ */
+function byKey([a]: [string, unknown], [b]: [string, unknown]): number {
+  return a < b ? -1 : a > b ? 1 : 0
 }
