@@ -11,11 +11,11 @@
  * flight; `stats().queued` and `deadLetters` count the whole shared queue as of the last
  * look.
  */
+import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import type { PostgresPool } from '../storage/postgres/pool.ts'
 import { WriteBatch } from '../storage/postgres/write-batch.ts'
-import { randomBytes } from 'node:crypto'
 import { attemptDelivery } from './attempt.ts'
 import { newId, RANK, type QueuedNotification, type WebhookEvents, type WebhookNotification, type WebhookQueue, type WebhookStats } from './dispatcher.ts'
 import { backoffDelay, validateOptions, type Settings, type WebhookOptions } from './options.ts'
