@@ -1,5 +1,5 @@
 /**
- * npm run bench:client-cost [-- --quick] [-- --segment-size N]
+ * npm run bench:client-cost [-- --quick] [-- --segment-size N] [-- --loaded N]
  *
  * The client library's CPU per message (issue 15, item 5): a real `parley-server`
  * (--relay-core, unthrottled) and two real `@parley/client` processes on LevelDB, one
@@ -40,7 +40,9 @@ const TIMEOUT_MS = 15_000
 const WINDOW = QUICK ? 40 : 100
 /** `--segment-size N`: the clients' segmentSize option (default core's SEGMENT_SIZE), to compare sizes. */
 const SIZE = process.argv.includes('--segment-size') ? Number(process.argv[process.argv.indexOf('--segment-size') + 1]) : SEGMENT_SIZE
-const LOADED = [0, 500, 2000]
+/** `--loaded N` adds a window with N events loaded; the gap up to it is filled in bursts. */
+const FAR = process.argv.includes('--loaded') ? Number(process.argv[process.argv.indexOf('--loaded') + 1]) : undefined
+const LOADED = [0, 500, 2000, ...(FAR ? [FAR] : [])]
 const WINDOWS = [...new Set([...LOADED, SIZE - WINDOW, SIZE])]
   .sort((a, b) => a - b)
   .filter((start, i, starts) => i === 0 || start >= starts[i - 1]! + WINDOW)
@@ -92,11 +94,11 @@ function untilShown(receiver: ChildProcess, index: number): Promise<void> {
 
 /**
  * Sends the messages between windows, from `from` up to `to`: one at a time as in a
- * window, or with --quick in bursts of FILL_BURST from one writer at a time (alternating
+ * window, or with --quick (and for a gap of over 1,000, --loaded) in bursts of FILL_BURST from one writer at a time (alternating
  * writers take turns by burst), each burst shown to the other client before the next.
  */
 async function fill(pattern: Pattern, alice: ChildProcess, bob: ChildProcess, from: number, to: number): Promise<number> {
-  const step = QUICK ? FILL_BURST : 1
+  const step = QUICK || to - from > 1000 ? FILL_BURST : 1
   for (let index = from; index < to; index += step) {
     const count = Math.min(step, to - index)
     const [sender, receiver] = senderOf(pattern, Math.floor(index / step), alice, bob)
@@ -198,12 +200,12 @@ if (aEnd && aNext) ratios.push(`- Alternating, both clients: positions ${late}â€
 const big = projection.at(-1)!
 ratios.push(`- In process, one new message with ${big.loaded} events loaded: projecting them all ${big.projectAllMs.toFixed(2)} ms, the Timeline ${big.timelineMs.toFixed(4)} ms.`)
 
-const sizeFlag = SIZE === SEGMENT_SIZE ? '' : ` --segment-size ${SIZE}`
+const sizeFlag = `${SIZE === SEGMENT_SIZE ? '' : ` --segment-size ${SIZE}`}${FAR ? ` --loaded ${FAR}` : ''}`
 const command = `npm run bench:client-cost${QUICK || sizeFlag ? ' --' : ''}${QUICK ? ' --quick' : ''}${sizeFlag}`
 const text = [`one-way\n${oneWay}`, `alternating\n${alternating}`, `timeline work per new message (in process)\n${timelineTable}`, ratios.join('\n')].join('\n\n')
 console.log(`\n${text}\n`)
 const json = await writeResults(
-  `client-cost${sizeFlag ? `-${SIZE}` : ''}`,
+  `client-cost${SIZE === SEGMENT_SIZE ? '' : `-${SIZE}`}${FAR ? `-loaded-${FAR}` : ''}`,
   command,
   { window: WINDOW, segmentSize: SIZE, ...data, projection },
   `The client library's CPU per message (process.cpuUsage in each client process, user + system, IPC orders included): a real \`parley-server --relay-core\` (unthrottled) and two \`@parley/client\` processes on LevelDB, one ~100-byte message at a time, each waiting until the other client's timeline shows it; windows of ${WINDOW} consecutive messages${QUICK ? ` (between windows, bursts of ${FILL_BURST} messages per writer)` : ''}, and all messages of the run; segments of ${SIZE} events (SEGMENT_SIZE ${SEGMENT_SIZE}); every segment stays loaded in both clients.\n\nOne-way (alice sends, bob receives):\n\n${oneWay}\n\nAlternating (alice and bob take turns; CPU of both clients per message):\n\n${alternating}\n\nThe timeline work alone, per new message, in this process (a two-writer conversation, every tenth event a reaction):\n\n${timelineTable}\n\n${ratios.join('\n')}`,
