@@ -150,7 +150,7 @@ async function run(pattern: Pattern): Promise<WindowResult[]> {
       const wall = (performance.now() - start.wall) / count
       results.push({ ...window, aliceMs: ((await cpuMs(alice)) - start.alice) / count, bobMs: ((await cpuMs(bob)) - start.bob) / count, roundMs: wall })
     }
-    // Every message of the run (with --quick, the bursts between windows too).
+    // Every message of the run (with --quick or --loaded, the bursts between windows too).
     const total = WINDOWS.at(-1)!.end
     results.push({ start: 0, end: total, aliceMs: ((await cpuMs(alice)) - first.alice) / total, bobMs: ((await cpuMs(bob)) - first.bob) / total, roundMs: (performance.now() - first.wall) / total })
     for (const worker of workers) worker.send({ type: 'close' })
@@ -208,7 +208,7 @@ const json = await writeResults(
   `client-cost${SIZE === SEGMENT_SIZE ? '' : `-${SIZE}`}${FAR ? `-loaded-${FAR}` : ''}`,
   command,
   { window: WINDOW, segmentSize: SIZE, ...data, projection },
-  `The client library's CPU per message (process.cpuUsage in each client process, user + system, IPC orders included): a real \`parley-server --relay-core\` (unthrottled) and two \`@parley/client\` processes on LevelDB, one ~100-byte message at a time, each waiting until the other client's timeline shows it; windows of ${WINDOW} consecutive messages${QUICK ? ` (between windows, bursts of ${FILL_BURST} messages per writer)` : ''}, and all messages of the run; segments of ${SIZE} events (SEGMENT_SIZE ${SEGMENT_SIZE}); every segment stays loaded in both clients.\n\nOne-way (alice sends, bob receives):\n\n${oneWay}\n\nAlternating (alice and bob take turns; CPU of both clients per message):\n\n${alternating}\n\nThe timeline work alone, per new message, in this process (a two-writer conversation, every tenth event a reaction):\n\n${timelineTable}\n\n${ratios.join('\n')}`,
+  `The client library's CPU per message (process.cpuUsage in each client process, user + system, IPC orders included): a real \`parley-server --relay-core\` (unthrottled) and two \`@parley/client\` processes on LevelDB, one ~100-byte message at a time, each waiting until the other client's timeline shows it; windows of ${WINDOW} consecutive messages${QUICK ? ` (between windows, bursts of ${FILL_BURST} messages per writer)` : FAR ? ` (up to the ${FAR} window, bursts of ${FILL_BURST} messages per writer)` : ''}, and all messages of the run; segments of ${SIZE} events (SEGMENT_SIZE ${SEGMENT_SIZE}); every segment stays loaded in both clients.\n\nOne-way (alice sends, bob receives):\n\n${oneWay}\n\nAlternating (alice and bob take turns; CPU of both clients per message):\n\n${alternating}\n\nThe timeline work alone, per new message, in this process (a two-writer conversation, every tenth event a reaction):\n\n${timelineTable}\n\n${ratios.join('\n')}`,
 )
 console.log(`wrote ${json} and RESULTS.md`)
 process.exit(0)
