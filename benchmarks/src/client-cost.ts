@@ -2,7 +2,7 @@
  * npm run bench:client-cost [-- --quick] [-- --segment-size N] [-- --loaded N]
  *
  * The client library's CPU per message (issue 15, item 5): a real `parley-server`
- * (--relay-core, unthrottled) and two real `@parley/client` processes on LevelDB, one
+ * (relay core, unthrottled: latency/systems/parley.ts) and two real `@parley/client` processes on LevelDB, one
  * message at a time, each waiting until the other client's timeline shows it. Each
  * client reports process.cpuUsage, read at the start and end of windows of consecutive
  * messages, so a window's CPU over its message count is that client's CPU per message:
@@ -208,7 +208,7 @@ const json = await writeResults(
   `client-cost${SIZE === SEGMENT_SIZE ? '' : `-${SIZE}`}${FAR ? `-loaded-${FAR}` : ''}`,
   command,
   { window: WINDOW, segmentSize: SIZE, ...data, projection },
-  `The client library's CPU per message (process.cpuUsage in each client process, user + system, IPC orders included): a real \`parley-server --relay-core\` (unthrottled) and two \`@parley/client\` processes on LevelDB, one ~100-byte message at a time, each waiting until the other client's timeline shows it; windows of ${WINDOW} consecutive messages${QUICK ? ` (between windows, bursts of ${FILL_BURST} messages per writer)` : FAR ? ` (up to the ${FAR} window, bursts of ${FILL_BURST} messages per writer)` : ''}, and all messages of the run; segments of ${SIZE} events (SEGMENT_SIZE ${SEGMENT_SIZE}); every segment stays loaded in both clients.\n\nOne-way (alice sends, bob receives):\n\n${oneWay}\n\nAlternating (alice and bob take turns; CPU of both clients per message):\n\n${alternating}\n\nThe timeline work alone, per new message, in this process (a two-writer conversation, every tenth event a reaction):\n\n${timelineTable}\n\n${ratios.join('\n')}`,
+  `The client library's CPU per message (process.cpuUsage in each client process, user + system, IPC orders included): a real \`parley-server\` (relay core, unthrottled) and two \`@parley/client\` processes on LevelDB, one ~100-byte message at a time, each waiting until the other client's timeline shows it; windows of ${WINDOW} consecutive messages${QUICK ? ` (between windows, bursts of ${FILL_BURST} messages per writer)` : FAR ? ` (up to the ${FAR} window, bursts of ${FILL_BURST} messages per writer)` : ''}, and all messages of the run; segments of ${SIZE} events (SEGMENT_SIZE ${SEGMENT_SIZE}); every segment stays loaded in both clients.\n\nOne-way (alice sends, bob receives):\n\n${oneWay}\n\nAlternating (alice and bob take turns; CPU of both clients per message):\n\n${alternating}\n\nThe timeline work alone, per new message, in this process (a two-writer conversation, every tenth event a reaction):\n\n${timelineTable}\n\n${ratios.join('\n')}`,
 )
 console.log(`wrote ${json} and RESULTS.md`)
 process.exit(0)
