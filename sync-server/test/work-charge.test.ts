@@ -92,4 +92,28 @@ describe('the relay core (--relay-core)', () => {
       await rm(dir, { recursive: true, force: true })
     }
   })
+
+  it('charges the decode that tells whether an unregistered document is a new segment', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parley-charge-'))
+    const databases = await openDatabases(dir, { log: pino({ level: 'silent' }) } as never)
+    const registry = new AccessRegistry(databases.registry)
+    const hub = new RelayHub({ storage: new MemoryStorageAdapter(), registry, limits: DEFAULT_LIMITS, send: () => {}, peerId: () => 'server' as PeerId, idleMs: 0, maxLoaded: 0, hooks: {}, log: pino({ level: 'silent' }) })
+    try {
+      // Not a segment (a map of 300 keys at the root): decoded to find out, and paid for.
+      const doc = A.change(A.init<Record<string, number>>(), d => {
+        for (let i = 0; i < 300; i++) d[`k${i}`] = i
+      })
+      const data = A.encodeSyncMessage({ heads: A.getHeads(doc), need: [], have: [], changes: A.getAllChanges(doc) })
+      const asked: { rows: number; bytes: number }[] = []
+      expect(await hub.serves(newId(), data, work => (asked.push(work), true))).toBe(false)
+      expect(asked).toHaveLength(1)
+      expect(asked[0]!.rows).toBeGreaterThanOrEqual(300)
+      // A refused charge decodes nothing: the repo path's guard asks again and closes with 4429.
+      expect(await hub.serves(newId(), data, () => false)).toBe(false)
+    } finally {
+      await hub.close()
+      await databases.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
 })

@@ -92,8 +92,8 @@ export interface ServerAdapterOptions {
 
 /** What the adapter needs of the relay core (relay/hub.ts RelayHub). */
 export interface RelayRoute {
-  /** `data`: the message's sync data, for a document the server has not registered. */
-  serves(documentId: string, data: Uint8Array): Promise<boolean>
+  /** `data`: the message's sync data, for a document the server has not registered; `charge` pays for decoding it. */
+  serves(documentId: string, data: Uint8Array, charge: ChargeWork): Promise<boolean>
   /**
    * Checks, relays and answers a message; a violation closes the connection. `arrived` is
    * called when it carries new changes; `charge` is charged their decoding work before they are decoded.
@@ -269,7 +269,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
 
   async #deliver(connection: Connection, message: Message, receivedAt: number): Promise<void> {
     const { relay } = this.#options
-    if (relay && isDocumentSync(message) && (await relay.serves(message.documentId, message.data))) return this.#relay(relay, connection, message, receivedAt)
+    if (relay && isDocumentSync(message) && (await relay.serves(message.documentId, message.data, this.#charge(connection)))) return this.#relay(relay, connection, message, receivedAt)
     let verdict: Verdict
     try {
       verdict = await this.#options.inspect(message, connection, this.#charge(connection))

@@ -108,9 +108,10 @@ export class RelayHub {
   /**
    * Is this document a segment the hub serves? Registered as one, or unregistered and
    * `data` (a sync message) creates one: its root says so (decoded within the guard's
-   * bounds; a segment is decoded again by the check, once, when it is created).
+   * bounds, the work charged to the sender like any decode: docs/security.md, "Rate
+   * limits weigh work"; a segment is decoded again by the check, once, when it is created).
    */
-  async serves(documentId: string, data?: Uint8Array): Promise<boolean> {
+  async serves(documentId: string, data?: Uint8Array, charge?: ChargeWork): Promise<boolean> {
     if (this.#segments.has(documentId)) return true
     const entry = await this.#options.registry.entry(documentId)
     if (entry !== null || !data) return entry?.type === 'segment'
@@ -119,10 +120,10 @@ export class RelayHub {
     try {
       const { changes } = decodeSyncMessage(data, decodeSyncData)
       if (changes.length === 0) return false
-      const genesis = segmentGenesis(decodeChanges([...changes], DECODE_BUDGET).decoded)
+      const genesis = segmentGenesis(decodeChanges([...changes], DECODE_BUDGET, charge).decoded)
       return genesis !== undefined && !isViolation(genesis)
     } catch {
-      return false // the repo path's guard says why
+      return false // the repo path's guard says why (a refused charge included: it asks again and closes with 4429)
     }
   }
 
