@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url'
 import { QUICK } from './lib/args.ts'
 import { forkWorker, freePort, nextMessage, spawnServer, stop, withTimeout } from './lib/processes.ts'
 import { renderTable, writeResults } from './lib/results.ts'
-import { parleyRelayCore } from './latency/systems/parley.ts'
+import { parley } from './latency/systems/parley.ts'
 import { projectionCost } from './client-cost/projection.ts'
 
 const SECRET = 'benchmark-secret-not-for-production'
@@ -119,7 +119,7 @@ async function startConversation(alice: ChildProcess, bob: ChildProcess): Promis
 async function run(pattern: Pattern): Promise<WindowResult[]> {
   const port = await freePort()
   const dataDir = await mkdtemp(join(tmpdir(), 'parley-bench-client-cost-'))
-  const { command, args } = parleyRelayCore.serverCommand(port, join(dataDir, 'server'), SECRET)
+  const { command, args } = parley.serverCommand(port, join(dataDir, 'server'), SECRET)
   let server: ChildProcess | undefined
   const workers: ChildProcess[] = []
   try {

@@ -59,6 +59,3 @@ export const parleyRepoPath: System = {
     return { ...command, args: [...command.args, '--no-relay-core'] }
   },
 }
-
-/** The default server, whose segments the relay core serves; named for the benchmarks written while it was a flag. */
-export const parleyRelayCore = parley
