@@ -1,5 +1,6 @@
 /**
- * `parley-server`: starts a sync server, or mints a development token.
+ * `parley-server`: starts a sync server, mints a development token, or migrates a data
+ * directory into PostgreSQL.
  * Every flag also reads from PARLEY_<FLAG> (e.g. PARLEY_PORT); flags win.
  */
 import { readFile } from 'node:fs/promises'
@@ -9,6 +10,7 @@ import { existingDevelopmentSecret } from './auth/dev-secret.ts'
 import { mintToken, parseTtl } from './auth/tokens.ts'
 import { isParleyError, ParleyError, ServerErrorCodes } from './errors.ts'
 import { createParleyServer } from './server.ts'
+import { migrateDataDirectory, type MigrationProgress, type MigrationSummary } from './storage/migrate.ts'
 
 const USAGE = `Usage:
   parley-server [--host 127.0.0.1] [--port 8787] [--data ./data]
@@ -28,6 +30,9 @@ const USAGE = `Usage:
                 [--no-relay-core]  (segments served by the automerge-repo Repo, as a
                                     cluster does, instead of the relay core's change logs)
   parley-server token <userId> [--ttl 1h] [--admin] [--data ./data] [--jwt-secret S]
+  parley-server migrate --from ./data --to postgres://USER@HOST:5432/DB
+                (copies a stopped single-node server's data directory into PostgreSQL,
+                 resumable and verified; docs/cluster.md "Moving up from one machine")
 
 Every flag also reads from PARLEY_<FLAG>, e.g. PARLEY_PORT, PARLEY_JWT_SECRET, except
 --data, which reads PARLEY_SERVER_DATA (PARLEY_DATA is the parley client's replica).
@@ -153,6 +158,7 @@ async function secretFor(flags: Flags): Promise<string> {
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  if (argv[0] === 'migrate') return migrateCommand(argv.slice(1), env)
   let parsed
   try {
     parsed = readFlags(argv, env)
@@ -181,6 +187,56 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return 2
   }
   return serve(flags)
+}
+
+const MIGRATE_FLAGS = { from: { type: 'string' }, to: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const
+
+/** `parley-server migrate --from DIR --to URL` (or PARLEY_SERVER_DATA, PARLEY_POSTGRES): 0 when verified, 1 when not. */
+async function migrateCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let values
+  try {
+    ;({ values } = parseArgs({ args: argv, options: MIGRATE_FLAGS, strict: true }))
+  } catch (error) {
+    process.stderr.write(`parley-server migrate: ${(error as Error).message}\n\n${USAGE}\n`)
+    return 2
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`)
+    return 0
+  }
+  const from = values.from ?? env.PARLEY_SERVER_DATA
+  const to = values.to ?? env.PARLEY_POSTGRES
+  if (from === undefined || to === undefined) {
+    process.stderr.write(`parley-server migrate: --from DIR (the stopped server's data directory) and --to postgres://… are both required\n\n${USAGE}\n`)
+    return 2
+  }
+  const summary = await migrateDataDirectory({ from, to, onProgress: progressLines() })
+  process.stderr.write(describeMigration(summary))
+  return summary.verification.differences.length === 0 ? 0 : 1
+}
+
+/** Progress on stderr, a line at most every half second and one at the end of each count. */
+function progressLines(): (progress: MigrationProgress) => void {
+  let last = 0
+  return ({ documents, events }) => {
+    const now = Date.now()
+    if (now - last < 500 && documents.done !== documents.total && events.done !== events.total) return
+    last = now
+    process.stderr.write(`migrate: documents ${documents.done}/${documents.total}, events ${events.done}/${events.total}\n`)
+  }
+}
+
+function describeMigration(summary: MigrationSummary): string {
+  const { registry, verification } = summary
+  const copied =
+    `migrate: copied ${summary.documents} documents (${summary.chunksWritten} chunks written), ${summary.conversations} conversations (${summary.events} events, numbers kept), ` +
+    `${registry.entries} registry entries, ${registry.owners} actor owners, ${registry.hashes} accepted hashes, ${summary.webhooks} webhook notifications\n`
+  if (verification.differences.length === 0) {
+    return `${copied}migrate: verified: ${verification.documents} documents with the same heads, ${verification.conversations} conversations with the same event count and last seq\n`
+  }
+  const listed = verification.differences.slice(0, 20).map(line => `  ${line}\n`).join('')
+  const more = verification.differences.length > 20 ? `  … and ${verification.differences.length - 20} more\n` : ''
+  return `${copied}migrate: VERIFICATION FAILED: the target differs from the source in ${verification.differences.length} place(s):\n${listed}${more}`
 }
 
 /** Reads a file a flag names, with an error that names the flag. */

@@ -1,0 +1,371 @@
+/**
+ * `parley-server migrate --from ./data --to postgres://…`: copies a single node's LevelDB
+ * data directory (databases.ts: `db`, `acl`, `events`, and `webhooks` when configured)
+ * into the PostgreSQL database a cluster shares (docs/cluster.md, "Moving up from one
+ * machine").
+ *
+ * - Documents go key by key through the two storage adapters, so automerge-repo's key
+ *   layout is kept; a key the target already holds is not written again (keys are
+ *   content hashes).
+ * - Events keep the number the single node gave them (postgres/import.ts), and each
+ *   conversation's counter is set to the node's last number.
+ * - Every insert is a no-op for a row already there, and events resume after the highest
+ *   number the target holds, so a run that was interrupted continues when run again.
+ * - A target holding a conversation under other numbers is refused before anything is
+ *   written: merging two numberings would renumber events callers already saw.
+ * - At the end every document's heads (loaded with Automerge from both sides) and every
+ *   conversation's event count and last number are compared (`verifyMigration`).
+ */
+import { next as Automerge } from '@automerge/automerge'
+import type { StorageAdapterInterface } from '@automerge/automerge-repo'
+import { LevelStorageAdapter, QUARANTINE_PREFIX } from '@parley/core'
+import { Level } from 'level'
+import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import type { DocEntry } from '../access/registry.ts'
+import { ParleyError, ServerErrorCodes } from '../errors.ts'
+import type { SequencedEvent } from '../events/event-index.ts'
+import * as rows from './postgres/import.ts'
+import { migrate as migrateSchema, PostgresPool, PostgresStorageAdapter } from './postgres/index.ts'
+
+export interface Count {
+  done: number
+  total: number
+}
+export interface MigrationProgress {
+  readonly documents: Count
+  readonly events: Count
+}
+export interface MigrateOptions {
+  /** The data directory of a stopped single-node server. */
+  readonly from: string
+  /** postgres://… */
+  readonly to: string
+  /** Rows per statement (default 500). */
+  readonly batchSize?: number
+  /** Called as documents and events are copied. */
+  readonly onProgress?: (progress: MigrationProgress) => void
+}
+export interface Verification {
+  readonly documents: number
+  readonly conversations: number
+  readonly events: number
+  /** Empty when the target holds everything the source does; else one line per difference. */
+  readonly differences: string[]
+}
+export interface MigrationSummary {
+  readonly documents: number
+  readonly chunksWritten: number
+  readonly conversations: number
+  readonly events: number
+  readonly registry: { entries: number; owners: number; hashes: number }
+  readonly webhooks: number
+  readonly verification: Verification
+}
+
+type Raw = Level<string, Uint8Array>
+
+/** The stopped server's databases, opened (their LevelDB locks held until `close`). */
+export interface Source {
+  readonly dir: string
+  readonly documents: StorageAdapterInterface
+  readonly db: Raw
+  readonly acl: Raw
+  readonly events: Raw
+  readonly webhooks: Raw | undefined
+  close(): Promise<void>
+}
+export interface Target {
+  readonly pool: PostgresPool
+  readonly documents: PostgresStorageAdapter
+  close(): Promise<void>
+}
+
+const SEQ_DIGITS = 12 // level-event-store.ts
+const pad = (seq: number): string => String(seq).padStart(SEQ_DIGITS, '0')
+const decoder = new TextDecoder()
+const json = <T>(value: Uint8Array): T => JSON.parse(decoder.decode(value)) as T
+/** Keys under `prefix` (a string ending in ':'): `;` is the character after ':'. */
+const under = (prefix: string) => ({ gte: prefix, lt: `${prefix.slice(0, -1)};` })
+
+export async function migrateDataDirectory(options: MigrateOptions): Promise<MigrationSummary> {
+  const source = await openSource(options.from)
+  try {
+    const target = await openTarget(options.to)
+    try {
+      return await copyAndVerify(source, target, options)
+    } finally {
+      await target.close()
+    }
+  } finally {
+    await source.close()
+  }
+}
+
+async function copyAndVerify(source: Source, target: Target, options: MigrateOptions): Promise<MigrationSummary> {
+  const batchSize = options.batchSize ?? 500
+  const documentIds = await listDocuments(source)
+  const conversations = await listConversations(source)
+  const present = await refuseOtherNumbering(source, target, conversations)
+  const progress: MigrationProgress = {
+    documents: { done: 0, total: documentIds.length },
+    events: { done: present, total: [...conversations.values()].reduce((sum, one) => sum + one.count, 0) },
+  }
+  const report = () => options.onProgress?.(progress)
+  report()
+  const registry = await copyRegistry(source, target, batchSize)
+  let chunksWritten = 0
+  for (const id of documentIds) {
+    chunksWritten += await copyDocument(source, target, id)
+    progress.documents.done++
+    report()
+  }
+  for (const [conversationId, { last }] of conversations) {
+    await copyEvents(source, target, conversationId, last, batchSize, copied => {
+      progress.events.done += copied
+      report()
+    })
+  }
+  const webhooks = await copyWebhooks(source, target, batchSize)
+  const verification = await verifyMigration(source, target)
+  return { documents: documentIds.length, chunksWritten, conversations: conversations.size, events: progress.events.total, registry, webhooks, verification }
+}
+
+/** Opens the data directory's databases, or says why it cannot: not a data directory, or a server running on it. */
+export async function openSource(dir: string): Promise<Source> {
+  const opened: Raw[] = []
+  const closeAll = () => Promise.all(opened.map(level => level.close()))
+  try {
+    const [db, acl, events] = [await openLevel(dir, 'db', opened), await openLevel(dir, 'acl', opened), await openLevel(dir, 'events', opened)]
+    const webhooks = existsSync(join(dir, 'webhooks', 'CURRENT')) ? await openLevel(dir, 'webhooks', opened) : undefined
+    // Corrupt values are skipped (and moved aside, as the server does); the verification then names their document.
+    const documents = new LevelStorageAdapter(db)
+    return { dir, documents, db, acl, events, webhooks, close: async () => void (await closeAll()) }
+  } catch (error) {
+    await closeAll()
+    throw error
+  }
+}
+
+async function openLevel(dir: string, name: string, opened: Raw[]): Promise<Raw> {
+  const path = join(dir, name)
+  if (!existsSync(join(path, 'CURRENT'))) {
+    throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `${resolve(dir)} is not a Parley data directory: it has no ${name}/ LevelDB database (expected db/, acl/ and events/, as parley-server --data writes them)`)
+  }
+  const level: Raw = new Level<string, Uint8Array>(path, { valueEncoding: 'view', createIfMissing: false })
+  try {
+    await level.open()
+  } catch (error) {
+    if ((error as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') {
+      throw new ParleyError(
+        ServerErrorCodes.DATA_LOCKED,
+        `${resolve(dir)} is in use by a running parley-server (LevelDB lock on ${join(resolve(path), 'LOCK')}): stop the server first, then run migrate again`,
+        { cause: error },
+      )
+    }
+    throw error
+  }
+  opened.push(level)
+  return level
+}
+
+/** A pool on `url` with the schema migrated, or an error naming the host and database (never the password). */
+export async function openTarget(url: string): Promise<Target> {
+  if (!/^postgres(ql)?:\/\//.test(url)) throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `--to must be a postgres:// URL`)
+  const pool = new PostgresPool(url, { max: 2, applicationName: 'parley-migrate' })
+  try {
+    await migrateSchema(pool)
+  } catch (cause) {
+    await pool.close()
+    const { host, pathname } = new URL(url)
+    throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `cannot use the database postgres://${host}${pathname}: ${(cause as Error).message || String(cause)}`, { cause })
+  }
+  return { pool, documents: new PostgresStorageAdapter(pool), close: () => pool.close() }
+}
+
+/** Each storage key's first part: a document ID (or automerge-repo's `storage-adapter-id`). */
+async function listDocuments(source: Source): Promise<string[]> {
+  const ids = new Set<string>()
+  for await (const key of source.db.keys()) {
+    const first = key.split('\u0000', 1)[0]!
+    if (first !== QUARANTINE_PREFIX) ids.add(first)
+  }
+  return [...ids].sort()
+}
+
+interface SourceConversation {
+  /** The node's counter (`last:`), or the highest number stored. */
+  last: number
+  count: number
+}
+
+/** Conversations of the event index, by ID, with their numbered events' count and counter. */
+async function listConversations(source: Source): Promise<Map<string, SourceConversation>> {
+  const conversations = new Map<string, SourceConversation>()
+  for await (const key of source.events.keys(under('e:'))) {
+    const [, id, seq] = key.split(':') as [string, string, string]
+    const one = conversations.get(id) ?? { last: 0, count: 0 }
+    one.count++
+    one.last = Math.max(one.last, Number(seq))
+    conversations.set(id, one)
+  }
+  for await (const [key, value] of source.events.iterator(under('last:'))) {
+    const one = conversations.get(key.slice('last:'.length))
+    if (one) one.last = Math.max(one.last, json<number>(value))
+  }
+  return new Map([...conversations].sort(([a], [b]) => (a < b ? -1 : 1)))
+}
+
+/**
+ * Throws, before anything is written, when the target numbers a conversation otherwise
+ * than the source (another event at a number, a number the source lacks, a counter past
+ * the source's). Returns how many of the source's events the target already holds.
+ */
+async function refuseOtherNumbering(source: Source, target: Target, conversations: Map<string, SourceConversation>): Promise<number> {
+  const conflicts: string[] = []
+  let present = 0
+  for (const [id, { last }] of conversations) {
+    const numbering = await rows.numberingOf(target.pool, id)
+    if (numbering.counter !== undefined && numbering.counter > last) conflicts.push(`${id}: the target's counter is at ${numbering.counter}, the source's at ${last}`)
+    for (const [seq, eventId] of numbering.events) {
+      const stored = await source.events.get(`e:${id}:${pad(seq)}`)
+      const sourceId = stored && json<SequencedEvent>(stored).event.id
+      if (sourceId !== eventId) {
+        conflicts.push(`${id}: seq ${seq} is event ${eventId} in the target, ${sourceId ?? 'nothing'} in the source`)
+        break
+      }
+    }
+    present += numbering.events.size
+  }
+  if (conflicts.length > 0) {
+    throw new ParleyError(
+      ServerErrorCodes.INVALID_OPTION,
+      `the target database already holds ${conflicts.length} conversation(s) with other event numbering; refusing to merge them (migrate into an empty database, or one an earlier run of this migration wrote):\n  ${conflicts.slice(0, 10).join('\n  ')}`,
+    )
+  }
+  return present
+}
+
+/** Writes the chunks of one document (key prefix) the target lacks, in the source's save order; returns how many. */
+async function copyDocument(source: Source, target: Target, id: string): Promise<number> {
+  const held = new Set((await rows.chunkKeysUnder(target.pool, id)).map(key => key.join('\u0000')))
+  let written = 0
+  for (const { key, data } of await source.documents.loadRange([id])) {
+    // The server keeps no sync states (databases.ts withoutSyncStates): an old one is not data.
+    if (key[1] === 'sync-state' || data === undefined || held.has(key.join('\u0000'))) continue
+    await target.documents.save(key, data)
+    written++
+  }
+  return written
+}
+
+async function copyRegistry(source: Source, target: Target, batchSize: number): Promise<MigrationSummary['registry']> {
+  const entries = await inBatches(source.acl, 'doc:', batchSize, batch => rows.insertRegistryEntries(target.pool, batch.map(([key, value]) => [key, json<DocEntry>(value)])))
+  const owners = await inBatches(source.acl, 'actor:', batchSize, batch => rows.insertActorOwners(target.pool, batch.map(([key, value]) => [key, json<string>(value)])))
+  const hashes = await inBatches(source.acl, 'change:', batchSize, batch => rows.insertAcceptedHashes(target.pool, batch.map(([key]) => key)))
+  return { entries, owners, hashes }
+}
+
+/** Hands the rows under `prefix` (keys without it) to `write`, `batchSize` at a time; returns how many. */
+async function inBatches(level: Raw, prefix: string, batchSize: number, write: (batch: [string, Uint8Array][]) => Promise<void>): Promise<number> {
+  let batch: [string, Uint8Array][] = []
+  let count = 0
+  for await (const [key, value] of level.iterator(under(prefix))) {
+    batch.push([key.slice(prefix.length), value])
+    if (batch.length === batchSize) {
+      await write(batch)
+      count += batch.length
+      batch = []
+    }
+  }
+  if (batch.length > 0) await write(batch)
+  return count + batch.length
+}
+
+/** A conversation's events after the highest number the target holds, then its counter. */
+async function copyEvents(source: Source, target: Target, id: string, last: number, batchSize: number, copied: (count: number) => void): Promise<void> {
+  const from = await rows.highestSeq(target.pool, id)
+  const prefix = `e:${id}:`
+  await inBatches(source.events, prefix, batchSize, async batch => {
+    const events = batch.filter(([seq]) => Number(seq) > from).map(([, value]) => json<SequencedEvent>(value))
+    await rows.insertNumberedEvents(target.pool, id, events)
+    copied(events.length)
+  })
+  await rows.raiseEventCounter(target.pool, id, last)
+}
+
+/** The LevelDB queue (webhooks/dispatcher.ts): `q:<rank>:<due>:<id>` queued, `d:<id>` dead letters. */
+async function copyWebhooks(source: Source, target: Target, batchSize: number): Promise<number> {
+  if (!source.webhooks) return 0
+  const queued = await inBatches(source.webhooks, 'q:', batchSize, batch =>
+    rows.insertWebhooks(target.pool, batch.map(([key, value]) => webhookRow(json(value), Number(key.split(':')[0]), Number(key.split(':')[1]), false))),
+  )
+  const dead = await inBatches(source.webhooks, 'd:', batchSize, batch =>
+    rows.insertWebhooks(target.pool, batch.map(([, value]) => webhookRow(json(value), undefined, undefined, true))),
+  )
+  return queued + dead
+}
+
+const RANKS: Record<string, number> = { high: 0, normal: 1, low: 2 }
+function webhookRow(notification: { id: string; priority: string; enqueuedAt: number }, rank: number | undefined, due: number | undefined, dead: boolean): rows.WebhookRow {
+  return { id: notification.id, rank: rank ?? RANKS[notification.priority] ?? 1, due: due ?? notification.enqueuedAt, dead, notification }
+}
+
+/**
+ * Compares what the target holds with the source: each document's heads (every chunk
+ * loaded with Automerge on both sides), each conversation's event count and counter, and
+ * that every registry row and queued webhook is there.
+ */
+export async function verifyMigration(source: Source, target: Target): Promise<Verification> {
+  const differences: string[] = []
+  let documents = 0
+  for (const id of await listDocuments(source)) {
+    const [ours, theirs] = [await headsOf(source.documents, id), await headsOf(target.documents, id)]
+    if (ours === undefined) continue
+    documents++
+    if (theirs === undefined) differences.push(`document ${id}: missing from the target`)
+    else if (ours.join() !== theirs.join()) differences.push(`document ${id}: heads differ (source ${ours.join(',')}, target ${theirs.join(',')})`)
+  }
+  const conversations = await listConversations(source)
+  let events = 0
+  for (const [id, { count, last }] of conversations) {
+    events += count
+    const tally = await rows.eventTally(target.pool, id)
+    if (tally.count !== count || tally.lastSeq !== last) {
+      differences.push(`conversation ${id}: the source has ${count} events up to seq ${last}, the target ${tally.count} up to seq ${tally.lastSeq}`)
+    }
+  }
+  differences.push(...(await verifyRows(source, target)))
+  return { documents, conversations: conversations.size, events, differences }
+}
+
+/** Sorted heads of the document stored under `id`, or undefined when it holds no document chunk. */
+async function headsOf(storage: StorageAdapterInterface, id: string): Promise<string[] | undefined> {
+  const chunks = (await storage.loadRange([id])).filter(({ key }) => key[1] === 'snapshot' || key[1] === 'incremental')
+  if (chunks.length === 0) return undefined
+  let doc = Automerge.init<unknown>()
+  for (const { data } of chunks) if (data) doc = Automerge.loadIncremental(doc, data)
+  return Automerge.getHeads(doc).sort()
+}
+
+async function verifyRows(source: Source, target: Target): Promise<string[]> {
+  const checks: [Raw | undefined, string, string, (keys: string[]) => Promise<number>][] = [
+    [source.acl, 'doc:', 'registry entries', keys => rows.countPresent(target.pool, 'entries', keys)],
+    [source.acl, 'actor:', 'actor owners', keys => rows.countPresent(target.pool, 'owners', keys)],
+    [source.acl, 'change:', 'accepted hashes', keys => rows.countPresent(target.pool, 'hashes', keys)],
+    [source.webhooks, 'd:', 'dead webhook notifications', keys => rows.countWebhooks(target.pool, keys)],
+  ]
+  const differences: string[] = []
+  for (const [level, prefix, what, count] of checks) {
+    if (!level) continue
+    let missing = 0
+    const total = await inBatches(level, prefix, 1000, async batch => void (missing += batch.length - (await count(batch.map(([key]) => key)))))
+    if (missing > 0) differences.push(`${what}: ${missing} of ${total} missing from the target`)
+  }
+  if (source.webhooks) {
+    let missing = 0
+    const total = await inBatches(source.webhooks, 'q:', 1000, async batch => void (missing += batch.length - (await rows.countWebhooks(target.pool, batch.map(([key]) => key.split(':')[2]!)))))
+    if (missing > 0) differences.push(`queued webhook notifications: ${missing} of ${total} missing from the target`)
+  }
+  return differences
+}

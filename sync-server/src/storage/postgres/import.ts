@@ -1,0 +1,124 @@
+/**
+ * Rows written as they are, for `parley-server migrate` (storage/migrate.ts): events with
+ * the numbers a single node gave them, the registry's rows, the webhook queue. Every
+ * insert is a no-op for a row already there, so a migration run again after an
+ * interruption writes each row once. The stores' own writes (event-store.ts
+ * parley_append_events) number events instead, which a migration must not do.
+ */
+import type { StorageKey } from '@automerge/automerge-repo'
+import type { DocEntry } from '../../access/registry.ts'
+import type { SequencedEvent } from '../../events/event-index.ts'
+import { decodeKey, encodeKey } from './adapter.ts'
+import { bytes, type PostgresPool } from './pool.ts'
+
+/** A conversation's numbering in the target: event ID by seq, and its counter if set. */
+export interface Numbering {
+  readonly events: Map<number, string>
+  readonly counter: number | undefined
+}
+
+export async function numberingOf(pool: PostgresPool, conversationId: string): Promise<Numbering> {
+  const rows = await pool.query<{ seq: string; event_id: string }>('SELECT seq, event_id FROM parley_events WHERE conversation_id = $1', [conversationId])
+  const counter = await pool.query<{ last_seq: string }>('SELECT last_seq FROM parley_event_counters WHERE conversation_id = $1', [conversationId])
+  return {
+    events: new Map(rows.map(row => [Number(row.seq), row.event_id])),
+    counter: counter[0] === undefined ? undefined : Number(counter[0].last_seq),
+  }
+}
+
+/** The highest seq stored for a conversation (0: none). */
+export async function highestSeq(pool: PostgresPool, conversationId: string): Promise<number> {
+  const rows = await pool.query<{ max: string | null }>('SELECT max(seq) AS max FROM parley_events WHERE conversation_id = $1', [conversationId])
+  return Number(rows[0]?.max ?? 0)
+}
+
+/** Events with the numbers they already have; one statement, so a batch is all in or all out. */
+export async function insertNumberedEvents(pool: PostgresPool, conversationId: string, events: readonly SequencedEvent[]): Promise<void> {
+  if (events.length === 0) return
+  await pool.query(
+    `INSERT INTO parley_events (conversation_id, seq, event_id, event)
+     SELECT $1, seq, id, body FROM unnest($2::bigint[], $3::text[], $4::json[]) AS t(seq, id, body)
+     ON CONFLICT DO NOTHING`,
+    [conversationId, events.map(one => one.seq), events.map(one => one.event.id), events.map(one => JSON.stringify(one.event))],
+  )
+}
+
+/** Sets the counter the next append continues from (never lowers one). */
+export async function raiseEventCounter(pool: PostgresPool, conversationId: string, lastSeq: number): Promise<void> {
+  await pool.query(
+    `INSERT INTO parley_event_counters (conversation_id, last_seq) VALUES ($1, $2)
+     ON CONFLICT (conversation_id) DO UPDATE SET last_seq = greatest(parley_event_counters.last_seq, excluded.last_seq)`,
+    [conversationId, lastSeq],
+  )
+}
+
+export interface EventTally {
+  count: number
+  lastSeq: number
+}
+
+export async function eventTally(pool: PostgresPool, conversationId: string): Promise<EventTally> {
+  const rows = await pool.query<{ count: string; last: string | null }>(
+    `SELECT count(*) AS count, (SELECT last_seq FROM parley_event_counters WHERE conversation_id = $1) AS last FROM parley_events WHERE conversation_id = $1`,
+    [conversationId],
+  )
+  return { count: Number(rows[0]?.count ?? 0), lastSeq: Number(rows[0]?.last ?? 0) }
+}
+
+/** Registry rows; an existing row is kept (a first actor binding wins, as in registry-store.ts). */
+export async function insertRegistryEntries(pool: PostgresPool, rows: readonly (readonly [string, DocEntry])[]): Promise<void> {
+  if (rows.length === 0) return
+  await pool.query('INSERT INTO parley_registry_entries (document_id, entry) SELECT * FROM unnest($1::text[], $2::jsonb[]) ON CONFLICT DO NOTHING', [
+    rows.map(([id]) => id),
+    rows.map(([, entry]) => JSON.stringify(entry)),
+  ])
+}
+
+export async function insertActorOwners(pool: PostgresPool, rows: readonly (readonly [string, string])[]): Promise<void> {
+  if (rows.length === 0) return
+  await pool.query('INSERT INTO parley_actor_owners (actor, owner) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING', [rows.map(([actor]) => actor), rows.map(([, owner]) => owner)])
+}
+
+export async function insertAcceptedHashes(pool: PostgresPool, hashes: readonly string[]): Promise<void> {
+  if (hashes.length === 0) return
+  await pool.query('INSERT INTO parley_accepted_changes (hash) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING', [hashes])
+}
+
+/** How many of `keys` the table holds (registry verification). */
+export async function countPresent(pool: PostgresPool, table: 'entries' | 'owners' | 'hashes', keys: readonly string[]): Promise<number> {
+  const [name, column] = { entries: ['parley_registry_entries', 'document_id'], owners: ['parley_actor_owners', 'actor'], hashes: ['parley_accepted_changes', 'hash'] }[table]
+  const rows = await pool.query<{ count: string }>(`SELECT count(*) AS count FROM ${name} WHERE ${column} = ANY ($1::text[])`, [keys])
+  return Number(rows[0]?.count ?? 0)
+}
+
+export interface WebhookRow {
+  readonly id: string
+  readonly rank: number
+  /** ms since the epoch */
+  readonly due: number
+  readonly dead: boolean
+  readonly notification: unknown
+}
+
+/** Queued and dead notifications, unclaimed (webhooks/postgres-dispatcher.ts delivers them). */
+export async function insertWebhooks(pool: PostgresPool, rows: readonly WebhookRow[]): Promise<void> {
+  if (rows.length === 0) return
+  await pool.query(
+    `INSERT INTO parley_webhooks (id, rank, due, dead, notification)
+     SELECT id, rank, to_timestamp(due / 1000.0), dead, n FROM unnest($1::text[], $2::smallint[], $3::float8[], $4::boolean[], $5::jsonb[]) AS t(id, rank, due, dead, n)
+     ON CONFLICT DO NOTHING`,
+    [rows.map(row => row.id), rows.map(row => row.rank), rows.map(row => row.due), rows.map(row => row.dead), rows.map(row => JSON.stringify(row.notification))],
+  )
+}
+
+export async function countWebhooks(pool: PostgresPool, ids: readonly string[]): Promise<number> {
+  const rows = await pool.query<{ count: string }>('SELECT count(*) AS count FROM parley_webhooks WHERE id = ANY ($1::text[])', [ids])
+  return Number(rows[0]?.count ?? 0)
+}
+
+/** The storage keys held under a document ID (the key itself and every key continuing it). */
+export async function chunkKeysUnder(pool: PostgresPool, first: string): Promise<StorageKey[]> {
+  const start = encodeKey([first])
+  const rows = await pool.query('SELECT key FROM parley_chunks WHERE key >= $1 AND key < $2', [start, Buffer.concat([start, Buffer.of(0x01)])])
+  return rows.map(row => decodeKey(bytes(row.key)))
+}

@@ -1,0 +1,285 @@
+/**
+ * `parley-server migrate --from DIR --to postgres://…` (issue 16, item 3; storage/migrate.ts)
+ * on a data directory a real server wrote: thousands of events in several conversations
+ * (HTTP publishes, and sync clients sending, editing and reacting), a webhook queue for
+ * an offline member. The command runs as a process; a server on PostgreSQL then serves
+ * the same events under the same numbers, and the same timelines to a client.
+ */
+import { createClient, type Conversation, type ParleyClient, type TimelineItem } from '@parley/client'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { migrateDataDirectory, openSource, openTarget, verifyMigration } from '../src/storage/migrate.ts'
+import { PostgresPool } from '../src/storage/postgres/index.ts'
+import { createTestDatabase, startTestServer, type PostgresTestDatabase, type TestServer } from '../src/testing.ts'
+
+const BIN = fileURLToPath(new URL('../bin/parley-server.js', import.meta.url))
+const CONVERSATIONS = 4
+const HTTP_MESSAGES = 550
+const CLIENT_MESSAGES = 30
+
+interface Run {
+  code: number | null
+  stderr: string
+}
+
+/** The CLI as a process, without the machine's PARLEY_* variables. */
+function runCli(args: string[]): { child: ChildProcess; exited: Promise<Run> } {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PARLEY_')))
+  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr!.on('data', chunk => (stderr += chunk))
+  return { child, exited: new Promise(resolve => child.on('exit', code => resolve({ code, stderr }))) }
+}
+
+async function api(server: TestServer, method: 'GET' | 'POST', path: string, body?: object): Promise<any> {
+  const response = await fetch(`${server.httpUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${await server.token('alice')}`, ...(body && { 'content-type': 'application/json' }) },
+    ...(body && { body: JSON.stringify(body) }),
+  })
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`)
+  return response.json()
+}
+
+/** Every event of a conversation over HTTP, with its number. */
+async function allEvents(server: TestServer, id: string): Promise<unknown[]> {
+  const events: { seq: number }[] = []
+  for (;;) {
+    const page = await api(server, 'GET', `/v1/conversations/${id}/events?after=${events.at(-1)?.seq ?? 0}&limit=1000`)
+    if (page.events.length === 0) return events
+    events.push(...page.events)
+  }
+}
+
+function timelineWhere(conversation: Conversation, predicate: (items: TimelineItem[]) => boolean): Promise<TimelineItem[]> {
+  return new Promise(resolve => {
+    const stop = conversation.subscribe(items => {
+      if (!predicate(items)) return
+      queueMicrotask(() => stop())
+      resolve(items)
+    })
+  })
+}
+
+const view = (items: TimelineItem[]) => items.map(({ id, text, author, reactions, edited }) => ({ id, text, author, reactions, edited }))
+
+/** What a fresh client of `server` shows of each conversation once it holds `expected` (or any last item). */
+async function timelines(server: TestServer, ids: string[], expected?: Record<string, ReturnType<typeof view>>): Promise<Record<string, ReturnType<typeof view>>> {
+  const client = await createClient({ server: server.url, token: () => server.token('carol'), storage: { kind: 'memory' } })
+  try {
+    const result: Record<string, ReturnType<typeof view>> = {}
+    for (const id of ids) {
+      const conversation = await client.conversation(id)
+      const want = expected?.[id]
+      const items = await timelineWhere(conversation, items => (want ? items.length === want.length && items.at(-1)?.id === want.at(-1)?.id : items.at(-1)?.text === `last of ${id}`))
+      result[id] = view(items)
+    }
+    return result
+  } finally {
+    await client.close()
+  }
+}
+
+interface Written {
+  dataDir: string
+  ids: string[]
+  events: Record<string, unknown[]>
+  timelines: Record<string, ReturnType<typeof view>>
+  total: number
+}
+
+/** A data directory written by a real server and its clients, then stopped. */
+async function writeDataDirectory(): Promise<Written> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'parley-migrate-'))
+  // Port 9 (discard) refuses: carol's notifications stay queued, retried, in <data>/webhooks.
+  const server = await startTestServer({ dataDir, webhookUrl: 'http://127.0.0.1:9/hook', webhookSecret: 'a-webhook-secret-of-length' })
+  const connect = (user: string) => createClient({ server: server.url, token: () => server.token(user), storage: { kind: 'memory' }, segmentSize: 100 })
+  const clients: ParleyClient[] = [await connect('alice'), await connect('bob')]
+  const [alice, bob] = clients as [ParleyClient, ParleyClient]
+  try {
+    const ids: string[] = []
+    for (let c = 0; c < CONVERSATIONS; c++) {
+      const conversation = await alice.createConversation({ title: `conversation ${c}`, members: ['bob', 'carol'] })
+      ids.push(conversation.id)
+      await alice.sync()
+      for (let i = 0; i < HTTP_MESSAGES; i += 25) {
+        await Promise.all(Array.from({ length: 25 }, (_, j) => api(server, 'POST', `/v1/conversations/${conversation.id}/messages`, { text: `http ${c}.${i + j}` })))
+      }
+      const sent: string[] = []
+      for (let i = 0; i < CLIENT_MESSAGES; i++) sent.push(await conversation.send(`client ${c}.${i}`))
+      await alice.sync()
+      const bobs = await bob.conversation(conversation.id)
+      await timelineWhere(bobs, items => items.some(item => item.id === sent.at(-1)))
+      for (const id of sent.slice(-10)) await bobs.react(id, '👍')
+      for (const id of sent.slice(-20, -10)) await conversation.edit(id, `edited ${id}`)
+      await bobs.send(`last of ${conversation.id}`)
+      await Promise.all([alice.sync(), bob.sync()])
+    }
+    const events: Record<string, unknown[]> = {}
+    let total = 0
+    for (const id of ids) {
+      events[id] = await allEvents(server, id)
+      total += events[id]!.length
+    }
+    const seen = await timelines(server, ids)
+    return { dataDir, ids, events, timelines: seen, total }
+  } finally {
+    await Promise.all(clients.map(client => client.close()))
+    await server.close()
+  }
+}
+
+describe('parley-server migrate', () => {
+  let written: Written
+  const databases: PostgresTestDatabase[] = []
+  const database = async () => {
+    const one = await createTestDatabase()
+    databases.push(one)
+    return one
+  }
+
+  beforeAll(async () => {
+    written = await writeDataDirectory()
+  }, 120_000)
+  afterAll(async () => {
+    for (const one of databases) await one.drop()
+    if (written) await rm(written.dataDir, { recursive: true, force: true })
+  })
+
+  /** A server on the database serves every conversation's events under the source's numbers, and the same timelines. */
+  async function expectServedFrom(url: string): Promise<void> {
+    const dataDir = await mkdtemp(join(tmpdir(), 'parley-migrated-'))
+    const server = await startTestServer({ dataDir, postgres: url })
+    try {
+      for (const id of written.ids) expect(await allEvents(server, id), id).toEqual(written.events[id])
+      expect(await timelines(server, written.ids, written.timelines)).toEqual(written.timelines)
+      // The counter continues from the source's last number.
+      const [first] = written.ids as [string]
+      expect((await api(server, 'POST', `/v1/conversations/${first}/messages`, { text: 'after the move' })).seq).toBe(written.events[first]!.length + 1)
+    } finally {
+      await server.close()
+      await rm(dataDir, { recursive: true, force: true })
+    }
+  }
+
+  it('copies documents, registry, numbered events and the webhook queue; a server on PostgreSQL serves the same', async () => {
+    expect(written.total).toBeGreaterThan(2000)
+    const target = await database()
+    const run = await runCli(['migrate', '--from', written.dataDir, '--to', target.url]).exited
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stderr).toMatch(/migrate: documents \d+\/\d+, events \d+\/\d+/)
+    expect(run.stderr).toContain(`events ${written.total}/${written.total}`)
+    expect(run.stderr).toMatch(/verified: \d+ documents with the same heads, 4 conversations/)
+    const pool = new PostgresPool(target.url, { max: 1 })
+    try {
+      const [queued] = await pool.query<{ count: string }>("SELECT count(*) FROM parley_webhooks WHERE notification->'recipients' ? 'carol'")
+      expect(Number(queued!.count)).toBeGreaterThan(0)
+    } finally {
+      await pool.close()
+    }
+
+    await expectServedFrom(target.url)
+
+    // The target has moved on (one more event): a second run refuses rather than merge.
+    const again = await runCli(['migrate', '--from', written.dataDir, '--to', target.url]).exited
+    expect(again.code).toBe(2)
+    expect(again.stderr).toContain('other event numbering')
+    expect(again.stderr).toContain(written.ids[0])
+  }, 90_000)
+
+  it('resumes after the process is killed mid-copy, without duplicating or renumbering', async () => {
+    const target = await database()
+    const pool = new PostgresPool(target.url, { max: 2 })
+    try {
+      await (await openTarget(target.url)).close() // the schema, so the test can hold a row before the command starts
+      const order = [...written.ids].sort()
+      const held = order[2]!
+      // An uncommitted counter row for the third conversation: the command copies the first
+      // two in full and the third's events, then waits on that row until it is killed.
+      const killedRun = await pool.withSession(async session => {
+        await session.query('BEGIN')
+        await session.query('INSERT INTO parley_event_counters (conversation_id, last_seq) VALUES ($1, 0)', [held])
+        const { child, exited } = runCli(['migrate', '--from', written.dataDir, '--to', target.url])
+        while ((await pool.query("SELECT 1 FROM pg_stat_activity WHERE application_name = 'parley-migrate' AND datname = current_database() AND wait_event_type = 'Lock'")).length === 0) {
+          if (child.exitCode !== null) throw new Error(`exited before waiting: ${(await exited).stderr}`)
+          await new Promise(resolve => setTimeout(resolve, 20))
+        }
+        child.kill('SIGKILL')
+        const run = await exited
+        await session.query('ROLLBACK')
+        return run
+      })
+      expect(killedRun.code).toBe(null)
+      const copied = async () => Object.fromEntries((await pool.query<{ id: string; n: string }>('SELECT conversation_id AS id, count(*) AS n FROM parley_events GROUP BY 1')).map(row => [row.id, Number(row.n)]))
+      const partial = await copied()
+      expect(partial[order[3]!]).toBeUndefined()
+      expect(partial[held]).toBe(written.events[held]!.length)
+
+      const resumed = await runCli(['migrate', '--from', written.dataDir, '--to', target.url]).exited
+      expect(resumed.code, resumed.stderr).toBe(0)
+      // It started from what the killed run had copied, not from zero.
+      const already = Object.values(partial).reduce((sum, n) => sum + n, 0)
+      expect(resumed.stderr).toContain(`events ${already}/${written.total}`)
+      expect(resumed.stderr).toContain('verified:')
+      expect(await copied()).toEqual(Object.fromEntries(written.ids.map(id => [id, written.events[id]!.length])))
+    } finally {
+      await pool.close()
+    }
+    await expectServedFrom(target.url)
+  }, 90_000)
+
+  it('verification names a conversation and a document the target lost', async () => {
+    const target = await database()
+    const summary = await migrateDataDirectory({ from: written.dataDir, to: target.url })
+    expect(summary.verification.differences).toEqual([])
+    const [first, second] = written.ids as [string, string]
+    const pool = new PostgresPool(target.url, { max: 1 })
+    try {
+      await pool.query('DELETE FROM parley_events WHERE conversation_id = $1 AND seq = 7', [first])
+      // The head document's newest chunk: its heads are no longer the source's.
+      await pool.query("DELETE FROM parley_chunks WHERE key = (SELECT key FROM parley_chunks WHERE key >= $1 AND key < $2 ORDER BY seq DESC LIMIT 1)", [
+        Buffer.from(`${second}\u0000`),
+        Buffer.from(`${second}\u0001`),
+      ])
+    } finally {
+      await pool.close()
+    }
+    const source = await openSource(written.dataDir)
+    const opened = await openTarget(target.url)
+    try {
+      const { differences } = await verifyMigration(source, opened)
+      expect(differences).toContainEqual(expect.stringMatching(new RegExp(`^conversation ${first}: the source has ${written.events[first]!.length} events .* the target ${written.events[first]!.length - 1} `)))
+      expect(differences).toContainEqual(expect.stringMatching(new RegExp(`^document ${second}: (heads differ|missing)`)))
+    } finally {
+      await Promise.all([source.close(), opened.close()])
+    }
+  }, 60_000)
+
+  it('says what is wrong: a running server on the source, a path that is no data directory, an unreachable database', async () => {
+    const target = await database()
+    const server = await startTestServer({ dataDir: written.dataDir })
+    try {
+      const locked = await runCli(['migrate', '--from', written.dataDir, '--to', target.url]).exited
+      expect(locked.code).toBe(1)
+      expect(locked.stderr).toContain('PARLEY_ERR_DATA_LOCKED')
+      expect(locked.stderr).toContain('stop the server first')
+    } finally {
+      await server.close()
+    }
+    const empty = await mkdtemp(join(tmpdir(), 'parley-not-data-'))
+    try {
+      const wrong = await runCli(['migrate', '--from', empty, '--to', target.url]).exited
+      expect(wrong.code).toBe(2)
+      expect(wrong.stderr).toContain('is not a Parley data directory')
+    } finally {
+      await rm(empty, { recursive: true, force: true })
+    }
+    const unreachable = await runCli(['migrate', '--from', written.dataDir, '--to', 'postgres://postgres@127.0.0.1:9/nothing']).exited
+    expect(unreachable.code).toBe(2)
+    expect(unreachable.stderr).toContain('cannot use the database postgres://127.0.0.1:9/nothing')
+  }, 60_000)
+})
