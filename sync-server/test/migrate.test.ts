@@ -18,7 +18,7 @@ import { createTestDatabase, startTestServer, type PostgresTestDatabase, type Te
 
 const BIN = fileURLToPath(new URL('../bin/parley-server.js', import.meta.url))
 const CONVERSATIONS = 4
-const HTTP_MESSAGES = 550
+const HTTP_MESSAGES = 475
 const CLIENT_MESSAGES = 30
 
 interface Run {
@@ -256,6 +256,23 @@ describe('parley-server migrate', () => {
       expect(differences).toContainEqual(expect.stringMatching(new RegExp(`^document ${second}: (heads differ|missing)`)))
     } finally {
       await Promise.all([source.close(), opened.close()])
+    }
+  }, 60_000)
+
+  it('refuses, before writing anything, a target holding another event under a number of the source', async () => {
+    const target = await database()
+    await (await openTarget(target.url)).close()
+    const [first] = written.ids as [string]
+    const pool = new PostgresPool(target.url, { max: 1 })
+    try {
+      await pool.query(`INSERT INTO parley_events (conversation_id, seq, event_id, event) VALUES ($1, 1, 'another-event', '{}')`, [first])
+      await expect(migrateDataDirectory({ from: written.dataDir, to: target.url })).rejects.toThrow(new RegExp(`other event numbering[^]*${first}: seq 1 is event another-event in the target`))
+      const [counts] = await pool.query<{ chunks: string; entries: string; events: string }>(
+        'SELECT (SELECT count(*) FROM parley_chunks) AS chunks, (SELECT count(*) FROM parley_registry_entries) AS entries, (SELECT count(*) FROM parley_events) AS events',
+      )
+      expect(counts).toEqual({ chunks: '0', entries: '0', events: '1' })
+    } finally {
+      await pool.close()
     }
   }, 60_000)
 
