@@ -23,7 +23,7 @@ export interface ReopenableLevel {
   open(): Promise<void>
   close(): Promise<void>
   get(key: string): Promise<Uint8Array | undefined>
-  /** classic-level's synchronous read: a few µs from LevelDB's memtable or cache, where `get` costs ~80 µs of thread-pool round trip. */
+  /** classic-level's synchronous read: a few µs from LevelDB's memtable or cache, where `get` costs a thread-pool round trip. */
   getSync?(key: string): Uint8Array | undefined
   put(key: string, value: Uint8Array): Promise<void>
   del(key: string): Promise<void>
@@ -102,9 +102,9 @@ export class ResilientDatabase implements LevelDatabase {
   /**
    * Reads synchronously when the database is open and no reopen is under way: the
    * registry and the event index look keys up on every message, and classic-level's
-   * asynchronous get costs ~80 µs of CPU (a thread-pool round trip) where getSync costs
-   * ~2 µs (benchmarks/RESULTS.md, relay core). LevelDB serves these small keys from its
-   * memtable or block cache.
+   * asynchronous get costs 35–85 µs of CPU (a thread-pool round trip) where getSync costs
+   * ~2 µs (sync-server/test/measure/level-reads.ts). LevelDB serves these small keys from
+   * its memtable or block cache.
    */
   async get(key: string): Promise<Uint8Array | undefined> {
     const held = this.#heldValue(key)
