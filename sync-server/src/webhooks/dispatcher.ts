@@ -122,11 +122,8 @@ export class WebhookDispatcher extends EventEmitter<WebhookEvents> implements We
 
   /** Resolves once the notification is persisted, with its delivery ID. */
   async enqueue(notification: WebhookNotification): Promise<string> {
-    if (!Object.hasOwn(RANK, notification.priority)) throw new ParleyError(ServerErrorCodes.BAD_REQUEST, `unknown webhook priority ${JSON.stringify(notification.priority)}`)
-    const { conversationId, seq, event, recipients, priority } = notification
-    const now = Date.now()
-    const n: QueuedNotification = { id: newId(now), conversationId, seq, event, recipients, priority, attempts: 0, enqueuedAt: now }
-    await this.#put(n, now, [], 1)
+    const n = queuedNotification(notification, Date.now())
+    await this.#put(n, n.enqueuedAt, [], 1)
     return n.id
   }
 
@@ -296,6 +293,13 @@ export class WebhookDispatcher extends EventEmitter<WebhookEvents> implements We
     this.#retries++
     return ['retry', failed]
   }
+}
+
+/** A notification as either queue stores it, new at `now`; an unknown priority is refused. */
+export function queuedNotification(notification: WebhookNotification, now: number): QueuedNotification {
+  if (!Object.hasOwn(RANK, notification.priority)) throw new ParleyError(ServerErrorCodes.BAD_REQUEST, `unknown webhook priority ${JSON.stringify(notification.priority)}`)
+  const { conversationId, seq, event, recipients, priority } = notification
+  return { id: newId(now), conversationId, seq, event, recipients, priority, attempts: 0, enqueuedAt: now }
 }
 
 let counter = 0

@@ -17,7 +17,7 @@ import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import type { PostgresPool } from '../storage/postgres/pool.ts'
 import { WriteBatch } from '../storage/postgres/write-batch.ts'
 import { attemptDelivery } from './attempt.ts'
-import { newId, RANK, type QueuedNotification, type WebhookEvents, type WebhookNotification, type WebhookQueue, type WebhookStats } from './dispatcher.ts'
+import { queuedNotification, RANK, type QueuedNotification, type WebhookEvents, type WebhookNotification, type WebhookQueue, type WebhookStats } from './dispatcher.ts'
 import { backoffDelay, validateOptions, type Settings, type WebhookOptions } from './options.ts'
 
 interface ClaimedRow extends Record<string, unknown> { id: string; rank: number; due: Date; notification: QueuedNotification }
@@ -71,10 +71,7 @@ export class PostgresWebhookDispatcher extends EventEmitter<WebhookEvents> imple
   }
 
   async enqueue(notification: WebhookNotification): Promise<string> {
-    if (!Object.hasOwn(RANK, notification.priority)) throw new ParleyError(ServerErrorCodes.BAD_REQUEST, `unknown webhook priority ${JSON.stringify(notification.priority)}`)
-    const { conversationId, seq, event, recipients, priority } = notification
-    const now = Date.now()
-    const n: QueuedNotification = { id: newId(now), conversationId, seq, event, recipients, priority, attempts: 0, enqueuedAt: now }
+    const n = queuedNotification(notification, Date.now())
     await this.#enqueued.add([n])
     this.#counts.queued++
     this.#pump()
