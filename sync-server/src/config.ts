@@ -65,8 +65,10 @@ export interface ServerOptions {
   /**
    * Serve segment documents from the relay core (relay/hub.ts: a change log per segment, no
    * automerge-repo document on the hot path) instead of the repo. The default on a single
-   * node; a cluster (`redis`) serves segments from the repo until the relay core carries
-   * the bus (issue 16), so there it is off and `true` is refused.
+   * node. In a cluster (`redis`) it is off by default; `true` is allowed when the nodes
+   * share PostgreSQL (`postgres`): segment changes then cross nodes by interest on one
+   * Redis channel per conversation (cluster/change-bus.ts, docs/cluster.md "Segments over
+   * the bus"). With `redis` alone it is refused: a node could not reload what it missed.
    */
   relayCore?: boolean
   /** Loaded documents beyond which the least recently used idle ones are saved and unloaded (default 10,000; 0: no cap). */
@@ -155,10 +157,12 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   if (resolved.redis !== undefined && !/^rediss?:\/\/[^/\s]+/.test(resolved.redis)) invalid(`redis must be a URL like redis://HOST:PORT, got ${JSON.stringify(resolved.redis)}`)
   if (resolved.postgres !== undefined && !/^postgres(ql)?:\/\/[^\s]+$/.test(resolved.postgres)) invalid(`postgres must be a URL like postgres://USER@HOST:5432/DATABASE, got ${JSON.stringify(resolved.postgres)}`)
   if (typeof resolved.relayCore !== 'boolean') invalid(`relayCore must be true or false, got ${JSON.stringify(resolved.relayCore)}`)
-  if (resolved.redis !== undefined && options.relayCore === true) invalid('the relay core (relayCore, --relay-core) runs on a single node for now: it cannot be combined with redis (--redis)')
+  if (resolved.redis !== undefined && resolved.postgres === undefined && options.relayCore === true) invalid('the relay core (relayCore, --relay-core) cannot be combined with redis (--redis) alone: in a cluster it needs the nodes to share PostgreSQL (postgres, --postgres)')
   if (resolved.webhookUrl !== undefined && (resolved.webhookSecret ?? '').length < 16) invalid('webhooks need a webhook secret of at least 16 characters (--webhook-secret)')
   if (resolved.idempotencySecret !== undefined && resolved.idempotencySecret.length < 16) invalid('the idempotency secret must be at least 16 characters (--idempotency-secret)')
-  return Object.freeze({ ...resolved, relayCore: resolved.relayCore && resolved.redis === undefined }) as ResolvedServerOptions
+  // In a cluster, only when asked for (and sharing PostgreSQL, checked above).
+  const relayCore = resolved.redis === undefined ? resolved.relayCore : options.relayCore === true
+  return Object.freeze({ ...resolved, relayCore }) as ResolvedServerOptions
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -33,6 +33,8 @@ import { notifyOfflineMembers } from './webhooks/offline-members.ts'
 import { webhookAdminRoutes } from './webhooks/routes.ts'
 import { acceptUpgrades } from './network/upgrade.ts'
 import { createCluster } from './cluster/cluster.ts'
+import { RedisChangeBus } from './cluster/change-bus.ts'
+import { changeBusMetrics } from './cluster/change-bus-metrics.ts'
 import { DocumentEvictor } from './documents/eviction.ts'
 import { forgetDisconnectedPeers } from './documents/repo-maps.ts'
 import { logSyncStateResets } from './documents/sync-loops.ts'
@@ -117,10 +119,11 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
 
   let guard: SyncGuard | undefined
   // With the relay core, segments are change logs served by the hub, not repo documents (relay/hub.ts).
-  const recordEvents = (conversationId: string, _segmentId: string, events: ParleyEvent[]): void => {
+  const recordEvents = (conversationId: string, _segmentId: string, events: ParleyEvent[]): Promise<unknown> =>
     index.record(conversationId, sortUnique(events)).catch(error => log.error({ err: error, conversationId }, 'could not number events'))
-  }
-  const hub = options.relayCore
+  // A cluster on PostgreSQL with the relay core: segment changes cross nodes by interest (relay/bus.ts).
+  const changeBus: RedisChangeBus | undefined = options.relayCore && options.redis !== undefined ? new RedisChangeBus({ url: options.redis, metrics: changeBusMetrics(metrics.register, () => hub?.loadedCount ?? 0), log }) : undefined
+  const hub: RelayHub | undefined = options.relayCore
     ? new RelayHub({
         storage: storage.adapter,
         registry,
@@ -130,8 +133,11 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
         peerId: () => adapter.peerId!,
         idleMs: options.documentIdleMs,
         maxLoaded: options.maxLoadedDocuments,
-        hooks: { loaded: recordEvents, accepted: recordEvents },
+        // Heard from another node: numbered there before it was published, so the shared
+        // index only reads the numbers back and announces them to this node's streams.
+        hooks: { loaded: recordEvents, accepted: recordEvents, relayed: recordEvents },
         log,
+        ...(changeBus && { bus: changeBus }),
       })
     : undefined
   const adapter: ParleyServerAdapter = new ParleyServerAdapter({
@@ -312,6 +318,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       const ready = Object.values(repo.handles).filter(handle => handle.isReady())
       await repo.flush(ready.map(handle => handle.documentId as DocumentId))
       await hub?.close()
+      await changeBus?.close()
       await webhooks?.close()
       // Closes all three databases (documents, registry, index): storage/databases.ts.
       await storage.close()

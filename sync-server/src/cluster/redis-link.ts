@@ -96,6 +96,18 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> {
     if (fresh.length > 0 && this.#subReady) await this.#confirm(this.#sub!, fresh)
   }
 
+  /** Stops listening on these channels (now, or simply not again after a reconnect). */
+  async unsubscribe(channels: string[]): Promise<void> {
+    const gone = channels.filter(channel => this.#channels.delete(channel))
+    for (const channel of gone) this.#subscribed.delete(channel)
+    if (gone.length > 0 && this.#subReady) await this.#sub!.unsubscribe(...gone).catch(() => undefined)
+  }
+
+  /** Has the current subscriber connection confirmed this channel (and is the link up)? */
+  hears(channel: string): boolean {
+    return this.#up && this.#subscribed.has(channel)
+  }
+
   async close(): Promise<void> {
     const connections = [this.#pub, this.#sub].filter(connection => connection !== undefined)
     this.#pub = this.#sub = undefined
@@ -112,7 +124,7 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> {
 
   async #confirm(sub: Redis, channels: string[]): Promise<void> {
     await sub.subscribe(...channels)
-    for (const channel of channels) this.#subscribed.add(channel)
+    for (const channel of channels) if (this.#channels.has(channel)) this.#subscribed.add(channel)
   }
 
   /** Subscribes everything on a fresh connection, including channels added meanwhile. */

@@ -18,11 +18,12 @@ import type { AccessRegistry } from '../access/registry.ts'
 import type { EventIndex } from '../events/event-index.ts'
 import type { Violation } from '../access/rules.ts'
 import { DECODE_BUDGET, decodeChanges, type ChargeWork } from '../access/chunks.ts'
-import { foldSegment, isViolation, segmentGenesis, type SegmentState } from '../access/segment-log-rules.ts'
+import { checkSegmentLogChanges, foldSegment, isViolation, segmentGenesis, type SegmentState } from '../access/segment-log-rules.ts'
 import { CloseCodes } from '../close-codes.ts'
 import { decodeSyncData } from '../network/frames.ts'
 import { AcceptBatch } from './accept-batch.ts'
-import { ChangeLog, type LoggedChange } from './change-log.ts'
+import type { SegmentBus } from './bus.ts'
+import { ChangeLog, type AppendResult, type LoggedChange } from './change-log.ts'
 import { LogStorage } from './log-storage.ts'
 import { canForward, createPeerState, decodeSyncMessage, forwardable, forwarded, generate, receive, type PeerState, type SyncMessage } from './peer-sync.ts'
 import { applyEffects, checkSegmentIngress, rememberAuthors } from './segment-ingress.ts'
@@ -32,8 +33,13 @@ import { serverChange } from './server-change.ts'
 export interface RelayHooks {
   /** A segment's log loaded (or created): all its events, for numbering. */
   loaded?(conversationId: string, segmentId: string, events: ParleyEvent[]): void
-  /** Changes accepted into a segment from a client: the events they append. */
-  accepted?(conversationId: string, segmentId: string, events: ParleyEvent[]): void
+  /**
+   * Changes accepted into a segment from a client: the events they append. With a bus,
+   * the changes are published once the returned promise settles (the events numbered).
+   */
+  accepted?(conversationId: string, segmentId: string, events: ParleyEvent[]): void | Promise<unknown>
+  /** Changes another node accepted, heard over the bus (bus.ts): the events they append. */
+  relayed?(conversationId: string, segmentId: string, events: ParleyEvent[]): void
 }
 
 export interface RelayHubOptions {
@@ -52,6 +58,8 @@ export interface RelayHubOptions {
   readonly maxLoaded: number
   readonly hooks: RelayHooks
   readonly log: FastifyBaseLogger
+  /** In a cluster sharing storage: other nodes' changes to the segments used here (bus.ts). */
+  readonly bus?: SegmentBus
 }
 
 interface Segment {
@@ -64,6 +72,10 @@ interface Segment {
   /** Authors of the newest events by ID, which the index may not have numbered yet (segment-ingress.ts rememberAuthors). */
   readonly recent: Map<string, string>
   used: number
+  /** Its conversation, once known (from its first change, or the registry). */
+  conversation: string | undefined
+  /** The conversation this segment counts in on the bus (it has peers here). */
+  joined: string | undefined
   /** Messages for one segment are handled one after another. */
   tail: Promise<unknown>
 }
@@ -95,11 +107,21 @@ export class RelayHub {
   readonly #accepts: AcceptBatch
   /** Messages waiting for their registry writes before their acknowledgement. */
   readonly #finishing = new Set<Promise<unknown>>()
+  /** Reads segments back from the shared storage for the bus (its own file bookkeeping, apart from #storage's). */
+  readonly #reader: LogStorage
+  /** Accepted changes waiting for their storage write before they are published (#drain). */
+  #outgoing: { conversation: string; segment: string; changes: Uint8Array[]; recorded: Promise<unknown> }[] = []
+  #draining: Promise<void> | undefined
 
   constructor(options: RelayHubOptions) {
     this.#options = options
     this.#storage = new LogStorage(options.storage, { batchDelayMs: LOG_BATCH_DELAY_MS })
     this.#accepts = new AcceptBatch(hashes => options.registry.accept(hashes))
+    this.#reader = new LogStorage(options.storage)
+    options.bus?.attach({
+      changes: (conversation, segmentId, changes) => this.#heard(conversation, segmentId, changes),
+      listening: conversation => this.#refillConversation(conversation),
+    })
     const every = options.idleMs > 0 ? Math.min(5000, Math.max(50, Math.floor(options.idleMs / 2))) : 1000
     this.#sweep = setInterval(() => void this.#evictIdle(), every)
     this.#sweep.unref()
@@ -113,7 +135,13 @@ export class RelayHub {
    */
   async serves(documentId: string, data?: Uint8Array, charge?: ChargeWork): Promise<boolean> {
     if (this.#segments.has(documentId)) return true
-    const entry = await this.#options.registry.entry(documentId)
+    const { registry } = this.#options
+    let entry = await registry.entry(documentId)
+    // Sharing PostgreSQL, a cached "unregistered" may be stale: another node may have registered it since.
+    if (entry === null && this.#options.bus) {
+      registry.forget(documentId)
+      entry = await registry.localEntry(documentId)
+    }
     if (entry !== null || !data) return entry?.type === 'segment'
     // Inbox IDs are never segments: the repo path's guard refuses them (docs/security.md, inbox ID squatting).
     if (isInboxNamespaceId(documentId)) return false
@@ -173,9 +201,11 @@ export class RelayHub {
     this.#track(segment, peer, state)
     if (verdict?.fresh) {
       segment.state = verdict.state
+      segment.conversation ??= verdict.state.conversation
       for (const [hash, events] of verdict.events) segment.waiting.set(hash, events)
     }
     for (const hash of appended.dropped) segment.waiting.delete(hash)
+    this.#interest(segment)
     this.#accepted(segment, appended.accepted, before, peer)
     const answer = (): Violation | undefined => {
       // A peer asking for a segment nobody has hears so, as from the repo; a peer syncing one
@@ -198,19 +228,19 @@ export class RelayHub {
 
   /** The heads of a segment the server holds, null when it holds none. */
   async heads(documentId: string): Promise<string[] | null> {
-    const segment = await this.#open(documentId)
+    const segment = await this.#current(documentId)
     return segment.log.size > 0 ? [...segment.log.heads()] : null
   }
 
   /** The segment as an Automerge document loaded from its log (a log is a loadable document), undefined when none is held. */
   async document<T>(documentId: string): Promise<T | undefined> {
-    const { log } = await this.#open(documentId)
+    const { log } = await this.#current(documentId)
     return log.size > 0 ? (A.load<T>(log.concat()) as T) : undefined
   }
 
   /** Whether writers should start the next segment (core isSegmentFull); undefined when none is held. */
   async isFull(segmentId: string): Promise<boolean | undefined> {
-    const { state } = await this.#open(segmentId)
+    const { state } = await this.#current(segmentId)
     return state ? state.count >= SEGMENT_SIZE || state.bytes >= SEGMENT_BYTES : undefined
   }
 
@@ -220,7 +250,7 @@ export class RelayHub {
    * bound to the server, the change accepted), stored and sent to the segment's peers.
    */
   async changeAsServer(segmentId: string, change: (doc: SegmentDoc) => void): Promise<void> {
-    const segment = await this.#open(segmentId)
+    const segment = await this.#current(segmentId)
     await this.#serial(segment, async () => {
       const { changes, decoded } = serverChange(segment.log, this.#actor, change)
       if (changes.length === 0) return
@@ -231,13 +261,19 @@ export class RelayHub {
       if (appended.rejected.length > 0) throw new Error(`the server's own change was refused: ${appended.rejected[0]!.message}`)
       const folded = foldSegment(segment.log.changes().map(item => A.decodeChange(item.bytes)), this.#options.limits)
       segment.state = folded?.state ?? null
+      segment.conversation ??= segment.state?.conversation
       this.#accepted(segment, appended.accepted, before, undefined)
     })
   }
 
   /** A peer's connection closed: its sync states go (a reconnect starts afresh). */
   peerLeft(peer: PeerId): void {
-    for (const id of this.#peerSegments.get(peer) ?? []) void this.#segments.get(id)?.then(segment => segment.peers.delete(peer))
+    for (const id of this.#peerSegments.get(peer) ?? []) {
+      void this.#segments.get(id)?.then(segment => {
+        segment.peers.delete(peer)
+        this.#interest(segment)
+      })
+    }
     this.#peerSegments.delete(peer)
   }
 
@@ -246,6 +282,7 @@ export class RelayHub {
     clearInterval(this.#sweep)
     await Promise.all([...this.#segments.values()].map(loading => loading.then(segment => segment.tail)))
     await Promise.allSettled([...this.#finishing])
+    await this.#draining
     await this.#storage.flush()
     this.#segments.clear()
   }
@@ -253,6 +290,25 @@ export class RelayHub {
   #accepted(segment: Segment, accepted: readonly LoggedChange[], before: readonly string[], origin: PeerId | undefined): void {
     if (accepted.length === 0) return
     this.#storage.enqueue(segment.id, accepted)
+    this.#forward(segment, accepted, before, origin)
+    this.#own(segment, accepted)
+  }
+
+  /** Side effects of changes accepted here (not heard from the bus): their events numbered, then published. */
+  #own(segment: Segment, accepted: readonly LoggedChange[]): void {
+    const events: ParleyEvent[] = []
+    for (const change of accepted) {
+      events.push(...(segment.waiting.get(change.hash) ?? []))
+      segment.waiting.delete(change.hash)
+    }
+    rememberAuthors(segment.recent, events)
+    const recorded = events.length > 0 && segment.state ? this.#options.hooks.accepted?.(segment.state.conversation, segment.id, events) : undefined
+    const conversation = segment.conversation ?? segment.state?.conversation
+    if (this.#options.bus && conversation !== undefined) this.#publish({ conversation, segment: segment.id, changes: accepted.map(change => change.bytes), recorded: Promise.resolve(recorded) })
+  }
+
+  /** Sends newly appended changes to the segment's peers (but their origin): one shared message to those in sync. */
+  #forward(segment: Segment, accepted: readonly LoggedChange[], before: readonly string[], origin: PeerId | undefined): void {
     const forward = forwardable(segment.log, accepted, before)
     for (const [peer, state] of segment.peers) {
       if (peer === origin) continue
@@ -261,13 +317,131 @@ export class RelayHub {
         this.#sendSync(segment.id, peer, forward.message)
       } else this.#generate(segment, peer)
     }
-    const events: ParleyEvent[] = []
-    for (const change of accepted) {
-      events.push(...(segment.waiting.get(change.hash) ?? []))
-      segment.waiting.delete(change.hash)
+  }
+
+  /**
+   * Publishes changes accepted here once they are stored and numbered. Why after the write:
+   * a node that missed a frame (Redis dropped it, its link was down, it subscribed a moment
+   * later) finds every published change in the shared storage when it reloads the segment,
+   * so one reload fills any gap, and nothing is lost if Redis drops a message. Publishing
+   * first would open a window (up to LOG_BATCH_DELAY_MS) in which a change is on the bus
+   * but not where a reload looks. Storing never waits on Redis; the price is one storage
+   * write ahead of each cross-node delivery, shared by every change accepted while the
+   * previous write was out. After the numbering too: the other nodes' event index then
+   * reads the numbers back (hook `relayed`) instead of numbering, so webhooks stay with the
+   * accepting node (docs/cluster.md, "Segments over the bus").
+   */
+  #publish(item: { conversation: string; segment: string; changes: Uint8Array[]; recorded: Promise<unknown> }): void {
+    this.#outgoing.push(item)
+    this.#draining ??= this.#drain()
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#outgoing.length > 0) {
+      const batch = this.#outgoing
+      this.#outgoing = []
+      // A failed write still publishes: the nodes listening get the change live; a reload
+      // elsewhere finds it once the resilient storage has written it (docs/cluster.md).
+      await this.#storage.flush().catch(error => this.#options.log.warn({ err: error }, 'could not store changes before publishing them'))
+      await Promise.allSettled(batch.map(item => item.recorded))
+      for (const item of batch) this.#options.bus?.publish(item.conversation, item.segment, item.changes)
     }
+    this.#draining = undefined
+  }
+
+  /** Joins the segment's conversation on the bus when its first peer here arrives; leaves when the last goes. */
+  #interest(segment: Segment): void {
+    const bus = this.#options.bus
+    if (!bus) return
+    const want = segment.peers.size > 0 ? segment.conversation : undefined
+    if (want === segment.joined) return
+    if (segment.joined !== undefined) bus.leave(segment.joined)
+    segment.joined = want
+    if (want !== undefined) bus.join(want)
+  }
+
+  /**
+   * The segment for a use that is not a peer's sync (HTTP): with a bus, a loaded log whose
+   * conversation this node does not hear may be behind the other nodes, so it is reloaded
+   * from the shared storage first (a log loaded by this call is current already).
+   */
+  async #current(documentId: string): Promise<Segment> {
+    const held = this.#segments.has(documentId)
+    const segment = await this.#open(documentId)
+    const bus = this.#options.bus
+    if (bus && held && !(segment.conversation !== undefined && bus.hears(segment.conversation))) await this.#serial(segment, () => this.#refill(segment, 'idle'))
+    return segment
+  }
+
+  /** Changes another node published: taken in if the segment is loaded here; a gap (missing deps) reloads it. */
+  #heard(conversation: string, segmentId: string, changes: readonly Uint8Array[]): void {
+    // A segment this node does not hold: whoever loads it later reads it from storage.
+    const loading = this.#segments.get(segmentId)
+    if (!loading) return
+    void loading
+      .then(segment =>
+        this.#serial(segment, async () => {
+          if (segment.conversation !== undefined && segment.conversation !== conversation) return
+          const appended = this.#takeIn(segment, changes)
+          if (appended.pending.length > 0) await this.#refill(segment, 'gap')
+        }),
+      )
+      .catch(error => this.#options.log.warn({ err: error, documentId: segmentId }, 'could not take in changes from the bus'))
+  }
+
+  /** The bus hears the conversation from now on: its loaded segments catch up from storage. */
+  #refillConversation(conversation: string): void {
+    for (const loading of this.#segments.values()) {
+      void loading
+        .then(segment => (segment.conversation === conversation ? this.#serial(segment, () => this.#refill(segment, 'listening')) : undefined))
+        .catch(error => this.#options.log.warn({ err: error, conversation }, 'could not reload a segment from storage'))
+    }
+  }
+
+  /** Reloads a segment from the shared storage and takes in what this log lacks. */
+  async #refill(segment: Segment, reason: 'gap' | 'listening' | 'idle'): Promise<void> {
+    const stored = await this.#reader.load(segment.id)
+    this.#reader.forget(segment.id)
+    this.#options.bus?.refilled?.(reason)
+    if (stored) this.#takeIn(segment, stored.changes().map(change => change.bytes))
+  }
+
+  /**
+   * Changes another node accepted (and checked: docs/cluster.md, "Trust"), or read back
+   * from storage: appended (idempotent by hash), sent to this node's peers, the segment's
+   * state and recent authors updated, their events handed to the `relayed` hook. Not
+   * stored again nor published: the accepting node did both. A change of this node's own
+   * client that waited for these deps is freed here and goes the way of any accepted one.
+   */
+  #takeIn(segment: Segment, changes: readonly Uint8Array[]): AppendResult {
+    const before = segment.log.heads()
+    const appended = segment.log.append(changes)
+    for (const hash of appended.dropped) segment.waiting.delete(hash)
+    if (appended.accepted.length === 0) return appended
+    this.#forward(segment, appended.accepted, before, undefined)
+    const own = appended.accepted.filter(change => segment.waiting.has(change.hash))
+    const heard = own.length === 0 ? appended.accepted : appended.accepted.filter(change => !segment.waiting.has(change.hash))
+    let events: ParleyEvent[] = []
+    const checked = segment.state && checkSegmentLogChanges(segment.state, [], heard.map(change => A.decodeChange(change.bytes)), '', undefined, this.#options.limits)
+    if (checked && !isViolation(checked)) {
+      segment.state = checked.state
+      events = heard.flatMap(change => checked.events.get(change.hash) ?? [])
+    } else {
+      // No state yet (the segment's first change came from the bus), or past the size limit: from the whole log.
+      const folded = foldSegment(segment.log.changes().map(change => A.decodeChange(change.bytes)), this.#options.limits)
+      // Every event of the segment then: the index keeps the numbers it has (idempotent by ID).
+      segment.state = folded?.state ?? segment.state
+      events = folded?.events ?? []
+    }
+    segment.conversation ??= segment.state?.conversation
     rememberAuthors(segment.recent, events)
-    if (events.length > 0 && segment.state) this.#options.hooks.accepted?.(segment.state.conversation, segment.id, events)
+    if (events.length > 0 && segment.state) this.#options.hooks.relayed?.(segment.state.conversation, segment.id, events)
+    if (own.length > 0) {
+      this.#storage.enqueue(segment.id, own)
+      this.#own(segment, own)
+    }
+    this.#interest(segment)
+    return appended
   }
 
   #generate(segment: Segment, peer: PeerId): void {
@@ -311,7 +485,12 @@ export class RelayHub {
   async #load(documentId: string): Promise<Segment> {
     const log = (await this.#storage.load(documentId)) ?? new ChangeLog()
     const folded = log.size > 0 ? foldSegment(log.changes().map(change => A.decodeChange(change.bytes)), this.#options.limits) : undefined
-    const segment: Segment = { id: documentId, log, state: folded?.state ?? null, peers: new Map(), waiting: new Map(), recent: new Map(), used: Date.now(), tail: Promise.resolve() }
+    let conversation = folded?.state.conversation
+    if (conversation === undefined && this.#options.bus) {
+      const entry = await this.#options.registry.localEntry(documentId)
+      if (entry?.type === 'segment') conversation = entry.conversation
+    }
+    const segment: Segment = { id: documentId, log, state: folded?.state ?? null, peers: new Map(), waiting: new Map(), recent: new Map(), used: Date.now(), conversation, joined: undefined, tail: Promise.resolve() }
     if (folded) rememberAuthors(segment.recent, folded.events)
     if (folded) this.#options.hooks.loaded?.(folded.state.conversation, documentId, folded.events)
     return segment
