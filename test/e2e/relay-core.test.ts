@@ -2,7 +2,7 @@
  * The relay core (`--relay-core`, sync-server/src/relay/hub.ts): segments served from
  * change logs. The SDK and a stock automerge-repo client exchange messages through it,
  * a client that was offline catches up, the access rules hold on this path, and what it
- * stores is served after a restart, with or without the flag.
+ * stores is served after a restart, by the relay core and by the repo path (`--no-relay-core`).
  */
 import { next as A } from '@automerge/automerge'
 import { Repo, type DocumentId } from '@automerge/automerge-repo'
@@ -120,7 +120,7 @@ describe('the relay core (--relay-core) on a real server process', () => {
     expect(await mallory.closedWithin(5_000)).toEqual({ code: 4403, reason: expect.stringContaining('not a member') })
   })
 
-  it('what it stores survives a restart, and a server without the flag serves it from the same data', async () => {
+  it('what it stores survives a restart, and a server on the repo path (--no-relay-core) serves it from the same data', async () => {
     const own = await ServerProcess.start(['--relay-core'])
     const plain: ServerProcess[] = []
     const clients = new ClientPool()
@@ -139,7 +139,7 @@ describe('the relay core (--relay-core) on a real server process', () => {
       await clients.closeAll()
       await own.kill('SIGTERM')
 
-      plain.push(await ServerProcess.start([], { dataDir: own.dataDir }))
+      plain.push(await ServerProcess.start(['--no-relay-core'], { dataDir: own.dataDir }))
       const reader = await clients.connect(plain[0]!, 'bob')
       await reader.sync()
       expect(texts(await timelineWhere(await reader.conversation(conversation.id), items => items.length === 3))).toEqual(['kept 0', 'kept 1', 'kept 2'])
@@ -156,7 +156,7 @@ describe('the relay core in process', () => {
   afterEach(() => pool.closeAll())
   const endpointOf = (test: Awaited<ReturnType<typeof startTestServer>>) => ({ url: test.url.replace(/\/sync$/, ''), token: (user: string) => test.token(user) }) as unknown as ServerProcess
 
-  it('serves data written without the flag, and writes on top of it', async () => {
+  it('serves data written on the repo path (relayCore: false), and writes on top of it', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'parley-relay-upgrade-'))
     try {
       const before = await startTestServer({ dataDir, relayCore: false })
