@@ -11,6 +11,7 @@ export interface ChangeBusMetrics {
   dropped(): void
   refilled(reason: 'gap' | 'listening' | 'idle'): void
   reconnecting(): void
+  connected(up: boolean): void
 }
 
 const LAG_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
@@ -23,6 +24,7 @@ export function changeBusMetrics(register: Registry, segmentsLoaded: () => numbe
   const dropped = new Counter({ name: 'parley_bus_change_dropped_total', help: 'Segment change frames not published because the link to Redis was down (the others reload from storage).', registers })
   const refills = new Counter({ name: 'parley_relay_refills_total', help: 'Segments reloaded from the shared storage, by reason (gap: a change with missing deps; listening: a new subscription or the link back; idle: an HTTP use of a segment no client here syncs).', labelNames: ['reason'], registers })
   const reconnects = new Counter({ name: 'parley_bus_change_reconnects_total', help: 'Attempts of the segment bus to reconnect to Redis after its link dropped.', registers })
+  const connected = new Gauge({ name: 'parley_bus_change_connected', help: '1 while the segment bus has both its Redis connections up and subscribed, else 0.', registers })
   const lag = new Histogram({ name: 'parley_bus_change_lag_seconds', help: 'From a segment change frame being published by one node to its arrival at another, in seconds.', buckets: LAG_BUCKETS, registers })
   new Gauge({
     name: 'parley_relay_segments_loaded',
@@ -52,5 +54,6 @@ export function changeBusMetrics(register: Registry, segmentsLoaded: () => numbe
     dropped: () => dropped.inc(),
     refilled: reason => refills.labels(reason).inc(),
     reconnecting: () => reconnects.inc(),
+    connected: up => connected.set(up ? 1 : 0),
   }
 }

@@ -50,7 +50,9 @@ export class RedisChangeBus implements SegmentBus {
     this.#link = new RedisLink(options.url)
     this.#link.on('frame', (channel, bytes) => this.#receive(channel, bytes))
     // Back after a drop (or the first connect): whatever was published meanwhile is in storage.
+    this.#link.on('down', () => options.metrics?.connected(false))
     this.#link.on('up', () => {
+      options.metrics?.connected(true)
       for (const conversation of this.#interest.keys()) this.#handlers?.listening(conversation)
     })
     this.#link.on('reconnecting', () => options.metrics?.reconnecting())

@@ -81,6 +81,8 @@ describe('segments over the bus, by interest', () => {
     await back
 
     // Node 3 has no client: it holds no segment and listens on no conversation.
+    expect(await metric(one, 'parley_relay_segments_loaded')).toBeGreaterThan(0)
+    expect(await metric(two, 'parley_relay_segments_loaded')).toBeGreaterThan(0)
     expect(await metric(one, 'parley_bus_subscriptions')).toBe(1)
     expect(await metric(three, 'parley_bus_subscriptions')).toBe(0)
     expect(await metric(three, 'parley_relay_segments_loaded')).toBe(0)
@@ -115,5 +117,31 @@ describe('segments over the bus, by interest', () => {
     await bob.close()
     await expect.poll(() => metric(two, 'parley_bus_subscriptions')).toBe(0)
     expect(await metric(one, 'parley_bus_subscriptions')).toBe(1)
+  })
+
+  it('reloads from PostgreSQL what was sent while Redis was down, once the link is back', async () => {
+    const [one, two] = nodes as [TestServer, TestServer]
+    const alice = await connect(one, 'alice')
+    const bob = await connect(two, 'bob')
+    const conversation = await alice.createConversation({ title: 'outage', members: ['bob'] })
+    await conversation.send('before the outage')
+    await alice.sync()
+    const bobs = await bob.conversation(conversation.id)
+    await timelineWhere(bobs, hasText('before the outage'))
+    await expect.poll(() => metric(two, 'parley_bus_subscriptions')).toBe(1)
+    const reloads = await metric(two, 'parley_relay_refills_total{reason="listening"}')
+
+    await redis.kill()
+    await expect.poll(() => metric(one, 'parley_bus_change_connected')).toBe(0)
+    await expect.poll(() => metric(two, 'parley_bus_change_connected')).toBe(0)
+    await conversation.send('while Redis is down')
+    await alice.sync()
+    await redis.restart()
+    // Nothing publishes it again: node 2 finds it in storage once it listens again.
+    await timelineWhere(bobs, hasText('while Redis is down'))
+    expect(await metric(two, 'parley_relay_refills_total{reason="listening"}')).toBeGreaterThan(reloads)
+    const after = timelineWhere(conversation, hasText('after the outage'))
+    await bobs.send('after the outage')
+    await after
   })
 })
