@@ -341,7 +341,7 @@ export class RelayHub {
       const batch = this.#outgoing
       this.#outgoing = []
       // A failed write still publishes: the nodes listening get the change live; a reload
-      // elsewhere finds it once the resilient storage has written it (docs/cluster.md).
+      // elsewhere cannot find it (docs/cluster.md, "Segments over the bus").
       await this.#storage.flush().catch(error => this.#options.log.warn({ err: error }, 'could not store changes before publishing them'))
       await Promise.allSettled(batch.map(item => item.recorded))
       for (const item of batch) this.#options.bus?.publish(item.conversation, item.segment, item.changes)

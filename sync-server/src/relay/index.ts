@@ -3,7 +3,8 @@
  * changes and serves Automerge's sync protocol from it, with no Automerge document and
  * no per-peer Automerge sync on the hot path. Wired into the server for segments behind
  * the `relayCore` option (`--relay-core`): hub.ts; heads, inboxes and ephemeral messages
- * stay with the automerge-repo Repo for now.
+ * stay with the automerge-repo Repo for now. In a cluster sharing PostgreSQL, the hubs of
+ * the nodes share accepted changes by interest over bus.ts (docs/cluster.md).
  *
  * What each file owns:
  * - change-chunk.ts  reading a change chunk's header (hash, deps, actor, seq), checksum
@@ -28,6 +29,11 @@
  * - accept-batch.ts the registry's accepted hashes of client changes, written in groups
  *                    (one write for every message checked while the last was in flight),
  *                    after the relay and before each sender's acknowledgement.
+ * - bus.ts           the port to the other nodes of a cluster (cluster/change-bus.ts on
+ *                    Redis): join/leave a conversation as its segments gain their first
+ *                    or lose their last peer here, publish what was accepted here (after
+ *                    its storage write), hear what others accepted; the hub reloads a
+ *                    segment from the shared storage on a gap or a (re)subscription.
  * - log-storage.ts   persistence through automerge-repo's StorageAdapterInterface in
  *                    its own key layout (incrementals, snapshots), batched; loading a
  *                    document written by today's server into a log; compaction.
