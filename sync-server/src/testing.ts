@@ -39,6 +39,22 @@ export async function startTestServer(options: ServerOptions = {}): Promise<Test
   }
 }
 
+/**
+ * Stops a stock automerge-repo WebSocketClientAdapter for good. Its `disconnect()` leaves a
+ * reconnect timer armed by an earlier close (the server closing it with 4403 or 4413), and
+ * its error handler throws anything but ECONNREFUSED: a reconnect that later met another
+ * test's server on the same port answered 401 and crashed the test run with an uncaught
+ * "Unexpected server response: 401".
+ */
+export function stopStockAdapter(adapter: { connect: (...args: never[]) => void; disconnect(): void }): void {
+  adapter.connect = () => {}
+  try {
+    adapter.disconnect()
+  } catch {
+    // never connected: nothing to close
+  }
+}
+
 export { automergeChunk, uleb } from './chunk-builders.ts'
 export { RawClient, withTimeout, type Closed, type SyncEndpoint } from './raw-client.ts'
 export { RedisProcess } from './cluster/redis-process.ts'

@@ -3,7 +3,7 @@ import { Repo, type AutomergeUrl, type DocHandle, type PeerId } from '@automerge
 import { appendEvent, initHead, initSegment, type HeadDoc, type MessageEvent, type SegmentDoc } from '@parley/core'
 import { WebSocketClientAdapter } from '@automerge/automerge-repo-network-websocket'
 import { WebSocket } from 'ws'
-import { RawClient, type TestServer } from '../src/testing.ts'
+import { RawClient, stopStockAdapter, type TestServer } from '../src/testing.ts'
 
 export { RawClient } from '../src/testing.ts'
 
@@ -24,7 +24,7 @@ export async function stockRepo(server: Pick<TestServer, 'url' | 'token'>, user:
   // The repo opened the adapter's socket; in Node it is a `ws` WebSocket.
   const socket = (adapter as unknown as { socket: WebSocket }).socket
   const closed = new Promise<{ code: number; reason: string }>(resolve => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })))
-  return { repo, server, user, closed, close: () => adapter.disconnect() }
+  return { repo, server, user, closed, close: () => stopStockAdapter(adapter) }
 }
 
 /** A conversation made the way any automerge-repo client can: core's document functions on a stock Repo. */

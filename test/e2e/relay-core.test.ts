@@ -8,7 +8,7 @@ import { next as A } from '@automerge/automerge'
 import { Repo, type DocumentId } from '@automerge/automerge-repo'
 import { WebSocketClientAdapter } from '@automerge/automerge-repo-network-websocket'
 import { appendEvent, readHead, readSegmentEvents, type HeadDoc, type SegmentDoc } from '@parley/core'
-import { RawClient, startTestServer } from '@parley/sync-server/testing'
+import { RawClient, startTestServer, stopStockAdapter } from '@parley/sync-server/testing'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -25,7 +25,7 @@ describe('the relay core (--relay-core) on a real server process', () => {
   const repos: Repo[] = []
   beforeAll(async () => (server = await ServerProcess.start(['--relay-core'])))
   afterAll(async () => {
-    for (const repo of repos) for (const adapter of repo.networkSubsystem.adapters) adapter.disconnect()
+    for (const repo of repos) for (const adapter of repo.networkSubsystem.adapters) stopStockAdapter(adapter)
     await pool.closeAll()
     await server?.stop()
   })

@@ -1,6 +1,7 @@
 import { Repo, type DocumentId } from '@automerge/automerge-repo'
 import { WebSocketClientAdapter } from '@automerge/automerge-repo-network-websocket'
 import { appendEvent, readHead, type HeadDoc, type SegmentDoc } from '@parley/core'
+import { stopStockAdapter } from '@parley/sync-server/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ClientPool } from '../support/clients.ts'
 import { ServerProcess } from '../support/server-process.ts'
@@ -12,7 +13,7 @@ describe('a stock automerge-repo client', () => {
   const repos: Repo[] = []
   beforeAll(async () => (server = await ServerProcess.start()))
   afterAll(async () => {
-    for (const repo of repos) for (const adapter of repo.networkSubsystem.adapters) adapter.disconnect()
+    for (const repo of repos) for (const adapter of repo.networkSubsystem.adapters) stopStockAdapter(adapter)
     await pool.closeAll()
     await server?.stop()
   })

@@ -15,7 +15,7 @@ import { next as Automerge, type Doc } from '@automerge/automerge'
 import { parseAutomergeUrl, Repo, stringifyAutomergeUrl, type BinaryDocumentId, type DocumentId } from '@automerge/automerge-repo'
 import { WebSocketClientAdapter } from '@automerge/automerge-repo-network-websocket'
 import { addMember, appendEvent, INHERITED_NAMES, initSegment, randomId, scalar, type HeadDoc, type SegmentDoc } from '@parley/core'
-import { RawClient, withTimeout } from '@parley/sync-server/testing'
+import { RawClient, stopStockAdapter, withTimeout } from '@parley/sync-server/testing'
 import fc from 'fast-check'
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -71,7 +71,7 @@ describe('prototype-named identifiers (issue 13, item 3)', () => {
     segment = Automerge.clone((await repo.find<SegmentDoc>(segmentId as DocumentId)).doc())
   })
   afterAll(async () => {
-    for (const repo of repos) for (const adapter of repo.networkSubsystem.adapters) adapter.disconnect()
+    for (const repo of repos) for (const adapter of repo.networkSubsystem.adapters) stopStockAdapter(adapter)
     await server?.stop()
   })
 

@@ -14,7 +14,7 @@ import { WebSocketClientAdapter } from '@automerge/automerge-repo-network-websoc
 import { appendEvent, type SegmentDoc } from '@parley/core'
 import { next as Automerge } from '@automerge/automerge'
 import type { Conversation, ParleyClient } from '@parley/client'
-import { RawClient } from '@parley/sync-server/testing'
+import { RawClient, stopStockAdapter } from '@parley/sync-server/testing'
 import { request } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ServerProcess } from '../support/server-process.ts'
@@ -167,8 +167,10 @@ describe('overload and backpressure', () => {
     // A segment filled to the server's limit (DEFAULT_LIMITS.maxSegmentBytes, 2 MiB of
     // event JSON) with 16 KiB messages: the biggest document a conversation can have.
     // Written by a stock automerge-repo peer (which ignores SEGMENT_BYTES) in changes of 40 (120 events, 1.97 MB).
-    const stock = new Repo({ network: [new WebSocketClientAdapter(`${at.url}/sync?token=${await at.token('alice')}`)] })
-    cleanup.push(async () => stock.shutdown())
+    const adapter = new WebSocketClientAdapter(`${at.url}/sync?token=${await at.token('alice')}`)
+    const stock = new Repo({ network: [adapter] })
+    // The server closes this peer with 4413 below: its reconnect must not outlive the test.
+    cleanup.push(async () => stopStockAdapter(adapter))
     const segment = await stock.find<SegmentDoc>(segmentId as DocumentId)
     const text = 'x'.repeat(16 * 1024 - 32)
     const probe = await RawClient.open(endpoint(at, 'alice'), 'alice')
@@ -195,7 +197,7 @@ describe('overload and backpressure', () => {
     appendForty(3)
     await eventually('the server to refuse the change past the segment limit', async () => /a segment holds at most 2097152 bytes of events/.test(at.log), 30_000, 100)
     expect(await serverHeads()).toEqual(full)
-    await stock.shutdown()
+    stopStockAdapter(adapter)
     // The SDK starts the next segment instead (core SEGMENT_BYTES).
     await conversation.send('one more, in the next segment')
     expect(conversation.documentIds().length).toBe(3)
