@@ -71,7 +71,9 @@ describe('idle document eviction', () => {
     // Our own data directory: the test server deletes the one it makes when it closes.
     const dataDir = await mkdtemp(join(tmpdir(), 'parley-eviction-'))
     cleanup.push(() => rm(dataDir, { recursive: true, force: true }))
-    const at = await server({ documentIdleMs: 200, dataDir })
+    // The repo path's save-then-unload (documents/eviction.ts): the relay core does not unload a
+    // segment while a client syncs it, and writes its log in its own layout (relay/log-storage.ts).
+    const at = await server({ documentIdleMs: 200, dataDir, relayCore: false })
     const alice = await client(at, 'alice')
     const conversation = await alice.createConversation({ members: ['bob'] })
     const segmentId = conversation.documentIds().find(id => id !== conversation.id)!
