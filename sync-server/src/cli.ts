@@ -27,8 +27,9 @@ const USAGE = `Usage:
                 [--max-connections-per-user 32] [--max-connections-per-ip 256]
                 [--max-loaded-docs 10000] [--doc-idle-ms 300000]
                 [--storage-retry-ms 1000] [--min-free-bytes 8388608]
-                [--no-relay-core]  (segments served by the automerge-repo Repo, as a
-                                    cluster does, instead of the relay core's change logs)
+                [--no-relay-core]  (segments served by the automerge-repo Repo instead of
+                                    the relay core's change logs; a cluster does so unless
+                                    it has --postgres and --relay-core)
   parley-server token <userId> [--ttl 1h] [--admin] [--data ./data] [--jwt-secret S]
   parley-server migrate --from ./data --to postgres://USER@HOST:5432/DB
                 (copies a stopped single-node server's data directory into PostgreSQL,
