@@ -261,7 +261,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     for (const opened of this.#opened.values()) (await opened.catch(() => undefined))?.close()
     // Not repo.shutdown(): it flushes every handle, and one that never became available throws.
     this.#connection?.disconnect()
-    await this.#repo.flush([...this.#tracked.keys()] as DocumentId[])
+    await Promise.all([this.#repo.flush([...this.#tracked.keys()] as DocumentId[]), this.#local.flush()])
     await this.#storage.close()
   }
 
@@ -328,7 +328,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     if (this.#tracked.has(handle.documentId)) return
     this.#tracked.set(handle.documentId, handle)
     const check = (): void => {
-      if (this.#local.pending.has(handle.documentId) && this.#handleSynced(handle)) void this.#local.removePending(handle.documentId)
+      if (this.#local.pending.has(handle.documentId) && this.#handleSynced(handle)) this.#local.removePending(handle.documentId)
       this.#notifySyncWaiters()
     }
     handle.on('remote-heads', check)

@@ -1,14 +1,26 @@
 /**
  * What a device remembers besides documents, kept in the same storage adapter under
- * `['parley', …]` keys: its device ID, its clock, the conversations it knows, and the
- * documents it changed that the server has not yet confirmed (so a later process
- * loads and syncs them even if nothing else would open them).
+ * `['parley', …]` keys: its device ID, the conversations it knows, and its outbox: its
+ * clock and the documents it changed that the server has not yet confirmed (so a later
+ * process loads and syncs them even if nothing else would open them).
+ *
+ * A send writes the outbox once (clock and pending together); a confirmation's removal is
+ * written a moment later, or with the next send, so a conversation in use costs one write
+ * per message, not three (each is an IndexedDB transaction in a browser). A removal lost
+ * to a crash only makes the next start sync a document that was already in sync.
  */
 import type { StorageAdapterInterface } from '@automerge/automerge-repo/slim'
 import { randomId } from '@parley/core'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
+/** How long a confirmation's removal from the outbox waits for a send to carry it. */
+const REMOVAL_DELAY_MS = 1000
+
+interface Outbox {
+  pending: string[]
+  clock: number
+}
 
 export class LocalState {
   readonly device: string
@@ -16,6 +28,7 @@ export class LocalState {
   readonly pending: Set<string>
   clockLast: number
   readonly #storage: StorageAdapterInterface
+  #removal: ReturnType<typeof setTimeout> | undefined
 
   private constructor(storage: StorageAdapterInterface, state: { device: string; conversations: string[]; pending: string[]; clockLast: number }) {
     this.#storage = storage
@@ -35,11 +48,13 @@ export class LocalState {
       device = randomId()
       await storage.save(['parley', 'device'], encoder.encode(JSON.stringify(device)))
     }
+    // Before the outbox, the pending set and the clock had a key each.
+    const outbox = await read<Outbox | undefined>('outbox', undefined)
     return new LocalState(storage, {
       device,
       conversations: await read<string[]>('conversations', []),
-      pending: await read<string[]>('pending', []),
-      clockLast: await read<number>('clock', 0),
+      pending: outbox?.pending ?? (await read<string[]>('pending', [])),
+      clockLast: outbox?.clock ?? (await read<number>('clock', 0)),
     })
   }
 
@@ -50,17 +65,26 @@ export class LocalState {
   }
 
   async addPending(ids: string[], clockLast: number): Promise<void> {
-    const before = this.pending.size
     for (const id of ids) this.pending.add(id)
     this.clockLast = clockLast
-    await Promise.all([
-      this.pending.size !== before ? this.#write('pending', [...this.pending]) : undefined,
-      this.#write('clock', clockLast),
-    ])
+    await this.#writeOutbox()
   }
 
-  async removePending(id: string): Promise<void> {
-    if (this.pending.delete(id)) await this.#write('pending', [...this.pending])
+  removePending(id: string): void {
+    if (!this.pending.delete(id) || this.#removal) return
+    this.#removal = setTimeout(() => void this.#writeOutbox(), REMOVAL_DELAY_MS)
+    this.#removal.unref?.()
+  }
+
+  /** Writes a removal still waiting (the client is closing). */
+  async flush(): Promise<void> {
+    if (this.#removal) await this.#writeOutbox()
+  }
+
+  #writeOutbox(): Promise<void> {
+    clearTimeout(this.#removal)
+    this.#removal = undefined
+    return this.#write('outbox', { pending: [...this.pending], clock: this.clockLast } satisfies Outbox)
   }
 
   #write(name: string, value: unknown): Promise<void> {
