@@ -23,8 +23,9 @@ import { CloseCodes } from '../close-codes.ts'
 import { decodeSyncData } from '../network/frames.ts'
 import { AcceptBatch } from './accept-batch.ts'
 import type { SegmentBus } from './bus.ts'
+import { BusOutbox } from './bus-outbox.ts'
 import { ChangeLog, type AppendResult, type LoggedChange } from './change-log.ts'
-import { LogStorage } from './log-storage.ts'
+import { LOG_BATCH_DELAY_MS, LogStorage } from './log-storage.ts'
 import { canForward, createPeerState, decodeSyncMessage, forwardable, forwarded, generate, receive, type PeerState, type SyncMessage } from './peer-sync.ts'
 import { applyEffects, checkSegmentIngress, rememberAuthors } from './segment-ingress.ts'
 import { serverChange } from './server-change.ts'
@@ -80,17 +81,8 @@ interface Segment {
   tail: Promise<unknown>
 }
 
-/**
- * How long accepted changes wait before their log is written: as long as the default
- * path's Repo waits between saves of a document (automerge-repo's saveDebounceRate,
- * 100 ms, which server.ts leaves as is), so a crash loses no more with the flag than
- * without. Writing after 5 ms cost one LevelDB write per message whenever messages came
- * more than 5 ms apart (benchmarks/RESULTS.md, relay core latency). What the client is told
- * does not wait for this write: the accepted hashes are recorded before its
- * acknowledgement (#receive, accept-batch.ts), so after a crash the changes clients
- * re-send are taken back, as on the default path.
- */
-export const LOG_BATCH_DELAY_MS = 100
+/** A whole log checked from its first change: the segment's state and every event (access/segment-log-rules.ts). */
+const foldLog = (log: ChangeLog, limits: Limits) => foldSegment(log.changes().map(change => A.decodeChange(change.bytes)), limits)
 
 /** The owner the registry records for the server's own changes (conversations/service.ts). */
 const SERVER_ACTOR_OWNER = '@server'
@@ -109,15 +101,15 @@ export class RelayHub {
   readonly #finishing = new Set<Promise<unknown>>()
   /** Reads segments back from the shared storage for the bus (its own file bookkeeping, apart from #storage's). */
   readonly #reader: LogStorage
-  /** Accepted changes waiting for their storage write before they are published (#drain). */
-  #outgoing: { conversation: string; segment: string; changes: Uint8Array[]; recorded: Promise<unknown> }[] = []
-  #draining: Promise<void> | undefined
+  /** With a bus: accepted changes waiting for their storage write before they are published. */
+  readonly #outbox: BusOutbox | undefined
 
   constructor(options: RelayHubOptions) {
     this.#options = options
     this.#storage = new LogStorage(options.storage, { batchDelayMs: LOG_BATCH_DELAY_MS })
     this.#accepts = new AcceptBatch(hashes => options.registry.accept(hashes))
     this.#reader = new LogStorage(options.storage)
+    this.#outbox = options.bus && new BusOutbox(options.bus, () => this.#storage.flush(), options.log)
     options.bus?.attach({
       changes: (conversation, segmentId, changes) => this.#heard(conversation, segmentId, changes),
       listening: conversation => this.#refillConversation(conversation),
@@ -259,7 +251,7 @@ export class RelayHub {
       const before = segment.log.heads()
       const appended = segment.log.append(changes)
       if (appended.rejected.length > 0) throw new Error(`the server's own change was refused: ${appended.rejected[0]!.message}`)
-      const folded = foldSegment(segment.log.changes().map(item => A.decodeChange(item.bytes)), this.#options.limits)
+      const folded = foldLog(segment.log, this.#options.limits)
       segment.state = folded?.state ?? null
       segment.conversation ??= segment.state?.conversation
       this.#accepted(segment, appended.accepted, before, undefined)
@@ -282,7 +274,7 @@ export class RelayHub {
     clearInterval(this.#sweep)
     await Promise.all([...this.#segments.values()].map(loading => loading.then(segment => segment.tail)))
     await Promise.allSettled([...this.#finishing])
-    await this.#draining
+    await this.#outbox?.idle()
     await this.#storage.flush()
     this.#segments.clear()
   }
@@ -304,7 +296,7 @@ export class RelayHub {
     rememberAuthors(segment.recent, events)
     const recorded = events.length > 0 && segment.state ? this.#options.hooks.accepted?.(segment.state.conversation, segment.id, events) : undefined
     const conversation = segment.conversation ?? segment.state?.conversation
-    if (this.#options.bus && conversation !== undefined) this.#publish({ conversation, segment: segment.id, changes: accepted.map(change => change.bytes), recorded: Promise.resolve(recorded) })
+    if (conversation !== undefined) this.#outbox?.publish({ conversation, segment: segment.id, changes: accepted.map(change => change.bytes), recorded: Promise.resolve(recorded) })
   }
 
   /** Sends newly appended changes to the segment's peers (but their origin): one shared message to those in sync. */
@@ -317,36 +309,6 @@ export class RelayHub {
         this.#sendSync(segment.id, peer, forward.message)
       } else this.#generate(segment, peer)
     }
-  }
-
-  /**
-   * Publishes changes accepted here once they are stored and numbered. Why after the write:
-   * a node that missed a frame (Redis dropped it, its link was down, it subscribed a moment
-   * later) finds every published change in the shared storage when it reloads the segment,
-   * so one reload fills any gap, and nothing is lost if Redis drops a message. Publishing
-   * first would open a window (up to LOG_BATCH_DELAY_MS) in which a change is on the bus
-   * but not where a reload looks. Storing never waits on Redis; the price is one storage
-   * write ahead of each cross-node delivery, shared by every change accepted while the
-   * previous write was out. After the numbering too: the other nodes' event index then
-   * reads the numbers back (hook `relayed`) instead of numbering, so webhooks stay with the
-   * accepting node (docs/cluster.md, "Segments over the bus").
-   */
-  #publish(item: { conversation: string; segment: string; changes: Uint8Array[]; recorded: Promise<unknown> }): void {
-    this.#outgoing.push(item)
-    this.#draining ??= this.#drain()
-  }
-
-  async #drain(): Promise<void> {
-    while (this.#outgoing.length > 0) {
-      const batch = this.#outgoing
-      this.#outgoing = []
-      // A failed write still publishes: the nodes listening get the change live; a reload
-      // elsewhere cannot find it (docs/cluster.md, "Segments over the bus").
-      await this.#storage.flush().catch(error => this.#options.log.warn({ err: error }, 'could not store changes before publishing them'))
-      await Promise.allSettled(batch.map(item => item.recorded))
-      for (const item of batch) this.#options.bus?.publish(item.conversation, item.segment, item.changes)
-    }
-    this.#draining = undefined
   }
 
   /** Joins the segment's conversation on the bus when its first peer here arrives; leaves when the last goes. */
@@ -428,7 +390,7 @@ export class RelayHub {
       events = heard.flatMap(change => checked.events.get(change.hash) ?? [])
     } else {
       // No state yet (the segment's first change came from the bus), or past the size limit: from the whole log.
-      const folded = foldSegment(segment.log.changes().map(change => A.decodeChange(change.bytes)), this.#options.limits)
+      const folded = foldLog(segment.log, this.#options.limits)
       // Every event of the segment then: the index keeps the numbers it has (idempotent by ID).
       segment.state = folded?.state ?? segment.state
       events = folded?.events ?? []
@@ -484,7 +446,7 @@ export class RelayHub {
 
   async #load(documentId: string): Promise<Segment> {
     const log = (await this.#storage.load(documentId)) ?? new ChangeLog()
-    const folded = log.size > 0 ? foldSegment(log.changes().map(change => A.decodeChange(change.bytes)), this.#options.limits) : undefined
+    const folded = log.size > 0 ? foldLog(log, this.#options.limits) : undefined
     let conversation = folded?.state.conversation
     if (conversation === undefined && this.#options.bus) {
       const entry = await this.#options.registry.localEntry(documentId)

@@ -34,6 +34,7 @@
  *                    or lose their last peer here, publish what was accepted here (after
  *                    its storage write), hear what others accepted; the hub reloads a
  *                    segment from the shared storage on a gap or a (re)subscription.
+ * - bus-outbox.ts    what this node accepted, published once stored and numbered.
  * - log-storage.ts   persistence through automerge-repo's StorageAdapterInterface in
  *                    its own key layout (incrementals, snapshots), batched; loading a
  *                    document written by today's server into a log; compaction.

@@ -16,6 +16,18 @@ import { createHash } from 'node:crypto'
 import { splitChunks } from './change-chunk.ts'
 import { ChangeLog, type ChangeLogOptions, type LoggedChange } from './change-log.ts'
 
+/**
+ * How long the server's accepted changes wait before their log is written (hub.ts): as
+ * long as the repo path's Repo waits between saves of a document (automerge-repo's
+ * saveDebounceRate, 100 ms, which server.ts leaves as is), so a crash loses no more on the
+ * relay core than on the repo path. Writing after 5 ms cost one LevelDB write per message whenever messages came
+ * more than 5 ms apart (benchmarks/RESULTS.md, relay core latency). What the client is told
+ * does not wait for this write: the accepted hashes are recorded before its
+ * acknowledgement (hub.ts #receive, accept-batch.ts), so after a crash the changes clients
+ * re-send are taken back, as on the repo path.
+ */
+export const LOG_BATCH_DELAY_MS = 100
+
 export interface LogStorageOptions {
   /** How long accepted changes may wait before they are written (ms). */
   readonly batchDelayMs?: number
