@@ -80,34 +80,42 @@ async function settle(what: string, link: Link, done: () => boolean, budget: num
 
 const sameHeads = (a: string[], b: string[]) => [...a].sort().join() === [...b].sort().join()
 
+/**
+ * A server repo (as server.ts shares: nothing announced) with Alice and Bob over links,
+ * a document Alice made, synced to all three; `resets` collects the server's sync-state resets.
+ */
+async function synced() {
+  const toAlice = new Link()
+  const toBob = new Link()
+  const server = new Repo({
+    peerId: 'parley-server-test' as PeerId,
+    network: [toAlice.b, toBob.b],
+    shareConfig: { announce: async () => false, access: async () => true },
+  })
+  const resets: unknown[] = []
+  server.on('doc-metrics', event => {
+    if ((event as { type: string }).type === 'sync-state-reset') resets.push(event)
+  })
+  const alice = new Repo({ peerId: 'alice-device' as PeerId, network: [toAlice.a] })
+  const bob = new Repo({ peerId: 'bob-device' as PeerId, network: [toBob.a] })
+  // The repos hand the adapters their peer IDs asynchronously.
+  while (![toAlice.a, toAlice.b, toBob.a, toBob.b].every(end => end.peerId)) await tick()
+  toAlice.up()
+  toBob.up()
+  const aliceDoc = alice.create<{ reads: Record<string, number> }>({ reads: {} })
+  // Alice's repo offers it to the server (clients announce); Bob then asks the server for it.
+  await settle('server has the document', toAlice, () => server.handles[aliceDoc.documentId]?.isReady() === true, 200)
+  const serverDoc = await server.find<{ reads: Record<string, number> }>(aliceDoc.documentId)
+  const bobDoc = await bob.find<{ reads: Record<string, number> }>(aliceDoc.url)
+  await settle('first sync', toAlice, () => sameHeads(serverDoc.heads(), aliceDoc.heads()) && sameHeads(bobDoc.heads(), aliceDoc.heads()), 200)
+  return { toAlice, toBob, resets, aliceDoc, bobDoc, serverDoc }
+}
+
 describe('reconnecting under the same peer ID', () => {
   for (const seed of [0, 1, 2, 3, 4]) {
     it(`receives the changes the server sent to its dead connection (variant ${seed})`, async () => {
-      const toAlice = new Link()
-      const toBob = new Link()
-      const server = new Repo({
-        peerId: 'parley-server-test' as PeerId,
-        network: [toAlice.b, toBob.b],
-        shareConfig: { announce: async () => false, access: async () => true },
-      })
+      const { toAlice, toBob, resets, aliceDoc, bobDoc, serverDoc } = await synced()
       // The loop breaker (next test) would end the loop after a while; this case must not loop at all.
-      const resets: unknown[] = []
-      server.on('doc-metrics', event => {
-        if ((event as { type: string }).type === 'sync-state-reset') resets.push(event)
-      })
-      const alice = new Repo({ peerId: 'alice-device' as PeerId, network: [toAlice.a] })
-      const bob = new Repo({ peerId: 'bob-device' as PeerId, network: [toBob.a] })
-      // The repos hand the adapters their peer IDs asynchronously.
-      while (![toAlice.a, toAlice.b, toBob.a, toBob.b].every(end => end.peerId)) await tick()
-      toAlice.up()
-      toBob.up()
-
-      const aliceDoc = alice.create<{ reads: Record<string, number> }>({ reads: {} })
-      // Alice's repo offers it to the server (clients announce); Bob then asks the server for it.
-      await settle('server has the document', toAlice, () => server.handles[aliceDoc.documentId]?.isReady() === true, 200)
-      const serverDoc = await server.find<{ reads: Record<string, number> }>(aliceDoc.documentId)
-      const bobDoc = await bob.find<{ reads: Record<string, number> }>(aliceDoc.url)
-      await settle('first sync', toAlice, () => sameHeads(serverDoc.heads(), aliceDoc.heads()) && sameHeads(bobDoc.heads(), aliceDoc.heads()), 200)
 
       // Alice's socket dies unnoticed; both write meanwhile. The server sends Bob's change into the void.
       toAlice.dropping = true
@@ -136,27 +144,7 @@ describe('reconnecting under the same peer ID', () => {
 
 describe('a sync loop on a live connection', () => {
   it('is broken by starting that peer’s sync state afresh, and reported', async () => {
-    const toAlice = new Link()
-    const toBob = new Link()
-    const server = new Repo({
-      peerId: 'parley-server-test' as PeerId,
-      network: [toAlice.b, toBob.b],
-      shareConfig: { announce: async () => false, access: async () => true },
-    })
-    const resets: unknown[] = []
-    server.on('doc-metrics', event => {
-      if ((event as { type: string }).type === 'sync-state-reset') resets.push(event)
-    })
-    const alice = new Repo({ peerId: 'alice-device' as PeerId, network: [toAlice.a] })
-    const bob = new Repo({ peerId: 'bob-device' as PeerId, network: [toBob.a] })
-    while (![toAlice.a, toAlice.b, toBob.a, toBob.b].every(end => end.peerId)) await tick()
-    toAlice.up()
-    toBob.up()
-    const aliceDoc = alice.create<{ reads: Record<string, number> }>({ reads: {} })
-    await settle('server has the document', toAlice, () => server.handles[aliceDoc.documentId]?.isReady() === true, 200)
-    const serverDoc = await server.find<{ reads: Record<string, number> }>(aliceDoc.documentId)
-    const bobDoc = await bob.find<{ reads: Record<string, number> }>(aliceDoc.url)
-    await settle('first sync', toAlice, () => sameHeads(serverDoc.heads(), aliceDoc.heads()) && sameHeads(bobDoc.heads(), aliceDoc.heads()), 200)
+    const { toAlice, toBob, resets, aliceDoc, bobDoc, serverDoc } = await synced()
 
     // One message to Alice is lost with no disconnect (what a sync state gone wrong looks
     // like; the sync protocol assumes none is): the server believes she has Bob's change.
