@@ -55,13 +55,18 @@ const KINDS = new Set(['hello', 'bye', 'msg', 'fan', 'query', 'answer'])
 
 /** The frame, or undefined for anything that is not one of ours (another program on the same Redis). */
 export function decodeFrame(bytes: Uint8Array): BusFrame | undefined {
-  let frame: unknown
+  const frame = decodeObject(bytes)
+  if (!frame) return undefined
+  const { k, from } = frame as { k?: unknown; from?: unknown }
+  return typeof k === 'string' && KINDS.has(k) && typeof from === 'string' ? (frame as BusFrame) : undefined
+}
+
+/** A CBOR object read from the bus, or undefined for bytes that are not one. */
+export function decodeObject(bytes: Uint8Array): object | undefined {
   try {
-    frame = cbor.decode(bytes)
+    const value: unknown = cbor.decode(bytes)
+    return typeof value === 'object' && value !== null ? value : undefined
   } catch {
     return undefined
   }
-  if (typeof frame !== 'object' || frame === null) return undefined
-  const { k, from } = frame as { k?: unknown; from?: unknown }
-  return typeof k === 'string' && KINDS.has(k) && typeof from === 'string' ? (frame as BusFrame) : undefined
 }

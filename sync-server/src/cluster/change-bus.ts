@@ -15,7 +15,7 @@ import { cbor } from '@automerge/automerge-repo'
 import { randomBytes } from 'node:crypto'
 import type { SegmentBus, SegmentBusHandlers } from '../relay/bus.ts'
 import type { BusLogger } from './bus-adapter.ts'
-import { busClock } from './bus-frames.ts'
+import { busClock, decodeObject } from './bus-frames.ts'
 import type { ChangeBusMetrics } from './change-bus-metrics.ts'
 import { RedisLink } from './redis-link.ts'
 
@@ -134,13 +134,8 @@ export class RedisChangeBus implements SegmentBus {
 }
 
 function decodeChangeFrame(bytes: Uint8Array): ChangeFrame | undefined {
-  let frame: unknown
-  try {
-    frame = cbor.decode(bytes)
-  } catch {
-    return undefined
-  }
-  if (typeof frame !== 'object' || frame === null) return undefined
+  const frame = decodeObject(bytes)
+  if (!frame) return undefined
   const { from, s, c, t } = frame as Partial<ChangeFrame>
   if (typeof from !== 'string' || typeof s !== 'string' || typeof t !== 'number' || !Array.isArray(c) || !c.every(item => item instanceof Uint8Array)) return undefined
   return frame as ChangeFrame

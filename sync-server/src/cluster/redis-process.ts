@@ -5,20 +5,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { reapOnExit, untilReady } from '../child-reaper.ts'
+import { freePort } from '../free-port.ts'
 
 const REDIS_SERVER = process.env.PARLEY_REDIS_SERVER ?? 'redis-server'
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
 
 export class RedisProcess {
   readonly port: number

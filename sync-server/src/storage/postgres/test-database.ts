@@ -13,11 +13,11 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { chownSync, existsSync, readdirSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { reapOnExit, untilReady } from '../../child-reaper.ts'
 import { PostgresPool } from './pool.ts'
+import { freePort } from '../../free-port.ts'
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432'
 
@@ -87,14 +87,6 @@ export function postgresBinDir(): string | undefined {
   if (!existsSync(debian)) return undefined
   const versions = readdirSync(debian).filter(v => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a))
   return versions.map(v => join(debian, v, 'bin')).find(dir => existsSync(join(dir, 'initdb')))
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise(resolve => server.close(resolve))
-  return port
 }
 
 /** PostgreSQL refuses to run as root: as root, the server runs as the postgres user. */
