@@ -54,6 +54,30 @@ export interface ReadEvent extends EventBase {
   target: string
 }
 
+/** What the server decided about a message (docs/moderation.md). `allowed` reverses an earlier decision. */
+export type ModerationDecision = 'rejected' | 'flagged' | 'allowed'
+export const MODERATION_DECISIONS: readonly ModerationDecision[] = ['rejected', 'flagged', 'allowed']
+
+/**
+ * The author of every `moderated` event: the server itself, not a user. The server
+ * refuses `moderated` events from every client (sync-server access/rules.ts checkEvent),
+ * so one in a log was written by the server, and projections honour no other author's.
+ */
+export const MODERATION_AUTHOR = 'parley:moderation'
+
+/**
+ * The server's decision about a message (`target`), appended after the message was
+ * accepted: the log stays append-only. With `edit`, the decision is about that edit of
+ * the message only. The latest decision in the total order wins (docs/moderation.md).
+ */
+export interface ModeratedEvent extends EventBase {
+  type: 'moderated'
+  target: string
+  decision: ModerationDecision
+  reason: string
+  edit?: string
+}
+
 export type ParleyEvent =
   | MessageEvent
   | EditEvent
@@ -63,6 +87,7 @@ export type ParleyEvent =
   | MemberRemovedEvent
   | TitleChangedEvent
   | ReadEvent
+  | ModeratedEvent
 
 export type EventType = ParleyEvent['type']
 
@@ -75,6 +100,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'member-removed',
   'title-changed',
   'read',
+  'moderated',
 ]
 
 /** The fields of an event a writer chooses; the rest (id, author, device, at) are stamped. */

@@ -1,4 +1,4 @@
-import type { DeleteEvent, EditEvent, MessageEvent, ParleyEvent, Priority, ReactionEvent, ReadEvent } from './events.ts'
+import { MODERATION_AUTHOR, type DeleteEvent, type EditEvent, type MessageEvent, type ModeratedEvent, type ParleyEvent, type Priority, type ReactionEvent, type ReadEvent } from './events.ts'
 import { sortUnique } from './order.ts'
 
 export interface TimelineItem {
@@ -13,6 +13,20 @@ export interface TimelineItem {
   /** Emoji → user IDs who reacted with it, sorted. Emoji nobody holds are left out. No prototype: an emoji is any text. */
   reactions: Record<string, string[]>
   priority?: Priority
+  /**
+   * Present while the server's latest decision about the message (or, with `edit`, about
+   * one edit of it) is `rejected` or `flagged` (docs/moderation.md). A rejected message's
+   * `text` is empty: views show "removed by moderation", and to its author the reason. A
+   * rejected edit is left out (the text is the one before it); a flagged message shows as usual.
+   */
+  moderation?: Moderation
+}
+
+export interface Moderation {
+  decision: 'rejected' | 'flagged'
+  reason: string
+  /** The edit the decision is about; absent when it is about the message itself. */
+  edit?: string
 }
 
 /**
@@ -39,10 +53,22 @@ export function project(events: Iterable<ParleyEvent>): TimelineItem[] {
 }
 
 /** The events that change a message rather than add one. */
-export type ModifierEvent = EditEvent | DeleteEvent | ReactionEvent
+export type ModifierEvent = EditEvent | DeleteEvent | ReactionEvent | ModeratedEvent
 
 export function isModifier(event: ParleyEvent): event is ModifierEvent {
-  return event.type === 'edit' || event.type === 'delete' || event.type === 'reaction'
+  return event.type === 'edit' || event.type === 'delete' || event.type === 'reaction' || event.type === 'moderated'
+}
+
+/** The server's latest decision about the message and about each of its edits; another author's `moderated` counts for nothing. */
+function decisions(modifiers: readonly ModifierEvent[]): { message?: ModeratedEvent; edits: Map<string, ModeratedEvent> } {
+  let message: ModeratedEvent | undefined
+  const edits = new Map<string, ModeratedEvent>()
+  for (const event of modifiers) {
+    if (event.type !== 'moderated' || event.author !== MODERATION_AUTHOR) continue
+    if (event.edit === undefined) message = event
+    else edits.set(event.edit, event)
+  }
+  return message ? { message, edits } : { edits }
 }
 
 /**
@@ -54,7 +80,9 @@ export function projectMessage(message: MessageEvent, modifiers: readonly Modifi
   const item: TimelineItem = { id: message.id, author: message.author, text: message.text, at: message.at, reactions: Object.create(null) }
   if (message.priority) item.priority = message.priority
   const reactions = new Map<string, Set<string>>()
+  const moderated = decisions(modifiers)
   for (const event of modifiers) {
+    if (event.type === 'moderated') continue
     if (event.type === 'reaction') {
       const users = reactions.get(event.emoji) ?? new Set<string>()
       reactions.set(event.emoji, users)
@@ -68,12 +96,27 @@ export function projectMessage(message: MessageEvent, modifiers: readonly Modifi
       item.text = ''
       delete item.edited
     } else {
+      const decision = moderated.edits.get(event.id)
+      if (decision?.decision === 'rejected') {
+        item.moderation = { decision: 'rejected', reason: decision.reason, edit: event.id }
+        continue
+      }
       item.text = event.text
       item.edited = true
     }
   }
+  const decision = moderated.message
+  if (decision && decision.decision !== 'allowed') {
+    item.moderation = { decision: decision.decision, reason: decision.reason }
+    if (decision.decision === 'rejected') item.text = ''
+  }
   for (const [emoji, users] of reactions) if (users.size > 0) item.reactions[emoji] = [...users].sort()
   return item
+}
+
+/** Neither deleted by its author nor removed by moderation. */
+export function isShown(item: TimelineItem): boolean {
+  return !item.deleted && !(item.moderation?.decision === 'rejected' && item.moderation.edit === undefined)
 }
 
 /**
@@ -100,7 +143,7 @@ export function unreadCount(timeline: readonly TimelineItem[], me: string, curso
   let count = 0
   for (let i = start; i < timeline.length; i++) {
     const item = timeline[i]!
-    if (item.author !== me && !item.deleted) count++
+    if (item.author !== me && isShown(item)) count++
   }
   return count
 }

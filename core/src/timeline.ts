@@ -1,7 +1,7 @@
 /**
  * The timeline kept up to date event by event: what `project` returns for the events
  * added so far, without folding them all again. A message is inserted at its place in
- * the total order (usually the end); an edit, delete or reaction re-projects only the
+ * the total order (usually the end); an edit, delete, reaction or moderation decision re-projects only the
  * message it names. Unchanged items keep their identity from one snapshot to the next,
  * so a view can tell what changed by comparing items.
  *
@@ -11,7 +11,7 @@
  */
 import type { MessageEvent, ParleyEvent, ReadEvent } from './events.ts'
 import { compareEvents } from './order.ts'
-import { isModifier, projectMessage, type ModifierEvent, type TimelineItem } from './projection.ts'
+import { isModifier, isShown, projectMessage, type ModifierEvent, type TimelineItem } from './projection.ts'
 
 export class Timeline {
   readonly #seen = new Set<string>()
@@ -19,7 +19,7 @@ export class Timeline {
   readonly #messages: MessageEvent[] = []
   #items: TimelineItem[] = []
   readonly #byId = new Map<string, { message: MessageEvent; item: TimelineItem }>()
-  /** Edits, deletes and reactions by the ID they name, whether that message is here or not (yet). */
+  /** Edits, deletes, reactions and moderation decisions by the ID they name, whether that message is here or not (yet). */
   readonly #modifiers = new Map<string, ModifierEvent[]>()
   /** Whether `#items` has been handed out: the next change copies it first. */
   #shared = false
@@ -69,7 +69,7 @@ export class Timeline {
     for (let i = items.length - 1; i >= start; i--) {
       const item = items[i]!
       if (item.author === me) break
-      if (!item.deleted) count++
+      if (isShown(item)) count++
     }
     return count
   }

@@ -1,5 +1,5 @@
 import { CoreErrorCodes, ParleyError } from './errors.ts'
-import { EVENT_TYPES, ROLES, type EventType, type ParleyEvent, type Role } from './events.ts'
+import { EVENT_TYPES, MODERATION_DECISIONS, ROLES, type EventType, type ModerationDecision, type ParleyEvent, type Role } from './events.ts'
 
 export interface Limits {
   /** Largest message or edit text, in UTF-8 bytes. */
@@ -35,9 +35,12 @@ const SHAPES: Record<EventType, { required: string[]; optional?: string[] }> = {
   'member-removed': { required: ['member'] },
   'title-changed': { required: ['title'] },
   read: { required: ['target'] },
+  moderated: { required: ['target', 'decision', 'reason'], optional: ['edit'] },
 }
 const COMMON = ['id', 'type', 'author', 'device', 'at']
 const PRIORITIES = ['high', 'normal', 'low']
+/** A moderation reason is a short sentence for the author and operators, not a document. */
+export const MAX_REASON_BYTES = 512
 const encoder = new TextEncoder()
 
 function invalid(message: string): never {
@@ -77,6 +80,11 @@ export function validateEvent(input: unknown, limits: Limits = DEFAULT_LIMITS): 
   if (!Number.isSafeInteger(event.at) || (event.at as number) < 0) invalid('at must be a non-negative integer')
   if ('target' in event) checkId(event, 'target', limits)
   if ('member' in event) checkId(event, 'member', limits)
+  if ('edit' in event) checkId(event, 'edit', limits)
+  if ('decision' in event && !MODERATION_DECISIONS.includes(event.decision as ModerationDecision)) {
+    invalid(`decision must be one of ${MODERATION_DECISIONS.join(', ')}`)
+  }
+  if ('reason' in event) checkText(event, 'reason', MAX_REASON_BYTES, CoreErrorCodes.INVALID_EVENT)
   if ('text' in event) checkText(event, 'text', limits.maxTextBytes, CoreErrorCodes.TEXT_TOO_LARGE)
   if ('title' in event) checkText(event, 'title', limits.maxTitleBytes, CoreErrorCodes.INVALID_EVENT)
   if ('emoji' in event) {
