@@ -1,4 +1,6 @@
 /** The immutable events of a conversation log. */
+import type { Attachment } from './attachments.ts'
+
 export type Role = 'owner' | 'admin' | 'member'
 export const ROLES: readonly Role[] = ['owner', 'admin', 'member']
 export type Priority = 'high' | 'normal' | 'low'
@@ -78,8 +80,17 @@ export interface ModeratedEvent extends EventBase {
   edit?: string
 }
 
+/**
+ * A file shared in the conversation: it names a blob by its SHA-256, and the bytes go to
+ * the server apart from the log (docs/attachments.md). Shown in the timeline like a message.
+ */
+export interface AttachmentEvent extends EventBase, Attachment {
+  type: 'attachment'
+}
+
 export type ParleyEvent =
   | MessageEvent
+  | AttachmentEvent
   | EditEvent
   | DeleteEvent
   | ReactionEvent
@@ -101,6 +112,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'title-changed',
   'read',
   'moderated',
+  'attachment',
 ]
 
 /** The fields of an event a writer chooses; the rest (id, author, device, at) are stamped. */

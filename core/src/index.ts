@@ -1,5 +1,6 @@
 export * from './errors.ts'
 export * from './events.ts'
+export * from './attachments.ts'
 export * from './validate.ts'
 export * from './hlc.ts'
 export * from './order.ts'

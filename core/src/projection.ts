@@ -1,4 +1,5 @@
-import { MODERATION_AUTHOR, type DeleteEvent, type EditEvent, type MessageEvent, type ModeratedEvent, type ParleyEvent, type Priority, type ReactionEvent, type ReadEvent } from './events.ts'
+import { attachmentOf, type Attachment } from './attachments.ts'
+import { MODERATION_AUTHOR, type AttachmentEvent, type DeleteEvent, type EditEvent, type MessageEvent, type ModeratedEvent, type ParleyEvent, type Priority, type ReactionEvent, type ReadEvent } from './events.ts'
 import { sortUnique } from './order.ts'
 
 export interface TimelineItem {
@@ -20,6 +21,15 @@ export interface TimelineItem {
    * rejected edit is left out (the text is the one before it); a flagged message shows as usual.
    */
   moderation?: Moderation
+  /** Present on an item made by an `attachment` event, unless deleted or removed by moderation (docs/attachments.md). */
+  attachment?: Attachment
+}
+
+/** The events that add an item to the timeline; every other event modifies one or adds none. */
+export type ItemEvent = MessageEvent | AttachmentEvent
+
+export function isItem(event: ParleyEvent): event is ItemEvent {
+  return event.type === 'message' || event.type === 'attachment'
 }
 
 export interface Moderation {
@@ -48,7 +58,7 @@ export function project(events: Iterable<ParleyEvent>): TimelineItem[] {
     else modifiers.set(event.target, [event])
   }
   const timeline: TimelineItem[] = []
-  for (const event of ordered) if (event.type === 'message') timeline.push(projectMessage(event, modifiers.get(event.id) ?? []))
+  for (const event of ordered) if (isItem(event)) timeline.push(projectMessage(event, modifiers.get(event.id) ?? []))
   return timeline
 }
 
@@ -76,9 +86,10 @@ function decisions(modifiers: readonly ModifierEvent[]): { message?: ModeratedEv
  * total order (compareEvents). A message depends on nothing else, so a new event
  * re-projects at most the one message it names (timeline.ts).
  */
-export function projectMessage(message: MessageEvent, modifiers: readonly ModifierEvent[]): TimelineItem {
-  const item: TimelineItem = { id: message.id, author: message.author, text: message.text, at: message.at, reactions: Object.create(null) }
-  if (message.priority) item.priority = message.priority
+export function projectMessage(message: ItemEvent, modifiers: readonly ModifierEvent[]): TimelineItem {
+  const item: TimelineItem = { id: message.id, author: message.author, text: message.type === 'message' ? message.text : '', at: message.at, reactions: Object.create(null) }
+  if (message.type === 'message' && message.priority) item.priority = message.priority
+  if (message.type === 'attachment') item.attachment = attachmentOf(message)
   const reactions = new Map<string, Set<string>>()
   const moderated = decisions(modifiers)
   for (const event of modifiers) {
@@ -94,6 +105,7 @@ export function projectMessage(message: MessageEvent, modifiers: readonly Modifi
     if (event.type === 'delete') {
       item.deleted = true
       item.text = ''
+      delete item.attachment
       delete item.edited
     } else {
       const decision = moderated.edits.get(event.id)
@@ -108,7 +120,10 @@ export function projectMessage(message: MessageEvent, modifiers: readonly Modifi
   const decision = moderated.message
   if (decision && decision.decision !== 'allowed') {
     item.moderation = { decision: decision.decision, reason: decision.reason }
-    if (decision.decision === 'rejected') item.text = ''
+    if (decision.decision === 'rejected') {
+      item.text = ''
+      delete item.attachment
+    }
   }
   for (const [emoji, users] of reactions) if (users.size > 0) item.reactions[emoji] = [...users].sort()
   return item

@@ -9,16 +9,16 @@
  * instead. The two differ only for two different events sharing an ID, which no writer
  * produces (IDs are random).
  */
-import type { MessageEvent, ParleyEvent, ReadEvent } from './events.ts'
+import type { ParleyEvent, ReadEvent } from './events.ts'
 import { compareEvents } from './order.ts'
-import { isModifier, isShown, projectMessage, type ModifierEvent, type TimelineItem } from './projection.ts'
+import { isItem, isModifier, isShown, projectMessage, type ItemEvent, type ModifierEvent, type TimelineItem } from './projection.ts'
 
 export class Timeline {
   readonly #seen = new Set<string>()
   /** Messages in the total order, and their items at the same index. */
-  readonly #messages: MessageEvent[] = []
+  readonly #messages: ItemEvent[] = []
   #items: TimelineItem[] = []
-  readonly #byId = new Map<string, { message: MessageEvent; item: TimelineItem }>()
+  readonly #byId = new Map<string, { message: ItemEvent; item: TimelineItem }>()
   /** Edits, deletes, reactions and moderation decisions by the ID they name, whether that message is here or not (yet). */
   readonly #modifiers = new Map<string, ModifierEvent[]>()
   /** Whether `#items` has been handed out: the next change copies it first. */
@@ -28,7 +28,7 @@ export class Timeline {
   add(event: ParleyEvent): boolean {
     if (this.#seen.has(event.id)) return false
     this.#seen.add(event.id)
-    if (event.type === 'message') {
+    if (isItem(event)) {
       this.#insert(event)
       return true
     }
@@ -74,7 +74,7 @@ export class Timeline {
     return count
   }
 
-  #insert(message: MessageEvent): void {
+  #insert(message: ItemEvent): void {
     const item = projectMessage(message, this.#modifiers.get(message.id) ?? [])
     this.#byId.set(message.id, { message, item })
     const items = this.#writable()
@@ -89,7 +89,7 @@ export class Timeline {
     items.splice(at, 0, item)
   }
 
-  #replace(message: MessageEvent): void {
+  #replace(message: ItemEvent): void {
     const item = projectMessage(message, this.#modifiers.get(message.id)!)
     this.#byId.set(message.id, { message, item })
     this.#writable()[this.#indexOf(message)] = item
@@ -104,7 +104,7 @@ export class Timeline {
   }
 
   /** Where `event` is or would go among the messages: the first index not before it. */
-  #indexOf(event: Pick<MessageEvent, 'at' | 'device' | 'id'>): number {
+  #indexOf(event: Pick<ItemEvent, 'at' | 'device' | 'id'>): number {
     let low = 0
     let high = this.#messages.length
     while (low < high) {

@@ -1,3 +1,4 @@
+import { ATTACHMENT_FIELDS, checkAttachment } from './attachments.ts'
 import { CoreErrorCodes, ParleyError } from './errors.ts'
 import { EVENT_TYPES, MODERATION_DECISIONS, ROLES, type EventType, type ModerationDecision, type ParleyEvent, type Role } from './events.ts'
 
@@ -36,6 +37,7 @@ const SHAPES: Record<EventType, { required: string[]; optional?: string[] }> = {
   'title-changed': { required: ['title'] },
   read: { required: ['target'] },
   moderated: { required: ['target', 'decision', 'reason'], optional: ['edit'] },
+  attachment: ATTACHMENT_FIELDS,
 }
 const COMMON = ['id', 'type', 'author', 'device', 'at']
 const PRIORITIES = ['high', 'normal', 'low']
@@ -96,6 +98,7 @@ export function validateEvent(input: unknown, limits: Limits = DEFAULT_LIMITS): 
     invalid(`priority must be one of ${PRIORITIES.join(', ')}`)
   }
   if ('remove' in event && typeof event.remove !== 'boolean') invalid('remove must be a boolean')
+  if (type === 'attachment') checkAttachment(event)
   return event as unknown as ParleyEvent
 }
 
