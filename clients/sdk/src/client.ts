@@ -30,6 +30,7 @@ import { LocalState } from './local-state.ts'
 import { ServerConnection, type ConnectionStatus, type ServerHeads } from './network/connection.ts'
 import { resolveOptions, type ClientOptions, type ResolvedOptions } from './options.ts'
 import { openStorage, type OpenStorage } from './storage.ts'
+import { SearchIndex, type SearchOptions, type SearchResult, type SearchStats } from './search/index.ts'
 import { tokenGetter, tokenSubject } from './token.ts'
 
 export interface ConversationSummary {
@@ -73,6 +74,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
   readonly #open = new Map<string, Conversation>()
   readonly #tracked = new Map<string, DocHandle<unknown>>()
   readonly #syncWaiters = new Set<() => void>()
+  #search!: SearchIndex
   #inbox!: DocHandle<InboxDoc>
   #closed = false
 
@@ -103,6 +105,10 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
       peerId: `${local.device}-${Math.random().toString(36).slice(2, 8)}` as never,
       sharePolicy: async () => true,
     })
+    // A document the server sends that no conversation here asked for (docs/search.md): index it too.
+    this.#repo.on('doc-metrics', event => {
+      if (event.type === 'receive-sync-message') this.#search?.observe(this.#repo.handles[event.documentId as DocumentId] as DocHandle<unknown>)
+    })
     this.#context = {
       repo: this.#repo,
       user,
@@ -111,6 +117,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
       limits: options.limits,
       segmentSize: options.segmentSize,
       pageSize: options.pageSize,
+      appending: new Map(),
       find: id => this.#find(id),
       persist: handles => this.#persist(handles),
     }
@@ -121,6 +128,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     const user = tokenSubject(await tokenGetter(resolved.token)())
     const storage = await openStorage(resolved.storage)
     const client = new ParleyClient(resolved, user, storage, await LocalState.load(storage.adapter))
+    client.#search = await SearchIndex.open(storage.adapter, client.#context, error => client.emit('error', searchError(error)))
     await client.#openInbox()
     // Documents changed here that the server has not confirmed: load them so they sync.
     await Promise.all([...client.#local.pending].map(id => client.#find(id)))
@@ -163,6 +171,21 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     const opened = this.#remember(head.documentId, Conversation.open(this.#context, head, segment))
     this.emit('conversations', this.conversations())
     return opened
+  }
+
+  /**
+   * Full-text search over the messages on this device, whether or not their conversation
+   * is open (docs/search.md). Best matches first; deleted messages are never found and
+   * edited ones only by their latest text.
+   */
+  search(query: string, options?: SearchOptions): SearchResult[] {
+    this.#assertOpen()
+    return this.#search.search(query, options)
+  }
+
+  /** How big the search index is and how it was built (tests and benchmarks read it). */
+  searchStats(): SearchStats {
+    return this.#search.stats()
   }
 
   /** Opens a conversation by ID (bare or `automerge:` URL), from this device or the server. */
@@ -261,7 +284,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     for (const opened of this.#opened.values()) (await opened.catch(() => undefined))?.close()
     // Not repo.shutdown(): it flushes every handle, and one that never became available throws.
     this.#connection?.disconnect()
-    await Promise.all([this.#repo.flush([...this.#tracked.keys()] as DocumentId[]), this.#local.flush()])
+    await Promise.all([this.#repo.flush([...this.#tracked.keys()] as DocumentId[]), this.#local.flush(), this.#search.close()])
     await this.#storage.close()
   }
 
@@ -327,6 +350,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
   #track(handle: DocHandle<unknown>): void {
     if (this.#tracked.has(handle.documentId)) return
     this.#tracked.set(handle.documentId, handle)
+    this.#search.observe(handle)
     const check = (): void => {
       if (this.#local.pending.has(handle.documentId) && this.#handleSynced(handle)) this.#local.removePending(handle.documentId)
       this.#notifySyncWaiters()
@@ -393,6 +417,10 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
   #assertOpen(): void {
     if (this.#closed) throw new ParleyError(ClientErrorCodes.CLIENT_CLOSED, 'the client is closed')
   }
+}
+
+function searchError(error: unknown): ParleyError {
+  return new ParleyError(ClientErrorCodes.STORAGE_FAILED, 'the search index could not be written to local storage', { cause: error })
 }
 
 export function createClient(options: ClientOptions): Promise<ParleyClient> {

@@ -1,5 +1,5 @@
 import type { DocHandle, Repo } from '@automerge/automerge-repo/slim'
-import type { HybridClock, Limits } from '@parley/core'
+import type { HybridClock, Limits, ParleyEvent } from '@parley/core'
 
 /** What a conversation needs from its client. */
 export interface ClientContext {
@@ -10,6 +10,8 @@ export interface ClientContext {
   readonly limits: Limits
   readonly segmentSize: number
   readonly pageSize: number
+  /** Events this device is appending, by their stored JSON: their insert patch needs no parse (event-log.ts, search/). */
+  readonly appending: Map<string, ParleyEvent>
   /** Find a document locally or from the server; undefined when nobody has it. */
   find<T>(id: string): Promise<DocHandle<T> | undefined>
   /** Write changed documents to local storage and remember them until the server has them. */

@@ -33,8 +33,6 @@ export class EventLog {
   #messages = 0
   /** UTF-8 bytes of each loaded segment's event JSON (segmentBytes), kept per insert. */
   readonly #bytes = new Map<string, number>()
-  /** Events this device is appending, by their stored JSON: their insert patch needs no parse. */
-  readonly #own = new Map<string, ParleyEvent>()
   /** The oldest loaded segment; everything after it in the head's list is loaded too. */
   #oldest: string | undefined
   readonly #ctx: ClientContext
@@ -61,11 +59,11 @@ export class EventLog {
   /** Appends `event` (stamped here) to a loaded segment, which then needs no parse of its JSON. */
   append(segment: DocHandle<SegmentDoc>, event: ParleyEvent, append: (doc: SegmentDoc) => void): void {
     const json = JSON.stringify(event)
-    this.#own.set(json, event)
+    this.#ctx.appending.set(json, event)
     try {
       segment.change(append)
     } finally {
-      this.#own.delete(json)
+      this.#ctx.appending.delete(json)
     }
   }
 
@@ -165,7 +163,7 @@ export class EventLog {
         const json = readString(value)
         if (json === undefined) continue
         this.#bytes.set(id, (this.#bytes.get(id) ?? 0) + utf8Length(json))
-        const event = this.#own.get(json) ?? this.#parse(json)
+        const event = this.#ctx.appending.get(json) ?? this.#parse(json)
         if (event) added.push(event)
       }
     }

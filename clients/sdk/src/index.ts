@@ -2,6 +2,7 @@ export { createClient, ParleyClient, type ConversationSummary } from './client.t
 export { Conversation, type TimelineListener } from './conversation.ts'
 export { ClientErrorCodes, ParleyError, isParleyError } from './errors.ts'
 export type { ClientOptions } from './options.ts'
+export type { SearchOptions, SearchResult, SearchStats } from './search/index.ts'
 export type { StorageOption } from './storage.ts'
 export type { ConnectionStatus } from './network/connection.ts'
 export { backoffDelay, type BackoffOptions } from './network/backoff.ts'

@@ -1,0 +1,174 @@
+/**
+ * Search on the device (issue 18; docs/search.md). The client hands every document handle
+ * it sees to `observe`: those it opens, and those the repo creates for sync messages from
+ * the server, whether or not a conversation is open in this session. For each segment,
+ * the index keeps the heads it has indexed up to; a change indexes only what the segment
+ * gained since (segment-events.ts), and a segment loaded from storage with the same heads
+ * costs nothing. Batches are journaled in the replica's storage (index-store.ts), so a
+ * cold start loads the index instead of rebuilding it.
+ */
+import { Automerge, encodeHeads, type DocHandle, type StorageAdapterInterface } from '@automerge/automerge-repo/slim'
+import { documentType, DocumentTypes, readString, type SegmentDoc } from '@parley/core'
+import type { ClientContext } from '../context.ts'
+import { matchPositions } from './highlight.ts'
+import { IndexStore, type Batch } from './index-store.ts'
+import { MessageIndex, type StoredMessage } from './message-index.ts'
+import { resolveSearch, type SearchOptions, type SearchResult } from './query.ts'
+import { eventsSince, sameHeads } from './segment-events.ts'
+
+/** Batches are written this long after their first event, so a sync of many events is one write. */
+const BATCH_DELAY_MS = 100
+
+export interface SearchStats {
+  /** Messages in the index. */
+  documents: number
+  /** Messages the index held when loaded from storage at start (0 for a new index). */
+  loadedAtStart: number
+  /** Events parsed from segments since start (not counting the journal replay). */
+  eventsIndexed: number
+  /** Bytes of the persisted index, as last written. */
+  bytes: number
+}
+
+type Handle = DocHandle<unknown>
+
+export class SearchIndex {
+  readonly #store: IndexStore
+  readonly #index: MessageIndex
+  readonly #context: Pick<ClientContext, 'limits' | 'appending'>
+  readonly #onError: (error: unknown) => void
+  /** Each segment's heads the index covers. */
+  readonly #heads: Map<string, string[]>
+  readonly #observed = new Map<string, { handle: Handle; listener: (payload: { doc: unknown }) => void }>()
+  #batch: Batch = { events: [], heads: [] }
+  readonly #batchHeads = new Map<string, string[]>()
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #writes: Promise<void> = Promise.resolve()
+  readonly #loadedAtStart: number
+  #eventsIndexed = 0
+  #closed = false
+
+  private constructor(
+    store: IndexStore,
+    index: MessageIndex,
+    heads: Map<string, string[]>,
+    context: Pick<ClientContext, 'limits' | 'appending'>,
+    onError: (error: unknown) => void,
+  ) {
+    this.#store = store
+    this.#index = index
+    this.#heads = heads
+    this.#context = context
+    this.#onError = onError
+    this.#loadedAtStart = index.size
+  }
+
+  static async open(storage: StorageAdapterInterface, context: Pick<ClientContext, 'limits' | 'appending'>, onError: (error: unknown) => void): Promise<SearchIndex> {
+    const store = new IndexStore(storage)
+    const { snapshot, batches } = await store.load()
+    const index = new MessageIndex(snapshot?.state)
+    const heads = new Map(snapshot?.heads)
+    for (const batch of batches) {
+      for (const [conversation, event] of batch.events) index.apply(conversation, event)
+      for (const [segment, segmentHeads] of batch.heads) heads.set(segment, segmentHeads)
+    }
+    return new SearchIndex(store, index, heads, context, onError)
+  }
+
+  /** Follows a document handle; only segments are indexed. Idempotent. */
+  observe(handle: Handle): void {
+    if (this.#closed || this.#observed.has(handle.documentId)) return
+    // The payload's doc: heads change once before the handle is ready (the document arriving).
+    const listener = ({ doc }: { doc: unknown }): void => this.#catchUp(handle, doc)
+    this.#observed.set(handle.documentId, { handle, listener })
+    handle.on('heads-changed', listener)
+    if (handle.isReady()) this.#catchUp(handle, handle.doc())
+  }
+
+  #catchUp(handle: Handle, current: unknown): void {
+    const doc = current as SegmentDoc | undefined
+    const type = documentType(doc)
+    if (type === undefined) return // not here yet
+    if (type !== DocumentTypes.segment) return this.#forget(handle)
+    const conversation = readString(doc!.conversation)
+    if (!conversation) return
+    const id = handle.documentId
+    const now: string[] = encodeHeads(Automerge.getHeads(doc!))
+    const since = this.#heads.get(id)
+    if (sameHeads(since, now)) return
+    const events = eventsSince(doc!, since, now, this.#context.limits, this.#context.appending)
+    this.#eventsIndexed += events.length
+    for (const event of events) {
+      this.#index.apply(conversation, event)
+      if (event.type === 'message' || event.type === 'edit' || event.type === 'delete') this.#batch.events.push([conversation, event])
+    }
+    this.#heads.set(id, now)
+    this.#batchHeads.set(id, now)
+    this.#schedule()
+  }
+
+  #forget(handle: Handle): void {
+    const observed = this.#observed.get(handle.documentId)
+    if (observed) handle.off('heads-changed', observed.listener)
+  }
+
+  search(query: string, options?: SearchOptions): SearchResult[] {
+    const search = resolveSearch(query, options)
+    if (search.query === '') return []
+    const results = this.#index.mini.search(search.query, {
+      filter: result => {
+        const stored = result as unknown as StoredMessage
+        if (search.conversation !== undefined && stored.c !== search.conversation) return false
+        if (search.author !== undefined && stored.a !== search.author) return false
+        return stored.t < search.before && stored.t > search.after
+      },
+    })
+    return results.slice(0, search.limit).map(result => {
+      const stored = result as unknown as StoredMessage
+      return {
+        conversation: stored.c,
+        id: String(result.id),
+        author: stored.a,
+        at: stored.t,
+        text: stored.x,
+        matches: matchPositions(stored.x, result.terms),
+        score: result.score,
+      }
+    })
+  }
+
+  stats(): SearchStats {
+    return { documents: this.#index.size, loadedAtStart: this.#loadedAtStart, eventsIndexed: this.#eventsIndexed, bytes: this.#store.bytes }
+  }
+
+  #schedule(): void {
+    if (this.#timer || this.#closed) return
+    this.#timer = setTimeout(() => void this.flush(), BATCH_DELAY_MS)
+    ;(this.#timer as { unref?: () => void }).unref?.()
+  }
+
+  /** Writes what was indexed since the last write; resolves once it is stored. */
+  flush(): Promise<void> {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    if (this.#batch.events.length > 0 || this.#batchHeads.size > 0) {
+      const batch: Batch = { events: this.#batch.events, heads: [...this.#batchHeads] }
+      this.#batch = { events: [], heads: [] }
+      this.#batchHeads.clear()
+      this.#writes = this.#writes.then(async () => {
+        // The snapshot is taken from memory, which may already hold a batch not yet
+        // journaled: replaying that batch later changes nothing (message-index.ts).
+        if (await this.#store.append(batch)) await this.#store.compact({ heads: [...this.#heads], state: this.#index.state() })
+      }).catch(this.#onError)
+    }
+    return this.#writes
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    await this.flush()
+    this.#closed = true
+    for (const { handle, listener } of this.#observed.values()) handle.off('heads-changed', listener)
+    this.#observed.clear()
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The index applies edits and deletes by the rules of core projection.ts, whatever order
+ * events arrive in, and applying an event twice changes nothing (message-index.ts).
+ */
+import type { ParleyEvent } from '@parley/core'
+import { describe, expect, it } from 'vitest'
+import { MessageIndex } from '../src/search/message-index.ts'
+
+const base = { device: 'd1' }
+const message = (id: string, text: string, at: number, author = 'alice'): ParleyEvent => ({ ...base, type: 'message', id, author, at, text })
+const edit = (id: string, target: string, text: string, at: number, author = 'alice'): ParleyEvent => ({ ...base, type: 'edit', id, target, author, at, text })
+const del = (id: string, target: string, at: number, author = 'alice'): ParleyEvent => ({ ...base, type: 'delete', id, target, author, at })
+
+const texts = (index: MessageIndex, query: string) => index.mini.search(query).map(r => index.stored(String(r.id))!.x)
+
+describe('the message index', () => {
+  it('applies an edit or a delete that arrives before its message', () => {
+    const index = new MessageIndex()
+    index.apply('c', edit('e1', 'm1', 'second thoughts', 2))
+    index.apply('c', del('x1', 'm2', 3))
+    index.apply('c', message('m1', 'first thoughts', 1))
+    index.apply('c', message('m2', 'gone thoughts', 1))
+    expect(texts(index, 'thoughts')).toEqual(['second thoughts'])
+  })
+
+  it('keeps the last edit in the total order, whatever the arrival order', () => {
+    const index = new MessageIndex()
+    index.apply('c', message('m1', 'draft', 1))
+    index.apply('c', edit('e2', 'm1', 'final', 3))
+    index.apply('c', edit('e1', 'm1', 'revised', 2))
+    expect(index.stored('m1')!.x).toBe('final')
+    expect(texts(index, 'revised')).toEqual([])
+  })
+
+  it('ignores edits and deletes by anyone but the author, and events applied twice', () => {
+    const index = new MessageIndex()
+    const first = message('m1', 'original words', 1)
+    index.apply('c', first)
+    index.apply('c', edit('e1', 'm1', 'vandalised', 2, 'mallory'))
+    index.apply('c', del('x1', 'm1', 3, 'mallory'))
+    expect(index.apply('c', first)).toBe(false)
+    expect(texts(index, 'original')).toEqual(['original words'])
+    index.apply('c', del('x2', 'm1', 4))
+    expect(index.apply('c', first)).toBe(false) // a late copy of a deleted message stays out
+    expect(index.size).toBe(0)
+  })
+
+  it('survives its own state: a restored index answers the same', () => {
+    const index = new MessageIndex()
+    index.apply('c', message('m1', 'alpha beta', 1))
+    index.apply('c', edit('e1', 'm9', 'early edit', 2))
+    const restored = new MessageIndex(JSON.parse(JSON.stringify(index.state())))
+    expect(texts(restored, 'alpha')).toEqual(['alpha beta'])
+    restored.apply('c', message('m9', 'late message', 1))
+    expect(restored.stored('m9')!.x).toBe('early edit')
+  })
+})

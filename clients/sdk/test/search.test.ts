@@ -1,0 +1,156 @@
+/**
+ * Search on the device (docs/search.md), on real LevelDB storage: the index follows
+ * events as they are stored or arrive, one parse per new event; it is loaded, not rebuilt,
+ * after a restart; edits and deletes update it; filters narrow it.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startTestServer, type TestServer } from '@parley/sync-server/testing'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createClient, isParleyError, type ParleyClient } from '../src/index.ts'
+import { testToken } from './helpers.ts'
+
+const clients: ParleyClient[] = []
+const dirs: string[] = []
+let server: TestServer | undefined
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map(client => client.close()))
+  await server?.close()
+  server = undefined
+  await Promise.all(dirs.splice(0).map(dir => rm(dir, { recursive: true, force: true })))
+})
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'parley-search-'))
+  dirs.push(dir)
+  return dir
+}
+
+async function levelClient(dir: string, user = 'alice', options: { server?: string; token?: string; segmentSize?: number } = {}): Promise<ParleyClient> {
+  const client = await createClient({
+    token: options.token ?? testToken(user),
+    server: options.server,
+    storage: { kind: 'level', dir },
+    segmentSize: options.segmentSize,
+  })
+  clients.push(client)
+  return client
+}
+
+async function closeClient(client: ParleyClient): Promise<void> {
+  clients.splice(clients.indexOf(client), 1)
+  await client.close()
+}
+
+describe('search on the device', () => {
+  it('indexes each message as it is stored, parsing only the new event, and returns what a result needs', async () => {
+    const client = await levelClient(await tempDir())
+    const conversation = await client.createConversation({ title: 'plans' })
+    for (let i = 0; i < 20; i++) await conversation.send(`filler message ${i}`)
+    const before = client.searchStats().eventsIndexed
+    const id = await conversation.send('Lunch at the Harbour café?')
+    expect(client.searchStats().eventsIndexed - before).toBe(1)
+    const [result, ...rest] = client.search('harbour')
+    expect(rest).toEqual([])
+    expect(result).toMatchObject({ conversation: conversation.id, id, author: 'alice', text: 'Lunch at the Harbour café?' })
+    expect(result!.at).toBe(conversation.timeline().at(-1)!.at)
+    expect(result!.matches).toEqual([[13, 20]])
+    expect(client.search('harb')[0]!.matches).toEqual([[13, 20]]) // a prefix finds the word, and marks it whole
+    expect(client.search('lunch café').map(r => r.id)).toEqual([id]) // every word must match
+    expect(client.search('lunch dinner')).toEqual([])
+    expect(client.search('   ')).toEqual([])
+  })
+
+  it('is loaded from storage after a restart, not rebuilt, and finds messages of conversations not opened', async () => {
+    const dir = await tempDir()
+    const first = await levelClient(dir, 'alice', { segmentSize: 10 })
+    const conversation = await first.createConversation({ title: 'archive' })
+    for (let i = 0; i < 35; i++) await conversation.send(i === 17 ? 'the quarterly report is ready' : `note ${i}`)
+    const conversationId = conversation.id
+    await closeClient(first)
+
+    const second = await levelClient(dir, 'alice', { segmentSize: 10 })
+    expect(second.searchStats()).toMatchObject({ documents: 35, loadedAtStart: 35, eventsIndexed: 0 })
+    expect(second.search('quarterly').map(r => r.conversation)).toEqual([conversationId])
+    // Opening the conversation loads its newest segments from storage: their heads are indexed already.
+    await second.conversation(conversationId)
+    expect(second.searchStats().eventsIndexed).toBe(0)
+    await (await second.conversation(conversationId)).send('one more quarterly thing')
+    expect(second.searchStats().eventsIndexed).toBe(1)
+    expect(second.search('quarterly')).toHaveLength(2)
+  })
+
+  it('finds an edited message by its new text only, and a deleted one not at all, also after a restart', async () => {
+    const dir = await tempDir()
+    const client = await levelClient(dir)
+    const conversation = await client.createConversation()
+    const edited = await conversation.send('meet at the lighthouse')
+    const deleted = await conversation.send('my password is swordfish')
+    await conversation.edit(edited, 'meet at the pier')
+    await conversation.delete(deleted)
+    expect(client.search('lighthouse')).toEqual([])
+    expect(client.search('pier').map(r => [r.id, r.text])).toEqual([[edited, 'meet at the pier']])
+    expect(client.search('swordfish')).toEqual([])
+    await closeClient(client)
+
+    const again = await levelClient(dir)
+    expect(again.search('lighthouse')).toEqual([])
+    expect(again.search('swordfish')).toEqual([])
+    expect(again.search('pier').map(r => r.id)).toEqual([edited])
+    expect(again.searchStats().documents).toBe(1)
+  })
+
+  it('filters by conversation, author and time, and refuses bad options with a clear error', async () => {
+    const client = await levelClient(await tempDir())
+    const work = await client.createConversation({ title: 'work' })
+    const home = await client.createConversation({ title: 'home' })
+    const early = await work.send('budget draft one')
+    const later = await home.send('budget for groceries')
+    const last = await work.send('budget final')
+    const at = (id: string) => client.search('budget').find(r => r.id === id)!.at
+
+    const ids = (options: Parameters<ParleyClient['search']>[1]) => client.search('budget', options).map(r => r.id).sort()
+    expect(ids({})).toEqual([early, later, last].sort())
+    expect(ids({ conversation: work.id })).toEqual([early, last].sort())
+    expect(ids({ author: 'alice', conversation: home.id })).toEqual([later])
+    expect(ids({ author: 'bob' })).toEqual([])
+    expect(ids({ before: at(later) })).toEqual([early])
+    expect(ids({ after: at(later) })).toEqual([last])
+    expect(ids({ after: new Date(at(early)), before: new Date(at(last)) })).toEqual([later])
+    expect(client.search('budget', { limit: 1 })).toHaveLength(1)
+
+    for (const bad of [{ before: Number.NaN }, { limit: 0 }, { author: '' }, { colour: 'red' }] as never[]) {
+      expect(() => client.search('budget', bad)).toThrow(expect.objectContaining({ code: 'PARLEY_ERR_INVALID_OPTION' }))
+    }
+    let error: unknown
+    try {
+      client.search('x'.repeat(1001))
+    } catch (caught) {
+      error = caught
+    }
+    expect(isParleyError(error, 'PARLEY_ERR_INVALID_OPTION')).toBe(true)
+  })
+
+  it('indexes messages that arrive by sync, in a conversation this session never opened by hand', async () => {
+    server = await startTestServer()
+    const aliceDir = await tempDir()
+    const alice = await levelClient(aliceDir, 'alice', { server: server.url, token: await server.token('alice') })
+    const bob = await createClient({ server: server.url, token: await server.token('bob'), storage: { kind: 'memory' } })
+    clients.push(bob)
+    const conversation = await alice.createConversation({ members: ['bob'] })
+    await conversation.send('hello bob')
+    await alice.sync()
+    await closeClient(alice)
+
+    await bob.sync()
+    const id = await (await bob.conversation(conversation.id)).send('the tide tables are attached')
+    await bob.sync()
+
+    const back = await levelClient(aliceDir, 'alice', { server: server.url, token: await server.token('alice') })
+    expect(back.search('tide')).toEqual([])
+    await back.sync() // the inbox lists the conversation; its new change arrives and is indexed
+    expect(back.search('tide').map(r => [r.id, r.author, r.conversation])).toEqual([[id, 'bob', conversation.id]])
+    expect(back.searchStats().eventsIndexed).toBe(1)
+  })
+})
