@@ -115,6 +115,22 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX parley_webhooks_next ON parley_webhooks (rank, due, id) WHERE NOT dead;
     `,
   },
+  {
+    version: 5,
+    name: 'web push',
+    // push/: each device's push subscription (at most a few per user, push/options.ts), and
+    // the Web Push queue, the webhook queue's shape (webhooks/postgres-dispatcher.ts `table`).
+    sql: `
+      CREATE TABLE parley_push_subscriptions (
+        user_id text NOT NULL,
+        id text NOT NULL,
+        device jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (user_id, id)
+      );
+      CREATE TABLE parley_push_queue (LIKE parley_webhooks INCLUDING ALL);
+    `,
+  },
 ]
 
 /** Applies the migrations not yet recorded; returns the versions applied now. */
