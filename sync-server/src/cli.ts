@@ -20,6 +20,8 @@ const USAGE = `Usage:
                 [--redis redis://HOST:PORT [--cluster-heartbeat-ms 1000]] [--idempotency-secret S]
                 [--postgres postgres://USER@HOST:5432/DB]   (storage in PostgreSQL)
                 [--webhook-url URL --webhook-secret S]
+                [--moderation-words FILE] [--moderation-hook URL [--moderation-hook-timeout-ms 2000]
+                 [--moderation-hook-default allow|flag|reject]]   (docs/moderation.md)
                 [--log-level info] [--log-format pretty|json]
                 [--max-frame-bytes 4194304] [--max-text-bytes 16384]
                 [--messages-per-second 200] [--message-burst 2000]
@@ -56,6 +58,7 @@ const LIMIT_FLAGS = {
   'storage-retry-ms': 'storageRetryMs',
   'min-free-bytes': 'minFreeBytes',
   'cluster-heartbeat-ms': 'clusterHeartbeatMs',
+  'moderation-hook-timeout-ms': 'moderationHookTimeoutMs',
 } as const
 
 const FLAGS = {
@@ -89,6 +92,10 @@ const FLAGS = {
   'webhook-url': { type: 'string' },
   'webhook-secret': { type: 'string' },
   'idempotency-secret': { type: 'string' },
+  'moderation-words': { type: 'string' },
+  'moderation-hook': { type: 'string' },
+  'moderation-hook-timeout-ms': { type: 'string' },
+  'moderation-hook-default': { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   ttl: { type: 'string' },
@@ -271,6 +278,9 @@ async function serve(flags: Flags): Promise<number> {
     webhookUrl: flags['webhook-url'],
     webhookSecret: flags['webhook-secret'],
     idempotencySecret: flags['idempotency-secret'],
+    moderationWords: flags['moderation-words'],
+    moderationHook: flags['moderation-hook'],
+    moderationHookDefault: flags['moderation-hook-default'] as never,
     redis: flags.redis,
     postgres: flags.postgres,
     relayCore: flags['no-relay-core'] ? false : (flags['relay-core'] ?? booleanEnv('PARLEY_RELAY_CORE')),

@@ -81,9 +81,17 @@ export interface ServerOptions {
   maxHeldWriteBytes?: number
   /** Free bytes under the data directory below which the server reports itself not ready (default 8 MiB). */
   minFreeBytes?: number
+  /** A word list file (one entry per line): messages holding an entry are rejected or flagged (docs/moderation.md). */
+  moderationWords?: string
+  /** An operator's endpoint asked about every message: allow, flag or reject (docs/moderation.md). */
+  moderationHook?: string
+  /** How long the hook may take to answer (default 2 s). */
+  moderationHookTimeoutMs?: number
+  /** The decision while the hook is down or answers nonsense (default `allow`: the word list still applies). */
+  moderationHookDefault?: 'allow' | 'flag' | 'reject'
 }
 
-const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'maxTokenLifetimeSeconds', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret', 'idempotencySecret', 'redis', 'postgres'] as const
+const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'maxTokenLifetimeSeconds', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret', 'idempotencySecret', 'redis', 'postgres', 'moderationWords', 'moderationHook'] as const
 type Optional = (typeof OPTIONAL)[number]
 
 export type ResolvedServerOptions = Readonly<Required<Omit<ServerOptions, Optional>> & Pick<ServerOptions, Optional>>
@@ -110,6 +118,8 @@ const DEFAULTS = {
   storageRetryMs: 1000,
   maxHeldWriteBytes: 256 * 1024 * 1024,
   minFreeBytes: 8 * 1024 * 1024,
+  moderationHookTimeoutMs: 2000,
+  moderationHookDefault: 'allow',
 } as const
 
 /** Integer options and their smallest sensible value. */
@@ -129,6 +139,7 @@ const MINIMUMS: Partial<Record<keyof typeof DEFAULTS, number>> = {
   storageRetryMs: 10,
   maxHeldWriteBytes: 0,
   minFreeBytes: 0,
+  moderationHookTimeoutMs: 10,
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -159,6 +170,8 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   if (typeof resolved.relayCore !== 'boolean') invalid(`relayCore must be true or false, got ${JSON.stringify(resolved.relayCore)}`)
   if (resolved.redis !== undefined && resolved.postgres === undefined && options.relayCore === true) invalid('the relay core (relayCore, --relay-core) cannot be combined with redis (--redis) alone: in a cluster it needs the nodes to share PostgreSQL (postgres, --postgres)')
   if (resolved.webhookUrl !== undefined && (resolved.webhookSecret ?? '').length < 16) invalid('webhooks need a webhook secret of at least 16 characters (--webhook-secret)')
+  if (resolved.moderationHook !== undefined && !/^https?:\/\/\S+$/.test(resolved.moderationHook)) invalid(`moderationHook must be an http(s) URL, got ${JSON.stringify(resolved.moderationHook)}`)
+  if (!['allow', 'flag', 'reject'].includes(resolved.moderationHookDefault)) invalid(`moderationHookDefault must be allow, flag or reject, got ${JSON.stringify(resolved.moderationHookDefault)}`)
   if (resolved.idempotencySecret !== undefined && resolved.idempotencySecret.length < 16) invalid('the idempotency secret must be at least 16 characters (--idempotency-secret)')
   // In a cluster, only when asked for (and sharing PostgreSQL, checked above).
   const relayCore = resolved.redis === undefined ? resolved.relayCore : options.relayCore === true

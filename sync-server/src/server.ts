@@ -31,6 +31,8 @@ import type { WebhookQueue } from './webhooks/dispatcher.ts'
 import { openWebhooks } from './webhooks/open.ts'
 import { notifyOfflineMembers } from './webhooks/offline-members.ts'
 import { webhookAdminRoutes } from './webhooks/routes.ts'
+import { openModeration } from './moderation/open.ts'
+import { moderationAdminRoutes } from './moderation/routes.ts'
 import { acceptUpgrades } from './network/upgrade.ts'
 import { createCluster } from './cluster/cluster.ts'
 import { RedisChangeBus } from './cluster/change-bus.ts'
@@ -225,6 +227,8 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   forgetDisconnectedPeers(repo)
   logSyncStateResets(repo, log)
   const service = new ConversationService({ repo, segments: hub, registry, index, watch, limits, hold: documentId => evictor.hold(documentId), idempotencySecret: options.idempotencySecret ?? (await idempotencySecret(options.dataDir)) })
+  // Off the delivery path: reviews what was numbered, writes the server's decisions (docs/moderation.md).
+  const moderation = await openModeration(options, { index, write: (conversationId, body) => service.appendAsServer(conversationId, body), log })
   const auth = httpAuth(verify)
   // With --postgres the queue is in PostgreSQL, shared by the cluster's nodes (webhooks/postgres-dispatcher.ts).
   const webhooks: WebhookQueue | undefined = options.webhookUrl
@@ -269,10 +273,12 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     // HTTP writes spend the same per-user budget as sync messages (http/write-budget.ts).
     writeBudget: { rates: adapter.rates, perSecond: options.messagesPerSecond },
     maxBufferedBytes: options.maxBufferedBytes,
+    ...(moderation && { moderation: moderation.policy }),
   })
   // Counts only, no user IDs: unauthenticated like /healthz, for the scraper.
   app.get('/metrics', { schema: { tags: ['server'], summary: 'Prometheus metrics' } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.text()))
   if (webhooks) webhookAdminRoutes(app, webhooks, auth.requireAdmin)
+  if (moderation) moderationAdminRoutes(app, moderation.moderator, moderation.store, auth.requireAdmin)
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   // Development sign-in exists only on the generated development secret (no token option given).
   const development = options.jwtSecret === undefined && options.jwtPublicKey === undefined && options.jwksUrl === undefined
@@ -313,6 +319,8 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       adapter.disconnect()
       wss.close()
       await app.close()
+      // Reviews already queued write their decisions while the documents are still open.
+      await moderation?.close()
       await cluster?.close()
       // Only documents that loaded: flushing one that never became available throws.
       const ready = Object.values(repo.handles).filter(handle => handle.isReady())

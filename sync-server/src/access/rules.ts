@@ -82,6 +82,8 @@ export function checkEvent(json: string, user: string, role: Role | undefined, l
     return { code: CloseCodes.MALFORMED, reason: `invalid event: ${(error as Error).message}` }
   }
   if (event.author !== user) return forbidden(`event ${event.id} names ${event.author} as author`)
+  // Only the server decides about content; it writes its decisions itself (docs/moderation.md).
+  if (event.type === 'moderated') return forbidden('moderated events are written by the server only')
   if ((event.type === 'member-added' || event.type === 'title-changed') && !manages(role)) return forbidden(`a ${role ?? 'non-member'} may not write ${event.type} events`)
   if (event.type === 'member-removed' && event.member !== user && !manages(role)) return forbidden(`a ${role ?? 'non-member'} may not remove others`)
   return event

@@ -15,6 +15,7 @@ import {
   initSegment,
   memberRole,
   isSegmentFull,
+  MODERATION_AUTHOR,
   randomId,
   readHead,
   removeMember,
@@ -81,10 +82,15 @@ export class ConversationService {
 
   /** The head of a conversation the user is a member of, with every segment loaded and numbered. */
   async open(conversationId: string, user: string): Promise<{ handle: DocHandle<HeadDoc>; head: Head }> {
+    return this.#open(conversationId, user, true)
+  }
+
+  /** `open`; `member`: the user must be a member (false only for the server's own writes). */
+  async #open(conversationId: string, user: string, member: boolean): Promise<{ handle: DocHandle<HeadDoc>; head: Head }> {
     const { registry, watch } = this.#ctx
     const entry = await registry.entry(conversationId)
     if (entry?.type !== 'head') throw new ParleyError(ServerErrorCodes.NOT_FOUND, `no conversation ${conversationId}`)
-    if (!registry.canRead(user, conversationId)) throw new ParleyError(ServerErrorCodes.FORBIDDEN, 'not a member of this conversation')
+    if (member && !registry.canRead(user, conversationId)) throw new ParleyError(ServerErrorCodes.FORBIDDEN, 'not a member of this conversation')
     const releases = [await this.#hold(conversationId)]
     try {
       const handle = await this.#find<HeadDoc>(conversationId)
@@ -160,6 +166,15 @@ export class ConversationService {
     return this.#append(user, conversationId, message, undefined, retry)
   }
 
+  /**
+   * Appends an event the server writes itself (a moderation decision: docs/moderation.md)
+   * under MODERATION_AUTHOR, who is no member: the caller decided it is to be written.
+   * Never reached from a request's own identity, so no user can write as the server.
+   */
+  async appendAsServer(conversationId: string, body: EventBody): Promise<SequencedEvent> {
+    return this.#append(MODERATION_AUTHOR, conversationId, body, undefined, undefined, undefined, true)
+  }
+
   /** Adds `member` as `role`; when they are a member already, this changes their role (owners only). */
   async addMember(user: string, conversationId: string, member: string, role: Role): Promise<SequencedEvent> {
     const change = { type: 'add', role } as const
@@ -203,13 +218,14 @@ export class ConversationService {
     changeHead?: (doc: HeadDoc, event: ParleyEvent) => void,
     retry?: { id: string; refuse: (earlier: ParleyEvent) => ParleyError | undefined },
     refuse?: (head: Head) => ParleyError | undefined,
+    asServer = false,
   ): Promise<SequencedEvent> {
     const previous = this.#writes.get(conversationId) ?? Promise.resolve()
     const write = previous.then(async () => {
       // Held for the whole write: the head, and the newest segment it appends to.
       const releases = [await this.#hold(conversationId)]
       try {
-        const { handle, head } = await this.open(conversationId, user)
+        const { handle, head } = await this.#open(conversationId, user, !asServer)
         const newest = head.segments.at(-1)
         if (newest !== undefined) releases.push(await this.#hold(newest))
         return await this.#write(user, conversationId, body, handle, head, changeHead, retry, refuse)

@@ -14,6 +14,7 @@ const STATUS_OF_CODE: Record<string, number> = {
   [ServerErrorCodes.UNAUTHENTICATED]: 401,
   [ServerErrorCodes.BAD_REQUEST]: 400,
   [ServerErrorCodes.TOO_LARGE]: 413,
+  [ServerErrorCodes.CONTENT_REJECTED]: 422,
   [CoreErrorCodes.INVALID_EVENT]: 400,
   [CoreErrorCodes.TEXT_TOO_LARGE]: 413,
 }

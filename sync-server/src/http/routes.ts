@@ -12,6 +12,8 @@ import type { InboxKeeper } from '../inbox.ts'
 import { caller, type HttpAuth } from './auth.ts'
 import * as schemas from './schemas.ts'
 import { spendWriteToken, type WriteBudget } from './write-budget.ts'
+import type { ContentPolicy } from '../moderation/policy.ts'
+import { screenPublish } from '../moderation/publish-check.ts'
 import { streamEvents, waitForEvents } from './stream.ts'
 
 export interface RouteContext {
@@ -25,6 +27,8 @@ export interface RouteContext {
   writeBudget?: WriteBudget
   /** Bytes waiting to be sent to an SSE client beyond which it counts as not reading (the socket is cut). */
   maxBufferedBytes: number
+  /** The content policy a publish passes before it is written (422 when it rejects): docs/moderation.md. */
+  moderation?: ContentPolicy
 }
 
 const security = [{ bearer: [] }]
@@ -148,10 +152,15 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
         security,
         params: schemas.conversationParams,
         body: schemas.publishBody,
-        response: { 201: schemas.eventRef, 413: schemas.errorBody, ...writeErrors },
+        response: { 201: schemas.eventRef, 413: schemas.errorBody, 422: schemas.errorBody, ...writeErrors },
       },
     },
     async (request, reply) => {
+      if (ctx.moderation?.active) {
+        // Members only are judged: the hook hears nothing of a caller who may not write here.
+        await service.open(conversationId(request), caller(request).user)
+        await screenPublish(ctx.moderation, conversationId(request), caller(request).user, request.body)
+      }
       const { seq, event } = await service.publish(caller(request).user, conversationId(request), request.body)
       return reply.code(201).send({ eventId: event.id, seq })
     },

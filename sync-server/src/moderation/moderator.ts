@@ -1,0 +1,143 @@
+/**
+ * Moderation off the delivery path: every message or edit, once accepted, relayed and
+ * numbered on this node (the event index's `numbered`, which each event reaches on
+ * exactly one node of a cluster), is judged by the content policy; a `flag` or `reject`
+ * verdict makes the server append its own `moderated` event to the conversation
+ * (conversations/service.ts appendAsServer) and index the decision for operators
+ * (store.ts). The message itself stays in the log, and its writer's change was accepted
+ * long before: a device that wrote it offline is never left retrying it.
+ *
+ * Reviews wait in a bounded queue (MAX_QUEUED; beyond it an event goes unreviewed and is
+ * logged) and run CONCURRENCY at a time, so a slow hook holds up no delivery.
+ */
+import { MODERATION_AUTHOR, type ModerationDecision, type ParleyEvent } from '@parley/core'
+import type { FastifyBaseLogger } from 'fastify'
+import { ParleyError, ServerErrorCodes } from '../errors.ts'
+import type { EventIndex, SequencedEvent } from '../events/event-index.ts'
+import { judgedText, type ContentPolicy, type Verdict } from './policy.ts'
+import type { ModerationRecord, ModerationStore } from './store.ts'
+
+export const MAX_QUEUED = 10_000
+const CONCURRENCY = 4
+const DECIDED: Record<Exclude<Verdict['decision'], 'allow'>, ModerationDecision> = { reject: 'rejected', flag: 'flagged' }
+
+export interface ModeratorContext {
+  policy: ContentPolicy
+  store: ModerationStore
+  index: EventIndex
+  /** Appends an event as the server (ConversationService.appendAsServer). */
+  write: (conversationId: string, body: { type: 'moderated'; target: string; decision: ModerationDecision; reason: string; edit?: string }) => Promise<SequencedEvent>
+  log: FastifyBaseLogger
+}
+
+interface Review {
+  conversationId: string
+  event: ParleyEvent
+}
+
+export class Moderator {
+  readonly #ctx: ModeratorContext
+  readonly #queue: Review[] = []
+  #running = 0
+  #closed = false
+  #dropped = 0
+  readonly #idle = new Set<() => void>()
+  readonly #onNumbered = (conversationId: string, events: SequencedEvent[]): void => {
+    for (const { event } of events) if (event.author !== MODERATION_AUTHOR && judgedText(event) !== undefined) this.#enqueue({ conversationId, event })
+  }
+
+  constructor(ctx: ModeratorContext) {
+    this.#ctx = ctx
+    ctx.index.on('numbered', this.#onNumbered)
+  }
+
+  /** Reviews waiting or running, and those dropped because the queue was full. */
+  stats(): { queued: number; running: number; dropped: number } {
+    return { queued: this.#queue.length, running: this.#running, dropped: this.#dropped }
+  }
+
+  /** Resolves once no review waits or runs. */
+  whenIdle(): Promise<void> {
+    if (this.#queue.length === 0 && this.#running === 0) return Promise.resolve()
+    return new Promise(resolve => this.#idle.add(resolve))
+  }
+
+  /** Stops taking events and waits for the reviews already queued. */
+  async close(): Promise<void> {
+    this.#closed = true
+    this.#ctx.index.off('numbered', this.#onNumbered)
+    await this.whenIdle()
+  }
+
+  /**
+   * An operator's decision about a message (or one edit of it) of a conversation: appended
+   * as a `moderated` event like the server's own; `allowed` reverses an earlier decision.
+   */
+  async decide(by: string, conversationId: string, target: string, decision: ModerationDecision, reason: string, edit?: string): Promise<ModerationRecord> {
+    const judged = await this.#find(conversationId, edit ?? target)
+    const isTarget = judged && (edit === undefined ? judged.type === 'message' : judged.type === 'edit' && judged.target === target)
+    if (!judged || !isTarget) throw new ParleyError(ServerErrorCodes.NOT_FOUND, `no ${edit === undefined ? 'message' : 'edit'} ${edit ?? target} in conversation ${conversationId}`)
+    return this.#record(conversationId, judged, { decision, reason, source: 'admin', by })
+  }
+
+  #enqueue(review: Review): void {
+    if (this.#closed) return
+    if (this.#queue.length >= MAX_QUEUED) {
+      this.#dropped++
+      this.#ctx.log.warn({ conversationId: review.conversationId, eventId: review.event.id }, 'moderation queue full: event not reviewed')
+      return
+    }
+    this.#queue.push(review)
+    this.#next()
+  }
+
+  #next(): void {
+    while (this.#running < CONCURRENCY && this.#queue.length > 0) {
+      const review = this.#queue.shift()!
+      this.#running++
+      void this.#review(review)
+        .catch(error => this.#ctx.log.error({ err: error, conversationId: review.conversationId, eventId: review.event.id }, 'moderation review failed'))
+        .finally(() => {
+          this.#running--
+          this.#next()
+          if (this.#queue.length === 0 && this.#running === 0) for (const resolve of this.#idle) resolve()
+          if (this.#queue.length === 0 && this.#running === 0) this.#idle.clear()
+        })
+    }
+  }
+
+  async #review({ conversationId, event }: Review): Promise<void> {
+    const { policy } = this.#ctx
+    const verdict = policy.recall(conversationId, event.author, judgedText(event)!) ?? (await policy.judge(conversationId, event))
+    if (verdict.decision === 'allow') return
+    await this.#record(conversationId, event, { decision: DECIDED[verdict.decision], reason: verdict.reason, source: verdict.source, ...(verdict.entry !== undefined && { entry: verdict.entry }) })
+  }
+
+  /** Appends the decision about `judged` (a message or an edit) and indexes it. */
+  async #record(conversationId: string, judged: ParleyEvent, decision: Pick<ModerationRecord, 'decision' | 'reason' | 'source' | 'entry' | 'by'>): Promise<ModerationRecord> {
+    const target = judged.type === 'edit' ? judged.target : judged.id
+    const edit = judged.type === 'edit' ? judged.id : undefined
+    const written = await this.#ctx.write(conversationId, { type: 'moderated', target, decision: decision.decision, reason: decision.reason, ...(edit !== undefined && { edit }) })
+    const record: ModerationRecord = {
+      conversationId,
+      target,
+      ...(edit !== undefined && { edit }),
+      author: judged.author,
+      text: judgedText(judged) ?? '',
+      ...decision,
+      eventId: written.event.id,
+      seq: written.seq,
+      decidedAt: Date.now(),
+    }
+    await this.#ctx.store.put(record)
+    this.#ctx.log.info({ conversationId, target, edit, decision: record.decision, source: record.source }, 'moderation decision')
+    return record
+  }
+
+  /** An event of the conversation by ID, from the event index. */
+  async #find(conversationId: string, eventId: string): Promise<ParleyEvent | undefined> {
+    const seq = await this.#ctx.index.seqOf(conversationId, eventId)
+    if (seq === undefined) return undefined
+    return (await this.#ctx.index.page(conversationId, { after: seq - 1 }, 1)).events[0]?.event
+  }
+}
