@@ -20,6 +20,8 @@ const USAGE = `Usage:
                 [--redis redis://HOST:PORT [--cluster-heartbeat-ms 1000]] [--idempotency-secret S]
                 [--postgres postgres://USER@HOST:5432/DB]   (storage in PostgreSQL)
                 [--webhook-url URL --webhook-secret S]
+                [--ingest amqp://…|nats://… [--ingest-name parley-ingest]
+                 [--ingest-prefetch 16] [--ingest-system-user system]]   (docs/ingest.md)
                 [--moderation-words FILE] [--moderation-hook URL [--moderation-hook-timeout-ms 2000]
                  [--moderation-hook-default allow|flag|reject]]   (docs/moderation.md)
                 [--log-level info] [--log-format pretty|json]
@@ -58,6 +60,7 @@ const LIMIT_FLAGS = {
   'storage-retry-ms': 'storageRetryMs',
   'min-free-bytes': 'minFreeBytes',
   'cluster-heartbeat-ms': 'clusterHeartbeatMs',
+  'ingest-prefetch': 'ingestPrefetch',
   'moderation-hook-timeout-ms': 'moderationHookTimeoutMs',
 } as const
 
@@ -92,6 +95,10 @@ const FLAGS = {
   'webhook-url': { type: 'string' },
   'webhook-secret': { type: 'string' },
   'idempotency-secret': { type: 'string' },
+  ingest: { type: 'string' },
+  'ingest-name': { type: 'string' },
+  'ingest-prefetch': { type: 'string' },
+  'ingest-system-user': { type: 'string' },
   'moderation-words': { type: 'string' },
   'moderation-hook': { type: 'string' },
   'moderation-hook-timeout-ms': { type: 'string' },
@@ -278,6 +285,9 @@ async function serve(flags: Flags): Promise<number> {
     webhookUrl: flags['webhook-url'],
     webhookSecret: flags['webhook-secret'],
     idempotencySecret: flags['idempotency-secret'],
+    ingest: flags.ingest,
+    ingestName: flags['ingest-name'],
+    ingestSystemUser: flags['ingest-system-user'],
     moderationWords: flags['moderation-words'],
     moderationHook: flags['moderation-hook'],
     moderationHookDefault: flags['moderation-hook-default'] as never,

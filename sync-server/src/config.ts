@@ -1,3 +1,4 @@
+import { isValidUserId } from '@parley/core'
 import { ParleyError, ServerErrorCodes } from './errors.ts'
 
 export interface ServerOptions {
@@ -81,6 +82,14 @@ export interface ServerOptions {
   maxHeldWriteBytes?: number
   /** Free bytes under the data directory below which the server reports itself not ready (default 8 MiB). */
   minFreeBytes?: number
+  /** `amqp://…` (RabbitMQ) or `nats://…` (NATS JetStream): take messages from this broker into conversations (docs/ingest.md). */
+  ingest?: string
+  /** The queue (RabbitMQ) or stream and consumer (NATS) ingest reads; dead letters go to `<name>.dead` / `<name>-dead` (default parley-ingest). */
+  ingestName?: string
+  /** Messages ingest holds unacknowledged at once (default 16). */
+  ingestPrefetch?: number
+  /** The user `"system": true` messages are written as; it must be a member like any author (default system). */
+  ingestSystemUser?: string
   /** A word list file (one entry per line): messages holding an entry are rejected or flagged (docs/moderation.md). */
   moderationWords?: string
   /** An operator's endpoint asked about every message: allow, flag or reject (docs/moderation.md). */
@@ -91,7 +100,7 @@ export interface ServerOptions {
   moderationHookDefault?: 'allow' | 'flag' | 'reject'
 }
 
-const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'maxTokenLifetimeSeconds', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret', 'idempotencySecret', 'redis', 'postgres', 'moderationWords', 'moderationHook'] as const
+const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'maxTokenLifetimeSeconds', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret', 'idempotencySecret', 'redis', 'postgres', 'moderationWords', 'moderationHook', 'ingest'] as const
 type Optional = (typeof OPTIONAL)[number]
 
 export type ResolvedServerOptions = Readonly<Required<Omit<ServerOptions, Optional>> & Pick<ServerOptions, Optional>>
@@ -118,6 +127,9 @@ const DEFAULTS = {
   storageRetryMs: 1000,
   maxHeldWriteBytes: 256 * 1024 * 1024,
   minFreeBytes: 8 * 1024 * 1024,
+  ingestName: 'parley-ingest',
+  ingestPrefetch: 16,
+  ingestSystemUser: 'system',
   moderationHookTimeoutMs: 2000,
   moderationHookDefault: 'allow',
 } as const
@@ -139,6 +151,7 @@ const MINIMUMS: Partial<Record<keyof typeof DEFAULTS, number>> = {
   storageRetryMs: 10,
   maxHeldWriteBytes: 0,
   minFreeBytes: 0,
+  ingestPrefetch: 1,
   moderationHookTimeoutMs: 10,
 }
 
@@ -173,9 +186,18 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   if (resolved.moderationHook !== undefined && !/^https?:\/\/\S+$/.test(resolved.moderationHook)) invalid(`moderationHook must be an http(s) URL, got ${JSON.stringify(resolved.moderationHook)}`)
   if (!['allow', 'flag', 'reject'].includes(resolved.moderationHookDefault)) invalid(`moderationHookDefault must be allow, flag or reject, got ${JSON.stringify(resolved.moderationHookDefault)}`)
   if (resolved.idempotencySecret !== undefined && resolved.idempotencySecret.length < 16) invalid('the idempotency secret must be at least 16 characters (--idempotency-secret)')
+  checkIngest(resolved)
   // In a cluster, only when asked for (and sharing PostgreSQL, checked above).
   const relayCore = resolved.redis === undefined ? resolved.relayCore : options.relayCore === true
   return Object.freeze({ ...resolved, relayCore }) as ResolvedServerOptions
+}
+
+/** The ingest options (ingest/, docs/ingest.md). */
+function checkIngest({ ingest, ingestName, ingestPrefetch, ingestSystemUser }: { ingest?: string; ingestName: string; ingestPrefetch: number; ingestSystemUser: string }): void {
+  if (ingest !== undefined && !/^(amqps?|nats|tls):\/\/[^\s]+$/i.test(ingest)) invalid('ingest must be a URL like amqp://USER:PASSWORD@HOST:5672/VHOST or nats://HOST:4222')
+  if (!/^[A-Za-z0-9_-]{1,100}$/.test(ingestName)) invalid(`ingestName must be 1 to 100 letters, digits, - or _ (a queue and a stream name), got ${JSON.stringify(ingestName)}`)
+  if (ingestPrefetch > 1000) invalid(`ingestPrefetch must be at most 1000, got ${ingestPrefetch}`)
+  if (!isValidUserId(ingestSystemUser)) invalid(`ingestSystemUser must be a valid user ID, got ${JSON.stringify(ingestSystemUser)}`)
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -44,6 +44,8 @@ import { openDatabases } from './storage/databases.ts'
 import { devTokenRoute } from './http/dev-token.ts'
 import { serveWebApp } from './http/static.ts'
 import { loggerOptions, logRequests, requestLogController } from './logging.ts'
+import { openIngest } from './ingest/open.ts'
+import { ingestTarget } from './ingest/target.ts'
 
 /** How long a handle may wait, unused, for a peer to send the document it claimed (documents/eviction.ts). */
 const REQUEST_TIMEOUT_MS = 10_000
@@ -230,6 +232,11 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   // Off the delivery path: reviews what was numbered, writes the server's decisions (docs/moderation.md).
   const moderation = await openModeration(options, { index, write: (conversationId, body) => service.appendAsServer(conversationId, body), log })
   const auth = httpAuth(verify)
+  // Messages from RabbitMQ or NATS written as HTTP publish writes them (docs/ingest.md); consuming starts once listening.
+  const ingest = options.ingest === undefined
+    ? undefined
+    : openIngest({ url: options.ingest, name: options.ingestName, prefetch: options.ingestPrefetch, systemUser: options.ingestSystemUser, limits, register: metrics.register, log,
+        target: ingestTarget({ service, registry, repo, ...(hub && { hub }), writable: () => databases.status().writable }) })
   // With --postgres the queue is in PostgreSQL, shared by the cluster's nodes (webhooks/postgres-dispatcher.ts).
   const webhooks: WebhookQueue | undefined = options.webhookUrl
     ? await openWebhooks({ dir: join(options.dataDir, 'webhooks'), ...(databases.postgres && { postgres: databases.postgres }), url: options.webhookUrl, secret: options.webhookSecret!, log })
@@ -312,9 +319,12 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       await cluster?.adapter.whenReady()
       const address = await app.listen({ host: options.host, port: options.port })
       url = `${address.replace(/^http/, 'ws')}/sync`
+      await ingest?.start()
       return url
     },
     async close() {
+      // First: nothing is written while the rest closes; what it holds unacknowledged goes back to the broker.
+      await ingest?.close()
       await evictor.stop()
       adapter.disconnect()
       wss.close()

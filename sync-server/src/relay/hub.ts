@@ -258,6 +258,11 @@ export class RelayHub {
     })
   }
 
+  /** Writes the accepted changes waiting for the next batch now (log-storage.ts): for a caller that acknowledges only what is stored. */
+  async flush(): Promise<void> {
+    await this.#storage.flush()
+  }
+
   /** A peer's connection closed: its sync states go (a reconnect starts afresh). */
   peerLeft(peer: PeerId): void {
     for (const id of this.#peerSegments.get(peer) ?? []) {
