@@ -32,8 +32,9 @@ const USAGE = `Usage:
                 [--max-loaded-docs 10000] [--doc-idle-ms 300000]
                 [--storage-retry-ms 1000] [--min-free-bytes 8388608]
                 [--no-relay-core]  (segments served by the automerge-repo Repo instead of
-                                    the relay core's change logs; a cluster does so unless
-                                    it has --postgres and --relay-core)
+                                    the relay core's change logs; a cluster with --redis
+                                    alone always does, one with --redis and --postgres
+                                    serves them from the relay core unless given this)
   parley-server token <userId> [--ttl 1h] [--admin] [--data ./data] [--jwt-secret S]
   parley-server migrate --from ./data --to postgres://USER@HOST:5432/DB
                 (copies a stopped single-node server's data directory into PostgreSQL,

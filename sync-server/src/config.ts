@@ -66,10 +66,11 @@ export interface ServerOptions {
   /**
    * Serve segment documents from the relay core (relay/hub.ts: a change log per segment, no
    * automerge-repo document on the hot path) instead of the repo. The default on a single
-   * node. In a cluster (`redis`) it is off by default; `true` is allowed when the nodes
-   * share PostgreSQL (`postgres`): segment changes then cross nodes by interest on one
-   * Redis channel per conversation (cluster/change-bus.ts, docs/cluster.md "Segments over
-   * the bus"). With `redis` alone it is refused: a node could not reload what it missed.
+   * node, and in a cluster whose nodes share PostgreSQL (`redis` and `postgres`): segment
+   * changes then cross nodes by interest on one Redis channel per conversation
+   * (cluster/change-bus.ts, docs/cluster.md "Segments over the bus"); `false` keeps them on
+   * the repo path there. With `redis` alone it is off, and `true` is refused: a node could
+   * not reload what it missed.
    */
   relayCore?: boolean
   /** Loaded documents beyond which the least recently used idle ones are saved and unloaded (default 10,000; 0: no cap). */
@@ -187,8 +188,8 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   if (!['allow', 'flag', 'reject'].includes(resolved.moderationHookDefault)) invalid(`moderationHookDefault must be allow, flag or reject, got ${JSON.stringify(resolved.moderationHookDefault)}`)
   if (resolved.idempotencySecret !== undefined && resolved.idempotencySecret.length < 16) invalid('the idempotency secret must be at least 16 characters (--idempotency-secret)')
   checkIngest(resolved)
-  // In a cluster, only when asked for (and sharing PostgreSQL, checked above).
-  const relayCore = resolved.redis === undefined ? resolved.relayCore : options.relayCore === true
+  // A cluster without shared storage keeps segments on the repo path (asking for the relay core there is refused above).
+  const relayCore = resolved.redis !== undefined && resolved.postgres === undefined ? false : resolved.relayCore
   return Object.freeze({ ...resolved, relayCore }) as ResolvedServerOptions
 }
 

@@ -117,7 +117,11 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   })
   const storage = closableStorage(instrumentStorage(databases.documents, metrics), () => databases.close())
   const registry = new AccessRegistry(databases.registry)
-  const index = new EventIndex(databases.events)
+  // A cluster on PostgreSQL with the relay core: segment changes cross nodes by interest (relay/bus.ts);
+  // a node with long polls or SSE streams on a conversation listens on it too (events/event-index.ts follow).
+  const changeBus: RedisChangeBus | undefined = options.relayCore && options.redis !== undefined ? new RedisChangeBus({ url: options.redis, metrics: changeBusMetrics(metrics.register, () => hub?.loadedCount ?? 0), log }) : undefined
+  const index = new EventIndex(databases.events, { ...(changeBus && { feed: changeBus }) })
+  changeBus?.onNews(conversationId => void index.news(conversationId).catch(error => log.warn({ err: error, conversationId }, 'could not read events numbered on other nodes')))
   // Cluster mode: the other nodes are trusted automerge-repo peers over the Redis bus (docs/cluster.md).
   const cluster = options.redis === undefined ? undefined : createCluster({ redisUrl: options.redis, heartbeatMs: options.clusterHeartbeatMs, registry, metrics: metrics.register, log })
 
@@ -125,8 +129,6 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   // With the relay core, segments are change logs served by the hub, not repo documents (relay/hub.ts).
   const recordEvents = (conversationId: string, _segmentId: string, events: ParleyEvent[]): Promise<unknown> =>
     index.record(conversationId, sortUnique(events)).catch(error => log.error({ err: error, conversationId }, 'could not number events'))
-  // A cluster on PostgreSQL with the relay core: segment changes cross nodes by interest (relay/bus.ts).
-  const changeBus: RedisChangeBus | undefined = options.relayCore && options.redis !== undefined ? new RedisChangeBus({ url: options.redis, metrics: changeBusMetrics(metrics.register, () => hub?.loadedCount ?? 0), log }) : undefined
   const hub: RelayHub | undefined = options.relayCore
     ? new RelayHub({
         storage: storage.adapter,

@@ -7,12 +7,18 @@
  * subscribed to a conversation only while segments of it have peers here (counted per
  * `join`/`leave`), on its own two connections (redis-link.ts), apart from the repo bus.
  *
+ * The event index joins a conversation too while this node has HTTP waiters on it (a long
+ * poll, an SSE stream: events/event-index.ts `follow`), and hears of every frame of it
+ * (`onNews`), whether or not the hub holds the segment: the events are numbered in the
+ * shared store before the frame is published, so the index reads them back from there.
+ *
  * A frame is one CBOR map: the publishing node, the segment, its raw change chunks and the
  * publisher's clock. No offset: a change names the changes it depends on by hash, which
  * is how a receiver sees a gap (docs/cluster.md, "Segments over the bus").
  */
 import { cbor } from '@automerge/automerge-repo'
 import { randomBytes } from 'node:crypto'
+import type { EventFeed } from '../events/event-index.ts'
 import type { SegmentBus, SegmentBusHandlers } from '../relay/bus.ts'
 import type { BusLogger } from './bus-adapter.ts'
 import { busClock, decodeObject } from './bus-frames.ts'
@@ -34,7 +40,7 @@ export interface RedisChangeBusOptions {
   readonly log?: BusLogger
 }
 
-export class RedisChangeBus implements SegmentBus {
+export class RedisChangeBus implements SegmentBus, EventFeed {
   readonly #options: RedisChangeBusOptions
   readonly #prefix: string
   readonly #link: RedisLink
@@ -43,6 +49,7 @@ export class RedisChangeBus implements SegmentBus {
   /** Per conversation, how many segments with peers here want it. */
   readonly #interest = new Map<string, number>()
   #handlers: SegmentBusHandlers | undefined
+  readonly #news: Array<(conversationId: string) => void> = []
 
   constructor(options: RedisChangeBusOptions) {
     this.#options = options
@@ -53,7 +60,7 @@ export class RedisChangeBus implements SegmentBus {
     this.#link.on('down', () => options.metrics?.connected(false))
     this.#link.on('up', () => {
       options.metrics?.connected(true)
-      for (const conversation of this.#interest.keys()) this.#handlers?.listening(conversation)
+      for (const conversation of this.#interest.keys()) this.#listening(conversation)
     })
     this.#link.on('reconnecting', () => options.metrics?.reconnecting())
     this.#link.on('error', error => options.log?.warn({ err: error }, 'segment bus: Redis unreachable; serving local clients, retrying'))
@@ -62,6 +69,11 @@ export class RedisChangeBus implements SegmentBus {
 
   attach(handlers: SegmentBusHandlers): void {
     this.#handlers = handlers
+  }
+
+  /** Told of every frame from another node, and whenever this node starts to hear a conversation again. */
+  onNews(listener: (conversationId: string) => void): void {
+    this.#news.push(listener)
   }
 
   channel(conversationId: string): string {
@@ -75,7 +87,7 @@ export class RedisChangeBus implements SegmentBus {
     this.#options.metrics?.subscriptions(this.#interest.size)
     void this.#link.subscribe([this.channel(conversationId)]).then(() => {
       // Subscribed while up: hears from now on. (While down, 'up' says so once subscribed.)
-      if (this.#interest.has(conversationId) && this.#link.hears(this.channel(conversationId))) this.#handlers?.listening(conversationId)
+      if (this.#interest.has(conversationId) && this.#link.hears(this.channel(conversationId))) this.#listening(conversationId)
     })
   }
 
@@ -123,6 +135,13 @@ export class RedisChangeBus implements SegmentBus {
     if (!frame || frame.from === this.#node) return
     this.#options.metrics?.received(bytes.byteLength, Math.max(0, busClock() - frame.t) / 1000)
     this.#handlers?.changes(conversationId, frame.s, frame.c)
+    for (const listener of this.#news) listener(conversationId)
+  }
+
+  /** Hears every change of the conversation from now on: what was published before is in storage. */
+  #listening(conversationId: string): void {
+    this.#handlers?.listening(conversationId)
+    for (const listener of this.#news) listener(conversationId)
   }
 
   #conversationOf(channel: string): string | undefined {

@@ -6,7 +6,10 @@
  * a cluster numbers into one sequence per conversation (storage/postgres/event-store.ts).
  *
  * Waiting for new events (long polls, SSE) is a listener on this emitter: no loop runs
- * while nothing happens.
+ * while nothing happens. In a cluster whose nodes share the store, events another node
+ * numbered reach this node's waiters through a feed (the segment bus): a waiter `follow`s
+ * the conversation, which makes the node listen on it, and the feed's news of it makes
+ * the index read the new numbers back from the store (docs/cluster.md, "HTTP streams").
  */
 import type { ParleyEvent } from '@parley/core'
 import { EventEmitter } from 'node:events'
@@ -40,6 +43,24 @@ export interface EventStore {
   forget(conversationId: string): void
 }
 
+/**
+ * How a node hears of events other nodes number (cluster/change-bus.ts): `join` while this
+ * node has waiters on a conversation, `leave` when the last one goes; the feed then calls
+ * the index's `news` for each change another node published there, and when it starts (or
+ * starts again) to hear the conversation.
+ */
+export interface EventFeed {
+  join(conversationId: string): void
+  leave(conversationId: string): void
+}
+
+export interface EventIndexOptions {
+  readonly feed?: EventFeed
+}
+
+/** Events read back per query when catching up on news. */
+const NEWS_PAGE = 500
+
 type IndexEvents = {
   /** Events this node had not seen before, numbered here or (sharing a database) by another node. */
   stored: [conversationId: string, events: SequencedEvent[]]
@@ -53,26 +74,70 @@ export class EventIndex extends EventEmitter<IndexEvents> {
   readonly #writes = new Map<string, Promise<unknown>>()
   /** The highest number this node has announced per conversation. */
   readonly #seen = new Map<string, number>()
+  readonly #feed: EventFeed | undefined
+  /** Waiters (long polls, SSE streams) per conversation: bounded by the open requests. */
+  readonly #followers = new Map<string, number>()
+  /** Conversations with a catch-up queued and not started: news arriving meanwhile joins it. */
+  readonly #newsQueued = new Set<string>()
 
-  constructor(store: EventStore) {
+  constructor(store: EventStore, options: EventIndexOptions = {}) {
     super()
     this.setMaxListeners(0)
     this.#store = store
+    this.#feed = options.feed
   }
 
   /** Numbers the events not numbered yet, in the order given; resolves with all of them. */
   record(conversationId: string, events: ParleyEvent[]): Promise<SequencedEvent[]> {
-    const previous = this.#writes.get(conversationId) ?? Promise.resolve()
-    const write = previous.then(() => this.#record(conversationId, events))
-    const settled = write.catch(() => undefined)
-    this.#writes.set(conversationId, settled)
-    void settled.then(() => this.#writes.get(conversationId) === settled && this.#writes.delete(conversationId))
-    return write
+    return this.#serially(conversationId, () => this.#record(conversationId, events))
   }
 
-  /** Drops a conversation's cached numbers (its head was unloaded), unless a write is under way. */
+  /**
+   * A waiter on the conversation's new events (a long poll, an SSE stream): the node hears
+   * the conversation on the feed until the returned release is called (counted: the feed
+   * is left with the last waiter). Resolves once announcements have a starting point, so
+   * that a waiter that reads the store after this resolves misses nothing announced later.
+   */
+  async follow(conversationId: string): Promise<() => void> {
+    const count = this.#followers.get(conversationId) ?? 0
+    this.#followers.set(conversationId, count + 1)
+    if (count === 0) this.#feed?.join(conversationId)
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      const left = (this.#followers.get(conversationId) ?? 1) - 1
+      if (left > 0) return void this.#followers.set(conversationId, left)
+      this.#followers.delete(conversationId)
+      this.#feed?.leave(conversationId)
+    }
+    try {
+      if (!this.#seen.has(conversationId)) await this.#serially(conversationId, () => this.#startAnnouncing(conversationId))
+    } catch (error) {
+      release()
+      throw error
+    }
+    return release
+  }
+
+  /**
+   * Another node may have numbered events in the conversation (the feed heard its change,
+   * or this node just began to hear the conversation): with waiters here, the numbers after
+   * the last announced are read back from the store and announced. Nothing to do without
+   * waiters; news arriving while a catch-up is queued is served by that one.
+   */
+  async news(conversationId: string): Promise<void> {
+    if (!this.#followers.has(conversationId) || this.#newsQueued.has(conversationId)) return
+    this.#newsQueued.add(conversationId)
+    await this.#serially(conversationId, async () => {
+      this.#newsQueued.delete(conversationId)
+      await this.#catchUp(conversationId)
+    })
+  }
+
+  /** Drops a conversation's cached numbers (its head was unloaded), unless a write is under way or someone waits on it. */
   forget(conversationId: string): void {
-    if (this.#writes.has(conversationId)) return
+    if (this.#writes.has(conversationId) || this.#followers.has(conversationId)) return
     this.#seen.delete(conversationId)
     this.#store.forget(conversationId)
   }
@@ -101,31 +166,70 @@ export class EventIndex extends EventEmitter<IndexEvents> {
    * `signal` aborts. Costs a listener while waiting, nothing else.
    */
   async waitFor(conversationId: string, after: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
-    const last = await this.lastSeq(conversationId)
-    if (last > after) return true
-    if (!this.#seen.has(conversationId)) this.#seen.set(conversationId, last)
-    return new Promise(resolve => {
-      const done = (arrived: boolean): void => {
-        clearTimeout(timer)
-        this.off('stored', onStored)
-        signal?.removeEventListener('abort', onAbort)
-        resolve(arrived)
-      }
-      const onStored = (id: string, events: SequencedEvent[]): void => {
-        if (id === conversationId && events.some(({ seq }) => seq > after)) done(true)
-      }
-      const onAbort = (): void => done(false)
-      const timer = setTimeout(() => done(false), timeoutMs)
-      this.on('stored', onStored)
-      signal?.addEventListener('abort', onAbort)
-      // Aborted while lastSeq was read: 'abort' will not fire again.
-      if (signal?.aborted) done(false)
-    })
+    const release = await this.follow(conversationId)
+    try {
+      return await new Promise<boolean>((resolve, reject) => {
+        let settled = false
+        const settle = (): boolean => {
+          if (settled) return false
+          settled = true
+          clearTimeout(timer)
+          this.off('stored', onStored)
+          signal?.removeEventListener('abort', onAbort)
+          return true
+        }
+        const done = (arrived: boolean): void => void (settle() && resolve(arrived))
+        const onStored = (id: string, events: SequencedEvent[]): void => {
+          if (id === conversationId && events.some(({ seq }) => seq > after)) done(true)
+        }
+        const onAbort = (): void => done(false)
+        const timer = setTimeout(() => done(false), timeoutMs)
+        // Listening before the store is read: an announcement during the read is not missed.
+        this.on('stored', onStored)
+        signal?.addEventListener('abort', onAbort)
+        // Aborted while following began: 'abort' will not fire again.
+        if (signal?.aborted) return done(false)
+        this.lastSeq(conversationId).then(
+          last => last > after && done(true),
+          error => settle() && reject(error),
+        )
+      })
+    } finally {
+      release()
+    }
+  }
+
+  /** Runs writes and catch-ups of one conversation one after another. */
+  #serially<T>(conversationId: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.#writes.get(conversationId) ?? Promise.resolve()
+    const run = previous.then(task)
+    const settled = run.catch(() => undefined)
+    this.#writes.set(conversationId, settled)
+    void settled.then(() => this.#writes.get(conversationId) === settled && this.#writes.delete(conversationId))
+    return run
+  }
+
+  /** Announces what the store numbered after the highest announced here (another node's events). */
+  async #catchUp(conversationId: string): Promise<void> {
+    for (;;) {
+      const seen = this.#seen.get(conversationId)
+      if (seen === undefined) return // no waiter started (follow sets it)
+      const events = await this.#store.page(conversationId, { after: seen }, NEWS_PAGE)
+      const last = events.at(-1)
+      if (last === undefined) return
+      this.#seen.set(conversationId, last.seq)
+      this.emit('stored', conversationId, events)
+      if (events.length < NEWS_PAGE) return
+    }
+  }
+
+  /** Where this node's announcements start, unless they have (a cached read with LevelDB). */
+  async #startAnnouncing(conversationId: string): Promise<void> {
+    if (!this.#seen.has(conversationId)) this.#seen.set(conversationId, await this.#store.lastSeq(conversationId))
   }
 
   async #record(conversationId: string, events: ParleyEvent[]): Promise<SequencedEvent[]> {
-    // Where this node's announcements start (a cached read with LevelDB).
-    if (!this.#seen.has(conversationId)) this.#seen.set(conversationId, await this.#store.lastSeq(conversationId))
+    await this.#startAnnouncing(conversationId)
     const { all, fresh } = await this.#store.append(conversationId, events)
     const news = await this.#news(conversationId, all, fresh)
     if (news.length > 0) this.emit('stored', conversationId, news)

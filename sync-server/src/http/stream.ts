@@ -4,6 +4,10 @@
  * client that reconnects with `Last-Event-ID` resumes exactly where it stopped. Idle
  * streams cost a listener and two timers, nothing else.
  *
+ * A stream follows its conversation (EventIndex.follow): in a cluster the node listens on
+ * the conversation's channel while the stream is open, so events other nodes number reach
+ * it too (docs/cluster.md, "HTTP streams").
+ *
  * Every way a stream ends (the client leaves, its socket fails, it stops reading, the
  * member is removed, the token expires, the backlog cannot be read) goes through one
  * `finish`, which removes the listener and the timers at once, not when the socket
@@ -56,6 +60,8 @@ export function streamEvents(reply: FastifyReply, options: StreamOptions): void 
   let cursor = options.after
   let ended = false
   let grace: NodeJS.Timeout | undefined
+  /** Ends this stream's hold on the conversation's live events (EventIndex.follow). */
+  let unfollow: (() => void) | undefined
 
   /** `end`: say why and end after what was already written; `cut`: destroy the socket now; `gone`: the socket closed. */
   const finish = (how: { end: StreamEnd } | { cut: string } | 'gone'): void => {
@@ -64,6 +70,7 @@ export function streamEvents(reply: FastifyReply, options: StreamOptions): void 
     clearInterval(heartbeat)
     expiry?.cancel()
     index.off('stored', onStored)
+    unfollow?.()
     if (how === 'gone') return
     if ('cut' in how) {
       log.info({ conversationId, reason: how.cut }, 'event stream cut')
@@ -123,6 +130,10 @@ export function streamEvents(reply: FastifyReply, options: StreamOptions): void 
   out.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'close', 'X-Accel-Buffering': 'no' })
   write(': stream open\n\n')
   enqueue(async () => {
+    // In a cluster, this node hears the conversation while the stream is open.
+    const release = await index.follow(conversationId)
+    if (ended) return release()
+    unfollow = release
     for (;;) {
       const page = await index.page(conversationId, { after: cursor }, BACKLOG_PAGE)
       await deliver(page.events)

@@ -1,5 +1,5 @@
 /**
- * A cluster on the relay core (`--redis` + `--postgres` + `--relay-core`): segment changes
+ * A cluster on the relay core (`--redis` + `--postgres`, its default there): segment changes
  * cross nodes on one Redis channel per conversation, only to nodes whose clients sync the
  * conversation (relay/hub.ts, cluster/change-bus.ts, docs/cluster.md "Segments over the
  * bus"). Three nodes in this process, one redis-server and one PostgreSQL database of
@@ -41,7 +41,7 @@ describe('segments over the bus, by interest', () => {
   beforeAll(async () => {
     database = await createTestDatabase()
     redis = await RedisProcess.start()
-    for (let i = 0; i < 3; i++) nodes.push(await startTestServer({ redis: redis.url, postgres: database.url, relayCore: true, clusterHeartbeatMs: TEST_HEARTBEAT_MS }))
+    for (let i = 0; i < 3; i++) nodes.push(await startTestServer({ redis: redis.url, postgres: database.url, relayCore: true, clusterHeartbeatMs: TEST_HEARTBEAT_MS })) // true: also under PARLEY_RELAY_CORE=0
     await meshed(nodes)
   })
   afterAll(async () => {
@@ -52,9 +52,10 @@ describe('segments over the bus, by interest', () => {
     await database?.drop()
   })
 
-  it('is allowed in a cluster only when the nodes share PostgreSQL', () => {
+  it('is the default in a cluster whose nodes share PostgreSQL, and refused with Redis alone', () => {
     expect(resolveServerOptions({ redis: redis.url, postgres: database.url, relayCore: true }).relayCore).toBe(true)
-    expect(resolveServerOptions({ redis: redis.url, postgres: database.url }).relayCore).toBe(false)
+    expect(resolveServerOptions({ redis: redis.url, postgres: database.url }).relayCore).toBe(true)
+    expect(resolveServerOptions({ redis: redis.url }).relayCore).toBe(false)
     expect(() => resolveServerOptions({ redis: redis.url, relayCore: true })).toThrow(expect.objectContaining({ code: 'PARLEY_ERR_INVALID_OPTION' }))
   })
 
