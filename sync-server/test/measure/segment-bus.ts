@@ -1,7 +1,7 @@
 /**
  * Cross-node one-to-one messages on three in-process nodes sharing Redis and PostgreSQL
  * (alice on node 1, bob on node 2, node 3 idle), segments on the relay core over the
- * segment bus (`--relay-core`) against the repo bus (default), in one run: bus frames
+ * segment bus (the default) against the repo bus (`--no-relay-core`), in one run: bus frames
  * published per message by all nodes (heartbeats aside) and send → bob's timeline latency.
  * node --import tsx --conditions=@parley/source sync-server/test/measure/segment-bus.ts [messages]
  */
@@ -36,7 +36,7 @@ async function run(relayCore: boolean): Promise<{ framesPerMessage: number; p50:
   const database = await createTestDatabase()
   const redis = await RedisProcess.start()
   const nodes: TestServer[] = []
-  for (let i = 0; i < 3; i++) nodes.push(await startTestServer({ redis: redis.url, postgres: database.url, clusterHeartbeatMs: 1000, ...(relayCore && { relayCore: true }) }))
+  for (let i = 0; i < 3; i++) nodes.push(await startTestServer({ redis: redis.url, postgres: database.url, clusterHeartbeatMs: 1000, relayCore }))
   await meshed(nodes)
   const [one, two, three] = nodes as [TestServer, TestServer, TestServer]
   const alice = await createClient({ server: one.url, token: () => one.token('alice'), storage: { kind: 'memory' } })
