@@ -1,0 +1,134 @@
+/**
+ * A crash between storing a message's event and acknowledging it to the broker: a real
+ * parley-server process, held by the `hold-ack` failpoint (src/ingest/consumer.ts) right
+ * after the store, is killed with SIGKILL; the broker redelivers the message to the
+ * restarted server, whose idempotency key finds the stored event: exactly one event, and
+ * the message acknowledged. Once for RabbitMQ, once for NATS JetStream.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { AckPolicy, nanos } from 'nats'
+import { afterEach, describe, expect, it } from 'vitest'
+import { mintToken } from '../../src/auth/tokens.ts'
+import { freePort } from '../../src/free-port.ts'
+import { reapOnExit } from '../../src/testing.ts'
+import { NATS_URL, natsProducer, rabbitProducer, rabbitVhost, uniqueName } from './brokers.ts'
+import { createConversation, events, metricReaches, type Http } from './parley.ts'
+
+const BIN = fileURLToPath(new URL('../../bin/parley-server.js', import.meta.url))
+const SECRET = 'ingest-crash-test-secret-long-enough'
+
+const cleanups: (() => Promise<unknown>)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+interface Child extends Http {
+  process: ChildProcess
+  /** Resolves with the first output line that contains `text`. */
+  line(text: string): Promise<string>
+  exited: Promise<unknown>
+}
+
+async function startServer(dataDir: string, ingest: string[], env: Record<string, string> = {}): Promise<Child> {
+  const port = await freePort()
+  const child = reapOnExit(
+    spawn(process.execPath, [BIN, '--port', String(port), '--data', dataDir, '--jwt-secret', SECRET, '--log-format', 'json', ...ingest], {
+      env: { ...process.env, PARLEY_RELAY_CORE: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  )
+  const exited = new Promise(resolve => child.once('exit', resolve))
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await exited
+  })
+  let output = ''
+  const waiting: { text: string; resolve: (line: string) => void }[] = []
+  const take = (chunk: Buffer) => {
+    output += chunk.toString()
+    for (const wait of [...waiting]) {
+      const found = output.split('\n').find(line => line.includes(wait.text))
+      if (found !== undefined) {
+        waiting.splice(waiting.indexOf(wait), 1)
+        wait.resolve(found)
+      }
+    }
+  }
+  child.stdout!.on('data', take)
+  child.stderr!.on('data', take)
+  const line = (text: string) =>
+    new Promise<string>((resolve, reject) => {
+      const found = output.split('\n').find(candidate => candidate.includes(text))
+      if (found !== undefined) return resolve(found)
+      waiting.push({ text, resolve })
+      void exited.then(() => reject(new Error(`the server exited before printing ${JSON.stringify(text)}:\n${output}`)))
+    })
+  await line('parley-server listening')
+  return { process: child, line, exited, httpUrl: `http://127.0.0.1:${port}`, token: user => mintToken(SECRET, user) }
+}
+
+async function dataDirectory(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'parley-ingest-crash-'))
+  cleanups.push(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** Publishes through `send`, kills the server between store and ack, restarts it: one event. */
+async function crashBetweenStoreAndAck(ingest: string[], send: (conversation: string) => Promise<void>, afterKill: () => Promise<void>): Promise<Child> {
+  const dataDir = await dataDirectory()
+  const first = await startServer(dataDir, ingest, { PARLEY_INGEST_FAILPOINT: 'hold-ack' })
+  const conversation = await createConversation(first, 'alice', ['bob'])
+  await send(conversation)
+  const held = JSON.parse(await first.line('acknowledgement held'))
+  expect(held.conversationId).toBe(conversation)
+  first.process.kill('SIGKILL')
+  await first.exited
+  await afterKill()
+
+  const second = await startServer(dataDir, ingest)
+  await metricReaches(second, 'parley_ingest_consumed_total', {}, 1)
+  const messages = (await events(second, 'alice', conversation)).filter(event => event.type === 'message')
+  expect(messages.map(({ id, author, text }) => ({ id, author, text }))).toEqual([{ id: held.eventId, author: 'bob', text: 'deploy 7 finished' }])
+  return second
+}
+
+describe('ingest: a crash between storing the event and acknowledging the message', () => {
+  it('RabbitMQ: the message goes back to the queue, and its redelivery writes nothing twice', async () => {
+    const vhost = await rabbitVhost()
+    cleanups.push(() => vhost.remove())
+    const producer = await rabbitProducer(vhost.url, 'parley-ingest')
+    cleanups.push(() => producer.close())
+    await crashBetweenStoreAndAck(
+      ['--ingest', vhost.url],
+      conversation => producer.send({ conversation, author: 'bob', text: 'deploy 7 finished', idempotencyKey: 'deploy-7' }),
+      // The broker saw the connection die: the unacknowledged message is ready again.
+      async () => {
+        while ((await producer.depth()) !== 1) await new Promise(resolve => setTimeout(resolve, 20))
+      },
+    )
+    while ((await producer.depth()) !== 0) await new Promise(resolve => setTimeout(resolve, 20))
+    expect(await producer.deadLetters()).toEqual([])
+  })
+
+  it('NATS JetStream: the message is redelivered after the ack wait, and writes nothing twice', async () => {
+    const name = uniqueName('parley_crash')
+    const producer = await natsProducer(name)
+    cleanups.push(() => producer.close())
+    // The operator's consumer, with a short ack wait; the server uses it as it is.
+    await producer.manager.streams.add({ name, subjects: [`${name}.>`] })
+    await producer.manager.consumers.add(name, { durable_name: name, ack_policy: AckPolicy.Explicit, ack_wait: nanos(1000), max_ack_pending: 16 })
+    await crashBetweenStoreAndAck(
+      ['--ingest', NATS_URL, '--ingest-name', name],
+      conversation => producer.send({ conversation, author: 'bob', text: 'deploy 7 finished', idempotencyKey: 'deploy-7' }),
+      async () => undefined,
+    )
+    const consumer = await producer.manager.consumers.info(name, name)
+    expect([consumer.num_pending, consumer.num_ack_pending]).toEqual([0, 0])
+    // Delivered more than once: to the killed server (and again while it held it), then to the new one.
+    expect(consumer.delivered.consumer_seq).toBeGreaterThan(1)
+  })
+})
