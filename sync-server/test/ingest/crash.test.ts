@@ -78,9 +78,9 @@ async function dataDirectory(): Promise<string> {
 }
 
 /** Publishes through `send`, kills the server between store and ack, restarts it: one event. */
-async function crashBetweenStoreAndAck(ingest: string[], send: (conversation: string) => Promise<void>, afterKill: () => Promise<void>): Promise<Child> {
+async function crashBetweenStoreAndAck(ingest: string[], env: Record<string, string>, send: (conversation: string) => Promise<void>, afterKill: () => Promise<void>): Promise<Child> {
   const dataDir = await dataDirectory()
-  const first = await startServer(dataDir, ingest, { PARLEY_INGEST_FAILPOINT: 'hold-ack' })
+  const first = await startServer(dataDir, ingest, { ...env, PARLEY_INGEST_FAILPOINT: 'hold-ack' })
   const conversation = await createConversation(first, 'alice', ['bob'])
   await send(conversation)
   const held = JSON.parse(await first.line('acknowledgement held'))
@@ -89,7 +89,7 @@ async function crashBetweenStoreAndAck(ingest: string[], send: (conversation: st
   await first.exited
   await afterKill()
 
-  const second = await startServer(dataDir, ingest)
+  const second = await startServer(dataDir, ingest, env)
   await metricReaches(second, 'parley_ingest_consumed_total', {}, 1)
   const messages = (await events(second, 'alice', conversation)).filter(event => event.type === 'message')
   expect(messages.map(({ id, author, text }) => ({ id, author, text }))).toEqual([{ id: held.eventId, author: 'bob', text: 'deploy 7 finished' }])
@@ -104,6 +104,7 @@ describe('ingest: a crash between storing the event and acknowledging the messag
     cleanups.push(() => producer.close())
     await crashBetweenStoreAndAck(
       ['--ingest', vhost.url],
+      {},
       conversation => producer.send({ conversation, author: 'bob', text: 'deploy 7 finished', idempotencyKey: 'deploy-7' }),
       // The broker saw the connection die: the unacknowledged message is ready again.
       async () => {
@@ -122,7 +123,9 @@ describe('ingest: a crash between storing the event and acknowledging the messag
     await producer.manager.streams.add({ name, subjects: [`${name}.>`] })
     await producer.manager.consumers.add(name, { durable_name: name, ack_policy: AckPolicy.Explicit, ack_wait: nanos(1000), max_ack_pending: 16 })
     await crashBetweenStoreAndAck(
-      ['--ingest', NATS_URL, '--ingest-name', name],
+      // The URL from the environment, as a deployment would give it.
+      ['--ingest-name', name],
+      { PARLEY_INGEST: NATS_URL },
       conversation => producer.send({ conversation, author: 'bob', text: 'deploy 7 finished', idempotencyKey: 'deploy-7' }),
       async () => undefined,
     )
