@@ -31,12 +31,14 @@ import type { WebhookQueue } from './webhooks/dispatcher.ts'
 import { openWebhooks } from './webhooks/open.ts'
 import { notifyOfflineMembers } from './webhooks/offline-members.ts'
 import { webhookAdminRoutes } from './webhooks/routes.ts'
+import { openWebPush, type WebPush } from './push/index.ts'
 import { openModeration } from './moderation/open.ts'
 import { moderationAdminRoutes } from './moderation/routes.ts'
 import { acceptUpgrades } from './network/upgrade.ts'
 import { createCluster } from './cluster/cluster.ts'
 import { RedisChangeBus } from './cluster/change-bus.ts'
 import { changeBusMetrics } from './cluster/change-bus-metrics.ts'
+import { PostgresReadiness } from './cluster/postgres-readiness.ts'
 import { DocumentEvictor } from './documents/eviction.ts'
 import { forgetDisconnectedPeers } from './documents/repo-maps.ts'
 import { logSyncStateResets } from './documents/sync-loops.ts'
@@ -246,6 +248,21 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   index.on('stored', (_conversationId, events) => metrics.eventsStored(events.length))
   webhooks?.on('retry', () => metrics.webhookRetried())
   webhooks?.on('dead-letter', () => metrics.webhookDeadLettered())
+  // Web Push to each device of members with no device connected (push/, docs/push.md).
+  const push: WebPush | undefined =
+    options.push === false
+      ? undefined
+      : await openWebPush({
+          options: options.push,
+          dataDir: options.dataDir,
+          databases,
+          index,
+          registry,
+          isOnline: user => adapter.connectionsOf(user) > 0,
+          title: async (conversationId, member) => (await service.open(conversationId, member)).head.title || undefined,
+          clustered: options.redis !== undefined,
+          log,
+        })
   if (webhooks) notifyOfflineMembers({ index, registry, dispatcher: webhooks, isOnline: user => adapter.connectionsOf(user) > 0, log })
 
   // ws enforces twice our limit as a hard cap; up to it, our own check answers 4413.
@@ -264,14 +281,21 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
   })
+  // With --postgres: is the shared database answering (cluster/postgres-readiness.ts)?
+  const postgresReadiness = databases.postgres && new PostgresReadiness(databases.postgres, { everyMs: 1000, timeoutMs: 2000, log })
+  const readiness = () => {
+    const storageStatus = databases.status()
+    const postgres = postgresReadiness?.status()
+    return { ready: storageStatus.writable && (postgres?.reachable ?? true), storage: storageStatus, ...(postgres && { postgres }) }
+  }
   app.get('/healthz', { schema: { tags: ['server'], summary: 'Liveness, readiness and open connections' } }, async () => {
-    const storageStatus = databases.status()
-    return { status: 'ok', ready: storageStatus.writable, connections: adapter.connectionCount, storage: storageStatus, ...(cluster && { cluster: cluster.status() }) }
+    const { ready, storage: storageStatus, ...postgres } = readiness()
+    return { status: 'ok', ready, connections: adapter.connectionCount, storage: storageStatus, ...postgres, ...(cluster && { cluster: cluster.status() }) }
   })
-  // 503 while storage holds writes it could not put on disk (e.g. disk full): still serving, not ready.
-  app.get('/readyz', { schema: { tags: ['server'], summary: 'Readiness: 503 while storage refuses writes' } }, async (_request, reply) => {
-    const storageStatus = databases.status()
-    return reply.code(storageStatus.writable ? 200 : 503).send({ ready: storageStatus.writable, storage: storageStatus })
+  // 503 while storage holds writes it could not put on disk (e.g. disk full), or PostgreSQL does not answer: still serving, not ready.
+  app.get('/readyz', { schema: { tags: ['server'], summary: 'Readiness: 503 while storage refuses writes or PostgreSQL does not answer' } }, async (_request, reply) => {
+    const status = readiness()
+    return reply.code(status.ready ? 200 : 503).send(status)
   })
   registerRoutes(app, {
     service,
@@ -287,6 +311,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   // Counts only, no user IDs: unauthenticated like /healthz, for the scraper.
   app.get('/metrics', { schema: { tags: ['server'], summary: 'Prometheus metrics' } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.text()))
   if (webhooks) webhookAdminRoutes(app, webhooks, auth.requireAdmin)
+  push?.routes(app, auth.authenticate)
   if (moderation) moderationAdminRoutes(app, moderation.moderator, moderation.store, auth.requireAdmin)
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   // Development sign-in exists only on the generated development secret (no token option given).
@@ -340,6 +365,8 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       await hub?.close()
       await changeBus?.close()
       await webhooks?.close()
+      await push?.close()
+      postgresReadiness?.stop()
       // Closes all three databases (documents, registry, index): storage/databases.ts.
       await storage.close()
       metrics.close()
