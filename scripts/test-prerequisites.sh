@@ -11,6 +11,13 @@
 #   initdb,       only when $PARLEY_TEST_POSTGRES is unset     postgresql       sync-server/test/storage/postgres-*,
 #   postgres      and nothing answers on 127.0.0.1:5432:                        every test on PostgreSQL
 #                 $PARLEY_POSTGRES_BIN, PATH, /usr/lib/postgresql/*/bin
+#   rabbitmqctl   $PARLEY_RABBITMQCTL or rabbitmqctl on PATH     rabbitmq-server  sync-server/test/ingest
+#   nats-server   only when nothing answers on 127.0.0.1:4222:  nats-server      sync-server/test/ingest
+#                 $PARLEY_NATS_SERVER or /usr/sbin/nats-server
+#
+# RabbitMQ and NATS: the ingest tests use the brokers on 127.0.0.1:5672 (guest/guest; a vhost
+# per test, made with rabbitmqctl) and 127.0.0.1:4222 (JetStream; a stream per test). One
+# installed but not answering is started here (as root), and waited for; then it keeps running.
 #
 # PostgreSQL: tests use the server $PARLEY_TEST_POSTGRES names, or the one on 127.0.0.1:5432
 # (trust auth, user postgres); when neither answers, each test file starts a private server
@@ -33,10 +40,46 @@ postgres_programs() {
 }
 postgres_ready() { [ -n "${PARLEY_TEST_POSTGRES:-}" ] || postgres_answers || postgres_programs; }
 postgres_ready || missing+=(postgresql)
-[ ${#missing[@]} -eq 0 ] && exit 0
+answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+nats_bin=${PARLEY_NATS_SERVER:-/usr/sbin/nats-server}
+rabbitmq_answers() { answers 5672 && "${PARLEY_RABBITMQCTL:-rabbitmqctl}" -q status >/dev/null 2>&1; }
+present "${PARLEY_RABBITMQCTL:-rabbitmqctl}" || missing+=(rabbitmq-server)
+answers 4222 || present "$nats_bin" || missing+=(nats-server)
+
+# Waits up to $2 seconds for $1 (a command) to succeed.
+wait_for() {
+  local deadline=$((SECONDS + $2))
+  until eval "$1"; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.5
+  done
+}
+# The brokers the ingest tests use, started when installed but not answering.
+start_brokers() {
+  local stopped=()
+  answers 5672 || stopped+=(RabbitMQ)
+  answers 4222 || stopped+=(NATS)
+  [ ${#stopped[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "npm test needs ${stopped[*]} running (RabbitMQ on 127.0.0.1:5672, NATS with JetStream on 127.0.0.1:4222): start them (sudo rabbitmq-server -detached; sudo nats-server -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server), then run npm test again" >&2
+    exit 1
+  fi
+  if ! answers 5672; then
+    echo "test prerequisites: starting RabbitMQ (rabbitmq-server -detached)"
+    rabbitmq-server -detached >/dev/null 2>&1 || true
+    wait_for rabbitmq_answers 90 || { echo "npm test: RabbitMQ did not answer on 127.0.0.1:5672 within 90 s of rabbitmq-server -detached (see /var/log/rabbitmq)" >&2; exit 1; }
+  fi
+  if ! answers 4222; then
+    echo "test prerequisites: starting NATS with JetStream ($nats_bin)"
+    mkdir -p /var/lib/nats-server
+    start-stop-daemon --start --oknodo --background --exec "$nats_bin" -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+    wait_for 'answers 4222' 30 || { echo "npm test: NATS did not answer on 127.0.0.1:4222 within 30 s (see /var/log/nats-server.log)" >&2; exit 1; }
+  fi
+}
+[ ${#missing[@]} -eq 0 ] && { start_brokers; exit 0; }
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "npm test needs ${missing[*]}: install them (Debian: sudo apt-get install -y --no-install-recommends ${missing[*]}) or set PARLEY_CHROMIUM / PARLEY_NGINX / PARLEY_REDIS_SERVER / PARLEY_POSTGRES_BIN to them (PARLEY_TEST_POSTGRES to a PostgreSQL server), then run npm test again" >&2
+  echo "npm test needs ${missing[*]}: install them (Debian: sudo apt-get install -y --no-install-recommends ${missing[*]}) or set PARLEY_CHROMIUM / PARLEY_NGINX / PARLEY_REDIS_SERVER / PARLEY_POSTGRES_BIN / PARLEY_RABBITMQCTL / PARLEY_NATS_SERVER to them (PARLEY_TEST_POSTGRES to a PostgreSQL server), then run npm test again" >&2
   exit 1
 fi
 
@@ -64,8 +107,10 @@ fi
 for package in "${missing[@]}"; do
   echo "test prerequisites: installed $package $(dpkg-query -W -f='${Version}' "$package")"
 done
-present "${PARLEY_CHROMIUM:-/usr/bin/chromium}" && present "${PARLEY_NGINX:-/usr/sbin/nginx}" && present "${PARLEY_REDIS_SERVER:-redis-server}" && postgres_ready || {
-  echo "npm test: installed ${missing[*]}, but a program is still not where the tests look (check PARLEY_CHROMIUM / PARLEY_NGINX / PARLEY_REDIS_SERVER / PARLEY_POSTGRES_BIN)" >&2
+present "${PARLEY_CHROMIUM:-/usr/bin/chromium}" && present "${PARLEY_NGINX:-/usr/sbin/nginx}" && present "${PARLEY_REDIS_SERVER:-redis-server}" && postgres_ready &&
+  present "${PARLEY_RABBITMQCTL:-rabbitmqctl}" && { answers 4222 || present "$nats_bin"; } || {
+  echo "npm test: installed ${missing[*]}, but a program is still not where the tests look (check PARLEY_CHROMIUM / PARLEY_NGINX / PARLEY_REDIS_SERVER / PARLEY_POSTGRES_BIN / PARLEY_RABBITMQCTL / PARLEY_NATS_SERVER)" >&2
   exit 1
 }
 echo "test prerequisites: done in $((SECONDS - started)) s ($(grep -c '^Setting up ' "$log") packages set up)"
+start_brokers
