@@ -175,7 +175,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
 
   /**
    * Full-text search over the messages on this device, whether or not their conversation
-   * is open (docs/search.md). Best matches first; deleted messages are never found and
+   * is open (docs/search.md). Newest first; deleted messages are never found and
    * edited ones only by their latest text.
    */
   search(query: string, options?: SearchOptions): SearchResult[] {

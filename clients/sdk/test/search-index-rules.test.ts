@@ -5,13 +5,15 @@
 import type { ParleyEvent } from '@parley/core'
 import { describe, expect, it } from 'vitest'
 import { MessageIndex } from '../src/search/message-index.ts'
+import { SHARD_SIZE } from '../src/search/shard.ts'
 
 const base = { device: 'd1' }
 const message = (id: string, text: string, at: number, author = 'alice'): ParleyEvent => ({ ...base, type: 'message', id, author, at, text })
 const edit = (id: string, target: string, text: string, at: number, author = 'alice'): ParleyEvent => ({ ...base, type: 'edit', id, target, author, at, text })
 const del = (id: string, target: string, at: number, author = 'alice'): ParleyEvent => ({ ...base, type: 'delete', id, target, author, at })
 
-const texts = (index: MessageIndex, query: string) => index.mini.search(query).map(r => index.stored(String(r.id))!.x)
+const texts = (index: MessageIndex, query: string) =>
+  index.search({ text: query, limit: 50, after: -Infinity, before: Infinity, accept: () => true }).map(match => match.x)
 
 describe('the message index', () => {
   it('applies an edit or a delete that arrives before its message', () => {
@@ -49,9 +51,31 @@ describe('the message index', () => {
     const index = new MessageIndex()
     index.apply('c', message('m1', 'alpha beta', 1))
     index.apply('c', edit('e1', 'm9', 'early edit', 2))
-    const restored = new MessageIndex(JSON.parse(JSON.stringify(index.state())))
+    const state = { meta: index.meta(), shards: index.shards.map(shard => shard.state()) }
+    const restored = new MessageIndex(JSON.parse(JSON.stringify(state)))
     expect(texts(restored, 'alpha')).toEqual(['alpha beta'])
     restored.apply('c', message('m9', 'late message', 1))
     expect(restored.stored('m9')!.x).toBe('early edit')
+  })
+
+  it('answers newest first across shards, reading only as many shards as it needs', () => {
+    const index = new MessageIndex()
+    const total = SHARD_SIZE * 3
+    for (let i = 0; i < total; i++) index.apply(i % 2 ? 'odd' : 'even', message(`m${i}`, `common word ${i}`, i))
+    expect(index.shards).toHaveLength(3)
+    const searched: number[] = []
+    index.shards.forEach((shard, i) => {
+      const search = shard.mini.search.bind(shard.mini)
+      shard.mini.search = ((...args: Parameters<typeof search>) => (searched.push(i), search(...args))) as typeof search
+    })
+    const query = { text: 'common', limit: 10, after: -Infinity, before: Infinity, accept: () => true }
+    expect(index.search(query).map(match => match.t)).toEqual(Array.from({ length: 10 }, (_, i) => total - 1 - i))
+    expect(searched).toEqual([2])
+    // A filter that leaves the newest shard with too few: older shards are read, still newest first.
+    searched.length = 0
+    const rare = index.search({ ...query, text: `${SHARD_SIZE * 2 - 1}`, limit: 5 })
+    expect(rare.map(match => match.id)).toEqual([`m${SHARD_SIZE * 2 - 1}`])
+    expect(searched).toEqual([2, 1, 0])
+    expect(index.search({ ...query, before: SHARD_SIZE, after: SHARD_SIZE - 3 }).map(match => match.t)).toEqual([SHARD_SIZE - 1, SHARD_SIZE - 2])
   })
 })

@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startTestServer, type TestServer } from '@parley/sync-server/testing'
+import { Level } from 'level'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createClient, isParleyError, type ParleyClient } from '../src/index.ts'
 import { testToken } from './helpers.ts'
@@ -38,6 +39,15 @@ async function levelClient(dir: string, user = 'alice', options: { server?: stri
   return client
 }
 
+/** The kinds of search keys stored in a closed replica's LevelDB (meta, shard, journal). */
+async function storedKinds(dir: string): Promise<string[]> {
+  const db = new Level<string, Uint8Array>(dir, { valueEncoding: 'view' })
+  const kinds = new Set<string>()
+  for await (const key of db.keys({ gte: 'parley-search\u0000', lt: 'parley-search\u0001' })) kinds.add(key.split('\u0000')[1]!)
+  await db.close()
+  return [...kinds]
+}
+
 async function closeClient(client: ParleyClient): Promise<void> {
   clients.splice(clients.indexOf(client), 1)
   await client.close()
@@ -67,18 +77,21 @@ describe('search on the device', () => {
     const first = await levelClient(dir, 'alice', { segmentSize: 10 })
     const conversation = await first.createConversation({ title: 'archive' })
     for (let i = 0; i < 35; i++) await conversation.send(i === 17 ? 'the quarterly report is ready' : `note ${i}`)
+    // Enough bytes of journal that the shards are written too (index-store.ts JOURNAL_BYTES).
+    await Promise.all(Array.from({ length: 1500 }, (_, i) => conversation.send(`padding message number ${i} with a few more words in it`)))
     const conversationId = conversation.id
     await closeClient(first)
+    expect(await storedKinds(dir)).toEqual(expect.arrayContaining(['meta', 'shard']))
 
     const second = await levelClient(dir, 'alice', { segmentSize: 10 })
-    expect(second.searchStats()).toMatchObject({ documents: 35, loadedAtStart: 35, eventsIndexed: 0 })
+    expect(second.searchStats()).toMatchObject({ documents: 1535, loadedAtStart: 1535, eventsIndexed: 0 })
     expect(second.search('quarterly').map(r => r.conversation)).toEqual([conversationId])
     // Opening the conversation loads its newest segments from storage: their heads are indexed already.
     await second.conversation(conversationId)
     expect(second.searchStats().eventsIndexed).toBe(0)
     await (await second.conversation(conversationId)).send('one more quarterly thing')
     expect(second.searchStats().eventsIndexed).toBe(1)
-    expect(second.search('quarterly')).toHaveLength(2)
+    expect(second.search('quarterly').map(r => r.text)).toEqual(['one more quarterly thing', 'the quarterly report is ready'])
   })
 
   it('finds an edited message by its new text only, and a deleted one not at all, also after a restart', async () => {

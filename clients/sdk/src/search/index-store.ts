@@ -3,25 +3,28 @@
  * IndexedDB in a browser, memory for memory storage), under `['parley-search', …]` keys
  * that automerge-repo never reads.
  *
- * A snapshot (the whole index as MiniSearch's JSON, with the heads of each segment it
- * covers) and a journal of the batches indexed since. Each batch costs one small write;
- * the snapshot is rewritten only once the journal has grown past a fraction of it, so the
- * bytes written per message do not grow with the index (docs/search.md, "Persistence").
- * A start loads the snapshot and replays the journal: nothing is read from the segments.
+ * Each shard (shard.ts) is stored gzipped under its own key, with one small record
+ * beside them (the heads of each indexed segment, edits waiting for their message,
+ * deleted IDs), and a journal of the batches indexed since the shards were last written.
+ * A batch costs one small write; once the journal passes JOURNAL_BYTES, the shards it
+ * changed (usually only the newest) and the record are written and the journal dropped,
+ * so what is written per message does not grow with the index (docs/search.md). A start
+ * loads the shards and replays the journal: nothing is read from the segments.
  */
 import type { StorageAdapterInterface } from '@automerge/automerge-repo/slim'
 import type { ParleyEvent } from '@parley/core'
-import type { MessageIndexState } from './message-index.ts'
+import { gunzip, gzip } from './gzip.ts'
+import type { IndexMeta } from './message-index.ts'
+import type { ShardState } from './shard.ts'
 
 const PREFIX = 'parley-search'
-const SNAPSHOT = [PREFIX, 'snapshot']
+const META = [PREFIX, 'meta']
+const SHARDS = [PREFIX, 'shard']
 const JOURNAL = [PREFIX, 'journal']
-/** Bumped when the stored shape changes: an older snapshot is then ignored and the index rebuilt as segments load. */
-const VERSION = 1
-/** The journal is folded into a new snapshot once it holds this share of the snapshot's bytes … */
-const COMPACT_RATIO = 0.25
-/** … and at least this many bytes (a small index is not rewritten for every few messages). */
-const COMPACT_MIN_BYTES = 256 * 1024
+/** Bumped when the stored shape changes: an older index is then ignored and rebuilt as segments load. */
+const VERSION = 2
+/** Journal bytes that make the next write fold it into the shards. */
+const JOURNAL_BYTES = 256 * 1024
 
 /** One journal entry: events indexed together, and the heads each segment was indexed up to. */
 export interface Batch {
@@ -29,82 +32,114 @@ export interface Batch {
   heads: [segment: string, heads: string[]][]
 }
 
-export interface Snapshot {
+export interface Meta extends IndexMeta {
   version: number
-  /** The last journal entry folded into this snapshot. */
+  /** The last journal entry folded into the stored shards. */
   seq: number
+  shards: number
   heads: [segment: string, heads: string[]][]
-  state: MessageIndexState
+}
+
+export interface Loaded {
+  meta: Meta | undefined
+  shards: ShardState[]
+  batches: Batch[]
 }
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-function journalKey(seq: number): string[] {
-  return [...JOURNAL, seq.toString().padStart(12, '0')]
-}
+const pad = (n: number) => n.toString().padStart(12, '0')
 
 export class IndexStore {
   readonly #storage: StorageAdapterInterface
   #seq = 0
-  /** Journal entries written since the snapshot, and their bytes. */
+  /** Journal entries written since the shards, and their bytes. */
   readonly #journal: number[] = []
   #journalBytes = 0
-  #snapshotBytes = 0
+  readonly #shardBytes: number[] = []
+  #metaBytes = 0
 
   constructor(storage: StorageAdapterInterface) {
     this.#storage = storage
   }
 
-  /** The snapshot and the journal entries written after it, oldest first. */
-  async load(): Promise<{ snapshot: Snapshot | undefined; batches: Batch[] }> {
-    const bytes = await this.#storage.load(SNAPSHOT)
-    let snapshot = bytes ? (JSON.parse(decoder.decode(bytes)) as Snapshot) : undefined
-    if (snapshot?.version !== VERSION) snapshot = undefined
-    this.#snapshotBytes = bytes?.byteLength ?? 0
-    this.#seq = snapshot?.seq ?? 0
-    const entries = (await this.#storage.loadRange(JOURNAL))
-      .map(({ key, data }) => ({ seq: Number(key[2]), data }))
-      .sort((a, b) => a.seq - b.seq)
+  /** The stored index; an empty one if there is none, or it cannot be read (then it is rebuilt as segments load). */
+  async load(): Promise<Loaded> {
+    try {
+      return await this.#load()
+    } catch {
+      await this.#storage.removeRange([PREFIX])
+      this.#journal.length = 0
+      this.#journalBytes = 0
+      this.#shardBytes.length = 0
+      this.#metaBytes = 0
+      return { meta: undefined, shards: [], batches: [] }
+    }
+  }
+
+  async #load(): Promise<Loaded> {
+    const bytes = await this.#storage.load(META)
+    const stored = bytes ? (JSON.parse(decoder.decode(bytes)) as Meta) : undefined
+    const meta = stored?.version === VERSION ? stored : undefined
+    if (stored && !meta) await this.#storage.removeRange([PREFIX]) // another version's: rebuilt as segments load
+    this.#metaBytes = meta ? bytes!.byteLength : 0
+    this.#seq = meta?.seq ?? 0
+    const shards: ShardState[] = []
+    for (let i = 0; i < (meta?.shards ?? 0); i++) {
+      const data = await this.#storage.load([...SHARDS, pad(i)])
+      if (!data) throw new Error(`search index shard ${i} is missing`)
+      shards.push(JSON.parse(await gunzip(data)) as ShardState)
+      this.#shardBytes[i] = data.byteLength
+    }
+    const entries = (await this.#storage.loadRange(JOURNAL)).map(({ key, data }) => ({ seq: Number(key[2]), data })).sort((a, b) => a.seq - b.seq)
     const batches: Batch[] = []
     for (const { seq, data } of entries) {
       if (!data) continue
       this.#seq = Math.max(this.#seq, seq)
-      if (snapshot && seq <= snapshot.seq) {
-        await this.#storage.remove(journalKey(seq)) // folded in before a crash cut the cleanup short
+      if (seq <= (meta?.seq ?? 0)) {
+        await this.#storage.remove([...JOURNAL, pad(seq)]) // folded in before a crash cut the cleanup short
         continue
       }
-      if (!snapshot && bytes) continue // written against a snapshot of another version
       batches.push(JSON.parse(decoder.decode(data)) as Batch)
       this.#journal.push(seq)
       this.#journalBytes += data.byteLength
     }
-    return { snapshot, batches }
+    return { meta, shards, batches }
   }
 
-  /** Appends one batch to the journal; returns whether it is time to compact. */
+  /** Appends one batch to the journal; returns whether it is time to write the shards. */
   async append(batch: Batch): Promise<boolean> {
     const data = encoder.encode(JSON.stringify(batch))
     const seq = ++this.#seq
-    await this.#storage.save(journalKey(seq), data)
+    await this.#storage.save([...JOURNAL, pad(seq)], data)
     this.#journal.push(seq)
     this.#journalBytes += data.byteLength
-    return this.#journalBytes >= Math.max(COMPACT_MIN_BYTES, this.#snapshotBytes * COMPACT_RATIO)
+    return this.#journalBytes >= JOURNAL_BYTES
   }
 
-  /** Writes a snapshot that includes every batch appended so far, then drops those batches. */
-  async compact(snapshot: Omit<Snapshot, 'version' | 'seq'>): Promise<void> {
+  /**
+   * Writes the changed shards, then the record that counts them and the journal entries
+   * they include, then drops those entries. A crash in between replays entries the shards
+   * already hold, which changes nothing (message-index.ts).
+   */
+  async write(changed: [number, ShardState][], meta: Omit<Meta, 'version' | 'seq'>): Promise<void> {
     const folded = [...this.#journal]
-    const data = encoder.encode(JSON.stringify({ version: VERSION, seq: this.#seq, ...snapshot } satisfies Snapshot))
-    await this.#storage.save(SNAPSHOT, data)
-    this.#snapshotBytes = data.byteLength
+    for (const [i, shard] of changed) {
+      const data = await gzip(JSON.stringify(shard))
+      await this.#storage.save([...SHARDS, pad(i)], data)
+      this.#shardBytes[i] = data.byteLength
+    }
+    const data = encoder.encode(JSON.stringify({ version: VERSION, seq: this.#seq, ...meta } satisfies Meta))
+    await this.#storage.save(META, data)
+    this.#metaBytes = data.byteLength
     this.#journal.splice(0, folded.length)
     this.#journalBytes = 0
-    for (const seq of folded) await this.#storage.remove(journalKey(seq))
+    for (const seq of folded) await this.#storage.remove([...JOURNAL, pad(seq)])
   }
 
-  /** Bytes the index takes in storage (snapshot and journal). */
+  /** Bytes the index takes in storage, as last written. */
   get bytes(): number {
-    return this.#snapshotBytes + this.#journalBytes
+    return this.#metaBytes + this.#journalBytes + this.#shardBytes.reduce((sum, bytes) => sum + bytes, 0)
   }
 }

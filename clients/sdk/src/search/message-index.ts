@@ -1,30 +1,18 @@
 /**
- * The full-text index of the messages on this device (MiniSearch), kept event by event
- * with the rules of core projection.ts: only the author's edits and deletes count, the
- * last edit in the total order wins, a delete wins over any edit, and a modifier may
- * arrive before the message it names. Applying an event twice changes nothing, so a
- * journal replayed after a crash, or a segment read again, is harmless.
+ * The full-text index of the messages on this device, kept event by event with the rules
+ * of core projection.ts: only the author's edits and deletes count, the last edit in the
+ * total order wins, a delete wins over any edit, and a modifier may arrive before the
+ * message it names. Applying an event twice changes nothing, so a journal replayed after
+ * a crash, or a segment read again, is harmless.
+ *
+ * Messages go into shards (shard.ts) in arrival order. Results come newest first: the
+ * shards are read from the latest time range down, and the search stops once it holds
+ * `limit` results newer than anything the next shard spans, so a common word costs a
+ * shard or two, not the whole index.
  */
 import { compareEvents, type MessageEvent, type ParleyEvent } from '@parley/core'
-import MiniSearch, { type AsPlainObject, type Options } from 'minisearch'
-
-/** What the index stores per message besides its terms (short names: they are persisted for every message). */
-export interface StoredMessage {
-  /** conversation */
-  c: string
-  /** author */
-  a: string
-  /** time (the message's `at`) */
-  t: number
-  /** current text */
-  x: string
-  /** the edit in force: its `at`, `device` and `id` (its place in the total order) */
-  e?: [number, string, string]
-}
-
-interface IndexedDocument extends StoredMessage {
-  id: string
-}
+import type { SearchResult as MiniResult } from 'minisearch'
+import { Shard, type ShardState, type StoredMessage } from './shard.ts'
 
 type Modifier = Extract<ParleyEvent, { type: 'edit' | 'delete' }>
 
@@ -33,57 +21,87 @@ export const MAX_PENDING = 10_000
 /** IDs of deleted messages remembered so a late copy of the message is not indexed again. */
 export const MAX_DELETED = 100_000
 
-export const MINISEARCH_OPTIONS: Options<IndexedDocument> = {
-  fields: ['x'],
-  storeFields: ['c', 'a', 't', 'x', 'e'],
-  // Messages are short: no per-field boosting, prefix matching for search as you type.
-  searchOptions: { prefix: true, combineWith: 'AND' },
-}
-
-export interface MessageIndexState {
-  index: AsPlainObject
+/** Everything but the shards, which are stored one by one. */
+export interface IndexMeta {
   pending: [string, Modifier[]][]
   deleted: string[]
 }
 
+export interface Match extends StoredMessage {
+  id: string
+  terms: string[]
+  score: number
+}
+
+export interface Query {
+  text: string
+  limit: number
+  after: number
+  before: number
+  accept: (message: StoredMessage) => boolean
+}
+
 export class MessageIndex {
-  readonly mini: MiniSearch<IndexedDocument>
+  readonly shards: Shard[]
   /** Edits and deletes whose message is not indexed (yet), by the message ID; oldest first. */
   readonly #pending: Map<string, Modifier[]>
   readonly #deleted: Set<string>
 
-  constructor(state?: MessageIndexState) {
-    this.mini = state ? MiniSearch.loadJS(state.index, MINISEARCH_OPTIONS) : new MiniSearch(MINISEARCH_OPTIONS)
-    this.#pending = new Map(state?.pending)
-    this.#deleted = new Set(state?.deleted)
+  constructor(state?: { meta: IndexMeta; shards: ShardState[] }) {
+    this.shards = (state?.shards ?? []).map(shard => new Shard(shard))
+    this.#pending = new Map(state?.meta.pending)
+    this.#deleted = new Set(state?.meta.deleted)
   }
 
   get size(): number {
-    return this.mini.documentCount
+    return this.shards.reduce((sum, shard) => sum + shard.mini.documentCount, 0)
   }
 
-  state(): MessageIndexState {
-    return { index: this.mini.toJSON(), pending: [...this.#pending], deleted: [...this.#deleted] }
+  meta(): IndexMeta {
+    return { pending: [...this.#pending], deleted: [...this.#deleted] }
   }
 
   stored(id: string): StoredMessage | undefined {
-    return this.mini.getStoredFields(id) as StoredMessage | undefined
+    return this.#shardOf(id)?.stored(id)
   }
 
   /** Applies one event of `conversation`; returns whether the index changed. */
   apply(conversation: string, event: ParleyEvent): boolean {
     if (event.type === 'message') return this.#addMessage(conversation, event)
     if (event.type !== 'edit' && event.type !== 'delete') return false
-    const stored = this.stored(event.target)
-    if (!stored) {
+    const shard = this.#shardOf(event.target)
+    if (!shard) {
       if (!this.#deleted.has(event.target)) this.#hold(event)
       return false
     }
-    return this.#modify(event.target, stored, event)
+    return this.#modify(shard, event.target, shard.stored(event.target)!, event)
+  }
+
+  /** Matches newest first, at most `query.limit`. */
+  search(query: Query): Match[] {
+    const shards = this.shards.filter(shard => shard.to > query.after && shard.from < query.before).sort((a, b) => b.to - a.to)
+    let found: Match[] = []
+    for (const shard of shards) {
+      if (found.length >= query.limit && found[query.limit - 1]!.t > shard.to) break
+      const results = shard.mini.search(query.text, {
+        filter: result => {
+          const message = result as unknown as StoredMessage
+          return message.t > query.after && message.t < query.before && query.accept(message)
+        },
+      })
+      found = found.concat(results.map(toMatch)).sort((a, b) => b.t - a.t)
+      if (found.length > query.limit) found.length = query.limit
+    }
+    return found
+  }
+
+  #shardOf(id: string): Shard | undefined {
+    for (let i = this.shards.length - 1; i >= 0; i--) if (this.shards[i]!.has(id)) return this.shards[i]
+    return undefined
   }
 
   #addMessage(conversation: string, message: MessageEvent): boolean {
-    if (this.mini.has(message.id) || this.#deleted.has(message.id)) return false
+    if (this.#deleted.has(message.id) || this.#shardOf(message.id)) return false
     let stored: StoredMessage = { c: conversation, a: message.author, t: message.at, x: message.text }
     const held = this.#pending.get(message.id) ?? []
     this.#pending.delete(message.id)
@@ -95,20 +113,22 @@ export class MessageIndex {
       }
       stored = withEdit(stored, modifier) ?? stored
     }
-    this.mini.add({ id: message.id, ...stored })
+    let newest = this.shards.at(-1)
+    if (!newest || newest.full) this.shards.push((newest = new Shard()))
+    newest.add({ id: message.id, ...stored })
     return true
   }
 
-  #modify(id: string, stored: StoredMessage, modifier: Modifier): boolean {
+  #modify(shard: Shard, id: string, stored: StoredMessage, modifier: Modifier): boolean {
     if (modifier.author !== stored.a) return false
     if (modifier.type === 'delete') {
-      this.mini.discard(id)
+      shard.discard(id)
       this.#remember(id)
       return true
     }
     const edited = withEdit(stored, modifier)
     if (!edited) return false
-    this.mini.replace({ id, ...edited })
+    shard.replace({ id, ...edited })
     return true
   }
 
@@ -126,6 +146,11 @@ export class MessageIndex {
     this.#deleted.add(id)
     if (this.#deleted.size > MAX_DELETED) this.#deleted.delete(this.#deleted.values().next().value!)
   }
+}
+
+function toMatch(result: MiniResult): Match {
+  const message = result as unknown as StoredMessage
+  return { id: String(result.id), c: message.c, a: message.a, t: message.t, x: message.x, terms: result.terms, score: result.score }
 }
 
 /** The message with `edit` applied, or undefined if an edit later in the total order is already in force. */

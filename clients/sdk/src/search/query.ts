@@ -28,6 +28,7 @@ export interface SearchResult {
   text: string
   /** [start, end) offsets in `text` (UTF-16 code units) of each word that matched, for highlighting. */
   matches: [number, number][]
+  /** MiniSearch's relevance within the result's shard (results come newest first, not by score). */
   score: number
 }
 

@@ -12,7 +12,7 @@ import { documentType, DocumentTypes, readString, type SegmentDoc } from '@parle
 import type { ClientContext } from '../context.ts'
 import { matchPositions } from './highlight.ts'
 import { IndexStore, type Batch } from './index-store.ts'
-import { MessageIndex, type StoredMessage } from './message-index.ts'
+import { MessageIndex } from './message-index.ts'
 import { resolveSearch, type SearchOptions, type SearchResult } from './query.ts'
 import { eventsSince, sameHeads } from './segment-events.ts'
 
@@ -28,6 +28,8 @@ export interface SearchStats {
   eventsIndexed: number
   /** Bytes of the persisted index, as last written. */
   bytes: number
+  /** How long loading it took at start (ms). */
+  loadMs: number
 }
 
 type Handle = DocHandle<unknown>
@@ -45,6 +47,7 @@ export class SearchIndex {
   #timer: ReturnType<typeof setTimeout> | undefined
   #writes: Promise<void> = Promise.resolve()
   readonly #loadedAtStart: number
+  #loadMs = 0
   #eventsIndexed = 0
   #closed = false
 
@@ -64,15 +67,18 @@ export class SearchIndex {
   }
 
   static async open(storage: StorageAdapterInterface, context: Pick<ClientContext, 'limits' | 'appending'>, onError: (error: unknown) => void): Promise<SearchIndex> {
+    const start = performance.now()
     const store = new IndexStore(storage)
-    const { snapshot, batches } = await store.load()
-    const index = new MessageIndex(snapshot?.state)
-    const heads = new Map(snapshot?.heads)
+    const { meta, shards, batches } = await store.load()
+    const index = new MessageIndex(meta && { meta, shards })
+    const heads = new Map(meta?.heads)
     for (const batch of batches) {
       for (const [conversation, event] of batch.events) index.apply(conversation, event)
       for (const [segment, segmentHeads] of batch.heads) heads.set(segment, segmentHeads)
     }
-    return new SearchIndex(store, index, heads, context, onError)
+    const search = new SearchIndex(store, index, heads, context, onError)
+    search.#loadMs = performance.now() - start
+    return search
   }
 
   /** Follows a document handle; only segments are indexed. Idempotent. */
@@ -115,30 +121,26 @@ export class SearchIndex {
   search(query: string, options?: SearchOptions): SearchResult[] {
     const search = resolveSearch(query, options)
     if (search.query === '') return []
-    const results = this.#index.mini.search(search.query, {
-      filter: result => {
-        const stored = result as unknown as StoredMessage
-        if (search.conversation !== undefined && stored.c !== search.conversation) return false
-        if (search.author !== undefined && stored.a !== search.author) return false
-        return stored.t < search.before && stored.t > search.after
-      },
+    const matches = this.#index.search({
+      text: search.query,
+      limit: search.limit,
+      after: search.after,
+      before: search.before,
+      accept: message => (search.conversation === undefined || message.c === search.conversation) && (search.author === undefined || message.a === search.author),
     })
-    return results.slice(0, search.limit).map(result => {
-      const stored = result as unknown as StoredMessage
-      return {
-        conversation: stored.c,
-        id: String(result.id),
-        author: stored.a,
-        at: stored.t,
-        text: stored.x,
-        matches: matchPositions(stored.x, result.terms),
-        score: result.score,
-      }
-    })
+    return matches.map(match => ({
+      conversation: match.c,
+      id: match.id,
+      author: match.a,
+      at: match.t,
+      text: match.x,
+      matches: matchPositions(match.x, match.terms),
+      score: match.score,
+    }))
   }
 
   stats(): SearchStats {
-    return { documents: this.#index.size, loadedAtStart: this.#loadedAtStart, eventsIndexed: this.#eventsIndexed, bytes: this.#store.bytes }
+    return { documents: this.#index.size, loadedAtStart: this.#loadedAtStart, eventsIndexed: this.#eventsIndexed, bytes: this.#store.bytes, loadMs: this.#loadMs }
   }
 
   #schedule(): void {
@@ -156,9 +158,12 @@ export class SearchIndex {
       this.#batch = { events: [], heads: [] }
       this.#batchHeads.clear()
       this.#writes = this.#writes.then(async () => {
-        // The snapshot is taken from memory, which may already hold a batch not yet
+        if (!(await this.#store.append(batch))) return
+        // The shards are taken from memory, which may already hold a batch not yet
         // journaled: replaying that batch later changes nothing (message-index.ts).
-        if (await this.#store.append(batch)) await this.#store.compact({ heads: [...this.#heads], state: this.#index.state() })
+        const changed = this.#index.shards.flatMap((shard, i) => (shard.dirty ? [[i, shard.state()] as const] : []))
+        for (const shard of this.#index.shards) shard.dirty = false
+        await this.#store.write(changed as never, { shards: this.#index.shards.length, heads: [...this.#heads], ...this.#index.meta() })
       }).catch(this.#onError)
     }
     return this.#writes
