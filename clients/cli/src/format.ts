@@ -1,9 +1,13 @@
-import type { TimelineItem } from '@parley/client'
+import { isRemovedByModeration, moderationNotice, type TimelineItem } from '@parley/client'
 
-/** The `--json` line shape: `{id, author, text, at, edited?, deleted?}`. */
-export function jsonLine(item: TimelineItem): string {
-  const { id, author, text, at, edited, deleted } = item
-  return JSON.stringify({ id, author, text, at, ...(edited ? { edited } : {}), ...(deleted ? { deleted } : {}) })
+/**
+ * The `--json` line shape: `{id, author, text, at, edited?, deleted?, moderation?}`;
+ * `moderation` is `{decision, reason?}`, the reason only for `me`'s own messages (docs/moderation.md).
+ */
+export function jsonLine(item: TimelineItem, me: string): string {
+  const { id, author, text, at, edited, deleted, moderation } = item
+  const decided = moderation && { decision: moderation.decision, ...(author === me && { reason: moderation.reason }), ...(moderation.edit !== undefined && { edit: moderation.edit }) }
+  return JSON.stringify({ id, author, text, at, ...(edited ? { edited } : {}), ...(deleted ? { deleted } : {}), ...(decided ? { moderation: decided } : {}) })
 }
 
 function pad(value: number): string {
@@ -15,8 +19,11 @@ export function timeOf(at: number): string {
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}`
 }
 
-export function textLine(item: TimelineItem): string {
-  const body = item.deleted ? '(deleted)' : `${item.text}${item.edited ? ' (edited)' : ''}`
+/** One message as a line; `me` (the signed-in user) is told why their own message was removed by moderation. */
+export function textLine(item: TimelineItem, me: string): string {
+  const notice = moderationNotice(item, me)
+  const removed = isRemovedByModeration(item)
+  const body = item.deleted ? '(deleted)' : removed ? `(${notice})` : `${item.text}${item.edited ? ' (edited)' : ''}${notice ? ` (${notice})` : ''}`
   const reactions = Object.entries(item.reactions)
     .map(([emoji, users]) => `${emoji}${users.length}`)
     .join(' ')

@@ -17,11 +17,11 @@ import { fatalConnectionError, isFatal } from '../session.ts'
 const BACKLOG = 20
 
 /** Prints each message once, and again when it is edited or deleted. */
-function timelinePrinter(view: ChatView): (timeline: TimelineItem[]) => void {
+function timelinePrinter(view: ChatView, me: string): (timeline: TimelineItem[]) => void {
   const shown = new Map<string, string>()
   return timeline => {
     for (const item of timeline) {
-      const line = textLine(item)
+      const line = textLine(item, me)
       if (shown.get(item.id) === line) continue
       shown.set(item.id, line)
       view.line(line)
@@ -44,7 +44,7 @@ export async function chat(client: ParleyClient, invocation: Invocation, output:
   output.err(`parley: chatting in ${head.title || conversation.id} as ${client.user}. Type a message and press Enter; /quit to leave.`)
   const view = new ChatView(terminal ?? pipeScreen(output), client.status, client.connectionProblem?.message)
   terminal?.start()
-  const print = timelinePrinter(view)
+  const print = timelinePrinter(view, client.user)
   print(conversation.timeline().slice(-BACKLOG))
   markShownRead(conversation)
   const stop = conversation.subscribe(timeline => {

@@ -9,6 +9,6 @@ export async function history(client: ParleyClient, invocation: Invocation, outp
   const conversation = await client.conversation(invocation.args[0]!)
   const limit = invocation.limit ?? Number.POSITIVE_INFINITY
   while (conversation.timeline().length < limit && conversation.hasOlder()) await conversation.loadOlder()
-  for (const item of conversation.timeline().slice(-limit)) output.out(invocation.json ? jsonLine(item) : textLine(item))
+  for (const item of conversation.timeline().slice(-limit)) output.out(invocation.json ? jsonLine(item, client.user) : textLine(item, client.user))
   return 0
 }

@@ -3,7 +3,7 @@
  * edits your last message. Sending stores the message on this device at once (offline
  * too); the outbox tracks it until the server has it. Typing is announced to the others.
  */
-import type { Conversation, TimelineItem } from '@parley/client'
+import { isShown, type Conversation, type TimelineItem } from '@parley/client'
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { useServices } from '../services.ts'
 
@@ -68,7 +68,7 @@ export function Composer({ conversation, title, timeline, onEditLast }: Props) {
             event.preventDefault()
             void send()
           } else if (event.key === 'ArrowUp' && text === '') {
-            const last = timeline.findLast(item => item.author === user && !item.deleted)
+            const last = timeline.findLast(item => item.author === user && isShown(item))
             if (last) {
               event.preventDefault()
               onEditLast(last.id)

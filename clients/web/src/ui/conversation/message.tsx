@@ -2,12 +2,14 @@
  * One message: own messages on the right with their delivery state (saved on this
  * device, or reached the server), others on the left with the author's name; edited
  * and deleted markers, reactions, "seen by", and the actions (react; edit and delete
- * for the author).
+ * for the author). A message removed by moderation shows as such, with the reason to its
+ * author only (docs/moderation.md).
  */
-import type { Conversation, TimelineItem } from '@parley/client'
+import { isRemovedByModeration, moderationNotice, type Conversation, type TimelineItem } from '@parley/client'
 import { useRef, useState } from 'preact/hooks'
 import { Avatar } from '../avatar.tsx'
 import { fullTimeOf, timeOf } from '../format.ts'
+import { useServices } from '../services.ts'
 import { DeliveryMark } from './delivery-mark.tsx'
 import { EditForm } from './edit-form.tsx'
 import { ReactionPicker, Reactions } from './reactions.tsx'
@@ -29,6 +31,9 @@ interface Props {
 
 export function Message({ conversation, item, mine, grouped, pending, seenBy, editing, setEditing, onDelete }: Props) {
   const editButton = useRef<HTMLButtonElement>(null)
+  const { user } = useServices()
+  const removed = isRemovedByModeration(item)
+  const notice = moderationNotice(item, user)
   const [error, setError] = useState('')
   const run = (action: Promise<unknown>): void => void action.then(() => setError(''), (cause: Error) => setError(cause.message))
   const stopEditing = (): void => {
@@ -42,7 +47,7 @@ export function Message({ conversation, item, mine, grouped, pending, seenBy, ed
       {!mine && (grouped ? <span class="avatar-space" /> : <Avatar name={item.author} />)}
       <div class="message-body">
         {!mine && !grouped && <span class="author">{item.author}</span>}
-        <div class={`bubble ${item.deleted ? 'deleted' : ''}`}>
+        <div class={`bubble ${item.deleted || removed ? 'deleted' : ''} ${removed ? 'moderated' : ''}`}>
           {editing ? (
             <EditForm
               text={item.text}
@@ -54,6 +59,8 @@ export function Message({ conversation, item, mine, grouped, pending, seenBy, ed
             />
           ) : item.deleted ? (
             <p class="text">This message was deleted</p>
+          ) : removed ? (
+            <p class="text">{notice}</p>
           ) : (
             <p class="text">{item.text}</p>
           )}
@@ -65,7 +72,8 @@ export function Message({ conversation, item, mine, grouped, pending, seenBy, ed
             {mine && <DeliveryMark pending={pending} />}
           </span>
         </div>
-        <Reactions item={item} conversation={conversation} onError={setError} />
+        {!removed && notice && <p class="moderation-note">{notice}</p>}
+        {!removed && <Reactions item={item} conversation={conversation} onError={setError} />}
         {seenBy && <p class="seen-by">Seen by {seenBy.join(', ')}</p>}
         {error && (
           <p class="error" role="alert">
@@ -73,7 +81,7 @@ export function Message({ conversation, item, mine, grouped, pending, seenBy, ed
           </p>
         )}
       </div>
-      {!item.deleted && !editing && (
+      {!item.deleted && !removed && !editing && (
         <div class="actions" role="group" aria-label={`Actions for the message from ${mine ? 'you' : item.author} at ${timeOf(item.at)}`}>
           <ReactionPicker item={item} conversation={conversation} onError={setError} />
           {mine && (

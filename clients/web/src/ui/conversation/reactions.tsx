@@ -1,5 +1,5 @@
 /** Reaction chips under a message (press one to add or take back yours) and the picker to add one. */
-import type { Conversation, TimelineItem } from '@parley/client'
+import { isShown, type Conversation, type TimelineItem } from '@parley/client'
 import { useRef, useState } from 'preact/hooks'
 import { useServices } from '../services.ts'
 
@@ -22,7 +22,7 @@ function toggle({ item, conversation, onError }: Props, emoji: string, user: str
 export function Reactions(props: Props) {
   const { user } = useServices()
   const entries = Object.entries(props.item.reactions)
-  if (entries.length === 0 || props.item.deleted) return null
+  if (entries.length === 0 || !isShown(props.item)) return null
   return (
     <ul class="reactions" aria-label="Reactions">
       {entries.map(([emoji, users]) => (

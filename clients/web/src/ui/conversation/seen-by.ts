@@ -1,9 +1,9 @@
 /**
  * Read receipts as "seen by": each other member is shown once, under the newest of my
- * messages (not deleted) their read cursor has reached. A cursor on a message not loaded here (an
+ * messages (not deleted, not removed by moderation) their read cursor has reached. A cursor on a message not loaded here (an
  * older page) counts up to the receipt's own time.
  */
-import type { TimelineItem } from '@parley/client'
+import { isShown, type TimelineItem } from '@parley/client'
 import type { ReadEvent } from '@parley/core'
 
 export function seenBy(timeline: readonly TimelineItem[], reads: Record<string, ReadEvent>, me: string): Map<string, string[]> {
@@ -14,7 +14,7 @@ export function seenBy(timeline: readonly TimelineItem[], reads: Record<string, 
     if (reached < 0) reached = timeline.findLastIndex(item => item.at <= receipt.at)
     for (let i = reached; i >= 0; i--) {
       const item = timeline[i]!
-      if (item.author !== me || item.deleted) continue
+      if (item.author !== me || !isShown(item)) continue
       seen.set(item.id, [...(seen.get(item.id) ?? []), reader].sort())
       break
     }

@@ -1,3 +1,4 @@
+import { isRemovedByModeration } from '@parley/client'
 import type { ConversationRow } from '../../data/directory.ts'
 import { Avatar } from '../avatar.tsx'
 import { listStamp } from '../format.ts'
@@ -8,7 +9,7 @@ function preview(row: ConversationRow, me: string): string {
   if (!row.ready) return 'Not on this device yet: syncs when you are online'
   if (!row.last) return 'No messages yet'
   const who = row.last.author === me ? 'You' : row.last.author
-  return `${who}: ${row.last.deleted ? 'message deleted' : row.last.text}`
+  return `${who}: ${row.last.deleted ? 'message deleted' : isRemovedByModeration(row.last) ? 'removed by moderation' : row.last.text}`
 }
 
 export function ConversationList({ rows, open }: { rows: ConversationRow[]; open: string | undefined }) {
