@@ -41,6 +41,8 @@ const PERMANENT: ReadonlyMap<string, DeadReason> = new Map([
   ['PARLEY_ERR_TEXT_TOO_LARGE', 'too-large'],
   ['PARLEY_ERR_TOO_LARGE', 'too-large'],
   ['PARLEY_ERR_INVALID_EVENT', 'invalid'],
+  // The content policy (moderation/publish-check.ts) rejected the text.
+  ['PARLEY_ERR_CONTENT_REJECTED', 'refused'],
 ])
 
 export class IngestProcessor {

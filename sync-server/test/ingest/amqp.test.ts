@@ -6,6 +6,10 @@
  * which waiting message is applied first.
  */
 import { afterEach, describe, expect, it } from 'vitest'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { ServerOptions } from '../../src/config.ts'
 import { startTestServer, type TestServer } from '../../src/testing.ts'
 import { openIngest } from '../../src/ingest/open.ts'
 import type { IngestTarget } from '../../src/ingest/processor.ts'
@@ -20,13 +24,13 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-async function setup(options: { prefetch?: number } = {}) {
+async function setup(options: { prefetch?: number; server?: ServerOptions } = {}) {
   const vhost = await rabbitVhost()
   cleanups.push(() => vhost.remove())
   const producer = await rabbitProducer(vhost.url, QUEUE)
   cleanups.push(() => producer.close())
   const start = async (dataDir?: string): Promise<TestServer> => {
-    const server = await startTestServer({ ingest: vhost.url, ingestPrefetch: options.prefetch ?? 16, ...(dataDir && { dataDir }) })
+    const server = await startTestServer({ ingest: vhost.url, ingestPrefetch: options.prefetch ?? 16, ...options.server, ...(dataDir && { dataDir }) })
     cleanups.push(() => server.close())
     return server
   }
@@ -79,6 +83,21 @@ describe('ingest from RabbitMQ', () => {
     expect(await metric(server, 'parley_ingest_rejected_total', { broker: 'amqp', reason: 'too-large' })).toBe(2)
     expect(await producer.depth()).toBe(0)
     expect(await producer.depth(`${QUEUE}.dead`)).toBe(0)
+  })
+
+  it('passes the content policy HTTP publish passes: a rejected text is a dead letter', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parley-ingest-words-'))
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    await writeFile(join(dir, 'words.txt'), 'swindle\n')
+    const { producer, start } = await setup({ server: { moderationWords: join(dir, 'words.txt') } })
+    const server = await start()
+    const conversation = await createConversation(server, 'alice', ['bob'])
+    await producer.send({ conversation, author: 'bob', text: 'a swindle for you', idempotencyKey: 'k1' })
+    await producer.send({ conversation, author: 'bob', text: 'a fair offer', idempotencyKey: 'k2' })
+    expect((await messagesWhen(server, 'alice', conversation, 1)).map(message => message.text)).toEqual(['a fair offer'])
+    await metricReaches(server, 'parley_ingest_rejected_total', { broker: 'amqp', reason: 'refused' }, 1)
+    const [letter] = await producer.deadLetters()
+    expect(letter).toMatchObject({ reason: 'refused', body: expect.stringContaining('swindle') })
   })
 
   it('keeps the order of messages within a conversation', async () => {
