@@ -240,7 +240,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   const ingest = options.ingest === undefined
     ? undefined
     : openIngest({ url: options.ingest, name: options.ingestName, prefetch: options.ingestPrefetch, systemUser: options.ingestSystemUser, limits, register: metrics.register, log,
-        target: ingestTarget({ service, registry, repo, ...(hub && { hub }), writable: () => databases.status().writable }) })
+        target: ingestTarget({ service, registry, repo, ...(hub && { hub }), ...(moderation && { moderation: moderation.policy }), writable: () => databases.status().writable }) })
   // With --postgres the queue is in PostgreSQL, shared by the cluster's nodes (webhooks/postgres-dispatcher.ts).
   const webhooks: WebhookQueue | undefined = options.webhookUrl
     ? await openWebhooks({ dir: join(options.dataDir, 'webhooks'), ...(databases.postgres && { postgres: databases.postgres }), url: options.webhookUrl, secret: options.webhookSecret!, log })
