@@ -20,6 +20,8 @@ const USAGE = `Usage:
                 [--redis redis://HOST:PORT [--cluster-heartbeat-ms 1000]] [--idempotency-secret S]
                 [--postgres postgres://USER@HOST:5432/DB]   (storage in PostgreSQL)
                 [--webhook-url URL --webhook-secret S]
+                [--vapid-public-key K --vapid-private-key K] [--vapid-subject mailto:…|https://…]
+                [--push-text] [--no-push]   (Web Push, on by default; docs/push.md)
                 [--ingest amqp://…|nats://… [--ingest-name parley-ingest]
                  [--ingest-prefetch 16] [--ingest-system-user system]]   (docs/ingest.md)
                 [--moderation-words FILE] [--moderation-hook URL [--moderation-hook-timeout-ms 2000]
@@ -95,6 +97,11 @@ const FLAGS = {
   'no-relay-core': { type: 'boolean' },
   'webhook-url': { type: 'string' },
   'webhook-secret': { type: 'string' },
+  'vapid-public-key': { type: 'string' },
+  'vapid-private-key': { type: 'string' },
+  'vapid-subject': { type: 'string' },
+  'push-text': { type: 'boolean' },
+  'no-push': { type: 'boolean' },
   'idempotency-secret': { type: 'string' },
   ingest: { type: 'string' },
   'ingest-name': { type: 'string' },
@@ -285,6 +292,9 @@ async function serve(flags: Flags): Promise<number> {
     tlsKey: await readFlagFile('tls-key', flags['tls-key']),
     webhookUrl: flags['webhook-url'],
     webhookSecret: flags['webhook-secret'],
+    push: flags['no-push'] || booleanEnv('PARLEY_NO_PUSH')
+      ? false
+      : { vapidPublicKey: flags['vapid-public-key'], vapidPrivateKey: flags['vapid-private-key'], vapidSubject: flags['vapid-subject'], text: flags['push-text'] ?? booleanEnv('PARLEY_PUSH_TEXT') ?? false },
     idempotencySecret: flags['idempotency-secret'],
     ingest: flags.ingest,
     ingestName: flags['ingest-name'],

@@ -1,5 +1,6 @@
 import { isValidUserId } from '@parley/core'
 import { ParleyError, ServerErrorCodes } from './errors.ts'
+import { resolvePushOptions, type PushOptions, type ResolvedPushOptions } from './push/options.ts'
 
 export interface ServerOptions {
   host?: string
@@ -22,6 +23,8 @@ export interface ServerOptions {
   webhookUrl?: string
   /** HMAC-SHA256 key the notifications are signed with (required with webhookUrl). */
   webhookSecret?: string
+  /** Web Push to the devices of members with no device connected (docs/push.md); on by default, `false` turns it off. */
+  push?: PushOptions | false
   /** Keys the event IDs of HTTP publishes with an idempotencyKey; give every node of a cluster the same (default: generated under dataDir). */
   idempotencySecret?: string
   /** PEM certificate chain and private key: serve https/wss. Both or neither. */
@@ -101,10 +104,10 @@ export interface ServerOptions {
   moderationHookDefault?: 'allow' | 'flag' | 'reject'
 }
 
-const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'maxTokenLifetimeSeconds', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret', 'idempotencySecret', 'redis', 'postgres', 'moderationWords', 'moderationHook', 'ingest'] as const
+const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'maxTokenLifetimeSeconds', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret', 'idempotencySecret', 'redis', 'postgres', 'moderationWords', 'moderationHook', 'ingest', 'push'] as const
 type Optional = (typeof OPTIONAL)[number]
 
-export type ResolvedServerOptions = Readonly<Required<Omit<ServerOptions, Optional>> & Pick<ServerOptions, Optional>>
+export type ResolvedServerOptions = Readonly<Required<Omit<ServerOptions, Optional>> & Pick<ServerOptions, Exclude<Optional, 'push'>> & { push: ResolvedPushOptions | false }>
 
 const DEFAULTS = {
   host: '127.0.0.1',
@@ -190,7 +193,8 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   checkIngest(resolved)
   // A cluster without shared storage keeps segments on the repo path (asking for the relay core there is refused above).
   const relayCore = resolved.redis !== undefined && resolved.postgres === undefined ? false : resolved.relayCore
-  return Object.freeze({ ...resolved, relayCore }) as ResolvedServerOptions
+  const push = resolved.push === false ? false : resolvePushOptions(resolved.push ?? {})
+  return Object.freeze({ ...resolved, relayCore, push }) as ResolvedServerOptions
 }
 
 /** The ingest options (ingest/, docs/ingest.md). */

@@ -53,6 +53,8 @@ export interface Databases {
   events: EventStore
   /** The PostgreSQL pool the stores share, when opened with `postgres`. */
   postgres?: PostgresPool
+  /** Without `postgres`: the registry's LevelDB (`acl`), where push/ keeps each user's push subscriptions too. */
+  registryDb?: JsonDatabase
   /** Not writable while any database holds writes or free space is below the minimum. */
   status(): StorageStatus & { freeBytes: number }
   close(): Promise<void>
@@ -64,6 +66,7 @@ export async function openDatabases(dataDir: string, options: DatabaseOptions): 
   const databases = postgres ? [] : await Promise.all(['db', 'acl', 'events'].map(name => openResilient(join(dataDir, name), name, options)))
   const [db, acl, events] = databases as [ResilientDatabase, ResilientDatabase, ResilientDatabase]
   const postgresRegistry = postgres && new PostgresRegistryStore(postgres)
+  const registryDb = postgres ? undefined : new JsonDatabase(acl)
   const stores = postgres
     ? { documents: new PostgresStorageAdapter(postgres), registry: postgresRegistry!, events: new PostgresEventStore(postgres) }
     : {
@@ -73,7 +76,7 @@ export async function openDatabases(dataDir: string, options: DatabaseOptions): 
             log?.error({ key: key.join('/'), reason }, 'storage: corrupt value quarantined; the document loads without it and peers resupply what it held')
           },
         }),
-        registry: new LevelRegistryStore(new JsonDatabase(acl)),
+        registry: new LevelRegistryStore(registryDb!),
         events: new LevelEventStore(new JsonDatabase(events)),
       }
   const space = watchFreeSpace(dataDir, {
@@ -100,6 +103,7 @@ export async function openDatabases(dataDir: string, options: DatabaseOptions): 
     registry: stores.registry,
     events: stores.events,
     ...(postgres && { postgres }),
+    ...(registryDb && { registryDb }),
     status,
     close: async () => {
       space.stop()

@@ -1,10 +1,9 @@
 /** One signed POST of a queued notification: the part both queues (LevelDB, PostgreSQL) share. */
 import type { QueuedNotification } from './dispatcher.ts'
-import type { Settings } from './options.ts'
 import { DELIVERY_HEADER, SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from './signature.ts'
 
 /** POSTs attempt number `attempt` of `n`; resolves with why it failed, or undefined when the receiver took it. */
-export async function attemptDelivery(settings: Pick<Settings, 'url' | 'secret' | 'timeoutMs'>, n: QueuedNotification, attempt: number): Promise<string | undefined> {
+export async function attemptDelivery(settings: { url: string; secret: string; timeoutMs: number }, n: QueuedNotification, attempt: number): Promise<string | undefined> {
   const { id, conversationId, seq, event, recipients, priority } = n
   const body = JSON.stringify({ id, conversationId, seq, event, recipients, priority, attempt })
   const timestamp = Date.now()

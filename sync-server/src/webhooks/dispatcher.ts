@@ -25,7 +25,6 @@ import { EventEmitter } from 'node:events'
 import { Level } from 'level'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import { backoffDelay, validateOptions, type Settings, type WebhookOptions } from './options.ts'
-import { attemptDelivery } from './attempt.ts'
 
 export type { WebhookOptions } from './options.ts'
 export { signWebhook, verifyWebhook, type HeaderSource } from './signature.ts'
@@ -40,6 +39,8 @@ export interface WebhookNotification {
   /** User IDs with no connected device. */
   recipients: string[]
   priority: Priority
+  /** What one delivery is addressed to beyond the recipients, when the queue's `deliver` needs it (Web Push: the device's subscription ID). */
+  target?: string
 }
 export interface QueuedNotification extends WebhookNotification { id: string; attempts: number; enqueuedAt: number; lastError?: string }
 export interface WebhookStats {
@@ -269,7 +270,7 @@ export class WebhookDispatcher extends EventEmitter<WebhookEvents> implements We
     const { n } = entry
     const attempt = n.attempts + 1
     const { id, conversationId } = n
-    const error = await attemptDelivery(this.#options, n, attempt)
+    const error = await this.#options.deliver(n, attempt)
     if (error === undefined) {
       await this.#serial(async () => {
         await this.#db.del(entry.key)
@@ -298,8 +299,8 @@ export class WebhookDispatcher extends EventEmitter<WebhookEvents> implements We
 /** A notification as either queue stores it, new at `now`; an unknown priority is refused. */
 export function queuedNotification(notification: WebhookNotification, now: number): QueuedNotification {
   if (!Object.hasOwn(RANK, notification.priority)) throw new ParleyError(ServerErrorCodes.BAD_REQUEST, `unknown webhook priority ${JSON.stringify(notification.priority)}`)
-  const { conversationId, seq, event, recipients, priority } = notification
-  return { id: newId(now), conversationId, seq, event, recipients, priority, attempts: 0, enqueuedAt: now }
+  const { conversationId, seq, event, recipients, priority, target } = notification
+  return { id: newId(now), conversationId, seq, event, recipients, priority, ...(target !== undefined && { target }), attempts: 0, enqueuedAt: now }
 }
 
 let counter = 0

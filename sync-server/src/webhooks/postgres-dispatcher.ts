@@ -16,7 +16,6 @@ import { EventEmitter } from 'node:events'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import type { PostgresPool } from '../storage/postgres/pool.ts'
 import { WriteBatch } from '../storage/postgres/write-batch.ts'
-import { attemptDelivery } from './attempt.ts'
 import { queuedNotification, RANK, type QueuedNotification, type WebhookEvents, type WebhookNotification, type WebhookQueue, type WebhookStats } from './dispatcher.ts'
 import { backoffDelay, validateOptions, type Settings, type WebhookOptions } from './options.ts'
 
@@ -44,15 +43,17 @@ export class PostgresWebhookDispatcher extends EventEmitter<WebhookEvents> imple
     super()
     this.#pool = pool
     this.#options = options
+    // One of two fixed names (options.ts), never client input.
+    const table = options.table
     this.#enqueued = new WriteBatch(async notifications => {
-      await pool.query('INSERT INTO parley_webhooks (id, rank, due, notification) SELECT id, rank, now(), n FROM unnest($1::text[], $2::smallint[], $3::jsonb[]) AS t(id, rank, n)', [
+      await pool.query(`INSERT INTO ${table} (id, rank, due, notification) SELECT id, rank, now(), n FROM unnest($1::text[], $2::smallint[], $3::jsonb[]) AS t(id, rank, n)`, [
         notifications.map(n => n.id),
         notifications.map(n => RANK[n.priority]),
         notifications.map(n => JSON.stringify(n)),
       ])
     })
     this.#delivered = new WriteBatch(async ids => {
-      await pool.query('DELETE FROM parley_webhooks WHERE id = ANY ($1::text[]) AND claimed_by = $2', [ids, this.#node])
+      await pool.query(`DELETE FROM ${table} WHERE id = ANY ($1::text[]) AND claimed_by = $2`, [ids, this.#node])
     })
   }
 
@@ -79,14 +80,14 @@ export class PostgresWebhookDispatcher extends EventEmitter<WebhookEvents> imple
   }
 
   async deadLetters({ limit = 100, after }: { limit?: number; after?: string } = {}): Promise<QueuedNotification[]> {
-    const rows = await this.#pool.query<{ notification: QueuedNotification }>('SELECT notification FROM parley_webhooks WHERE dead AND id > $1 ORDER BY id LIMIT $2', [after ?? '', limit])
+    const rows = await this.#pool.query<{ notification: QueuedNotification }>(`SELECT notification FROM ${this.#options.table} WHERE dead AND id > $1 ORDER BY id LIMIT $2`, [after ?? '', limit])
     return rows.map(row => row.notification)
   }
 
   /** Moves a dead letter back to the queue with its attempts reset; false if unknown (or another call replayed it first). */
   async replay(id: string): Promise<boolean> {
     const rows = await this.#pool.query(
-      `UPDATE parley_webhooks SET dead = false, due = now(), claimed_by = NULL, claimed_until = NULL,
+      `UPDATE ${this.#options.table} SET dead = false, due = now(), claimed_by = NULL, claimed_until = NULL,
          notification = (notification - 'lastError') || '{"attempts": 0}'::jsonb
        WHERE id = $1 AND dead RETURNING id`,
       [id],
@@ -121,7 +122,7 @@ export class PostgresWebhookDispatcher extends EventEmitter<WebhookEvents> imple
   }
 
   async #count(): Promise<void> {
-    const [row] = await this.#pool.query<{ queued: number; dead: number }>('SELECT count(*) FILTER (WHERE NOT dead)::int AS queued, count(*) FILTER (WHERE dead)::int AS dead FROM parley_webhooks')
+    const [row] = await this.#pool.query<{ queued: number; dead: number }>(`SELECT count(*) FILTER (WHERE NOT dead)::int AS queued, count(*) FILTER (WHERE dead)::int AS dead FROM ${this.#options.table}`)
     if (row) this.#counts = { queued: row.queued, dead: row.dead }
   }
 
@@ -146,8 +147,8 @@ export class PostgresWebhookDispatcher extends EventEmitter<WebhookEvents> imple
 
   async #claim(limit: number): Promise<ClaimedRow[]> {
     const rows = await this.#pool.query<ClaimedRow>(
-      `UPDATE parley_webhooks w SET claimed_by = $1, claimed_until = now() + make_interval(secs => $2::float8 / 1000)
-       FROM (SELECT id FROM parley_webhooks
+      `UPDATE ${this.#options.table} w SET claimed_by = $1, claimed_until = now() + make_interval(secs => $2::float8 / 1000)
+       FROM (SELECT id FROM ${this.#options.table}
              WHERE NOT dead AND due <= now() AND (claimed_until IS NULL OR claimed_until < now())
              ORDER BY rank, due, id LIMIT $3 FOR UPDATE SKIP LOCKED) c
        WHERE w.id = c.id
@@ -173,7 +174,7 @@ export class PostgresWebhookDispatcher extends EventEmitter<WebhookEvents> imple
   /** One attempt and its bookkeeping; answers the event to emit. */
   async #deliver(n: QueuedNotification): Promise<[keyof WebhookEvents, QueuedNotification]> {
     const attempt = n.attempts + 1
-    const error = await attemptDelivery(this.#options, n, attempt)
+    const error = await this.#options.deliver(n, attempt)
     if (error === undefined) {
       await this.#delivered.add([n.id])
       this.#counts.queued = Math.max(0, this.#counts.queued - 1)
@@ -199,7 +200,7 @@ export class PostgresWebhookDispatcher extends EventEmitter<WebhookEvents> imple
   /** Gives up this node's claim, writing the attempt: back in the queue after `delayMs`, or a dead letter. */
   async #release(n: QueuedNotification, outcome: { dead: true } | { delayMs: number }): Promise<void> {
     await this.#pool.query(
-      `UPDATE parley_webhooks SET notification = $3::jsonb, claimed_by = NULL, claimed_until = NULL,
+      `UPDATE ${this.#options.table} SET notification = $3::jsonb, claimed_by = NULL, claimed_until = NULL,
          dead = $4, due = now() + make_interval(secs => $5::float8 / 1000)
        WHERE id = $1 AND claimed_by = $2`,
       [n.id, this.#node, JSON.stringify(n), 'dead' in outcome, 'dead' in outcome ? 0 : outcome.delayMs],

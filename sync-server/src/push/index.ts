@@ -1,0 +1,70 @@
+/**
+ * Web Push for members with no device connected (docs/push.md): the subscriptions store,
+ * the VAPID keys, a queue (the webhook queue with a Web Push `deliver`: its backoff and
+ * dead letters, LevelDB under `<data>/push-queue` or PostgreSQL's parley_push_queue), the
+ * hook on newly numbered messages, and the HTTP routes.
+ */
+import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify'
+import { join } from 'node:path'
+import type { AccessRegistry } from '../access/registry.ts'
+import type { EventIndex } from '../events/event-index.ts'
+import type { Databases } from '../storage/databases.ts'
+import type { WebhookQueue } from '../webhooks/dispatcher.ts'
+import { openWebhooks } from '../webhooks/open.ts'
+import { pushToOfflineDevices } from './offline-devices.ts'
+import type { ResolvedPushOptions } from './options.ts'
+import { PostgresPushSubscriptions } from './postgres-subscriptions.ts'
+import { pushRoutes } from './routes.ts'
+import { pushSender } from './sender.ts'
+import { LevelPushSubscriptions, type PushSubscriptionStore } from './subscriptions.ts'
+import { vapidKeys } from './vapid.ts'
+
+export type { PushOptions, ResolvedPushOptions } from './options.ts'
+export type { PushPayload } from './payload.ts'
+
+export interface PushContext {
+  options: ResolvedPushOptions
+  dataDir: string
+  databases: Pick<Databases, 'postgres' | 'registryDb'>
+  index: EventIndex
+  registry: AccessRegistry
+  isOnline: (user: string) => boolean
+  title: (conversationId: string, member: string) => Promise<string | undefined>
+  /** A cluster: every node must sign with the same VAPID keys. */
+  clustered: boolean
+  log: { warn(obj: object | string, msg?: string): void; info(obj: object, msg: string): void }
+}
+
+export interface WebPush {
+  readonly publicKey: string
+  readonly queue: WebhookQueue
+  readonly store: PushSubscriptionStore
+  routes(app: FastifyInstance, authenticate: preHandlerAsyncHookHandler): void
+  close(): Promise<void>
+}
+
+export async function openWebPush(ctx: PushContext): Promise<WebPush> {
+  const { options, databases, log } = ctx
+  const vapid = await vapidKeys(ctx.dataDir, { publicKey: options.vapidPublicKey, privateKey: options.vapidPrivateKey })
+  if (vapid.generated) log.info({ path: vapid.generated }, 'generated a VAPID key pair for Web Push')
+  if (ctx.clustered && options.vapidPublicKey === undefined) log.warn({}, 'Web Push in a cluster: give every node the same --vapid-public-key and --vapid-private-key, or subscriptions made through one node fail on the others')
+  if (options.subjectDefaulted) log.warn({}, `no --vapid-subject: push services are told ${options.vapidSubject}; give a mailto: or https: contact`)
+  const store: PushSubscriptionStore = databases.postgres ? new PostgresPushSubscriptions(databases.postgres) : new LevelPushSubscriptions(databases.registryDb!)
+  const queue = await openWebhooks({
+    dir: join(ctx.dataDir, 'push-queue'),
+    ...(databases.postgres && { postgres: databases.postgres, table: 'parley_push_queue' as const }),
+    deliver: pushSender({ store, vapid, options, log }),
+    maxAttempts: options.maxAttempts,
+    timeoutMs: options.timeoutMs,
+    ...(options.backoff && { backoff: options.backoff }),
+    log,
+  })
+  pushToOfflineDevices({ index: ctx.index, registry: ctx.registry, queue, store, isOnline: ctx.isOnline, title: ctx.title, text: options.text, log })
+  return {
+    publicKey: vapid.publicKey,
+    queue,
+    store,
+    routes: (app, authenticate) => pushRoutes(app, { store, publicKey: vapid.publicKey, options, authenticate }),
+    close: () => queue.close(),
+  }
+}
