@@ -21,6 +21,10 @@ const OPTIONS = {
   limit: { type: 'string' },
   json: { type: 'boolean' },
   timeout: { type: 'string' },
+  conversation: { type: 'string' },
+  author: { type: 'string' },
+  before: { type: 'string' },
+  after: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -32,6 +36,7 @@ export const COMMANDS = {
   sync: { positionals: [], flags: ['timeout'] },
   chat: { positionals: ['conversationId'], flags: [] },
   conversations: { positionals: [], flags: ['json'] },
+  search: { positionals: ['query'], flags: ['conversation', 'author', 'before', 'after', 'limit', 'json'] },
 } as const satisfies Record<string, { positionals: string[]; flags: (keyof typeof OPTIONS)[] }>
 
 export type CommandName = keyof typeof COMMANDS
@@ -49,6 +54,8 @@ export interface Invocation {
   limit: number | undefined
   json: boolean
   timeoutSeconds: number | undefined
+  /** `search` filters, as given (commands/search.ts reads the times). */
+  search: { conversation?: string; author?: string; before?: string; after?: string }
 }
 
 export type Parsed = { help: true; command?: CommandName } | ({ help: false } & Invocation)
@@ -97,5 +104,6 @@ export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv): Parsed 
     limit: positiveNumber('limit', values.limit),
     json: values.json ?? false,
     timeoutSeconds: positiveNumber('timeout', values.timeout),
+    search: { conversation: values.conversation, author: values.author, before: values.before, after: values.after },
   }
 }

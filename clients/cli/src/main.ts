@@ -4,6 +4,7 @@ import { chat } from './commands/chat.ts'
 import { conversations } from './commands/conversations.ts'
 import { create } from './commands/create.ts'
 import { history } from './commands/history.ts'
+import { search } from './commands/search.ts'
 import { send } from './commands/send.ts'
 import { sync } from './commands/sync.ts'
 import { processOutput, type Output } from './io.ts'
@@ -18,6 +19,8 @@ Commands:
   sync [--timeout SECONDS]                               exchange everything with the server, then exit
   chat <conversationId>                                  interactive: live timeline, typing, send
   conversations [--json]
+  search <query> [--conversation ID] [--author USER] [--before T] [--after T] [--limit N] [--json]
+                                                         messages on this device, newest first (T: ISO date/time or ms)
 
 Every command works offline on the local replica (--data, default ~/.parley) and
 syncs when the server is reachable; a refused token or a URL that is not a Parley
@@ -31,6 +34,7 @@ const HANDLERS: Record<CommandName, (client: ParleyClient, invocation: Invocatio
   sync,
   chat,
   conversations,
+  search,
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, output: Output = processOutput): Promise<number> {
