@@ -11,12 +11,16 @@
  * ack wait; the idempotency key makes its second pass harmless.
  */
 import { AckPolicy, connect, DeliverPolicy, Events, headers as natsHeaders, nanos, type ConsumerMessages, type JsMsg, type NatsConnection } from 'nats'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { IngestConsumer, IngestRun } from './consumer.ts'
 
 /** How long the consumer the server creates waits for an acknowledgement before redelivering. */
 const ACK_WAIT_MS = 60_000
 /** Before consuming again after the consumer failed (a stream deleted, a timeout). */
 const RESUME_MS = 1000
+/** Between attempts at the first connection: doubling from this (ms) up to the next. */
+const CONNECT_MIN_MS = 500
+const CONNECT_MAX_MS = 30_000
 
 export class NatsIngest implements IngestConsumer {
   readonly broker = 'nats' as const
@@ -56,26 +60,42 @@ export class NatsIngest implements IngestConsumer {
     this.#run.metrics.connected(false)
   }
 
+  /** The first connection, tried until it succeeds (or the server closes); after it, the client reconnects by itself. */
+  async #connect(): Promise<NatsConnection | undefined> {
+    const { log, stopping } = this.#run
+    for (let attempt = 0; !stopping.signal.aborted; attempt++) {
+      try {
+        const connection = await connect({ servers: this.#run.url, name: 'parley-server ingest', maxReconnectAttempts: -1, reconnectTimeWait: 1000 })
+        if (!stopping.signal.aborted) return connection
+        await connection.close()
+        return undefined
+      } catch (error) {
+        const delayMs = Math.min(CONNECT_MAX_MS, CONNECT_MIN_MS * 2 ** Math.min(attempt, 10))
+        log.warn({ err: error, broker: this.#run.where, delayMs }, 'ingest: cannot reach NATS; retrying')
+        await sleep(delayMs, undefined, { signal: stopping.signal, ref: false }).catch(() => undefined)
+      }
+    }
+    return undefined
+  }
+
   async #connectAndConsume(): Promise<void> {
     const { log, stopping } = this.#run
-    try {
-      this.#connection = await connect({ servers: this.#run.url, name: 'parley-server ingest', waitOnFirstConnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 1000 })
-    } catch (error) {
-      log.error({ err: error, broker: this.#run.where }, 'ingest: cannot connect to NATS; ingest is off until the server restarts')
-      return
-    }
-    if (stopping.signal.aborted) return void (await this.#connection.close())
-    void this.#followStatus(this.#connection)
-    while (!stopping.signal.aborted && !this.#connection.isClosed()) {
+    const connection = await this.#connect()
+    if (connection === undefined) return
+    this.#connection = connection
+    void this.#followStatus(connection)
+    while (!stopping.signal.aborted && !connection.isClosed()) {
       try {
-        await this.#consume(this.#connection)
+        await this.#consume(connection)
       } catch (error) {
         if (stopping.signal.aborted) break
         this.#run.metrics.connected(false)
         log.warn({ err: error, broker: this.#run.where, stream: this.#stream }, 'ingest: NATS consumer stopped; starting it again')
       }
-      await new Promise(resolve => setTimeout(resolve, RESUME_MS).unref())
+      await sleep(RESUME_MS, undefined, { signal: stopping.signal, ref: false }).catch(() => undefined)
     }
+    // Closed while connecting or consuming: close() may have found no connection yet.
+    await connection.close().catch(() => undefined)
   }
 
   async #followStatus(connection: NatsConnection): Promise<void> {
