@@ -1,6 +1,7 @@
 /** The word filter (normalisation, whole words, flag entries), the hook's answers, the projection of decisions. */
 import { MODERATION_AUTHOR, project, Timeline, unreadCount, type ModeratedEvent, type ParleyEvent } from '@parley/core'
 import { describe, expect, it } from 'vitest'
+import { AhoCorasick } from '../src/moderation/aho-corasick.ts'
 import { parseAnswer } from '../src/moderation/hook.ts'
 import { normalizeText } from '../src/moderation/normalize.ts'
 import { parseWordList, WordFilter } from '../src/moderation/word-filter.ts'
@@ -10,6 +11,29 @@ describe('normalizeText', () => {
     expect(normalizeText('ＨÉLLÖ  Wörld')).toBe('hello world')
     expect(normalizeText('ﬁne İstanbul')).toBe('fine istanbul')
     expect(normalizeText('ｶﾀｶﾅ')).toBe(normalizeText('カタカナ'))
+  })
+})
+
+describe('AhoCorasick', () => {
+  it('finds every occurrence a naive search finds, overlapping and nested, in any script', () => {
+    let seed = 7
+    const random = (n: number): number => ((seed = (seed * 16807) % 2147483647) % n)
+    const alphabet = ['a', 'b', 'c', 'é', '猫', '😀', ' ']
+    const word = (max: number): string => Array.from({ length: 1 + random(max) }, () => alphabet[random(alphabet.length)]).join('')
+    for (let round = 0; round < 50; round++) {
+      const patterns = [...new Set(Array.from({ length: 1 + random(40) }, () => word(4)))]
+      const text = word(120)
+      const expected: string[] = []
+      for (let end = 1; end <= text.length; end++) {
+        for (const [index, pattern] of patterns.entries()) if (text.slice(0, end).endsWith(pattern)) expected.push(`${end - pattern.length}:${end}:${index}`)
+      }
+      const found: string[] = []
+      new AhoCorasick(patterns).scan(text, (start, end, index) => {
+        found.push(`${start}:${end}:${index}`)
+        return false
+      })
+      expect(found.sort()).toEqual(expected.sort())
+    }
   })
 })
 

@@ -1,7 +1,7 @@
 /**
  * The built-in word-list filter: every entry of the list found in a text, in one pass
- * over it (Aho–Corasick through `modern-ahocorasick`), whatever the list's length. Both
- * the entries and the text are normalised first (normalize.ts).
+ * over it (Aho–Corasick: aho-corasick.ts), whatever the list's length. Both the entries
+ * and the text are normalised first (normalize.ts).
  *
  * The list file: one entry per line; blank lines and lines starting with `#` are
  * skipped; an entry starting with `?` flags instead of rejecting. An entry matches whole
@@ -9,8 +9,8 @@
  * (`ass` does not match `class`), except next to scripts written without spaces (Han,
  * kana, Thai …), where an entry matches anywhere.
  */
-import AhoCorasick from 'modern-ahocorasick'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
+import { AhoCorasick } from './aho-corasick.ts'
 import { normalizeText } from './normalize.ts'
 
 export type WordDecision = 'reject' | 'flag'
@@ -55,9 +55,11 @@ function wholeWord(text: string, start: number, end: number): boolean {
 /** Is there a boundary between an entry's edge character and its neighbour in the text (none: the text's edge)? */
 function boundary(inner: number | undefined, outer: number | undefined): boolean {
   if (outer === undefined || inner === undefined) return true
+  // Normalised text is lower case: ASCII word characters are a–z and 0–9.
+  if (outer < 0x80) return !((outer >= 0x61 && outer <= 0x7a) || (outer >= 0x30 && outer <= 0x39))
   const neighbour = String.fromCodePoint(outer)
   if (!WORD_CHAR.test(neighbour)) return true
-  return UNSPACED.test(neighbour) || UNSPACED.test(String.fromCodePoint(inner))
+  return UNSPACED.test(neighbour) || (inner >= 0x80 && UNSPACED.test(String.fromCodePoint(inner)))
 }
 
 /** The code point that ends just before `index` (a surrogate pair counts as one). */
@@ -69,12 +71,14 @@ function codePointBefore(text: string, index: number): number | undefined {
 }
 
 export class WordFilter {
-  readonly #matcher: AhoCorasick<WordDecision> | undefined
+  readonly #matcher: AhoCorasick | undefined
+  readonly #entries: readonly { pattern: string; data: WordDecision }[]
   readonly size: number
 
   constructor(entries: readonly { pattern: string; data: WordDecision }[]) {
     this.size = entries.length
-    this.#matcher = entries.length > 0 ? new AhoCorasick<WordDecision>(entries) : undefined
+    this.#entries = entries
+    this.#matcher = entries.length > 0 ? new AhoCorasick(entries.map(entry => entry.pattern)) : undefined
   }
 
   static fromText(text: string): WordFilter {
@@ -85,12 +89,17 @@ export class WordFilter {
   check(text: string): WordMatch | undefined {
     if (!this.#matcher) return undefined
     const normal = normalizeText(text)
-    let flagged: WordMatch | undefined
-    for (const match of this.#matcher.iterate(normal)) {
-      if (!wholeWord(normal, match.start, match.end)) continue
-      if (match.data === 'reject') return { decision: 'reject', entry: match.pattern }
-      flagged ??= { decision: 'flag', entry: match.pattern }
-    }
-    return flagged
+    let found: WordMatch | undefined
+    this.#matcher.scan(normal, (start, end, index) => {
+      if (!wholeWord(normal, start, end)) return false
+      const entry = this.#entries[index]!
+      if (entry.data === 'reject') {
+        found = { decision: 'reject', entry: entry.pattern }
+        return true
+      }
+      found ??= { decision: 'flag', entry: entry.pattern }
+      return false
+    })
+    return found
   }
 }
