@@ -2,7 +2,7 @@
  * The index applies edits and deletes by the rules of core projection.ts, whatever order
  * events arrive in, and applying an event twice changes nothing (message-index.ts).
  */
-import type { ParleyEvent } from '@parley/core'
+import { MODERATION_AUTHOR, type ParleyEvent } from '@parley/core'
 import { describe, expect, it } from 'vitest'
 import { MessageIndex } from '../src/search/message-index.ts'
 import { SHARD_SIZE } from '../src/search/shard.ts'
@@ -56,6 +56,36 @@ describe('the message index', () => {
     expect(texts(restored, 'alpha')).toEqual(['alpha beta'])
     restored.apply('c', message('m9', 'late message', 1))
     expect(restored.stored('m9')!.x).toBe('early edit')
+  })
+
+  it('leaves out what moderation removed, until a later decision allows it; only the server decides', () => {
+    const index = new MessageIndex()
+    const decide = (id: string, target: string, decision: 'rejected' | 'allowed', at: number, extra: { edit?: string; author?: string } = {}): ParleyEvent => ({
+      ...base,
+      type: 'moderated',
+      id,
+      target,
+      decision,
+      reason: 'test',
+      at,
+      author: extra.author ?? MODERATION_AUTHOR,
+      ...(extra.edit ? { edit: extra.edit } : {}),
+    })
+    index.apply('c', decide('d0', 'm2', 'rejected', 5)) // before its message arrives
+    index.apply('c', message('m1', 'apple one', 1))
+    index.apply('c', message('m2', 'apple two', 2))
+    index.apply('c', message('m3', 'apple three', 3))
+    index.apply('c', decide('d1', 'm1', 'rejected', 4))
+    index.apply('c', decide('d2', 'm3', 'rejected', 4, { author: 'mallory' }))
+    expect(texts(index, 'apple')).toEqual(['apple three'])
+    index.apply('c', decide('d3', 'm1', 'allowed', 6))
+    index.apply('c', decide('d4', 'm1', 'rejected', 5)) // older than the allow: changes nothing
+    expect(texts(index, 'apple')).toEqual(['apple three', 'apple one'])
+    index.apply('c', edit('e1', 'm3', 'apple rude', 7))
+    index.apply('c', decide('d5', 'm3', 'rejected', 8, { edit: 'e1' }))
+    expect(texts(index, 'apple')).toEqual(['apple one'])
+    index.apply('c', edit('e2', 'm3', 'apple polite', 9))
+    expect(texts(index, 'apple')).toEqual(['apple polite', 'apple one'])
   })
 
   it('answers newest first across shards, reading only as many shards as it needs', () => {

@@ -2,7 +2,9 @@
  * The full-text index of the messages on this device, kept event by event with the rules
  * of core projection.ts: only the author's edits and deletes count, the last edit in the
  * total order wins, a delete wins over any edit, and a modifier may arrive before the
- * message it names. Applying an event twice changes nothing, so a journal replayed after
+ * message it names. A message the server's moderation removed (docs/moderation.md) is not
+ * found until a later decision allows it; one whose edit in force was removed is not found
+ * either (the projection shows the edit before it, which the index does not keep). Applying an event twice changes nothing, so a journal replayed after
  * a crash, or a segment read again, is harmless.
  *
  * Messages go into shards (shard.ts) in arrival order. Results come newest first: the
@@ -10,11 +12,22 @@
  * `limit` results newer than anything the next shard spans, so a common word costs a
  * shard or two, not the whole index.
  */
-import { compareEvents, type MessageEvent, type ParleyEvent } from '@parley/core'
+import { compareEvents, MODERATION_AUTHOR, type MessageEvent, type ParleyEvent } from '@parley/core'
 import type { SearchResult as MiniResult } from 'minisearch'
 import { Shard, type ShardState, type StoredMessage } from './shard.ts'
 
-type Modifier = Extract<ParleyEvent, { type: 'edit' | 'delete' }>
+type Modifier = Extract<ParleyEvent, { type: 'edit' | 'delete' | 'moderated' }>
+type Ordered = readonly [number, string, string, ...unknown[]]
+
+/** Whether `event` comes after the event whose place is `[at, device, id]` (none: yes). */
+function after(place: Ordered | undefined, event: { at: number; device: string; id: string }): boolean {
+  return !place || compareEvents({ at: place[0], device: place[1], id: place[2] }, event) < 0
+}
+
+/** Removed by moderation: not shown, so not found. */
+export function isHidden(message: StoredMessage): boolean {
+  return message.m?.[3] === 1 || message.me?.[3] === 1
+}
 
 /** Edits and deletes kept for messages not here (yet): at most this many messages' worth. */
 export const MAX_PENDING = 10_000
@@ -68,7 +81,8 @@ export class MessageIndex {
   /** Applies one event of `conversation`; returns whether the index changed. */
   apply(conversation: string, event: ParleyEvent): boolean {
     if (event.type === 'message') return this.#addMessage(conversation, event)
-    if (event.type !== 'edit' && event.type !== 'delete') return false
+    if (event.type !== 'edit' && event.type !== 'delete' && event.type !== 'moderated') return false
+    if (event.type === 'moderated' && event.author !== MODERATION_AUTHOR) return false
     const shard = this.#shardOf(event.target)
     if (!shard) {
       if (!this.#deleted.has(event.target)) this.#hold(event)
@@ -86,7 +100,7 @@ export class MessageIndex {
       const results = shard.mini.search(query.text, {
         filter: result => {
           const message = result as unknown as StoredMessage
-          return message.t > query.after && message.t < query.before && query.accept(message)
+          return message.t > query.after && message.t < query.before && !isHidden(message) && query.accept(message)
         },
       })
       found = found.concat(results.map(toMatch)).sort((a, b) => b.t - a.t)
@@ -106,6 +120,10 @@ export class MessageIndex {
     const held = this.#pending.get(message.id) ?? []
     this.#pending.delete(message.id)
     for (const modifier of held) {
+      if (modifier.type === 'moderated') {
+        stored = withDecision(stored, modifier) ?? stored
+        continue
+      }
       if (modifier.author !== message.author) continue
       if (modifier.type === 'delete') {
         this.#remember(message.id)
@@ -120,6 +138,11 @@ export class MessageIndex {
   }
 
   #modify(shard: Shard, id: string, stored: StoredMessage, modifier: Modifier): boolean {
+    if (modifier.type === 'moderated') {
+      const decided = withDecision(stored, modifier)
+      if (decided) shard.replace({ id, ...decided })
+      return decided !== undefined
+    }
     if (modifier.author !== stored.a) return false
     if (modifier.type === 'delete') {
       shard.discard(id)
@@ -155,9 +178,15 @@ function toMatch(result: MiniResult): Match {
 
 /** The message with `edit` applied, or undefined if an edit later in the total order is already in force. */
 function withEdit(stored: StoredMessage, edit: Extract<Modifier, { type: 'edit' }>): StoredMessage | undefined {
-  if (stored.e) {
-    const [at, device, id] = stored.e
-    if (compareEvents({ at, device, id }, edit) >= 0) return undefined
-  }
-  return { ...stored, x: edit.text, e: [edit.at, edit.device, edit.id] }
+  if (!after(stored.e, edit)) return undefined
+  const { me: _decided, ...rest } = stored // a decision about the edit it replaces
+  return { ...rest, x: edit.text, e: [edit.at, edit.device, edit.id] }
+}
+
+/** The message with a moderation decision applied, or undefined if it changes nothing (a later one is in force, or it is about an edit not in force). */
+function withDecision(stored: StoredMessage, decision: Extract<Modifier, { type: 'moderated' }>): StoredMessage | undefined {
+  const place: [number, string, string, 0 | 1] = [decision.at, decision.device, decision.id, decision.decision === 'rejected' ? 1 : 0]
+  if (decision.edit === undefined) return after(stored.m, decision) ? { ...stored, m: place } : undefined
+  if (stored.e?.[2] !== decision.edit || !after(stored.me, decision)) return undefined
+  return { ...stored, me: place }
 }

@@ -19,6 +19,10 @@ export interface StoredMessage {
   x: string
   /** the edit in force: its `at`, `device` and `id` (its place in the total order) */
   e?: [number, string, string]
+  /** The server's latest decision about the message (docs/moderation.md): its place in the total order, and 1 if it removes the message. */
+  m?: [number, string, string, 0 | 1]
+  /** The same about the edit in force. */
+  me?: [number, string, string, 0 | 1]
 }
 
 export interface IndexedMessage extends StoredMessage {
@@ -29,7 +33,7 @@ export const SHARD_SIZE = 2_000
 
 const OPTIONS: Options<IndexedMessage> = {
   fields: ['x'],
-  storeFields: ['c', 'a', 't', 'x', 'e'],
+  storeFields: ['c', 'a', 't', 'x', 'e', 'm', 'me'],
   searchOptions: { prefix: true, combineWith: 'AND' },
 }
 
