@@ -235,7 +235,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   logSyncStateResets(repo, log)
   const service = new ConversationService({ repo, segments: hub, registry, index, watch, limits, hold: documentId => evictor.hold(documentId), idempotencySecret: options.idempotencySecret ?? (await idempotencySecret(options.dataDir)) })
   // Off the delivery path: reviews what was numbered, writes the server's decisions (docs/moderation.md).
-  const moderation = await openModeration(options, { index, write: (conversationId, body) => service.appendAsServer(conversationId, body), log })
+  const moderation = await openModeration(options, { index, write: (conversationId, body, after) => service.appendAsServer(conversationId, body, after), log })
   const auth = httpAuth(verify)
   // Messages from RabbitMQ or NATS written as HTTP publish writes them (docs/ingest.md); consuming starts once listening.
   const ingest = options.ingest === undefined

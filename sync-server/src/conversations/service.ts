@@ -170,8 +170,11 @@ export class ConversationService {
    * Appends an event the server writes itself (a moderation decision: docs/moderation.md)
    * under MODERATION_AUTHOR, who is no member: the caller decided it is to be written.
    * Never reached from a request's own identity, so no user can write as the server.
+   * `after`: a time the event must sort after (the decision it replaces, stamped maybe on
+   * another node whose clock is ahead).
    */
-  async appendAsServer(conversationId: string, body: EventBody): Promise<SequencedEvent> {
+  async appendAsServer(conversationId: string, body: EventBody, after?: number): Promise<SequencedEvent> {
+    if (after !== undefined) this.#clock.observe(after)
     return this.#append(MODERATION_AUTHOR, conversationId, body, undefined, undefined, undefined, true)
   }
 

@@ -26,7 +26,7 @@ export interface ModeratorContext {
   store: ModerationStore
   index: EventIndex
   /** Appends an event as the server (ConversationService.appendAsServer). */
-  write: (conversationId: string, body: { type: 'moderated'; target: string; decision: ModerationDecision; reason: string; edit?: string }) => Promise<SequencedEvent>
+  write: (conversationId: string, body: { type: 'moderated'; target: string; decision: ModerationDecision; reason: string; edit?: string }, after?: number) => Promise<SequencedEvent>
   log: FastifyBaseLogger
 }
 
@@ -77,7 +77,10 @@ export class Moderator {
     const judged = await this.#find(conversationId, edit ?? target)
     const isTarget = judged && (edit === undefined ? judged.type === 'message' : judged.type === 'edit' && judged.target === target)
     if (!judged || !isTarget) throw new ParleyError(ServerErrorCodes.NOT_FOUND, `no ${edit === undefined ? 'message' : 'edit'} ${edit ?? target} in conversation ${conversationId}`)
-    return this.#record(conversationId, judged, { decision, reason, source: 'admin', by })
+    // The latest decision in the total order counts: this one must sort after the one it replaces.
+    const previous = await this.#ctx.store.get(conversationId, target, edit)
+    const replaced = previous && (await this.#find(conversationId, previous.eventId))
+    return this.#record(conversationId, judged, { decision, reason, source: 'admin', by }, replaced?.at)
   }
 
   #enqueue(review: Review): void {
@@ -114,10 +117,10 @@ export class Moderator {
   }
 
   /** Appends the decision about `judged` (a message or an edit) and indexes it. */
-  async #record(conversationId: string, judged: ParleyEvent, decision: Pick<ModerationRecord, 'decision' | 'reason' | 'source' | 'entry' | 'by'>): Promise<ModerationRecord> {
+  async #record(conversationId: string, judged: ParleyEvent, decision: Pick<ModerationRecord, 'decision' | 'reason' | 'source' | 'entry' | 'by'>, after?: number): Promise<ModerationRecord> {
     const target = judged.type === 'edit' ? judged.target : judged.id
     const edit = judged.type === 'edit' ? judged.id : undefined
-    const written = await this.#ctx.write(conversationId, { type: 'moderated', target, decision: decision.decision, reason: decision.reason, ...(edit !== undefined && { edit }) })
+    const written = await this.#ctx.write(conversationId, { type: 'moderated', target, decision: decision.decision, reason: decision.reason, ...(edit !== undefined && { edit }) }, after)
     const record: ModerationRecord = {
       conversationId,
       target,
