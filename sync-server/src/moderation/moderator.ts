@@ -10,7 +10,7 @@
  * Reviews wait in a bounded queue (MAX_QUEUED; beyond it an event goes unreviewed and is
  * logged) and run CONCURRENCY at a time, so a slow hook holds up no delivery.
  */
-import { MODERATION_AUTHOR, type ModerationDecision, type ParleyEvent } from '@parley/core'
+import type { ModerationDecision, ParleyEvent } from '@parley/core'
 import type { FastifyBaseLogger } from 'fastify'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import type { EventIndex, SequencedEvent } from '../events/event-index.ts'
@@ -43,7 +43,9 @@ export class Moderator {
   #dropped = 0
   readonly #idle = new Set<() => void>()
   readonly #onNumbered = (conversationId: string, events: SequencedEvent[]): void => {
-    for (const { event } of events) if (event.author !== MODERATION_AUTHOR && judgedText(event) !== undefined) this.#enqueue({ conversationId, event })
+    // Messages and edits only: the server's own `moderated` events carry no text. Not skipped by
+    // author: a user whose name is MODERATION_AUTHOR's is judged like anyone.
+    for (const { event } of events) if (judgedText(event) !== undefined) this.#enqueue({ conversationId, event })
   }
 
   constructor(ctx: ModeratorContext) {
