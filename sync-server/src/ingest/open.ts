@@ -1,6 +1,7 @@
 /**
  * `--ingest URL`: the consumer for the URL's scheme (amqp:// or amqps:// for RabbitMQ,
- * nats:// or tls:// for NATS JetStream), its processor and its metrics (docs/ingest.md).
+ * nats:// or tls:// for NATS JetStream), its processor and its metrics; `--publish-events
+ * URL`: the publisher of numbered events (docs/ingest.md).
  */
 import type { Limits } from '@parley/core'
 import type { FastifyBaseLogger } from 'fastify'
@@ -9,6 +10,8 @@ import { AmqpIngest } from './amqp.ts'
 import { IngestRun, type IngestConsumer } from './consumer.ts'
 import { ingestMetrics } from './metrics.ts'
 import { NatsIngest } from './nats.ts'
+import { EventPublisher } from './outbound.ts'
+import { AmqpEventSink, NatsEventSink } from './outbound-sinks.ts'
 import { IngestProcessor, type IngestTarget } from './processor.ts'
 
 export interface IngestOptions {
@@ -67,4 +70,12 @@ export function openIngest(options: IngestOptions): IngestConsumer {
   })
   consumer = broker === 'amqp' ? new AmqpIngest(run) : new NatsIngest(run)
   return consumer
+}
+
+/** `--publish-events URL`: the publisher for the URL's scheme (outbound.ts). */
+export function openEventPublisher(options: { url: string; name: string; register: Registry; log: FastifyBaseLogger }): EventPublisher {
+  const broker = ingestBroker(options.url)
+  if (broker === undefined) throw new Error('publish-events URL must start with amqp://, amqps://, nats:// or tls://')
+  const sink = broker === 'amqp' ? new AmqpEventSink(options.url, options.name, options.log) : new NatsEventSink(options.url, options.name)
+  return new EventPublisher({ sink, register: options.register, log: options.log })
 }
