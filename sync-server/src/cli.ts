@@ -24,6 +24,7 @@ const USAGE = `Usage:
                 [--push-text] [--no-push]   (Web Push, on by default; docs/push.md)
                 [--ingest amqp://…|nats://… [--ingest-name parley-ingest]
                  [--ingest-prefetch 16] [--ingest-system-user system]]   (docs/ingest.md)
+                [--publish-events amqp://…|nats://…]   (every event numbered, to a broker)
                 [--moderation-words FILE] [--moderation-hook URL [--moderation-hook-timeout-ms 2000]
                  [--moderation-hook-default allow|flag|reject]]   (docs/moderation.md)
                 [--log-level info] [--log-format pretty|json]
@@ -107,6 +108,7 @@ const FLAGS = {
   'ingest-name': { type: 'string' },
   'ingest-prefetch': { type: 'string' },
   'ingest-system-user': { type: 'string' },
+  'publish-events': { type: 'string' },
   'moderation-words': { type: 'string' },
   'moderation-hook': { type: 'string' },
   'moderation-hook-timeout-ms': { type: 'string' },
@@ -299,6 +301,7 @@ async function serve(flags: Flags): Promise<number> {
     ingest: flags.ingest,
     ingestName: flags['ingest-name'],
     ingestSystemUser: flags['ingest-system-user'],
+    publishEvents: flags['publish-events'],
     moderationWords: flags['moderation-words'],
     moderationHook: flags['moderation-hook'],
     moderationHookDefault: flags['moderation-hook-default'] as never,

@@ -94,6 +94,8 @@ export interface ServerOptions {
   ingestPrefetch?: number
   /** The user `"system": true` messages are written as; it must be a member like any author (default system). */
   ingestSystemUser?: string
+  /** `amqp://…` or `nats://…`: publish every event this node numbers to the exchange `<ingestName>.events` or the stream `<ingestName>-events` (docs/ingest.md). */
+  publishEvents?: string
   /** A word list file (one entry per line): messages holding an entry are rejected or flagged (docs/moderation.md). */
   moderationWords?: string
   /** An operator's endpoint asked about every message: allow, flag or reject (docs/moderation.md). */
@@ -104,7 +106,7 @@ export interface ServerOptions {
   moderationHookDefault?: 'allow' | 'flag' | 'reject'
 }
 
-const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'maxTokenLifetimeSeconds', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret', 'idempotencySecret', 'redis', 'postgres', 'moderationWords', 'moderationHook', 'ingest', 'push'] as const
+const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'maxTokenLifetimeSeconds', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret', 'idempotencySecret', 'redis', 'postgres', 'moderationWords', 'moderationHook', 'ingest', 'publishEvents', 'push'] as const
 type Optional = (typeof OPTIONAL)[number]
 
 export type ResolvedServerOptions = Readonly<Required<Omit<ServerOptions, Optional>> & Pick<ServerOptions, Exclude<Optional, 'push'>> & { push: ResolvedPushOptions | false }>
@@ -198,8 +200,9 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
 }
 
 /** The ingest options (ingest/, docs/ingest.md). */
-function checkIngest({ ingest, ingestName, ingestPrefetch, ingestSystemUser }: { ingest?: string; ingestName: string; ingestPrefetch: number; ingestSystemUser: string }): void {
+function checkIngest({ ingest, ingestName, ingestPrefetch, ingestSystemUser, publishEvents }: { ingest?: string; ingestName: string; ingestPrefetch: number; ingestSystemUser: string; publishEvents?: string }): void {
   if (ingest !== undefined && !/^(amqps?|nats|tls):\/\/[^\s]+$/i.test(ingest)) invalid('ingest must be a URL like amqp://USER:PASSWORD@HOST:5672/VHOST or nats://HOST:4222')
+  if (publishEvents !== undefined && !/^(amqps?|nats|tls):\/\/[^\s]+$/i.test(publishEvents)) invalid('publishEvents must be a URL like amqp://USER:PASSWORD@HOST:5672/VHOST or nats://HOST:4222')
   if (!/^[A-Za-z0-9_-]{1,100}$/.test(ingestName)) invalid(`ingestName must be 1 to 100 letters, digits, - or _ (a queue and a stream name), got ${JSON.stringify(ingestName)}`)
   if (ingestPrefetch > 1000) invalid(`ingestPrefetch must be at most 1000, got ${ingestPrefetch}`)
   if (!isValidUserId(ingestSystemUser)) invalid(`ingestSystemUser must be a valid user ID, got ${JSON.stringify(ingestSystemUser)}`)

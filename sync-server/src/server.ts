@@ -47,7 +47,7 @@ import { openDatabases } from './storage/databases.ts'
 import { devTokenRoute } from './http/dev-token.ts'
 import { serveWebApp } from './http/static.ts'
 import { loggerOptions, logRequests, requestLogController } from './logging.ts'
-import { openIngest } from './ingest/open.ts'
+import { openEventPublisher, openIngest } from './ingest/open.ts'
 import { ingestTarget } from './ingest/target.ts'
 
 /** How long a handle may wait, unused, for a peer to send the document it claimed (documents/eviction.ts). */
@@ -242,6 +242,9 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     ? undefined
     : openIngest({ url: options.ingest, name: options.ingestName, prefetch: options.ingestPrefetch, systemUser: options.ingestSystemUser, limits, register: metrics.register, log,
         target: ingestTarget({ service, registry, repo, ...(hub && { hub }), ...(moderation && { moderation: moderation.policy }), writable: () => databases.status().writable }) })
+  // Every event numbered here, to a broker: an alternative to webhooks (docs/ingest.md "Publishing events").
+  const publisher = options.publishEvents === undefined ? undefined : openEventPublisher({ url: options.publishEvents, name: options.ingestName, register: metrics.register, log })
+  if (publisher) index.on('numbered', (conversationId, events) => publisher.enqueue(conversationId, events))
   // With --postgres the queue is in PostgreSQL, shared by the cluster's nodes (webhooks/postgres-dispatcher.ts).
   const webhooks: WebhookQueue | undefined = options.webhookUrl
     ? await openWebhooks({ dir: join(options.dataDir, 'webhooks'), ...(databases.postgres && { postgres: databases.postgres }), url: options.webhookUrl, secret: options.webhookSecret!, log })
@@ -381,6 +384,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       await repo.flush(ready.map(handle => handle.documentId as DocumentId))
       await hub?.close()
       await changeBus?.close()
+      await publisher?.close()
       await webhooks?.close()
       await push?.close()
       await push?.close()
