@@ -105,8 +105,9 @@ export class Moderator {
         .finally(() => {
           this.#running--
           this.#next()
-          if (this.#queue.length === 0 && this.#running === 0) for (const resolve of this.#idle) resolve()
-          if (this.#queue.length === 0 && this.#running === 0) this.#idle.clear()
+          if (this.#queue.length > 0 || this.#running > 0) return
+          for (const resolve of this.#idle) resolve()
+          this.#idle.clear()
         })
     }
   }
