@@ -2,6 +2,7 @@
 import { useState } from 'preact/hooks'
 import { clearSession, loadSession, saveSession, type Session } from '../session/session.ts'
 import { Chat } from './chat.tsx'
+import { turnOff as turnOffNotifications } from '../notifications/web-push.ts'
 import { SignIn } from './sign-in.tsx'
 
 export function App() {
@@ -21,6 +22,8 @@ export function App() {
       key={session.user}
       session={session}
       onSignOut={() => {
+        // This browser stops receiving the user's notifications (with their token: the session is going).
+        void turnOffNotifications(session.token).catch(() => undefined)
         clearSession()
         location.hash = ''
         setSession(undefined)

@@ -11,6 +11,7 @@ import { Avatar } from './avatar.tsx'
 import { ConnectionBadge } from './connection-badge.tsx'
 import { ConversationView } from './conversation/conversation-view.tsx'
 import { Logo } from './logo.tsx'
+import { NotificationsToggle } from '../notifications/notifications-toggle.tsx'
 import { useOpenConversation } from './route.ts'
 import { ParleyProvider, ServicesContext } from './services.ts'
 import { Sidebar } from './sidebar/sidebar.tsx'
@@ -72,6 +73,7 @@ function Layout({ services, onSignOut }: { services: Services; onSignOut: () => 
             {services.user}
           </span>
         </span>
+        <NotificationsToggle />
         <button class="quiet" onClick={onSignOut} title="Your messages stay on this device">
           Sign out
         </button>

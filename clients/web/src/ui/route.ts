@@ -6,6 +6,9 @@ function current(): string | undefined {
   return match ? decodeURIComponent(match[1]!) : undefined
 }
 
+/** The conversation this window shows, if any. */
+export { current as openConversationId }
+
 export function conversationHref(id: string): string {
   return `#/c/${encodeURIComponent(id)}`
 }

@@ -1,0 +1,191 @@
+/**
+ * Web Push in the app (docs/push.md), in Chromium against a real server: the switch asks
+ * for permission only when turned on, registers the browser's subscription with the
+ * server, and turning it off or signing out removes it; the service worker shows a pushed
+ * message as a notification grouped by conversation, not for the conversation open in a
+ * visible window, and a click shows that conversation.
+ *
+ * No push service is reachable from the test machine, so PushManager is stood in for in
+ * the page (a subscription with real P-256 keys and an endpoint the server accepts), and
+ * pushes reach the service worker through CDP ServiceWorker.deliverPushMessage, as a push
+ * service's would. The server's side of Web Push is sync-server/test/push.test.ts.
+ */
+import type { BrowserContext, Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+import { screenshot } from './support/artifacts.ts'
+import { Chat } from './support/chat.ts'
+import { browserSuite } from './support/suite.ts'
+
+const windows = browserSuite()
+
+/** Counts permission requests, and subscribes without a push service. Runs before the app's scripts. */
+function standInPushManager(): void {
+  const log = { permissionRequests: 0, unsubscribed: 0 }
+  ;(window as unknown as { pushLog: typeof log }).pushLog = log
+  const request = Notification.requestPermission.bind(Notification)
+  Notification.requestPermission = (() => {
+    log.permissionRequests++
+    return request()
+  }) as typeof Notification.requestPermission
+  let current: PushSubscription | null = null
+  let made = 0
+  const toBase64url = (bytes: ArrayBuffer): string => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+  PushManager.prototype.getSubscription = async () => current
+  PushManager.prototype.subscribe = async function (options?: PushSubscriptionOptionsInit) {
+    const pair = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits'])) as CryptoKeyPair
+    const p256dh = toBase64url(await crypto.subtle.exportKey('raw', pair.publicKey))
+    const auth = toBase64url(crypto.getRandomValues(new Uint8Array(16)).buffer)
+    const endpoint = `https://push.example.test/send/${Date.now()}-${++made}`
+    const key = options?.applicationServerKey as Uint8Array
+    current = {
+      endpoint,
+      expirationTime: null,
+      options: { applicationServerKey: key.slice().buffer, userVisibleOnly: true },
+      toJSON: () => ({ endpoint, expirationTime: null, keys: { p256dh, auth } }),
+      unsubscribe: async () => {
+        current = null
+        log.unsubscribed++
+        return true
+      },
+    } as unknown as PushSubscription
+    return current
+  }
+}
+
+async function pushLog(page: Page): Promise<{ permissionRequests: number; unsubscribed: number }> {
+  return page.evaluate(() => (window as unknown as { pushLog: { permissionRequests: number; unsubscribed: number } }).pushLog)
+}
+
+/** The subscriptions the server holds for the token's user. */
+async function registered(page: Page, token: string): Promise<string[]> {
+  return page.evaluate(async token => {
+    const response = await fetch('/v1/push/subscriptions', { headers: { authorization: `Bearer ${token}` } })
+    return ((await response.json()) as { subscriptions: { endpoint: string }[] }).subscriptions.map(s => s.endpoint)
+  }, token)
+}
+
+const sessionToken = (page: Page): Promise<string> => page.evaluate(() => (JSON.parse(localStorage.getItem('parley.session')!) as { token: string }).token)
+const currentEndpoint = (page: Page): Promise<string | undefined> =>
+  page.evaluate(async () => (await (await navigator.serviceWorker.ready).pushManager.getSubscription())?.endpoint)
+
+/** Signs in on a page whose PushManager is stood in for (and notifications allowed or not). */
+async function signInWithStandIn(user: string, allowed: boolean): Promise<{ page: Page }> {
+  const { page } = await windows().open(user)
+  if (allowed) await page.context().grantPermissions(['notifications'])
+  await page.context().addInitScript(standInPushManager)
+  await page.reload()
+  await page.getByLabel('Your name').fill(user)
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click()
+  await page.locator('.badge[data-status="online"]').waitFor()
+  return { page }
+}
+
+describe('the notifications switch', () => {
+  it('asks for permission only when turned on, registers the subscription, and removes it when turned off or on sign-out', async () => {
+    const { page } = await signInWithStandIn('alice', true)
+    const toggle = page.getByRole('switch', { name: 'Notifications' })
+    await toggle.waitFor()
+    expect(await toggle.isChecked()).toBe(false)
+    // Loading the app asked nothing.
+    expect(await pushLog(page)).toEqual({ permissionRequests: 0, unsubscribed: 0 })
+    const token = await sessionToken(page)
+
+    await toggle.check()
+    await page.waitForFunction(() => (document.querySelector('.notifications-toggle input') as HTMLInputElement | null)?.disabled === false)
+    expect(await toggle.isChecked()).toBe(true)
+    expect((await pushLog(page)).permissionRequests).toBe(1)
+    const endpoint = await currentEndpoint(page)
+    expect(endpoint).toMatch(/^https:\/\/push\.example\.test\//)
+    expect(await registered(page, token)).toEqual([endpoint])
+    await screenshot(page, 'notifications-on')
+
+    await toggle.uncheck()
+    await page.waitForFunction(() => (document.querySelector('.notifications-toggle input') as HTMLInputElement | null)?.disabled === false)
+    expect(await registered(page, token)).toEqual([])
+    expect(await currentEndpoint(page)).toBeUndefined()
+
+    // On again, then signing out removes it too.
+    await toggle.check()
+    await page.waitForFunction(() => (document.querySelector('.notifications-toggle input') as HTMLInputElement | null)?.checked === true && !(document.querySelector('.notifications-toggle input') as HTMLInputElement).disabled)
+    expect(await registered(page, token)).toHaveLength(1)
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.getByLabel('Your name').waitFor()
+    await page.waitForFunction(() => (window as unknown as { pushLog: { unsubscribed: number } }).pushLog.unsubscribed === 2)
+    expect(await registered(page, token)).toEqual([])
+  })
+
+  it('says so when the browser blocks notifications, and stays off', async () => {
+    const { page } = await signInWithStandIn('dora', false)
+    const toggle = page.getByRole('switch', { name: 'Notifications' })
+    await toggle.click()
+    await page.getByRole('alert').filter({ hasText: 'Notifications are blocked for this site' }).waitFor()
+    expect(await toggle.isChecked()).toBe(false)
+    expect(await registered(page, await sessionToken(page))).toEqual([])
+  })
+})
+
+/** Delivers `payload` to the page's service worker as a push service would (CDP). */
+async function deliverPush(context: BrowserContext, page: Page, payload: object): Promise<void> {
+  const cdp = await context.newCDPSession(page)
+  const registration = new Promise<string>(resolve =>
+    cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
+      const live = registrations.find(r => !r.isDeleted && r.scopeURL.startsWith(new URL(page.url()).origin))
+      if (live) resolve(live.registrationId)
+    }),
+  )
+  await cdp.send('ServiceWorker.enable')
+  await cdp.send('ServiceWorker.deliverPushMessage', { origin: new URL(page.url()).origin, registrationId: await registration, data: JSON.stringify(payload) })
+  await cdp.detach()
+}
+
+interface Shown { title: string; body: string; tag: string }
+function notifications(page: Page): Promise<Shown[]> {
+  return page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map(n => ({ title: n.title, body: n.body, tag: n.tag })))
+}
+async function waitForNotifications(page: Page, predicate: (shown: Shown[]) => boolean): Promise<Shown[]> {
+  for (;;) {
+    const shown = await notifications(page)
+    if (predicate(shown)) return shown
+    await page.waitForTimeout(50)
+  }
+}
+
+describe('the service worker', () => {
+  it('shows pushes as notifications grouped by conversation, none for the conversation on screen, and opens the conversation clicked', async () => {
+    const alice = new Chat(await windows().signIn('alice'))
+    const { page } = alice
+    const context = page.context()
+    await context.grantPermissions(['notifications'])
+    await alice.createConversation('Other', ['bob'])
+    const other = decodeURIComponent(page.url().split('#/c/')[1]!)
+    await alice.createConversation('Trip', ['bob'])
+    const trip = decodeURIComponent(page.url().split('#/c/')[1]!)
+    await alice.whenAvailableOffline()
+
+    // Trip is open and visible: its push shows nothing; Other's does.
+    await deliverPush(context, page, { v: 1, conversationId: trip, title: 'Trip', sender: 'bob', text: 'on screen', seq: 2, eventId: 'e1', at: Date.now() })
+    await deliverPush(context, page, { v: 1, conversationId: other, title: 'Other', sender: 'bob', text: 'first', seq: 2, eventId: 'e2', at: Date.now() })
+    expect(await waitForNotifications(page, shown => shown.length > 0)).toEqual([{ title: 'Other', body: 'bob: first', tag: other }])
+
+    // A second message of the same conversation replaces the first: one per conversation.
+    await deliverPush(context, page, { v: 1, conversationId: other, title: 'Other', sender: 'bob', seq: 3, eventId: 'e3', at: Date.now() })
+    expect(await waitForNotifications(page, shown => shown[0]?.body === 'bob sent a message')).toEqual([{ title: 'Other', body: 'bob sent a message', tag: other }])
+    // No title (a direct conversation): the sender is the title.
+    await deliverPush(context, page, { v: 1, conversationId: 'direct-1', sender: 'carol', text: 'hey', seq: 1, eventId: 'e4', at: Date.now() })
+    const both = await waitForNotifications(page, shown => shown.length === 2)
+    expect(both).toContainEqual({ title: 'carol', body: 'carol: hey', tag: 'direct-1' })
+    expect(await notifications(page)).not.toContainEqual(expect.objectContaining({ tag: trip }))
+
+    // Clicking Other's notification closes it and shows Other in this window.
+    const worker = context.serviceWorkers()[0]!
+    await worker.evaluate(async tag => {
+      const scope = self as unknown as { registration: ServiceWorkerRegistration; dispatchEvent(event: Event): boolean }
+      const [notification] = await scope.registration.getNotifications({ tag })
+      const Click = (self as unknown as { NotificationEvent: new (type: string, init: { notification: Notification }) => Event }).NotificationEvent
+      scope.dispatchEvent(new Click('notificationclick', { notification: notification! }))
+    }, other)
+    await page.locator('.conversation-title h1', { hasText: 'Other' }).waitFor()
+    expect(decodeURIComponent(page.url().split('#/c/')[1]!)).toBe(other)
+    await waitForNotifications(page, shown => !shown.some(n => n.tag === other))
+  })
+})
