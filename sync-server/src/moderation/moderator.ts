@@ -116,6 +116,9 @@ export class Moderator {
     const { policy } = this.#ctx
     const verdict = policy.recall(conversationId, event.author, judgedText(event)!) ?? (await policy.judge(conversationId, event))
     if (verdict.decision === 'allow') return
+    // Decided before (events numbered again after their index was rebuilt): the log has it already.
+    const edit = event.type === 'edit' ? event.id : undefined
+    if (await this.#ctx.store.get(conversationId, event.type === 'edit' ? event.target : event.id, edit)) return
     await this.#record(conversationId, event, { decision: DECIDED[verdict.decision], reason: verdict.reason, source: verdict.source, ...(verdict.entry !== undefined && { entry: verdict.entry }) })
   }
 
