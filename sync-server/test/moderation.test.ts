@@ -139,6 +139,21 @@ describe('moderation with a word list and a hook', () => {
     expect(await decisionsAbout(server, 'alice', id, clean.json.eventId)).toEqual([])
   })
 
+  it('HTTP: a non-member is refused (403) before the hook hears anything', async () => {
+    const { id } = await conversation(server, clients)
+    const text = `spammy from an outsider ${Math.random()}`
+    expect((await api(server, 'mallory', 'POST', `/v1/conversations/${id}/messages`, { text })).status).toBe(403)
+    expect(hook.asked).not.toContain(text)
+  })
+
+  it('operators page through the decisions with `next`', async () => {
+    const first = await api(server, 'ops', 'GET', '/v1/admin/moderation?limit=1', undefined, true)
+    expect(first.json.decisions).toHaveLength(1)
+    const second = await api(server, 'ops', 'GET', `/v1/admin/moderation?limit=1&after=${encodeURIComponent(first.json.next)}`, undefined, true)
+    expect(second.json.decisions).toHaveLength(1)
+    expect(second.json.decisions[0]).not.toEqual(first.json.decisions[0])
+  })
+
   it('an operator reverses a rejection: the server appends `allowed` and the message shows again', async () => {
     const { id, segment } = await conversation(server, clients)
     const blocked = appendMessage(segment, 'alice', 'badword but fine in context')
