@@ -1,5 +1,5 @@
 /**
- * What a push carries to the service worker (clients/web/src/offline/push.ts reads it),
+ * What a push carries to the service worker (clients/web/src/offline/service-worker.ts reads it),
  * encrypted to the device (RFC 8291): the conversation, the sender and, only when the
  * operator allows it (`--push-text`), the text. Bounded well under the 4 KiB a push
  * service accepts.
