@@ -11,11 +11,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { AckPolicy, nanos } from 'nats'
+import { readSegmentEvents, type SegmentDoc } from '@parley/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { mintToken } from '../../src/auth/tokens.ts'
 import { freePort } from '../../src/free-port.ts'
 import { reapOnExit } from '../../src/testing.ts'
 import { NATS_URL, natsProducer, rabbitProducer, rabbitVhost, uniqueName } from './brokers.ts'
+import { findWhenSynced, stockRepo } from '../helpers.ts'
 import { createConversation, events, metricReaches, type Http } from './parley.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/parley-server.js', import.meta.url))
@@ -27,6 +29,8 @@ afterEach(async () => {
 })
 
 interface Child extends Http {
+  /** ws://…/sync */
+  url: string
   process: ChildProcess
   /** Resolves with the first output line that contains `text`. */
   line(text: string): Promise<string>
@@ -68,7 +72,7 @@ async function startServer(dataDir: string, ingest: string[], env: Record<string
       void exited.then(() => reject(new Error(`the server exited before printing ${JSON.stringify(text)}:\n${output}`)))
     })
   await line('parley-server listening')
-  return { process: child, line, exited, httpUrl: `http://127.0.0.1:${port}`, token: user => mintToken(SECRET, user) }
+  return { process: child, line, exited, httpUrl: `http://127.0.0.1:${port}`, url: `ws://127.0.0.1:${port}/sync`, token: user => mintToken(SECRET, user) }
 }
 
 async function dataDirectory(): Promise<string> {
@@ -93,6 +97,15 @@ async function crashBetweenStoreAndAck(ingest: string[], env: Record<string, str
   await metricReaches(second, 'parley_ingest_consumed_total', {}, 1)
   const messages = (await events(second, 'alice', conversation)).filter(event => event.type === 'message')
   expect(messages.map(({ id, author, text }) => ({ id, author, text }))).toEqual([{ id: held.eventId, author: 'bob', text: 'deploy 7 finished' }])
+  // And in the conversation's document, as a device syncs it: stored before the kill, not only numbered.
+  const client = await stockRepo(second, 'alice')
+  try {
+    const head = await (await fetch(`${second.httpUrl}/v1/conversations/${conversation}`, { headers: { authorization: `Bearer ${await second.token('alice')}` } })).json()
+    const segment = await findWhenSynced<SegmentDoc>(client, head.segments.at(-1))
+    expect(readSegmentEvents(segment.doc()).events.filter(event => event.id === held.eventId)).toHaveLength(1)
+  } finally {
+    client.close()
+  }
   return second
 }
 
