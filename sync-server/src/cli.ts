@@ -27,6 +27,9 @@ const USAGE = `Usage:
                 [--publish-events amqp://…|nats://…]   (every event numbered, to a broker)
                 [--moderation-words FILE] [--moderation-hook URL [--moderation-hook-timeout-ms 2000]
                  [--moderation-hook-default allow|flag|reject]]   (docs/moderation.md)
+                [--blob-store s3://BUCKET[/PREFIX] [--s3-endpoint URL] [--s3-region R]
+                 [--s3-access-key-id K --s3-secret-access-key S]]   (attachments; docs/attachments.md)
+                [--max-blob-bytes 104857600] [--blob-quota-bytes 1073741824]
                 [--log-level info] [--log-format pretty|json]
                 [--max-frame-bytes 4194304] [--max-text-bytes 16384]
                 [--messages-per-second 200] [--message-burst 2000]
@@ -66,6 +69,8 @@ const LIMIT_FLAGS = {
   'cluster-heartbeat-ms': 'clusterHeartbeatMs',
   'ingest-prefetch': 'ingestPrefetch',
   'moderation-hook-timeout-ms': 'moderationHookTimeoutMs',
+  'max-blob-bytes': 'maxBlobBytes',
+  'blob-quota-bytes': 'blobQuotaBytes',
 } as const
 
 const FLAGS = {
@@ -113,6 +118,13 @@ const FLAGS = {
   'moderation-hook': { type: 'string' },
   'moderation-hook-timeout-ms': { type: 'string' },
   'moderation-hook-default': { type: 'string' },
+  'blob-store': { type: 'string' },
+  's3-endpoint': { type: 'string' },
+  's3-region': { type: 'string' },
+  's3-access-key-id': { type: 'string' },
+  's3-secret-access-key': { type: 'string' },
+  'max-blob-bytes': { type: 'string' },
+  'blob-quota-bytes': { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   ttl: { type: 'string' },
@@ -307,6 +319,11 @@ async function serve(flags: Flags): Promise<number> {
     moderationHookDefault: flags['moderation-hook-default'] as never,
     redis: flags.redis,
     postgres: flags.postgres,
+    blobStore: flags['blob-store'],
+    s3Endpoint: flags['s3-endpoint'],
+    s3Region: flags['s3-region'],
+    s3AccessKeyId: flags['s3-access-key-id'],
+    s3SecretAccessKey: flags['s3-secret-access-key'],
     relayCore: flags['no-relay-core'] ? false : (flags['relay-core'] ?? booleanEnv('PARLEY_RELAY_CORE')),
     logLevel: flags['log-level'] as never,
     // Readable on a terminal, JSON lines for whatever reads a pipe or a file.

@@ -1,8 +1,10 @@
 import { isValidUserId } from '@parley/core'
+import { BLOB_DEFAULTS, BLOB_OPTIONAL, checkBlobOptions, type BlobOptions } from './blobs/options.ts'
 import { ParleyError, ServerErrorCodes } from './errors.ts'
 import { resolvePushOptions, type PushOptions, type ResolvedPushOptions } from './push/options.ts'
 
-export interface ServerOptions {
+/** With the attachment options (blobs/options.ts: blob store, S3, size limit, quota). */
+export interface ServerOptions extends BlobOptions {
   host?: string
   port?: number
   /** Directory for LevelDB and the development secret. */
@@ -106,7 +108,7 @@ export interface ServerOptions {
   moderationHookDefault?: 'allow' | 'flag' | 'reject'
 }
 
-const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'maxTokenLifetimeSeconds', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret', 'idempotencySecret', 'redis', 'postgres', 'moderationWords', 'moderationHook', 'ingest', 'publishEvents', 'push'] as const
+const OPTIONAL = ['jwtSecret', 'jwtPublicKey', 'jwksUrl', 'jwtAudience', 'jwtIssuer', 'maxTokenLifetimeSeconds', 'tlsCert', 'tlsKey', 'webhookUrl', 'webhookSecret', 'idempotencySecret', 'redis', 'postgres', 'moderationWords', 'moderationHook', 'ingest', ...BLOB_OPTIONAL, 'publishEvents', 'push'] as const
 type Optional = (typeof OPTIONAL)[number]
 
 export type ResolvedServerOptions = Readonly<Required<Omit<ServerOptions, Optional>> & Pick<ServerOptions, Exclude<Optional, 'push'>> & { push: ResolvedPushOptions | false }>
@@ -138,6 +140,7 @@ const DEFAULTS = {
   ingestSystemUser: 'system',
   moderationHookTimeoutMs: 2000,
   moderationHookDefault: 'allow',
+  ...BLOB_DEFAULTS,
 } as const
 
 /** Integer options and their smallest sensible value. */
@@ -193,6 +196,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   if (!['allow', 'flag', 'reject'].includes(resolved.moderationHookDefault)) invalid(`moderationHookDefault must be allow, flag or reject, got ${JSON.stringify(resolved.moderationHookDefault)}`)
   if (resolved.idempotencySecret !== undefined && resolved.idempotencySecret.length < 16) invalid('the idempotency secret must be at least 16 characters (--idempotency-secret)')
   checkIngest(resolved)
+  checkBlobOptions(resolved)
   // A cluster without shared storage keeps segments on the repo path (asking for the relay core there is refused above).
   const relayCore = resolved.redis !== undefined && resolved.postgres === undefined ? false : resolved.relayCore
   const push = resolved.push === false ? false : resolvePushOptions(resolved.push ?? {})

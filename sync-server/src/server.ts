@@ -20,6 +20,7 @@ import { ConversationService } from './conversations/service.ts'
 import { ConversationWatch } from './conversations/watch.ts'
 import { EventIndex } from './events/event-index.ts'
 import { httpAuth } from './http/auth.ts'
+import { openBlobs } from './blobs/index.ts'
 import { registerRoutes } from './http/routes.ts'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handlers.ts'
 import { InboxKeeper } from './inbox.ts'
@@ -237,6 +238,8 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   // Off the delivery path: reviews what was numbered, writes the server's decisions (docs/moderation.md).
   const moderation = await openModeration(options, { index, write: (conversationId, body, after) => service.appendAsServer(conversationId, body, after), log })
   const auth = httpAuth(verify)
+  // Attachments: tus uploads, the blob store, downloads for members (blobs/, docs/attachments.md).
+  const blobs = await openBlobs({ dataDir: options.dataDir, options, index, authenticate: auth.authenticate, isMember: (conversationId, user) => registry.mayRead(user, conversationId), log })
   // Messages from RabbitMQ or NATS written as HTTP publish writes them (docs/ingest.md); consuming starts once listening.
   const ingest = options.ingest === undefined
     ? undefined
@@ -327,6 +330,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     maxBufferedBytes: options.maxBufferedBytes,
     ...(moderation && { moderation: moderation.policy }),
   })
+  blobs.register(app)
   // Counts only, no user IDs: unauthenticated like /healthz, for the scraper.
   app.get('/metrics', { schema: { tags: ['server'], summary: 'Prometheus metrics' } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.text()))
   if (webhooks) webhookAdminRoutes(app, webhooks, auth.requireAdmin)
@@ -376,6 +380,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       adapter.disconnect()
       wss.close()
       await app.close()
+      await blobs.close()
       // Reviews already queued write their decisions while the documents are still open.
       await moderation?.close()
       await cluster?.close()
