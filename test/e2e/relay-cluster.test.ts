@@ -1,7 +1,7 @@
 /**
- * A cluster on the relay core, for real: three parley-server processes with `--redis`,
- * `--postgres` and `--relay-core` on one redis-server and one PostgreSQL database of
- * their own. Segment changes cross nodes only to nodes whose clients use the conversation
+ * A cluster on the relay core, for real: three parley-server processes with `--redis` and
+ * `--postgres` (the relay core is the default there) on one redis-server and one
+ * PostgreSQL database of their own. Segment changes cross nodes only to nodes whose clients use the conversation
  * (docs/cluster.md, "Segments over the bus"); a node killed with SIGKILL loses nothing its
  * clients sent, and its client carries on from another node.
  */
@@ -25,7 +25,7 @@ async function health(node: ServerProcess): Promise<{ cluster: { nodes: number }
 
 const holds = (conversation: Conversation, texts: string[]) => timelineWhere(conversation, timeline => texts.every(text => timeline.some(item => item.text === text)))
 
-describe('three nodes on the relay core, one Redis, one PostgreSQL', () => {
+describe('three nodes on the relay core (the default with --redis and --postgres), one Redis, one PostgreSQL', () => {
   let redis: RedisProcess
   let database: PostgresTestDatabase
   let nodes: ServerProcess[] = []
@@ -40,7 +40,7 @@ describe('three nodes on the relay core, one Redis, one PostgreSQL', () => {
   beforeAll(async () => {
     redis = await RedisProcess.start()
     database = await createTestDatabase()
-    const args = ['--redis', redis.url, '--postgres', database.url, '--relay-core', '--cluster-heartbeat-ms', '200']
+    const args = ['--redis', redis.url, '--postgres', database.url, '--cluster-heartbeat-ms', '200']
     nodes = await Promise.all([0, 1, 2].map(() => ServerProcess.start(args)))
     while ((await Promise.all(nodes.map(health))).some(h => h.cluster.nodes !== 2)) await new Promise(resolve => setTimeout(resolve, 50))
   })
@@ -77,6 +77,16 @@ describe('three nodes on the relay core, one Redis, one PostgreSQL', () => {
     expect(await metric(three, 'parley_relay_segments_loaded')).toBe(0)
     expect(await metric(three, 'parley_bus_subscriptions')).toBe(0)
     expect(await metric(three, 'parley_bus_change_frames_total{direction="received"}')).toBe(0)
+
+    // A long poll on node 3 listens on the conversation while it waits, and wakes for bob's message.
+    const path = `http://127.0.0.1:${three.port}/v1/conversations/${conversation.id}/events`
+    const get = async (query: string) => (await (await fetch(`${path}?${query}`, { headers: { authorization: `Bearer ${await three.token('alice')}` } })).json()) as { events: { seq: number; text?: string }[]; next: number }
+    const { next } = await get('after=0&limit=500')
+    const poll = get(`after=${next}&wait=30`)
+    await expect.poll(() => metric(three, 'parley_bus_subscriptions')).toBe(1)
+    await bobs.send('bob to the poll on node 3')
+    expect((await poll).events).toEqual([expect.objectContaining({ seq: next + 1, text: 'bob to the poll on node 3' })])
+    await expect.poll(() => metric(three, 'parley_bus_subscriptions')).toBe(0)
 
     // Node 1 dies; alice's client moves to node 3, which now loads the segment and listens.
     await one.kill('SIGKILL')

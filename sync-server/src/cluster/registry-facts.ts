@@ -90,7 +90,13 @@ export function registryFacts(registry: AccessRegistry): Required<BusHooks> {
 export function locateOverBus(registry: AccessRegistry, bus: RedisBusAdapter): void {
   bus.answer(LOCATE, async body => {
     const documentId = (body as { documentId?: unknown })?.documentId
-    return typeof documentId === 'string' ? await registry.localEntry(documentId) : null
+    if (typeof documentId !== 'string') return null
+    const entry = await registry.localEntry(documentId)
+    // "Not here" holds for this moment only, and is not kept: the asker is about to register
+    // it, in PostgreSQL for every node, and a remembered absence would refuse it here later
+    // (a segment the relay core loaded for an HTTP call is then checked against this cache).
+    if (entry === null) registry.forget(documentId)
+    return entry
   })
   registry.setLocator(async documentId => {
     const answers = await bus.query(LOCATE, { documentId }, { timeoutMs: LOCATE_TIMEOUT_MS, enough: found => found.some(isEntry) })

@@ -7,7 +7,7 @@
  * ever opens the conversation. Three nodes in this process, one redis-server and one
  * PostgreSQL database of their own.
  */
-import { createClient, type ParleyClient } from '@parley/client'
+import { createClient, type Conversation, type ParleyClient } from '@parley/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, RedisProcess, startTestServer, type PostgresTestDatabase, type TestServer } from '../../src/testing.ts'
 import { http, meshed, metric, TEST_HEARTBEAT_MS } from './nodes.ts'
@@ -65,7 +65,7 @@ describe('long polls and SSE streams on a node no client of the conversation use
   })
 
   /** Alice on node 1 with a conversation with bob, one message in it; its last number. */
-  async function started(title: string): Promise<{ alice: ParleyClient; send: (text: string) => Promise<void>; id: string; last: number }> {
+  async function started(title: string): Promise<{ alice: ParleyClient; conversation: Conversation; send: (text: string) => Promise<void>; id: string; last: number }> {
     const [one] = nodes as [TestServer]
     const alice = await createClient({ server: one.url, token: () => one.token('alice'), storage: { kind: 'memory' } })
     clients.push(alice)
@@ -78,12 +78,12 @@ describe('long polls and SSE streams on a node no client of the conversation use
       await conversation.send(text)
       await alice.sync()
     }
-    return { alice, send, id: conversation.id, last: (await events()).at(-1)!.seq }
+    return { alice, conversation, send, id: conversation.id, last: (await events()).at(-1)!.seq }
   }
 
-  it('a long poll on node 3 wakes for a message sent through node 1, and node 3 stops listening after', async () => {
+  it('a long poll on node 3 wakes for a message sent through node 1, node 3 stops listening after, and a client may write on a node where HTTP loaded the segment', async () => {
     const three = nodes[2]!
-    const { send, id, last } = await started('long poll')
+    const { conversation, send, id, last } = await started('long poll')
     expect(await metric(three, 'parley_bus_subscriptions')).toBe(0)
 
     const poll = http(three, 'bob', 'GET', `/v1/conversations/${id}/events?after=${last}&wait=30`)
@@ -98,6 +98,22 @@ describe('long polls and SSE streams on a node no client of the conversation use
     expect(answer.body.events).toEqual([expect.objectContaining({ seq: last + 1, text: 'while bob polls on node 3' })])
     expect(await metric(three, 'parley_bus_change_frames_total{direction="received"}')).toBeGreaterThan(0)
     await expect.poll(() => metric(three, 'parley_bus_subscriptions')).toBe(0)
+
+    // Node 2 (no client either, idle documents kept) answered node 1's question about the
+    // new segment ("not here"); an HTTP call loads the segment there, then a client of node 2
+    // writes to it and is not refused over a remembered absence (cluster/registry-facts.ts).
+    const two = nodes[1]!
+    expect((await http(two, 'bob', 'GET', `/v1/conversations/${id}/events?after=0`)).status).toBe(200)
+    expect(await metric(two, 'parley_relay_segments_loaded')).toBeGreaterThan(0)
+    const bob = await createClient({ server: two.url, token: () => two.token('bob'), storage: { kind: 'memory' } })
+    clients.push(bob)
+    const bobs = await bob.conversation(id)
+    const heard = new Promise<void>(resolve => {
+      const stop = conversation.subscribe(items => items.some(item => item.text === 'bob from node 2') && (queueMicrotask(() => stop()), resolve()))
+    })
+    await bobs.send('bob from node 2')
+    await heard
+    await bob.close()
   })
 
   it('an SSE stream on node 3 hears every message sent through node 1, numbered without a gap, and node 3 stops listening when it closes', async () => {
