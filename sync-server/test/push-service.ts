@@ -26,8 +26,8 @@ export interface PushRequest {
   vapid: { claims: JWTPayload; publicKey: string }
 }
 
-/** What the service answers a device's n-th push (0-based). */
-export type Answer = (device: string, index: number) => number
+/** What the service answers a device's n-th push (0-based): a status, or 'hang' to never answer. */
+export type Answer = (device: string, index: number) => number | 'hang'
 
 interface Device { ecdh: ECDH; auth: Buffer }
 
@@ -52,7 +52,7 @@ export class PushService {
       const chunks: Buffer[] = []
       request.on('data', (chunk: Buffer) => chunks.push(chunk))
       request.on('end', () => {
-        void this.#take(request.url ?? '', request.headers, Buffer.concat(chunks)).then(status => response.writeHead(status).end())
+        void this.#take(request.url ?? '', request.headers, Buffer.concat(chunks)).then(status => status !== 'hang' && response.writeHead(status).end())
       })
     })
   }
@@ -97,7 +97,7 @@ export class PushService {
     await rm(this.#dir, { recursive: true, force: true })
   }
 
-  async #take(url: string, headers: IncomingHttpHeaders, body: Buffer): Promise<number> {
+  async #take(url: string, headers: IncomingHttpHeaders, body: Buffer): Promise<number | 'hang'> {
     const device = /^\/push\/([\w-]+)$/.exec(url)?.[1] ?? ''
     const index = this.#counts.get(device) ?? 0
     try {
@@ -107,7 +107,7 @@ export class PushService {
       if (headers['content-encoding'] !== 'aes128gcm') throw new Error(`content-encoding ${headers['content-encoding']}`)
       const plain = ece.decrypt(body, { version: 'aes128gcm', privateKey: known.ecdh, authSecret: known.auth })
       const status = this.answer(device, index)
-      if (status < 300) this.received.push({ device, headers, payload: JSON.parse(plain.toString('utf8')), vapid })
+      if (status !== 'hang' && status < 300) this.received.push({ device, headers, payload: JSON.parse(plain.toString('utf8')), vapid })
       return status
     } catch (error) {
       this.refused.push(`${device}: ${(error as Error).message}`)

@@ -27,7 +27,7 @@ describe('web push', () => {
   beforeAll(async () => {
     service = await PushService.start()
     server = await startTestServer({
-      push: { agent: service.agent, allowPrivateEndpoints: true, text: true, vapidSubject: SUBJECT, maxDevicesPerUser: 3, backoff: { minMs: 5, maxMs: 20 } },
+      push: { agent: service.agent, allowPrivateEndpoints: true, text: true, vapidSubject: SUBJECT, maxDevicesPerUser: 3, backoff: { minMs: 5, maxMs: 20 }, timeoutMs: 500 },
     })
   })
   afterAll(async () => {
@@ -129,6 +129,31 @@ describe('web push', () => {
     expect(service.received.at(-1)!.device).toBe('fay-new')
     await service.waitForAnswers('fay-new', 4)
     expect(service.refused).toEqual([])
+  })
+})
+
+describe('web push to a push service that never answers', () => {
+  let service: PushService
+  let server: TestServer
+  beforeAll(async () => {
+    service = await PushService.start()
+    server = await startTestServer({ push: { agent: service.agent, allowPrivateEndpoints: true, backoff: { minMs: 5, maxMs: 20 }, timeoutMs: 300 } })
+  })
+  afterAll(async () => {
+    await server?.close()
+    await service?.close()
+  })
+
+  it('gives up on the request after the timeout and tries again', async () => {
+    const token = async (user: string) => ({ authorization: `Bearer ${await mintToken(server.secret, user)}` })
+    const inject = async (user: string, method: 'POST', url: string, payload: object) => (await server.server.app.inject({ method, url, headers: await token(user), payload })).json() as Record<string, any>
+    service.answer = (_device, index) => (index === 0 ? 'hang' : 201)
+    await inject('gil', 'POST', '/v1/push/subscriptions', service.subscribe('gil-phone'))
+    const id = (await inject('alice', 'POST', '/v1/conversations', { members: ['gil'] })).id as string
+    const sent = await inject('alice', 'POST', `/v1/conversations/${id}/messages`, { text: 'hello?' })
+    const [push] = await service.waitFor(1)
+    expect(push!.payload.eventId).toBe(sent.eventId)
+    await service.waitForAnswers('gil-phone', 2)
   })
 })
 
