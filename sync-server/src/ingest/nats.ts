@@ -83,7 +83,7 @@ export class NatsIngest implements IngestConsumer {
     const connection = await this.#connect()
     if (connection === undefined) return
     this.#connection = connection
-    void this.#followStatus(connection)
+    void this.#followStatus(connection).catch(error => log.warn({ err: error }, 'ingest: NATS status stream ended'))
     while (!stopping.signal.aborted && !connection.isClosed()) {
       try {
         await this.#consume(connection)

@@ -39,10 +39,13 @@ export class AmqpEventSink implements EventSink {
         },
       },
     })
-    void this.#connection.then(connection => {
-      connection.on('error', error => log.warn({ err: error }, 'publish events: RabbitMQ connection error'))
-      connection.on('disconnect', () => (this.#channel = undefined))
-    })
+    this.#connection.then(
+      connection => {
+        connection.on('error', error => log.warn({ err: error }, 'publish events: RabbitMQ connection error'))
+        connection.on('disconnect', () => (this.#channel = undefined))
+      },
+      error => log.error({ err: error }, 'publish events: cannot use the RabbitMQ URL; events are not published'),
+    )
   }
 
   publish(item: PublishedEvent): Promise<void> {
@@ -61,7 +64,8 @@ export class AmqpEventSink implements EventSink {
   }
 
   async close(): Promise<void> {
-    await (await this.#connection).close().catch(() => undefined)
+    const connection = await this.#connection.catch(() => undefined)
+    await connection?.close().catch(() => undefined)
   }
 }
 

@@ -1,6 +1,7 @@
 /**
- * A broker that cannot be reached: the server starts and serves all the same, reports
- * `parley_ingest_connected 0`, keeps trying, and closes without waiting for it.
+ * A broker that cannot be reached (for --ingest and --publish-events): the server starts
+ * and serves all the same, reports `parley_ingest_connected 0`, keeps trying, and closes
+ * without waiting for it.
  */
 import { describe, expect, it } from 'vitest'
 import { freePort } from '../../src/free-port.ts'
@@ -14,7 +15,8 @@ describe('ingest with its broker unreachable', () => {
   ] as const) {
     it(`${broker}: the server serves, says it is not connected, and closes`, async () => {
       // A port nothing listens on.
-      const server = await startTestServer({ ingest: url(await freePort()) })
+      const dead = url(await freePort())
+      const server = await startTestServer({ ingest: dead, publishEvents: dead })
       try {
         expect((await fetch(`${server.httpUrl}/healthz`)).status).toBe(200)
         expect(await metric(server, 'parley_ingest_connected', { broker })).toBe(0)
