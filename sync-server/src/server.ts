@@ -334,8 +334,8 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   // Counts only, no user IDs: unauthenticated like /healthz, for the scraper.
   app.get('/metrics', { schema: { tags: ['server'], summary: 'Prometheus metrics' } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.text()))
   if (webhooks) webhookAdminRoutes(app, webhooks, auth.requireAdmin)
-  push?.routes(app, auth.authenticate)
-  push?.routes(app, auth.authenticate)
+  push?.routes(app, auth)
+  push?.routes(app, auth)
   if (moderation) moderationAdminRoutes(app, moderation.moderator, moderation.store, auth.requireAdmin)
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   // Development sign-in exists only on the generated development secret (no token option given).

@@ -35,8 +35,8 @@ describe('web push', () => {
     await service?.close()
   })
 
-  async function call(user: string | undefined, method: 'GET' | 'POST' | 'DELETE', url: string, body?: object) {
-    const headers = user === undefined ? {} : { authorization: `Bearer ${await mintToken(server.secret, user)}` }
+  async function call(user: string | undefined, method: 'GET' | 'POST' | 'DELETE', url: string, body?: object, admin = false) {
+    const headers = user === undefined ? {} : { authorization: `Bearer ${await mintToken(server.secret, user, { admin })}` }
     const response = await server.server.app.inject({ method, url, headers, ...(body ? { payload: body } : {}) })
     return { status: response.statusCode, body: response.body ? (response.json() as Record<string, any>) : {} }
   }
@@ -129,6 +129,14 @@ describe('web push', () => {
     expect(service.received.at(-1)!.device).toBe('fay-new')
     await service.waitForAnswers('fay-new', 4)
     expect(service.refused).toEqual([])
+  })
+
+  it("shows the push queue's counters and dead letters to admins only", async () => {
+    expect((await call('alice', 'GET', '/v1/admin/push')).status).toBe(403)
+    const { status, body } = await call('ops', 'GET', '/v1/admin/push', undefined, true)
+    expect(status).toBe(200)
+    expect(body.stats.retries).toBeGreaterThanOrEqual(2)
+    expect((await call('ops', 'GET', '/v1/admin/push/dead-letters', undefined, true)).body).toEqual({ deadLetters: [] })
   })
 })
 

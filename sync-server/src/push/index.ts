@@ -4,13 +4,15 @@
  * dead letters, LevelDB under `<data>/push-queue` or PostgreSQL's parley_push_queue), the
  * hook on newly numbered messages, and the HTTP routes.
  */
-import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyInstance } from 'fastify'
+import type { HttpAuth } from '../http/auth.ts'
 import { join } from 'node:path'
 import type { AccessRegistry } from '../access/registry.ts'
 import type { EventIndex } from '../events/event-index.ts'
 import type { Databases } from '../storage/databases.ts'
 import type { WebhookQueue } from '../webhooks/dispatcher.ts'
 import { openWebhooks } from '../webhooks/open.ts'
+import { webhookAdminRoutes } from '../webhooks/routes.ts'
 import { pushToOfflineDevices } from './offline-devices.ts'
 import type { ResolvedPushOptions } from './options.ts'
 import { PostgresPushSubscriptions } from './postgres-subscriptions.ts'
@@ -32,19 +34,28 @@ export interface PushContext {
   title: (conversationId: string, member: string) => Promise<string | undefined>
   /** A cluster: every node must sign with the same VAPID keys. */
   clustered: boolean
-  log: { warn(obj: object | string, msg?: string): void; info(obj: object, msg: string): void }
+  log: PushLog
+}
+
+interface PushLog {
+  warn(obj: object, msg: string): void
+  info(obj: object, msg: string): void
+  child?(bindings: object): PushLog
 }
 
 export interface WebPush {
   readonly publicKey: string
   readonly queue: WebhookQueue
   readonly store: PushSubscriptionStore
-  routes(app: FastifyInstance, authenticate: preHandlerAsyncHookHandler): void
+  /** The subscription routes, and the queue's admin routes under /v1/admin/push (as /v1/admin/webhooks). */
+  routes(app: FastifyInstance, auth: Pick<HttpAuth, 'authenticate' | 'requireAdmin'>): void
   close(): Promise<void>
 }
 
 export async function openWebPush(ctx: PushContext): Promise<WebPush> {
-  const { options, databases, log } = ctx
+  const { options, databases } = ctx
+  // The queue's lines say "webhook …" (webhooks/dispatcher.ts); this one's carry queue: push.
+  const log = ctx.log.child?.({ queue: 'push' }) ?? ctx.log
   const vapid = await vapidKeys(ctx.dataDir, { publicKey: options.vapidPublicKey, privateKey: options.vapidPrivateKey })
   if (vapid.generated) log.info({ path: vapid.generated }, 'generated a VAPID key pair for Web Push')
   if (ctx.clustered && options.vapidPublicKey === undefined) log.warn({}, 'Web Push in a cluster: give every node the same --vapid-public-key and --vapid-private-key, or subscriptions made through one node fail on the others')
@@ -64,7 +75,10 @@ export async function openWebPush(ctx: PushContext): Promise<WebPush> {
     publicKey: vapid.publicKey,
     queue,
     store,
-    routes: (app, authenticate) => pushRoutes(app, { store, publicKey: vapid.publicKey, options, authenticate }),
+    routes: (app, auth) => {
+      pushRoutes(app, { store, publicKey: vapid.publicKey, options, authenticate: auth.authenticate })
+      webhookAdminRoutes(app, queue, auth.requireAdmin, '/v1/admin/push', 'Web Push')
+    },
     close: () => queue.close(),
   }
 }

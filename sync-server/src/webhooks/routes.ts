@@ -50,21 +50,22 @@ const idParams = {
 /** Admin errors (401/403) come from `requireAdmin` in the same `{ error }` shape. */
 const denied = { 401: errorSchema, 403: errorSchema }
 
-export function webhookAdminRoutes(app: FastifyInstance, dispatcher: WebhookQueue, requireAdmin: preHandlerAsyncHookHandler): void {
-  app.get('/v1/admin/webhooks', {
+/** `base` and `what` name the queue: the Web Push queue has the same routes under /v1/admin/push (push/index.ts). */
+export function webhookAdminRoutes(app: FastifyInstance, dispatcher: WebhookQueue, requireAdmin: preHandlerAsyncHookHandler, base = '/v1/admin/webhooks', what = 'Webhook'): void {
+  app.get(base, {
     preHandler: requireAdmin,
     schema: {
       tags: ['admin'],
-      summary: 'Webhook delivery counters',
+      summary: `${what} delivery counters`,
       response: { 200: { type: 'object', properties: { stats: statsSchema }, required: ['stats'] }, ...denied },
     },
   }, async () => ({ stats: dispatcher.stats() }))
 
-  app.get<{ Querystring: { limit: number; after?: string } }>('/v1/admin/webhooks/dead-letters', {
+  app.get<{ Querystring: { limit: number; after?: string } }>(`${base}/dead-letters`, {
     preHandler: requireAdmin,
     schema: {
       tags: ['admin'],
-      summary: 'Webhook notifications that exhausted their attempts, a page at a time: pass `next` as `after`',
+      summary: `${what} notifications that exhausted their attempts, a page at a time: pass \`next\` as \`after\``,
       querystring: {
         type: 'object',
         additionalProperties: false,
@@ -83,7 +84,7 @@ export function webhookAdminRoutes(app: FastifyInstance, dispatcher: WebhookQueu
     return page.length > limit ? { deadLetters, next: deadLetters.at(-1)!.id } : { deadLetters }
   })
 
-  app.post<{ Params: { id: string } }>('/v1/admin/webhooks/dead-letters/:id/replay', {
+  app.post<{ Params: { id: string } }>(`${base}/dead-letters/:id/replay`, {
     preHandler: requireAdmin,
     schema: {
       tags: ['admin'],
