@@ -33,7 +33,6 @@ import { openWebhooks } from './webhooks/open.ts'
 import { notifyOfflineMembers } from './webhooks/offline-members.ts'
 import { webhookAdminRoutes } from './webhooks/routes.ts'
 import { openWebPush, type WebPush } from './push/index.ts'
-import { openWebPush, type WebPush } from './push/index.ts'
 import { openModeration } from './moderation/open.ts'
 import { moderationAdminRoutes } from './moderation/routes.ts'
 import { acceptUpgrades } from './network/upgrade.ts'
@@ -270,21 +269,6 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
           clustered: options.redis !== undefined,
           log,
         })
-  // Web Push to each device of members with no device connected (push/, docs/push.md).
-  const push: WebPush | undefined =
-    options.push === false
-      ? undefined
-      : await openWebPush({
-          options: options.push,
-          dataDir: options.dataDir,
-          databases,
-          index,
-          registry,
-          isOnline: user => adapter.connectionsOf(user) > 0,
-          title: async (conversationId, member) => (await service.open(conversationId, member)).head.title || undefined,
-          clustered: options.redis !== undefined,
-          log,
-        })
   if (webhooks) notifyOfflineMembers({ index, registry, dispatcher: webhooks, isOnline: user => adapter.connectionsOf(user) > 0, log })
 
   // ws enforces twice our limit as a hard cap; up to it, our own check answers 4413.
@@ -334,7 +318,6 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   // Counts only, no user IDs: unauthenticated like /healthz, for the scraper.
   app.get('/metrics', { schema: { tags: ['server'], summary: 'Prometheus metrics' } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.text()))
   if (webhooks) webhookAdminRoutes(app, webhooks, auth.requireAdmin)
-  push?.routes(app, auth)
   push?.routes(app, auth)
   if (moderation) moderationAdminRoutes(app, moderation.moderator, moderation.store, auth.requireAdmin)
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
@@ -391,7 +374,6 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       await changeBus?.close()
       await publisher?.close()
       await webhooks?.close()
-      await push?.close()
       await push?.close()
       postgresReadiness?.stop()
       // Closes all three databases (documents, registry, index): storage/databases.ts.
