@@ -22,7 +22,7 @@ const QUEUE = 'parley-ingest'
 const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+}, 60_000)
 
 async function setup(options: { prefetch?: number; server?: ServerOptions } = {}) {
   const vhost = await rabbitVhost()
@@ -37,7 +37,7 @@ async function setup(options: { prefetch?: number; server?: ServerOptions } = {}
   return { vhost, producer, start }
 }
 
-describe('ingest from RabbitMQ', () => {
+describe('ingest from RabbitMQ', { timeout: 60_000 }, () => {
   it('writes a message as its author, or as the system user, readable over HTTP; acknowledged', async () => {
     const { producer, start } = await setup()
     const server = await start()

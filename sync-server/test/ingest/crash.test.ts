@@ -26,7 +26,7 @@ const SECRET = 'ingest-crash-test-secret-long-enough'
 const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+}, 60_000)
 
 interface Child extends Http {
   /** ws://…/sync */
@@ -109,7 +109,7 @@ async function crashBetweenStoreAndAck(ingest: string[], env: Record<string, str
   return second
 }
 
-describe('ingest: a crash between storing the event and acknowledging the message', () => {
+describe('ingest: a crash between storing the event and acknowledging the message', { timeout: 120_000 }, () => {
   it('RabbitMQ: the message goes back to the queue, and its redelivery writes nothing twice', async () => {
     const vhost = await rabbitVhost()
     cleanups.push(() => vhost.remove())

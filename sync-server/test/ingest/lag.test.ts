@@ -13,7 +13,7 @@ import { NATS_URL, natsProducer, rabbitProducer, rabbitVhost, uniqueName } from 
 const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+}, 60_000)
 
 /** A target whose writes wait for `release()`; `started` counts the writes begun. */
 function heldTarget() {
@@ -41,7 +41,7 @@ async function until(check: () => Promise<boolean> | boolean): Promise<void> {
   while (!(await check())) await new Promise(resolve => setTimeout(resolve, 20))
 }
 
-describe('ingest lag', () => {
+describe('ingest lag', { timeout: 60_000 }, () => {
   for (const broker of ['amqp', 'nats'] as const) {
     it(`${broker}: counts what waits behind the messages held, and falls to 0 once they are taken`, async () => {
       const { target, release, state } = heldTarget()

@@ -12,7 +12,7 @@ import { createConversation, messagesWhen, metric, metricReaches } from './parle
 const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+}, 60_000)
 
 async function setup() {
   const name = uniqueName('parley_test')
@@ -25,7 +25,7 @@ async function setup() {
   return { name, producer, server }
 }
 
-describe('ingest from NATS JetStream', () => {
+describe('ingest from NATS JetStream', { timeout: 60_000 }, () => {
   it('writes a message as its author, or as the system user, readable over HTTP; acknowledged', async () => {
     const { name, producer, server } = await setup()
     const conversation = await createConversation(server, 'alice', ['bob', 'system'])

@@ -15,7 +15,7 @@ import { createConversation, messagesWhen } from './parley.ts'
 const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+}, 60_000)
 
 async function post(server: { httpUrl: string; token(user: string): Promise<string> }, user: string, conversation: string, text: string): Promise<void> {
   const response = await fetch(`${server.httpUrl}/v1/conversations/${conversation}/messages`, {
@@ -33,7 +33,7 @@ function byConversation(items: PublishedEvent[]): Map<string, [number, string, s
   return map
 }
 
-describe('publishing events to a broker', () => {
+describe('publishing events to a broker', { timeout: 60_000 }, () => {
   it('RabbitMQ: each numbered event on the topic exchange, routed by conversation, in order, once', async () => {
     const vhost = await rabbitVhost()
     cleanups.push(() => vhost.remove())
