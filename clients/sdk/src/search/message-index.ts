@@ -10,10 +10,13 @@
  * Messages go into shards (shard.ts) in arrival order. Results come newest first: the
  * shards are read from the latest time range down, and the search stops once it holds
  * `limit` results newer than anything the next shard spans, so a common word costs a
- * shard or two, not the whole index.
+ * shard or two, not the whole index. Of several words, MiniSearch looks up only the one
+ * with the fewest matches in the newest shard, and the others are checked in each
+ * candidate's text, so a common word beside a rare one costs little.
  */
 import { compareEvents, MODERATION_AUTHOR, type MessageEvent, type ParleyEvent } from '@parley/core'
 import type { SearchResult as MiniResult } from 'minisearch'
+import { hasAll, matchPositions, queryTerms, type Term } from './highlight.ts'
 import { Shard, type ShardState, type StoredMessage } from './shard.ts'
 
 type Modifier = Extract<ParleyEvent, { type: 'edit' | 'delete' | 'moderated' }>
@@ -42,7 +45,7 @@ export interface IndexMeta {
 
 export interface Match extends StoredMessage {
   id: string
-  terms: string[]
+  matches: [number, number][]
   score: number
 }
 
@@ -93,19 +96,25 @@ export class MessageIndex {
 
   /** Matches newest first, at most `query.limit`. */
   search(query: Query): Match[] {
+    const terms = queryTerms(query.text)
+    if (terms.length === 0) return []
     const shards = this.shards.filter(shard => shard.to > query.after && shard.from < query.before).sort((a, b) => b.to - a.to)
+    const anchor = shards[0] ? rarest(shards[0], terms) : terms[0]!
+    const others = terms.filter(term => term !== anchor)
     let found: Match[] = []
     for (const shard of shards) {
       if (found.length >= query.limit && found[query.limit - 1]!.t > shard.to) break
-      const results = shard.mini.search(query.text, {
+      const results = shard.mini.search(anchor.text, {
+        prefix: anchor.prefix,
         filter: result => {
           const message = result as unknown as StoredMessage
-          return message.t > query.after && message.t < query.before && !isHidden(message) && query.accept(message)
+          return message.t > query.after && message.t < query.before && !isHidden(message) && query.accept(message) && hasAll(message.x, others)
         },
       })
       found = found.concat(results.map(toMatch)).sort((a, b) => b.t - a.t)
       if (found.length > query.limit) found.length = query.limit
     }
+    for (const match of found) match.matches = matchPositions(match.x, terms)
     return found
   }
 
@@ -171,9 +180,23 @@ export class MessageIndex {
   }
 }
 
+/** The term that matches the fewest messages of `shard` (one of them if several tie). */
+function rarest(shard: Shard, terms: readonly Term[]): Term {
+  if (terms.length === 1) return terms[0]!
+  let best = terms[0]!
+  let fewest = Infinity
+  for (const term of terms) {
+    let count = 0
+    // Counted in the filter, which then drops every result: no result objects to build or sort.
+    shard.mini.search(term.text, { prefix: term.prefix, filter: () => (count++, false) })
+    if (count < fewest) [best, fewest] = [term, count]
+  }
+  return best
+}
+
 function toMatch(result: MiniResult): Match {
   const message = result as unknown as StoredMessage
-  return { id: String(result.id), c: message.c, a: message.a, t: message.t, x: message.x, terms: result.terms, score: result.score }
+  return { id: String(result.id), c: message.c, a: message.a, t: message.t, x: message.x, matches: [], score: result.score }
 }
 
 /** The message with `edit` applied, or undefined if an edit later in the total order is already in force. */

@@ -10,7 +10,6 @@
 import { Automerge, encodeHeads, type DocHandle, type StorageAdapterInterface } from '@automerge/automerge-repo/slim'
 import { documentType, DocumentTypes, readString, type SegmentDoc } from '@parley/core'
 import type { ClientContext } from '../context.ts'
-import { matchPositions } from './highlight.ts'
 import { IndexStore, type Batch } from './index-store.ts'
 import { MessageIndex } from './message-index.ts'
 import { resolveSearch, type SearchOptions, type SearchResult } from './query.ts'
@@ -134,7 +133,7 @@ export class SearchIndex {
       author: match.a,
       at: match.t,
       text: match.x,
-      matches: matchPositions(match.x, match.terms),
+      matches: match.matches,
       score: match.score,
     }))
   }
