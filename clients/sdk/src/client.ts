@@ -32,6 +32,7 @@ import { resolveOptions, type ClientOptions, type ResolvedOptions } from './opti
 import { openStorage, type OpenStorage } from './storage.ts'
 import { SearchIndex, type SearchOptions, type SearchResult, type SearchStats } from './search/index.ts'
 import { tokenGetter, tokenSubject } from './token.ts'
+import { Attachments, httpBase } from './attachments/index.ts'
 
 export interface ConversationSummary {
   id: string
@@ -130,6 +131,11 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     const client = new ParleyClient(resolved, user, storage, await LocalState.load(storage.adapter))
     client.#search = await SearchIndex.open(storage.adapter, client.#context, error => client.emit('error', searchError(error)))
     await client.#openInbox()
+    // Files: stored here, uploaded while online (attachments/, docs/attachments.md).
+    const attachments = await Attachments.open(storage.adapter, resolved.server === undefined ? {} : { endpoint: { base: httpBase(resolved.server), token: tokenGetter(resolved.token) } })
+    client.#context.attachments = attachments
+    client.on('status', status => attachments.uploads.setOnline(status === 'online'))
+    attachments.uploads.setOnline(client.status === 'online')
     // Documents changed here that the server has not confirmed: load them so they sync.
     await Promise.all([...client.#local.pending].map(id => client.#find(id)))
     return client
@@ -284,8 +290,14 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     for (const opened of this.#opened.values()) (await opened.catch(() => undefined))?.close()
     // Not repo.shutdown(): it flushes every handle, and one that never became available throws.
     this.#connection?.disconnect()
-    await Promise.all([this.#repo.flush([...this.#tracked.keys()] as DocumentId[]), this.#local.flush(), this.#search.close()])
+    await Promise.all([this.#repo.flush([...this.#tracked.keys()] as DocumentId[]), this.#local.flush(), this.#search.close(), this.#context.attachments?.close()])
     await this.#storage.close()
+  }
+
+  /** Files this device sent and fetched: upload progress (`uploads.on('upload', …)`, `uploads.retry()`) and the bytes (`file(hash)`). */
+  get attachments(): Attachments {
+    this.#assertOpen()
+    return this.#context.attachments!
   }
 
   /** Test and tooling hook: drop the connection as a network failure would. */

@@ -1,5 +1,6 @@
 import type { DocHandle, Repo } from '@automerge/automerge-repo/slim'
 import type { HybridClock, Limits, ParleyEvent } from '@parley/core'
+import type { Attachments } from './attachments/index.ts'
 
 /** What a conversation needs from its client. */
 export interface ClientContext {
@@ -16,4 +17,6 @@ export interface ClientContext {
   find<T>(id: string): Promise<DocHandle<T> | undefined>
   /** Write changed documents to local storage and remember them until the server has them. */
   persist(handles: DocHandle<unknown>[]): Promise<void>
+  /** Files sent and fetched (attachments/); set once the client has opened it. */
+  attachments?: Attachments
 }

@@ -29,6 +29,8 @@ import { EventEmitter } from 'eventemitter3'
 import type { ClientContext } from './context.ts'
 import { ClientErrorCodes, ParleyError } from './errors.ts'
 import { EventLog } from './event-log.ts'
+import type { FileInput, UploadState } from './attachments/index.ts'
+import { sha256Hex } from './attachments/index.ts'
 import { TypingTracker } from './typing.ts'
 
 export type TimelineListener = (timeline: TimelineItem[]) => void
@@ -115,6 +117,36 @@ export class Conversation extends EventEmitter<ConversationEvents> {
   async send(text: string, options: { priority?: Priority; onId?: (id: string) => void } = {}): Promise<string> {
     const body: EventBody = options.priority ? { type: 'message', text, priority: options.priority } : { type: 'message', text }
     return (await this.#append(body, undefined, options.onId)).id
+  }
+
+  /**
+   * Sends a file (docs/attachments.md): resolves with its event's ID once the file and the
+   * event are stored on this device. The upload goes out when the client is online and
+   * resumes after a disconnect; until the server has the file, `uploadState` tells its
+   * author how far it got. `image` carries an image's size and a small preview data URL.
+   */
+  async sendFile(file: FileInput, image?: { width: number; height: number; preview?: string }): Promise<string> {
+    const attachments = this.#ctx.attachments
+    if (!attachments) throw new ParleyError(ClientErrorCodes.CLIENT_CLOSED, 'the client is closed')
+    const body: EventBody = { type: 'attachment', hash: await sha256Hex(file.bytes), name: file.name, size: file.bytes.byteLength, mime: file.type ?? 'application/octet-stream', ...image }
+    // Refused here, before the file is stored, if the event would be invalid.
+    this.#stamp(body)
+    await attachments.store(file)
+    return (await this.#append(body)).id
+  }
+
+  /** How the upload of a file this device sent is going; undefined for others' files and for uploads done in an earlier session. */
+  uploadState(id: string): UploadState | undefined {
+    const attachment = this.#log.timeline.item(id)?.attachment
+    return attachment && this.#ctx.attachments?.uploads.state(attachment.hash)
+  }
+
+  /** The bytes of the file an attachment names: from this device, or fetched from the server and cached. */
+  file(id: string): Promise<Uint8Array> {
+    const attachment = this.#message(id).attachment
+    if (!attachment) throw new ParleyError(ClientErrorCodes.MESSAGE_NOT_FOUND, `item ${id} is not an attachment`)
+    if (!this.#ctx.attachments) throw new ParleyError(ClientErrorCodes.CLIENT_CLOSED, 'the client is closed')
+    return this.#ctx.attachments.file(attachment.hash)
   }
 
   async edit(id: string, text: string): Promise<void> {
