@@ -32,10 +32,8 @@ export function NotificationsToggle() {
   }
   return (
     <span class="notifications-toggle">
-      <label>
-        <input type="checkbox" role="switch" checked={state.on} disabled={state.busy} onChange={() => void toggle()} />
-        Notifications
-      </label>
+      <input id="notifications-switch" type="checkbox" role="switch" checked={state.on} disabled={state.busy} onChange={() => void toggle()} />
+      <label for="notifications-switch">Notifications</label>
       {state.problem && (
         <span class="notifications-problem" role="alert">
           {state.problem}

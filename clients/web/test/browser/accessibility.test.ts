@@ -84,7 +84,10 @@ describe('accessibility', () => {
     await page.keyboard.press('Enter')
     await page.locator('.badge[data-status="online"]').waitFor()
 
-    // The top bar, then the conversation list's button.
+    // The top bar (the notifications switch, shown once the server says it sends them; sign out), then the conversation list's button.
+    await page.getByRole('switch', { name: 'Notifications' }).waitFor()
+    await page.keyboard.press('Tab')
+    await expectFocus(page, 'Notifications')
     await page.keyboard.press('Tab')
     await expectFocus(page, 'Sign out')
     await page.keyboard.press('Tab')
