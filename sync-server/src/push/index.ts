@@ -59,7 +59,7 @@ export async function openWebPush(ctx: PushContext): Promise<WebPush> {
   const vapid = await vapidKeys(ctx.dataDir, { publicKey: options.vapidPublicKey, privateKey: options.vapidPrivateKey })
   if (vapid.generated) log.info({ path: vapid.generated }, 'generated a VAPID key pair for Web Push')
   if (ctx.clustered && options.vapidPublicKey === undefined) log.warn({}, 'Web Push in a cluster: give every node the same --vapid-public-key and --vapid-private-key, or subscriptions made through one node fail on the others')
-  if (options.subjectDefaulted) log.warn({}, `no --vapid-subject: push services are told ${options.vapidSubject}; give a mailto: or https: contact`)
+  if (options.subjectDefaulted) log.info({}, `no --vapid-subject: push services are told ${options.vapidSubject}; give a mailto: or https: contact`)
   const store: PushSubscriptionStore = databases.postgres ? new PostgresPushSubscriptions(databases.postgres) : new LevelPushSubscriptions(databases.registryDb!)
   const queue = await openWebhooks({
     dir: join(ctx.dataDir, 'push-queue'),
