@@ -10,6 +10,7 @@ import type { Head } from '@parley/core'
 import { useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { useOutbox } from '../../data/hooks.ts'
 import { dayKey, dayLabel } from '../format.ts'
+import { useJumpToMessage } from '../search/jump.ts'
 import { useServices } from '../services.ts'
 import { DeleteDialog } from './delete-dialog.tsx'
 import { Message } from './message.tsx'
@@ -44,6 +45,7 @@ export function Timeline({ conversation, timeline, head, editing, setEditing }: 
   const visible = timeline.slice(-shown)
   const hasOlder = timeline.length > shown || conversation.hasOlder()
   const seen = useMemo(() => seenBy(timeline, head.reads, user), [timeline, head.reads, user])
+  useJumpToMessage({ conversation, timeline, shown, setShown, scroller, atBottom })
 
   const showOlder = async (): Promise<void> => {
     const element = scroller.current
