@@ -66,13 +66,20 @@ describe('the event index with a feed', () => {
   it('joins with the first waiter, leaves with the last, and keeps its starting point while waited on', async () => {
     const feed = new RecordingFeed()
     const index = new EventIndex((await node()).events, { feed })
+    const writer = new EventIndex((await node()).events)
     const first = await index.follow('c1')
     const second = await index.follow('c1')
     expect(feed.calls).toEqual(['join c1'])
     first()
     first() // a second release of the same waiter counts once
     expect(feed.calls).toEqual(['join c1'])
-    index.forget('c1') // its head unloaded: the waiter still needs where announcements start
+    // Its head unloaded: the waiter still needs where announcements start.
+    index.forget('c1')
+    const heard: number[] = []
+    index.on('stored', (_id, events) => heard.push(...events.map(({ seq }) => seq)))
+    await writer.record('c1', [message('x')])
+    await index.news('c1')
+    expect(heard).toEqual([1])
     second()
     expect(feed.calls).toEqual(['join c1', 'leave c1'])
   })
