@@ -108,7 +108,8 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     })
     // A document the server sends that no conversation here asked for (docs/search.md): index it too.
     this.#repo.on('doc-metrics', event => {
-      if (event.type === 'receive-sync-message') this.#search?.observe(this.#repo.handles[event.documentId as DocumentId] as DocHandle<unknown>)
+      const handle = event.type === 'receive-sync-message' ? this.#repo.handles[event.documentId as DocumentId] : undefined
+      if (handle) this.#search?.observe(handle as DocHandle<unknown>)
     })
     this.#context = {
       repo: this.#repo,
