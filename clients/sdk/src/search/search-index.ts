@@ -8,13 +8,15 @@
  * cold start loads the index instead of rebuilding it.
  */
 import { Automerge, encodeHeads, type DocHandle, type StorageAdapterInterface } from '@automerge/automerge-repo/slim'
-import { documentType, DocumentTypes, readString, type SegmentDoc } from '@parley/core'
+import { documentType, DocumentTypes, readString, type ParleyEvent, type SegmentDoc } from '@parley/core'
 import type { ClientContext } from '../context.ts'
 import { IndexStore, type Batch } from './index-store.ts'
 import { MessageIndex } from './message-index.ts'
 import { resolveSearch, type SearchOptions, type SearchResult } from './query.ts'
 import { eventsSince, sameHeads } from './segment-events.ts'
 
+/** The events the index reads; the others (reactions, membership, receipts) are not journaled. */
+const JOURNALED = new Set<ParleyEvent['type']>(['message', 'edit', 'delete', 'moderated'])
 /** Batches are written this long after their first event, so a sync of many events is one write. */
 const BATCH_DELAY_MS = 100
 
@@ -105,7 +107,7 @@ export class SearchIndex {
     this.#eventsIndexed += events.length
     for (const event of events) {
       this.#index.apply(conversation, event)
-      if (event.type === 'message' || event.type === 'edit' || event.type === 'delete') this.#batch.events.push([conversation, event])
+      if (JOURNALED.has(event.type)) this.#batch.events.push([conversation, event])
     }
     this.#heads.set(id, now)
     this.#batchHeads.set(id, now)
