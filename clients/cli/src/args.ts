@@ -25,13 +25,17 @@ const OPTIONS = {
   author: { type: 'string' },
   before: { type: 'string' },
   after: { type: 'string' },
+  file: { type: 'string' },
+  out: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
 /** Each command: its positional arguments and the command-specific flags it takes. */
 export const COMMANDS = {
   create: { positionals: [], flags: ['kind', 'title', 'member'] },
-  send: { positionals: ['conversationId', 'text'], flags: [] },
+  // With --file, the text is left out (commands/send.ts).
+  send: { positionals: ['conversationId', 'text'], flags: ['file'] },
+  download: { positionals: ['conversationId', 'messageId'], flags: ['out'] },
   history: { positionals: ['conversationId'], flags: ['limit', 'json'] },
   sync: { positionals: [], flags: ['timeout'] },
   chat: { positionals: ['conversationId'], flags: [] },
@@ -56,6 +60,9 @@ export interface Invocation {
   timeoutSeconds: number | undefined
   /** `search` filters, as given (commands/search.ts reads the times). */
   search: { conversation?: string; author?: string; before?: string; after?: string }
+  /** `send --file PATH`, `download --out PATH`. */
+  file: string | undefined
+  out: string | undefined
 }
 
 export type Parsed = { help: true; command?: CommandName } | ({ help: false } & Invocation)
@@ -88,8 +95,9 @@ export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv): Parsed 
   const spec = COMMANDS[command]
   const allowed = new Set<string>(['server', 'token', 'data', 'help', ...spec.flags])
   for (const flag of Object.keys(values)) if (!allowed.has(flag)) throw new UsageError(`${command} does not take --${flag}`)
-  if (args.length !== spec.positionals.length) {
-    throw new UsageError(`${command} expects ${spec.positionals.length ? spec.positionals.map(p => `<${p}>`).join(' ') : 'no arguments'}`)
+  const expected = command === 'send' && values.file !== undefined ? spec.positionals.length - 1 : spec.positionals.length
+  if (args.length !== expected) {
+    throw new UsageError(`${command} expects ${expected ? spec.positionals.slice(0, expected).map(p => `<${p}>`).join(' ') : 'no arguments'}`)
   }
   return {
     help: false,
@@ -105,5 +113,7 @@ export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv): Parsed 
     json: values.json ?? false,
     timeoutSeconds: positiveNumber('timeout', values.timeout),
     search: { conversation: values.conversation, author: values.author, before: values.before, after: values.after },
+    file: values.file,
+    out: values.out,
   }
 }

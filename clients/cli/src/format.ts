@@ -1,13 +1,13 @@
 import { isRemovedByModeration, moderationNotice, type TimelineItem } from '@parley/client'
 
 /**
- * The `--json` line shape: `{id, author, text, at, edited?, deleted?, moderation?}`;
+ * The `--json` line shape: `{id, author, text, at, edited?, deleted?, moderation?, attachment?}`;
  * `moderation` is `{decision, reason?}`, the reason only for `me`'s own messages (docs/moderation.md).
  */
 export function jsonLine(item: TimelineItem, me: string): string {
-  const { id, author, text, at, edited, deleted, moderation } = item
+  const { id, author, text, at, edited, deleted, moderation, attachment } = item
   const decided = moderation && { decision: moderation.decision, ...(author === me && { reason: moderation.reason }), ...(moderation.edit !== undefined && { edit: moderation.edit }) }
-  return JSON.stringify({ id, author, text, at, ...(edited ? { edited } : {}), ...(deleted ? { deleted } : {}), ...(decided ? { moderation: decided } : {}) })
+  return JSON.stringify({ id, author, text, at, ...(edited ? { edited } : {}), ...(deleted ? { deleted } : {}), ...(decided ? { moderation: decided } : {}), ...(attachment ? { attachment } : {}) })
 }
 
 function pad(value: number): string {
@@ -23,7 +23,9 @@ export function timeOf(at: number): string {
 export function textLine(item: TimelineItem, me: string): string {
   const notice = moderationNotice(item, me)
   const removed = isRemovedByModeration(item)
-  const body = item.deleted ? '(deleted)' : removed ? `(${notice})` : `${item.text}${item.edited ? ' (edited)' : ''}${notice ? ` (${notice})` : ''}`
+  const file = item.attachment ? `[file ${item.attachment.name}, ${item.attachment.size} bytes, ${item.attachment.mime}]` : ''
+  const text = [file, item.text].filter(Boolean).join(' ')
+  const body = item.deleted ? '(deleted)' : removed ? `(${notice})` : `${text}${item.edited ? ' (edited)' : ''}${notice ? ` (${notice})` : ''}`
   const reactions = Object.entries(item.reactions)
     .map(([emoji, users]) => `${emoji}${users.length}`)
     .join(' ')

@@ -3,6 +3,7 @@ import { COMMANDS, parseInvocation, UsageError, type CommandName, type Invocatio
 import { chat } from './commands/chat.ts'
 import { conversations } from './commands/conversations.ts'
 import { create } from './commands/create.ts'
+import { download } from './commands/download.ts'
 import { history } from './commands/history.ts'
 import { search } from './commands/search.ts'
 import { send } from './commands/send.ts'
@@ -15,6 +16,8 @@ const USAGE = `Usage: parley [--server ws://HOST:PORT]... [--token JWT] [--data 
 Commands:
   create [--kind group] [--title T] [--member USER]...   prints the new conversation ID
   send <conversationId> <text>                           appends locally, then syncs if it can
+  send <conversationId> --file PATH                      shares a file: stored here, uploaded when online
+  download <conversationId> <messageId> [--out PATH]     saves a shared file (default: its name, here)
   history <conversationId> [--limit N] [--json]          the merged timeline, oldest first
   sync [--timeout SECONDS]                               exchange everything with the server, then exit
   chat <conversationId>                                  interactive: live timeline, typing, send
@@ -35,6 +38,7 @@ const HANDLERS: Record<CommandName, (client: ParleyClient, invocation: Invocatio
   chat,
   conversations,
   search,
+  download,
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, output: Output = processOutput): Promise<number> {

@@ -32,8 +32,22 @@ export async function sync(client: ParleyClient, invocation: Invocation, output:
     fatal.stop()
     client.off('status', onStatus)
   }
+  await uploadsSettled(client, timeoutSeconds)
   output.err(`parley: in sync with ${where} (${plural(client.conversations().length, "conversation")})`)
   return 0
+}
+
+/** Files sent from this device while offline go out once it is online (docs/attachments.md): wait for them too. */
+async function uploadsSettled(client: ParleyClient, timeoutSeconds: number): Promise<void> {
+  const uploads = client.attachments.uploads
+  if (uploads.pending().length === 0) return
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<'late'>(resolve => (timer = setTimeout(() => resolve('late'), timeoutSeconds * 1000)))
+  const outcome = await Promise.race([uploads.settled(), late])
+  clearTimeout(timer)
+  if (outcome === 'late') throw new ParleyError(ClientErrorCodes.SYNC_TIMEOUT, `${plural(uploads.pending().length, 'file')} still uploading after ${timeoutSeconds} s`)
+  const failed = uploads.pending().map(hash => uploads.state(hash)).filter(state => state?.status === 'failed')
+  if (failed.length > 0) throw new ParleyError(ClientErrorCodes.FORBIDDEN, `the server refused ${plural(failed.length, 'file')}: ${failed.map(state => state!.error).join('; ')}`)
 }
 
 function plural(count: number, noun: string): string {

@@ -78,6 +78,25 @@ export class UploadQueue extends EventEmitter<UploadEvents> {
     return this.#states.get(hash)
   }
 
+  /** Hashes of the files waiting for the server, failed ones included. */
+  pending(): string[] {
+    return [...this.#queue.keys()]
+  }
+
+  /** Resolves once no upload is queued or running: each is done, or failed (a retry starts it again). */
+  settled(): Promise<void> {
+    const busy = (): boolean => [...this.#queue.keys()].some(hash => this.#states.get(hash)?.status !== 'failed')
+    if (!busy()) return Promise.resolve()
+    return new Promise(resolve => {
+      const listener = (): void => {
+        if (busy()) return
+        this.off('upload', listener)
+        resolve()
+      }
+      this.on('upload', listener)
+    })
+  }
+
   async enqueue(upload: QueuedUpload): Promise<void> {
     if (!this.#queue.has(upload.hash)) {
       this.#queue.set(upload.hash, upload)
@@ -141,7 +160,8 @@ export class UploadQueue extends EventEmitter<UploadEvents> {
       onError: error => {
         if (this.#running.get(upload.hash) !== tus) return
         this.#running.delete(upload.hash)
-        this.#fail(upload, describe(error))
+        const status = error instanceof DetailedError ? (error.originalResponse?.getStatus() ?? 0) : 0
+        this.#fail(upload, describe(error), status === 400 || status === 422)
       },
     })
     this.#running.set(upload.hash, tus)
@@ -157,9 +177,17 @@ export class UploadQueue extends EventEmitter<UploadEvents> {
     this.#setState({ hash: upload.hash, status: 'done', sent: upload.size, total: upload.size })
   }
 
-  #fail(upload: QueuedUpload, error: string): void {
-    // A refusal for the bytes themselves means the next attempt starts a new upload.
+  /**
+   * A refusal of the bytes themselves (400, 422: not what was declared) never passes on a
+   * retry: the upload leaves the queue and the file becomes an ordinary cached blob. Any
+   * other failure (quota, server down) stays queued for `retry`, with a new upload.
+   */
+  #fail(upload: QueuedUpload, error: string, final = false): void {
     delete upload.url
+    if (final) {
+      this.#queue.delete(upload.hash)
+      void this.#blobs.unpin(upload.hash)
+    }
     void this.#save()
     this.#setState({ hash: upload.hash, status: 'failed', sent: 0, total: upload.size, error })
   }
