@@ -97,16 +97,21 @@ export class Reader {
     return value
   }
 
-  /** Signed LEB128, within ±2^53. */
-  sleb(): number {
+  /** Signed LEB128, within ±2^53. `canonical`: refuse a last byte that only repeats the sign. */
+  sleb(canonical = false): number {
     let value = 0
     let scale = 1
+    let previous = -1
     for (;;) {
       if (this.#offset >= this.#bytes.length) throw new ChunkError('truncated number')
       const byte = this.#bytes[this.#offset++]!
       value += (byte & 0x7f) * scale
       scale *= 128
-      if ((byte & 0x80) === 0) return byte & 0x40 ? value - scale : value
+      if ((byte & 0x80) === 0) {
+        if (canonical && previous >= 0 && (byte === 0 ? (previous & 0x40) === 0 : byte === 0x7f && (previous & 0x40) !== 0)) throw new ChunkError('padded (overlong) number')
+        return byte & 0x40 ? value - scale : value
+      }
+      previous = byte
       if (scale > 2 ** 49) throw new ChunkError('number too large')
     }
   }

@@ -11,6 +11,7 @@
  */
 import { next as Automerge, type DecodedChange } from '@automerge/automerge'
 import { createHash } from 'node:crypto'
+import { decodeChangeChunk } from './change-decode.ts'
 import { ChunkError, measureChunk, type DecodeBudget } from './chunk-format.ts'
 
 export { ChunkError, DECODE_BUDGET, type ChunkErrorKind, type DecodeBudget } from './chunk-format.ts'
@@ -18,6 +19,7 @@ export { ChunkError, DECODE_BUDGET, type ChunkErrorKind, type DecodeBudget } fro
 /** The first bytes of every Automerge chunk. */
 export const MAGIC = [0x85, 0x6f, 0x4a, 0x83]
 const DOCUMENT_CHUNK = 0
+const CHANGE_CHUNK = 1
 
 /** An unsigned LEB128 number at `offset`, and where the next field starts. */
 export function readUleb(bytes: Uint8Array, offset: number): { value: number; next: number } {
@@ -35,6 +37,8 @@ export function readUleb(bytes: Uint8Array, offset: number): { value: number; ne
 interface Chunk {
   type: number
   bytes: Uint8Array
+  /** SHA-256 over type, length and body: a change chunk's hash. */
+  digest: Buffer
 }
 
 /** The chunks of the blobs, checksums verified. */
@@ -50,7 +54,7 @@ function splitChunks(blobs: Uint8Array[]): Chunk[] {
       if (end > blob.length) throw new ChunkError('chunk longer than its message')
       const checksum = createHash('sha256').update(blob.subarray(offset + 8, end)).digest()
       if (!checksum.subarray(0, 4).equals(blob.subarray(offset + 4, offset + 8))) throw new ChunkError('chunk checksum does not match')
-      chunks.push({ type, bytes: blob.subarray(offset, end) })
+      chunks.push({ type, bytes: blob.subarray(offset, end), digest: checksum })
       offset = end
     }
   }
@@ -83,7 +87,14 @@ export function decodeChanges(blobs: Uint8Array[], budget?: DecodeBudget, charge
   }
   const decoded: DecodedChange[] = []
   const raw: Uint8Array[] = []
-  for (const { type, bytes } of chunks) {
+  for (const { type, bytes, digest } of chunks) {
+    // What Parley's clients write is read in JavaScript; anything else by Automerge (change-decode.ts).
+    const read = type === CHANGE_CHUNK ? decodeChangeChunk(bytes, digest.toString('hex')) : undefined
+    if (read) {
+      decoded.push(read)
+      raw.push(bytes)
+      continue
+    }
     try {
       const changes = type === DOCUMENT_CHUNK ? Automerge.getAllChanges(Automerge.load(bytes)) : [bytes]
       for (const change of changes) {
