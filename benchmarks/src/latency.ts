@@ -26,8 +26,15 @@ const ONLY = process.argv.includes('--only') ? (process.argv[process.argv.indexO
 const SECRET = 'benchmark-secret-not-for-production'
 const WORKER = fileURLToPath(new URL('./latency/worker.ts', import.meta.url))
 const MESSAGE_TIMEOUT_MS = 10_000
-/** Stock automerge-repo throttles sync to 100 ms per hop, so it gets fewer messages. */
-const FULL = { warmup: QUICK ? 20 : 50, measured: QUICK ? 200 : 1000 }
+/**
+ * Measured in the steady state a long-running server is in: the warm-up runs until every
+ * server's hot path is compiled. With 50 warm-up messages (before 2026-12-05, third session)
+ * the measured thousand still paid for V8 compiling the server's code on its background
+ * threads: Parley showed 1.7–2.1 ms of CPU per message then, 0.8–1.0 ms once warm, and
+ * Hocuspocus 0.6 then, 0.17 once warm. Stock automerge-repo throttles sync to 100 ms per
+ * hop, so it gets fewer messages.
+ */
+const FULL = { warmup: QUICK ? 300 : 3000, measured: QUICK ? 200 : 1000 }
 /** In table order. */
 const PLAN: Record<SystemKey, { warmup: number; measured: number }> = {
   raw: FULL,
