@@ -1,6 +1,6 @@
 /** The "Notifications" switch in the top bar: off until the person turns it on (docs/push.md). */
 import { useEffect, useState } from 'preact/hooks'
-import { isSubscribed, turnOff, turnOn, unsupportedReason } from './web-push.ts'
+import { isSubscribed, registerAgain, turnOff, turnOn, unsupportedReason } from './web-push.ts'
 
 type State = { kind: 'checking' } | { kind: 'unsupported'; reason: string } | { kind: 'ready'; on: boolean; busy: boolean; problem?: string }
 
@@ -12,6 +12,8 @@ export function NotificationsToggle() {
       const reason = await unsupportedReason()
       const next: State = reason ? { kind: 'unsupported', reason } : { kind: 'ready', on: await isSubscribed().catch(() => false), busy: false }
       if (live) setState(next)
+      // Best effort: offline, the next load tries again.
+      if (next.kind === 'ready' && next.on) void registerAgain().catch(() => false)
     })()
     return () => {
       live = false

@@ -27,6 +27,25 @@ export class NotificationsRefused extends Error {}
 export async function turnOn(): Promise<void> {
   const permission = await Notification.requestPermission()
   if (permission !== 'granted') throw new NotificationsRefused('Notifications are blocked for this site in your browser settings.')
+  const { subscription, response } = await register()
+  if (!response.ok) {
+    await subscription.unsubscribe().catch(() => false)
+    throw new Error(`The server did not take the subscription (${response.status}).`)
+  }
+}
+
+/**
+ * On load, a browser that is subscribed registers again, asking nothing: the server may
+ * have dropped its record (a newer device over the per-user limit, a push service's 410),
+ * or changed its key. Resolves with whether the server took it.
+ */
+export async function registerAgain(): Promise<boolean> {
+  if (!(await isSubscribed())) return false
+  return (await register()).response.ok
+}
+
+/** Subscribes (permission granted) unless subscribed with the server's key, and registers the subscription. */
+async function register(): Promise<{ subscription: PushSubscription; response: Response }> {
   const { publicKey } = (await (await fetch('/v1/push')).json()) as { publicKey: string }
   const registration = await navigator.serviceWorker.ready
   let subscription = await registration.pushManager.getSubscription()
@@ -36,11 +55,7 @@ export async function turnOn(): Promise<void> {
     subscription = null
   }
   subscription ??= await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: fromBase64url(publicKey) })
-  const response = await api('POST', subscription.toJSON())
-  if (!response.ok) {
-    await subscription.unsubscribe().catch(() => false)
-    throw new Error(`The server did not take the subscription (${response.status}).`)
-  }
+  return { subscription, response: await api('POST', subscription.toJSON()) }
 }
 
 /** Deletes the server's record and unsubscribes; `token` when the session is going away (signing out). */

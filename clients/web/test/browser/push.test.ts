@@ -27,28 +27,36 @@ function standInPushManager(): void {
     log.permissionRequests++
     return request()
   }) as typeof Notification.requestPermission
-  let current: PushSubscription | null = null
-  let made = 0
+  // Kept in sessionStorage, as a browser keeps its subscription across reloads.
+  const KEY = 'stand-in.push-subscription'
+  const unsubscribe = async (): Promise<boolean> => {
+    sessionStorage.removeItem(KEY)
+    log.unsubscribed++
+    return true
+  }
+  const revive = (stored: { endpoint: string; key: number[]; p256dh: string; auth: string }): PushSubscription =>
+    ({
+      endpoint: stored.endpoint,
+      expirationTime: null,
+      options: { applicationServerKey: new Uint8Array(stored.key).buffer, userVisibleOnly: true },
+      toJSON: () => ({ endpoint: stored.endpoint, expirationTime: null, keys: { p256dh: stored.p256dh, auth: stored.auth } }),
+      unsubscribe,
+    }) as unknown as PushSubscription
   const toBase64url = (bytes: ArrayBuffer): string => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
-  PushManager.prototype.getSubscription = async () => current
+  PushManager.prototype.getSubscription = async () => {
+    const stored = sessionStorage.getItem(KEY)
+    return stored ? revive(JSON.parse(stored)) : null
+  }
   PushManager.prototype.subscribe = async function (options?: PushSubscriptionOptionsInit) {
     const pair = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits'])) as CryptoKeyPair
-    const p256dh = toBase64url(await crypto.subtle.exportKey('raw', pair.publicKey))
-    const auth = toBase64url(crypto.getRandomValues(new Uint8Array(16)).buffer)
-    const endpoint = `https://push.example.test/send/${Date.now()}-${++made}`
-    const key = options?.applicationServerKey as Uint8Array
-    current = {
-      endpoint,
-      expirationTime: null,
-      options: { applicationServerKey: key.slice().buffer, userVisibleOnly: true },
-      toJSON: () => ({ endpoint, expirationTime: null, keys: { p256dh, auth } }),
-      unsubscribe: async () => {
-        current = null
-        log.unsubscribed++
-        return true
-      },
-    } as unknown as PushSubscription
-    return current
+    const stored = {
+      endpoint: `https://push.example.test/send/${crypto.randomUUID()}`,
+      key: Array.from(options?.applicationServerKey as Uint8Array),
+      p256dh: toBase64url(await crypto.subtle.exportKey('raw', pair.publicKey)),
+      auth: toBase64url(crypto.getRandomValues(new Uint8Array(16)).buffer),
+    }
+    sessionStorage.setItem(KEY, JSON.stringify(stored))
+    return revive(stored)
   }
 }
 
@@ -107,10 +115,22 @@ describe('the notifications switch', () => {
     // On again, then signing out removes it too.
     await toggle.check()
     await page.waitForFunction(() => (document.querySelector('.notifications-toggle input') as HTMLInputElement | null)?.checked === true && !(document.querySelector('.notifications-toggle input') as HTMLInputElement).disabled)
-    expect(await registered(page, token)).toHaveLength(1)
+    const again = await currentEndpoint(page)
+    expect(await registered(page, token)).toEqual([again])
+
+    // The server dropped it (a newer device over the limit, a push service's 410): the next load registers it again, asking nothing.
+    await page.evaluate(async ({ token, endpoint }) => {
+      await fetch('/v1/push/subscriptions', { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ endpoint }) })
+    }, { token, endpoint: again })
+    await page.reload()
+    await toggle.waitFor()
+    while ((await registered(page, token)).length === 0) await page.waitForTimeout(50)
+    expect(await registered(page, token)).toEqual([await currentEndpoint(page)])
+    expect(await toggle.isChecked()).toBe(true)
+    expect((await pushLog(page)).permissionRequests).toBe(0)
     await page.getByRole('button', { name: 'Sign out' }).click()
     await page.getByLabel('Your name').waitFor()
-    await page.waitForFunction(() => (window as unknown as { pushLog: { unsubscribed: number } }).pushLog.unsubscribed === 2)
+    await page.waitForFunction(() => (window as unknown as { pushLog: { unsubscribed: number } }).pushLog.unsubscribed === 1)
     expect(await registered(page, token)).toEqual([])
   })
 
