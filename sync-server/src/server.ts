@@ -267,6 +267,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
           isOnline: user => adapter.connectionsOf(user) > 0,
           title: async (conversationId, member) => (await service.open(conversationId, member)).head.title || undefined,
           clustered: options.redis !== undefined,
+          metrics: metrics.register,
           log,
         })
   if (webhooks) notifyOfflineMembers({ index, registry, dispatcher: webhooks, isOnline: user => adapter.connectionsOf(user) > 0, log })

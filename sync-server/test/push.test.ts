@@ -137,6 +137,14 @@ describe('web push', () => {
     expect(status).toBe(200)
     expect(body.stats.retries).toBeGreaterThanOrEqual(2)
     expect((await call('ops', 'GET', '/v1/admin/push/dead-letters', undefined, true)).body).toEqual({ deadLetters: [] })
+    // And as metrics: pushes sent, gone (the 410) and failed (the 500s), and the queue.
+    const text = (await server.server.app.inject({ method: 'GET', url: '/metrics' })).body
+    const value = (line: string): number => Number(new RegExp(`^${line.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN)
+    expect(value('parley_push_attempts_total{outcome="sent"}')).toBeGreaterThanOrEqual(5)
+    expect(value('parley_push_attempts_total{outcome="gone"}')).toBe(1)
+    expect(value('parley_push_attempts_total{outcome="failed"}')).toBe(2)
+    expect(text).toMatch(/^parley_push_queue_depth \d+$/m)
+    expect(value('parley_push_dead_letters')).toBe(0)
   })
 })
 

@@ -13,6 +13,8 @@ import type { Databases } from '../storage/databases.ts'
 import type { WebhookQueue } from '../webhooks/dispatcher.ts'
 import { openWebhooks } from '../webhooks/open.ts'
 import { webhookAdminRoutes } from '../webhooks/routes.ts'
+import type { Registry } from 'prom-client'
+import { pushMetrics } from './metrics.ts'
 import { pushToOfflineDevices } from './offline-devices.ts'
 import type { ResolvedPushOptions } from './options.ts'
 import { PostgresPushSubscriptions } from './postgres-subscriptions.ts'
@@ -32,6 +34,8 @@ export interface PushContext {
   registry: AccessRegistry
   isOnline: (user: string) => boolean
   title: (conversationId: string, member: string) => Promise<string | undefined>
+  /** The server's metrics registry (metrics.ts); none in tests that do not count. */
+  metrics?: Registry
   /** A cluster: every node must sign with the same VAPID keys. */
   clustered: boolean
   log: PushLog
@@ -60,16 +64,19 @@ export async function openWebPush(ctx: PushContext): Promise<WebPush> {
   if (vapid.generated) log.info({ path: vapid.generated }, 'generated a VAPID key pair for Web Push')
   if (ctx.clustered && options.vapidPublicKey === undefined) log.warn({}, 'Web Push in a cluster: give every node the same --vapid-public-key and --vapid-private-key, or subscriptions made through one node fail on the others')
   if (options.subjectDefaulted) log.info({}, `no --vapid-subject: push services are told ${options.vapidSubject}; give a mailto: or https: contact`)
+  let opened: WebhookQueue | undefined
+  const counted = ctx.metrics && pushMetrics(ctx.metrics, () => opened)
   const store: PushSubscriptionStore = databases.postgres ? new PostgresPushSubscriptions(databases.postgres) : new LevelPushSubscriptions(databases.registryDb!)
   const queue = await openWebhooks({
     dir: join(ctx.dataDir, 'push-queue'),
     ...(databases.postgres && { postgres: databases.postgres, table: 'parley_push_queue' as const }),
-    deliver: pushSender({ store, vapid, options, log }),
+    deliver: pushSender({ store, vapid, options, log, ...(counted && { counted }) }),
     maxAttempts: options.maxAttempts,
     timeoutMs: options.timeoutMs,
     ...(options.backoff && { backoff: options.backoff }),
     log,
   })
+  opened = queue
   pushToOfflineDevices({ index: ctx.index, registry: ctx.registry, queue, store, isOnline: ctx.isOnline, title: ctx.title, text: options.text, log })
   return {
     publicKey: vapid.publicKey,

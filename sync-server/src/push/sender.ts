@@ -14,6 +14,7 @@
 import webpush from 'web-push'
 import type { Priority } from '../webhooks/dispatcher.ts'
 import type { Deliver } from '../webhooks/options.ts'
+import type { PushOutcome } from './metrics.ts'
 import type { ResolvedPushOptions } from './options.ts'
 import { pushPayload } from './payload.ts'
 import { postPush } from './post-request.ts'
@@ -27,9 +28,11 @@ export interface SenderContext {
   vapid: VapidKeys
   options: ResolvedPushOptions
   log: { info(obj: object, msg: string): void }
+  /** Told each request's outcome (metrics.ts). */
+  counted?: (outcome: PushOutcome) => void
 }
 
-export function pushSender({ store, vapid, options, log }: SenderContext): Deliver {
+export function pushSender({ store, vapid, options, log, counted = () => undefined }: SenderContext): Deliver {
   const vapidDetails = { subject: options.vapidSubject, publicKey: vapid.publicKey, privateKey: vapid.privateKey }
   return async n => {
     const user = n.recipients[0]
@@ -46,14 +49,17 @@ export function pushSender({ store, vapid, options, log }: SenderContext): Deliv
         urgency: URGENCY[n.priority] ?? 'normal',
       })
       const status = await postPush(request, { timeoutMs: options.timeoutMs, ...(options.agent && { agent: options.agent }) })
-      if (status >= 200 && status < 300) return undefined
+      if (status >= 200 && status < 300) return void counted('sent')
       if (status === 404 || status === 410) {
+        counted('gone')
         await store.remove(user, id).catch(() => undefined)
         log.info({ user, device: id, status }, 'push subscription gone: deleted')
         return undefined
       }
+      counted('failed')
       return `HTTP ${status}`
     } catch (error) {
+      counted('failed')
       const failure = error as Error & { code?: string }
       return failure.name === 'AbortError' || failure.name === 'TimeoutError' ? `timed out after ${options.timeoutMs} ms` : (failure.code ?? failure.message ?? String(error))
     }
