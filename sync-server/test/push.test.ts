@@ -65,6 +65,14 @@ describe('web push', () => {
       expect({ body, status: answer.status, code: answer.body.error?.code }).toEqual({ body, status: 400, code: 'PARLEY_ERR_BAD_REQUEST' })
     }
 
+    // Names every object inherits, as keys of the body: refused, nothing stored.
+    for (const name of ['__proto__', 'constructor', 'prototype']) {
+      const raw = `{"endpoint":${JSON.stringify(phone.endpoint)},"keys":${JSON.stringify(phone.keys)},${JSON.stringify(name)}:{"endpoint":"https://evil.example.org/x"}}`
+      const response = await server.server.app.inject({ method: 'POST', url: '/v1/push/subscriptions', headers: { authorization: `Bearer ${await mintToken(server.secret, 'dana')}`, 'content-type': 'application/json' }, payload: raw })
+      expect({ name, status: response.statusCode }).toEqual({ name, status: 400 })
+    }
+    expect(await endpoints('dana')).toEqual([phone.endpoint])
+
     // A fourth device drops the oldest (the limit is 3 here).
     const others = ['dana-laptop', 'dana-tablet', 'dana-work'].map(device => service.subscribe(device))
     for (const subscription of others) expect((await call('dana', 'POST', '/v1/push/subscriptions', subscription)).status).toBe(201)
