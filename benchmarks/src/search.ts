@@ -20,7 +20,7 @@ import { createClient, type ParleyClient, type SearchOptions } from '@parley/cli
 import type { ParleyEvent } from '@parley/core'
 import { Level } from 'level'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gunzip, gzip } from '../../clients/sdk/src/search/gzip.ts'
 import { MessageIndex } from '../../clients/sdk/src/search/message-index.ts'
@@ -88,6 +88,9 @@ async function openClient(dir: string): Promise<ParleyClient> {
   return createClient({ token: token('alice'), storage: { kind: 'level', dir } })
 }
 
+/** The machine is shared: its load during the run is part of the figures. */
+const load = () => loadavg().map(value => value.toFixed(1)).join(', ')
+const loadAtStart = load()
 const dir = await mkdtemp(join(tmpdir(), 'parley-bench-search-'))
 try {
   // 1. The replica, indexed as it is written.
@@ -115,6 +118,7 @@ try {
   console.log('cold start', ms(coldMs), stats)
 
   // 3. Queries.
+  const loadBeforeQueries = load()
   const pick = <T>(list: readonly T[]) => list[Math.floor(rand() * list.length)]!
   const allTimes = times.flat().sort((a, b) => a - b)
   const kinds: [string, () => [string, SearchOptions?]][] = [
@@ -196,8 +200,9 @@ try {
     ['query p95, all kinds', `**${ms(p95)} ms** (target ≤ 30 ms)`],
   ]
   const queryTable = renderTable({ headers: ['query', 'queries', 'results (mean, ≤ 50)', 'p50 ms', 'p95 ms', 'max ms'], rows })
+  const loadNote = `Load average (1, 5, 15 min) at the start ${loadAtStart}, before the queries ${loadBeforeQueries}, at the end ${load()}, on ${availableParallelism()} cores: other work on the machine slows every figure here.`
   const command = `npm run bench:search${QUICK ? ' -- --quick' : ''}`
-  const markdown = `One \`@parley/client\` on LevelDB, offline, in one process (docs/search.md). Stored bytes are the keys and values in the replica's LevelDB, before LevelDB's own compression; the index is every \`parley-search\` key.\n\n${renderTable({ headers: ['', ''], rows: summaryRows })}\n\n\`client.search\` on the cold-started client, each call timed alone (${QUERIES_PER_KIND} per kind):\n\n${queryTable}`
+  const markdown = `One \`@parley/client\` on LevelDB, offline, in one process (docs/search.md). Stored bytes are the keys and values in the replica's LevelDB, before LevelDB's own compression; the index is every \`parley-search\` key.\n\n${renderTable({ headers: ['', ''], rows: summaryRows })}\n\n\`client.search\` on the cold-started client, each call timed alone (${QUERIES_PER_KIND} per kind; one word: that word or any it starts; two words: the first whole, the second as a prefix):\n\n${queryTable}\n\n${loadNote}`
   console.log(`\n${markdown}\n`)
   const json = await writeResults('search', command, { messages: MESSAGES, ingestMs, indexMs, serializeMs, restoreMs, coldMs, stats, rebuildMs, bytes, ratio, queries: { p95, ...allSummary }, rows }, markdown)
   console.log(`wrote ${json} and RESULTS.md`)
