@@ -1,11 +1,13 @@
 /**
  * Writing a message: Enter sends, Shift+Enter starts a new line, ArrowUp in an empty box
- * edits your last message. Sending stores the message on this device at once (offline
+ * edits your last message. Files go with the attach button or by dropping them on the
+ * composer (docs/attachments.md). Sending stores the message on this device at once (offline
  * too); the outbox tracks it until the server has it. Typing is announced to the others.
  */
 import { isShown, type Conversation, type TimelineItem } from '@parley/client'
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { useServices } from '../services.ts'
+import { prepareFile } from '../../data/file-input.ts'
 
 interface Props {
   conversation: Conversation
@@ -19,6 +21,8 @@ export function Composer({ conversation, title, timeline, onEditLast }: Props) {
   const [text, setText] = useState('')
   const [error, setError] = useState('')
   const input = useRef<HTMLTextAreaElement>(null)
+  const picker = useRef<HTMLInputElement>(null)
+  const [dragging, setDragging] = useState(false)
   useEffect(() => {
     input.current?.focus()
     return () => conversation.setTyping(false)
@@ -39,9 +43,34 @@ export function Composer({ conversation, title, timeline, onEditLast }: Props) {
     }
   }
 
+  const sendFiles = async (files: Iterable<File>): Promise<void> => {
+    try {
+      for (const file of files) {
+        const { file: input, image } = await prepareFile(file)
+        outbox.add(await conversation.sendFile(input, image))
+      }
+      setError('')
+    } catch (cause) {
+      setError((cause as Error).message)
+    }
+  }
+
   return (
     <form
-      class="composer"
+      class={`composer ${dragging ? 'dragging' : ''}`}
+      onDragOver={event => {
+        if (!event.dataTransfer?.types.includes('Files')) return
+        event.preventDefault()
+        setDragging(true)
+      }}
+      onDragLeave={() => setDragging(false)}
+      onDrop={event => {
+        const files = event.dataTransfer?.files
+        setDragging(false)
+        if (!files || files.length === 0) return
+        event.preventDefault()
+        void sendFiles(Array.from(files))
+      }}
       onSubmit={event => {
         event.preventDefault()
         void send()
@@ -78,6 +107,22 @@ export function Composer({ conversation, title, timeline, onEditLast }: Props) {
       />
       <button type="submit" class="primary send" disabled={text.trim() === ''}>
         Send
+      </button>
+      <input
+        ref={picker}
+        type="file"
+        multiple
+        hidden
+        aria-label="Files to send"
+        onChange={event => {
+          const files = Array.from(event.currentTarget.files ?? [])
+          event.currentTarget.value = ''
+          void sendFiles(files)
+        }}
+      />
+      {/* After Send: Tab goes from the text to Send first (the keyboard order the app keeps). */}
+      <button type="button" class="attach" aria-label="Attach a file" title="Attach a file" onClick={() => picker.current?.click()}>
+        📎
       </button>
       {error && (
         <p class="error" id="composer-error" role="alert">

@@ -10,6 +10,7 @@ import { useRef, useState } from 'preact/hooks'
 import { Avatar } from '../avatar.tsx'
 import { fullTimeOf, timeOf } from '../format.ts'
 import { useServices } from '../services.ts'
+import { AttachmentView } from './attachment.tsx'
 import { DeliveryMark } from './delivery-mark.tsx'
 import { EditForm } from './edit-form.tsx'
 import { ReactionPicker, Reactions } from './reactions.tsx'
@@ -62,7 +63,10 @@ export function Message({ conversation, item, mine, grouped, pending, seenBy, ed
           ) : removed ? (
             <p class="text">{notice}</p>
           ) : (
-            <p class="text">{item.text}</p>
+            <>
+              {item.attachment && <AttachmentView conversation={conversation} item={item} attachment={item.attachment} mine={mine} />}
+              {(item.text !== '' || !item.attachment) && <p class="text">{item.text}</p>}
+            </>
           )}
           <span class="meta">
             {item.edited && <span class="edited">edited</span>}
