@@ -243,7 +243,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   const ingest = options.ingest === undefined
     ? undefined
     : openIngest({ url: options.ingest, name: options.ingestName, prefetch: options.ingestPrefetch, systemUser: options.ingestSystemUser, limits, register: metrics.register, log,
-        target: ingestTarget({ service, registry, repo, ...(hub && { hub }), ...(moderation && { moderation: moderation.policy }), writable: () => databases.status().writable }) })
+        target: ingestTarget({ service, registry, ...(moderation && { moderation: moderation.policy }), writable: () => databases.status().writable }) })
   // Every event numbered here, to a broker: an alternative to webhooks (docs/ingest.md "Publishing events").
   const publisher = options.publishEvents === undefined ? undefined : openEventPublisher({ url: options.publishEvents, name: options.ingestName, register: metrics.register, log })
   if (publisher) index.on('numbered', (conversationId, events) => publisher.enqueue(conversationId, events))

@@ -68,6 +68,8 @@ export interface SegmentStore {
   heads(segmentId: string): Promise<string[] | null>
   isFull(segmentId: string): Promise<boolean | undefined>
   changeAsServer(segmentId: string, change: (doc: SegmentDoc) => void): Promise<void>
+  /** Writes the changes waiting for the next batch now (relay/log-storage.ts). */
+  flush(): Promise<void>
 }
 
 export class ConversationService {
@@ -272,10 +274,23 @@ export class ConversationService {
     }
     const event = validateEvent({ ...body, id: retry?.id ?? randomId(), author: user, device: SERVER_DEVICE, at: this.#clock.tick() }, this.#ctx.limits)
     if (changeHead) await this.#changeAsServer(handle, doc => changeHead(doc, event))
+    let segment: DocHandle<SegmentDoc> | undefined
     if (this.#ctx.segments) await this.#appendToLog(this.#ctx.segments, handle, user, event)
-    else await this.#changeAsServer(await this.#writableSegment(handle, user), doc => appendEvent(doc, event))
+    else await this.#changeAsServer((segment = await this.#writableSegment(handle, user)), doc => appendEvent(doc, event))
+    await this.#stored(handle, segment)
     const [sequenced] = await this.#ctx.index.record(conversationId, [event])
     return sequenced!
+  }
+
+  /**
+   * The event is on disk before it is numbered, and the caller told: the relay core writes
+   * accepted changes in batches and the repo saves a changed document after a debounce,
+   * and a crash in between would leave the event numbered (so an idempotent retry would
+   * find it) but in no segment.
+   */
+  async #stored(head: DocHandle<HeadDoc>, segment: DocHandle<SegmentDoc> | undefined): Promise<void> {
+    await this.#ctx.segments?.flush()
+    await this.#ctx.repo.flush([head.documentId, ...(segment ? [segment.documentId] : [])])
   }
 
   async #writableSegment(head: DocHandle<HeadDoc>, user: string): Promise<DocHandle<SegmentDoc>> {

@@ -17,8 +17,6 @@ export interface IngestTarget {
   conversationExists(conversationId: string): Promise<boolean>
   /** HTTP publish's path: the same membership check, limits and idempotency keys. */
   publish(user: string, conversationId: string, body: { text: string; priority?: Priority; idempotencyKey: string }): Promise<{ seq: number; event: { id: string } }>
-  /** Resolves once what `publish` wrote for the conversation is in storage, not only queued for it. */
-  persist(conversationId: string): Promise<void>
   /** False while storage holds writes in memory (a full disk: storage/resilient-database.ts). */
   writable(): boolean
 }
@@ -85,7 +83,6 @@ export class IngestProcessor {
         ...(message.priority !== undefined && { priority: message.priority }),
         idempotencyKey: message.idempotencyKey,
       })
-      await target.persist(conversation)
       // Held in memory, not on disk: a crash now would lose it. The redelivery finds it by its key.
       if (!target.writable()) return { kind: 'retry', detail: 'storage is holding writes in memory' }
       return { kind: 'stored', conversation, seq, eventId: event.id }

@@ -1,11 +1,8 @@
 /**
- * The server side of ingest (processor.ts IngestTarget): HTTP publish's checks and service, and the
- * writes it leaves queued pushed to storage before a message is acknowledged. The relay
- * core writes accepted changes in batches (relay/log-storage.ts) and the repo saves a
- * changed document after a debounce; an acknowledgement may not wait on either.
+ * The server side of ingest (processor.ts IngestTarget): HTTP publish's checks and service,
+ * which resolves once the event is on disk (conversations/service.ts), so a message is
+ * acknowledged only then.
  */
-import type { DocumentId, Repo } from '@automerge/automerge-repo'
-import { readHead, type HeadDoc } from '@parley/core'
 import type { AccessRegistry } from '../access/registry.ts'
 import type { ConversationService } from '../conversations/service.ts'
 import type { ContentPolicy } from '../moderation/policy.ts'
@@ -15,15 +12,12 @@ import type { IngestTarget } from './processor.ts'
 export interface ServerParts {
   readonly service: ConversationService
   readonly registry: AccessRegistry
-  readonly repo: Repo
-  /** The relay core, when it serves segments (relay/hub.ts). */
-  readonly hub?: { flush(): Promise<void> }
   readonly writable: () => boolean
   /** The content policy HTTP publish screens with (moderation/policy.ts): a `reject` is a dead letter. */
   readonly moderation?: ContentPolicy
 }
 
-export function ingestTarget({ service, registry, repo, hub, writable, moderation }: ServerParts): IngestTarget {
+export function ingestTarget({ service, registry, writable, moderation }: ServerParts): IngestTarget {
   return {
     conversationExists: async conversationId => (await registry.entry(conversationId))?.type === 'head',
     async publish(user, conversationId, body) {
@@ -33,15 +27,6 @@ export function ingestTarget({ service, registry, repo, hub, writable, moderatio
         await screenPublish(moderation, conversationId, user, body)
       }
       return service.publish(user, conversationId, body)
-    },
-    async persist(conversationId) {
-      await hub?.flush()
-      // The head (a new segment is added to it) and, on the repo path, its segments.
-      const head = repo.handles[conversationId as DocumentId]
-      if (!head?.isReady()) return
-      const segments = hub ? [] : readHead(head.doc() as HeadDoc).segments
-      const ready = [conversationId, ...segments].filter(id => repo.handles[id as DocumentId]?.isReady()) as DocumentId[]
-      await repo.flush(ready)
     },
     writable,
   }

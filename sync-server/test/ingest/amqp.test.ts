@@ -145,7 +145,6 @@ describe('ingest from RabbitMQ', { timeout: 60_000 }, () => {
         if (calls.length === 1) throw new Error('connection to storage lost')
         return { seq: calls.length, event: { id: `e${calls.length}` } }
       },
-      persist: async () => undefined,
     }
     const register = new Registry()
     const ingest = openIngest({ url: vhost.url, name: QUEUE, prefetch: 4, systemUser: 'system', limits: { maxTextBytes: 16 * 1024 }, target, register, log: pino({ level: 'silent' }) })

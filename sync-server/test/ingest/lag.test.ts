@@ -28,7 +28,6 @@ function heldTarget() {
       await released
       return { seq: state.started, event: { id: `e${state.started}` } }
     },
-    persist: async () => undefined,
   }
   return { target, release, state }
 }
