@@ -130,7 +130,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     const user = tokenSubject(await tokenGetter(resolved.token)())
     const storage = await openStorage(resolved.storage)
     const client = new ParleyClient(resolved, user, storage, await LocalState.load(storage.adapter))
-    client.#search = await SearchIndex.open(storage.adapter, client.#context, error => client.emit('error', searchError(error)))
+    client.#search = new SearchIndex(storage.adapter, client.#context, error => client.emit('error', searchError(error)))
     await client.#openInbox()
     // Files: stored here, uploaded while online (attachments/, docs/attachments.md).
     const attachments = await Attachments.open(storage.adapter, resolved.server === undefined ? {} : { endpoint: { base: httpBase(resolved.server), token: tokenGetter(resolved.token) } })
@@ -183,15 +183,17 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
   /**
    * Full-text search over the messages on this device, whether or not their conversation
    * is open (docs/search.md). Newest first; deleted messages are never found and
-   * edited ones only by their latest text.
+   * edited ones only by their latest text. Resolves once the stored index is loaded (it
+   * loads in the background from the client's start); a bad query or option rejects with
+   * PARLEY_ERR_INVALID_OPTION.
    */
-  search(query: string, options?: SearchOptions): SearchResult[] {
+  async search(query: string, options?: SearchOptions): Promise<SearchResult[]> {
     this.#assertOpen()
     return this.#search.search(query, options)
   }
 
   /** How big the search index is and how it was built (tests and benchmarks read it). */
-  searchStats(): SearchStats {
+  searchStats(): Promise<SearchStats> {
     return this.#search.stats()
   }
 

@@ -58,18 +58,18 @@ describe('search on the device', () => {
     const client = await levelClient(await tempDir())
     const conversation = await client.createConversation({ title: 'plans' })
     for (let i = 0; i < 20; i++) await conversation.send(`filler message ${i}`)
-    const before = client.searchStats().eventsIndexed
+    const before = (await client.searchStats()).eventsIndexed
     const id = await conversation.send('Lunch at the Harbour café?')
-    expect(client.searchStats().eventsIndexed - before).toBe(1)
-    const [result, ...rest] = client.search('harbour')
+    expect((await client.searchStats()).eventsIndexed - before).toBe(1)
+    const [result, ...rest] = (await client.search('harbour'))
     expect(rest).toEqual([])
     expect(result).toMatchObject({ conversation: conversation.id, id, author: 'alice', text: 'Lunch at the Harbour café?' })
     expect(result!.at).toBe(conversation.timeline().at(-1)!.at)
     expect(result!.matches).toEqual([[13, 20]])
-    expect(client.search('harb')[0]!.matches).toEqual([[13, 20]]) // a prefix finds the word, and marks it whole
-    expect(client.search('lunch café').map(r => r.id)).toEqual([id]) // every word must match
-    expect(client.search('lunch dinner')).toEqual([])
-    expect(client.search('   ')).toEqual([])
+    expect((await client.search('harb'))[0]!.matches).toEqual([[13, 20]]) // a prefix finds the word, and marks it whole
+    expect((await client.search('lunch café')).map(r => r.id)).toEqual([id]) // every word must match
+    expect((await client.search('lunch dinner'))).toEqual([])
+    expect((await client.search('   '))).toEqual([])
   })
 
   it('is loaded from storage after a restart, not rebuilt, and finds messages of conversations not opened', async () => {
@@ -85,14 +85,14 @@ describe('search on the device', () => {
     expect(await storedKinds(dir)).toEqual(expect.arrayContaining(['meta', 'shard']))
 
     const second = await levelClient(dir, 'alice', { segmentSize: 10 })
-    expect(second.searchStats()).toMatchObject({ documents: 635, loadedAtStart: 635, eventsIndexed: 0 })
-    expect(second.search('quarterly').map(r => r.conversation)).toEqual([conversationId])
+    expect((await second.searchStats())).toMatchObject({ documents: 635, loadedAtStart: 635, eventsIndexed: 0 })
+    expect((await second.search('quarterly')).map(r => r.conversation)).toEqual([conversationId])
     // Opening the conversation loads its newest segments from storage: their heads are indexed already.
     await second.conversation(conversationId)
-    expect(second.searchStats().eventsIndexed).toBe(0)
+    expect((await second.searchStats()).eventsIndexed).toBe(0)
     await (await second.conversation(conversationId)).send('one more quarterly thing')
-    expect(second.searchStats().eventsIndexed).toBe(1)
-    expect(second.search('quarterly').map(r => r.text)).toEqual(['one more quarterly thing', 'the quarterly report is ready'])
+    expect((await second.searchStats()).eventsIndexed).toBe(1)
+    expect((await second.search('quarterly')).map(r => r.text)).toEqual(['one more quarterly thing', 'the quarterly report is ready'])
   }, 60_000)
 
   it('finds an edited message by its new text only, and a deleted one not at all, also after a restart', async () => {
@@ -103,16 +103,16 @@ describe('search on the device', () => {
     const deleted = await conversation.send('my password is swordfish')
     await conversation.edit(edited, 'meet at the pier')
     await conversation.delete(deleted)
-    expect(client.search('lighthouse')).toEqual([])
-    expect(client.search('pier').map(r => [r.id, r.text])).toEqual([[edited, 'meet at the pier']])
-    expect(client.search('swordfish')).toEqual([])
+    expect((await client.search('lighthouse'))).toEqual([])
+    expect((await client.search('pier')).map(r => [r.id, r.text])).toEqual([[edited, 'meet at the pier']])
+    expect((await client.search('swordfish'))).toEqual([])
     await closeClient(client)
 
     const again = await levelClient(dir)
-    expect(again.search('lighthouse')).toEqual([])
-    expect(again.search('swordfish')).toEqual([])
-    expect(again.search('pier').map(r => r.id)).toEqual([edited])
-    expect(again.searchStats().documents).toBe(1)
+    expect((await again.search('lighthouse'))).toEqual([])
+    expect((await again.search('swordfish'))).toEqual([])
+    expect((await again.search('pier')).map(r => r.id)).toEqual([edited])
+    expect((await again.searchStats()).documents).toBe(1)
   })
 
   it('filters by conversation, author and time, and refuses bad options with a clear error', async () => {
@@ -122,24 +122,25 @@ describe('search on the device', () => {
     const early = await work.send('budget draft one')
     const later = await home.send('budget for groceries')
     const last = await work.send('budget final')
-    const at = (id: string) => client.search('budget').find(r => r.id === id)!.at
+    const found = await client.search('budget')
+    const at = (id: string) => found.find(r => r.id === id)!.at
 
-    const ids = (options: Parameters<ParleyClient['search']>[1]) => client.search('budget', options).map(r => r.id).sort()
-    expect(ids({})).toEqual([early, later, last].sort())
-    expect(ids({ conversation: work.id })).toEqual([early, last].sort())
-    expect(ids({ author: 'alice', conversation: home.id })).toEqual([later])
-    expect(ids({ author: 'bob' })).toEqual([])
-    expect(ids({ before: at(later) })).toEqual([early])
-    expect(ids({ after: at(later) })).toEqual([last])
-    expect(ids({ after: new Date(at(early)), before: new Date(at(last)) })).toEqual([later])
-    expect(client.search('budget', { limit: 1 })).toHaveLength(1)
+    const ids = async (options: Parameters<ParleyClient['search']>[1]) => (await client.search('budget', options)).map(r => r.id).sort()
+    expect(await ids({})).toEqual([early, later, last].sort())
+    expect(await ids({ conversation: work.id })).toEqual([early, last].sort())
+    expect(await ids({ author: 'alice', conversation: home.id })).toEqual([later])
+    expect(await ids({ author: 'bob' })).toEqual([])
+    expect(await ids({ before: at(later) })).toEqual([early])
+    expect(await ids({ after: at(later) })).toEqual([last])
+    expect(await ids({ after: new Date(at(early)), before: new Date(at(last)) })).toEqual([later])
+    expect((await client.search('budget', { limit: 1 }))).toHaveLength(1)
 
     for (const bad of [{ before: Number.NaN }, { limit: 0 }, { author: '' }, { colour: 'red' }] as never[]) {
-      expect(() => client.search('budget', bad)).toThrow(expect.objectContaining({ code: 'PARLEY_ERR_INVALID_OPTION' }))
+      await expect(client.search('budget', bad)).rejects.toMatchObject({ code: 'PARLEY_ERR_INVALID_OPTION' })
     }
     let error: unknown
     try {
-      client.search('x'.repeat(1001))
+      await client.search('x'.repeat(1001))
     } catch (caught) {
       error = caught
     }
@@ -162,9 +163,9 @@ describe('search on the device', () => {
     await bob.sync()
 
     const back = await levelClient(aliceDir, 'alice', { server: server.url, token: await server.token('alice') })
-    expect(back.search('tide')).toEqual([])
+    expect((await back.search('tide'))).toEqual([])
     await back.sync() // the inbox lists the conversation; its new change arrives and is indexed
-    expect(back.search('tide').map(r => [r.id, r.author, r.conversation])).toEqual([[id, 'bob', conversation.id]])
-    expect(back.searchStats().eventsIndexed).toBe(1)
+    expect((await back.search('tide')).map(r => [r.id, r.author, r.conversation])).toEqual([[id, 'bob', conversation.id]])
+    expect((await back.searchStats()).eventsIndexed).toBe(1)
   }, 60_000)
 })

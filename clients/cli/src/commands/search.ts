@@ -38,7 +38,7 @@ export async function search(client: ParleyClient, invocation: Invocation, outpu
     limit: invocation.limit === undefined ? undefined : Math.floor(invocation.limit),
   }
   if (invocation.servers.length > 0) await syncIfReachable(client, invocation, output)
-  const results = client.search(invocation.args[0]!, Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)))
+  const results = await client.search(invocation.args[0]!, Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)))
   const mark = output === processOutput && process.stdout.isTTY ? (word: string) => `\u001b[1m${word}\u001b[22m` : (word: string) => word
   const titles = new Map(client.conversations().map(summary => [summary.id, summary.title || summary.id]))
   for (const result of results) {

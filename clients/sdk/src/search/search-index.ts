@@ -5,14 +5,14 @@
  * the index keeps the heads it has indexed up to; a change indexes only what the segment
  * gained since (segment-events.ts), and a segment loaded from storage with the same heads
  * costs nothing. Batches are journaled in the replica's storage (index-store.ts), so a
- * cold start loads the index instead of rebuilding it.
+ * cold start loads the index instead of rebuilding it, in the background.
  */
 import { Automerge, encodeHeads, type DocHandle, type StorageAdapterInterface } from '@automerge/automerge-repo/slim'
 import { documentType, DocumentTypes, readString, type ParleyEvent, type SegmentDoc } from '@parley/core'
 import type { ClientContext } from '../context.ts'
 import { IndexStore, type Batch } from './index-store.ts'
 import { MessageIndex } from './message-index.ts'
-import { resolveSearch, type SearchOptions, type SearchResult } from './query.ts'
+import { resolveSearch, type ResolvedSearch, type SearchOptions, type SearchResult } from './query.ts'
 import { eventsSince, sameHeads } from './segment-events.ts'
 
 /** The events the index reads; the others (reactions, membership, receipts) are not journaled. */
@@ -35,51 +35,61 @@ export interface SearchStats {
 
 type Handle = DocHandle<unknown>
 
+interface Loaded {
+  index: MessageIndex
+  /** Each segment's heads the index covers. */
+  heads: Map<string, string[]>
+  loadedAtStart: number
+  loadMs: number
+}
+
 export class SearchIndex {
   readonly #store: IndexStore
-  readonly #index: MessageIndex
   readonly #context: Pick<ClientContext, 'limits' | 'appending'>
   readonly #onError: (error: unknown) => void
-  /** Each segment's heads the index covers. */
-  readonly #heads: Map<string, string[]>
+  /** Set once the stored index is loaded; until then changes wait (their heads are diffed from the stored ones then). */
+  #loaded: Loaded | undefined
+  readonly #ready: Promise<void>
   readonly #observed = new Map<string, { handle: Handle; listener: (payload: { doc: unknown }) => void }>()
   #batch: Batch = { events: [], heads: [] }
   readonly #batchHeads = new Map<string, string[]>()
   #timer: ReturnType<typeof setTimeout> | undefined
   #writes: Promise<void> = Promise.resolve()
-  readonly #loadedAtStart: number
-  #loadMs = 0
   #eventsIndexed = 0
   #closed = false
 
-  private constructor(
-    store: IndexStore,
-    index: MessageIndex,
-    heads: Map<string, string[]>,
-    context: Pick<ClientContext, 'limits' | 'appending'>,
-    onError: (error: unknown) => void,
-  ) {
-    this.#store = store
-    this.#index = index
-    this.#heads = heads
+  /**
+   * Starts loading the stored index in the background: a client opens without waiting for
+   * it (at 100,000 messages it takes seconds: benchmarks/RESULTS.md, "search"); `search`
+   * waits for it.
+   */
+  constructor(storage: StorageAdapterInterface, context: Pick<ClientContext, 'limits' | 'appending'>, onError: (error: unknown) => void) {
+    this.#store = new IndexStore(storage)
     this.#context = context
     this.#onError = onError
-    this.#loadedAtStart = index.size
+    this.#ready = this.#load()
+    this.#ready.catch(onError)
   }
 
-  static async open(storage: StorageAdapterInterface, context: Pick<ClientContext, 'limits' | 'appending'>, onError: (error: unknown) => void): Promise<SearchIndex> {
+  async #load(): Promise<void> {
     const start = performance.now()
-    const store = new IndexStore(storage)
-    const { meta, shards, batches } = await store.load()
-    const index = new MessageIndex(meta && { meta, shards })
-    const heads = new Map(meta?.heads)
+    const { meta, shards, batches } = await this.#store.load()
+    let index: MessageIndex
+    let heads: Map<string, string[]>
+    try {
+      index = new MessageIndex(meta && { meta, shards })
+      heads = new Map(meta?.heads)
+    } catch {
+      // Unreadable (another MiniSearch format): rebuilt as segments load.
+      index = new MessageIndex()
+      heads = new Map()
+    }
     for (const batch of batches) {
       for (const [conversation, event] of batch.events) index.apply(conversation, event)
       for (const [segment, segmentHeads] of batch.heads) heads.set(segment, segmentHeads)
     }
-    const search = new SearchIndex(store, index, heads, context, onError)
-    search.#loadMs = performance.now() - start
-    return search
+    this.#loaded = { index, heads, loadedAtStart: index.size, loadMs: performance.now() - start }
+    for (const { handle } of this.#observed.values()) if (handle.isReady()) this.#catchUp(handle, handle.doc())
   }
 
   /** Follows a document handle; only segments are indexed. Idempotent. */
@@ -93,6 +103,8 @@ export class SearchIndex {
   }
 
   #catchUp(handle: Handle, current: unknown): void {
+    const loaded = this.#loaded
+    if (!loaded) return // caught up once the index is loaded
     const doc = current as SegmentDoc | undefined
     const type = documentType(doc)
     if (type === undefined) return // not here yet
@@ -101,15 +113,15 @@ export class SearchIndex {
     if (!conversation) return
     const id = handle.documentId
     const now: string[] = encodeHeads(Automerge.getHeads(doc!))
-    const since = this.#heads.get(id)
+    const since = loaded.heads.get(id)
     if (sameHeads(since, now)) return
     const events = eventsSince(doc!, since, now, this.#context.limits, this.#context.appending)
     this.#eventsIndexed += events.length
     for (const event of events) {
-      this.#index.apply(conversation, event)
+      loaded.index.apply(conversation, event)
       if (JOURNALED.has(event.type)) this.#batch.events.push([conversation, event])
     }
-    this.#heads.set(id, now)
+    loaded.heads.set(id, now)
     this.#batchHeads.set(id, now)
     this.#schedule()
   }
@@ -119,10 +131,15 @@ export class SearchIndex {
     if (observed) handle.off('heads-changed', observed.listener)
   }
 
-  search(query: string, options?: SearchOptions): SearchResult[] {
+  /** Checks the query at once (a bad one rejects), then answers once the index is loaded. */
+  search(query: string, options?: SearchOptions): Promise<SearchResult[]> {
     const search = resolveSearch(query, options)
+    return this.#ready.then(() => this.#search(search))
+  }
+
+  #search(search: ResolvedSearch): SearchResult[] {
     if (search.query === '') return []
-    const matches = this.#index.search({
+    const matches = this.#loaded!.index.search({
       text: search.query,
       limit: search.limit,
       after: search.after,
@@ -140,8 +157,10 @@ export class SearchIndex {
     }))
   }
 
-  stats(): SearchStats {
-    return { documents: this.#index.size, loadedAtStart: this.#loadedAtStart, eventsIndexed: this.#eventsIndexed, bytes: this.#store.bytes, loadMs: this.#loadMs }
+  async stats(): Promise<SearchStats> {
+    await this.#ready
+    const { index, loadedAtStart, loadMs } = this.#loaded!
+    return { documents: index.size, loadedAtStart, eventsIndexed: this.#eventsIndexed, bytes: this.#store.bytes, loadMs }
   }
 
   #schedule(): void {
@@ -158,13 +177,14 @@ export class SearchIndex {
       const batch: Batch = { events: this.#batch.events, heads: [...this.#batchHeads] }
       this.#batch = { events: [], heads: [] }
       this.#batchHeads.clear()
+      const { index, heads } = this.#loaded! // a batch holds events only once loaded
       this.#writes = this.#writes.then(async () => {
         if (!(await this.#store.append(batch))) return
         // The shards are taken from memory, which may already hold a batch not yet
         // journaled: replaying that batch later changes nothing (message-index.ts).
-        const changed = this.#index.shards.flatMap((shard, i) => (shard.dirty ? [[i, shard.state()] as const] : []))
-        for (const shard of this.#index.shards) shard.dirty = false
-        await this.#store.write(changed as never, { shards: this.#index.shards.length, heads: [...this.#heads], ...this.#index.meta() })
+        const changed = index.shards.flatMap((shard, i) => (shard.dirty ? [[i, shard.state()] as const] : []))
+        for (const shard of index.shards) shard.dirty = false
+        await this.#store.write(changed as never, { shards: index.shards.length, heads: [...heads], ...index.meta() })
       }).catch(this.#onError)
     }
     return this.#writes
@@ -172,6 +192,7 @@ export class SearchIndex {
 
   async close(): Promise<void> {
     if (this.#closed) return
+    await this.#ready.catch(this.#onError)
     await this.flush()
     this.#closed = true
     for (const { handle, listener } of this.#observed.values()) handle.off('heads-changed', listener)

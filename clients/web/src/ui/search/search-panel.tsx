@@ -5,7 +5,7 @@
  * Results follow new messages: they are looked up again whenever the list changes.
  */
 import type { SearchResult } from '@parley/client'
-import { useMemo } from 'preact/hooks'
+import { useEffect, useMemo, useState } from 'preact/hooks'
 import type { ConversationRow } from '../../data/directory.ts'
 import { listStamp } from '../format.ts'
 import { conversationHref } from '../route.ts'
@@ -32,15 +32,23 @@ export function SearchBox({ query, setQuery }: { query: string; setQuery: (query
 
 export function SearchResults({ query, rows }: { query: string; rows: ConversationRow[] }) {
   const { client, user } = useServices()
-  const results = useMemo(() => client.search(query, { limit: LIMIT }), [client, query, rows])
+  const [results, setResults] = useState<SearchResult[]>()
+  useEffect(() => {
+    let current = true
+    client.search(query, { limit: LIMIT }).then(
+      found => current && setResults(found),
+      () => current && setResults([]),
+    )
+    return () => void (current = false)
+  }, [client, query, rows])
   const titles = useMemo(() => new Map(rows.map(row => [row.id, row.title])), [rows])
   return (
     <section class="search-results" aria-label="Search results">
       <p class="search-count" role="status">
-        {results.length === 0 ? 'No messages on this device match.' : results.length === LIMIT ? `The newest ${LIMIT} matches` : `${results.length} ${results.length === 1 ? 'match' : 'matches'}`}
+        {results === undefined ? 'Searching…' : results.length === 0 ? 'No messages on this device match.' : results.length === LIMIT ? `The newest ${LIMIT} matches` : `${results.length} ${results.length === 1 ? 'match' : 'matches'}`}
       </p>
       <ul>
-        {results.map(result => (
+        {results?.map(result => (
           <li key={result.id}>
             <a
               class="search-result"
