@@ -88,6 +88,19 @@ describe('the message index', () => {
     expect(texts(index, 'apple')).toEqual(['apple polite', 'apple one'])
   })
 
+  it('takes hostile IDs and words as plain text (CONVENTIONS 17)', () => {
+    const index = new MessageIndex()
+    for (const name of ['__proto__', 'constructor', 'hasOwnProperty', 'toString']) {
+      index.apply(name, message(name, `${name} prototype words`, 1, name))
+      index.apply(name, edit(`e-${name}`, name, `${name} edited words`, 2, name))
+    }
+    expect(index.size).toBe(4)
+    expect(texts(index, '__proto__')).toEqual(['__proto__ edited words'])
+    expect(texts(index, 'constructor edited')).toEqual(['constructor edited words'])
+    expect(index.stored('toString')).toMatchObject({ c: 'toString', a: 'toString', x: 'toString edited words' })
+    expect(index.stored('valueOf')).toBeUndefined()
+  })
+
   it('answers newest first across shards, reading only as many shards as it needs', () => {
     const index = new MessageIndex()
     const total = SHARD_SIZE * 3
