@@ -46,12 +46,14 @@ export async function shareAttachment(server: BlobTestServer, author: string, co
   }
 }
 
-/** GET /v1/blobs/:hash, retried while 403 up to `tries` times: the reference is recorded just after the event is numbered. */
+/** GET /v1/blobs/:hash with its body read, retried while 403 up to `tries` times: the reference is recorded just after the event is numbered. */
 export async function download(server: BlobTestServer, user: string, hash: string, headers: Record<string, string> = {}, tries = 1): Promise<Response> {
   for (let attempt = 1; ; attempt++) {
-    const response = await fetch(`${server.httpUrl}/v1/blobs/${hash}`, { headers: { authorization: `Bearer ${await server.token(user)}`, ...headers } })
+    const fetched = await fetch(`${server.httpUrl}/v1/blobs/${hash}`, { headers: { authorization: `Bearer ${await server.token(user)}`, ...headers } })
+    // Read at once, whatever the test looks at: a body left unread holds the request open on the server, and its close waits for it.
+    const body = await fetched.arrayBuffer()
+    const response = new Response([204, 304].includes(fetched.status) ? null : body, { status: fetched.status, headers: fetched.headers })
     if (response.status !== 403 || attempt >= tries) return response
-    await response.arrayBuffer()
     await new Promise(resolve => setTimeout(resolve, 10))
   }
 }
