@@ -1,32 +1,36 @@
 /**
  * npm run bench:cluster [-- --quick]
  *
- * Parley across a cluster of three nodes on one Redis, beside one node alone, in the same
- * run on the same machine (every process shares its two cores):
- * - latency, one message at a time: one node alone; both clients on node 1 of the
- *   cluster; sender on node 1, receiver on node 2 (the change crosses the bus);
- * - fan-out of one message to N members: all on one node, or spread over the three
- *   nodes (sender on node 1);
- * - the bus's cost per message: frames and bytes published and received, summed over
- *   the nodes (/metrics), including the acknowledgements the sync protocol sends back.
+ * The targets of issue 16 (a cluster that scales out), one node beside three in the same
+ * run on the same machine, every node on the relay core with PostgreSQL (cluster/nodes.ts):
+ * - capacity (cluster/capacity.ts): one-to-one conversations spread by conversation, one
+ *   node carrying all of them vs three nodes each holding a third; the busiest node's
+ *   CPU per message and the CPU of all nodes per message;
+ * - bus frames per message against the number of nodes with an interested client (1 in
+ *   the capacity run, 2 across nodes, 3 in the fan-out);
+ * - one-to-one latency, sender on node 1 and receiver on node 2, vs one node;
+ * - fan-out of one message to N members spread over three nodes vs one node.
  */
 import { loadavg } from 'node:os'
-import { renderTable, writeResults } from './lib/results.ts'
+import { measureCapacity, type CapacityResult } from './cluster/capacity.ts'
 import { measureFanout, MEMBER_WORKERS, type FanoutResult } from './cluster/fanout.ts'
 import { measureLatency, type LatencyResult } from './cluster/latency.ts'
 import { startServers, type Servers } from './cluster/nodes.ts'
 import { QUICK } from './lib/args.ts'
+import { renderTable, writeResults } from './lib/results.ts'
+import { round } from './lib/stats.ts'
 
 const NODES = 3
+const CAPACITY = { conversations: QUICK ? 30 : 60, warmup: 3, measured: QUICK ? 15 : 40 }
 const LATENCY = { warmup: QUICK ? 20 : 50, measured: QUICK ? 200 : 1000 }
 const FANOUT = { warmup: 3, measured: QUICK ? 3 : 5 }
-const SIZES = QUICK ? [100] : [100, 300]
+const MEMBERS = QUICK ? 300 : 1000
 
-/** Members and the sender share one IP; they send a few frames each per message. */
-const serverArgs = (members: number) => ['--max-connections-per-ip', String(members + 100), '--messages-per-second', '100000', '--message-burst', '100000']
+/** Senders and members share one IP and one benchmark user; none of the limits is measured here. */
+const serverArgs = (connections: number) => ['--max-connections-per-ip', String(connections + 100), '--max-connections-per-user', String(connections + 100), '--messages-per-second', '100000', '--message-burst', '100000']
 
-async function withServers<T>(count: number, clustered: boolean, args: string[], run: (servers: Servers) => Promise<T>): Promise<T> {
-  const servers = await startServers(count, clustered, args)
+async function withServers<T>(count: number, args: string[], run: (servers: Servers) => Promise<T>): Promise<T> {
+  const servers = await startServers(count, count > 1, args)
   try {
     return await run(servers)
   } finally {
@@ -36,64 +40,67 @@ async function withServers<T>(count: number, clustered: boolean, args: string[],
 
 const started = performance.now()
 const loadBefore = loadavg()[0]!
-const log = (text: string) => process.stderr.write(text)
+const log = (text: string) => process.stderr.write(`cluster: ${text}…\n`)
 
-log(`cluster: latency, one node alone (${LATENCY.measured} messages)…\n`)
-const single = await withServers(1, false, [], ({ nodes }) => measureLatency(nodes[0]!, nodes[0]!, nodes, LATENCY, false))
-log(`cluster: latency on a ${NODES}-node cluster, same node and across nodes…\n`)
-const [sameNode, crossNode] = await withServers(NODES, true, [], async ({ nodes }) => [
-  await measureLatency(nodes[0]!, nodes[0]!, nodes, LATENCY, true),
-  await measureLatency(nodes[0]!, nodes[1]!, nodes, LATENCY, true),
-])
+log(`capacity, ${CAPACITY.conversations} conversations on one node`)
+const capacityArgs = serverArgs(CAPACITY.conversations * 2)
+const single: CapacityResult = await withServers(1, capacityArgs, ({ nodes }) => measureCapacity(nodes, CAPACITY, false))
+log(`capacity, a third of them on each of ${NODES} nodes`)
+const spread: CapacityResult = await withServers(NODES, capacityArgs, ({ nodes }) => measureCapacity(nodes, CAPACITY, true))
 
-const fanouts: { members: number; single: FanoutResult; cluster: FanoutResult }[] = []
-for (const members of SIZES) {
-  log(`cluster: fan-out to ${members} members, one node…\n`)
-  const alone = await withServers(1, false, serverArgs(members), ({ nodes }) => measureFanout(nodes, members, FANOUT, false))
-  log(`cluster: fan-out to ${members} members over ${NODES} nodes…\n`)
-  const spread = await withServers(NODES, true, serverArgs(members), ({ nodes }) => measureFanout(nodes, members, FANOUT, true))
-  fanouts.push({ members, single: alone, cluster: spread })
-}
+log(`latency, one node (${LATENCY.measured} messages)`)
+const latencyAlone: LatencyResult = await withServers(1, [], ({ nodes }) => measureLatency(nodes[0]!, nodes[0]!, nodes, LATENCY, false))
+log(`latency, sender on node 1 and receiver on node 2`)
+const latencyAcross: LatencyResult = await withServers(NODES, [], ({ nodes }) => measureLatency(nodes[0]!, nodes[1]!, nodes, LATENCY, true))
 
-const latencyRow = (setup: string, result: LatencyResult) => {
-  const { latency, bus } = result
-  return [setup, latency.count, latency.p50, latency.p90, latency.p99, latency.max, bus?.publishedMessages ?? '–', bus?.publishedBytes ?? '–', bus?.receivedBytes ?? '–']
-}
-const latencyTable = renderTable({
-  headers: ['setup', 'messages', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'bus frames published/msg', 'bus bytes published/msg', 'bus bytes received/msg'],
-  rows: [latencyRow('one node, no bus', single), latencyRow(`${NODES} nodes, sender and receiver on node 1`, sameNode!), latencyRow(`${NODES} nodes, sender on node 1, receiver on node 2`, crossNode!)],
+log(`fan-out to ${MEMBERS} members, one node`)
+const fanoutAlone: FanoutResult = await withServers(1, serverArgs(MEMBERS), ({ nodes }) => measureFanout(nodes, MEMBERS, FANOUT, false))
+log(`fan-out to ${MEMBERS} members over ${NODES} nodes`)
+const fanoutSpread: FanoutResult = await withServers(NODES, serverArgs(MEMBERS), ({ nodes }) => measureFanout(nodes, MEMBERS, FANOUT, true))
+
+const pct = (a: number, b: number) => `${round((a / b) * 100, 0)} %`
+const times = (a: number, b: number) => `${round(a / b, 2)}×`
+const pass = (ok: boolean) => (ok ? 'pass' : '**fail**')
+const busiestRatio = spread.busiestCpuMsPerMessage / single.busiestCpuMsPerMessage
+const totalRatio = spread.totalCpuMsPerMessage / single.totalCpuMsPerMessage
+const frames = [
+  { setup: 'capacity: each conversation on one node', interested: 1, bus: spread.bus! },
+  { setup: 'one-to-one across nodes 1 and 2', interested: 2, bus: latencyAcross.bus! },
+  { setup: `fan-out, members on all ${NODES} nodes`, interested: NODES, bus: fanoutSpread.bus! },
+]
+
+const targets = renderTable({
+  headers: ['target', 'one node', `${NODES} nodes`, 'measured', 'result'],
+  rows: [
+    ['busiest node CPU per message ≤ 40 % of one node', `${single.busiestCpuMsPerMessage} ms`, `${spread.busiestCpuMsPerMessage} ms`, pct(spread.busiestCpuMsPerMessage, single.busiestCpuMsPerMessage), pass(busiestRatio <= 0.4)],
+    ['CPU per message, all nodes ≤ 1.3× one node', `${single.totalCpuMsPerMessage} ms`, `${spread.totalCpuMsPerMessage} ms`, times(spread.totalCpuMsPerMessage, single.totalCpuMsPerMessage), pass(totalRatio <= 1.3)],
+    ...frames.map(({ setup, interested, bus }) => [`bus frames published per message ≤ ${interested} (${setup})`, '–', `${bus.publishedMessages}`, `${bus.publishedMessages} ≤ ${interested}`, pass(bus.publishedMessages <= interested)]),
+    ['one-to-one p50 across nodes ≤ one node p50 + 1 ms', `${latencyAlone.latency.p50} ms`, `${latencyAcross.latency.p50} ms`, `+${round(latencyAcross.latency.p50 - latencyAlone.latency.p50, 2)} ms`, pass(latencyAcross.latency.p50 <= latencyAlone.latency.p50 + 1)],
+    [`fan-out to ${MEMBERS}, last member (median) ≤ one node`, `${fanoutAlone.lastMemberMs} ms`, `${fanoutSpread.lastMemberMs} ms`, times(fanoutSpread.lastMemberMs, fanoutAlone.lastMemberMs), pass(fanoutSpread.lastMemberMs <= fanoutAlone.lastMemberMs)],
+  ],
 })
-const fanoutTable = renderTable({
-  headers: ['members', 'setup', 'last member ms (median)', 'p50 member ms (median)', 'servers CPU ms/msg (all nodes)', 'bus frames published/msg', 'bus bytes published/msg', 'bus bytes received/msg'],
-  rows: fanouts.flatMap(({ members, single: one, cluster }) => [
-    [members, 'one node', one.lastMemberMs, one.p50MemberMs, one.serversCpuMsPerMessage, '–', '–', '–'],
-    [members, `${NODES} nodes, a third of the members on each`, cluster.lastMemberMs, cluster.p50MemberMs, cluster.serversCpuMsPerMessage, cluster.bus!.publishedMessages, cluster.bus!.publishedBytes, cluster.bus!.receivedBytes],
-  ]),
+const details = renderTable({
+  headers: ['run', 'setup', 'CPU ms/msg per node', 'latency p50 / p90 / p99 ms', 'bus frames published / received per msg', 'change-bus frames published / received per msg', 'bus bytes published per msg'],
+  rows: [
+    ['capacity', 'one node', `${single.nodeCpuMsPerMessage.join(' / ')} (idle: ${single.idleCpuMsPerSecond.join(' / ')} ms/s; ${single.measuredSeconds} s measured)`, '–', '–', '–', '–'],
+    ['capacity', `${NODES} nodes`, `${spread.nodeCpuMsPerMessage.join(' / ')} (idle: ${spread.idleCpuMsPerSecond.join(' / ')} ms/s; ${spread.measuredSeconds} s measured)`, '–', `${spread.bus!.publishedMessages} / ${spread.bus!.receivedMessages}`, `${spread.bus!.changeFramesPublished} / ${spread.bus!.changeFramesReceived}`, spread.bus!.publishedBytes],
+    ['latency', 'one node', '–', `${latencyAlone.latency.p50} / ${latencyAlone.latency.p90} / ${latencyAlone.latency.p99}`, '–', '–', '–'],
+    ['latency', 'node 1 → node 2', '–', `${latencyAcross.latency.p50} / ${latencyAcross.latency.p90} / ${latencyAcross.latency.p99}`, `${latencyAcross.bus!.publishedMessages} / ${latencyAcross.bus!.receivedMessages}`, `${latencyAcross.bus!.changeFramesPublished} / ${latencyAcross.bus!.changeFramesReceived}`, latencyAcross.bus!.publishedBytes],
+    ['fan-out', 'one node', `${fanoutAlone.serversCpuMsPerMessage} (all)`, `last member ${fanoutAlone.lastMemberMs}, p50 member ${fanoutAlone.p50MemberMs}`, '–', '–', '–'],
+    ['fan-out', `${NODES} nodes`, `${fanoutSpread.serversCpuMsPerMessage} (all)`, `last member ${fanoutSpread.lastMemberMs}, p50 member ${fanoutSpread.p50MemberMs}`, `${fanoutSpread.bus!.publishedMessages} / ${fanoutSpread.bus!.receivedMessages}`, `${fanoutSpread.bus!.changeFramesPublished} / ${fanoutSpread.bus!.changeFramesReceived}`, fanoutSpread.bus!.publishedBytes],
+  ],
 })
-const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}×`
-const summary = [
-  `- Across nodes, p50 ${crossNode!.latency.p50} ms vs ${single.latency.p50} ms on one node (${ratio(crossNode!.latency.p50, single.latency.p50)}), p99 ${crossNode!.latency.p99} ms vs ${single.latency.p99} ms.`,
-  ...fanouts.map(
-    ({ members, single: one, cluster }) =>
-      `- Fan-out to ${members}: last member ${cluster.lastMemberMs} ms over ${NODES} nodes vs ${one.lastMemberMs} ms on one (${ratio(cluster.lastMemberMs, one.lastMemberMs)}); CPU of all nodes ${cluster.serversCpuMsPerMessage} vs ${one.serversCpuMsPerMessage} ms per message.`,
-  ),
-  `- Bus cost of one chat message across nodes: ${crossNode!.bus!.publishedMessages} frames and ${crossNode!.bus!.publishedBytes} bytes published, ${crossNode!.bus!.receivedBytes} bytes received (all nodes, acknowledgements included).`,
-].join('\n')
 const notes = [
-  `- Every process on one 2-core machine: the ${NODES} nodes, redis-server, and the clients or member workers take turns on the same cores, so a cluster here measures the bus's cost, not the capacity a cluster adds (that comes from nodes on separate machines). One-minute load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end (other work on the machine shows here: above 2, every figure includes waiting for a core).`,
-  `- Latency: the latency benchmark's Parley sender and receiver (\`@parley/client\`, one process each), ~100-byte texts, ${LATENCY.warmup} warm-up then ${LATENCY.measured} measured, one at a time; one-way times from CLOCK_MONOTONIC stamps. Bus columns: every node's published and received frames and bytes, summed, per measured message.`,
-  `- Fan-out: the fanout benchmark's lightweight members in ${MEMBER_WORKERS} worker processes (on the cluster, worker i connects to node i); sender and group on node 1; ${FANOUT.warmup} warm-up then ${FANOUT.measured} measured messages, the next once every process is idle; medians.`,
-  `- Every node is an automerge-repo peer of every other: a change reaches node 2 and node 3 from node 1 directly, and then node 2 and node 3 also sync with each other (each learns of the other's copy only from its sync messages), so frames per message grow with the square of the nodes; identical messages for several nodes go out once, on the document's channel.`,
-  `- Bus columns leave heartbeats out (\`kind="hello"\` in /metrics: one ~100-byte frame per node per second, delivered to every node).`,
+  `- Every node: \`parley-server --postgres <its setup's own database> --relay-core\`, with \`--redis\` in the ${NODES}-node setups (one throwaway redis-server, heartbeats every 1 s); each setup starts fresh nodes and a fresh database, dropped after it. Every process on one 2-core machine: nodes, PostgreSQL, Redis and the load generators take turns on the same cores. One-minute load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end (above 2, figures include waiting for a core; CPU per message counts CPU time, not waiting).`,
+  `- Capacity: ${CAPACITY.conversations} one-to-one conversations, each with a sender and a receiver (lightweight Automerge peers) on the node that holds it, conversation i on node i mod N; ${CAPACITY.warmup} warm-up rounds, then ${CAPACITY.measured} rounds of one ~100-byte message into every conversation at once (${spread.messages} messages), the next round once every receiver has the last. CPU from /proc schedstat of the node processes, divided by every message sent in the cluster: the busiest node's share is the capacity figure (a third is the ideal). It includes what a node spends idle (heartbeats, the webhook and PostgreSQL polls: "idle", read over 2 s before the run) times the measured seconds; nothing is subtracted.`,
+  `- Bus frames: frames each node published to Redis (both buses, heartbeats aside), summed over the nodes, per message; "received" counts deliveries to nodes. The nodes with an interested client: in the capacity run the sender's and receiver's node is one node, so frames published there reach no other node; across nodes two; in the fan-out all ${NODES}.`,
+  `- Latency: the latency benchmark's sender and receiver (\`@parley/client\`, one process each), ${LATENCY.warmup} warm-up then ${LATENCY.measured} measured, one at a time; one-way times from CLOCK_MONOTONIC stamps.`,
+  `- Fan-out: the fanout benchmark's lightweight members in ${MEMBER_WORKERS} worker processes (with ${NODES} nodes worker i connects to node i); sender and group on node 1; ${FANOUT.warmup} warm-up then ${FANOUT.measured} measured messages, the next once every process is idle; medians.${QUICK ? ` \`--quick\`: ${MEMBERS} members instead of 1,000.` : ''}`,
 ].join('\n')
-const command = `npm run bench:cluster${QUICK ? ' -- --quick' : ''}`
 const took = `took ${Math.round((performance.now() - started) / 1000)} s`
-console.log(`\n${latencyTable}\n\n${fanoutTable}\n\n${summary}\n\n${notes}\n\n${took}`)
-const json = await writeResults(
-  'cluster',
-  command,
-  { latency: { single, sameNode, crossNode }, fanout: fanouts },
-  `Cluster mode: ${NODES} nodes on one Redis, beside one node alone.\n\n${latencyTable}\n\n${fanoutTable}\n\n${summary}\n\n${notes}`,
-)
+const markdown = `Issue 16's targets: one node on PostgreSQL beside ${NODES} nodes on PostgreSQL and Redis, segments on the relay core.\n\n${targets}\n\n${details}\n\n${notes}\n- ${took}.`
+console.log(`\n${markdown}`)
+const command = `npm run bench:cluster${QUICK ? ' -- --quick' : ''}`
+const json = await writeResults('cluster', command, { capacity: { single, spread }, latency: { single: latencyAlone, across: latencyAcross }, fanout: { members: MEMBERS, single: fanoutAlone, spread: fanoutSpread } }, markdown)
 console.log(`wrote ${json} and RESULTS.md`)
 process.exit(0)
