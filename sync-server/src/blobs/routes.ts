@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHook
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import { caller } from '../http/auth.ts'
 import { errorBody } from '../http/schemas.ts'
+import type { Readable } from 'node:stream'
 import type { BlobLedger } from './ledger.ts'
 import type { BlobStore, ByteRange } from './store.ts'
 
@@ -41,6 +42,17 @@ async function mayDownload(options: BlobRouteOptions, hash: string, user: string
 }
 
 export function blobRoutes(app: FastifyInstance, options: BlobRouteOptions): void {
+  // Downloads being sent: a reader that stops reading would otherwise hold the server's close for ever.
+  const sending = new Set<Readable>()
+  app.addHook('preClose', async () => {
+    for (const stream of sending) stream.destroy()
+  })
+  const send = async (reply: FastifyReply, bytes: Promise<Readable>): Promise<FastifyReply> => {
+    const stream = await bytes
+    sending.add(stream)
+    stream.once('close', () => sending.delete(stream))
+    return reply.send(stream)
+  }
   app.get<{ Params: { hash: string } }>(
     '/v1/blobs/:hash',
     {
@@ -74,10 +86,10 @@ export function blobRoutes(app: FastifyInstance, options: BlobRouteOptions): voi
       reply.header('content-type', 'application/octet-stream').header('content-disposition', 'attachment')
       if (range) {
         reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`).header('content-length', range.end - range.start + 1)
-        return reply.send(await options.store.read(hash, range))
+        return send(reply, options.store.read(hash, range))
       }
       reply.header('content-length', size)
-      return reply.send(size === 0 ? '' : await options.store.read(hash))
+      return size === 0 ? reply.send('') : send(reply, options.store.read(hash))
     },
   )
 }
