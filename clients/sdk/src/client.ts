@@ -133,7 +133,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     client.#search = new SearchIndex(storage.adapter, client.#context, error => client.emit('error', searchError(error)))
     await client.#openInbox()
     // Files: stored here, uploaded while online (attachments/, docs/attachments.md).
-    const attachments = await Attachments.open(storage.adapter, resolved.server === undefined ? {} : { endpoint: { base: httpBase(resolved.server), token: tokenGetter(resolved.token) } })
+    const attachments = await Attachments.open(storage.adapter, { maxCacheBytes: resolved.maxFileCacheBytes, ...(resolved.server !== undefined && { endpoint: { base: httpBase(resolved.server), token: tokenGetter(resolved.token) } }) })
     client.#context.attachments = attachments
     client.on('status', status => attachments.uploads.setOnline(status === 'online'))
     attachments.uploads.setOnline(client.status === 'online')

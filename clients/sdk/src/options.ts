@@ -4,6 +4,7 @@ import { DEFAULT_BACKOFF, type BackoffOptions } from './network/backoff.ts'
 import { syncUrl } from './network/url.ts'
 import type { StorageOption } from './storage.ts'
 import type { TokenSource } from './token.ts'
+import { DEFAULT_BLOB_CACHE_BYTES } from './attachments/index.ts'
 
 export interface ClientOptions {
   /**
@@ -22,6 +23,8 @@ export interface ClientOptions {
   segmentSize?: number
   limits?: Partial<Limits>
   reconnect?: Partial<BackoffOptions> & { stableAfterMs?: number }
+  /** Bytes of received files kept on the device (docs/attachments.md). Default 256 MiB; files not yet uploaded come on top. */
+  maxFileCacheBytes?: number
 }
 
 export interface ResolvedOptions {
@@ -35,9 +38,10 @@ export interface ResolvedOptions {
   segmentSize: number
   limits: Limits
   reconnect: BackoffOptions & { stableAfterMs: number }
+  maxFileCacheBytes: number
 }
 
-const KNOWN = new Set(['server', 'token', 'storage', 'pageSize', 'segmentSize', 'limits', 'reconnect'])
+const KNOWN = new Set(['server', 'token', 'storage', 'pageSize', 'segmentSize', 'limits', 'reconnect', 'maxFileCacheBytes'])
 
 function invalid(message: string): never {
   throw new ParleyError(ClientErrorCodes.INVALID_OPTION, message)
@@ -75,5 +79,6 @@ export function resolveOptions(options: ClientOptions): Readonly<ResolvedOptions
     segmentSize: positiveInteger('segmentSize', options.segmentSize, SEGMENT_SIZE),
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     reconnect,
+    maxFileCacheBytes: positiveInteger('maxFileCacheBytes', options.maxFileCacheBytes, DEFAULT_BLOB_CACHE_BYTES),
   })
 }

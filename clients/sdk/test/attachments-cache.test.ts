@@ -39,3 +39,14 @@ describe('LocalBlobs', () => {
     expect(blobs.has('fetched')).toBe(false)
   })
 })
+
+describe('maxFileCacheBytes', () => {
+  it('bounds the client’s file cache, and refuses what is not a positive integer', async () => {
+    const { createClient } = await import('../src/index.ts')
+    const { testToken } = await import('./helpers.ts')
+    const client = await createClient({ token: testToken('alice'), maxFileCacheBytes: 1234 })
+    expect(client.attachments.blobs.maxBytes).toBe(1234)
+    await client.close()
+    await expect(createClient({ token: testToken('alice'), maxFileCacheBytes: 0 })).rejects.toMatchObject({ code: 'PARLEY_ERR_INVALID_OPTION' })
+  })
+})
