@@ -21,7 +21,7 @@ export interface PublishedEvent {
   readonly event: SequencedEvent['event']
 }
 
-/** A broker's side of publishing (outbound-amqp.ts, outbound-nats.ts). */
+/** A broker's side of publishing (outbound-sinks.ts). */
 export interface EventSink {
   readonly broker: 'amqp' | 'nats'
   /** Resolves once the broker has taken the message (a publisher confirm, a JetStream ack). */
