@@ -28,6 +28,7 @@ async function files(dir: string): Promise<string[]> {
 
 describe('blobs in S3', () => {
   let s3: S3rver
+  let s3Running = false
   let child: ChildProcess | undefined
   let server: BlobTestServer
   let s3Dir: string
@@ -38,6 +39,7 @@ describe('blobs in S3', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'parley-s3-data-'))
     s3 = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: s3Dir, configureBuckets: [{ name: BUCKET, configs: [] }] })
     const { port: s3Port } = await s3.run()
+    s3Running = true
     const args = ['--port', '0', '--data', dataDir, '--jwt-secret', SECRET, '--log-level', 'warn', '--blob-store', `s3://${BUCKET}/parley`, '--s3-endpoint', `http://127.0.0.1:${s3Port}`, '--s3-region', 'us-east-1', '--s3-access-key-id', 'S3RVER', '--s3-secret-access-key', 'S3RVER']
     const started = reapOnExit(spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }))
     child = started
@@ -62,7 +64,7 @@ describe('blobs in S3', () => {
       child.kill('SIGTERM')
       await exited
     }
-    await s3?.close()
+    if (s3Running) await s3.close()
     await rm(s3Dir, { recursive: true, force: true })
     await rm(dataDir, { recursive: true, force: true })
   })
@@ -94,5 +96,16 @@ describe('blobs in S3', () => {
     const response = await uploadWhole(server, 'alice', PNG, { hash: sha256(PNG), mime: 'application/pdf' })
     expect(response.status).toBe(422)
     expect((await files(join(s3Dir, BUCKET))).filter(path => path.includes(sha256(PNG).slice(2)))).toEqual([])
+  })
+
+  it('answers 503 and keeps nothing staged when the store does not take a verified blob', async () => {
+    await s3.close()
+    s3Running = false
+    const bytes = randomBytes(1000)
+    const response = await uploadWhole(server, 'alice', bytes, { hash: sha256(bytes), mime: 'application/octet-stream' })
+    expect(response.status).toBe(503)
+    expect(await response.json()).toMatchObject({ error: { code: 'PARLEY_ERR_INTERNAL' } })
+    // Dropped, so a retry starts a new upload instead of finding a complete one that was never stored.
+    expect(await files(join(dataDir, 'blobs', 'uploads'))).toEqual([])
   })
 })

@@ -158,7 +158,15 @@ export class Uploads {
       await this.#options.ledger.release(user, upload.id)
       throw refusal(422, ServerErrorCodes.BLOB_MISMATCH, `${problem}; the upload was dropped`)
     }
-    await this.#options.store.put(hash, path, upload.size ?? 0)
+    try {
+      await this.#options.store.put(hash, path, upload.size ?? 0)
+    } catch (error) {
+      // Kept, the complete upload would answer a retry's HEAD with its full offset and never be stored: drop it, the retry starts anew.
+      this.#options.log.error({ err: error, upload: upload.id }, 'could not store a verified blob')
+      await this.#files.remove(upload.id).catch(() => undefined)
+      await this.#options.ledger.release(user, upload.id)
+      throw refusal(503, ServerErrorCodes.INTERNAL, 'the blob store did not take the file; upload it again')
+    }
     // The staged file has moved; its tus record goes too (a HEAD on it answers 404 from now on).
     await this.#files.configstore.delete(upload.id)
     await this.#options.ledger.settle(user, upload.id, hash, upload.size ?? 0)
