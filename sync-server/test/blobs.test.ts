@@ -156,6 +156,16 @@ describe('blobs', () => {
     expect((await patchUpload(server, 'erin', location, 0, Buffer.from('x'))).status).toBe(204)
   })
 
+  it('takes an empty file, finished at its creation', async () => {
+    const hash = sha256(new Uint8Array(0))
+    expect((await createUpload(server, 'erin', 0, { hash, mime: 'text/plain' })).status).toBe(201)
+    // Stored just after the creation's answer (src/blobs/uploads.ts): asked again until then.
+    const response = await download(server, 'erin', hash, {}, 200)
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-length')).toBe('0')
+    expect((await download(server, 'erin', hash, { range: 'bytes=0-' })).status).toBe(416)
+  })
+
   it('answers 404 to a member for a blob referenced but not uploaded yet', async () => {
     const hash = sha256(Buffer.from('not uploaded'))
     await shareAttachment(server, 'bob', conversation, { hash, size: 12, mime: 'text/plain' })

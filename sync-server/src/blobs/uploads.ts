@@ -57,6 +57,8 @@ export class Uploads {
   readonly #options: UploadOptions
   /** The caller of each request being handled (set by the route, read by the hooks). */
   readonly #callers = new WeakMap<IncomingMessage, string>()
+  /** Uploads verified in their creation request, by ID, with their uploader: stored once it is answered. */
+  readonly #storeAfterAnswer = new Map<string, string>()
 
   constructor(options: UploadOptions) {
     this.#options = options
@@ -71,6 +73,12 @@ export class Uploads {
       onUploadCreate: (request, upload) => this.#create(request as unknown as TusRequest, upload),
       onUploadFinish: (request, upload) => this.#finish(request as unknown as TusRequest, upload),
       onResponseError: async (_request, error) => this.#answer(error as Partial<TusRefusal> & Error),
+    })
+    this.#tus.on(EVENTS.POST_FINISH, (_request: unknown, _response: unknown, upload: Upload) => {
+      const user = this.#storeAfterAnswer.get(upload.id)
+      if (user === undefined) return
+      this.#storeAfterAnswer.delete(upload.id)
+      this.#store(user, upload).catch(error => this.#options.log.error({ err: error, upload: upload.id }, 'could not store an upload finished at its creation'))
     })
     this.#tus.on(EVENTS.POST_TERMINATE, (request: unknown, _response: unknown, id: string) => {
       const user = this.#caller(request as TusRequest)
@@ -158,6 +166,16 @@ export class Uploads {
       await this.#options.ledger.release(user, upload.id)
       throw refusal(422, ServerErrorCodes.BLOB_MISMATCH, `${problem}; the upload was dropped`)
     }
+    // Finished by its creation request (an empty file): @tus/server reads the upload back
+    // before answering, so it moves once the answer is out.
+    if (request.method === 'POST') this.#storeAfterAnswer.set(upload.id, user)
+    else await this.#store(user, upload)
+    return {}
+  }
+
+  async #store(user: string, upload: Upload): Promise<void> {
+    const { hash } = upload.metadata as { hash: string }
+    const path = join(this.#options.stagingDirectory, upload.id)
     try {
       await this.#options.store.put(hash, path, upload.size ?? 0)
     } catch (error) {
@@ -170,7 +188,6 @@ export class Uploads {
     // The staged file has moved; its tus record goes too (a HEAD on it answers 404 from now on).
     await this.#files.configstore.delete(upload.id)
     await this.#options.ledger.settle(user, upload.id, hash, upload.size ?? 0)
-    return {}
   }
 
   /** Every tus error as `{ error: { code, message } }`, like the rest of the HTTP API. */
