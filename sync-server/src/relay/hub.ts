@@ -106,7 +106,10 @@ export class RelayHub {
 
   constructor(options: RelayHubOptions) {
     this.#options = options
-    this.#storage = new LogStorage(options.storage, { batchDelayMs: LOG_BATCH_DELAY_MS })
+    this.#storage = new LogStorage(options.storage, {
+      batchDelayMs: LOG_BATCH_DELAY_MS,
+      onWriteError: error => options.log.error({ err: error }, 'could not write accepted changes; they stay queued and the write is retried'),
+    })
     this.#accepts = new AcceptBatch(hashes => options.registry.accept(hashes))
     this.#reader = new LogStorage(options.storage)
     this.#outbox = options.bus && new BusOutbox(options.bus, () => this.#storage.flush(), options.log)

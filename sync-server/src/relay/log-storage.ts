@@ -34,7 +34,13 @@ export interface LogStorageOptions {
   /** Bytes waiting across documents that trigger a write at once. */
   readonly maxBatchBytes?: number
   readonly log?: ChangeLogOptions
+  /** After a failed write, how long until it is tried again (ms; doubled while it keeps failing, up to 30 s). */
+  readonly retryMs?: number
+  /** A write failed (it is queued again); called from the writes no caller awaits. */
+  readonly onWriteError?: (error: unknown) => void
 }
+
+const MAX_RETRY_MS = 30_000
 
 interface DocumentFiles {
   /** Keys whose chunks are all in the log: what a snapshot of the log replaces. */
@@ -64,12 +70,16 @@ export class LogStorage {
   readonly #files = new Map<string, DocumentFiles>()
   /** Per document, the tail of its chain of writes (flushes and compactions never overlap). */
   readonly #tails = new Map<string, Promise<void>>()
+  readonly #options: LogStorageOptions
+  /** The wait before the next retry; 0 while writes succeed. */
+  #retryMs = 0
 
   constructor(adapter: StorageAdapterInterface, options: LogStorageOptions = {}) {
     this.#adapter = adapter
     this.#batchDelayMs = options.batchDelayMs ?? 5
     this.#maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024
     this.#logOptions = options.log ?? {}
+    this.#options = options
   }
 
   /**
@@ -113,20 +123,49 @@ export class LogStorage {
       queue.push(change)
       this.#queuedBytes += change.bytes.length
     }
-    if (this.#queuedBytes >= this.#maxBatchBytes) void this.flush()
-    else this.#timer ??= setTimeout(() => void this.flush(), this.#batchDelayMs).unref()
+    if (this.#queuedBytes >= this.#maxBatchBytes) this.#flushUnawaited()
+    else this.#timer ??= setTimeout(() => this.#flushUnawaited(), this.#batchDelayMs).unref()
   }
 
-  /** Writes everything queued; resolves once it is stored. */
+  /**
+   * Writes everything queued; resolves once it is stored. A write that fails (the
+   * database unreachable) is queued again and retried on its own, with a growing wait;
+   * the caller is rejected meanwhile, so nothing is acknowledged as stored that is not.
+   */
   async flush(): Promise<void> {
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = null
     const batches = [...this.#queued]
     this.#queued.clear()
     this.#queuedBytes = 0
-    await Promise.all(batches.map(([documentId, changes]) => this.#serial(documentId, () => this.#writeIncremental(documentId, changes))))
+    const written = await Promise.allSettled(
+      batches.map(([documentId, changes]) =>
+        this.#serial(documentId, () => this.#writeIncremental(documentId, changes)).catch(error => {
+          this.#requeue(documentId, changes)
+          throw error
+        }),
+      ),
+    )
     // writes queued by an earlier flush of the same documents finish first
     await Promise.all([...this.#tails.values()])
+    const failed = written.find(result => result.status === 'rejected')
+    if (!failed) {
+      this.#retryMs = 0
+      return
+    }
+    this.#retryMs = Math.min(MAX_RETRY_MS, this.#retryMs * 2 || (this.#options.retryMs ?? 1000))
+    this.#timer ??= setTimeout(() => this.#flushUnawaited(), this.#retryMs).unref()
+    throw failed.reason
+  }
+
+  #flushUnawaited(): void {
+    this.flush().catch(error => this.#options.onWriteError?.(error))
+  }
+
+  /** Changes whose write failed go back to the front of their document's queue. */
+  #requeue(documentId: string, changes: readonly LoggedChange[]): void {
+    this.#queued.set(documentId, [...changes, ...(this.#queued.get(documentId) ?? [])])
+    for (const change of changes) this.#queuedBytes += change.bytes.length
   }
 
   /** True when the document's incrementals outweigh its snapshot (automerge-repo's rule). */

@@ -162,3 +162,26 @@ describe.each(adapters)('LogStorage over %s storage', (_name, open) => {
     expect(await new LogStorage(opened.adapter).load(parseAutomergeUrl(generateAutomergeUrl()).documentId)).toBeNull()
   })
 })
+
+describe('LogStorage when a write fails', () => {
+  it('keeps the changes queued, rejects the flush, and writes them on its own retry once the storage is back', async () => {
+    const memory = new MemoryStorageAdapter()
+    let down = true
+    const adapter: StorageAdapterInterface = Object.assign(Object.create(memory) as StorageAdapterInterface, {
+      save: (key: Parameters<StorageAdapterInterface['save']>[0], data: Uint8Array) => (down ? Promise.reject(new Error('database unreachable')) : memory.save(key, data)),
+    })
+    const errors: unknown[] = []
+    const storage = new LogStorage(adapter, { batchDelayMs: 1, retryMs: 20, onWriteError: error => errors.push(error) })
+    const documentId = parseAutomergeUrl(generateAutomergeUrl()).documentId
+    const log = new ChangeLog()
+    storage.enqueue(documentId, log.append(ladder(10).changes).accepted)
+    await expect(storage.flush()).rejects.toThrow('database unreachable')
+    expect(await memory.loadRange([documentId])).toEqual([])
+    down = false
+    // No caller flushes again: the retry does.
+    await expect.poll(async () => (await new LogStorage(memory).load(documentId))?.size ?? 0, { timeout: 5_000 }).toBe(10)
+    expect((await new LogStorage(memory).load(documentId))!.heads()).toEqual(log.heads())
+    await storage.flush()
+    expect(errors.length).toBeLessThanOrEqual(1)
+  })
+})
