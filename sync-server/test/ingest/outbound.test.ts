@@ -79,6 +79,8 @@ describe('publishing events to a broker', { timeout: 60_000 }, () => {
     const conversation = await createConversation(server, 'alice', ['bob'])
     await post(server, 'alice', conversation, 'one')
     await post(server, 'bob', conversation, 'two')
+    // The publisher makes the stream as it sends its first event, after the answer above.
+    await expect.poll(() => nats.manager.streams.info(`${name}-events`).then(() => true, () => false), { timeout: 10_000 }).toBe(true)
     const consumer = await nats.connection.jetstream().consumers.get(`${name}-events`)
     const received: PublishedEvent[] = []
     const ids: string[] = []
