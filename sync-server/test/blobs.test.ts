@@ -100,7 +100,14 @@ describe('blobs', () => {
     expect((await download(server, 'carol', bigHash, { range: 'bytes=0-0' })).status).toBe(206)
     expect((await call(server, 'alice', 'DELETE', `/v1/conversations/${conversation.id}/members/carol`)).status).toBe(200)
     expect((await download(server, 'carol', bigHash)).status).toBe(403)
+    expect((await download(server, 'carol', `${bigHash}?conversation=${conversation.id}`)).status).toBe(403)
     expect((await download(server, 'bob', bigHash, { range: 'bytes=0-0' })).status).toBe(206)
+    // Naming the conversation: that one is checked, alone.
+    expect((await download(server, 'bob', `${bigHash}?conversation=${conversation.id}`, { range: 'bytes=0-0' })).status).toBe(206)
+    expect((await download(server, 'bob', `${bigHash}?conversation=automerge:${conversation.id}`, { range: 'bytes=0-0' })).status).toBe(206)
+    const other = await createConversation(server, 'bob', [])
+    expect((await download(server, 'bob', `${bigHash}?conversation=${other.id}`)).status).toBe(403)
+    expect((await download(server, 'mallory', `${bigHash}?conversation=${conversation.id}`)).status).toBe(403)
   })
 
   it('refuses bytes of one type claiming another, bytes that hash to something else, and keeps nothing of them', async () => {

@@ -146,7 +146,7 @@ export class Conversation extends EventEmitter<ConversationEvents> {
     const attachment = this.#message(id).attachment
     if (!attachment) throw new ParleyError(ClientErrorCodes.MESSAGE_NOT_FOUND, `item ${id} is not an attachment`)
     if (!this.#ctx.attachments) throw new ParleyError(ClientErrorCodes.CLIENT_CLOSED, 'the client is closed')
-    return this.#ctx.attachments.file(attachment.hash)
+    return this.#ctx.attachments.file(attachment.hash, this.id)
   }
 
   async edit(id: string, text: string): Promise<void> {

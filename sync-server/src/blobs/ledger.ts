@@ -54,6 +54,10 @@ export class BlobLedger {
     return conversations
   }
 
+  async references(hash: string, conversationId: string): Promise<boolean> {
+    return (await this.#db.get(key('ref', hash, conversationId))) !== undefined
+  }
+
   async isUploader(hash: string, user: string): Promise<boolean> {
     return (await this.#db.get(key('own', hash, user))) !== undefined
   }

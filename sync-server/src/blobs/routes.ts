@@ -4,6 +4,7 @@
  * uploader. Range requests (one range) and caching headers: the bytes under a hash never
  * change, so the ETag is the hash and the response is immutable.
  */
+import { bareDocumentId } from '@parley/core'
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import { caller } from '../http/auth.ts'
@@ -35,8 +36,13 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   return start >= size ? 'unsatisfiable' : { start, end }
 }
 
-async function mayDownload(options: BlobRouteOptions, hash: string, user: string): Promise<boolean> {
+/**
+ * `conversation`, when the client names the one it saw the file in, is checked first and
+ * alone: however many conversations reference a blob, that answer needs no scan.
+ */
+async function mayDownload(options: BlobRouteOptions, hash: string, user: string, conversation: string | undefined): Promise<boolean> {
   if (await options.ledger.isUploader(hash, user)) return true
+  if (conversation !== undefined) return (await options.ledger.references(hash, conversation)) && options.isMember(conversation, user)
   for (const conversationId of await options.ledger.referencing(hash)) if (await options.isMember(conversationId, user)) return true
   return false
 }
@@ -53,7 +59,7 @@ export function blobRoutes(app: FastifyInstance, options: BlobRouteOptions): voi
     stream.once('close', () => sending.delete(stream))
     return reply.send(stream)
   }
-  app.get<{ Params: { hash: string } }>(
+  app.get<{ Params: { hash: string }; Querystring: { conversation?: string } }>(
     '/v1/blobs/:hash',
     {
       exposeHeadRoute: false,
@@ -63,13 +69,14 @@ export function blobRoutes(app: FastifyInstance, options: BlobRouteOptions): voi
         summary: 'A blob’s bytes, for members of a conversation that references it; Range and If-None-Match honoured',
         security: [{ bearer: [] }],
         params: { type: 'object', properties: { hash: { type: 'string', pattern: '^[0-9a-f]{64}$' } }, required: ['hash'] },
+        querystring: { type: 'object', properties: { conversation: { type: 'string', minLength: 1, maxLength: 128 } }, additionalProperties: false },
         response: { 401: errorBody, 403: errorBody, 404: errorBody, 416: errorBody },
       },
     },
-    async (request: FastifyRequest<{ Params: { hash: string } }>, reply: FastifyReply) => {
+    async (request: FastifyRequest<{ Params: { hash: string }; Querystring: { conversation?: string } }>, reply: FastifyReply) => {
       const { hash } = request.params
       // Access first, existence after: one who may not read it learns nothing of whether it is stored.
-      if (!(await mayDownload(options, hash, caller(request).user))) throw new ParleyError(ServerErrorCodes.FORBIDDEN, 'no conversation of yours references this blob')
+      if (!(await mayDownload(options, hash, caller(request).user, request.query.conversation && bareDocumentId(request.query.conversation)))) throw new ParleyError(ServerErrorCodes.FORBIDDEN, 'no conversation of yours references this blob')
       const size = await options.store.size(hash)
       if (size === undefined) throw new ParleyError(ServerErrorCodes.NOT_FOUND, 'the blob is not uploaded (yet)')
       const etag = `"${hash}"`

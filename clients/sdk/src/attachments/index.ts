@@ -49,9 +49,10 @@ export class Attachments {
 
   /**
    * A blob's bytes: from this device, or fetched from the server (a member of a
-   * conversation that references it may) and kept in the cache.
+   * conversation that references it may: `conversation`, the one it was seen in) and kept
+   * in the cache.
    */
-  async file(hash: string): Promise<Uint8Array> {
+  async file(hash: string, conversation?: string): Promise<Uint8Array> {
     if (!isBlobHash(hash)) throw new ParleyError(ClientErrorCodes.INVALID_OPTION, 'a blob hash is 64 lowercase hex characters')
     const local = await this.blobs.get(hash)
     if (local) return local
@@ -59,7 +60,9 @@ export class Attachments {
     if (!endpoint) throw new ParleyError(ClientErrorCodes.UNREACHABLE, 'this client has no server to fetch the file from')
     let response: Response
     try {
-      response = await fetch(`${endpoint.base}/v1/blobs/${hash}`, { headers: { authorization: `Bearer ${await endpoint.token()}` } })
+      // Naming the conversation it was seen in spares the server a search among every conversation that references it.
+      const query = conversation === undefined ? '' : `?conversation=${encodeURIComponent(conversation)}`
+      response = await fetch(`${endpoint.base}/v1/blobs/${hash}${query}`, { headers: { authorization: `Bearer ${await endpoint.token()}` } })
     } catch (cause) {
       throw new ParleyError(ClientErrorCodes.UNREACHABLE, 'the server could not be reached for the file', { cause })
     }
