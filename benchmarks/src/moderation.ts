@@ -22,6 +22,7 @@ import { WordFilter } from '../../sync-server/src/moderation/word-filter.ts'
 import { QUICK } from './lib/args.ts'
 import { renderTable, writeResults } from './lib/results.ts'
 import { summarize } from './lib/stats.ts'
+import { seededRandom } from '../../test/reliability/support/random.ts'
 
 const ENTRIES = 10_000
 const LENGTH = 200
@@ -29,16 +30,7 @@ const DISTINCT = 1_000
 const BATCHES = QUICK ? 40 : 200
 const TARGET_US = 20
 
-/** mulberry32: the same list and texts every run. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-const rand = random(17)
+const rand = seededRandom(17)
 const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz'
 const ACCENTED = 'áéíóúàèäöüçñ'

@@ -28,6 +28,7 @@ import type { ShardState } from '../../clients/sdk/src/search/shard.ts'
 import { QUICK } from './lib/args.ts'
 import { renderTable, writeResults } from './lib/results.ts'
 import { summarize } from './lib/stats.ts'
+import { seededRandom } from '../../test/reliability/support/random.ts'
 
 const MESSAGES = QUICK ? 10_000 : 100_000
 const CONVERSATIONS = 20
@@ -38,18 +39,9 @@ const QUERIES_PER_KIND = QUICK ? 40 : 100
 
 const token = (user: string) => `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: user })).toString('base64url')}.`
 
-/** mulberry32: the same texts every run. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Made-up words, used with a Zipf-like frequency (word i about 1/i as often as the first). */
-const rand = random(18)
+const rand = seededRandom(18)
 const syllables = ['ka', 'lo', 'mi', 'ren', 'sa', 'tu', 'vel', 'dor', 'ix', 'ne', 'por', 'qua', 'sti', 'bar', 'el', 'fin']
 const words = Array.from({ length: VOCABULARY }, (_, i) => {
   let word = ''
