@@ -61,7 +61,9 @@ describe('a relay-core cluster under faults', () => {
     await cluster?.close()
   })
 
-  it('loses nothing when a node is killed with SIGKILL mid-writes', async () => {
+  // Known gap (docs/cluster.md, limits): numbering an event and queueing its webhook are two writes, so a
+  // message numbered just before its node dies may get no webhook; counted and printed, not asserted.
+  it('loses no message when a node is killed with SIGKILL mid-writes (its last webhooks may be lost)', async () => {
     const [one] = cluster.nodes
     writers.start('kill')
     await written(20)
