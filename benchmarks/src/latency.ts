@@ -134,7 +134,7 @@ const json = await writeResults(
   'latency',
   command,
   rows,
-  `One-to-one, one message at a time, send → receiver callback; server, sender and receiver in separate processes; ~100-byte texts. Socket.IO stores nothing; Hocuspocus writes each document's state to a file with its default store debounce (2 s, at most 10 s apart), off the delivery path; automerge-repo and Parley store every change. Stock automerge-repo runs fewer messages: each waits out its 100 ms sync throttle.\n\n${table}\n\n${ratios}`,
+  `One-to-one, one message at a time, send → receiver callback; server, sender and receiver in separate processes; ~100-byte texts. Measured after ${FULL.warmup} warm-up messages, in the steady state (with 50, as before 2026-12-05's third session, the measured messages still paid for V8 compiling the servers' code). Socket.IO stores nothing; Hocuspocus writes each document's state to a file with its default store debounce (2 s, at most 10 s apart), off the delivery path; automerge-repo and Parley store every change. Stock automerge-repo runs fewer messages: each waits out its 100 ms sync throttle.\n\n${table}\n\n${ratios}`,
 )
 console.log(`wrote ${json} and RESULTS.md`)
 process.exit(0)
