@@ -61,18 +61,20 @@ export function until<T>(handle: DocHandle<T>, predicate: (doc: T) => boolean): 
 /**
  * Waits until the server holds the document (a writer's first sync may still be on its
  * way, and a stock repo that once heard "unavailable" does not ask again), then finds it.
- * Asks the server's heads as the client's user; bounded: 200 tries.
+ * Asks the server's heads as the client's user; bounded: 30 s (a bound for a loaded
+ * machine, where a test file shares the cores with others, not a timing goal).
  */
 export async function findWhenSynced<T>(client: StockClient, documentId: string): Promise<DocHandle<T>> {
   const probe = await RawClient.open(client.server, client.user)
   const peerId = `probe-${Math.random().toString(36).slice(2)}`
   await probe.join(peerId)
+  const deadline = Date.now() + 30_000
   try {
     for (let attempt = 0; ; attempt++) {
       probe.send({ type: 'parley/heads-request', senderId: peerId, requestId: attempt, documentIds: [documentId] })
       const reply = await probe.next(message => message.type === 'parley/heads' && message.requestId === attempt)
       if ((reply.heads as Record<string, unknown>)[documentId]) break
-      if (attempt >= 200) throw new Error(`the server never held ${documentId}`)
+      if (Date.now() > deadline) throw new Error(`the server never held ${documentId} (asked ${attempt + 1} times in 30 s)`)
       await new Promise(resolve => setTimeout(resolve, 10))
     }
   } finally {
