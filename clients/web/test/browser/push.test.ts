@@ -162,10 +162,13 @@ interface Shown { title: string; body: string; tag: string }
 function notifications(page: Page): Promise<Shown[]> {
   return page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map(n => ({ title: n.title, body: n.body, tag: n.tag })))
 }
+/** Bounded (30 s, for a loaded machine; not a timing goal), saying what was shown instead. */
 async function waitForNotifications(page: Page, predicate: (shown: Shown[]) => boolean): Promise<Shown[]> {
+  const deadline = Date.now() + 30_000
   for (;;) {
     const shown = await notifications(page)
     if (predicate(shown)) return shown
+    if (Date.now() > deadline) throw new Error(`the notifications expected did not appear in 30 s; shown: ${JSON.stringify(shown)}`)
     await page.waitForTimeout(50)
   }
 }
