@@ -126,7 +126,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   const index = new EventIndex(databases.events, { ...(changeBus && { feed: changeBus }) })
   changeBus?.onNews(conversationId => void index.news(conversationId).catch(error => log.warn({ err: error, conversationId }, 'could not read events numbered on other nodes')))
   // Cluster mode: the other nodes are trusted automerge-repo peers over the Redis bus (docs/cluster.md).
-  const cluster = options.redis === undefined ? undefined : createCluster({ redisUrl: options.redis, heartbeatMs: options.clusterHeartbeatMs, registry, metrics: metrics.register, log })
+  const cluster = options.redis === undefined ? undefined : createCluster({ redisUrl: options.redis, heartbeatMs: options.clusterHeartbeatMs, registry, metrics: metrics.register, log, sharedRegistry: options.postgres !== undefined })
 
   let guard: SyncGuard | undefined
   // With the relay core, segments are change logs served by the hub, not repo documents (relay/hub.ts).

@@ -18,6 +18,8 @@ export interface ClusterOptions {
   /** The server's Prometheus registry, for the bus metrics. */
   metrics: Registry
   log: BusLogger
+  /** The nodes share one registry in PostgreSQL (--postgres), not one LevelDB each. */
+  sharedRegistry: boolean
 }
 
 export interface Cluster {
@@ -36,7 +38,7 @@ export function createCluster(options: ClusterOptions): Cluster {
   let adapter: RedisBusAdapter | undefined
   const metrics = busMetrics(options.metrics, () => adapter?.connected ?? false)
   adapter = new RedisBusAdapter({ url: options.redisUrl, heartbeatMs: options.heartbeatMs, hooks: registryFacts(registry), metrics, log })
-  locateOverBus(registry, adapter)
+  locateOverBus(registry, adapter, options.sharedRegistry)
   const bus = adapter
   return {
     adapter: bus,

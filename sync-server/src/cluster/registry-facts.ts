@@ -87,15 +87,18 @@ export function registryFacts(registry: AccessRegistry): Required<BusHooks> {
 }
 
 /** Lets the registry ask the other nodes about documents it has no entry for, and answers them. */
-export function locateOverBus(registry: AccessRegistry, bus: RedisBusAdapter): void {
+export function locateOverBus(registry: AccessRegistry, bus: RedisBusAdapter, shared: boolean): void {
   bus.answer(LOCATE, async body => {
     const documentId = (body as { documentId?: unknown })?.documentId
     if (typeof documentId !== 'string') return null
     const entry = await registry.localEntry(documentId)
-    // "Not here" holds for this moment only, and is not kept: the asker is about to register
-    // it, in PostgreSQL for every node, and a remembered absence would refuse it here later
-    // (a segment the relay core loaded for an HTTP call is then checked against this cache).
-    if (entry === null) registry.forget(documentId)
+    // Sharing PostgreSQL, "not here" holds for this moment only, and is not kept: the asker is
+    // about to register it there, for every node, and a remembered absence would refuse it
+    // here later (a segment the relay core loaded for an HTTP call is checked against this
+    // cache). Each node on its own LevelDB learns the registration from the asker's fact on
+    // the bus instead; forgetting there made a node miss documents now and then
+    // (sync-server/test/cluster/cluster.test.ts, 2–3 runs in 10).
+    if (entry === null && shared) registry.forget(documentId)
     return entry
   })
   registry.setLocator(async documentId => {
