@@ -126,6 +126,14 @@ describe('decodeChangeChunk', () => {
     )
   })
 
+  it('reads integers of eight LEB128 bytes exactly, negative ones included', () => {
+    for (const n of [-1940206279577340, 1940206279577340, -(2 ** 53) + 1, 2 ** 53 - 1, -(2 ** 49) - 3]) {
+      const doc = A.change(A.init<Record<string, unknown>>(), d => void (d.n = n))
+      const chunk = A.getLastLocalChange(doc)!
+      expect(decodeChangeChunk(chunk, hashOf(chunk))).toStrictEqual(A.decodeChange(chunk))
+    }
+  })
+
   it('leaves compressed changes and other actions to Automerge', () => {
     let doc = A.from<{ text: A.Text; n: A.Counter }>({ text: new A.Text(''), n: new A.Counter(0) })
     doc = A.change(doc, d => d.n.increment(1))

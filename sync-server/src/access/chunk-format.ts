@@ -99,6 +99,7 @@ export class Reader {
 
   /** Signed LEB128, within ±2^53. `canonical`: refuse a last byte that only repeats the sign. */
   sleb(canonical = false): number {
+    const start = this.#offset
     let value = 0
     let scale = 1
     let previous = -1
@@ -109,11 +110,27 @@ export class Reader {
       scale *= 128
       if ((byte & 0x80) === 0) {
         if (canonical && previous >= 0 && (byte === 0 ? (previous & 0x40) === 0 : byte === 0x7f && (previous & 0x40) !== 0)) throw new ChunkError('padded (overlong) number')
+        // Eight bytes: the sum passed 2^53 on its way, where doubles drop low bits.
+        if (scale > 2 ** 53) return this.#exactSleb(start)
         return byte & 0x40 ? value - scale : value
       }
       previous = byte
       if (scale > 2 ** 49) throw new ChunkError('number too large')
     }
+  }
+
+  /** The signed LEB128 at `start` again, in BigInt, refused beyond ±2^53. */
+  #exactSleb(start: number): number {
+    let value = 0n
+    let shift = 0n
+    for (let i = start; i < this.#offset; i++) {
+      value |= BigInt(this.#bytes[i]! & 0x7f) << shift
+      shift += 7n
+    }
+    if (this.#bytes[this.#offset - 1]! & 0x40) value -= 1n << shift
+    const number = Number(value)
+    if (!Number.isSafeInteger(number)) throw new ChunkError('number too large')
+    return number
   }
 
   take(length: number): Uint8Array {
