@@ -1,6 +1,7 @@
 /** A moderation hook the tests run (a real HTTP server on port 0), and waits on the decisions the server writes. */
 import type { ModeratedEvent, ParleyEvent } from '@parley/core'
-import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { createServer, type Server } from 'node:http'
+import { text as body } from 'node:stream/consumers'
 import type { TestServer } from '../src/testing.ts'
 
 export interface TestHook {
@@ -34,15 +35,6 @@ export async function startHook(mode: 'answer' | 'hang' = 'answer'): Promise<Tes
         server.close(() => resolve())
       }),
   }
-}
-
-function body(request: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    request.on('data', chunk => chunks.push(chunk as Buffer))
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-    request.on('error', reject)
-  })
 }
 
 /** Every event of a conversation over HTTP, oldest first. */
