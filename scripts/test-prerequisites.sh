@@ -14,6 +14,7 @@
 #   rabbitmqctl   $PARLEY_RABBITMQCTL or rabbitmqctl on PATH     rabbitmq-server  sync-server/test/ingest
 #   nats-server   only when nothing answers on 127.0.0.1:4222:  nats-server      sync-server/test/ingest
 #                 $PARLEY_NATS_SERVER or /usr/sbin/nats-server
+#   openssl       openssl on PATH                               openssl          sync-server/test/push-service.ts (a TLS certificate)
 #
 # RabbitMQ and NATS: the ingest tests use the brokers on 127.0.0.1:5672 (guest/guest; a vhost
 # per test, made with rabbitmqctl) and 127.0.0.1:4222 (JetStream; a stream per test). One
@@ -30,7 +31,8 @@ present() { [ -x "$1" ] || command -v "$1" >/dev/null 2>&1; }
 present "${PARLEY_CHROMIUM:-/usr/bin/chromium}" || missing+=(chromium)
 present "${PARLEY_NGINX:-/usr/sbin/nginx}" || missing+=(nginx)
 present "${PARLEY_REDIS_SERVER:-redis-server}" || missing+=(redis-server)
-postgres_answers() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+present openssl || missing+=(openssl)
+answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 postgres_programs() {
   local dir
   for dir in ${PARLEY_POSTGRES_BIN:-} $(printf '%s ' ${PATH//:/ }) /usr/lib/postgresql/*/bin; do
@@ -38,9 +40,8 @@ postgres_programs() {
   done
   return 1
 }
-postgres_ready() { [ -n "${PARLEY_TEST_POSTGRES:-}" ] || postgres_answers || postgres_programs; }
+postgres_ready() { [ -n "${PARLEY_TEST_POSTGRES:-}" ] || answers 5432 || postgres_programs; }
 postgres_ready || missing+=(postgresql)
-answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 nats_bin=${PARLEY_NATS_SERVER:-/usr/sbin/nats-server}
 rabbitmq_answers() { answers 5672 && "${PARLEY_RABBITMQCTL:-rabbitmqctl}" -q status >/dev/null 2>&1; }
 present "${PARLEY_RABBITMQCTL:-rabbitmqctl}" || missing+=(rabbitmq-server)
@@ -107,7 +108,7 @@ fi
 for package in "${missing[@]}"; do
   echo "test prerequisites: installed $package $(dpkg-query -W -f='${Version}' "$package")"
 done
-present "${PARLEY_CHROMIUM:-/usr/bin/chromium}" && present "${PARLEY_NGINX:-/usr/sbin/nginx}" && present "${PARLEY_REDIS_SERVER:-redis-server}" && postgres_ready &&
+present "${PARLEY_CHROMIUM:-/usr/bin/chromium}" && present "${PARLEY_NGINX:-/usr/sbin/nginx}" && present "${PARLEY_REDIS_SERVER:-redis-server}" && present openssl && postgres_ready &&
   present "${PARLEY_RABBITMQCTL:-rabbitmqctl}" && { answers 4222 || present "$nats_bin"; } || {
   echo "npm test: installed ${missing[*]}, but a program is still not where the tests look (check PARLEY_CHROMIUM / PARLEY_NGINX / PARLEY_REDIS_SERVER / PARLEY_POSTGRES_BIN / PARLEY_RABBITMQCTL / PARLEY_NATS_SERVER)" >&2
   exit 1
