@@ -1,25 +1,12 @@
-import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parley } from '../../../test/support/cli-process.ts'
 
-const BIN = fileURLToPath(new URL('../bin/parley.js', import.meta.url))
 const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url')
 /** The CLI only reads `sub` when no server is involved. */
 const TOKEN = `${encode({ alg: 'none' })}.${encode({ sub: 'alice' })}.`
-
-function parley(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise(resolve => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', chunk => (stdout += chunk))
-    child.stderr.on('data', chunk => (stderr += chunk))
-    child.on('exit', code => resolve({ code, stdout, stderr }))
-  })
-}
 
 describe('parley without a server', () => {
   let data: string
