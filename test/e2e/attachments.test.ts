@@ -5,7 +5,7 @@
  * resumes from the server's offset; receivers fetch on demand and keep the bytes; a
  * non-member is refused.
  */
-import type { ParleyClient, UploadState } from '@parley/client'
+import { sha256Hex, type ParleyClient, type UploadState } from '@parley/client'
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ClientPool, onStatus } from '../support/clients.ts'
@@ -63,7 +63,7 @@ describe('attachments through the SDK', () => {
     await bob.sync({ timeout: 20_000 })
     expect(bobs.uploadState(id)).toBeUndefined()
     expect(new TextDecoder().decode(await bobs.file(id))).toBe(new TextDecoder().decode(bytes))
-    // Kept on bob's device: fetched again with the server gone.
+    // Kept on bob's device once fetched.
     expect(bob.attachments.blobs.has(hash)).toBe(true)
 
     const mallory = await pool.connect(server, 'mallory')
@@ -84,7 +84,6 @@ describe('attachments through the SDK', () => {
     }
     alice.attachments.uploads.on('upload', listener)
     const done = uploadStates(alice, () => hash)
-    const { sha256Hex } = await import('@parley/client')
     hash = await sha256Hex(bytes)
     const id = await conversation.sendFile({ name: 'big.bin', bytes })
     const states = await done
