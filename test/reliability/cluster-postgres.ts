@@ -11,9 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from '@parley/benchmarks/processes'
-import { postgresBinDir, reapOnExit } from '@parley/sync-server/testing'
-
-const READY_MS = 60_000
+import { postgresBinDir, reapOnExit, untilReady } from '@parley/sync-server/testing'
 
 function runAs(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined
@@ -85,25 +83,6 @@ export class RestartablePostgres {
     const args = ['-D', this.#data, '-p', String(this.port), '-h', '127.0.0.1', '-k', this.#dir, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
     const child = reapOnExit(spawn(join(this.#bin, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], ...this.#user }))
     this.#child = child
-    let log = ''
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`postgres did not start within ${READY_MS} ms:\n${log}`)), READY_MS)
-      const onData = (chunk: Buffer): void => {
-        log += chunk.toString()
-        if (/ready to accept connections/.test(log)) {
-          clearTimeout(timer)
-          resolve()
-        }
-      }
-      child.stdout!.on('data', onData)
-      child.stderr!.on('data', onData)
-      child.once('exit', code => {
-        clearTimeout(timer)
-        reject(new Error(`postgres exited with ${code} before it was ready:\n${log}`))
-      })
-    })
-    // Its output is no longer read: keep the pipes drained.
-    child.stdout!.resume()
-    child.stderr!.resume()
+    await untilReady(child, /ready to accept connections/, 'postgres')
   }
 }
