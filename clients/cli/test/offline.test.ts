@@ -3,10 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parley } from '../../../test/support/cli-process.ts'
+import { testToken } from '../../sdk/test/helpers.ts'
 
-const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url')
-/** The CLI only reads `sub` when no server is involved. */
-const TOKEN = `${encode({ alg: 'none' })}.${encode({ sub: 'alice' })}.`
+const TOKEN = testToken('alice')
 
 describe('parley without a server', () => {
   let data: string

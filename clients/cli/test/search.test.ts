@@ -8,9 +8,9 @@ import { join } from 'node:path'
 import { createClient } from '@parley/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parley } from '../../../test/support/cli-process.ts'
+import { testToken } from '../../sdk/test/helpers.ts'
 
-const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url')
-const TOKEN = `${encode({ alg: 'none' })}.${encode({ sub: 'alice' })}.`
+const TOKEN = testToken('alice')
 
 describe('parley search', () => {
   let data: string
