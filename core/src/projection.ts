@@ -129,14 +129,9 @@ export function projectMessage(message: ItemEvent, modifiers: readonly ModifierE
   return item
 }
 
-/** Removed by the server's moderation (not an edit of it: the message then shows its earlier text). */
-export function isRemovedByModeration(item: TimelineItem): boolean {
-  return item.moderation?.decision === 'rejected' && item.moderation.edit === undefined
-}
-
 /** Neither deleted by its author nor removed by moderation. */
 export function isShown(item: TimelineItem): boolean {
-  return !item.deleted && !isRemovedByModeration(item)
+  return !item.deleted && !(item.moderation?.decision === 'rejected' && item.moderation.edit === undefined)
 }
 
 /**

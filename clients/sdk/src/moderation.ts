@@ -4,7 +4,7 @@
  * out a rejected edit; these say it in words, the same in every front end. Everyone sees
  * that a message was removed; only its author is told why.
  */
-import { isRemovedByModeration, isShown, type TimelineItem } from '@parley/core'
+import { isShown, type TimelineItem } from '@parley/core'
 
 export const REMOVED_BY_MODERATION = 'Removed by moderation'
 
@@ -17,4 +17,9 @@ export function moderationNotice(item: TimelineItem, me: string): string | undef
   return own ? `${REMOVED_BY_MODERATION}: ${moderation.reason}` : REMOVED_BY_MODERATION
 }
 
-export { isRemovedByModeration, isShown }
+/** Removed by the server's moderation (not an edit of it: the message then shows its earlier text). */
+export function isRemovedByModeration(item: TimelineItem): boolean {
+  return item.moderation?.decision === 'rejected' && item.moderation.edit === undefined
+}
+
+export { isShown }
