@@ -7,7 +7,6 @@
 import type { AccessRegistry } from '../access/registry.ts'
 import type { EventIndex } from '../events/event-index.ts'
 import type { WebhookQueue } from '../webhooks/dispatcher.ts'
-import { type MessageEvent, onMessageForOffline } from '../webhooks/offline-members.ts'
 import { pushEvent } from './payload.ts'
 import type { PushSubscriptionStore } from './subscriptions.ts'
 
@@ -25,13 +24,20 @@ export interface OfflineDevicesContext {
 }
 
 export function pushToOfflineDevices(ctx: OfflineDevicesContext): void {
-  // In a cluster only the node that numbered an event queues its pushes (see onMessageForOffline).
-  onMessageForOffline(ctx, (conversationId, seq, event, recipients) => {
-    enqueue(ctx, conversationId, seq, event, recipients).catch(error => ctx.log.warn({ err: error, conversationId, seq }, 'could not queue push notifications'))
+  const { index, registry, isOnline, log } = ctx
+  // 'numbered', not 'stored': in a cluster only the node that numbered an event queues its pushes.
+  index.on('numbered', (conversationId, events) => {
+    const members = Object.keys(registry.membersOf(conversationId) ?? {})
+    for (const { seq, event } of events) {
+      if (event.type !== 'message') continue
+      const recipients = members.filter(member => member !== event.author && !isOnline(member))
+      if (recipients.length === 0) continue
+      enqueue(ctx, conversationId, seq, event, recipients).catch(error => log.warn({ err: error, conversationId, seq }, 'could not queue push notifications'))
+    }
   })
 }
 
-async function enqueue(ctx: OfflineDevicesContext, conversationId: string, seq: number, event: MessageEvent, recipients: string[]): Promise<void> {
+async function enqueue(ctx: OfflineDevicesContext, conversationId: string, seq: number, event: { id: string; author: string; at: number; text?: string; priority?: 'high' | 'normal' | 'low' }, recipients: string[]): Promise<void> {
   const targets = (await Promise.all(recipients.map(async user => (await ctx.store.devices(user)).map(device => ({ user, device: device.id }))))).flat()
   if (targets.length === 0) return
   const title = await ctx.title(conversationId, event.author).catch(() => undefined)

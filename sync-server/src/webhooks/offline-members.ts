@@ -3,7 +3,6 @@
  * author with no device connected when the server numbers it. One notification per
  * message, listing those members, at the message's priority.
  */
-import type { ParleyEvent } from '@parley/core'
 import type { AccessRegistry } from '../access/registry.ts'
 import type { EventIndex } from '../events/event-index.ts'
 import type { WebhookQueue } from './dispatcher.ts'
@@ -16,33 +15,17 @@ export interface OfflineMembersContext {
   log: { warn(obj: object, msg: string): void }
 }
 
-/** A message event: what `onMessageForOffline` hands its caller. */
-export type MessageEvent = Extract<ParleyEvent, { type: 'message' }>
-
-/**
- * Calls `deliver` for each message this node numbers that has members other than its
- * author with no device connected, with those members (the logic webhooks and Web Push share).
- */
-export function onMessageForOffline(
-  { index, registry, isOnline }: Pick<OfflineMembersContext, 'index' | 'registry' | 'isOnline'>,
-  deliver: (conversationId: string, seq: number, event: MessageEvent, recipients: string[]) => void,
-): void {
-  // 'numbered', not 'stored': nodes sharing a database hear of each event, but only the node that numbered it queues its notifications.
+export function notifyOfflineMembers({ index, registry, dispatcher, isOnline, log }: OfflineMembersContext): void {
+  // 'numbered', not 'stored': nodes sharing a database hear of each event, but only the node that numbered it queues its webhook.
   index.on('numbered', (conversationId, events) => {
     const members = Object.keys(registry.membersOf(conversationId) ?? {})
     for (const { seq, event } of events) {
       if (event.type !== 'message') continue
       const recipients = members.filter(member => member !== event.author && !isOnline(member))
-      if (recipients.length > 0) deliver(conversationId, seq, event, recipients)
+      if (recipients.length === 0) continue
+      dispatcher
+        .enqueue({ conversationId, seq, event: { ...event }, recipients, priority: event.priority ?? 'normal' })
+        .catch(error => log.warn({ err: error, conversationId, seq }, 'could not queue a webhook'))
     }
-  })
-}
-
-export function notifyOfflineMembers(ctx: OfflineMembersContext): void {
-  const { dispatcher, log } = ctx
-  onMessageForOffline(ctx, (conversationId, seq, event, recipients) => {
-    dispatcher
-      .enqueue({ conversationId, seq, event: { ...event }, recipients, priority: event.priority ?? 'normal' })
-      .catch(error => log.warn({ err: error, conversationId, seq }, 'could not queue a webhook'))
   })
 }
