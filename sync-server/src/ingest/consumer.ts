@@ -5,7 +5,6 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fullJitterMs } from './backoff.ts'
 import type { DeadReason } from './message.ts'
 import type { IngestMetrics } from './metrics.ts'
 import type { IngestProcessor, Outcome } from './processor.ts'
@@ -101,7 +100,7 @@ export class IngestRun {
         return
       }
       case 'retry': {
-        const delayMs = fullJitterMs(this.#retries++, RETRY_MIN_MS, RETRY_MAX_MS)
+        const delayMs = Math.round(Math.random() * Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(this.#retries++, 20)))
         this.log.warn({ err: outcome.error, detail: outcome.detail, delayMs }, 'ingest: cannot apply the message now; handing it back to the broker')
         await sleep(delayMs, undefined, { signal: this.stopping.signal, ref: false })
         await actions.retry()

@@ -14,7 +14,6 @@ import type { FastifyBaseLogger } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { SequencedEvent } from '../events/event-index.ts'
-import { fullJitterMs } from './backoff.ts'
 
 export interface PublishedEvent {
   readonly conversationId: string
@@ -105,7 +104,7 @@ export class EventPublisher {
         this.#failures = 0
       } catch (error) {
         const { minRetryMs = 200, maxRetryMs = 30_000 } = this.#options
-        const delayMs = fullJitterMs(this.#failures++, minRetryMs, maxRetryMs)
+        const delayMs = Math.round(Math.random() * Math.min(maxRetryMs, minRetryMs * 2 ** Math.min(this.#failures++, 20)))
         this.#retried.inc(labels)
         log.warn({ err: error, delayMs, queued: this.#queue.length }, 'publish events: the broker did not take an event; retrying')
         await sleep(delayMs, undefined, { signal: this.#stopping.signal, ref: false }).catch(() => undefined)
