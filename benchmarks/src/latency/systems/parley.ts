@@ -16,8 +16,9 @@ export const parley: System = {
   path: '/sync',
   serverCommand: (port, dataDir, secret) => ({
     command: process.execPath,
-    // BENCH_PROFILE_DIR=… writes a V8 CPU profile of the server (open it in Chrome DevTools).
-    args: [...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), PARLEY_BIN, '--port', String(port), '--data', dataDir, '--jwt-secret', secret, '--log-level', 'warn', ...UNTHROTTLED],
+    // BENCH_PROFILE_DIR=… writes a V8 CPU profile of the server (open it in Chrome DevTools);
+    // BENCH_SERVER_FLAGS="--perf-basic-prof" (or any Node flags) goes to the server's node.
+    args: [...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), ...(process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? []), PARLEY_BIN, '--port', String(port), '--data', dataDir, '--jwt-secret', secret, '--log-level', 'warn', ...UNTHROTTLED],
   }),
   async client(url, token) {
     const client = await createClient({ server: url, token })
