@@ -79,10 +79,12 @@ async function measure(key: SystemKey): Promise<Row> {
     let cpuStart = 0
     let splitStart = { user: 0, system: 0 }
     let framesStart: Frames | undefined
+    let clientsStart = [0, 0]
     for (let index = 0; index < warmup + measured; index++) {
       if (index === warmup) {
         cpuStart = cpuSeconds(server.pid!)
         splitStart = cpuSplit(server.pid!)
+        clientsStart = [cpuSeconds(sender.pid!), cpuSeconds(receiver.pid!)]
         framesStart = await system.frames?.(port)
       }
       const got = nextMessage<{ index: number; latencyMs: number }>(receiver, 'got')
@@ -94,6 +96,7 @@ async function measure(key: SystemKey): Promise<Row> {
     const framesEnd = await system.frames?.(port)
     const splitEnd = cpuSplit(server.pid!)
     if (ONLY) process.stderr.write(`server CPU per message: ${(((splitEnd.user - splitStart.user) * 1000) / measured).toFixed(2)} ms user, ${(((splitEnd.system - splitStart.system) * 1000) / measured).toFixed(2)} ms system\n`)
+    if (ONLY) process.stderr.write(`client CPU per message: sender ${(((cpuSeconds(sender.pid!) - clientsStart[0]!) * 1000) / measured).toFixed(2)} ms, receiver ${(((cpuSeconds(receiver.pid!) - clientsStart[1]!) * 1000) / measured).toFixed(2)} ms\n`)
     if (ONLY && framesStart && framesEnd) process.stderr.write(`frames per message: ${((framesEnd.in - framesStart.in) / measured).toFixed(2)} in, ${((framesEnd.out - framesStart.out) / measured).toFixed(2)} out\n`)
     const row = { system: system.name, latency: summarize(latencies), serverCpuMsPerMessage: Math.round((cpuMs / measured) * 100) / 100, serverPeakRssMiB: peakRssMiB(server.pid!) }
     for (const worker of workers) worker.send({ type: 'close' })
