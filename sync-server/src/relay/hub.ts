@@ -28,7 +28,7 @@ import { ChangeLog, type AppendResult, type LoggedChange } from './change-log.ts
 import { LOG_BATCH_DELAY_MS, LogStorage } from './log-storage.ts'
 import { canForward, createPeerState, decodeSyncMessage, forwardable, forwarded, generate, receive, type PeerState, type SyncMessage } from './peer-sync.ts'
 import { applyEffects, checkSegmentIngress, rememberAuthors } from './segment-ingress.ts'
-import { serverChange } from './server-change.ts'
+import { ServerChanges } from './server-change.ts'
 
 /** Extension points: the event index, webhooks and metrics hang off these. */
 export interface RelayHooks {
@@ -94,6 +94,8 @@ export class RelayHub {
   readonly #peerSegments = new Map<PeerId, Set<string>>()
   /** One actor for every change this server process makes (its seq continues in each log). */
   readonly #actor = randomBytes(16).toString('hex')
+  /** The documents the server's own changes are made on (server-change.ts). */
+  readonly #serverChanges = new ServerChanges(this.#actor)
   readonly #sweep: ReturnType<typeof setInterval>
   /** Accepted hashes of client changes, written in groups (accept-batch.ts). */
   readonly #accepts: AcceptBatch
@@ -241,21 +243,26 @@ export class RelayHub {
 
   /**
    * A change the server makes itself (HTTP publish, a new segment): built with Automerge
-   * on the segment loaded from its log, appended as the server's own change (its actor
-   * bound to the server, the change accepted), stored and sent to the segment's peers.
+   * on the segment's document (server-change.ts), appended as the server's own change (its
+   * actor bound to the server, the change accepted), checked onto the segment's state,
+   * stored and sent to the segment's peers.
    */
   async changeAsServer(segmentId: string, change: (doc: SegmentDoc) => void): Promise<void> {
     const segment = await this.#current(segmentId)
     await this.#serial(segment, async () => {
-      const { changes, decoded } = serverChange(segment.log, this.#actor, change)
+      const { changes, decoded } = this.#serverChanges.make(segmentId, segment.log, change)
       if (changes.length === 0) return
       await this.#options.registry.bindActor(this.#actor, SERVER_ACTOR_OWNER)
       await this.#options.registry.accept(decoded.map(item => item.hash))
       const before = segment.log.heads()
       const appended = segment.log.append(changes)
-      if (appended.rejected.length > 0) throw new Error(`the server's own change was refused: ${appended.rejected[0]!.message}`)
-      const folded = foldLog(segment.log, this.#options.limits)
-      segment.state = folded?.state ?? null
+      if (appended.rejected.length > 0) {
+        this.#serverChanges.forget(segmentId)
+        throw new Error(`the server's own change was refused: ${appended.rejected[0]!.message}`)
+      }
+      // The server's change on the state so far (its whole log the first time, as #takeIn does).
+      const checked = segment.state && checkSegmentLogChanges(segment.state, [], decoded, '', undefined, this.#options.limits)
+      segment.state = checked && !isViolation(checked) ? checked.state : (foldLog(segment.log, this.#options.limits)?.state ?? null)
       segment.conversation ??= segment.state?.conversation
       this.#accepted(segment, appended.accepted, before, undefined)
     })
@@ -489,6 +496,7 @@ export class RelayHub {
       await this.#serial(segment, async () => {
         if (segment.peers.size > 0) return
         this.#segments.delete(segment.id)
+        this.#serverChanges.forget(segment.id)
         await this.#storage.flush()
         if (segment.log.size > 0 && this.#storage.shouldCompact(segment.id)) await this.#storage.compact(segment.id, segment.log)
         this.#storage.forget(segment.id)

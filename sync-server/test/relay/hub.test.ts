@@ -94,6 +94,26 @@ describe('RelayHub', () => {
     expect(violation).toMatchObject({ code: 4403, reason: expect.stringContaining('event ID e1 is already alice’s event') })
   })
 
+  it('makes the server’s own changes on the latest log, client changes in between included, each after the heads it saw', async () => {
+    const { hub, conversation } = await setup()
+    const segmentId = newId()
+    let alice = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
+    expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getAllChanges(alice) })), 'alice', ALICE)).toBeUndefined()
+    const event = (id: string, author: string, at: number) => ({ id, type: 'message' as const, author, device: 'd', at, text: id })
+    await hub.changeAsServer(segmentId, d => appendEvent(d, event('http-1', 'alice', 1)))
+    // Alice catches up on the server's change, then writes; the server writes again after her.
+    alice = A.merge(alice, (await hub.document<SegmentDoc>(segmentId))!)
+    const before = alice
+    alice = A.change(alice, d => appendEvent(d, event('client-2', 'alice', 2)))
+    expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getChanges(before, alice) })), 'alice', ALICE)).toBeUndefined()
+    await hub.changeAsServer(segmentId, d => appendEvent(d, event('http-3', 'alice', 3)))
+    const stored = (await hub.document<SegmentDoc>(segmentId))!
+    expect(stored.events.map(item => JSON.parse(String(item)).id)).toEqual(['http-1', 'client-2', 'http-3'])
+    // The last server change depends on alice's: one head, no fork.
+    expect(await hub.heads(segmentId)).toHaveLength(1)
+    expect(await hub.isFull(segmentId)).toBe(false)
+  })
+
   it('writes the changes of messages that arrive within the batch delay as one incremental, not one per message', async () => {
     const storage = new MemoryStorageAdapter()
     const saved: string[] = []

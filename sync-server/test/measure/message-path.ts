@@ -1,0 +1,83 @@
+/**
+ * µs of CPU per one-to-one message through RelayHub.receive alone (no socket, no frame
+ * decode): alice's change (checked, appended, stored, numbered, forwarded to bob, alice
+ * acknowledged) and bob's acknowledgement, with the server's real LevelDB databases. The
+ * rest of the server's CPU per message (`npm run bench:latency`) is the sockets, the
+ * frames and the network adapter.
+ * node --import tsx --conditions=@parley/source sync-server/test/measure/message-path.ts [messages ≤ 900]
+ * PARLEY_MEASURE_STORE=0 leaves out the stores (memory storage, no index) to show their share.
+ */
+import { next as A } from '@automerge/automerge'
+import { generateAutomergeUrl, parseAutomergeUrl, type DocumentId, type Message, type PeerId } from '@automerge/automerge-repo'
+import { appendEvent, DEFAULT_LIMITS, initSegment, MemoryStorageAdapter, sortUnique, type SegmentDoc } from '@parley/core'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pino from 'pino'
+import { AccessRegistry } from '../../src/access/registry.ts'
+import { EventIndex } from '../../src/events/event-index.ts'
+import { RelayHub } from '../../src/relay/hub.ts'
+import { openDatabases } from '../../src/storage/databases.ts'
+
+const N = Math.min(Number(process.argv[2] ?? 900), 900)
+const WARMUP_SEGMENTS = 4
+const store = process.env.PARLEY_MEASURE_STORE !== '0'
+const newId = () => parseAutomergeUrl(generateAutomergeUrl()).documentId
+const dir = await mkdtemp(join(tmpdir(), 'parley-path-'))
+const databases = await openDatabases(dir, { log: pino({ level: 'silent' }) } as never)
+const registry = new AccessRegistry(databases.registry)
+const index = new EventIndex(databases.events)
+let sent = 0
+const hub = new RelayHub({
+  storage: store ? databases.documents : new MemoryStorageAdapter(),
+  registry,
+  limits: DEFAULT_LIMITS,
+  index,
+  send: () => void sent++,
+  peerId: () => 'server' as PeerId,
+  idleMs: 0,
+  maxLoaded: 0,
+  hooks: store ? { accepted: (conversation, _segment, events) => index.record(conversation, sortUnique(events)) } : {},
+  log: pino({ level: 'silent' }),
+})
+const conversation = newId()
+await registry.register(conversation, { type: 'head', members: { alice: 'owner', bob: 'member' } })
+
+/** A new segment of the conversation, with alice's writes prepared beforehand: each message's sync message and bob's acknowledgement after it. */
+async function segment(count: number) {
+  const segmentId = newId() as DocumentId
+  const sync = (data: Uint8Array, peer: string) => ({ type: 'sync', senderId: peer, targetId: 'server', documentId: segmentId, data }) as Message & { documentId: DocumentId; data: Uint8Array }
+  let doc = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
+  await hub.receive(sync(A.encodeSyncMessage({ heads: A.getHeads(doc), need: [], have: [], changes: A.getAllChanges(doc) }), '@alice/a'), 'alice', '@alice/a' as PeerId)
+  const start = A.getHeads(doc)
+  await hub.receive(sync(A.encodeSyncMessage({ heads: start, need: [], have: [{ lastSync: start, bloom: new Uint8Array() }], changes: [] }), '@bob/b'), 'bob', '@bob/b' as PeerId)
+  const steps: { change: Uint8Array; ack: Uint8Array }[] = []
+  for (let i = 0; i < count; i++) {
+    const before = A.getHeads(doc)
+    doc = A.change(doc, d => appendEvent(d, { id: `${segmentId}-${i}`, type: 'message', author: 'alice', device: 'a', at: i, text: `message ${i} with about a hundred bytes of ordinary chat text in it, like most do` }))
+    const heads = A.getHeads(doc)
+    steps.push({
+      change: A.encodeSyncMessage({ heads, need: [], have: [{ lastSync: before, bloom: new Uint8Array() }], changes: [A.getLastLocalChange(doc)!] }),
+      ack: A.encodeSyncMessage({ heads, need: [], have: [{ lastSync: heads, bloom: new Uint8Array() }], changes: [] }),
+    })
+  }
+  return async () => {
+    for (const step of steps) {
+      await hub.receive(sync(step.change, '@alice/a'), 'alice', '@alice/a' as PeerId)
+      await hub.receive(sync(step.ack, '@bob/b'), 'bob', '@bob/b' as PeerId)
+    }
+  }
+}
+
+// A segment holds at most SEGMENT_SIZE events: warmed up on earlier segments, as a long-running server is.
+for (let i = 0; i < WARMUP_SEGMENTS; i++) await (await segment(900))()
+const run = await segment(N)
+sent = 0
+const before = process.cpuUsage()
+await run()
+await hub.flush()
+const used = process.cpuUsage(before)
+console.log(`${((used.user + used.system) / N).toFixed(1)} µs CPU per message through RelayHub.receive (change + acknowledgement${store ? ', LevelDB stores' : ', no stores'}; ${sent} frames sent)`)
+await hub.close()
+await databases.close()
+await rm(dir, { recursive: true, force: true })
