@@ -55,6 +55,8 @@ export class ServerMetrics implements AdapterMetrics {
   readonly #webhookQueueDepth: Gauge
   readonly #syncMessages: Counter<'direction'>
   readonly #syncBytes: Counter<'direction'>
+  /** The labelled series counted on every frame, looked up once (a `labels()` call hashes its labels each time). */
+  readonly #frames: Record<'in' | 'out', { messages: Counter.Internal; bytes: Counter.Internal }>
   readonly #eventsStored: Counter
   readonly #connectionsClosed: Counter<'code'>
   readonly #webhookRetries: Counter
@@ -150,9 +152,11 @@ export class ServerMetrics implements AdapterMetrics {
       },
     })
     // Labelled series that must read 0 before the first frame, so rate() has a start.
-    for (const direction of ['in', 'out']) {
-      this.#syncMessages.labels(direction).inc(0)
-      this.#syncBytes.labels(direction).inc(0)
+    const series = (direction: 'in' | 'out') => ({ messages: this.#syncMessages.labels(direction), bytes: this.#syncBytes.labels(direction) })
+    this.#frames = { in: series('in'), out: series('out') }
+    for (const { messages, bytes } of Object.values(this.#frames)) {
+      messages.inc(0)
+      bytes.inc(0)
     }
     this.#loopDelay.enable()
   }
@@ -187,13 +191,13 @@ export class ServerMetrics implements AdapterMetrics {
   }
 
   messageIn(bytes: number): void {
-    this.#syncMessages.labels('in').inc()
-    this.#syncBytes.labels('in').inc(bytes)
+    this.#frames.in.messages.inc()
+    this.#frames.in.bytes.inc(bytes)
   }
 
   messageOut(bytes: number): void {
-    this.#syncMessages.labels('out').inc()
-    this.#syncBytes.labels('out').inc(bytes)
+    this.#frames.out.messages.inc()
+    this.#frames.out.bytes.inc(bytes)
   }
 
   deliveryLatency(seconds: number): void {
