@@ -10,6 +10,11 @@
  * numbered reach this node's waiters through a feed (the segment bus): a waiter `follow`s
  * the conversation, which makes the node listen on it, and the feed's news of it makes
  * the index read the new numbers back from the store (docs/cluster.md, "HTTP streams").
+ *
+ * A numbering that fails (PostgreSQL unreachable) is tried again by itself, after 1 s
+ * doubling to 30 s as the relay core's log writes are (relay/log-storage.ts), and sooner
+ * with the conversation's next events: events accepted during an outage are numbered once
+ * the store answers, without waiting for their segment to be loaded again.
  */
 import type { ParleyEvent } from '@parley/core'
 import { EventEmitter } from 'node:events'
@@ -27,14 +32,28 @@ export interface Page {
 
 export type Cursor = { after: number } | { before: number }
 
+export interface UnnotifiedEvent extends SequencedEvent {
+  conversationId: string
+}
+
 /** Where the numbers are kept. One `append` per conversation at a time in a process (EventIndex sees to it). */
 export interface EventStore {
   /**
    * Numbers the events not numbered yet, in the order given, after the conversation's
    * highest number, and stores them; an event already numbered (by ID) keeps its number.
    * `all`: every event given with its number; `fresh`: those this call numbered.
+   * `notify`: the events this call numbers are also listed as not notified yet, in the
+   * same write (events/notifications.ts), until `notified` takes them off.
    */
-  append(conversationId: string, events: readonly ParleyEvent[]): Promise<{ all: SequencedEvent[]; fresh: SequencedEvent[] }>
+  append(conversationId: string, events: readonly ParleyEvent[], options?: { notify?: boolean }): Promise<{ all: SequencedEvent[]; fresh: SequencedEvent[] }>
+  /**
+   * Events listed as not notified whose listing is `graceMs` old or more, at most `limit`,
+   * each claimed: its listing is dated now, so no other call (of any node) returns it for
+   * another `graceMs`. Ordered by conversation, then number.
+   */
+  claimUnnotified(graceMs: number, limit: number): Promise<UnnotifiedEvent[]>
+  /** Takes events off the not-notified list (their notifications are queued). */
+  notified(events: readonly { conversationId: string; seq: number }[]): Promise<void>
   lastSeq(conversationId: string): Promise<number>
   seqOf(conversationId: string, eventId: string): Promise<number | undefined>
   /** At most `limit` events after `after`, or the last `limit` before `before`; oldest first. */
@@ -56,10 +75,17 @@ export interface EventFeed {
 
 export interface EventIndexOptions {
   readonly feed?: EventFeed
+  /** List what this index numbers as not notified yet (webhooks or Web Push are on: events/notifications.ts). */
+  readonly notify?: boolean
+  /** The first wait before a failed numbering is tried again (ms; doubled while it keeps failing, up to 30 s). */
+  readonly retryMs?: number
+  readonly log?: { warn(obj: object, msg: string): void }
 }
 
 /** Events read back per query when catching up on news. */
 const NEWS_PAGE = 500
+const RETRY_MS = 1000
+const MAX_RETRY_MS = 30_000
 
 type IndexEvents = {
   /** Events this node had not seen before, numbered here or (sharing a database) by another node. */
@@ -79,17 +105,73 @@ export class EventIndex extends EventEmitter<IndexEvents> {
   readonly #followers = new Map<string, number>()
   /** Conversations with a catch-up queued and not started: news arriving meanwhile joins it. */
   readonly #newsQueued = new Set<string>()
+  readonly #options: EventIndexOptions
+  /** Events whose numbering failed, per conversation (by ID, in the order given), waiting to be tried again. */
+  readonly #failed = new Map<string, Map<string, ParleyEvent>>()
+  /** The wait before the next retry; 0 while numbering succeeds. */
+  #retryMs = 0
+  #retryTimer: NodeJS.Timeout | undefined
+  #closed = false
 
   constructor(store: EventStore, options: EventIndexOptions = {}) {
     super()
     this.setMaxListeners(0)
     this.#store = store
     this.#feed = options.feed
+    this.#options = options
   }
 
-  /** Numbers the events not numbered yet, in the order given; resolves with all of them. */
+  /**
+   * Numbers the events not numbered yet, in the order given; resolves with all of them. On
+   * failure the caller is rejected and the events are kept to be tried again (first, with
+   * the conversation's next events, or on their own after the retry delay).
+   */
   record(conversationId: string, events: ParleyEvent[]): Promise<SequencedEvent[]> {
-    return this.#serially(conversationId, () => this.#record(conversationId, events))
+    return this.#serially(conversationId, async () => {
+      const held = this.#failed.get(conversationId)
+      this.#failed.delete(conversationId)
+      const all = held ? [...held.values(), ...events.filter(event => !held.has(event.id))] : events
+      try {
+        const recorded = await this.#record(conversationId, all)
+        if (held) this.#retryMs = 0
+        if (!held) return recorded
+        // The caller's events, in its order (the held ones went first).
+        const byId = new Map(recorded.map(sequenced => [sequenced.event.id, sequenced]))
+        return events.map(event => byId.get(event.id)!)
+      } catch (error) {
+        this.#hold(conversationId, all)
+        throw error
+      }
+    })
+  }
+
+  /** Stops retrying failed numberings (the server is closing). */
+  close(): void {
+    this.#closed = true
+    clearTimeout(this.#retryTimer)
+    this.#retryTimer = undefined
+  }
+
+  /** Keeps events whose numbering failed and schedules a retry (the wait doubles while retries fail). */
+  #hold(conversationId: string, events: readonly ParleyEvent[]): void {
+    if (events.length === 0) return
+    let held = this.#failed.get(conversationId)
+    if (!held) this.#failed.set(conversationId, (held = new Map()))
+    for (const event of events) if (!held.has(event.id)) held.set(event.id, event)
+    if (this.#retryTimer || this.#closed) return
+    const first = this.#options.retryMs ?? RETRY_MS
+    this.#retryMs = this.#retryMs === 0 ? first : Math.min(MAX_RETRY_MS, this.#retryMs * 2)
+    this.#retryTimer = setTimeout(() => void this.#retry(), this.#retryMs)
+    this.#retryTimer.unref()
+  }
+
+  /** Numbers every held conversation's events again (record takes them first); a failure holds them again. */
+  async #retry(): Promise<void> {
+    this.#retryTimer = undefined
+    const conversations = [...this.#failed.keys()]
+    const results = await Promise.allSettled(conversations.map(conversationId => this.record(conversationId, [])))
+    const failed = results.filter(result => result.status === 'rejected')
+    if (failed.length > 0) this.#options.log?.warn({ err: failed[0]!.reason, conversations: failed.length }, 'numbering events failed again; retrying')
   }
 
   /**
@@ -230,7 +312,7 @@ export class EventIndex extends EventEmitter<IndexEvents> {
 
   async #record(conversationId: string, events: ParleyEvent[]): Promise<SequencedEvent[]> {
     await this.#startAnnouncing(conversationId)
-    const { all, fresh } = await this.#store.append(conversationId, events)
+    const { all, fresh } = await this.#store.append(conversationId, events, { notify: this.#options.notify === true })
     const news = await this.#news(conversationId, all, fresh)
     if (news.length > 0) this.emit('stored', conversationId, news)
     if (fresh.length > 0) this.emit('numbered', conversationId, fresh)

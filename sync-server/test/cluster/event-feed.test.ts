@@ -30,7 +30,9 @@ class RecordingFeed implements EventFeed {
 function counting(store: EventStore): EventStore & { pages: number } {
   return {
     pages: 0,
-    append: (conversationId, events) => store.append(conversationId, events),
+    append: (conversationId, events, options) => store.append(conversationId, events, options),
+    claimUnnotified: (graceMs, limit) => store.claimUnnotified(graceMs, limit),
+    notified: events => store.notified(events),
     lastSeq: conversationId => store.lastSeq(conversationId),
     seqOf: (conversationId, eventId) => store.seqOf(conversationId, eventId),
     page(conversationId, cursor, limit) {

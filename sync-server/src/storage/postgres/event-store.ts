@@ -5,13 +5,17 @@
  * conversation's counter row lock: two nodes appending at once get 1, 2, 3 … with no gap
  * and no number twice, and an event appended twice (by two nodes, or again after a
  * restart) keeps its first number.
+ *
+ * With `notify`, the same call lists the events it numbers in parley_unnotified_events
+ * (migration 6) until their notifications are queued (events/notifications.ts).
  */
 import type { ParleyEvent } from '@parley/core'
-import type { Cursor, EventStore, SequencedEvent } from '../../events/event-index.ts'
+import type { Cursor, EventStore, SequencedEvent, UnnotifiedEvent } from '../../events/event-index.ts'
 import type { PostgresPool } from './pool.ts'
 
 interface AppendRow extends Record<string, unknown> { event_id: string; seq: string; fresh: boolean }
 interface EventRow extends Record<string, unknown> { seq: string; event: ParleyEvent }
+interface UnnotifiedRow extends EventRow { conversation_id: string }
 
 export class PostgresEventStore implements EventStore {
   readonly #pool: PostgresPool
@@ -20,12 +24,13 @@ export class PostgresEventStore implements EventStore {
     this.#pool = pool
   }
 
-  async append(conversationId: string, events: readonly ParleyEvent[]): Promise<{ all: SequencedEvent[]; fresh: SequencedEvent[] }> {
+  async append(conversationId: string, events: readonly ParleyEvent[], options: { notify?: boolean } = {}): Promise<{ all: SequencedEvent[]; fresh: SequencedEvent[] }> {
     if (events.length === 0) return { all: [], fresh: [] }
-    const rows = await this.#pool.query<AppendRow>('SELECT event_id, seq, fresh FROM parley_append_events($1, $2::text[], $3::json[])', [
+    const rows = await this.#pool.query<AppendRow>('SELECT event_id, seq, fresh FROM parley_append_events($1, $2::text[], $3::json[], $4::boolean)', [
       conversationId,
       events.map(event => event.id),
       events.map(event => JSON.stringify(event)),
+      options.notify === true,
     ])
     const numbers = new Map(rows.map(row => [row.event_id, { seq: Number(row.seq), fresh: row.fresh }]))
     const all: SequencedEvent[] = []
@@ -59,6 +64,32 @@ export class PostgresEventStore implements EventStore {
         : await this.#pool.query<EventRow>('SELECT seq, event FROM parley_events WHERE conversation_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3', [conversationId, cursor.before, limit])
     const events = rows.map(row => ({ seq: Number(row.seq), event: row.event }))
     return 'after' in cursor ? events : events.reverse()
+  }
+
+  async claimUnnotified(graceMs: number, limit: number): Promise<UnnotifiedEvent[]> {
+    // SKIP LOCKED: two nodes claiming at once take different rows; the claim dates the row
+    // now, so neither takes it again within graceMs.
+    const rows = await this.#pool.query<UnnotifiedRow>(
+      `WITH claimed AS (
+         UPDATE parley_unnotified_events u SET since = now()
+         FROM (SELECT conversation_id, seq FROM parley_unnotified_events
+               WHERE since <= now() - make_interval(secs => $1::float8 / 1000)
+               ORDER BY since LIMIT $2 FOR UPDATE SKIP LOCKED) c
+         WHERE u.conversation_id = c.conversation_id AND u.seq = c.seq
+         RETURNING u.conversation_id, u.seq)
+       SELECT e.conversation_id, e.seq, e.event FROM claimed JOIN parley_events e USING (conversation_id, seq)
+       ORDER BY e.conversation_id, e.seq`,
+      [graceMs, limit],
+    )
+    return rows.map(row => ({ conversationId: row.conversation_id, seq: Number(row.seq), event: row.event }))
+  }
+
+  async notified(events: readonly { conversationId: string; seq: number }[]): Promise<void> {
+    if (events.length === 0) return
+    await this.#pool.query('DELETE FROM parley_unnotified_events u USING unnest($1::text[], $2::bigint[]) AS d(conversation_id, seq) WHERE u.conversation_id = d.conversation_id AND u.seq = d.seq', [
+      events.map(event => event.conversationId),
+      events.map(event => event.seq),
+    ])
   }
 
   /** Nothing cached: every node reads the shared numbers. */

@@ -131,6 +131,34 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE parley_push_queue (LIKE parley_webhooks INCLUDING ALL);
     `,
   },
+  {
+    version: 6,
+    name: 'events not notified yet',
+    // events/notifications.ts: an event numbered with notify is listed here in the same
+    // statement (so in the same transaction) as its numbering, and taken off once its
+    // webhooks and Web Push notifications are queued. A node that dies in between leaves
+    // the row, and any node claims it after a grace period (since: when it was listed or
+    // last claimed) and queues them. The three-argument function stays for nodes not
+    // upgraded yet; this overload numbers through it.
+    sql: `
+      CREATE TABLE parley_unnotified_events (
+        conversation_id text NOT NULL,
+        seq bigint NOT NULL,
+        since timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (conversation_id, seq)
+      );
+      CREATE INDEX parley_unnotified_events_since ON parley_unnotified_events (since);
+      CREATE FUNCTION parley_append_events(conversation text, ids text[], bodies json[], notify boolean)
+      RETURNS TABLE (event_id text, seq bigint, fresh boolean)
+      LANGUAGE sql AS $$
+        WITH appended AS (SELECT a.event_id, a.seq, a.fresh FROM parley_append_events(conversation, ids, bodies) a),
+             listed AS (INSERT INTO parley_unnotified_events (conversation_id, seq)
+                        SELECT conversation, appended.seq FROM appended WHERE notify AND appended.fresh
+                        ON CONFLICT DO NOTHING)
+        SELECT appended.event_id, appended.seq, appended.fresh FROM appended
+      $$;
+    `,
+  },
 ]
 
 /** Applies the migrations not yet recorded; returns the versions applied now. */
