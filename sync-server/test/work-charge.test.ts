@@ -69,7 +69,7 @@ describe('the charge in decodeChanges', () => {
 describe('the relay core (--relay-core)', () => {
   it('closes a sender with 4429 when their charge is refused, and appends nothing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'parley-charge-'))
-    const databases = await openDatabases(dir, { log: pino({ level: 'silent' }) } as never)
+    const databases = await openDatabases(dir, { retryMs: 1000, maxHeldBytes: 1 << 20, minFreeBytes: 0, log: pino({ level: 'silent' }) })
     const registry = new AccessRegistry(databases.registry)
     const hub = new RelayHub({ storage: new MemoryStorageAdapter(), registry, limits: DEFAULT_LIMITS, send: () => {}, peerId: () => 'server' as PeerId, idleMs: 0, maxLoaded: 0, hooks: {}, log: pino({ level: 'silent' }) })
     try {
@@ -95,7 +95,7 @@ describe('the relay core (--relay-core)', () => {
 
   it('charges the decode that tells whether an unregistered document is a new segment', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'parley-charge-'))
-    const databases = await openDatabases(dir, { log: pino({ level: 'silent' }) } as never)
+    const databases = await openDatabases(dir, { retryMs: 1000, maxHeldBytes: 1 << 20, minFreeBytes: 0, log: pino({ level: 'silent' }) })
     const registry = new AccessRegistry(databases.registry)
     const hub = new RelayHub({ storage: new MemoryStorageAdapter(), registry, limits: DEFAULT_LIMITS, send: () => {}, peerId: () => 'server' as PeerId, idleMs: 0, maxLoaded: 0, hooks: {}, log: pino({ level: 'silent' }) })
     try {

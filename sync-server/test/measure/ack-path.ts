@@ -16,7 +16,7 @@ import { openDatabases } from '../../src/storage/databases.ts'
 
 const newId = () => parseAutomergeUrl(generateAutomergeUrl()).documentId
 const dir = await mkdtemp(join(tmpdir(), 'parley-ack-'))
-const databases = await openDatabases(dir, { log: pino({ level: 'silent' }) } as never)
+const databases = await openDatabases(dir, { retryMs: 1000, maxHeldBytes: 1 << 20, minFreeBytes: 0, log: pino({ level: 'silent' }) })
 const registry = new AccessRegistry(databases.registry)
 let sent = 0
 const hub = new RelayHub({ storage: new MemoryStorageAdapter(), registry, limits: DEFAULT_LIMITS, send: () => void sent++, peerId: () => 'server' as PeerId, idleMs: 0, maxLoaded: 0, hooks: {}, log: pino({ level: 'silent' }) })

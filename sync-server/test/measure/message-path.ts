@@ -24,7 +24,7 @@ const WARMUP_SEGMENTS = 4
 const store = process.env.PARLEY_MEASURE_STORE !== '0'
 const newId = () => parseAutomergeUrl(generateAutomergeUrl()).documentId
 const dir = await mkdtemp(join(tmpdir(), 'parley-path-'))
-const databases = await openDatabases(dir, { log: pino({ level: 'silent' }) } as never)
+const databases = await openDatabases(dir, { retryMs: 1000, maxHeldBytes: 1 << 20, minFreeBytes: 0, log: pino({ level: 'silent' }) })
 const registry = new AccessRegistry(databases.registry)
 const index = new EventIndex(databases.events)
 let sent = 0
@@ -70,14 +70,23 @@ async function segment(count: number) {
 }
 
 // A segment holds at most SEGMENT_SIZE events: warmed up on earlier segments, as a long-running server is.
-for (let i = 0; i < WARMUP_SEGMENTS; i++) await (await segment(900))()
-const run = await segment(N)
+// PARLEY_MEASURE_SEGMENTS=k measures k segments of N (say "measuring" first: a profiler can attach then).
+const measuredSegments = Number(process.env.PARLEY_MEASURE_SEGMENTS ?? 1)
+const warmups = []
+for (let i = 0; i < WARMUP_SEGMENTS; i++) warmups.push(await segment(900))
+const runs = []
+for (let i = 0; i < measuredSegments; i++) runs.push(await segment(N))
+for (const warmup of warmups) await warmup()
+if (measuredSegments > 1) {
+  process.stderr.write('measuring\n')
+  await new Promise(resolve => setTimeout(resolve, 1000))
+}
 sent = 0
 const before = process.cpuUsage()
-await run()
+for (const run of runs) await run()
 await hub.flush()
 const used = process.cpuUsage(before)
-console.log(`${((used.user + used.system) / N).toFixed(1)} µs CPU per message through RelayHub.receive (change + acknowledgement${store ? ', LevelDB stores' : ', no stores'}; ${sent} frames sent)`)
+console.log(`${((used.user + used.system) / (N * measuredSegments)).toFixed(1)} µs CPU per message through RelayHub.receive (change + acknowledgement${store ? ', LevelDB stores' : ', no stores'}; ${sent} frames sent)`)
 await hub.close()
 await databases.close()
 await rm(dir, { recursive: true, force: true })

@@ -15,7 +15,7 @@ import { openDatabases } from '../../src/storage/databases.ts'
 
 const newId = () => parseAutomergeUrl(generateAutomergeUrl()).documentId
 const dir = await mkdtemp(join(tmpdir(), 'parley-server-change-'))
-const databases = await openDatabases(dir, { log: pino({ level: 'silent' }) } as never)
+const databases = await openDatabases(dir, { retryMs: 1000, maxHeldBytes: 1 << 20, minFreeBytes: 0, log: pino({ level: 'silent' }) })
 const registry = new AccessRegistry(databases.registry)
 const hub = new RelayHub({ storage: new MemoryStorageAdapter(), registry, limits: DEFAULT_LIMITS, send: () => {}, peerId: () => 'server' as PeerId, idleMs: 0, maxLoaded: 0, hooks: {}, log: pino({ level: 'silent' }) })
 const conversation = newId()

@@ -26,7 +26,7 @@ describe('RelayHub', () => {
 
   async function setup(storage = new MemoryStorageAdapter()) {
     const dir = await mkdtemp(join(tmpdir(), 'parley-hub-'))
-    const databases: Databases = await openDatabases(dir, { log: pino({ level: 'silent' }) } as never)
+    const databases: Databases = await openDatabases(dir, { retryMs: 1000, maxHeldBytes: 1 << 20, minFreeBytes: 0, log: pino({ level: 'silent' }) })
     const registry = new AccessRegistry(databases.registry)
     const sent: Message[] = []
     const hub = new RelayHub({ storage, registry, limits: DEFAULT_LIMITS, send: message => sent.push(message), peerId: () => SERVER, idleMs: 0, maxLoaded: 0, hooks: {}, log: pino({ level: 'silent' }) })
