@@ -94,6 +94,11 @@ export class RelayHub {
   readonly #peerSegments = new Map<PeerId, Set<string>>()
   /** One actor for every change this server process makes (its seq continues in each log). */
   readonly #actor = randomBytes(16).toString('hex')
+  /**
+   * Segments unloaded while peers still sync them (past maxLoaded): only their peers' small
+   * sync states stay here; the log is read back from storage when one of them is used again.
+   */
+  readonly #parked = new Map<string, { peers: Map<PeerId, PeerState>; joined: string | undefined }>()
   /** The documents the server's own changes are made on (server-change.ts). */
   readonly #serverChanges = new ServerChanges(this.#actor)
   readonly #sweep: ReturnType<typeof setInterval>
@@ -276,6 +281,11 @@ export class RelayHub {
   /** A peer's connection closed: its sync states go (a reconnect starts afresh). */
   peerLeft(peer: PeerId): void {
     for (const id of this.#peerSegments.get(peer) ?? []) {
+      const parked = this.#parked.get(id)
+      if (parked?.peers.delete(peer) && parked.peers.size === 0) {
+        this.#parked.delete(id)
+        if (parked.joined !== undefined) this.#options.bus?.leave(parked.joined)
+      }
       void this.#segments.get(id)?.then(segment => {
         segment.peers.delete(peer)
         this.#interest(segment)
@@ -352,8 +362,9 @@ export class RelayHub {
 
   /** Changes another node published: taken in if the segment is loaded here; a gap (missing deps) reloads it. */
   #heard(conversation: string, segmentId: string, changes: readonly Uint8Array[]): void {
-    // A segment this node does not hold: whoever loads it later reads it from storage.
-    const loading = this.#segments.get(segmentId)
+    // A segment this node does not hold: whoever loads it later reads it from storage. A
+    // parked one is loaded again now, for its peers (the load reads this change back).
+    const loading = this.#segments.get(segmentId) ?? (this.#parked.has(segmentId) ? this.#open(segmentId) : undefined)
     if (!loading) return
     void loading
       .then(segment =>
@@ -470,7 +481,18 @@ export class RelayHub {
     const segment: Segment = { id: documentId, log, state: folded?.state ?? null, peers: new Map(), waiting: new Map(), recent: new Map(), used: Date.now(), conversation, joined: undefined, tail: Promise.resolve() }
     if (folded) rememberAuthors(segment.recent, folded.events)
     if (folded) this.#options.hooks.loaded?.(folded.state.conversation, documentId, folded.events)
+    this.#unpark(segment)
     return segment
+  }
+
+  /** A parked segment loaded again: its peers' states back, and whatever they lack sent to them. */
+  #unpark(segment: Segment): void {
+    const parked = this.#parked.get(segment.id)
+    if (!parked) return
+    this.#parked.delete(segment.id)
+    for (const [peer, state] of parked.peers) segment.peers.set(peer, state)
+    segment.joined = parked.joined
+    for (const peer of parked.peers.keys()) this.#generate(segment, peer)
   }
 
   #serial<T>(segment: Segment, task: () => Promise<T>): Promise<T> {
@@ -479,28 +501,47 @@ export class RelayHub {
     return run
   }
 
-  /** Idle logs (no peer, unused for idleMs) and, past maxLoaded, the least recently used idle ones are written out and unloaded. */
+  /**
+   * Idle logs (no peer, unused for idleMs) and, past maxLoaded, the least recently used idle
+   * ones are written out and unloaded; if that is not enough, the least recently used logs
+   * with peers are parked (#parked): memory follows maxLoaded, not the segments open on
+   * connected devices.
+   */
   async #evictIdle(): Promise<void> {
     const now = Date.now()
-    const idle: Segment[] = []
+    const loaded: Segment[] = []
     for (const loading of this.#segments.values()) {
       const segment = await loading.catch(() => undefined)
-      if (segment && segment.peers.size === 0) idle.push(segment)
+      if (segment) loaded.push(segment)
     }
-    idle.sort((a, b) => a.used - b.used)
+    loaded.sort((a, b) => a.used - b.used)
+    const idle = loaded.filter(segment => segment.peers.size === 0)
     let excess = this.#options.maxLoaded > 0 ? this.#segments.size - this.#options.maxLoaded : 0
     for (const segment of idle) {
       const expired = this.#options.idleMs > 0 && now - segment.used >= this.#options.idleMs
       if (!expired && excess <= 0) break
       excess--
-      await this.#serial(segment, async () => {
-        if (segment.peers.size > 0) return
-        this.#segments.delete(segment.id)
-        this.#serverChanges.forget(segment.id)
-        await this.#storage.flush()
-        if (segment.log.size > 0 && this.#storage.shouldCompact(segment.id)) await this.#storage.compact(segment.id, segment.log)
-        this.#storage.forget(segment.id)
-      }).catch(error => this.#options.log.warn({ err: error, documentId: segment.id }, 'could not unload an idle segment'))
+      await this.#unload(segment, false)
     }
+    for (const segment of loaded) {
+      if (excess <= 0) break
+      if (segment.peers.size === 0 || segment.waiting.size > 0) continue
+      excess--
+      await this.#unload(segment, true)
+    }
+  }
+
+  /** Writes a log out and drops it from memory; parking keeps its peers' states (#parked). */
+  async #unload(segment: Segment, park: boolean): Promise<void> {
+    await this.#serial(segment, async () => {
+      if (!park && segment.peers.size > 0) return
+      if (park && segment.waiting.size > 0) return
+      this.#segments.delete(segment.id)
+      this.#serverChanges.forget(segment.id)
+      if (park && segment.peers.size > 0) this.#parked.set(segment.id, { peers: segment.peers, joined: segment.joined })
+      await this.#storage.flush()
+      if (segment.log.size > 0 && this.#storage.shouldCompact(segment.id)) await this.#storage.compact(segment.id, segment.log)
+      this.#storage.forget(segment.id)
+    }).catch(error => this.#options.log.warn({ err: error, documentId: segment.id }, 'could not unload a segment'))
   }
 }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { AccessRegistry } from '../../src/access/registry.ts'
+import type { SegmentBus, SegmentBusHandlers } from '../../src/relay/bus.ts'
 import { RelayHub } from '../../src/relay/hub.ts'
 import { LOG_BATCH_DELAY_MS } from '../../src/relay/log-storage.ts'
 import { decodeFrame, decodeSyncData } from '../../src/network/frames.ts'
@@ -24,12 +25,12 @@ describe('RelayHub', () => {
     for (const step of cleanup.splice(0).reverse()) await step()
   })
 
-  async function setup(storage = new MemoryStorageAdapter()) {
+  async function setup(storage = new MemoryStorageAdapter(), maxLoaded = 0, bus?: SegmentBus) {
     const dir = await mkdtemp(join(tmpdir(), 'parley-hub-'))
     const databases: Databases = await openDatabases(dir, { retryMs: 1000, maxHeldBytes: 1 << 20, minFreeBytes: 0, log: pino({ level: 'silent' }) })
     const registry = new AccessRegistry(databases.registry)
     const sent: Message[] = []
-    const hub = new RelayHub({ storage, registry, limits: DEFAULT_LIMITS, send: message => sent.push(message), peerId: () => SERVER, idleMs: 0, maxLoaded: 0, hooks: {}, log: pino({ level: 'silent' }) })
+    const hub = new RelayHub({ storage, registry, limits: DEFAULT_LIMITS, send: message => sent.push(message), peerId: () => SERVER, idleMs: 0, maxLoaded, hooks: {}, log: pino({ level: 'silent' }), ...(bus && { bus }) })
     cleanup.push(async () => {
       await hub.close()
       await databases.close()
@@ -92,6 +93,68 @@ describe('RelayHub', () => {
     const bob = A.change(A.clone(alice, 'b0b0'), d => appendEvent(d, { id: 'e1', type: 'message', author: 'bob', device: 'b', at: 1, text: 'cancelled' }))
     const violation = await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads: A.getHeads(bob), need: [], have: [], changes: A.getChanges(alice, bob) })), 'bob', BOB)
     expect(violation).toMatchObject({ code: 4403, reason: expect.stringContaining('event ID e1 is already alice’s event') })
+  })
+
+  it('keeps no more logs loaded than maxLoaded while peers still sync them, and relays on a parked segment once it is used again', async () => {
+    const { hub, sent, conversation } = await setup(new MemoryStorageAdapter(), 1)
+    const segments = [newId(), newId()]
+    const alices = new Map<string, A.Doc<SegmentDoc>>()
+    for (const segmentId of segments) {
+      const alice = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
+      alices.set(segmentId, alice)
+      expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getAllChanges(alice) })), 'alice', ALICE)).toBeUndefined()
+      expect(await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads: [], need: [], have: [{ lastSync: [], bloom: new Uint8Array() }], changes: [] }), 'request'), 'bob', BOB)).toBeUndefined()
+      // Bob has it all now: his acknowledgement.
+      const heads = A.getHeads(alice)
+      expect(await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads, need: [], have: [{ lastSync: heads, bloom: new Uint8Array() }], changes: [] })), 'bob', BOB)).toBeUndefined()
+    }
+    // Both have peers; the sweep (every second without idleMs) parks the least recently used.
+    await vi.waitFor(() => expect(hub.loadedCount).toBe(1), { timeout: 5000 })
+    const parked = segments[0]!
+    const before = alices.get(parked)!
+    const alice = A.change(before, d => appendEvent(d, { id: 'after-park', type: 'message', author: 'alice', device: 'a', at: 1, text: 'still relayed' }))
+    const changes = A.getChanges(before, alice)
+    sent.length = 0
+    expect(await hub.receive(sync(parked, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes })), 'alice', ALICE)).toBeUndefined()
+    const toBob = sent.filter(message => message.targetId === BOB && message.documentId === parked && message.type === 'sync') as (Message & { data: Uint8Array })[]
+    expect(toBob.flatMap(message => A.decodeSyncMessage(message.data).changes).map(bytes => A.decodeChange(bytes).hash)).toEqual(changes.map(bytes => A.decodeChange(bytes).hash))
+    expect(await hub.heads(parked)).toEqual(A.getHeads(alice))
+  })
+
+  it('loads a parked segment again when another node’s change to it arrives over the bus, and relays that change to its peers here', async () => {
+    const storage = new MemoryStorageAdapter()
+    let handlers: SegmentBusHandlers | undefined
+    const joined: string[] = []
+    const bus: SegmentBus = { attach: given => void (handlers = given), join: id => void joined.push(id), leave: id => void joined.splice(joined.indexOf(id), 1), hears: () => true, publish: () => {} }
+    const { hub, registry, sent, conversation } = await setup(storage, 1, bus)
+    // Another node on the same storage, where alice writes.
+    const other = new RelayHub({ storage, registry, limits: DEFAULT_LIMITS, send: () => {}, peerId: () => SERVER, idleMs: 0, maxLoaded: 0, hooks: {}, log: pino({ level: 'silent' }) })
+    cleanup.push(() => other.close())
+    const segments = [newId(), newId()]
+    let alice = A.init<SegmentDoc>()
+    for (const segmentId of segments) {
+      const created = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
+      if (segmentId === segments[0]) alice = created
+      expect(await other.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(created), need: [], have: [], changes: A.getAllChanges(created) })), 'alice', ALICE)).toBeUndefined()
+      await other.flush()
+      // Bob syncs it on this node.
+      expect(await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads: [], need: [], have: [{ lastSync: [], bloom: new Uint8Array() }], changes: [] }), 'request'), 'bob', BOB)).toBeUndefined()
+      const heads = A.getHeads(created)
+      expect(await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads, need: [], have: [{ lastSync: heads, bloom: new Uint8Array() }], changes: [] })), 'bob', BOB)).toBeUndefined()
+    }
+    await vi.waitFor(() => expect(hub.loadedCount).toBe(1), { timeout: 5000 })
+    // Parked, the segment's conversation is still heard here.
+    expect(joined).toEqual([conversation, conversation])
+    const before = alice
+    alice = A.change(alice, d => appendEvent(d, { id: 'from-the-other-node', type: 'message', author: 'alice', device: 'a', at: 1, text: 'over the bus' }))
+    const changes = A.getChanges(before, alice)
+    expect(await other.receive(sync(segments[0]!, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes })), 'alice', ALICE)).toBeUndefined()
+    await other.flush()
+    sent.length = 0
+    handlers!.changes(conversation, segments[0]!, changes)
+    await vi.waitFor(() => expect(sent.some(message => message.targetId === BOB && message.documentId === segments[0])).toBe(true))
+    const toBob = sent.filter(message => message.targetId === BOB && message.type === 'sync') as (Message & { data: Uint8Array })[]
+    expect(toBob.flatMap(message => A.decodeSyncMessage(message.data).changes).map(bytes => A.decodeChange(bytes).hash)).toEqual(changes.map(bytes => A.decodeChange(bytes).hash))
   })
 
   it('makes the server’s own changes on the latest log, client changes in between included, each after the heads it saw', async () => {
