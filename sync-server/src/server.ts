@@ -19,6 +19,7 @@ import { idempotencySecret } from './conversations/idempotency.ts'
 import { ConversationService } from './conversations/service.ts'
 import { ConversationWatch } from './conversations/watch.ts'
 import { EventIndex } from './events/event-index.ts'
+import { Notifications } from './events/notifications.ts'
 import { httpAuth } from './http/auth.ts'
 import { openBlobs } from './blobs/index.ts'
 import { registerRoutes } from './http/routes.ts'
@@ -123,7 +124,10 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   // A cluster on PostgreSQL with the relay core: segment changes cross nodes by interest (relay/bus.ts);
   // a node with long polls or SSE streams on a conversation listens on it too (events/event-index.ts follow).
   const changeBus: RedisChangeBus | undefined = options.relayCore && options.redis !== undefined ? new RedisChangeBus({ url: options.redis, metrics: changeBusMetrics(metrics.register, () => hub?.loadedCount ?? 0), log }) : undefined
-  const index = new EventIndex(databases.events, { ...(changeBus && { feed: changeBus }) })
+  // With webhooks or Web Push, what is numbered is listed as not notified in the same write, until queued (events/notifications.ts).
+  const notifying = options.webhookUrl !== undefined || options.push !== false
+  const index = new EventIndex(databases.events, { ...(changeBus && { feed: changeBus }), notify: notifying, log })
+  const notifications = notifying ? new Notifications(index, databases.events, { log }) : undefined
   changeBus?.onNews(conversationId => void index.news(conversationId).catch(error => log.warn({ err: error, conversationId }, 'could not read events numbered on other nodes')))
   // Cluster mode: the other nodes are trusted automerge-repo peers over the Redis bus (docs/cluster.md).
   const cluster = options.redis === undefined ? undefined : createCluster({ redisUrl: options.redis, heartbeatMs: options.clusterHeartbeatMs, registry, metrics: metrics.register, log, sharedRegistry: options.postgres !== undefined })
@@ -262,7 +266,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
           options: options.push,
           dataDir: options.dataDir,
           databases,
-          index,
+          notifications: notifications!,
           registry,
           isOnline: user => adapter.connectionsOf(user) > 0,
           title: async (conversationId, member) => (await service.open(conversationId, member)).head.title || undefined,
@@ -270,7 +274,9 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
           metrics: metrics.register,
           log,
         })
-  if (webhooks) notifyOfflineMembers({ index, registry, dispatcher: webhooks, isOnline: user => adapter.connectionsOf(user) > 0, log })
+  if (webhooks) notifyOfflineMembers({ notifications: notifications!, registry, dispatcher: webhooks, isOnline: user => adapter.connectionsOf(user) > 0 })
+  // Both queues are open: newly numbered events go to them, and what was numbered but not notified before (a crash) too.
+  notifications?.start()
 
   // ws enforces twice our limit as a hard cap; up to it, our own check answers 4413.
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes * 2 })
@@ -373,7 +379,9 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       await repo.flush(ready.map(handle => handle.documentId as DocumentId))
       await hub?.close()
       await changeBus?.close()
+      index.close()
       await publisher?.close()
+      await notifications?.close()
       await webhooks?.close()
       await push?.close()
       postgresReadiness?.stop()

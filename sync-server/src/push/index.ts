@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import type { HttpAuth } from '../http/auth.ts'
 import { join } from 'node:path'
 import type { AccessRegistry } from '../access/registry.ts'
-import type { EventIndex } from '../events/event-index.ts'
+import type { Notifications } from '../events/notifications.ts'
 import type { Databases } from '../storage/databases.ts'
 import type { WebhookQueue } from '../webhooks/dispatcher.ts'
 import { openWebhooks } from '../webhooks/open.ts'
@@ -30,7 +30,8 @@ export interface PushContext {
   options: ResolvedPushOptions
   dataDir: string
   databases: Pick<Databases, 'postgres' | 'registryDb'>
-  index: EventIndex
+  /** Newly numbered events, and those a node numbered and may not have notified (events/notifications.ts). */
+  notifications: Pick<Notifications, 'add'>
   registry: AccessRegistry
   isOnline: (user: string) => boolean
   title: (conversationId: string, member: string) => Promise<string | undefined>
@@ -77,7 +78,7 @@ export async function openWebPush(ctx: PushContext): Promise<WebPush> {
     log,
   })
   opened = queue
-  pushToOfflineDevices({ index: ctx.index, registry: ctx.registry, queue, store, isOnline: ctx.isOnline, title: ctx.title, text: options.text, log })
+  pushToOfflineDevices({ notifications: ctx.notifications, registry: ctx.registry, queue, store, isOnline: ctx.isOnline, title: ctx.title, text: options.text })
   return {
     publicKey: vapid.publicKey,
     queue,

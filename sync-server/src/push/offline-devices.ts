@@ -2,16 +2,19 @@
  * Who gets a Web Push for a new message: each device of each member other than its
  * author with no device connected when the server numbers it (as webhooks/offline-members.ts
  * decides for webhooks). One queued notification per device, so a push service failing
- * for one device retries that device alone.
+ * for one device retries that device alone; its ID is the event's and the device's
+ * (webhooks/dispatcher.ts notificationKey), so a message handed over twice
+ * (events/notifications.ts) queues each device's push once.
  */
 import type { AccessRegistry } from '../access/registry.ts'
-import type { EventIndex } from '../events/event-index.ts'
-import type { WebhookQueue } from '../webhooks/dispatcher.ts'
+import type { Notifications } from '../events/notifications.ts'
+import { notificationKey, type WebhookQueue } from '../webhooks/dispatcher.ts'
+import { membersOf } from '../webhooks/offline-members.ts'
 import { pushEvent } from './payload.ts'
 import type { PushSubscriptionStore } from './subscriptions.ts'
 
 export interface OfflineDevicesContext {
-  index: EventIndex
+  notifications: Pick<Notifications, 'add'>
   registry: AccessRegistry
   queue: WebhookQueue
   store: PushSubscriptionStore
@@ -20,20 +23,21 @@ export interface OfflineDevicesContext {
   title: (conversationId: string, member: string) => Promise<string | undefined>
   /** Put the text in the payload (`--push-text`). */
   text: boolean
-  log: { warn(obj: object, msg: string): void }
 }
 
 export function pushToOfflineDevices(ctx: OfflineDevicesContext): void {
-  const { index, registry, isOnline, log } = ctx
-  // 'numbered', not 'stored': in a cluster only the node that numbered an event queues its pushes.
-  index.on('numbered', (conversationId, events) => {
-    const members = Object.keys(registry.membersOf(conversationId) ?? {})
+  const { notifications, registry, isOnline } = ctx
+  // Newly numbered events, each numbered by one node: only that node queues its pushes (or whichever node takes over).
+  notifications.add(async (conversationId, events) => {
+    const members = await membersOf(registry, conversationId)
+    const queued: Promise<void>[] = []
     for (const { seq, event } of events) {
       if (event.type !== 'message') continue
       const recipients = members.filter(member => member !== event.author && !isOnline(member))
       if (recipients.length === 0) continue
-      enqueue(ctx, conversationId, seq, event, recipients).catch(error => log.warn({ err: error, conversationId, seq }, 'could not queue push notifications'))
+      queued.push(enqueue(ctx, conversationId, seq, event, recipients))
     }
+    await Promise.all(queued)
   })
 }
 
@@ -43,5 +47,5 @@ async function enqueue(ctx: OfflineDevicesContext, conversationId: string, seq: 
   const title = await ctx.title(conversationId, event.author).catch(() => undefined)
   const queued = pushEvent(event, title, ctx.text) as unknown as Record<string, unknown>
   const priority = event.priority ?? 'normal'
-  await Promise.all(targets.map(({ user, device }) => ctx.queue.enqueue({ conversationId, seq, event: queued, recipients: [user], priority, target: device })))
+  await Promise.all(targets.map(({ user, device }) => ctx.queue.enqueue({ conversationId, seq, event: queued, recipients: [user], priority, target: device, key: notificationKey(conversationId, seq, device) })))
 }

@@ -20,7 +20,7 @@
  * Delivery is at least once: a crash between the POST and the delete re-sends, so
  * receivers deduplicate on `id` (also sent as `X-Parley-Delivery`).
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { Level } from 'level'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
@@ -41,6 +41,12 @@ export interface WebhookNotification {
   priority: Priority
   /** What one delivery is addressed to beyond the recipients, when the queue's `deliver` needs it (Web Push: the device's subscription ID). */
   target?: string
+  /**
+   * The notification's ID, when it must not depend on when it is queued (`notificationKey`):
+   * queueing it again while the PostgreSQL queue holds it adds nothing, and a receiver
+   * that deduplicates on `id` acts once however often it arrives. Default: a new ID.
+   */
+  key?: string
 }
 export interface QueuedNotification extends WebhookNotification { id: string; attempts: number; enqueuedAt: number; lastError?: string }
 export interface WebhookStats {
@@ -299,8 +305,13 @@ export class WebhookDispatcher extends EventEmitter<WebhookEvents> implements We
 /** A notification as either queue stores it, new at `now`; an unknown priority is refused. */
 export function queuedNotification(notification: WebhookNotification, now: number): QueuedNotification {
   if (!Object.hasOwn(RANK, notification.priority)) throw new ParleyError(ServerErrorCodes.BAD_REQUEST, `unknown webhook priority ${JSON.stringify(notification.priority)}`)
-  const { conversationId, seq, event, recipients, priority, target } = notification
-  return { id: newId(now), conversationId, seq, event, recipients, priority, ...(target !== undefined && { target }), attempts: 0, enqueuedAt: now }
+  const { conversationId, seq, event, recipients, priority, target, key } = notification
+  return { id: key ?? newId(now), conversationId, seq, event, recipients, priority, ...(target !== undefined && { target }), attempts: 0, enqueuedAt: now }
+}
+
+/** The ID of a notification about one event (and one device, for Web Push): the same whenever and by whichever node it is queued. */
+export function notificationKey(conversationId: string, seq: number, target?: string): string {
+  return createHash('sha256').update(`${conversationId}\u0000${seq}\u0000${target ?? ''}`).digest('hex').slice(0, 32)
 }
 
 let counter = 0

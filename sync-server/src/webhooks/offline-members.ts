@@ -1,31 +1,43 @@
 /**
  * Who hears about a new message by webhook: the conversation's members other than its
  * author with no device connected when the server numbers it. One notification per
- * message, listing those members, at the message's priority.
+ * message, listing those members, at the message's priority, queued under a key of the
+ * message alone (`notificationKey`): handed the same message twice (events/notifications.ts
+ * hands over again what a node numbered and may not have queued), the queue holds one
+ * notification and a receiver that deduplicates on `id` acts once.
  */
 import type { AccessRegistry } from '../access/registry.ts'
-import type { EventIndex } from '../events/event-index.ts'
-import type { WebhookQueue } from './dispatcher.ts'
+import type { Notifications } from '../events/notifications.ts'
+import { notificationKey, type WebhookQueue } from './dispatcher.ts'
 
 export interface OfflineMembersContext {
-  index: EventIndex
+  notifications: Pick<Notifications, 'add'>
   registry: AccessRegistry
   dispatcher: WebhookQueue
   isOnline: (user: string) => boolean
-  log: { warn(obj: object, msg: string): void }
 }
 
-export function notifyOfflineMembers({ index, registry, dispatcher, isOnline, log }: OfflineMembersContext): void {
-  // 'numbered', not 'stored': nodes sharing a database hear of each event, but only the node that numbered it queues its webhook.
-  index.on('numbered', (conversationId, events) => {
-    const members = Object.keys(registry.membersOf(conversationId) ?? {})
+export function notifyOfflineMembers({ notifications, registry, dispatcher, isOnline }: OfflineMembersContext): void {
+  // Newly numbered events, each numbered by one node: only that node queues its webhook (or whichever node takes over).
+  notifications.add(async (conversationId, events) => {
+    const members = await membersOf(registry, conversationId)
+    const queued: Promise<string>[] = []
     for (const { seq, event } of events) {
       if (event.type !== 'message') continue
       const recipients = members.filter(member => member !== event.author && !isOnline(member))
       if (recipients.length === 0) continue
-      dispatcher
-        .enqueue({ conversationId, seq, event: { ...event }, recipients, priority: event.priority ?? 'normal' })
-        .catch(error => log.warn({ err: error, conversationId, seq }, 'could not queue a webhook'))
+      queued.push(dispatcher.enqueue({ conversationId, seq, event: { ...event }, recipients, priority: event.priority ?? 'normal', key: notificationKey(conversationId, seq) }))
     }
+    await Promise.all(queued)
   })
+}
+
+/** The conversation's members, its entry read first when the registry does not hold it (events handed over after a restart). */
+export async function membersOf(registry: AccessRegistry, conversationId: string): Promise<string[]> {
+  let members = registry.membersOf(conversationId)
+  if (members === undefined) {
+    await registry.entry(conversationId)
+    members = registry.membersOf(conversationId)
+  }
+  return Object.keys(members ?? {})
 }

@@ -9,7 +9,8 @@
  * Order is the LevelDB queue's: priority first, then due time, then ID. Delivery is at
  * least once, as there: receivers deduplicate on `id`. Memory holds only what is in
  * flight; `stats().queued` and `deadLetters` count the whole shared queue as of the last
- * look.
+ * look. A notification queued again under an ID the table holds (queued or dead: its key
+ * is its event's, webhooks/dispatcher.ts notificationKey) adds nothing.
  */
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
@@ -46,7 +47,7 @@ export class PostgresWebhookDispatcher extends EventEmitter<WebhookEvents> imple
     // One of two fixed names (options.ts), never client input.
     const table = options.table
     this.#enqueued = new WriteBatch(async notifications => {
-      await pool.query(`INSERT INTO ${table} (id, rank, due, notification) SELECT id, rank, now(), n FROM unnest($1::text[], $2::smallint[], $3::jsonb[]) AS t(id, rank, n)`, [
+      await pool.query(`INSERT INTO ${table} (id, rank, due, notification) SELECT id, rank, now(), n FROM unnest($1::text[], $2::smallint[], $3::jsonb[]) AS t(id, rank, n) ON CONFLICT (id) DO NOTHING`, [
         notifications.map(n => n.id),
         notifications.map(n => RANK[n.priority]),
         notifications.map(n => JSON.stringify(n)),
