@@ -157,6 +157,9 @@ export class ChangeLog {
    * of the history (a ladder of two alternating writers stays cheap).
    */
   changesSince(heads: readonly string[]): LoggedChange[] {
+    // A peer in sync (every acknowledgement): nothing, without a walk.
+    const ours = this.heads()
+    if (heads.length === ours.length && heads.every((head, i) => head === ours[i])) return []
     const marks = new Map<number, number>()
     let oursOnly = 0
     let top = -1

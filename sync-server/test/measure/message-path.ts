@@ -5,7 +5,8 @@
  * rest of the server's CPU per message (`npm run bench:latency`) is the sockets, the
  * frames and the network adapter.
  * node --import tsx --conditions=@parley/source sync-server/test/measure/message-path.ts [messages ≤ 900]
- * PARLEY_MEASURE_STORE=0 leaves out the stores (memory storage, no index) to show their share.
+ * PARLEY_MEASURE_STORE=0 leaves out the stores (memory storage, no index) to show their share;
+ * PARLEY_MEASURE_MEMBERS=k has k receivers (bob, bob2 …), each forwarded every change and acknowledging it (fan-out).
  */
 import { next as A } from '@automerge/automerge'
 import { generateAutomergeUrl, parseAutomergeUrl, type DocumentId, type Message, type PeerId } from '@automerge/automerge-repo'
@@ -19,6 +20,8 @@ import { EventIndex } from '../../src/events/event-index.ts'
 import { RelayHub } from '../../src/relay/hub.ts'
 import { openDatabases } from '../../src/storage/databases.ts'
 
+const MEMBERS = Number(process.env.PARLEY_MEASURE_MEMBERS ?? 1)
+const receivers = Array.from({ length: MEMBERS }, (_, i) => (i === 0 ? 'bob' : `bob${i + 1}`))
 const N = Math.min(Number(process.argv[2] ?? 900), 900)
 const WARMUP_SEGMENTS = 4
 const store = process.env.PARLEY_MEASURE_STORE !== '0'
@@ -41,7 +44,7 @@ const hub = new RelayHub({
   log: pino({ level: 'silent' }),
 })
 const conversation = newId()
-await registry.register(conversation, { type: 'head', members: { alice: 'owner', bob: 'member' } })
+await registry.register(conversation, { type: 'head', members: { alice: 'owner', ...Object.fromEntries(receivers.map(user => [user, 'member'])) } })
 
 /** A new segment of the conversation, with alice's writes prepared beforehand: each message's sync message and bob's acknowledgement after it. */
 async function segment(count: number) {
@@ -50,7 +53,7 @@ async function segment(count: number) {
   let doc = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
   await hub.receive(sync(A.encodeSyncMessage({ heads: A.getHeads(doc), need: [], have: [], changes: A.getAllChanges(doc) }), '@alice/a'), 'alice', '@alice/a' as PeerId)
   const start = A.getHeads(doc)
-  await hub.receive(sync(A.encodeSyncMessage({ heads: start, need: [], have: [{ lastSync: start, bloom: new Uint8Array() }], changes: [] }), '@bob/b'), 'bob', '@bob/b' as PeerId)
+  for (const user of receivers) await hub.receive(sync(A.encodeSyncMessage({ heads: start, need: [], have: [{ lastSync: start, bloom: new Uint8Array() }], changes: [] }), `@${user}/b`), user, `@${user}/b` as PeerId)
   const steps: { change: Uint8Array; ack: Uint8Array }[] = []
   for (let i = 0; i < count; i++) {
     const before = A.getHeads(doc)
@@ -64,7 +67,7 @@ async function segment(count: number) {
   return async () => {
     for (const step of steps) {
       await hub.receive(sync(step.change, '@alice/a'), 'alice', '@alice/a' as PeerId)
-      await hub.receive(sync(step.ack, '@bob/b'), 'bob', '@bob/b' as PeerId)
+      for (const user of receivers) await hub.receive(sync(step.ack, `@${user}/b`), user, `@${user}/b` as PeerId)
     }
   }
 }
@@ -73,7 +76,7 @@ async function segment(count: number) {
 // PARLEY_MEASURE_SEGMENTS=k measures k segments of N (say "measuring" first: a profiler can attach then).
 const measuredSegments = Number(process.env.PARLEY_MEASURE_SEGMENTS ?? 1)
 const warmups = []
-for (let i = 0; i < WARMUP_SEGMENTS; i++) warmups.push(await segment(900))
+for (let i = 0; i < WARMUP_SEGMENTS; i++) warmups.push(await segment(MEMBERS > 1 ? 100 : 900))
 const runs = []
 for (let i = 0; i < measuredSegments; i++) runs.push(await segment(N))
 for (const warmup of warmups) await warmup()
@@ -86,7 +89,7 @@ const before = process.cpuUsage()
 for (const run of runs) await run()
 await hub.flush()
 const used = process.cpuUsage(before)
-console.log(`${((used.user + used.system) / (N * measuredSegments)).toFixed(1)} µs CPU per message through RelayHub.receive (change + acknowledgement${store ? ', LevelDB stores' : ', no stores'}; ${sent} frames sent)`)
+console.log(`${((used.user + used.system) / (N * measuredSegments)).toFixed(1)} µs CPU per message through RelayHub.receive (change + ${MEMBERS} acknowledgement${MEMBERS > 1 ? 's' : ''}${store ? ', LevelDB stores' : ', no stores'}; ${sent} frames sent)`)
 await hub.close()
 await databases.close()
 await rm(dir, { recursive: true, force: true })
