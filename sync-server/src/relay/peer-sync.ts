@@ -151,8 +151,6 @@ export function receive(log: ChangeLog, state: PeerState, input: Uint8Array | Sy
 /** Our next message for the peer, or null when there is nothing to say. */
 export function generate(log: ChangeLog, state: PeerState): { state: PeerState; message: Uint8Array | null } {
   const ourHeads = log.heads()
-  const theirHeads = state.theirHeads ?? EMPTY
-  const ourNeed = log.missingDeps(theirHeads)
   const firstHave = state.theirHave?.[0]
   if (firstHave && !firstHave.lastSync.every(hash => log.hasHash(hash))) {
     // They think we share heads we do not have (we lost data, or they confuse us with
@@ -160,11 +158,18 @@ export function generate(log: ChangeLog, state: PeerState): { state: PeerState; 
     const reset = { heads: ourHeads, need: EMPTY, have: [{ lastSync: EMPTY, bloom: BloomFilter.fromHashes([]) }], changes: [] }
     return { state: { ...state, caughtUp: false }, message: encodeSyncMessage(reset) }
   }
+  const headsUnchanged = sameHeads(state.lastSentHeads, ourHeads)
+  const headsEqual = state.theirHeads !== null && sameHeads(state.theirHeads, ourHeads)
+  if (headsUnchanged && headsEqual && state.haveResponded && state.theirHave !== null && state.theirNeed?.length === 0) {
+    // In sync, asking for nothing (every acknowledgement): nothing to say. A peer holding our
+    // heads has every change since any lastSync of its `have`, so there is nothing to send.
+    return { state: state.caughtUp ? state : { ...state, caughtUp: true }, message: null }
+  }
+  const theirHeads = state.theirHeads ?? EMPTY
+  const ourNeed = log.missingDeps(theirHeads)
   const theirHeadSet = new Set(theirHeads)
   const have = ourNeed.every(hash => theirHeadSet.has(hash)) ? [haveSince(log, state.sharedHeads)] : []
   const toSend = state.theirHave && state.theirNeed ? changesToSend(log, state.theirHave, state.theirNeed, state.sentHashes) : []
-  const headsUnchanged = sameHeads(state.lastSentHeads, ourHeads)
-  const headsEqual = state.theirHeads !== null && sameHeads(state.theirHeads, ourHeads)
   // With their have and need we sent all they lack; a bare need (have empty) may not cover it.
   const caughtUp = state.theirHave !== null && state.theirNeed !== null && (state.theirHave.length > 0 || headsEqual)
   if (headsUnchanged && state.haveResponded) {
