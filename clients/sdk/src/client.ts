@@ -27,6 +27,7 @@ import type { ClientContext } from './context.ts'
 import { Conversation } from './conversation.ts'
 import { ClientErrorCodes, ParleyError } from './errors.ts'
 import { LocalState } from './local-state.ts'
+import { RecentEvents } from './recent-events.ts'
 import { ServerConnection, type ConnectionStatus, type ServerHeads } from './network/connection.ts'
 import { resolveOptions, type ClientOptions, type ResolvedOptions } from './options.ts'
 import { openStorage, type OpenStorage } from './storage.ts'
@@ -119,7 +120,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
       limits: options.limits,
       segmentSize: options.segmentSize,
       pageSize: options.pageSize,
-      appending: new Map(),
+      recent: new RecentEvents(),
       find: id => this.#find(id),
       persist: handles => this.#persist(handles),
     }

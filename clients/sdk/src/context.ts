@@ -1,6 +1,7 @@
 import type { DocHandle, Repo } from '@automerge/automerge-repo/slim'
-import type { HybridClock, Limits, ParleyEvent } from '@parley/core'
+import type { HybridClock, Limits } from '@parley/core'
 import type { Attachments } from './attachments/index.ts'
+import type { RecentEvents } from './recent-events.ts'
 
 /** What a conversation needs from its client. */
 export interface ClientContext {
@@ -11,8 +12,8 @@ export interface ClientContext {
   readonly limits: Limits
   readonly segmentSize: number
   readonly pageSize: number
-  /** Events this device is appending, by their stored JSON: their insert patch needs no parse (event-log.ts, search/). */
-  readonly appending: Map<string, ParleyEvent>
+  /** Events appended or read lately, by their stored JSON: an insert of one needs no parse (event-log.ts, search/). */
+  readonly recent: RecentEvents
   /** Find a document locally or from the server; undefined when nobody has it. */
   find<T>(id: string): Promise<DocHandle<T> | undefined>
   /** Write changed documents to local storage and remember them until the server has them. */

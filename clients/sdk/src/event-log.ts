@@ -3,9 +3,10 @@
  * Opening and appending touch only the newest segment, so their cost does not grow with
  * history. Events arrive through each segment handle's patches, so a sync that adds one
  * event parses one event, not the whole segment, and an event this device appends is
- * not parsed at all (`expect`). The timeline, the message count, the newest message and
- * each segment's size are updated per event, never recomputed from all of them (issue 15,
- * item 5: per-message client work must not grow with the events loaded).
+ * not parsed at all; both are handed on to the search index (recent-events.ts). The
+ * timeline, the message count, the newest message and each segment's size are updated
+ * per event, never recomputed from all of them (issue 15, item 5: per-message client
+ * work must not grow with the events loaded).
  */
 import type { DocHandle, DocHandleChangePayload, DocumentId } from '@automerge/automerge-repo/slim'
 import {
@@ -58,13 +59,8 @@ export class EventLog {
 
   /** Appends `event` (stamped here) to a loaded segment, which then needs no parse of its JSON. */
   append(segment: DocHandle<SegmentDoc>, event: ParleyEvent, append: (doc: SegmentDoc) => void): void {
-    const json = JSON.stringify(event)
-    this.#ctx.appending.set(json, event)
-    try {
-      segment.change(append)
-    } finally {
-      this.#ctx.appending.delete(json)
-    }
+    this.#ctx.recent.remember(JSON.stringify(event), event)
+    segment.change(append)
   }
 
   /** Loads every segment newer than the oldest loaded one, then older ones until `minMessages` show. */
@@ -163,16 +159,19 @@ export class EventLog {
         const json = readString(value)
         if (json === undefined) continue
         this.#bytes.set(id, (this.#bytes.get(id) ?? 0) + utf8Length(json))
-        const event = this.#ctx.appending.get(json) ?? this.#parse(json)
+        const event = this.#ctx.recent.get(json) ?? this.#parse(json)
         if (event) added.push(event)
       }
     }
     this.#ingest(added)
   }
 
+  /** Parses an inserted event, and remembers it for the search index (recent-events.ts). */
   #parse(json: string): ParleyEvent | undefined {
     try {
-      return parseEvent(json, this.#ctx.limits)
+      const event = parseEvent(json, this.#ctx.limits)
+      this.#ctx.recent.remember(json, event)
+      return event
     } catch {
       return undefined // a malformed entry is skipped, as readSegmentEvents does
     }

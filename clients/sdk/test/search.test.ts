@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startTestServer, type TestServer } from '@parley/sync-server/testing'
 import { Level } from 'level'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createClient, isParleyError, type ParleyClient } from '../src/index.ts'
 import { testToken } from './helpers.ts'
 
@@ -167,5 +167,37 @@ describe('search on the device', () => {
     await back.sync() // the inbox lists the conversation; its new change arrives and is indexed
     expect((await back.search('tide')).map(r => [r.id, r.author, r.conversation])).toEqual([[id, 'bob', conversation.id]])
     expect((await back.searchStats()).eventsIndexed).toBe(1)
+  }, 60_000)
+
+  it('parses a message that arrives by sync once, for the timeline and the index together', async () => {
+    server = await startTestServer({ relayCore: true })
+    const connect = async (user: string) => {
+      const client = await createClient({ server: server!.url, token: await server!.token(user), storage: { kind: 'memory' } })
+      clients.push(client)
+      return client
+    }
+    const alice = await connect('alice')
+    const bob = await connect('bob')
+    const sent = await alice.createConversation({ members: ['bob'] })
+    await sent.send('warm-up')
+    await alice.sync()
+    const received = await bob.conversation(sent.id)
+    await vi.waitFor(() => expect(received.timeline()).toHaveLength(1), { timeout: 10_000 })
+
+    // The server runs in this process and reads the event too: count the client library's parses only.
+    const parse = JSON.parse
+    let clientParses = 0
+    const spy = vi.spyOn(JSON, 'parse').mockImplementation((text: string, reviver?: Parameters<typeof JSON.parse>[1]) => {
+      if (text.includes('lighthouse') && new Error().stack!.includes('/clients/sdk/src/')) clientParses++
+      return parse(text, reviver)
+    })
+    try {
+      await sent.send('the lighthouse keeper waves')
+      await vi.waitFor(() => expect(received.timeline()).toHaveLength(2), { timeout: 10_000 })
+      expect((await bob.search('lighthouse')).map(result => result.text)).toEqual(['the lighthouse keeper waves'])
+    } finally {
+      spy.mockRestore()
+    }
+    expect(clientParses).toBe(1)
   }, 60_000)
 })

@@ -4,7 +4,9 @@
  * the server, whether or not a conversation is open in this session. For each segment,
  * the index keeps the heads it has indexed up to; a change indexes only what the segment
  * gained since (segment-events.ts), and a segment loaded from storage with the same heads
- * costs nothing. Batches are journaled in the replica's storage (index-store.ts), so a
+ * costs nothing. A change only marks its segment: the segments marked are indexed together
+ * with the batch, BATCH_DELAY_MS later (or at once when searched), so the work is off the
+ * path of the message (issue 15, item 5) and a burst of changes costs one diff a segment. Batches are journaled in the replica's storage (index-store.ts), so a
  * cold start loads the index instead of rebuilding it, in the background.
  */
 import { Automerge, encodeHeads, type DocHandle, type StorageAdapterInterface } from '@automerge/automerge-repo/slim'
@@ -45,7 +47,9 @@ interface Loaded {
 
 export class SearchIndex {
   readonly #store: IndexStore
-  readonly #context: Pick<ClientContext, 'limits' | 'appending'>
+  readonly #context: Pick<ClientContext, 'limits' | 'recent'>
+  /** Segments whose heads moved since they were indexed, with their newest document; indexed with the batch. */
+  readonly #stale = new Map<string, { handle: Handle; doc: unknown }>()
   readonly #onError: (error: unknown) => void
   /** Set once the stored index is loaded; until then changes wait (their heads are diffed from the stored ones then). */
   #loaded: Loaded | undefined
@@ -63,7 +67,7 @@ export class SearchIndex {
    * it (at 100,000 messages it takes seconds: benchmarks/RESULTS.md, "search"); `search`
    * waits for it.
    */
-  constructor(storage: StorageAdapterInterface, context: Pick<ClientContext, 'limits' | 'appending'>, onError: (error: unknown) => void) {
+  constructor(storage: StorageAdapterInterface, context: Pick<ClientContext, 'limits' | 'recent'>, onError: (error: unknown) => void) {
     this.#store = new IndexStore(storage)
     this.#context = context
     this.#onError = onError
@@ -96,7 +100,10 @@ export class SearchIndex {
   observe(handle: Handle): void {
     if (this.#closed || this.#observed.has(handle.documentId)) return
     // The payload's doc: heads change once before the handle is ready (the document arriving).
-    const listener = ({ doc }: { doc: unknown }): void => this.#catchUp(handle, doc)
+    const listener = ({ doc }: { doc: unknown }): void => {
+      this.#stale.set(handle.documentId, { handle, doc })
+      this.#schedule()
+    }
     this.#observed.set(handle.documentId, { handle, listener })
     handle.on('heads-changed', listener)
     if (handle.isReady()) this.#catchUp(handle, handle.doc())
@@ -115,7 +122,7 @@ export class SearchIndex {
     const now: string[] = encodeHeads(Automerge.getHeads(doc!))
     const since = loaded.heads.get(id)
     if (sameHeads(since, now)) return
-    const events = eventsSince(doc!, since, now, this.#context.limits, this.#context.appending)
+    const events = eventsSince(doc!, since, now, this.#context.limits, json => this.#context.recent.take(json))
     this.#eventsIndexed += events.length
     for (const event of events) {
       loaded.index.apply(conversation, event)
@@ -126,6 +133,13 @@ export class SearchIndex {
     this.#schedule()
   }
 
+  /** Indexes what the segments marked since the last batch gained. */
+  #catchUpStale(): void {
+    if (!this.#loaded) return // #load catches up every observed handle
+    for (const { handle, doc } of this.#stale.values()) this.#catchUp(handle, doc)
+    this.#stale.clear()
+  }
+
   #forget(handle: Handle): void {
     const observed = this.#observed.get(handle.documentId)
     if (observed) handle.off('heads-changed', observed.listener)
@@ -134,7 +148,10 @@ export class SearchIndex {
   /** Checks the query at once (a bad one rejects), then answers once the index is loaded. */
   search(query: string, options?: SearchOptions): Promise<SearchResult[]> {
     const search = resolveSearch(query, options)
-    return this.#ready.then(() => this.#search(search))
+    return this.#ready.then(() => {
+      this.#catchUpStale()
+      return this.#search(search)
+    })
   }
 
   #search(search: ResolvedSearch): SearchResult[] {
@@ -159,6 +176,7 @@ export class SearchIndex {
 
   async stats(): Promise<SearchStats> {
     await this.#ready
+    this.#catchUpStale()
     const { index, loadedAtStart, loadMs } = this.#loaded!
     return { documents: index.size, loadedAtStart, eventsIndexed: this.#eventsIndexed, bytes: this.#store.bytes, loadMs }
   }
@@ -171,6 +189,7 @@ export class SearchIndex {
 
   /** Writes what was indexed since the last write; resolves once it is stored. */
   flush(): Promise<void> {
+    this.#catchUpStale() // before the timer is cleared: what it indexes needs no timer of its own
     clearTimeout(this.#timer)
     this.#timer = undefined
     if (this.#batch.events.length > 0 || this.#batchHeads.size > 0) {

@@ -20,13 +20,13 @@ function parse(json: string, limits: Limits): ParleyEvent | undefined {
   }
 }
 
-/** `appending`: events this device is writing, by their JSON, which need no parse (event-log.ts). */
+/** `known`: the event stored as this JSON if it was parsed or written here lately (recent-events.ts), which needs no parse. */
 export function eventsSince(
   doc: SegmentDoc,
   since: readonly string[] | undefined,
   now: readonly string[],
   limits: Limits,
-  appending: ReadonlyMap<string, ParleyEvent>,
+  known: (json: string) => ParleyEvent | undefined,
 ): ParleyEvent[] {
   const before = since && decodeHeads(since as UrlHeads)
   if (!before || !Automerge.hasHeads(doc, before)) return readSegmentEvents(doc, 0, limits).events
@@ -37,7 +37,7 @@ export function eventsSince(
     if (patch.action !== 'insert' || patch.path.length !== 2) return readSegmentEvents(doc, 0, limits).events
     for (const value of patch.values) {
       const json = readString(value)
-      const event = json === undefined ? undefined : (appending.get(json) ?? parse(json, limits))
+      const event = json === undefined ? undefined : (known(json) ?? parse(json, limits))
       if (event) events.push(event)
     }
   }
