@@ -242,7 +242,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   const moderation = await openModeration(options, { index, write: (conversationId, body, after) => service.appendAsServer(conversationId, body, after), log })
   const auth = httpAuth(verify)
   // Attachments: tus uploads, the blob store, downloads for members (blobs/, docs/attachments.md).
-  const blobs = await openBlobs({ dataDir: options.dataDir, options, index, authenticate: auth.authenticate, isMember: (conversationId, user) => registry.mayRead(user, conversationId), log })
+  const blobs = await openBlobs({ dataDir: options.dataDir, options, index, authenticate: auth.authenticate, isMember: async (conversationId, user) => registry.mayRead(user, conversationId), log })
   // Messages from RabbitMQ or NATS written as HTTP publish writes them (docs/ingest.md); consuming starts once listening.
   const ingest = options.ingest === undefined
     ? undefined

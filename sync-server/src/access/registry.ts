@@ -120,10 +120,12 @@ export class AccessRegistry {
     }
   }
 
-  /** `canRead` after loading the entry: for callers that may wait. */
-  async mayRead(user: string, documentId: string): Promise<boolean> {
-    await this.entry(documentId)
-    return this.canRead(user, documentId)
+  /** `canRead` after loading the entry: for callers that may wait (answered at once when the cache holds it). */
+  mayRead(user: string, documentId: string): boolean | Promise<boolean> {
+    const entry = this.#docs.get(documentId)
+    const cached = entry !== undefined && (entry?.type !== 'segment' || this.#docs.has(entry.conversation))
+    if (cached) return this.canRead(user, documentId)
+    return this.entry(documentId).then(() => this.canRead(user, documentId))
   }
 
   async actorOwner(actor: string): Promise<string | undefined> {
