@@ -93,7 +93,7 @@ export interface ServerAdapterOptions {
 /** What the adapter needs of the relay core (relay/hub.ts RelayHub). */
 export interface RelayRoute {
   /** `data`: the message's sync data, for a document the server has not registered; `charge` pays for decoding it. */
-  serves(documentId: string, data: Uint8Array, charge: ChargeWork): Promise<boolean>
+  serves(documentId: string, data: Uint8Array, charge: ChargeWork): boolean | Promise<boolean>
   /**
    * Checks, relays and answers a message; a violation closes the connection. `arrived` is
    * called when it carries new changes; `charge` is charged their decoding work before they are decoded.

@@ -135,8 +135,13 @@ export class RelayHub {
    * bounds, the work charged to the sender like any decode: docs/security.md, "Rate
    * limits weigh work"; a segment is decoded again by the check, once, when it is created).
    */
-  async serves(documentId: string, data?: Uint8Array, charge?: ChargeWork): Promise<boolean> {
-    if (this.#segments.has(documentId)) return true
+  serves(documentId: string, data?: Uint8Array, charge?: ChargeWork): boolean | Promise<boolean> {
+    // Held here (every message of a segment in use): answered at once.
+    if (this.#segments.has(documentId) || this.#parked.has(documentId)) return true
+    return this.#servesUnloaded(documentId, data, charge)
+  }
+
+  async #servesUnloaded(documentId: string, data?: Uint8Array, charge?: ChargeWork): Promise<boolean> {
     const { registry } = this.#options
     let entry = await registry.entry(documentId)
     // Sharing PostgreSQL, a cached "unregistered" may be stale: another node may have registered it since.
