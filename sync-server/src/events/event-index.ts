@@ -139,7 +139,8 @@ export class EventIndex extends EventEmitter<IndexEvents> {
         const byId = new Map(recorded.map(sequenced => [sequenced.event.id, sequenced]))
         return events.map(event => byId.get(event.id)!)
       } catch (error) {
-        this.#hold(conversationId, all)
+        // A refusal of the data itself would fail again every time and hold the conversation's later events with it.
+        if (!isRefusal(error)) this.#hold(conversationId, all)
         throw error
       }
     })
@@ -341,4 +342,10 @@ export class EventIndex extends EventEmitter<IndexEvents> {
     }
     return [...bySeq.values()].filter(({ seq }) => seq <= highest).sort((a, b) => a.seq - b.seq)
   }
+}
+
+/** A PostgreSQL refusal of the data (SQLSTATE class 22 data exception, 23 integrity, 42 syntax or access): retrying cannot help. */
+function isRefusal(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code
+  return typeof code === 'string' && /^(22|23|42)[0-9A-Z]{3}$/.test(code)
 }

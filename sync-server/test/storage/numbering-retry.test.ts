@@ -13,12 +13,14 @@ import { BACKENDS, openBackend, type OpenBackend } from './backends.ts'
 
 const message = (id: string): ParleyEvent => ({ type: 'message', id, author: 'alice', device: 'd1', at: 1, text: id })
 
-/** The store, refusing appends while `down`. */
-function flaky(store: EventStore): EventStore & { down: boolean; refused: number } {
-  const wrapper = Object.create(store) as EventStore & { down: boolean; refused: number }
+/** The store, refusing appends while `down`, and any of an event whose ID is in `poisoned` as PostgreSQL refuses bad data. */
+function flaky(store: EventStore): EventStore & { down: boolean; refused: number; poisoned: Set<string> } {
+  const wrapper = Object.create(store) as EventStore & { down: boolean; refused: number; poisoned: Set<string> }
   wrapper.down = false
   wrapper.refused = 0
+  wrapper.poisoned = new Set()
   wrapper.append = (conversationId, events, options) => {
+    if (events.some(event => wrapper.poisoned.has(event.id))) return Promise.reject(Object.assign(new Error('invalid input syntax'), { code: '22P02' }))
     if (wrapper.down) {
       wrapper.refused++
       return Promise.reject(new Error('connect ECONNREFUSED'))
@@ -73,6 +75,15 @@ describe.each(BACKENDS)('numbering retried after a failure, on %s', backend => {
     // The caller gets its own events; the held one was numbered first.
     expect(recorded.map(({ seq, event }) => [seq, event.id])).toEqual([[2, 'n2']])
     expect((await index.page('next', { after: 0 }, 10)).events.map(({ seq, event }) => [seq, event.id])).toEqual([[1, 'n1'], [2, 'n2']])
+    index.close()
+  })
+
+  it('does not hold an event the store refuses as bad data: the conversation\'s next events are numbered without it', async () => {
+    const store = flaky(opened.databases.events)
+    const index = new EventIndex(store, { retryMs: 60_000 })
+    store.poisoned.add('bad')
+    await expect(index.record('poison', [message('bad')])).rejects.toThrow('invalid input syntax')
+    expect((await index.record('poison', [message('good')])).map(({ seq, event }) => [seq, event.id])).toEqual([[1, 'good']])
     index.close()
   })
 })
