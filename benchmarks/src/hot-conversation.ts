@@ -19,6 +19,7 @@ import { startGroup } from './fanout/group.ts'
 import { FANOUT_SYSTEMS } from './fanout/systems.ts'
 import { cpuMs, now, sleep } from './fanout/timing.ts'
 import type { HotKey } from './hot-conversation/members.ts'
+import { CHECK_EVERY, LAG, startReplayGroup, type ReplayReport } from './hot-conversation/replay.ts'
 import { round } from './lib/stats.ts'
 import { QUICK, selectedSystems } from './lib/args.ts'
 
@@ -52,7 +53,14 @@ interface Row {
   membersCpuShare: number
   drainSeconds: number
   maxClockOffsetMs: number
+  /** Parley's replaying generator: messages its real-client members should hold, those missing after the drain, seconds spent recording beforehand. */
+  checked?: number
+  checkMissing?: number
+  recordSeconds?: number
 }
+
+/** Parley's rows replay recorded changes (hot-conversation/replay.ts); BENCH_LIVE_GENERATOR=1 runs its live Automerge members instead, for comparison. */
+const replays = (key: HotKey) => key === 'parley' && !process.env.BENCH_LIVE_GENERATOR
 
 
 function percentile(values: number[], p: number): number {
@@ -78,7 +86,7 @@ async function progress(workers: ChildProcess[]): Promise<Progress> {
 }
 
 async function measure(key: HotKey): Promise<Row> {
-  const run = await startGroup(key, MEMBERS, WORKERS, WORKER)
+  const run = replays(key) ? await startReplayGroup(MEMBERS, WORKERS, DURATION_MS / 1000) : await startGroup(key, MEMBERS, WORKERS, WORKER)
   try {
     const { server, workers, offsets } = run
     const start = now() + 500
@@ -98,13 +106,20 @@ async function measure(key: HotKey): Promise<Row> {
       state = await progress(workers)
     }
     const drainSeconds = round((now() - sendingEnded) / 1000)
-    const reports = await Promise.all(
-      workers.map(worker => {
-        const reply = nextMessage<Progress & { firstWindow: number[]; lastWindow: number[] }>(worker, 'report')
-        worker.send({ type: 'report' })
-        return withTimeout(reply, 'a worker’s report', 60_000)
-      }),
-    )
+    const reports: (Progress & { firstWindow: number[]; lastWindow: number[] } & Partial<ReplayReport>)[] =
+      'collect' in run
+        ? await run.collect()
+        : await Promise.all(
+            workers.map(worker => {
+              const reply = nextMessage<Progress & { firstWindow: number[]; lastWindow: number[] }>(worker, 'report')
+              worker.send({ type: 'report' })
+              return withTimeout(reply, 'a worker’s report', 60_000)
+            }),
+          )
+    for (const report of reports) {
+      for (const failure of report.failures ?? []) process.stderr.write(`\nhot-conversation: ${run.name}: a member failed: ${failure}\n`)
+      for (const sample of report.checkMissingSample ?? []) process.stderr.write(`\nhot-conversation: ${run.name}: missing in a real client's document: ${sample}\n`)
+    }
     const sent = reports.reduce((a, r) => a + r.sent, 0)
     const delivered = reports.reduce((a, r) => a + r.delivered, 0)
     const firstWindow = reports.flatMap(r => r.firstWindow)
@@ -129,6 +144,7 @@ async function measure(key: HotKey): Promise<Row> {
       membersCpuShare: round(membersCpuMs / DURATION_MS, 3),
       drainSeconds,
       maxClockOffsetMs: round(Math.max(...offsets.map(Math.abs)), 3),
+      ...('collect' in run ? { checked: reports.reduce((a, r) => a + (r.checked ?? 0), 0), checkMissing: reports.reduce((a, r) => a + (r.checkMissing ?? 0), 0), recordSeconds: round(run.recordSeconds) } : {}),
     }
   } finally {
     await run.close()
@@ -150,8 +166,13 @@ const table = renderTable({
   rows: rows.map(row => [row.system, row.sent, row.delivered, row.firstP50Ms, row.firstP99Ms, row.lastP50Ms, row.lastP99Ms, row.driftP99, row.undelivered, row.serverCpuShare, row.membersCpuShare]),
 })
 const took = `took ${round((performance.now() - started) / 1000)} s`
+const replayed = rows.find(row => row.checked !== undefined)
+const checkSummary = replayed
+  ? `${replayed.checked!.toLocaleString('en-US')} deliveries checked in the documents of ${Math.ceil(MEMBERS / CHECK_EVERY)} real-client members, ${replayed.checkMissing === 0 ? 'none missing' : `**${replayed.checkMissing!.toLocaleString('en-US')} missing**`}; recording took ${replayed.recordSeconds} s beforehand`
+  : 'not run'
 if (ORDER.length < ALL.length) {
-  console.log(`\n${table}\n\n${took} (--only: nothing written)`)
+  const checks = ORDER.includes('parley') ? `\n\nParley's real-client members: ${checkSummary}.` : ''
+  console.log(`\n${table}${checks}\n\n${took} (--only: nothing written)`)
   process.exit(0)
 }
 const ours = rows.find(row => row.system === SYSTEMS.parley.name)!
@@ -161,9 +182,9 @@ const notes = [
   `- ${MEMBERS} members on one fresh server per system, spread over ${WORKERS} worker processes; each member sends one ~120-byte text a second, member i starting i×${1000 / MEMBERS} ms after the start, for ${DURATION_MS / 1000} s. A delivery is one message reaching one other member (a member's own messages are not counted); deliveries expected = messages sent × ${MEMBERS - 1}.`,
   `- Windows by send time: the first and the last ${w}. Latency = arrival − send on the coordinator's clock (worker clock offsets measured over IPC, at most ${maxOffset} ms, subtracted).`,
   `- Sending stops at the deadline; the run then waits at most ${DRAIN_MS / 1000} s for stragglers and counts what is still missing as undelivered. Server CPU share = server CPU seconds / wall seconds over the sending period (1.0 = one core); member processes CPU share likewise for the load generators together (the machine has 2 cores: near 2 − server, the members, not the server, set the pace).`,
-  '- Parley: every member a lightweight automerge-repo peer with its own token appending to the conversation’s newest segment (fanout/automerge-peer.ts). The benchmark does not roll over to a new segment at 1,000 events, so the one segment grows to every message of the run: harsher than a real client. Hocuspocus: awareness off, one Y.Array. Socket.IO: one room. Raw ws relay: every frame to every other client.',
+  `- Parley: every member has its own token and syncs the conversation’s newest segment; the load generator replays (hot-conversation/replay.ts). Before the run, not timed, every member's messages are recorded as real clients make them, one Automerge change each (an append to the segment synced from this server, under an actor of that member), member i's round-k message made on a replica holding every message sent ${LAG} or more slots (10 ms each) before it. While timed, a raw member sends its change, on the schedule above, in the sync message a client holding it and everything it received would send (its heads, \`have\` since what the server last showed it), and reads arrivals from the forwarded sync messages' change headers, answering with its new heads as Automerge would; the server checks, stores and relays every change as from a live client. Members 0, ${CHECK_EVERY}, ${2 * CHECK_EVERY} … are real clients (an Automerge document and sync): they send by applying their recorded change and letting Automerge's sync send it, and after the run check that every other member's message is in their document: ${checkSummary}. The benchmark does not roll over to a new segment at 1,000 events, so the one segment grows to every message of the run: harsher than a real client. Hocuspocus: awareness off, one Y.Array. Socket.IO: one room. Raw ws relay: every frame to every other client.`,
   '- Stock automerge-repo is left out (its 100 ms sync throttle and the member-as-sender wiring were not done for this benchmark).',
-  '- The members of a worker share its CPU (two cores for server, workers and coordinator): with Automerge members the workers, not only the server, do real work per delivery, and their queueing shows in the latencies.',
+  '- The members of a worker share its CPU (two cores for server, workers and coordinator): Parley’s replaying members do no Automerge work per delivery (its real-client members excepted), Hocuspocus’s members apply every Yjs update; their queueing shows in the latencies.',
 ].join('\n')
 const command = `npm run bench:hot-conversation${QUICK ? ' -- --quick' : ''}`
 console.log(`\n${table}\n\n${notes}\n\n${took}`)

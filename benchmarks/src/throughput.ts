@@ -22,8 +22,8 @@ import { nextMessage, peakRssMiB, withTimeout } from './lib/processes.ts'
 import { renderTable, writeResults } from './lib/results.ts'
 import { round, summarize } from './lib/stats.ts'
 import { cpuMs, now, sleep } from './fanout/timing.ts'
-import { startSystem, type SystemRun } from './throughput/run.ts'
-import { THROUGHPUT_SYSTEMS, type ThroughputKey } from './throughput/systems.ts'
+import { startSystem, type StepReport, type SystemRun } from './throughput/run.ts'
+import { CHECK_EVERY, THROUGHPUT_SYSTEMS, type ThroughputKey } from './throughput/systems.ts'
 import { QUICK, selectedSystems } from './lib/args.ts'
 
 const WORKERS = 2
@@ -77,17 +77,28 @@ interface Row {
   loadAverage: number
   /** Messages sent per conversation on this server so far, warm-up included: events in its one segment. */
   eventsPerConversation: number
+  /** Parley's replaying generator: messages sent to the real-client receivers, and those missing from their documents after the drain. */
+  checked?: number
+  checkMissing?: number
 }
 
-interface Report {
-  sent: number
-  delivered: number
-  sentAt: number[]
-  latency: number[]
-  lag: number[]
-}
+type Report = StepReport
 
 const log = (text: string) => process.stderr.write(text)
+
+/**
+ * Messages per conversation a server may be sent: the warm-up's one, then every step's
+ * share (message n of a step goes to conversation n mod C). Parley's generator records
+ * this many per conversation beforehand (throughput/replay-worker.ts).
+ */
+function plan(): number[] {
+  const counts = new Array<number>(CONVERSATIONS).fill(1)
+  for (const { rate, seconds } of STEPS) {
+    const total = Math.floor(rate * seconds)
+    for (let c = 0; c < CONVERSATIONS; c++) counts[c]! += Math.floor(total / CONVERSATIONS) + (c < total % CONVERSATIONS ? 1 : 0)
+  }
+  return counts
+}
 
 function ask<T>(run: SystemRun, type: 'progress' | 'report'): Promise<T[]> {
   return Promise.all(
@@ -119,7 +130,11 @@ async function step(run: SystemRun, index: number, rate: number, seconds: number
     await sleep(100)
   }
   const drainSeconds = round((now() - ended) / 1000)
-  const reports = await ask<Report>(run, 'report')
+  const reports = run.collect ? await run.collect() : await ask<Report>(run, 'report')
+  for (const report of reports) {
+    for (const failure of report.failures ?? []) log(`\nthroughput: ${run.name}: a member failed: ${failure}\n`)
+    for (const sample of report.checkMissingSample ?? []) log(`\nthroughput: ${run.name}: missing in a real client's document: ${sample}\n`)
+  }
   return { durationMs, serverCpuMs, workersCpuMs, drainSeconds, reports }
 }
 
@@ -168,6 +183,7 @@ async function measure(run: SystemRun, key: ThroughputKey, index: number, rate: 
     maxClockOffsetMs: round(Math.max(...run.offsets.map(Math.abs)), 3),
     loadAverage: round(loadavg()[0]!, 2),
     eventsPerConversation: Math.ceil((sentBefore + sent) / CONVERSATIONS),
+    ...(reports.some(r => r.checked !== undefined) ? { checked: reports.reduce((a, r) => a + (r.checked ?? 0), 0), checkMissing: reports.reduce((a, r) => a + (r.checkMissing ?? 0), 0) } : {}),
   }
 }
 
@@ -177,7 +193,7 @@ async function ladder(key: ThroughputKey): Promise<Row[]> {
   const start = async () => {
     const t0 = performance.now()
     log(`throughput: ${name}: ${CONVERSATIONS} conversations, ${2 * CONVERSATIONS} members… `)
-    const run = await startSystem(key, CONVERSATIONS, WORKERS)
+    const run = await startSystem(key, CONVERSATIONS, WORKERS, key === 'parley' ? plan() : undefined)
     await warmUp(run)
     log(`ready in ${round((performance.now() - t0) / 1000)} s\n`)
     return run
@@ -232,7 +248,8 @@ const table = renderTable({
 })
 const took = `took ${round((performance.now() - started) / 1000)} s`
 if (ORDER.length < ALL.length) {
-  console.log(`\n${table}\n\n${took} (--only: nothing written)`)
+  const checks = ORDER.includes('parley') ? `\n\nParley's real-client receivers: ${checkSummary()}.` : ''
+  console.log(`\n${table}${checks}\n\n${took} (--only: nothing written)`)
   process.exit(0)
 }
 
@@ -260,13 +277,19 @@ const verdict = [
 ].join('\n')
 const parleyEvents = Math.max(...rows.filter(row => row.key === 'parley' && row.skipped === undefined).map(row => row.eventsPerConversation))
 const maxOffset = Math.max(...rows.filter(row => row.skipped === undefined).map(row => row.maxClockOffsetMs))
+function checkSummary(): string {
+  const checked = rows.filter(row => row.key === 'parley' && row.checked !== undefined)
+  if (checked.length === 0) return 'not run'
+  const missing = checked.reduce((a, row) => a + row.checkMissing!, 0)
+  return `${checked.reduce((a, row) => a + row.checked!, 0).toLocaleString('en-US')} messages checked, ${missing === 0 ? 'none missing' : `**${missing.toLocaleString('en-US')} missing**`}`
+}
 const notes = [
   `- ${CONVERSATIONS} conversations, each of one sender and one receiver (${2 * CONVERSATIONS} connections), one fresh server per system; conversation i's sender in load-generator process i mod ${WORKERS}, its receiver in the other, so every message crosses processes. ~100-byte texts. Before the ladder, one message in every conversation (warm-up, not counted).`,
   `- Open loop: at offered rate R the run's n-th message is due at n/R s, in conversation n mod ${CONVERSATIONS}; a late sender sends what is due at once and its lag is recorded (\`generatorLagP99Ms\` in the JSON). Latency = arrival − send on the coordinator's clock (worker clock offsets over IPC, at most ${maxOffset} ms, subtracted); "p50 of last 10 %" is over the messages sent in the step's last tenth, so latency that grows during a step shows there. Delivered msg/s counts arrivals during the step.`,
   `- After each step the run waits at most ${DRAIN_MS / 1000} s for stragglers and counts what is still missing as undelivered. A system keeps up with a step when everything arrived within the drain and arrivals during the step reached ${KEPT_UP_SHARE * 100} % of the offered rate; it runs its steps on one server while it keeps up; after the first step it does not keep up with, ${QUICK ? 'its ladder stops (--quick; the full run then runs the target on a fresh server)' : 'the steps below the target are not run and the target runs on a fresh server (warm-up again)'}. CPU share = CPU seconds / step seconds (1.0 = one core; the machine has two, shared by server, both generators and the coordinator); server CPU ms/msg = server CPU over the step / messages that arrived during it, the figure least disturbed by other load on the machine (1,000 ÷ it ≈ messages/s one core could carry). 1-minute load average at the end of the steps: ${Math.min(...rows.filter(row => row.skipped === undefined).map(row => row.loadAverage))}–${Math.max(...rows.filter(row => row.skipped === undefined).map(row => row.loadAverage))} (the machine is shared with other work; a share well under 1.0 for a system that did not keep up means it was waiting for a core). Server peak RSS is the process's high-water mark so far.`,
-  `- Parley: the real parley-server process (LevelDB, every change checked and stored); conversations created over REST by their senders; members are lightweight automerge-repo peers (fanout/automerge-peer.ts), each with its own token, syncing the conversation's one segment; a sender appends each message as its own Automerge change, as @parley/client does, and it goes out at once (the client batches the changes of one tick into one sync message; at these rates a sender rarely has two in one tick). The server runs with the fan-out benchmark's limits (\`--max-connections-per-ip\`, rate limit raised): one IP holds every connection. These members do not roll over to a new segment at 1,000 events as the client does; ${parleyEvents < 1000 ? `no Parley conversation reached 1,000 (at most ${parleyEvents} events)` : `a Parley conversation reached ${parleyEvents} events in its one segment, more than a client would put in one`}.`,
+  `- Parley: the real parley-server process (LevelDB, every change checked and stored); conversations created over REST by their senders; each member has its own token and syncs the conversation's one segment. The load generator replays (throughput/replay-worker.ts): before the ladder, not timed, each sender's messages are recorded as real clients make them, one Automerge change each (\`appendEvent\` on the segment synced from this server, under an actor of its own) with the sync message Automerge's \`generateSyncMessage\` sends for it (the server's side of that sync played by the relay core's own code); while timed, a sender sends those bytes over a raw WebSocket after the join handshake, and the server checks, stores and relays every change as from a live client. Receivers read the forwarded sync messages raw (the change headers say which message arrived) and answer with their new heads as Automerge would; the receivers of every ${CHECK_EVERY}th conversation stay real clients (an Automerge document and sync, as fanout/automerge-peer.ts) and check after each step that every message sent to them is in their document: ${checkSummary()}. The server runs with the fan-out benchmark's limits (\`--max-connections-per-ip\`, rate limit raised): one IP holds every connection. These members do not roll over to a new segment at 1,000 events as the client does; ${parleyEvents < 1000 ? `no Parley conversation reached 1,000 (at most ${parleyEvents} events)` : `a Parley conversation reached ${parleyEvents} events in its one segment, more than a client would put in one`}.`,
   '- Stock automerge-repo: its sync server as shipped (Repo + WebSocketServerAdapter + NodeFS), which sends a document to its peers at most every 100 ms: its latency floor is that throttle, not its work. Same lightweight peers and document shape as Parley, no tokens, no checks. Hocuspocus: awareness off, one Y.Array per conversation, the server persisting to files (debounced, as in bench:latency). Socket.IO: one room per conversation, nothing stored. Raw ws relay: one room per conversation (a URL path), nothing stored.',
-  '- With Automerge systems the generators do real work per message (an Automerge change and sync message per send, a sync round per receipt), so at high offered rates they compete with the server for the two cores; their CPU share is in the table.',
+  "- Stock automerge-repo's generators do real Automerge work per message (a change and sync message per send, a sync round per receipt), so at high offered rates they compete with the server for the two cores; Parley's replay does not (its real-client receivers excepted); their CPU share is in the table.",
   `- Hocuspocus + Yjs and Socket.IO members each have their own socket; rows are for this machine only: compare ratios within the run.`,
   ...warmUpFailures.map(failure => `- **Delivery failure in a warm-up** — ${failure}.`),
 ].join('\n')

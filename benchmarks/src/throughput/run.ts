@@ -14,20 +14,45 @@ import { forkWorker, freePort, nextMessage, spawnServer, stop, withTimeout } fro
 import { ready } from '../fanout/group.ts'
 import { SECRET } from '../fanout/system.ts'
 import { clockOffset } from '../fanout/timing.ts'
+import { actorPrefix } from '../lib/replay-wire.ts'
 import { THROUGHPUT_SYSTEMS, type ThroughputKey } from './systems.ts'
 
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url))
+/** Parley's generator replays recorded sync messages (replay-worker.ts, README "throughput"). */
+const REPLAY_WORKER = fileURLToPath(new URL('./replay-worker.ts', import.meta.url))
 const SETUP_TIMEOUT_MS = 300_000
+
+/** Parley's rows replay recorded messages; BENCH_LIVE_GENERATOR=1 runs its live Automerge members instead (worker.ts), for comparison. */
+export const replays = (key: ThroughputKey): boolean => key === 'parley' && !process.env.BENCH_LIVE_GENERATOR
+
+export interface StepReport {
+  sent: number
+  delivered: number
+  sentAt: number[]
+  latency: number[]
+  lag: number[]
+  /** Replaying generator: messages the real-client receivers should hold, and those they did not. */
+  checked?: number
+  checkMissing?: number
+  checkMissingSample?: string[]
+  failures?: string[]
+}
 
 export interface SystemRun {
   name: string
   server: ChildProcess
   workers: ChildProcess[]
   offsets: number[]
+  /** The step's reports when the workers match sends and arrivals across processes (replaying generator). */
+  collect?(): Promise<StepReport[]>
   close(): Promise<void>
 }
 
-export async function startSystem(key: ThroughputKey, conversations: number, workerCount: number): Promise<SystemRun> {
+/**
+ * `plan`: messages per conversation the run may send (replaying generator: how many to
+ * record for each conversation, warm-up included).
+ */
+export async function startSystem(key: ThroughputKey, conversations: number, workerCount: number, plan?: number[]): Promise<SystemRun> {
   const system = THROUGHPUT_SYSTEMS[key]
   const base = SYSTEMS[system.server]
   const port = await freePort()
@@ -46,9 +71,12 @@ export async function startSystem(key: ThroughputKey, conversations: number, wor
     const url = `ws://127.0.0.1:${port}${base.path ?? ''}`
     // The generators start (tsx, imports) while the conversations are made.
     for (let w = 0; w < workerCount; w++) {
-      const worker = forkWorker(WORKER, [key, url])
+      const worker = replays(key) ? forkWorker(REPLAY_WORKER, [url]) : forkWorker(WORKER, [key, url])
       // An order sent to a worker that died is an 'error' event; the death itself fails the step that waits on it.
       worker.on('error', () => {})
+      worker.on('message', (message: { type: string; messages?: number; seconds?: number }) => {
+        if (message.type === 'recorded') process.stderr.write(`[a generator recorded ${message.messages} messages in ${message.seconds!.toFixed(1)} s] `)
+      })
       workers.push(worker)
     }
     const [groups] = await Promise.all([
@@ -56,13 +84,36 @@ export async function startSystem(key: ThroughputKey, conversations: number, wor
       ...workers.map(worker => nextMessage(worker, 'started')),
     ])
     const share = (w: number) => groups.flatMap((group, i) => (i % workerCount === w ? [[i, group] as [number, string]] : []))
-    workers.forEach((worker, w) => worker.send({ type: 'setup', senders: share(w), receivers: share((w + workerCount - 1) % workerCount) }))
+    const actors = actorPrefix()
+    workers.forEach((worker, w) => worker.send({ type: 'setup', senders: share(w), receivers: share((w + workerCount - 1) % workerCount), plan, actorPrefix: actors }))
     await withTimeout(Promise.all(workers.map(ready)), `${2 * conversations} members to join`, SETUP_TIMEOUT_MS)
     const offsets: number[] = []
     for (const worker of workers) offsets.push(await clockOffset(worker))
-    return { name: base.name, server, workers, offsets, close }
+    const collect = replays(key) ? () => collectReplay(workers) : undefined
+    return { name: base.name, server, workers, offsets, collect, close }
   } catch (error) {
     await close()
     throw error
   }
+}
+
+type Sends = { conversation: number[]; ordinal: number[]; at: number[] }
+
+/** Every worker's send times, then each worker matches them with its arrivals (replay-worker.ts). */
+async function collectReplay(workers: ChildProcess[]): Promise<StepReport[]> {
+  const parts = await Promise.all(
+    workers.map(worker => {
+      const reply = nextMessage<{ sends: Sends }>(worker, 'sends')
+      worker.send({ type: 'sends' })
+      return withTimeout(reply, "a worker's send times", 60_000)
+    }),
+  )
+  const sends: Sends = { conversation: parts.flatMap(p => p.sends.conversation), ordinal: parts.flatMap(p => p.sends.ordinal), at: parts.flatMap(p => p.sends.at) }
+  return Promise.all(
+    workers.map(worker => {
+      const reply = nextMessage<StepReport>(worker, 'report')
+      worker.send({ type: 'report', sends })
+      return withTimeout(reply, "a worker's report", 120_000)
+    }),
+  )
 }

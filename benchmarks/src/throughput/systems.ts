@@ -24,6 +24,9 @@ export interface ThroughputSystem {
   memberUrl?: (url: string, group: string) => string
 }
 
+/** Parley's replaying generator: receivers of conversations 0, CHECK_EVERY, 2·CHECK_EVERY … stay real clients and check every message (10 %). */
+export const CHECK_EVERY = 10
+
 export const senderOf = (i: number) => `sender-${i}`
 export const receiverOf = (i: number) => `receiver-${i}`
 

@@ -1,0 +1,107 @@
+/**
+ * The wire side of Parley's replaying load generator (README "throughput",
+ * "hot-conversation"): what a raw connection needs to speak automerge-repo's protocol to
+ * parley-server without an Automerge document on the hot path. The sync message codec,
+ * the Bloom filter and the change-header reader are the server's own (sync-server/src/relay),
+ * so the bytes are exactly Automerge's (sync-server/test/relay/sync-message.test.ts).
+ */
+import { cbor } from '@automerge/automerge-repo'
+import { SignJWT } from 'jose'
+import { randomBytes } from 'node:crypto'
+import { BloomFilter } from '../../../sync-server/src/relay/bloom.ts'
+import { parseChangeChunk, type ChangeMeta } from '../../../sync-server/src/relay/change-chunk.ts'
+import { decodeSyncMessage, encodeSyncMessage, UNBOUNDED, type DecodedSyncMessage } from '../../../sync-server/src/relay/sync-message.ts'
+import { SECRET } from '../fanout/system.ts'
+
+export { parseChangeChunk, type ChangeMeta }
+
+export const tokenFor = (user: string): Promise<string> =>
+  new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user).setExpirationTime('2h').sign(new TextEncoder().encode(SECRET))
+
+/**
+ * Actor IDs of recorded writers: 12 random bytes for the run, then the writer's index
+ * (4 bytes), so a receiver reads who wrote a change from its header alone (`actorIndex`).
+ */
+export function actorPrefix(): string {
+  return randomBytes(12).toString('hex')
+}
+export const actorOf = (prefix: string, index: number): string => prefix + index.toString(16).padStart(8, '0')
+export const actorIndex = (actor: string): number => Number.parseInt(actor.slice(-8), 16)
+
+export interface Envelope {
+  type: string
+  senderId?: string
+  targetId?: string
+  documentId?: string
+  data?: Uint8Array
+  message?: string
+}
+
+export const encodeEnvelope = (envelope: Envelope): Uint8Array => cbor.encode(envelope)
+export const decodeEnvelope = (bytes: Uint8Array): Envelope => cbor.decode(bytes) as Envelope
+
+/** A sync message from the server (it may carry more than a client may send: a catch-up). */
+export const decodeServerSync = (data: Uint8Array): DecodedSyncMessage => decodeSyncMessage(data, UNBOUNDED)
+
+/**
+ * A client's sync message as Automerge's generateSyncMessage writes it once the client
+ * holds everything the server told it of: its heads, nothing needed, one `have` since the
+ * heads it shares with the server, listing (as a Bloom filter) its own changes since.
+ */
+export function clientSyncMessage(heads: readonly string[], sharedHeads: readonly string[], ours: readonly string[], changes: readonly Uint8Array[]): Uint8Array {
+  return encodeSyncMessage({ heads: [...heads].sort(), need: [], have: [{ lastSync: [...sharedHeads].sort(), bloom: BloomFilter.fromHashes(ours).encode() }], changes })
+}
+
+/**
+ * A document's heads from the changes a client holds, without the document: heads are the
+ * known changes no known change depends on. Changes are learned in causal order (the
+ * server forwards its log in order; own changes come after what they were built on, or
+ * before it when the server has yet to forward it: then it is known as a dep already and
+ * never becomes a head). Bounded: hashes older than the last `window` learned are
+ * forgotten (deps are recent).
+ */
+export class HeadsTracker {
+  readonly #heads = new Set<string>()
+  readonly #known = new Set<string>()
+  readonly #depended = new Set<string>()
+  readonly #order: string[] = []
+  #sorted: string[] | undefined
+
+  constructor(
+    heads: readonly string[] = [],
+    private readonly window = 4096,
+  ) {
+    for (const head of heads) this.learn(head, [])
+  }
+
+  /** Learns a change; false when it was known already. */
+  learn(hash: string, deps: readonly string[]): boolean {
+    if (this.#known.has(hash)) return false
+    this.#known.add(hash)
+    this.#order.push(hash)
+    for (const dep of deps) {
+      this.#depended.add(dep)
+      if (this.#heads.delete(dep)) this.#sorted = undefined
+    }
+    if (!this.#depended.has(hash)) {
+      this.#heads.add(hash)
+      this.#sorted = undefined
+    }
+    if (this.#order.length > 2 * this.window) {
+      for (const old of this.#order.splice(0, this.#order.length - this.window)) {
+        this.#known.delete(old)
+        this.#depended.delete(old)
+      }
+    }
+    return true
+  }
+
+  knows(hash: string): boolean {
+    return this.#known.has(hash)
+  }
+
+  heads(): string[] {
+    this.#sorted ??= [...this.#heads].sort()
+    return this.#sorted
+  }
+}
