@@ -21,7 +21,11 @@ import { renderTable, writeResults } from './lib/results.ts'
 import { round } from './lib/stats.ts'
 
 const NODES = 3
-const CAPACITY = { conversations: QUICK ? 30 : 60, warmup: 3, measured: QUICK ? 15 : 40 }
+/**
+ * 1,800 warm-up messages per node, whatever the node count (cluster/capacity.ts): with 600
+ * a lone node still spent about twice its steady-state CPU per message compiling.
+ */
+const CAPACITY = { conversations: QUICK ? 30 : 60, warmupPerNode: 1800, measured: QUICK ? 15 : 40 }
 const LATENCY = { warmup: QUICK ? 20 : 50, measured: QUICK ? 200 : 1000 }
 const FANOUT = { warmup: 3, measured: QUICK ? 3 : 5 }
 const MEMBERS = QUICK ? 300 : 1000
@@ -61,8 +65,8 @@ const fanoutSpread: FanoutResult = await withServers(NODES, serverArgs(MEMBERS),
 const pct = (a: number, b: number) => `${round((a / b) * 100, 0)} %`
 const times = (a: number, b: number) => `${round(a / b, 2)}×`
 const pass = (ok: boolean) => (ok ? 'pass' : '**fail**')
-const busiestRatio = spread.busiestCpuMsPerMessage / single.busiestCpuMsPerMessage
-const totalRatio = spread.totalCpuMsPerMessage / single.totalCpuMsPerMessage
+const busiestRatio = spread.alone.busiestCpuMsPerMessage / single.alone.busiestCpuMsPerMessage
+const totalRatio = spread.alone.totalCpuMsPerMessage / single.alone.totalCpuMsPerMessage
 const frames = [
   { setup: 'capacity: each conversation on one node', interested: 1, bus: spread.bus! },
   { setup: 'one-to-one across nodes 1 and 2', interested: 2, bus: latencyAcross.bus! },
@@ -72,8 +76,8 @@ const frames = [
 const targets = renderTable({
   headers: ['target', 'one node', `${NODES} nodes`, 'measured', 'result'],
   rows: [
-    ['busiest node CPU per message ≤ 40 % of one node', `${single.busiestCpuMsPerMessage} ms`, `${spread.busiestCpuMsPerMessage} ms`, pct(spread.busiestCpuMsPerMessage, single.busiestCpuMsPerMessage), pass(busiestRatio <= 0.4)],
-    ['CPU per message, all nodes ≤ 1.3× one node', `${single.totalCpuMsPerMessage} ms`, `${spread.totalCpuMsPerMessage} ms`, times(spread.totalCpuMsPerMessage, single.totalCpuMsPerMessage), pass(totalRatio <= 1.3)],
+    ['busiest node CPU per message ≤ 40 % of one node (each node measured alone)', `${single.alone.busiestCpuMsPerMessage} ms`, `${spread.alone.busiestCpuMsPerMessage} ms`, pct(spread.alone.busiestCpuMsPerMessage, single.alone.busiestCpuMsPerMessage), pass(busiestRatio <= 0.4)],
+    ['CPU per message, all nodes ≤ 1.3× one node (each node measured alone)', `${single.alone.totalCpuMsPerMessage} ms`, `${spread.alone.totalCpuMsPerMessage} ms`, times(spread.alone.totalCpuMsPerMessage, single.alone.totalCpuMsPerMessage), pass(totalRatio <= 1.3)],
     ...frames.map(({ setup, interested, bus }) => [`bus frames published per message ≤ ${interested} (${setup})`, '–', `${bus.publishedMessages}`, `${bus.publishedMessages} ≤ ${interested}`, pass(bus.publishedMessages <= interested)]),
     ['one-to-one p50 across nodes ≤ one node p50 + 1 ms', `${latencyAlone.latency.p50} ms`, `${latencyAcross.latency.p50} ms`, `+${round(latencyAcross.latency.p50 - latencyAlone.latency.p50, 2)} ms`, pass(latencyAcross.latency.p50 <= latencyAlone.latency.p50 + 1)],
     [`fan-out to ${MEMBERS}, last member (median) ≤ one node`, `${fanoutAlone.lastMemberMs} ms`, `${fanoutSpread.lastMemberMs} ms`, times(fanoutSpread.lastMemberMs, fanoutAlone.lastMemberMs), pass(fanoutSpread.lastMemberMs <= fanoutAlone.lastMemberMs)],
@@ -82,8 +86,9 @@ const targets = renderTable({
 const details = renderTable({
   headers: ['run', 'setup', 'CPU ms/msg per node', 'latency p50 / p90 / p99 ms', 'bus frames published / received per msg', 'change-bus frames published / received per msg', 'bus bytes published per msg'],
   rows: [
-    ['capacity', 'one node', `${single.nodeCpuMsPerMessage.join(' / ')} (idle: ${single.idleCpuMsPerSecond.join(' / ')} ms/s; ${single.measuredSeconds} s measured)`, '–', '–', '–', '–'],
-    ['capacity', `${NODES} nodes`, `${spread.nodeCpuMsPerMessage.join(' / ')} (idle: ${spread.idleCpuMsPerSecond.join(' / ')} ms/s; ${spread.measuredSeconds} s measured)`, '–', `${spread.bus!.publishedMessages} / ${spread.bus!.receivedMessages}`, `${spread.bus!.changeFramesPublished} / ${spread.bus!.changeFramesReceived}`, spread.bus!.publishedBytes],
+    ['capacity', 'one node', `${single.together.nodeCpuMsPerMessage.join(' / ')} (idle: ${single.idleCpuMsPerSecond.join(' / ')} ms/s; ${single.together.measuredSeconds} s measured)`, '–', '–', '–', '–'],
+    ['capacity', `${NODES} nodes, each alone`, `${spread.alone.nodeCpuMsPerMessage.join(' / ')} (sum ${spread.alone.totalCpuMsPerMessage}; idle: ${spread.idleCpuMsPerSecond.join(' / ')} ms/s; ${spread.alone.measuredSeconds} s measured)`, '–', '–', '–', '–'],
+    ['capacity', `${NODES} nodes, all busy at once`, `${spread.together.nodeCpuMsPerMessage.join(' / ')} (sum ${spread.together.totalCpuMsPerMessage}; ${spread.together.measuredSeconds} s measured)`, '–', `${spread.bus!.publishedMessages} / ${spread.bus!.receivedMessages}`, `${spread.bus!.changeFramesPublished} / ${spread.bus!.changeFramesReceived}`, spread.bus!.publishedBytes],
     ['latency', 'one node', '–', `${latencyAlone.latency.p50} / ${latencyAlone.latency.p90} / ${latencyAlone.latency.p99}`, '–', '–', '–'],
     ['latency', 'node 1 → node 2', '–', `${latencyAcross.latency.p50} / ${latencyAcross.latency.p90} / ${latencyAcross.latency.p99}`, `${latencyAcross.bus!.publishedMessages} / ${latencyAcross.bus!.receivedMessages}`, `${latencyAcross.bus!.changeFramesPublished} / ${latencyAcross.bus!.changeFramesReceived}`, latencyAcross.bus!.publishedBytes],
     ['fan-out', 'one node', `${fanoutAlone.serversCpuMsPerMessage} (all)`, `last member ${fanoutAlone.lastMemberMs}, p50 member ${fanoutAlone.p50MemberMs}`, '–', '–', '–'],
@@ -92,7 +97,8 @@ const details = renderTable({
 })
 const notes = [
   `- Every node: \`parley-server --postgres <its setup's own database> --relay-core\`, with \`--redis\` in the ${NODES}-node setups (one throwaway redis-server, heartbeats every 1 s); each setup starts fresh nodes and a fresh database, dropped after it. Every process on one 2-core machine: nodes, PostgreSQL, Redis and the load generators take turns on the same cores. One-minute load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end (above 2, figures include waiting for a core; CPU per message counts CPU time, not waiting).`,
-  `- Capacity: ${CAPACITY.conversations} one-to-one conversations, each with a sender and a receiver (lightweight Automerge peers) on the node that holds it, conversation i on node i mod N; ${CAPACITY.warmup} warm-up rounds, then ${CAPACITY.measured} rounds of one ~100-byte message into every conversation at once (${spread.messages} messages), the next round once every receiver has the last. CPU from /proc schedstat of the node processes, divided by every message sent in the cluster: the busiest node's share is the capacity figure (a third is the ideal). It includes what a node spends idle (heartbeats, the webhook and PostgreSQL polls: "idle", read over 2 s before the run) times the measured seconds; nothing is subtracted.`,
+  `- Capacity: ${CAPACITY.conversations} one-to-one conversations, each with a sender and a receiver (lightweight Automerge peers) on the node that holds it, conversation i on node i mod N. Warm-up: ${CAPACITY.warmupPerNode} messages per node, whatever the node count (${single.warmupRounds} rounds into every conversation on one node, ${spread.warmupRounds} on ${NODES}), so that each node's hot code is compiled before anything is measured. Then ${CAPACITY.measured} rounds of one ~100-byte message into every conversation at once (${spread.messages} messages), the next round once every receiver has the last; on ${NODES} nodes, then ${CAPACITY.measured} rounds into each node's conversations alone, the other nodes idle. CPU from /proc schedstat of the node processes, divided by every message of the cluster's ${CAPACITY.measured} rounds: the busiest node's share is the capacity figure (a third is the ideal). It includes what a node spends idle (heartbeats, the webhook and PostgreSQL polls: "idle", read over 2 s before the run) times the measured seconds; nothing is subtracted.`,
+  `- Why the targets read each node alone: this machine has 2 cores, and with every node busy at once ${NODES} node processes, PostgreSQL, Redis and the load generator take turns on them, so each node's CPU time per message grows with preemption and cold caches, not with work it does (measured on one node carrying all the conversations while the other two idle, and on ${NODES} nodes without Redis: docs/cluster.md, "Performance"). Each node alone is how a node with a core of its own runs; the figures with every node busy at once are in the second table.`,
   `- Bus frames: frames each node published to Redis (both buses, heartbeats aside), summed over the nodes, per message; "received" counts deliveries to nodes. The nodes with an interested client: in the capacity run the sender's and receiver's node is one node, so frames published there reach no other node; across nodes two; in the fan-out all ${NODES}.`,
   `- Latency: the latency benchmark's sender and receiver (\`@parley/client\`, one process each), ${LATENCY.warmup} warm-up then ${LATENCY.measured} measured, one at a time; one-way times from CLOCK_MONOTONIC stamps.`,
   `- Fan-out: the fanout benchmark's lightweight members in ${MEMBER_WORKERS} worker processes (with ${NODES} nodes worker i connects to node i); sender and group on node 1; ${FANOUT.warmup} warm-up then ${FANOUT.measured} measured messages, the next once every process is idle; medians.${QUICK ? ` \`--quick\`: ${MEMBERS} members instead of 1,000.` : ''}`,
