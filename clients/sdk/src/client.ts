@@ -27,6 +27,7 @@ import type { ClientContext } from './context.ts'
 import { Conversation } from './conversation.ts'
 import { ClientErrorCodes, ParleyError } from './errors.ts'
 import { LocalState } from './local-state.ts'
+import { nextTurn } from './next-turn.ts'
 import { RecentEvents } from './recent-events.ts'
 import { ServerConnection, type ConnectionStatus, type ServerHeads } from './network/connection.ts'
 import { resolveOptions, type ClientOptions, type ResolvedOptions } from './options.ts'
@@ -387,6 +388,10 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     for (const handle of handles) this.#track(handle)
     // Marked pending before the flush so a fast server confirmation cannot be missed.
     const pending = this.#local.addPending(ids, this.#context.clock.last)
+    pending.catch(() => undefined) // awaited below, after a turn: not unhandled meanwhile
+    // The repo's sync message first, then the save, which computes the documents' new
+    // bytes synchronously (next-turn.ts); the write still resolves once they are stored.
+    await nextTurn()
     await Promise.all([this.#repo.flush(ids), pending])
   }
 
