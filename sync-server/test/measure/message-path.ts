@@ -6,6 +6,7 @@
  * frames and the network adapter.
  * node --import tsx --conditions=@parley/source sync-server/test/measure/message-path.ts [messages ≤ 900]
  * PARLEY_MEASURE_STORE=0 leaves out the stores (memory storage, no index) to show their share;
+ * PARLEY_MEASURE_PARALLEL=1 runs the measured segments at once (with PARLEY_MEASURE_SEGMENTS=k);
  * PARLEY_MEASURE_MEMBERS=k has k receivers (bob, bob2 …), each forwarded every change and acknowledging it (fan-out).
  */
 import { next as A } from '@automerge/automerge'
@@ -86,7 +87,9 @@ if (measuredSegments > 1) {
 }
 sent = 0
 const before = process.cpuUsage()
-for (const run of runs) await run()
+// PARLEY_MEASURE_PARALLEL=1: the measured segments (conversations' segments) all at once, as many conversations are.
+if (process.env.PARLEY_MEASURE_PARALLEL === '1') await Promise.all(runs.map(run => run()))
+else for (const run of runs) await run()
 await hub.flush()
 const used = process.cpuUsage(before)
 console.log(`${((used.user + used.system) / (N * measuredSegments)).toFixed(1)} µs CPU per message through RelayHub.receive (change + ${MEMBERS} acknowledgement${MEMBERS > 1 ? 's' : ''}${store ? ', LevelDB stores' : ', no stores'}; ${sent} frames sent)`)
