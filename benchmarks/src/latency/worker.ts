@@ -2,7 +2,11 @@
  * One benchmark process: a baseline server, or a sender or receiver client. Clients
  * take orders over IPC; the message itself only ever travels through the server.
  */
+import { setFlagsFromString } from 'node:v8'
 import { SERVERS, SYSTEMS, type SystemKey } from './systems.ts'
+
+// BENCH_WORKER_V8_FLAGS="--trace-deopt" (V8 flags settable at run time, which NODE_OPTIONS refuses) for every worker.
+if (process.env.BENCH_WORKER_V8_FLAGS) setFlagsFromString(process.env.BENCH_WORKER_V8_FLAGS)
 
 type Order = { type: 'create' } | { type: 'open'; id: string } | { type: 'send'; index: number } | { type: 'close' }
 
