@@ -35,6 +35,8 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> {
   #subReady = false
   #up = false
   #erred = false
+  /** The publisher's socket holds writes until the end of this tick. */
+  #corked = false
 
   constructor(url: string) {
     super()
@@ -84,8 +86,24 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> {
   /** Publishes one frame; false (dropped) while the link is down. */
   publish(channel: string, bytes: Buffer): boolean {
     if (!this.#up || !this.#pub) return false
+    this.#cork(this.#pub)
     this.#pub.publish(channel, bytes).catch(() => undefined)
     return true
+  }
+
+  /**
+   * Frames published in one tick leave in one socket write: the segment bus publishes a
+   * storage batch's frames together (relay/bus-outbox.ts), one per conversation.
+   */
+  #cork(pub: Redis): void {
+    if (this.#corked) return
+    const stream = pub.stream
+    this.#corked = true
+    stream.cork()
+    process.nextTick(() => {
+      this.#corked = false
+      stream.uncork()
+    })
   }
 
   /** Subscribes now if up, else when the link comes back; resolves once Redis confirmed. */
