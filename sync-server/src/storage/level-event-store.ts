@@ -5,13 +5,16 @@
  *   e:<conversation>:<seq, 12 digits>  → { seq, event }
  *   id:<conversation>:<event id>        → seq   (an event is numbered once)
  *   last:<conversation>                 → the highest seq
- *   u:<conversation>                    → { conversationId, events: [seq, since][] }: numbered, not notified
+ *   u:<conversation>                    → { conversationId, upTo }: notified up to this seq
  *
- * The not-notified list (events/notifications.ts) is one key per conversation, written in
- * the numbering's batch and rewritten when notifications are queued: the JSON database
- * takes puts only, so an emptied list stays as `[]`. The whole list is read into memory
- * once, before the first write that touches it (one read per conversation that ever had
- * a notification, at the first numbering after a start).
+ * Not notified yet (events/notifications.ts): one process numbers, so a mark per
+ * conversation says it: every event after `upTo` and up to `last` was numbered and may not
+ * be notified. The numbering's batch writes the mark only the first time a conversation
+ * is numbered with notify (at the number before its first event); it is raised once a
+ * second for the events whose notifications were queued meanwhile, up to the first one
+ * still waiting. Which events wait is kept in memory, read back from the marks at the
+ * first use after a start (one read per conversation ever notified, and its `last`): those
+ * are claimable at once, nobody else can be numbering them.
  */
 import type { ParleyEvent } from '@parley/core'
 import type { Cursor, EventStore, SequencedEvent, UnnotifiedEvent } from '../events/event-index.ts'
@@ -20,17 +23,22 @@ import type { JsonDatabase } from './json-database.ts'
 const SEQ_DIGITS = 12
 const pad = (seq: number): string => String(seq).padStart(SEQ_DIGITS, '0')
 
-interface UnnotifiedList {
+interface NotifiedMark {
   conversationId: string
-  /** [seq, since (ms)] */
-  events: [number, number][]
+  upTo: number
+}
+
+interface Unnotified {
+  /** Per conversation, its events not notified yet: seq → since (ms; 0 for those found at start). */
+  waiting: Map<string, Map<number, number>>
+  /** Per conversation with a stored mark, the mark. */
+  marks: Map<string, number>
 }
 
 export class LevelEventStore implements EventStore {
   readonly #db: JsonDatabase
   readonly #last = new Map<string, number>()
-  /** Per conversation, its events not notified yet: seq → since. Conversations with none are left out. */
-  #unnotified: Promise<Map<string, Map<number, number>>> | undefined
+  #unnotified: Promise<Unnotified> | undefined
 
   constructor(db: JsonDatabase) {
     this.#db = db
@@ -57,68 +65,78 @@ export class LevelEventStore implements EventStore {
     }
     if (fresh.length === 0) return { all, fresh }
     batch.push({ key: `last:${conversationId}`, value: last })
+    const marking = unnotified !== undefined && !unnotified.marks.has(conversationId)
+    if (marking) batch.push(this.#markEntry(unnotified, conversationId, fresh[0]!.seq - 1))
+    try {
+      await this.#db.batch(batch)
+    } catch (error) {
+      // Not written: the next numbering writes the first mark instead.
+      if (marking) unnotified.marks.delete(conversationId)
+      throw error
+    }
+    this.#last.set(conversationId, last)
     if (unnotified) {
       const now = Date.now()
-      let list = unnotified.get(conversationId)
-      if (!list) unnotified.set(conversationId, (list = new Map()))
-      for (const { seq } of fresh) list.set(seq, now)
-      batch.push(this.#listEntry(conversationId, list))
+      let waiting = unnotified.waiting.get(conversationId)
+      if (!waiting) unnotified.waiting.set(conversationId, (waiting = new Map()))
+      for (const { seq } of fresh) waiting.set(seq, now)
     }
-    await this.#db.batch(batch)
-    this.#last.set(conversationId, last)
     return { all, fresh }
   }
 
   async claimUnnotified(graceMs: number, limit: number): Promise<UnnotifiedEvent[]> {
-    const unnotified = await this.#loadUnnotified()
+    const { waiting } = await this.#loadUnnotified()
     const now = Date.now()
-    const claimed: UnnotifiedEvent[] = []
-    const touched = new Map<string, Map<number, number>>()
-    for (const [conversationId, list] of unnotified) {
-      for (const [seq, since] of list) {
-        if (claimed.length >= limit) break
+    const due: { conversationId: string; seq: number }[] = []
+    for (const [conversationId, events] of waiting) {
+      for (const [seq, since] of events) {
+        if (due.length >= limit) break
         if (since > now - graceMs) continue
-        const stored = await this.#db.get<SequencedEvent>(`e:${conversationId}:${pad(seq)}`)
-        if (stored) claimed.push({ conversationId, seq, event: stored.event })
-        // Claimed (or numbered under another key and gone): dated now, or dropped.
-        if (stored) list.set(seq, now)
-        else list.delete(seq)
-        touched.set(conversationId, list)
+        // Claimed: not handed over again within graceMs (in memory: after a restart, everything waiting is due).
+        events.set(seq, now)
+        due.push({ conversationId, seq })
       }
     }
-    if (touched.size > 0) await this.#writeLists(unnotified, touched)
+    const claimed: UnnotifiedEvent[] = []
+    for (const { conversationId, seq } of due) {
+      const stored = await this.#db.get<SequencedEvent>(`e:${conversationId}:${pad(seq)}`)
+      if (stored) claimed.push({ conversationId, seq, event: stored.event })
+    }
     return claimed.sort((a, b) => (a.conversationId < b.conversationId ? -1 : a.conversationId > b.conversationId ? 1 : a.seq - b.seq))
   }
 
   async notified(events: readonly { conversationId: string; seq: number }[]): Promise<void> {
     if (events.length === 0) return
     const unnotified = await this.#loadUnnotified()
-    const touched = new Map<string, Map<number, number>>()
-    for (const { conversationId, seq } of events) {
-      const list = unnotified.get(conversationId)
-      if (!list?.delete(seq)) continue
-      touched.set(conversationId, list)
+    const touched = new Set<string>()
+    for (const { conversationId, seq } of events) if (unnotified.waiting.get(conversationId)?.delete(seq)) touched.add(conversationId)
+    for (const conversationId of touched) await this.lastSeq(conversationId)
+    // Each mark up to the first event still waiting, or to the last number when none waits.
+    const batch: { key: string; value: unknown }[] = []
+    for (const conversationId of touched) {
+      const waiting = unnotified.waiting.get(conversationId)
+      let upTo = this.#last.get(conversationId) ?? 0
+      for (const seq of waiting?.keys() ?? []) upTo = Math.min(upTo, seq - 1)
+      if (waiting?.size === 0) unnotified.waiting.delete(conversationId)
+      if (upTo > (unnotified.marks.get(conversationId) ?? -1)) batch.push(this.#markEntry(unnotified, conversationId, upTo))
     }
-    if (touched.size > 0) await this.#writeLists(unnotified, touched)
+    if (batch.length > 0) await this.#db.batch(batch)
   }
 
-  /** Writes the lists of the conversations touched, after the memory changed (so a later write never carries an older list). */
-  async #writeLists(unnotified: Map<string, Map<number, number>>, touched: Map<string, Map<number, number>>): Promise<void> {
-    for (const [conversationId, list] of touched) if (list.size === 0 && unnotified.get(conversationId) === list) unnotified.delete(conversationId)
-    await this.#db.batch([...touched].map(([conversationId, list]) => this.#listEntry(conversationId, list)))
+  #markEntry(unnotified: Unnotified, conversationId: string, upTo: number): { key: string; value: NotifiedMark } {
+    unnotified.marks.set(conversationId, upTo)
+    return { key: `u:${conversationId}`, value: { conversationId, upTo } }
   }
 
-  #listEntry(conversationId: string, list: Map<number, number>): { key: string; value: UnnotifiedList } {
-    return { key: `u:${conversationId}`, value: { conversationId, events: [...list] } }
-  }
-
-  #loadUnnotified(): Promise<Map<string, Map<number, number>>> {
+  #loadUnnotified(): Promise<Unnotified> {
     this.#unnotified ??= (async () => {
-      const lists = new Map<string, Map<number, number>>()
-      for await (const { conversationId, events } of this.#db.values<UnnotifiedList>({ gte: 'u:', lt: 'u;' })) {
-        if (events.length > 0) lists.set(conversationId, new Map(events))
+      const loaded: Unnotified = { waiting: new Map(), marks: new Map() }
+      for await (const { conversationId, upTo } of this.#db.values<NotifiedMark>({ gte: 'u:', lt: 'u;' })) {
+        loaded.marks.set(conversationId, upTo)
+        const last = (await this.#db.get<number>(`last:${conversationId}`)) ?? 0
+        if (last > upTo) loaded.waiting.set(conversationId, new Map(Array.from({ length: last - upTo }, (_, i) => [upTo + 1 + i, 0])))
       }
-      return lists
+      return loaded
     })()
     // A failed read is tried again by the next caller.
     this.#unnotified.catch(() => (this.#unnotified = undefined))
