@@ -26,7 +26,8 @@ const WORKER = fileURLToPath(new URL('./fanout/worker.ts', import.meta.url))
 const SIZES = QUICK ? [100, 300] : [100, 1000]
 /** Member processes. The machine has 2 cores: more processes would only take turns. */
 const WORKERS = 2
-const WARMUP = 3
+/** Enough that each fresh server runs compiled code, not V8 compiling it (3 left half the CPU in the compiler). */
+const WARMUP = 30
 const MEASURED = QUICK ? 3 : 5
 const MESSAGE_TIMEOUT_MS = 30_000
 const ALL: FanoutKey[] = ['raw', 'socketio', 'hocuspocus', 'stock', 'parley']
@@ -129,7 +130,7 @@ const maxOffset = Math.max(...rows.map(row => row.maxClockOffsetMs))
 const notes = [
   `- Each (system, N) on a fresh server; members spread over ${WORKERS} worker processes; the sender in the coordinator; ${WARMUP} warm-up messages, then ${MEASURED} measured, one at a time, the next once server and members are idle; medians over the measured messages. ~100-byte texts.`,
   `- Times: wall clock (\`performance.timeOrigin + performance.now()\`) stamped by the sender before it sends and by each member when it has the message; worker clock offsets measured over IPC were at most ${maxOffset} ms and are subtracted.`,
-  '- Parley and stock automerge-repo members are lightweight peers: one socket, automerge-repo’s wire protocol, the one document synced with plain Automerge (Parley: the conversation’s newest segment, each member with its own token; the sender appends with its own change). Hocuspocus members have awareness off. Members of one worker take turns on its CPU, so the last member also waits on its worker.',
+  '- Stock automerge-repo members are lightweight peers: one socket, automerge-repo’s wire protocol, the one document synced with plain Automerge. Parley members sync the conversation’s newest segment the same way, each with its own token (the sender appends with its own change); then one in ten stays such a peer, applying every change and reading its text, and the others answer as Automerge would from each change’s header without applying it (`src/lib/replay-member.ts`), so members cost about what Yjs members cost. Hocuspocus members have awareness off. Members of one worker take turns on its CPU, so the last member also waits on its worker.',
   '- Stock automerge-repo syncs a document at most every 100 ms; the messages here are further apart than that, so it sends at once and its rows show its fanout, not its throttle.',
   '- Server CPU per message includes processing the members’ acknowledgements (the Automerge systems), until the server is idle.',
   `- 5,000 members is left out: the REST API creates groups of at most 1,001, and 5,000 lightweight members on two worker processes would measure the workers more than the servers. Parley's server spends ${ours.serverCpuMsPerMessage} ms of CPU per message at ${largest} members: one generated sync message per member and one acknowledgement back from each (before the automerge-repo patch stopped share-checking every connected peer on every message it was ~2,480 ms).`,
