@@ -107,6 +107,8 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
       // A fresh peer ID per session: two processes on one replica are two peers.
       peerId: `${local.device}-${Math.random().toString(36).slice(2, 8)}` as never,
       sharePolicy: async () => true,
+      // One generated sync message per received change, not two (README "No 100 ms throttle": the patch's opt-in).
+      parleySkipRepeatedSync: true,
     })
     // A document the server sends that no conversation here asked for (docs/search.md): index it too.
     this.#repo.on('doc-metrics', event => {

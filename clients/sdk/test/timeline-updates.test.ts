@@ -110,6 +110,6 @@ describe('timeline updates', () => {
     expect(fresh(before, after).map(item => item.id).sort()).toEqual([first, third].sort())
     expect(after[1]).toBe(before[1])
     expect(after).toEqual(sent.timeline())
-  })
+  }, 30_000)
 })
 
