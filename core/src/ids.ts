@@ -36,14 +36,19 @@ export const INHERITED_NAMES: readonly string[] = Object.freeze([
   'toString', 'valueOf', '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__',
 ])
 
+/** User IDs the server writes under (events.ts MODERATION_AUTHOR): no token or member may have one. */
+export const RESERVED_USER_PREFIX = 'parley:'
+
 /**
  * May `user` be a user ID (a token's `sub`, a member of a conversation, an event's
- * author)? Non-empty, at most `maxIdLength` characters, and not a name every object
- * inherits: Automerge materializes a map key `__proto__` as the object's prototype
- * (the member vanishes from `Object.keys` and its fields become members of their own),
- * and any lookup that forgets own-property semantics would make `constructor` or
- * `toString` a member of everything (docs/security.md).
+ * author)? Non-empty, at most `maxIdLength` characters, not a name every object
+ * inherits, and not one of the server's own (RESERVED_USER_PREFIX: a user named
+ * `parley:moderation` would post as the moderator). Automerge materializes a map key
+ * `__proto__` as the object's prototype (the member vanishes from `Object.keys` and its
+ * fields become members of their own), and any lookup that forgets own-property
+ * semantics would make `constructor` or `toString` a member of everything
+ * (docs/security.md).
  */
 export function isValidUserId(user: unknown, limits: Pick<Limits, 'maxIdLength'> = DEFAULT_LIMITS): boolean {
-  return typeof user === 'string' && user.length > 0 && user.length <= limits.maxIdLength && !INHERITED_NAMES.includes(user)
+  return typeof user === 'string' && user.length > 0 && user.length <= limits.maxIdLength && !INHERITED_NAMES.includes(user) && !user.startsWith(RESERVED_USER_PREFIX)
 }

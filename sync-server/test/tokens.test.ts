@@ -117,9 +117,9 @@ describe('claims', () => {
     await expect(verify(await sign(hsKey, 'HS256', {}))).rejects.toMatchObject({ ...unauthenticated, message: expect.stringContaining('sub') })
   })
 
-  it('refuses a sub that is no valid user ID: a name every object inherits, or an overlong one', async () => {
+  it('refuses a sub that is no valid user ID: a name every object inherits, one of the server’s own, or an overlong one', async () => {
     const verify = await createTokenVerifier({ secret: SECRET })
-    for (const sub of ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'x'.repeat(10_000)]) {
+    for (const sub of ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'parley:moderation', 'x'.repeat(10_000)]) {
       await expect(verify(await sign(hsKey, 'HS256', { sub })), sub.slice(0, 20)).rejects.toMatchObject({ ...unauthenticated, message: expect.stringContaining('not a valid user ID') })
     }
     await expect(verify(await sign(hsKey, 'HS256', { sub: 'proto' }))).resolves.toMatchObject({ user: 'proto' })

@@ -6,7 +6,7 @@
  */
 import { createPublicKey } from 'node:crypto'
 import { createRemoteJWKSet, importSPKI, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose'
-import { DEFAULT_LIMITS, isValidUserId } from '@parley/core'
+import { DEFAULT_LIMITS, isValidUserId, RESERVED_USER_PREFIX } from '@parley/core'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 
 export interface Identity {
@@ -57,9 +57,9 @@ function verifier(getKey: JWTVerifyGetKey, checks: ClaimChecks, maxLifetimeSecon
     try {
       const { payload } = await jwtVerify(token, getKey, checks)
       if (typeof payload.sub !== 'string' || payload.sub === '') throw new Error('the token has no sub claim')
-      // A name every object inherits (`__proto__`, `constructor` …) or an overlong one names no user (core isValidUserId).
+      // A name every object inherits (`__proto__`, `constructor` …), one of the server's own (`parley:…`) or an overlong one names no user (core isValidUserId).
       if (!isValidUserId(payload.sub)) {
-        throw new Error(`the token's sub ${JSON.stringify(payload.sub.slice(0, 60))} is not a valid user ID (at most ${DEFAULT_LIMITS.maxIdLength} characters, not a name every object inherits)`)
+        throw new Error(`the token's sub ${JSON.stringify(payload.sub.slice(0, 60))} is not a valid user ID (at most ${DEFAULT_LIMITS.maxIdLength} characters, not a name every object inherits, not starting with ${RESERVED_USER_PREFIX})`)
       }
       const tooLong = maxLifetimeSeconds === undefined ? undefined : lifetimeProblem(payload, maxLifetimeSeconds)
       if (tooLong !== undefined) throw new Error(tooLong)

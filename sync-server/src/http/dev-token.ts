@@ -12,7 +12,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { isIP } from 'node:net'
-import { DEFAULT_LIMITS, isValidUserId } from '@parley/core'
+import { DEFAULT_LIMITS, isValidUserId, RESERVED_USER_PREFIX } from '@parley/core'
 import { mintToken, parseTtl } from '../auth/tokens.ts'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import { errorBody } from './schemas.ts'
@@ -93,7 +93,7 @@ export function devTokenRoute(app: FastifyInstance, secret: string, options: { m
       if (refused !== undefined) throw new ParleyError(ServerErrorCodes.FORBIDDEN, refused)
       const { user } = request.body
       // Such a token would be refused everywhere (auth/tokens.ts): say so now.
-      if (!isValidUserId(user)) throw new ParleyError(ServerErrorCodes.BAD_REQUEST, `${JSON.stringify(user)} is not a valid user ID: a name every object inherits`)
+      if (!isValidUserId(user)) throw new ParleyError(ServerErrorCodes.BAD_REQUEST, `${JSON.stringify(user)} is not a valid user ID: a name every object inherits, or one of the server's own (${RESERVED_USER_PREFIX}…)`)
       request.log.info({ user }, 'development sign-in')
       return reply.code(201).send({ user, token: await mintToken(secret, user, { ttl }), expiresIn: ttl })
     },

@@ -3,7 +3,7 @@
  * long polling, and the SSE stream. Every route authenticates with the same bearer
  * tokens as sync and checks the same membership rule (the access registry).
  */
-import { bareDocumentId, isValidUserId, readInbox, type ConversationKind, type Head, type Role } from '@parley/core'
+import { bareDocumentId, isValidUserId, readInbox, RESERVED_USER_PREFIX, type ConversationKind, type Head, type Role } from '@parley/core'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ConversationService } from '../conversations/service.ts'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
@@ -58,7 +58,7 @@ const conversationId = (request: FastifyRequest<{ Params: { id: string } }>): st
  * The schema has already bounded its length.
  */
 function memberId(user: string): string {
-  if (!isValidUserId(user)) throw new ParleyError(ServerErrorCodes.BAD_REQUEST, `${JSON.stringify(user)} is not a valid user ID: a name every object inherits (__proto__, constructor …)`)
+  if (!isValidUserId(user)) throw new ParleyError(ServerErrorCodes.BAD_REQUEST, `${JSON.stringify(user)} is not a valid user ID: a name every object inherits (__proto__, constructor …), or one of the server's own (${RESERVED_USER_PREFIX}…)`)
   return user
 }
 
