@@ -5,9 +5,9 @@
  * start + i × 1000 / members + k × 1000 ms); a due change goes out in the sync message a
  * client holding it and what it received would send (lib/replay-member.ts sendChange).
  * Arrivals are read from change headers (writer from the actor, round from seq − 1); the
- * members CHECK_EVERY apart stay real clients: they send by applying their recorded change
- * to their document and letting Automerge's sync send it, read arrivals from their
- * document, and after the run report any message missing from it.
+ * members CHECK_EVERY apart also receive on a real client (an Automerge document and
+ * sync), read arrivals from its document, and after the run report any message missing
+ * from it; their messages go out from a second, raw device of the same user.
  *
  * Orders over IPC: `setup`, `clock`, `start`, `progress`, `sends`, `report`, `close`.
  */
@@ -33,9 +33,11 @@ interface Recorded {
 }
 interface Member {
   index: number
+  /** The connection that sends (raw). */
   member: ReplayMember
+  /** A real-client member's client, on a device of its own: it receives and checks. */
+  client?: ReplayMember
   changes: Recorded[]
-  check: boolean
 }
 
 let offset = 0
@@ -61,11 +63,7 @@ function arrived(writer: number, round: number, at: number): void {
 }
 
 async function join(index: number, changes: Recorded[]): Promise<Member> {
-  const check = index % CHECK_EVERY === 0
   const user = `member-${index}`
-  let seen = 0
-  /** A real client's messages already counted: writer × rounds + round. */
-  const counted = new Set<number>()
   const member = await ReplayMember.join({
     url,
     user,
@@ -76,27 +74,37 @@ async function join(index: number, changes: Recorded[]): Promise<Member> {
       const writer = actorIndex(change.actor)
       if (writer !== index) arrived(writer, change.seq - 1, clock())
     },
-    onDoc: check
-      ? doc => {
-          const at = clock()
-          const length = segmentLength(doc as Doc<SegmentDoc>)
-          if (length === seen) return
-          const { events } = readSegmentEvents(doc as Doc<SegmentDoc>, Math.max(0, seen - LOOKBACK))
-          seen = length
-          for (const event of events) {
-            if (event.type !== 'message' || event.author === user) continue
-            const [writer, round] = event.text.split('|', 2).map(Number) as [number, number]
-            const key = writer * 1_000_000 + round
-            if (counted.has(key)) continue
-            counted.add(key)
-            arrived(writer, round, at)
-          }
-        }
-      : undefined,
   })
-  if (check) seen = segmentLength(member.doc as Doc<SegmentDoc>)
-  else member.raw()
-  return { index, member, changes, check }
+  if (index % CHECK_EVERY !== 0) {
+    member.raw()
+    return { index, member, changes }
+  }
+  // A real-client member: a real client (Automerge document and sync) receives and checks;
+  // its messages go out from a second device of the same user, raw, as the others' do
+  // (a client that must first hold a recorded change's deps would hold the group back
+  // whenever the server is behind by more than the recorded lag).
+  const client = member
+  let seen = segmentLength(client.doc as Doc<SegmentDoc>)
+  /** Messages already counted: writer × 1,000,000 + round. */
+  const counted = new Set<number>()
+  client.onDoc = doc => {
+    const at = clock()
+    const length = segmentLength(doc as Doc<SegmentDoc>)
+    if (length === seen) return
+    const { events } = readSegmentEvents(doc as Doc<SegmentDoc>, Math.max(0, seen - LOOKBACK))
+    seen = length
+    for (const event of events) {
+      if (event.type !== 'message' || event.author === user) continue
+      const [writer, round] = event.text.split('|', 2).map(Number) as [number, number]
+      const key = writer * 1_000_000 + round
+      if (counted.has(key)) continue
+      counted.add(key)
+      arrived(writer, round, at)
+    }
+  }
+  const device = await ReplayMember.join({ url, user, documentId: segmentId, answer: true, clock })
+  device.raw()
+  return { index, member: device, client, changes }
 }
 
 function schedule(m: Member, k: number): void {
@@ -107,8 +115,7 @@ function schedule(m: Member, k: number): void {
       () => {
         const change = m.changes[k]!
         sendTimes[m.index - FIRST]![k] = clock()
-        if (m.check) m.member.inject(change.bytes)
-        else m.member.sendChange(change.bytes, change.hash, change.deps)
+        m.member.sendChange(change.bytes, change.hash, change.deps)
         sent++
         schedule(m, k + 1)
       },
@@ -124,7 +131,7 @@ function report(times: number[][]) {
   let delivered = 0
   for (let i = 0; i < arrivalAt.length; i++) {
     const t = times[arrivalWriter[i]!]?.[arrivalRound[i]!]
-    if (t === undefined) continue
+    if (t === undefined || t === null) continue
     delivered++
     const rel = t - start
     const latency = Math.round((arrivalAt[i]! - t) * 100) / 100
@@ -134,13 +141,15 @@ function report(times: number[][]) {
   let checked = 0
   let missing = 0
   const samples: string[] = []
-  for (const m of members.filter(member => member.check)) {
+  for (const m of members) {
+    if (!m.client) continue
     const held = new Set<string>()
-    for (const event of readSegmentEvents(m.member.doc as Doc<SegmentDoc>, 0).events) if (event.type === 'message') held.add(event.text.split('|', 2).join('|'))
+    for (const event of readSegmentEvents(m.client.doc as Doc<SegmentDoc>, 0).events) if (event.type === 'message') held.add(event.text.split('|', 2).join('|'))
     const absent: string[] = []
     times.forEach((list, writer) => {
       if (writer === m.index) return
-      list.forEach((_, round) => {
+      list.forEach((t, round) => {
+        if (t === null) return
         checked++
         if (!held.has(`${writer}|${round}`)) absent.push(`${writer}|${round}`)
       })
@@ -157,7 +166,7 @@ function report(times: number[][]) {
     checked,
     checkMissing: missing,
     checkMissingSample: samples.slice(0, 5),
-    failures: members.flatMap(m => (m.member.failure ? [m.member.failure.message] : [])).slice(0, 5),
+    failures: members.flatMap(m => [m.member.failure?.message, m.client?.failure?.message].filter((text): text is string => text !== undefined)).slice(0, 5),
   }
 }
 
@@ -197,7 +206,10 @@ process.on('message', (order: { type: string; changes?: [string, string, string[
       break
     case 'close':
       for (const timer of timers) clearTimeout(timer)
-      for (const m of members) m.member.close()
+      for (const m of members) {
+        m.member.close()
+        m.client?.close()
+      }
       process.exit(0)
   }
 })

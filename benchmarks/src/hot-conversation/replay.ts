@@ -30,7 +30,10 @@ const PAD = 'x'.repeat(100)
  * which a client may not have yet (lib/replay-record.ts recordConversation).
  */
 export const LAG = 2
-/** Members 0, CHECK_EVERY, 2·CHECK_EVERY … run as real clients and check every message arrives (9 of 100). */
+/**
+ * Members 0, CHECK_EVERY, 2·CHECK_EVERY … (9 of 100) receive on a real client and check
+ * every message arrives; they send from a second, raw device (replay-worker.ts).
+ */
 export const CHECK_EVERY = 12
 
 /** The text of member `i`'s message of round `k` (~120 bytes, as the live members'). */

@@ -11,8 +11,7 @@
  *   says which recorded message it is (lib/replay-wire.ts actorIndex, seq). The answer is
  *   what Automerge would send once it applied them: its new heads, nothing needed.
  * - A member may instead stay a real client (Automerge document and sync state, as
- *   fanout/automerge-peer.ts): `onDoc` reads it, `inject` sends a recorded change the way
- *   a client sends its own.
+ *   fanout/automerge-peer.ts): `onDoc` reads its document after each sync message.
  * - Sending: a recorded sync message as is (`sendData`), or a recorded change wrapped in
  *   the sync message the client would send now (`sendChange`: its heads include what it
  *   received meanwhile).
@@ -39,8 +38,6 @@ export interface ReplayMemberOptions {
   /** Each change that arrived (not known before), with the arrival time from `clock`. */
   onChange?: (change: ChangeMeta, at: number) => void
   clock: () => number
-  /** A member that stays a real client (never `raw()`): its document after each sync message. */
-  onDoc?: (doc: Automerge.Doc<unknown>) => void
 }
 
 export class ReplayMember {
@@ -58,6 +55,8 @@ export class ReplayMember {
   #answerScheduled = false
   #failure: Error | undefined
   readonly #waiters = new Set<() => void>()
+  /** A member that stays a real client (never `raw()`): its document after each sync message. */
+  onDoc: ((doc: Automerge.Doc<unknown>) => void) | undefined
   /** Sync messages with a `need` from the server (it lacks a dep of ours): counted, not expected. */
   needs = 0
 
@@ -114,19 +113,17 @@ export class ReplayMember {
     this.#send(data)
   }
 
-  /** A recorded change, in the sync message a client holding it and all it received would send. */
+  /**
+   * A recorded change, in the sync message a client holding it and all it received would
+   * send. Sent when due even if this member has not yet received all of its deps (open
+   * loop: a server that is behind gets the change early and holds it until they arrive).
+   */
   sendChange(bytes: Uint8Array, hash: string, deps: readonly string[]): void {
     this.#heads.learn(hash, deps)
     this.#ownUnshared.push(hash)
     const heads = this.#heads.heads()
     this.#lastSent = heads.join()
     this.#send(clientSyncMessage(heads, this.#sharedHeads, this.#ownUnshared, [bytes]))
-  }
-
-  /** A real client's send of a recorded change: applied to its document, then Automerge's sync sends it. */
-  inject(bytes: Uint8Array): void {
-    ;[this.#doc] = Automerge.applyChanges(this.doc, [bytes])
-    this.#sendAutomerge('sync')
   }
 
   close(): void {
@@ -151,7 +148,7 @@ export class ReplayMember {
 
   #receiveAutomerge(data: Uint8Array): void {
     ;[this.#doc, this.#syncState] = Automerge.receiveSyncMessage(this.#doc!, this.#syncState, data)
-    this.#options.onDoc?.(this.#doc)
+    this.onDoc?.(this.#doc)
     this.#scheduleAnswer(() => this.#sendAutomerge('sync'))
   }
 

@@ -133,21 +133,19 @@ async function join(conversation: number, segment: string, user: string, role: '
     answer: role !== 'sender',
     clock,
     onChange: (change, at) => arrived(conversation, change.seq - 1, at),
-    onDoc: check
-      ? doc => {
-          const at = clock()
-          const length = segmentLength(doc as Doc<SegmentDoc>)
-          if (length === seen) return
-          const { events } = readSegmentEvents(doc as Doc<SegmentDoc>, seen)
-          seen = length
-          for (const event of events) if (event.type === 'message') arrived(conversation, Number(event.text.split('|', 2)[1]), at)
-        }
-      : undefined,
   })
   members.push(member)
   if (role === 'sender') senders.set(conversation, { member, frames: [], cursor: 0 })
   if (check) {
     seen = segmentLength(member.doc as Doc<SegmentDoc>)
+    member.onDoc = doc => {
+      const at = clock()
+      const length = segmentLength(doc as Doc<SegmentDoc>)
+      if (length === seen) return
+      const { events } = readSegmentEvents(doc as Doc<SegmentDoc>, seen)
+      seen = length
+      for (const event of events) if (event.type === 'message') arrived(conversation, Number(event.text.split('|', 2)[1]), at)
+    }
     checkers.push({ member, conversation })
   } else if (role === 'receiver') member.raw()
 }
