@@ -21,6 +21,7 @@
  * this process: folding every loaded event again against core's Timeline.
  */
 import { SEGMENT_SIZE } from '@parley/core'
+import { loadavg } from 'node:os'
 import { SignJWT } from 'jose'
 import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -49,6 +50,8 @@ const WINDOWS = [...new Set([...LOADED, SIZE - WINDOW, SIZE])]
   .map(start => ({ start, end: start + WINDOW }))
 /** Messages sent in a separate conversation before the measured one starts. */
 const WARMUP = QUICK ? 100 : 300
+/** Other work on the machine inflates every figure: the section says how busy it was. */
+const LOAD_AT_START = loadavg()[0]!.toFixed(1)
 /** --quick fills the gaps between windows in bursts of this many messages per writer. */
 const FILL_BURST = 25
 type Pattern = 'one-way' | 'alternating'
@@ -208,7 +211,7 @@ const json = await writeResults(
   `client-cost${SIZE === SEGMENT_SIZE ? '' : `-${SIZE}`}${FAR ? `-loaded-${FAR}` : ''}`,
   command,
   { window: WINDOW, segmentSize: SIZE, ...data, projection },
-  `The client library's CPU per message (process.cpuUsage in each client process, user + system, IPC orders included): a real \`parley-server\` (relay core, unthrottled) and two \`@parley/client\` processes on LevelDB, one ~100-byte message at a time, each waiting until the other client's timeline shows it; windows of ${WINDOW} consecutive messages${QUICK ? ` (between windows, bursts of ${FILL_BURST} messages per writer)` : FAR ? ` (up to the ${FAR} window, bursts of ${FILL_BURST} messages per writer)` : ''}, and all messages of the run; segments of ${SIZE} events (SEGMENT_SIZE ${SEGMENT_SIZE}); every segment stays loaded in both clients.\n\nOne-way (alice sends, bob receives):\n\n${oneWay}\n\nAlternating (alice and bob take turns; CPU of both clients per message):\n\n${alternating}\n\nThe timeline work alone, per new message, in this process (a two-writer conversation, every tenth event a reaction):\n\n${timelineTable}\n\n${ratios.join('\n')}`,
+  `The client library's CPU per message (process.cpuUsage in each client process, user + system, IPC orders included): a real \`parley-server\` (relay core, unthrottled) and two \`@parley/client\` processes on LevelDB, one ~100-byte message at a time, each waiting until the other client's timeline shows it; windows of ${WINDOW} consecutive messages${QUICK ? ` (between windows, bursts of ${FILL_BURST} messages per writer)` : FAR ? ` (up to the ${FAR} window, bursts of ${FILL_BURST} messages per writer)` : ''}, and all messages of the run; segments of ${SIZE} events (SEGMENT_SIZE ${SEGMENT_SIZE}); every segment stays loaded in both clients. Load average ${LOAD_AT_START} at the start, ${loadavg()[0]!.toFixed(1)} at the end (the machine is shared: CPU per message grows with it).\n\nOne-way (alice sends, bob receives):\n\n${oneWay}\n\nAlternating (alice and bob take turns; CPU of both clients per message):\n\n${alternating}\n\nThe timeline work alone, per new message, in this process (a two-writer conversation, every tenth event a reaction):\n\n${timelineTable}\n\n${ratios.join('\n')}`,
 )
 console.log(`wrote ${json} and RESULTS.md`)
 process.exit(0)
