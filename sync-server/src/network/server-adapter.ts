@@ -42,6 +42,8 @@ const PAUSE_QUEUED = 200
 const RESUME_QUEUED = 50
 /** How long a closing socket that stopped reading may hold its buffer before it is cut. */
 const CLOSE_GRACE_MS = 1000
+/** RFC 6455 "internal error": the server could not check a message (docs/errors.md). */
+const INTERNAL_ERROR_CLOSE = 1011
 /**
  * A change not sent on to another peer within this long was not relayed: the document
  * later reached someone who asked for it (catch-up), which is not delivery latency.
@@ -269,7 +271,17 @@ export class ParleyServerAdapter extends NetworkAdapter {
 
   async #deliver(connection: Connection, message: Message, receivedAt: number): Promise<void> {
     const { relay } = this.#options
-    if (relay && isDocumentSync(message) && (await relay.serves(message.documentId, message.data, this.#charge(connection)))) return this.#relay(relay, connection, message, receivedAt)
+    if (relay && isDocumentSync(message)) {
+      let served: boolean
+      try {
+        served = await relay.serves(message.documentId, message.data, this.#charge(connection))
+      } catch (error) {
+        // The registry could not be read (PostgreSQL down): not taken, and not silently
+        // dropped either; the client sends it again when it reconnects (docs/errors.md, 1011).
+        return this.close(connection, INTERNAL_ERROR_CLOSE, `message could not be checked: ${(error as Error).message}`)
+      }
+      if (served) return this.#relay(relay, connection, message, receivedAt)
+    }
     let verdict: Verdict
     try {
       verdict = await this.#options.inspect(message, connection, this.#charge(connection))

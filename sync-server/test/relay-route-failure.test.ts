@@ -1,0 +1,60 @@
+/**
+ * A sync message the relay core cannot route because its storage does not answer (the
+ * registry read behind `serves` fails: PostgreSQL down) closes the connection with 1011,
+ * so the client reconnects and sends it again; it was an unhandled rejection that dropped
+ * the message and left the socket open, the client believing it sent.
+ */
+import { next as A } from '@automerge/automerge'
+import { cbor, generateAutomergeUrl, parseAutomergeUrl, type PeerId } from '@automerge/automerge-repo'
+import { EventEmitter } from 'node:events'
+import { pino } from 'pino'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import type { WebSocket } from 'ws'
+import { ParleyServerAdapter } from '../src/network/server-adapter.ts'
+
+class FakeSocket extends EventEmitter {
+  readonly OPEN = 1
+  readyState = 1
+  bufferedAmount = 0
+  isPaused = false
+  readonly closes: { code: number; reason: string }[] = []
+  send(): void {}
+  ping(): void {}
+  terminate(): void {}
+  close(code: number, reason: string): void {
+    this.closes.push({ code, reason })
+  }
+}
+
+describe('a relay route that cannot be read', () => {
+  const unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown) => void unhandled.push(reason)
+  afterEach(() => void process.off('unhandledRejection', onUnhandled))
+
+  it('closes the connection with 1011 instead of dropping the message unhandled', async () => {
+    process.on('unhandledRejection', onUnhandled)
+    const adapter = new ParleyServerAdapter({
+      maxFrameBytes: 1 << 20,
+      keepAliveMs: 60_000,
+      rate: { perSecond: 100, burst: 100 },
+      maxBufferedBytes: 1 << 20,
+      inspect: async message => ({ ok: true, message }),
+      mayReceive: () => true,
+      headsOf: async () => ({}),
+      relay: {
+        serves: () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432')),
+        receive: async () => undefined,
+      },
+    })
+    adapter.connect('server' as PeerId)
+    const socket = new FakeSocket()
+    adapter.accept(socket as unknown as WebSocket, { user: 'alice' }, pino({ level: 'silent' }))
+    const frame = (message: object) => socket.emit('message', cbor.encode(message))
+    frame({ type: 'join', senderId: 'alice-1', peerMetadata: {}, supportedProtocolVersions: ['1'] })
+    frame({ type: 'sync', senderId: 'alice-1', targetId: 'server', documentId: parseAutomergeUrl(generateAutomergeUrl()).documentId, data: A.encodeSyncMessage({ heads: [], need: [], have: [], changes: [] }) })
+    await vi.waitFor(() => expect(socket.closes.length).toBeGreaterThan(0))
+    expect(socket.closes).toEqual([{ code: 1011, reason: expect.stringContaining('ECONNREFUSED') }])
+    await new Promise(resolve => setTimeout(resolve, 20))
+    expect(unhandled).toEqual([])
+  })
+})
