@@ -69,9 +69,12 @@ export class ServerProcess {
     )
     this.#child = child
     await new Promise<void>((resolve, reject) => {
+      // This start's own output: the log still holds the last start's "listening" line.
+      let output = ''
       const onData = (chunk: Buffer): void => {
         this.#log += chunk.toString()
-        if (new RegExp(`listening on https?://127\\.0\\.0\\.1:${this.port}`).test(this.#log)) resolve()
+        output += chunk.toString()
+        if (new RegExp(`listening on https?://127\\.0\\.0\\.1:${this.port}`).test(output)) resolve()
       }
       child.stdout!.on('data', onData)
       child.stderr!.on('data', onData)
