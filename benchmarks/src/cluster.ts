@@ -51,16 +51,29 @@ const capacityArgs = serverArgs(CAPACITY.conversations * 2)
 const single: CapacityResult = await withServers(1, capacityArgs, ({ nodes }) => measureCapacity(nodes, CAPACITY, false))
 log(`capacity, a third of them on each of ${NODES} nodes`)
 const spread: CapacityResult = await withServers(NODES, capacityArgs, ({ nodes }) => measureCapacity(nodes, CAPACITY, true))
+log(`capacity: one node ${single.alone.busiestCpuMsPerMessage} ms/msg; ${NODES} nodes alone ${spread.alone.nodeCpuMsPerMessage.join(' / ')}, all at once ${spread.together.nodeCpuMsPerMessage.join(' / ')}`)
+
+/** What failed, said in the section instead of losing every other figure with it. */
+const failures: string[] = []
+async function attempt<T>(what: string, run: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await run()
+  } catch (error) {
+    failures.push(`${what}: ${(error as Error).message}`)
+    log(`${what} failed (${(error as Error).message})`)
+    return undefined
+  }
+}
 
 log(`latency, one node (${LATENCY.measured} messages)`)
-const latencyAlone: LatencyResult = await withServers(1, [], ({ nodes }) => measureLatency(nodes[0]!, nodes[0]!, nodes, LATENCY, false))
+const latencyAlone = await attempt('latency, one node', () => withServers(1, [], ({ nodes }) => measureLatency(nodes[0]!, nodes[0]!, nodes, LATENCY, false)))
 log(`latency, sender on node 1 and receiver on node 2`)
-const latencyAcross: LatencyResult = await withServers(NODES, [], ({ nodes }) => measureLatency(nodes[0]!, nodes[1]!, nodes, LATENCY, true))
+const latencyAcross = await attempt('latency, node 1 → node 2', () => withServers(NODES, [], ({ nodes }) => measureLatency(nodes[0]!, nodes[1]!, nodes, LATENCY, true)))
 
 log(`fan-out to ${MEMBERS} members, one node`)
-const fanoutAlone: FanoutResult = await withServers(1, serverArgs(MEMBERS), ({ nodes }) => measureFanout(nodes, MEMBERS, FANOUT, false))
+const fanoutAlone = await attempt('fan-out, one node', () => withServers(1, serverArgs(MEMBERS), ({ nodes }) => measureFanout(nodes, MEMBERS, FANOUT, false)))
 log(`fan-out to ${MEMBERS} members over ${NODES} nodes`)
-const fanoutSpread: FanoutResult = await withServers(NODES, serverArgs(MEMBERS), ({ nodes }) => measureFanout(nodes, MEMBERS, FANOUT, true))
+const fanoutSpread = await attempt(`fan-out, ${NODES} nodes`, () => withServers(NODES, serverArgs(MEMBERS), ({ nodes }) => measureFanout(nodes, MEMBERS, FANOUT, true)))
 
 const pct = (a: number, b: number) => `${round((a / b) * 100, 0)} %`
 const times = (a: number, b: number) => `${round(a / b, 2)}×`
@@ -68,19 +81,27 @@ const pass = (ok: boolean) => (ok ? 'pass' : '**fail**')
 const busiestRatio = spread.alone.busiestCpuMsPerMessage / single.alone.busiestCpuMsPerMessage
 const totalRatio = spread.alone.totalCpuMsPerMessage / single.alone.totalCpuMsPerMessage
 const frames = [
-  { setup: 'capacity: each conversation on one node', interested: 1, bus: spread.bus! },
-  { setup: 'one-to-one across nodes 1 and 2', interested: 2, bus: latencyAcross.bus! },
-  { setup: `fan-out, members on all ${NODES} nodes`, interested: NODES, bus: fanoutSpread.bus! },
+  { setup: 'capacity: each conversation on one node', interested: 1, bus: spread.bus },
+  { setup: 'one-to-one across nodes 1 and 2', interested: 2, bus: latencyAcross?.bus },
+  { setup: `fan-out, members on all ${NODES} nodes`, interested: NODES, bus: fanoutSpread?.bus },
 ]
+const NOT_MEASURED = 'not measured (below)'
+const busCells = (bus: { publishedMessages: number; receivedMessages: number; changeFramesPublished: number; changeFramesReceived: number; publishedBytes: number } | undefined) =>
+  bus ? [`${bus.publishedMessages} / ${bus.receivedMessages}`, `${bus.changeFramesPublished} / ${bus.changeFramesReceived}`, bus.publishedBytes] : ['–', '–', '–']
+const latencyCell = (result: LatencyResult | undefined) => (result ? `${result.latency.p50} / ${result.latency.p90} / ${result.latency.p99}` : NOT_MEASURED)
 
 const targets = renderTable({
   headers: ['target', 'one node', `${NODES} nodes`, 'measured', 'result'],
   rows: [
     ['busiest node CPU per message ≤ 40 % of one node (each node measured alone)', `${single.alone.busiestCpuMsPerMessage} ms`, `${spread.alone.busiestCpuMsPerMessage} ms`, pct(spread.alone.busiestCpuMsPerMessage, single.alone.busiestCpuMsPerMessage), pass(busiestRatio <= 0.4)],
     ['CPU per message, all nodes ≤ 1.3× one node (each node measured alone)', `${single.alone.totalCpuMsPerMessage} ms`, `${spread.alone.totalCpuMsPerMessage} ms`, times(spread.alone.totalCpuMsPerMessage, single.alone.totalCpuMsPerMessage), pass(totalRatio <= 1.3)],
-    ...frames.map(({ setup, interested, bus }) => [`bus frames published per message ≤ ${interested} (${setup})`, '–', `${bus.publishedMessages}`, `${bus.publishedMessages} ≤ ${interested}`, pass(bus.publishedMessages <= interested)]),
-    ['one-to-one p50 across nodes ≤ one node p50 + 1 ms', `${latencyAlone.latency.p50} ms`, `${latencyAcross.latency.p50} ms`, `+${round(latencyAcross.latency.p50 - latencyAlone.latency.p50, 2)} ms`, pass(latencyAcross.latency.p50 <= latencyAlone.latency.p50 + 1)],
-    [`fan-out to ${MEMBERS}, last member (median) ≤ one node`, `${fanoutAlone.lastMemberMs} ms`, `${fanoutSpread.lastMemberMs} ms`, times(fanoutSpread.lastMemberMs, fanoutAlone.lastMemberMs), pass(fanoutSpread.lastMemberMs <= fanoutAlone.lastMemberMs)],
+    ...frames.map(({ setup, interested, bus }) => [`bus frames published per message ≤ ${interested} (${setup})`, '–', bus ? `${bus.publishedMessages}` : NOT_MEASURED, bus ? `${bus.publishedMessages} ≤ ${interested}` : '–', bus ? pass(bus.publishedMessages <= interested) : NOT_MEASURED]),
+    latencyAlone && latencyAcross
+      ? ['one-to-one p50 across nodes ≤ one node p50 + 1 ms', `${latencyAlone.latency.p50} ms`, `${latencyAcross.latency.p50} ms`, `+${round(latencyAcross.latency.p50 - latencyAlone.latency.p50, 2)} ms`, pass(latencyAcross.latency.p50 <= latencyAlone.latency.p50 + 1)]
+      : ['one-to-one p50 across nodes ≤ one node p50 + 1 ms', latencyAlone ? `${latencyAlone.latency.p50} ms` : NOT_MEASURED, latencyAcross ? `${latencyAcross.latency.p50} ms` : NOT_MEASURED, '–', NOT_MEASURED],
+    fanoutAlone && fanoutSpread
+      ? [`fan-out to ${MEMBERS}, last member (median) ≤ one node`, `${fanoutAlone.lastMemberMs} ms`, `${fanoutSpread.lastMemberMs} ms`, times(fanoutSpread.lastMemberMs, fanoutAlone.lastMemberMs), pass(fanoutSpread.lastMemberMs <= fanoutAlone.lastMemberMs)]
+      : [`fan-out to ${MEMBERS}, last member (median) ≤ one node`, fanoutAlone ? `${fanoutAlone.lastMemberMs} ms` : NOT_MEASURED, fanoutSpread ? `${fanoutSpread.lastMemberMs} ms` : NOT_MEASURED, '–', NOT_MEASURED],
   ],
 })
 const details = renderTable({
@@ -88,11 +109,11 @@ const details = renderTable({
   rows: [
     ['capacity', 'one node', `${single.together.nodeCpuMsPerMessage.join(' / ')} (idle: ${single.idleCpuMsPerSecond.join(' / ')} ms/s; ${single.together.measuredSeconds} s measured)`, '–', '–', '–', '–'],
     ['capacity', `${NODES} nodes, each alone`, `${spread.alone.nodeCpuMsPerMessage.join(' / ')} (sum ${spread.alone.totalCpuMsPerMessage}; idle: ${spread.idleCpuMsPerSecond.join(' / ')} ms/s; ${spread.alone.measuredSeconds} s measured)`, '–', '–', '–', '–'],
-    ['capacity', `${NODES} nodes, all busy at once`, `${spread.together.nodeCpuMsPerMessage.join(' / ')} (sum ${spread.together.totalCpuMsPerMessage}; ${spread.together.measuredSeconds} s measured)`, '–', `${spread.bus!.publishedMessages} / ${spread.bus!.receivedMessages}`, `${spread.bus!.changeFramesPublished} / ${spread.bus!.changeFramesReceived}`, spread.bus!.publishedBytes],
-    ['latency', 'one node', '–', `${latencyAlone.latency.p50} / ${latencyAlone.latency.p90} / ${latencyAlone.latency.p99}`, '–', '–', '–'],
-    ['latency', 'node 1 → node 2', '–', `${latencyAcross.latency.p50} / ${latencyAcross.latency.p90} / ${latencyAcross.latency.p99}`, `${latencyAcross.bus!.publishedMessages} / ${latencyAcross.bus!.receivedMessages}`, `${latencyAcross.bus!.changeFramesPublished} / ${latencyAcross.bus!.changeFramesReceived}`, latencyAcross.bus!.publishedBytes],
-    ['fan-out', 'one node', `${fanoutAlone.serversCpuMsPerMessage} (all)`, `last member ${fanoutAlone.lastMemberMs}, p50 member ${fanoutAlone.p50MemberMs}`, '–', '–', '–'],
-    ['fan-out', `${NODES} nodes`, `${fanoutSpread.serversCpuMsPerMessage} (all)`, `last member ${fanoutSpread.lastMemberMs}, p50 member ${fanoutSpread.p50MemberMs}`, `${fanoutSpread.bus!.publishedMessages} / ${fanoutSpread.bus!.receivedMessages}`, `${fanoutSpread.bus!.changeFramesPublished} / ${fanoutSpread.bus!.changeFramesReceived}`, fanoutSpread.bus!.publishedBytes],
+    ['capacity', `${NODES} nodes, all busy at once`, `${spread.together.nodeCpuMsPerMessage.join(' / ')} (sum ${spread.together.totalCpuMsPerMessage}; ${spread.together.measuredSeconds} s measured)`, '–', ...busCells(spread.bus)],
+    ['latency', 'one node', '–', latencyCell(latencyAlone), '–', '–', '–'],
+    ['latency', 'node 1 → node 2', '–', latencyCell(latencyAcross), ...busCells(latencyAcross?.bus)],
+    ['fan-out', 'one node', fanoutAlone ? `${fanoutAlone.serversCpuMsPerMessage} (all)` : '–', fanoutAlone ? `last member ${fanoutAlone.lastMemberMs}, p50 member ${fanoutAlone.p50MemberMs}` : NOT_MEASURED, '–', '–', '–'],
+    ['fan-out', `${NODES} nodes`, fanoutSpread ? `${fanoutSpread.serversCpuMsPerMessage} (all)` : '–', fanoutSpread ? `last member ${fanoutSpread.lastMemberMs}, p50 member ${fanoutSpread.p50MemberMs}` : NOT_MEASURED, ...busCells(fanoutSpread?.bus)],
   ],
 })
 const notes = [
@@ -102,6 +123,7 @@ const notes = [
   `- Bus frames: frames each node published to Redis (both buses, heartbeats aside), summed over the nodes, per message; "received" counts deliveries to nodes. The nodes with an interested client: in the capacity run the sender's and receiver's node is one node, so frames published there reach no other node; across nodes two; in the fan-out all ${NODES}.`,
   `- Latency: the latency benchmark's sender and receiver (\`@parley/client\`, one process each), ${LATENCY.warmup} warm-up then ${LATENCY.measured} measured, one at a time; one-way times from CLOCK_MONOTONIC stamps.`,
   `- Fan-out: the fanout benchmark's lightweight members in ${MEMBER_WORKERS} worker processes (with ${NODES} nodes worker i connects to node i); sender and group on node 1; ${FANOUT.warmup} warm-up then ${FANOUT.measured} measured messages, the next once every process is idle; medians.${QUICK ? ` \`--quick\`: ${MEMBERS} members instead of 1,000.` : ''}`,
+  ...failures.map(failure => `- Not measured: ${failure}.`),
 ].join('\n')
 const took = `took ${Math.round((performance.now() - started) / 1000)} s`
 const markdown = `Issue 16's targets: one node on PostgreSQL beside ${NODES} nodes on PostgreSQL and Redis, segments on the relay core.\n\n${targets}\n\n${details}\n\n${notes}\n- ${took}.`
