@@ -54,10 +54,10 @@ describe('a relay-core cluster under faults', () => {
   // While it is down, a node refuses what it cannot check (the event-ID check reads PostgreSQL) by closing
   // the client's socket, and the client tries the next node; writes and numbering that fail are retried by
   // themselves (relay/log-storage.ts, events/event-index.ts), notifications queued by the next look
-  // (events/notifications.ts). First in the file, while every node's registry cache is warm: a node
-  // restarted just before (the SIGKILL case) reads the registry for a client's sync message, and when that
-  // read fails the message is dropped with the socket left open (network/server-adapter.ts #deliver does
-  // not catch a failing `serves`), so the client waits for an answer that never comes.
+  // (events/notifications.ts). First in the file: the cases after it
+  // expect the clients where the cluster's start put them. (A node whose registry cache is cold closes a
+  // client's socket with 1011 when the registry read fails: network/server-adapter.ts #deliver,
+  // sync-server/test/relay-route-failure.test.ts.)
   it('loses nothing when PostgreSQL is stopped and started mid-writes', async () => {
     writers.start('postgres')
     await written(20)
