@@ -96,7 +96,8 @@ interface Written {
 async function writeDataDirectory(): Promise<Written> {
   const dataDir = await mkdtemp(join(tmpdir(), 'parley-migrate-'))
   // Port 9 (discard) refuses: carol's notifications stay queued, retried, in <data>/webhooks.
-  const server = await startTestServer({ dataDir, webhookUrl: 'http://127.0.0.1:9/hook', webhookSecret: 'a-webhook-secret-of-length' })
+  // Thousands of HTTP publishes as fast as the server takes them: past the default 200 a second per user.
+  const server = await startTestServer({ dataDir, webhookUrl: 'http://127.0.0.1:9/hook', webhookSecret: 'a-webhook-secret-of-length', messagesPerSecond: 100_000, messageBurst: 100_000 })
   const connect = (user: string) => createClient({ server: server.url, token: () => server.token(user), storage: { kind: 'memory' }, segmentSize: 100 })
   const clients: ParleyClient[] = [await connect('alice'), await connect('bob')]
   const [alice, bob] = clients as [ParleyClient, ParleyClient]
