@@ -3,23 +3,11 @@
  * ahead than one setTimeout reaches (2^31 - 1 ms, ~24.8 days): it was closed early, at
  * the cap, with "token expired".
  */
-import { EventEmitter } from 'node:events'
 import { pino } from 'pino'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { WebSocket } from 'ws'
 import { ParleyServerAdapter } from '../src/network/server-adapter.ts'
-
-class FakeSocket extends EventEmitter {
-  readonly OPEN = 1
-  readyState = 1
-  readonly closes: { code: number; reason: string }[] = []
-  send(): void {}
-  ping(): void {}
-  terminate(): void {}
-  close(code: number, reason: string): void {
-    this.closes.push({ code, reason })
-  }
-}
+import { FakeSocket } from './fake-socket.ts'
 
 const DAY = 24 * 60 * 60 * 1000
 

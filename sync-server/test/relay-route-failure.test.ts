@@ -6,25 +6,11 @@
  */
 import { next as A } from '@automerge/automerge'
 import { cbor, generateAutomergeUrl, parseAutomergeUrl, type PeerId } from '@automerge/automerge-repo'
-import { EventEmitter } from 'node:events'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { WebSocket } from 'ws'
 import { ParleyServerAdapter } from '../src/network/server-adapter.ts'
-
-class FakeSocket extends EventEmitter {
-  readonly OPEN = 1
-  readyState = 1
-  bufferedAmount = 0
-  isPaused = false
-  readonly closes: { code: number; reason: string }[] = []
-  send(): void {}
-  ping(): void {}
-  terminate(): void {}
-  close(code: number, reason: string): void {
-    this.closes.push({ code, reason })
-  }
-}
+import { FakeSocket } from './fake-socket.ts'
 
 describe('a relay route that cannot be read', () => {
   const unhandled: unknown[] = []

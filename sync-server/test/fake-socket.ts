@@ -1,0 +1,16 @@
+/** A stand-in for a `ws` WebSocket that the network adapter accepts, recording the closes it is asked for. */
+import { EventEmitter } from 'node:events'
+
+export class FakeSocket extends EventEmitter {
+  readonly OPEN = 1
+  readyState = 1
+  bufferedAmount = 0
+  isPaused = false
+  readonly closes: { code: number; reason: string }[] = []
+  send(): void {}
+  ping(): void {}
+  terminate(): void {}
+  close(code: number, reason: string): void {
+    this.closes.push({ code, reason })
+  }
+}
