@@ -170,5 +170,10 @@ export class LevelEventStore implements EventStore {
 
   forget(conversationId: string): void {
     this.#last.delete(conversationId)
+    // Its notified mark too, unless events wait: the next numbering writes it again (as the
+    // same number), so memory does not grow with every conversation ever numbered.
+    void this.#unnotified?.then(unnotified => {
+      if (!unnotified.waiting.has(conversationId)) unnotified.marks.delete(conversationId)
+    }, () => undefined)
   }
 }
