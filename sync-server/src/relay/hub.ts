@@ -10,79 +10,25 @@
  * shared message to the peers in sync, acknowledged to the sender; no Automerge document.
  */
 import { next as A } from '@automerge/automerge'
-import type { DocumentId, Message, PeerId, StorageAdapterInterface } from '@automerge/automerge-repo'
-import { isInboxNamespaceId, SEGMENT_BYTES, SEGMENT_SIZE, type Limits, type ParleyEvent, type SegmentDoc } from '@parley/core'
-import type { FastifyBaseLogger } from 'fastify'
+import type { DocumentId, Message, PeerId } from '@automerge/automerge-repo'
+import { isInboxNamespaceId, SEGMENT_BYTES, SEGMENT_SIZE, type ParleyEvent, type SegmentDoc } from '@parley/core'
 import { randomBytes } from 'node:crypto'
-import type { AccessRegistry } from '../access/registry.ts'
-import type { EventIndex } from '../events/event-index.ts'
 import type { Violation } from '../access/rules.ts'
 import { DECODE_BUDGET, decodeChanges, type ChargeWork } from '../access/chunks.ts'
-import { checkSegmentLogChanges, foldSegment, isViolation, segmentGenesis, type SegmentState } from '../access/segment-log-rules.ts'
+import { checkSegmentLogChanges, isViolation, segmentGenesis } from '../access/segment-log-rules.ts'
 import { CloseCodes } from '../close-codes.ts'
 import { decodeSyncData } from '../network/frames.ts'
 import { AcceptBatch } from './accept-batch.ts'
-import type { SegmentBus } from './bus.ts'
 import { BusOutbox } from './bus-outbox.ts'
 import { ChangeLog, type AppendResult, type LoggedChange } from './change-log.ts'
 import { LOG_BATCH_DELAY_MS, LogStorage } from './log-storage.ts'
 import { canForward, createPeerState, decodeSyncMessage, forwardable, forwarded, generate, receive, type PeerState, type SyncMessage } from './peer-sync.ts'
 import { applyEffects, checkSegmentIngress, rememberAuthors } from './segment-ingress.ts'
+import { foldLog, toUnload, type Segment } from './segment.ts'
 import { ServerChanges } from './server-change.ts'
+import type { RelayHubOptions } from './hub-options.ts'
 
-/** Extension points: the event index, webhooks and metrics hang off these. */
-export interface RelayHooks {
-  /** A segment's log loaded (or created): all its events, for numbering. */
-  loaded?(conversationId: string, segmentId: string, events: ParleyEvent[]): void
-  /**
-   * Changes accepted into a segment from a client: the events they append. With a bus,
-   * the changes are published once the returned promise settles (the events numbered).
-   */
-  accepted?(conversationId: string, segmentId: string, events: ParleyEvent[]): void | Promise<unknown>
-  /** Changes another node accepted, heard over the bus (bus.ts): the events they append. */
-  relayed?(conversationId: string, segmentId: string, events: ParleyEvent[]): void
-}
-
-export interface RelayHubOptions {
-  readonly storage: StorageAdapterInterface
-  readonly registry: AccessRegistry
-  readonly limits: Limits
-  /** The server sequence, for event-ID shadowing (events/event-ids.ts); none: not checked. */
-  readonly index?: Pick<EventIndex, 'seqOf' | 'page'>
-  /** Sends to a connected peer (the network adapter's `send`, which checks who may read). */
-  readonly send: (message: Message) => void
-  /** The server's peer ID, the sender of what the hub sends. */
-  readonly peerId: () => PeerId
-  /** A log with no peer, unused this long, is written out and unloaded (0: only the cap). */
-  readonly idleMs: number
-  /** Loaded logs beyond which idle ones are unloaded, least recently used first. */
-  readonly maxLoaded: number
-  readonly hooks: RelayHooks
-  readonly log: FastifyBaseLogger
-  /** In a cluster sharing storage: other nodes' changes to the segments used here (bus.ts). */
-  readonly bus?: SegmentBus
-}
-
-interface Segment {
-  readonly id: string
-  readonly log: ChangeLog
-  state: SegmentState | null
-  readonly peers: Map<PeerId, PeerState>
-  /** Events of checked changes still waiting for their deps, by hash. */
-  readonly waiting: Map<string, ParleyEvent[]>
-  /** Authors of the newest events by ID, which the index may not have numbered yet (segment-ingress.ts rememberAuthors). */
-  readonly recent: Map<string, string>
-  used: number
-  /** Its conversation, once known (from its first change, or the registry). */
-  conversation: string | undefined
-  /** The conversation this segment counts in on the bus (it has peers here). */
-  joined: string | undefined
-  /** Messages for one segment are handled one after another. */
-  tail: Promise<unknown>
-}
-
-/** A whole log checked from its first change: the segment's state and every event (access/segment-log-rules.ts). */
-const foldLog = (log: ChangeLog, limits: Limits) => foldSegment(log.changes().map(change => A.decodeChange(change.bytes)), limits)
+export type { RelayHooks, RelayHubOptions } from './hub-options.ts'
 
 /** The owner the registry records for the server's own changes (conversations/service.ts). */
 const SERVER_ACTOR_OWNER = '@server'
@@ -506,34 +452,14 @@ export class RelayHub {
     return run
   }
 
-  /**
-   * Idle logs (no peer, unused for idleMs) and, past maxLoaded, the least recently used idle
-   * ones are written out and unloaded; if that is not enough, the least recently used logs
-   * with peers are parked (#parked): memory follows maxLoaded, not the segments open on
-   * connected devices.
-   */
+  /** Writes out and unloads, or parks, what the cache's bounds say (segment.ts toUnload). */
   async #evictIdle(): Promise<void> {
-    const now = Date.now()
     const loaded: Segment[] = []
     for (const loading of this.#segments.values()) {
       const segment = await loading.catch(() => undefined)
       if (segment) loaded.push(segment)
     }
-    loaded.sort((a, b) => a.used - b.used)
-    const idle = loaded.filter(segment => segment.peers.size === 0)
-    let excess = this.#options.maxLoaded > 0 ? this.#segments.size - this.#options.maxLoaded : 0
-    for (const segment of idle) {
-      const expired = this.#options.idleMs > 0 && now - segment.used >= this.#options.idleMs
-      if (!expired && excess <= 0) break
-      excess--
-      await this.#unload(segment, false)
-    }
-    for (const segment of loaded) {
-      if (excess <= 0) break
-      if (segment.peers.size === 0 || segment.waiting.size > 0) continue
-      excess--
-      await this.#unload(segment, true)
-    }
+    for (const { segment, park } of toUnload(loaded, this.#segments.size, Date.now(), this.#options)) await this.#unload(segment, park)
   }
 
   /** Writes a log out and drops it from memory; parking keeps its peers' states (#parked). */

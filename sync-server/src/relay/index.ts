@@ -23,9 +23,12 @@
  *                    `forwardable` builds one message for newly accepted changes,
  *                    `canForward`/`forwarded` send it as is to every caught-up peer.
  * - hub.ts           the server's use of all this for segments: logs, peer states,
- *                    persistence, idle eviction; segment-ingress.ts checks a message's
- *                    changes (access/segment-log-rules.ts), server-change.ts builds the
- *                    server's own (HTTP publish).
+ *                    persistence, eviction and parking; hub-options.ts what it is given
+ *                    (stores, bounds, hooks); segment.ts a held segment, its whole-log
+ *                    check and which segments the sweep unloads or parks;
+ *                    segment-ingress.ts checks a message's changes
+ *                    (access/segment-log-rules.ts), server-change.ts builds the server's
+ *                    own (HTTP publish) on a kept document.
  * - accept-batch.ts the registry's accepted hashes of client changes, written in groups
  *                    (one write for every message checked while the last was in flight),
  *                    after the relay and before each sender's acknowledgement.
