@@ -193,7 +193,16 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
         // client's own peer ID (so each node drops copies it already had). Nothing is ever
         // sent to a peer with no connection here: saying yes shares nothing.
         if (cluster && peerId && !user) return cluster.relayedAuthor(peerId)
-        return user && documentId ? registry.mayRead(user, documentId) : false
+        if (!user || !documentId) return false
+        // The registry may have to read PostgreSQL, which may be down: automerge-repo calls
+        // this where a rejection is not handled (a peer joining, a document added), so a
+        // failed read answers "no access", as for a document the user may not read.
+        try {
+          return await registry.mayRead(user, documentId)
+        } catch (error) {
+          log.warn({ err: error, documentId }, 'could not read the registry to share a document; not shared')
+          return false
+        }
       },
     },
   })
