@@ -102,7 +102,8 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
       })
     }
     this.#repo = new Repo({
-      storage: storage.adapter,
+      // No document storage for memory (storage.ts): the repo is then an ephemeral peer, whose sync states the server does not keep.
+      ...(storage.documents && { storage: storage.adapter }),
       network: this.#connection ? [this.#connection] : [],
       // A fresh peer ID per session: two processes on one replica are two peers.
       peerId: `${local.device}-${Math.random().toString(36).slice(2, 8)}` as never,

@@ -8,15 +8,24 @@ export type StorageOption =
   | { kind: 'indexeddb'; name?: string }
   | { kind: 'custom'; adapter: StorageAdapterInterface }
 
-export type OpenStorage = ClosableStorage
+export interface OpenStorage extends ClosableStorage {
+  /**
+   * Whether the repo keeps documents in `adapter` too. Not for memory storage: the repo
+   * already holds every document it has in memory for as long as the client lives, and a
+   * memory adapter dies with it, so nothing would ever read those bytes back; saving them
+   * cost each change a save (and the growing document a compaction now and then: issue 15,
+   * item 5). The device's own state, the search index and files stay in `adapter`.
+   */
+  documents: boolean
+}
 
 export async function openStorage(option: StorageOption): Promise<OpenStorage> {
-  if (option.kind === 'memory') return { adapter: new MemoryStorageAdapter(), close: async () => {} }
-  if (option.kind === 'custom') return { adapter: option.adapter, close: async () => {} }
+  if (option.kind === 'memory') return { adapter: new MemoryStorageAdapter(), close: async () => {}, documents: false }
+  if (option.kind === 'custom') return { adapter: option.adapter, close: async () => {}, documents: true }
   // Loaded on demand so a memory-only bundle never pulls in LevelDB.
   const { Level } = await import('level')
   const location = option.kind === 'level' ? option.dir : (option.name ?? 'parley')
   const db = new Level<string, Uint8Array>(location, { valueEncoding: 'view' })
   await db.open()
-  return closableStorage(new LevelStorageAdapter(db as unknown as LevelDatabase), () => db.close())
+  return { ...closableStorage(new LevelStorageAdapter(db as unknown as LevelDatabase), () => db.close()), documents: true }
 }
