@@ -29,7 +29,7 @@ describe('a relay route that cannot be read', () => {
       headsOf: async () => ({}),
       relay: {
         serves: () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432')),
-        receive: async () => undefined,
+        relay: async () => undefined,
       },
     })
     adapter.connect('server' as PeerId)

@@ -63,6 +63,7 @@ export interface Connection {
   alive: boolean
   /** Messages are inspected one at a time, in the order they arrived. */
   inbound: Promise<void>
+  /** Messages waiting to be inspected, or relayed and waiting for their acknowledgement. */
   queued: number
   expiry?: { cancel(): void }
 }
@@ -98,9 +99,15 @@ export interface RelayRoute {
   serves(documentId: string, data: Uint8Array, charge: ChargeWork): boolean | Promise<boolean>
   /**
    * Checks, relays and answers a message; a violation closes the connection. `arrived` is
-   * called when it carries new changes; `charge` is charged their decoding work before they are decoded.
+   * called when it carries new changes; `charge` is charged their decoding work before they
+   * are decoded. Settles once relayed; the sender's acknowledgement may follow (`Acknowledging`).
    */
-  receive(message: Message & { documentId: DocumentId; data: Uint8Array }, user: string, peer: PeerId, arrived: () => void, charge: ChargeWork): Promise<Violation | undefined>
+  relay(message: Message & { documentId: DocumentId; data: Uint8Array }, user: string, peer: PeerId, arrived: () => void, charge: ChargeWork): Promise<Violation | undefined | Acknowledging>
+}
+
+/** A relayed message whose sender is acknowledged once its registry write is done: settles with a violation or none. */
+export interface Acknowledging {
+  readonly acknowledged: Promise<Violation | undefined>
 }
 
 /** A `sync` or `request` message: what the relay core takes (frames.ts checked its fields). */
@@ -260,13 +267,22 @@ export class ParleyServerAdapter extends NetworkAdapter {
 
   /** Runs `task` after everything queued before it on this connection (skipped once the connection is gone). */
   #inOrder(connection: Connection, task: () => Promise<void>): void {
-    connection.queued++
-    if (connection.queued >= PAUSE_QUEUED && !connection.socket.isPaused) connection.socket.pause()
+    this.#hold(connection)
     connection.inbound = connection.inbound.then(() => {
-      connection.queued--
-      if (connection.queued <= RESUME_QUEUED && connection.socket.isPaused) connection.socket.resume()
+      this.#release(connection)
       return this.#connections.has(connection) ? task() : undefined
     })
+  }
+
+  /** One more message waiting on this connection: past PAUSE_QUEUED, its socket is no longer read. */
+  #hold(connection: Connection): void {
+    connection.queued++
+    if (connection.queued >= PAUSE_QUEUED && !connection.socket.isPaused) connection.socket.pause()
+  }
+
+  #release(connection: Connection): void {
+    connection.queued--
+    if (connection.queued <= RESUME_QUEUED && connection.socket.isPaused) connection.socket.resume()
   }
 
   async #deliver(connection: Connection, message: Message, receivedAt: number): Promise<void> {
@@ -307,15 +323,33 @@ export class ParleyServerAdapter extends NetworkAdapter {
     return work => this.#rates.spend(connection.user, workTokens(work))
   }
 
-  /** A message for a document the relay core serves: it never reaches the repo. */
+  /**
+   * A message for a document the relay core serves: it never reaches the repo. The
+   * connection's next message is taken once this one is relayed, without waiting for its
+   * acknowledgement, which still counts as queued: acknowledgements held up (a write held
+   * on a full disk) pause the socket like unchecked messages do.
+   */
   async #relay(relay: RelayRoute, connection: Connection, message: Message & { documentId: DocumentId; data: Uint8Array }, receivedAt: number): Promise<void> {
-    let violation: Violation | undefined
+    let outcome: Violation | undefined | Acknowledging
     try {
-      violation = await relay.receive(message, connection.user, message.senderId, () => this.#arrived(message.documentId, message.senderId, receivedAt), this.#charge(connection))
+      outcome = await relay.relay(message, connection.user, message.senderId, () => this.#arrived(message.documentId, message.senderId, receivedAt), this.#charge(connection))
     } catch (error) {
-      violation = { code: CloseCodes.MALFORMED, reason: `message could not be checked: ${(error as Error).message}` }
+      outcome = { code: CloseCodes.MALFORMED, reason: `message could not be checked: ${(error as Error).message}` }
     }
-    if (violation) this.close(connection, violation.code, violation.reason)
+    if (outcome === undefined) return
+    if (!('acknowledged' in outcome)) return this.close(connection, outcome.code, outcome.reason)
+    this.#hold(connection)
+    outcome.acknowledged.then(
+      violation => {
+        this.#release(connection)
+        if (violation) this.close(connection, violation.code, violation.reason)
+      },
+      (error: Error) => {
+        this.#release(connection)
+        // Its registry write failed: the client sends the message again when it reconnects (docs/errors.md, 1011).
+        this.close(connection, INTERNAL_ERROR_CLOSE, `message could not be acknowledged: ${error.message}`)
+      },
+    )
   }
 
   #join(connection: Connection, peerId: PeerId, peerMetadata: PeerMetadata, versions: string[] | undefined): void {

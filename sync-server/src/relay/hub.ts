@@ -18,6 +18,7 @@ import { DECODE_BUDGET, decodeChanges, type ChargeWork } from '../access/chunks.
 import { checkSegmentLogChanges, isViolation, segmentGenesis } from '../access/segment-log-rules.ts'
 import { CloseCodes } from '../close-codes.ts'
 import { decodeSyncData } from '../network/frames.ts'
+import type { Acknowledging } from '../network/server-adapter.ts'
 import { AcceptBatch } from './accept-batch.ts'
 import { BusOutbox } from './bus-outbox.ts'
 import { ChangeLog, type AppendResult, type LoggedChange } from './change-log.ts'
@@ -112,20 +113,28 @@ export class RelayHub {
     return this.#segments.size
   }
 
-  /** A `sync` or `request` message from a connected peer; a violation means: close the connection. */
+  /** A `sync` or `request` message from a connected peer, settled once its sender is acknowledged; a violation means: close the connection. */
   async receive(message: Message & { documentId: DocumentId; data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void, charge?: ChargeWork): Promise<Violation | undefined> {
+    const outcome = await this.relay(message, user, peer, arrived, charge)
+    return outcome && 'acknowledged' in outcome ? await outcome.acknowledged : outcome
+  }
+
+  /**
+   * The same, settled once the message is checked and relayed. A message that brought new
+   * changes is acknowledged later, once the registry has their hashes (`acknowledged`):
+   * the sender's next message is checked and relayed meanwhile, and its hashes join the
+   * same write (accept-batch.ts), so a busy sender pays for one write per group, not per message.
+   */
+  async relay(message: Message & { documentId: DocumentId; data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void, charge?: ChargeWork): Promise<Violation | undefined | Acknowledging> {
     const segment = await this.#open(message.documentId)
     const outcome = await this.#serial(segment, () => this.#receive(segment, message, user, peer, arrived, charge))
     if (typeof outcome !== 'function') return outcome
-    // The rest waits for the registry write, outside the segment's queue: the next message is
-    // checked and relayed meanwhile, and its hashes join the next write (accept-batch.ts).
-    const rest = outcome()
-    this.#finishing.add(rest)
-    try {
-      return await rest
-    } finally {
-      this.#finishing.delete(rest)
-    }
+    // Outside the segment's queue: the segment's next message is relayed meanwhile.
+    const acknowledged = outcome()
+    this.#finishing.add(acknowledged)
+    const done = () => void this.#finishing.delete(acknowledged)
+    acknowledged.then(done, done)
+    return { acknowledged }
   }
 
   /** A violation, or what remains once the message's registry writes are done (its acknowledgement). */

@@ -242,7 +242,9 @@ describe('RelayHub', () => {
     const toAlice = () => sent.filter(message => message.targetId === ALICE && message.type === 'sync').length
     sent.length = 0
     const one = next(1)
-    const first = hub.receive(one.message, 'alice', ALICE)
+    // Settled once relayed, while its write is held: the acknowledgement follows (what the network adapter waits for before the sender's next message).
+    const first = await hub.relay(one.message, 'alice', ALICE)
+    if (!first || !('acknowledged' in first)) throw new Error('expected the acknowledgement to follow the relay')
     await vi.waitFor(() => expect(writes).toHaveLength(1))
     expect(toBob()).toBe(1)
     const two = next(2)
@@ -252,7 +254,7 @@ describe('RelayHub', () => {
     expect(toAlice()).toBe(0)
     expect(writes.map(write => write.hashes)).toEqual([[one.hash]])
     writes[0]!.release()
-    expect(await first).toBeUndefined()
+    expect(await first.acknowledged).toBeUndefined()
     expect(toAlice()).toBe(1)
     await vi.waitFor(() => expect(writes).toHaveLength(2))
     expect(writes[1]!.hashes).toEqual([two.hash])
