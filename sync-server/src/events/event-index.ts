@@ -82,6 +82,12 @@ export interface EventIndexOptions {
   readonly log?: { warn(obj: object, msg: string): void }
 }
 
+interface QueuedNumbering {
+  /** By ID, in the order the calls gave them. */
+  readonly events: Map<string, ParleyEvent>
+  done: Promise<SequencedEvent[]>
+}
+
 /** Events read back per query when catching up on news. */
 const NEWS_PAGE = 500
 const RETRY_MS = 1000
@@ -98,6 +104,8 @@ export class EventIndex extends EventEmitter<IndexEvents> {
   readonly #store: EventStore
   /** Writes per conversation run one after another, so numbers never repeat or go back. */
   readonly #writes = new Map<string, Promise<unknown>>()
+  /** Per conversation, the numbering waiting for its turn, which later calls join. */
+  readonly #queued = new Map<string, QueuedNumbering>()
   /** The highest number this node has announced per conversation. */
   readonly #seen = new Map<string, number>()
   readonly #feed: EventFeed | undefined
@@ -124,26 +132,42 @@ export class EventIndex extends EventEmitter<IndexEvents> {
   /**
    * Numbers the events not numbered yet, in the order given; resolves with all of them. On
    * failure the caller is rejected and the events are kept to be tried again (first, with
-   * the conversation's next events, or on their own after the retry delay).
+   * the conversation's next events, or on their own after the retry delay). Calls for a
+   * conversation whose numbering is still waiting its turn join it: one store write numbers
+   * them all, in the order the calls came (a busy conversation pays one write per group).
    */
   record(conversationId: string, events: ParleyEvent[]): Promise<SequencedEvent[]> {
-    return this.#serially(conversationId, async () => {
-      const held = this.#failed.get(conversationId)
-      this.#failed.delete(conversationId)
-      const all = held ? [...held.values(), ...events.filter(event => !held.has(event.id))] : events
-      try {
-        const recorded = await this.#record(conversationId, all)
-        if (held) this.#retryMs = 0
-        if (!held) return recorded
-        // The caller's events, in its order (the held ones went first).
-        const byId = new Map(recorded.map(sequenced => [sequenced.event.id, sequenced]))
-        return events.map(event => byId.get(event.id)!)
-      } catch (error) {
-        // A refusal of the data itself would fail again every time and hold the conversation's later events with it.
-        if (!isRefusal(error)) this.#hold(conversationId, all)
-        throw error
-      }
+    let batch = this.#queued.get(conversationId)
+    if (!batch) {
+      const queued: QueuedNumbering = { events: new Map(), done: undefined! }
+      queued.done = this.#serially(conversationId, () => {
+        this.#queued.delete(conversationId)
+        return this.#recordHeld(conversationId, [...queued.events.values()])
+      })
+      this.#queued.set(conversationId, (batch = queued))
+    }
+    for (const event of events) if (!batch.events.has(event.id)) batch.events.set(event.id, event)
+    return batch.done.then(all => {
+      // The caller's events, in its order.
+      const byId = new Map(all.map(sequenced => [sequenced.event.id, sequenced]))
+      return events.map(event => byId.get(event.id)!)
     })
+  }
+
+  /** Numbers `events` after the events held from a failed numbering, if any. */
+  async #recordHeld(conversationId: string, events: ParleyEvent[]): Promise<SequencedEvent[]> {
+    const held = this.#failed.get(conversationId)
+    this.#failed.delete(conversationId)
+    const all = held ? [...held.values(), ...events.filter(event => !held.has(event.id))] : events
+    try {
+      const recorded = await this.#record(conversationId, all)
+      if (held) this.#retryMs = 0
+      return recorded
+    } catch (error) {
+      // A refusal of the data itself would fail again every time and hold the conversation's later events with it.
+      if (!isRefusal(error)) this.#hold(conversationId, all)
+      throw error
+    }
   }
 
   /** Stops retrying failed numberings (the server is closing). */
