@@ -479,6 +479,8 @@ export class RelayHub {
       this.#segments.delete(segment.id)
       this.#serverChanges.forget(segment.id)
       if (park && segment.peers.size > 0) this.#parked.set(segment.id, { peers: segment.peers, joined: segment.joined })
+      // Gone with its peers: its registry entry too (read again when it is used).
+      else this.#options.registry.forget(segment.id)
       await this.#storage.flush()
       if (segment.log.size > 0 && this.#storage.shouldCompact(segment.id)) await this.#storage.compact(segment.id, segment.log)
       this.#storage.forget(segment.id)

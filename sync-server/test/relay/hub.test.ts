@@ -121,6 +121,23 @@ describe('RelayHub', () => {
     expect(await hub.heads(parked)).toEqual(A.getHeads(alice))
   })
 
+  it('forgets the registry entry of a segment it unloads (a load-through cache: what every segment ever served left behind)', async () => {
+    const { hub, registry, conversation } = await setup(new MemoryStorageAdapter(), 1)
+    const segments = [newId(), newId()]
+    for (const segmentId of segments) {
+      const alice = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
+      expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getAllChanges(alice) })), 'alice', ALICE)).toBeUndefined()
+    }
+    hub.peerLeft(ALICE)
+    expect(segments.map(id => registry.canRead('alice', id))).toEqual([true, true])
+    // No peers: past maxLoaded the sweep unloads the least recently used, entry and all.
+    await vi.waitFor(() => expect(hub.loadedCount).toBe(1), { timeout: 5000 })
+    await vi.waitFor(() => expect(segments.map(id => registry.canRead('alice', id))).toEqual([false, true]))
+    // Read again from the registry's store when it is used again.
+    expect(await registry.mayRead('alice', segments[0]!)).toBe(true)
+    expect(await hub.heads(segments[0]!)).not.toBeNull()
+  })
+
   it('loads a parked segment again when another node’s change to it arrives over the bus, and relays that change to its peers here', async () => {
     const storage = new MemoryStorageAdapter()
     let handlers: SegmentBusHandlers | undefined
