@@ -131,9 +131,32 @@ describe('ServerConnection reconnect policy', () => {
     expect(synced()).toEqual([])
     await vi.advanceTimersByTimeAsync(0)
     expect(synced()).toEqual(['high-doc', 'normal-doc', 'low-doc'])
-    // After the catch-up, messages go out as they come.
+    // After the catch-up, messages go out as they come (at the end of the turn's microtasks).
     connection.send({ type: 'sync', senderId: 'me' as PeerId, targetId: 'server' as PeerId, documentId: 'low-doc', data: new Uint8Array() } as never)
+    await new Promise(resolve => process.nextTick(resolve))
     expect(synced()).toHaveLength(4)
+  })
+
+  it('writes what the repo sends during a turn once its microtasks have run (the app sees a received change before its acknowledgement is written), in order', async () => {
+    const connection = connect()
+    await vi.advanceTimersByTimeAsync(0)
+    latest().accept()
+    const sync = (documentId: string) => connection.send({ type: 'sync', senderId: 'me' as PeerId, targetId: 'server' as PeerId, documentId, data: new Uint8Array() } as never)
+    const written = () => latest().sent.flatMap(message => ((message as { type: string }).type === 'join' ? [] : [(message as { documentId?: string }).documentId ?? (message as { type: string }).type]))
+    const seen: string[][] = []
+    // As the repo answers a received change from a microtask, and the app's subscribers run in later ones.
+    await Promise.resolve().then(() => {
+      sync('answer')
+      queueMicrotask(() => queueMicrotask(() => seen.push(written())))
+      sync('second')
+    })
+    await new Promise(resolve => process.nextTick(resolve))
+    expect(seen).toEqual([[]])
+    expect(written()).toEqual(['answer', 'second'])
+    // A heads request goes after what was sent before it.
+    sync('before-heads')
+    void connection.requestHeads(['doc']).catch(() => undefined)
+    expect(written()).toEqual(['answer', 'second', 'before-heads', 'parley/heads-request'])
   })
 
   it('is ready after a failed first attempt, so offline lookups do not hang', async () => {

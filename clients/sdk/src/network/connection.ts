@@ -44,6 +44,15 @@ export type WebSocketClass = new (url: string) => Pick<WebSocket, 'send' | 'clos
 
 const OPEN = 1
 
+/**
+ * Runs a callback once the microtasks queued so far, and those they queue, have run: Node's
+ * process.nextTick does that when called from a microtask, as the repo's sends are.
+ * Browsers have no such queue (a macrotask would come after the local save's turn, which
+ * must follow the send): there the connection writes at once, as before.
+ */
+const afterMicrotasks: ((callback: () => void) => void) | undefined =
+  typeof process !== 'undefined' && process.versions?.node !== undefined ? callback => process.nextTick(callback) : undefined
+
 /** Close codes the server uses for a refused or expired token, and for a forbidden write. */
 const UNAUTHENTICATED_CLOSE = 4401
 const FORBIDDEN_CLOSE = 4403
@@ -72,6 +81,8 @@ export class ServerConnection extends NetworkAdapter {
   #closed = false
   #nextRequest = 1
   readonly #headsRequests = new Map<number, { resolve: (heads: ServerHeads) => void; reject: (error: Error) => void }>()
+  /** Messages the repo sent during this turn, written once its microtasks have run (#flushOutbox). */
+  #outbox: Message[] = []
   /** Messages held during the first tick after a handshake, to be sent in rank order. */
   #catchUp: Message[] | undefined
   #ready = false
@@ -109,7 +120,25 @@ export class ServerConnection extends NetworkAdapter {
     // Dropped while offline: on reconnect the sync protocol works out what is missing.
     if (this.#socket?.readyState !== OPEN) return
     if (this.#catchUp) this.#catchUp.push(message)
-    else this.#socket.send(cbor.encode(message))
+    else if (!afterMicrotasks) this.#socket.send(cbor.encode(message))
+    else if (this.#outbox.push(message) === 1) afterMicrotasks(this.#flushOutbox)
+  }
+
+  /**
+   * Writes what the repo sent during the turn that is ending. The repo answers a received
+   * change (its acknowledgement) from inside its handling, before the handle announces the
+   * change: written at once, the answer's encoding and socket write stood between the
+   * change arriving and the app seeing it (issue 15, item 5). Written here instead, after
+   * every microtask of the turn (the repo's, the conversation's and its subscribers'), in
+   * the order sent. A change made here waits only for the microtasks queued with it; its
+   * local save comes a whole turn later (next-turn.ts).
+   */
+  readonly #flushOutbox = (): void => {
+    const messages = this.#outbox
+    this.#outbox = []
+    const socket = this.#socket
+    if (socket?.readyState !== OPEN) return // dropped, as above
+    for (const message of messages) socket.send(cbor.encode(message))
   }
 
   /** Sends what the repo queued since the handshake, higher-priority documents first (stable). */
@@ -131,6 +160,7 @@ export class ServerConnection extends NetworkAdapter {
   requestHeads(documentIds: string[]): Promise<ServerHeads> {
     if (this.#socket?.readyState !== OPEN || !this.#serverPeerId) return Promise.reject(new Error('not connected'))
     const requestId = this.#nextRequest++
+    this.#flushOutbox() // after what the repo sent before it, as always
     this.#socket.send(cbor.encode({ type: 'parley/heads-request', senderId: this.peerId, targetId: this.#serverPeerId, requestId, documentIds }))
     return new Promise((resolve, reject) => this.#headsRequests.set(requestId, { resolve, reject }))
   }
