@@ -1,26 +1,46 @@
 /**
- * Notifications of numbered events (webhooks, Web Push) at least once, across a crash.
+ * Work owed to every numbered event, at least once across a crash: notifications (webhooks,
+ * Web Push), moderation's review (moderation/moderator.ts) and publishing to a broker
+ * (ingest/outbound.ts, --publish-events).
  *
- * Numbering an event and queueing its notifications are writes to different places (the
- * event store, the queues), so a node that dies between them used to leave the event
- * numbered and nothing queued. Now the numbering lists the events it numbers as "not
+ * Numbering an event and doing that work are writes to different places (the event store,
+ * the queues, the broker), so a node that dies between them used to leave the event
+ * numbered and its work undone. Now the numbering lists the events it numbers as "not
  * notified" in the same write (`EventStore.append` with `notify`: one LevelDB batch, or
  * the one PostgreSQL statement that numbers them), and this module takes them off once
- * every handler has queued what it has to (`notified`, batched: one write per `flushMs`
- * for everything queued meanwhile, never one per message). What stays listed longer than
- * `graceMs` (its node died, or a handler failed, e.g. while PostgreSQL was down) is claimed
- * by a periodic look (`claimUnnotified`, every `scanMs`, by every node sharing the store)
- * and handed to the handlers again.
+ * every handler has done (or durably queued) its part (`notified`, batched: one write per
+ * `flushMs` for everything done meanwhile, never one per message). What stays listed longer
+ * than `graceMs` (its node died, or a handler failed, e.g. while PostgreSQL or the broker was
+ * down) is claimed by a periodic look (`claimUnnotified`, every `scanMs`, by every node
+ * sharing the store) and handed to the handlers again, a page at a time: a page a handler
+ * failed on ends the look, so an outage costs one page per look, not the whole list.
  *
- * A handler may so see an event twice (its node died after queueing, before the list
- * was written; or it took longer than the grace period): handlers queue under keys that
- * depend on the event alone (webhooks/offline-members.ts, push/offline-devices.ts), so a
- * queue holds one notification per key and a receiver deduplicates on it.
+ * One list serves every handler, so this node remembers which handlers are done with an
+ * event still listed (a bounded map): handing it over again skips them, and skips a handler
+ * still working on it. A handler may still see an event twice (its node died after the
+ * work, before the list was written; or this node forgot, past the bound): handlers work
+ * under keys that depend on the event alone (webhooks/offline-members.ts,
+ * push/offline-devices.ts; the broker message ID `conversation:seq`; a moderation decision
+ * looked up before it is written), so a receiver deduplicates on them.
  */
 import type { EventIndex, EventStore, SequencedEvent, UnnotifiedEvent } from './event-index.ts'
 
-/** Queues whatever a conversation's newly numbered events call for; rejects when it could not. */
+/**
+ * Does (or durably queues) whatever a conversation's newly numbered events call for;
+ * resolves once it is done, rejects when it could not (the events are handed over again later).
+ */
 export type NotificationHandler = (conversationId: string, events: readonly SequencedEvent[]) => Promise<void>
+
+/** Events listed and partly done remembered per node; past it the oldest are forgotten (handed to every handler again). */
+export const MAX_REMEMBERED = 50_000
+
+/** An event handed to the handlers and not done by all: bit i of `done` / `running` is handler i. */
+interface Progress {
+  done: number
+  running: number
+}
+
+const progressKey = (conversationId: string, seq: number): string => `${seq}\n${conversationId}`
 
 export interface NotificationsOptions {
   /** How long an event may stay listed before any node takes it over (ms); default 10 s. */
@@ -42,6 +62,8 @@ export class Notifications {
   /** Events whose notifications are queued, to take off the list at the next flush. */
   #done: { conversationId: string; seq: number }[] = []
   readonly #running = new Set<Promise<void>>()
+  /** Events handed over and not done by every handler yet (bounded: MAX_REMEMBERED of those not running). */
+  readonly #progress = new Map<string, Progress>()
   #flushTimer: NodeJS.Timeout | undefined
   #scanTimer: NodeJS.Timeout | undefined
   #flushing: Promise<void> | undefined
@@ -49,7 +71,7 @@ export class Notifications {
   #scanning: Promise<unknown> | undefined
   #started = false
   #closed = false
-  readonly #onNumbered = (conversationId: string, events: SequencedEvent[]): void => this.#handle(conversationId, events, 'numbered')
+  readonly #onNumbered = (conversationId: string, events: SequencedEvent[]): void => void this.#handle(conversationId, events, 'numbered')
 
   constructor(index: Pick<EventIndex, 'on' | 'off'>, store: Pick<EventStore, 'claimUnnotified' | 'notified'>, options: NotificationsOptions) {
     this.#index = index
@@ -101,10 +123,12 @@ export class Notifications {
       for (;;) {
         const events = await this.#store.claimUnnotified(this.#options.graceMs, this.#options.batch)
         claimed += events.length
-        for (const [conversationId, group] of byConversation(events)) this.#handle(conversationId, group, 'left over')
-        if (events.length < this.#options.batch || this.#closed) break
+        const handled = Promise.all([...byConversation(events)].map(([conversationId, group]) => this.#handle(conversationId, group, 'left over'))).then(results => !results.includes(false))
+        // A handler failed, or is still at it after the grace period (its queue or broker is
+        // away): the rest waits for the next look, the page's handlers go on meanwhile.
+        if (events.length < this.#options.batch || this.#closed || !(await settledWithin(handled, Math.max(1000, this.#options.graceMs)))) break
       }
-      if (claimed > 0) this.#options.log.info({ events: claimed }, 'queueing notifications of events numbered but not notified (a node stopped, or queueing failed)')
+      if (claimed > 0) this.#options.log.info({ events: claimed }, 'handing over events numbered but not notified (a node stopped, or a handler failed)')
     } catch (error) {
       this.#options.log.warn({ err: error }, 'could not look for events not notified yet; looking again later')
     }
@@ -127,15 +151,60 @@ export class Notifications {
     await this.idle()
   }
 
-  #handle(conversationId: string, events: readonly SequencedEvent[], origin: 'numbered' | 'left over'): void {
-    if (events.length === 0) return
-    const run = Promise.all(this.#handlers.map(handler => handler(conversationId, events))).then(
-      () => void this.#done.push(...events.map(({ seq }) => ({ conversationId, seq }))),
+  /**
+   * Hands the events to each handler not done with them and not working on them already;
+   * resolves with false when a handler failed. An event done by every handler is taken off
+   * the list at the next flush; one a handler failed on stays listed, handed over again later.
+   */
+  #handle(conversationId: string, events: readonly SequencedEvent[], origin: 'numbered' | 'left over'): Promise<boolean> {
+    if (events.length === 0) return Promise.resolve(true)
+    const all = (1 << this.#handlers.length) - 1
+    const progress = events.map(sequenced => {
+      const key = progressKey(conversationId, sequenced.seq)
+      let entry = this.#progress.get(key)
+      if (!entry) this.#progress.set(key, (entry = { done: 0, running: 0 }))
+      return { sequenced, seq: sequenced.seq, key, entry }
+    })
+    const settle = (): void => {
+      for (const { seq, key, entry } of progress) {
+        if (entry.running !== 0 || this.#progress.get(key) !== entry) continue
+        if (entry.done === all) this.#done.push({ conversationId, seq })
+        if (entry.done === all || entry.done === 0) this.#progress.delete(key)
+      }
+      this.#forgetOldest()
+    }
+    const runs = this.#handlers.map(async (handler, i) => {
+      const bit = 1 << i
+      const mine = progress.filter(({ entry }) => ((entry.done | entry.running) & bit) === 0)
+      if (mine.length === 0) return
+      for (const { entry } of mine) entry.running |= bit
+      try {
+        await handler(conversationId, mine.map(({ sequenced }) => sequenced))
+        for (const { entry } of mine) entry.done |= bit
+      } finally {
+        for (const { entry } of mine) entry.running &= ~bit
+      }
+    })
+    const run = Promise.allSettled(runs).then(results => {
+      settle()
+      const failed = results.find(result => result.status === 'rejected')
       // Left listed: the next look after the grace period hands them over again.
-      error => this.#options.log.warn({ err: error, conversationId, seqs: events.map(({ seq }) => seq), origin }, 'could not queue notifications; they are tried again later'),
-    )
-    this.#running.add(run)
-    void run.finally(() => this.#running.delete(run))
+      if (failed) this.#options.log.warn({ err: failed.reason, conversationId, seqs: events.map(({ seq }) => seq), origin }, 'could not do the work numbered events call for (notify, moderate, publish); tried again later')
+      return failed === undefined
+    })
+    const tracked = run.then(() => undefined)
+    this.#running.add(tracked)
+    void tracked.finally(() => this.#running.delete(tracked))
+    return run
+  }
+
+  /** Past MAX_REMEMBERED, forgets the oldest partly done events no handler works on. */
+  #forgetOldest(): void {
+    if (this.#progress.size <= MAX_REMEMBERED) return
+    for (const [key, entry] of this.#progress) {
+      if (this.#progress.size <= MAX_REMEMBERED) break
+      if (entry.running === 0) this.#progress.delete(key)
+    }
   }
 
   /** Takes what was queued off the list, in one write; on failure it stays to be written with the next flush. */
@@ -158,6 +227,17 @@ export class Notifications {
         return
       }
     }
+  }
+}
+
+/** `outcome`'s value if it settles within `ms`, else false. */
+async function settledWithin(outcome: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<false>(resolve => (timer = setTimeout(() => resolve(false), ms)))
+  try {
+    return await Promise.race([outcome, late])
+  } finally {
+    clearTimeout(timer)
   }
 }
 

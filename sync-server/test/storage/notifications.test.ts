@@ -20,13 +20,15 @@ import { BACKENDS, openBackend, type OpenBackend } from './backends.ts'
 const message = (id: string): ParleyEvent => ({ type: 'message', id, author: 'alice', device: 'd1', at: 1, text: id })
 const log = { warn: () => undefined, info: () => undefined }
 
-/** A handler that records what it is handed, failing while `failing` is set. */
-function recorder() {
+/** A handler that records what it is handed, failing while `failing` is set, then waiting on `gate` when one is set. */
+function recorder(only?: string) {
   const handed: string[] = []
-  const state = { failing: false }
+  const state: { failing: boolean; gate?: Promise<void> } = { failing: false }
   const handler = async (conversationId: string, events: readonly SequencedEvent[]) => {
+    if (only !== undefined && conversationId !== only) return
     if (state.failing) throw new Error('queue unreachable')
     for (const { seq, event } of events) handed.push(`${conversationId}:${seq}:${event.id}`)
+    await state.gate
   }
   return { handed, handler, state }
 }
@@ -92,6 +94,34 @@ describe.each(BACKENDS)('events not notified yet, on %s', backend => {
     await notifications.idle()
     expect(handed).toEqual(['live:1:l1', 'live:2:l2'])
     expect(await notifications.scan()).toBe(0)
+    await notifications.close()
+  })
+
+  it('hands an event again only to the handler that failed on it, never to one done or still at it, and keeps it listed until all are done', async () => {
+    const index = new EventIndex(opened.databases.events, { notify: true })
+    const webhook = recorder('several')
+    const broker = recorder('several')
+    const review = recorder('several')
+    const notifications = new Notifications(index, opened.databases.events, { graceMs: 0, scanMs: 60_000, log })
+    for (const { handler } of [webhook, broker, review]) notifications.add(handler)
+    notifications.start()
+    await notifications.idle()
+    broker.state.failing = true
+    let open!: () => void
+    review.state.gate = new Promise(resolve => (open = resolve))
+    await index.record('several', [message('s1')])
+    await new Promise(resolve => setImmediate(resolve))
+    expect([webhook.handed, broker.handed, review.handed]).toEqual([['several:1:s1'], [], ['several:1:s1']])
+    // The broker failed, the review still runs: claimed again, handed to the broker alone.
+    broker.state.failing = false
+    expect(await notifications.scan()).toBe(1)
+    expect([webhook.handed, broker.handed, review.handed]).toEqual([['several:1:s1'], ['several:1:s1'], ['several:1:s1']])
+    // Still listed while the review runs.
+    expect((await opened.databases.events.claimUnnotified(0, 100)).map(({ conversationId, seq }) => `${conversationId}:${seq}`)).toContain('several:1')
+    open()
+    await notifications.idle()
+    expect(await notifications.scan()).toBe(0)
+    expect([webhook.handed, broker.handed, review.handed]).toEqual([['several:1:s1'], ['several:1:s1'], ['several:1:s1']])
     await notifications.close()
   })
 })
