@@ -124,8 +124,8 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   // A cluster on PostgreSQL with the relay core: segment changes cross nodes by interest (relay/bus.ts);
   // a node with long polls or SSE streams on a conversation listens on it too (events/event-index.ts follow).
   const changeBus: RedisChangeBus | undefined = options.relayCore && options.redis !== undefined ? new RedisChangeBus({ url: options.redis, metrics: changeBusMetrics(metrics.register, () => hub?.loadedCount ?? 0), log }) : undefined
-  // With webhooks or Web Push, what is numbered is listed as not notified in the same write, until queued (events/notifications.ts).
-  const notifying = options.webhookUrl !== undefined || options.push !== false
+  // With webhooks, Web Push, moderation or --publish-events, what is numbered is listed as not notified in the same write, until done (events/notifications.ts).
+  const notifying = options.webhookUrl !== undefined || options.push !== false || options.moderationWords !== undefined || options.moderationHook !== undefined || options.publishEvents !== undefined
   const index = new EventIndex(databases.events, { ...(changeBus && { feed: changeBus }), notify: notifying, log })
   const notifications = notifying ? new Notifications(index, databases.events, { log }) : undefined
   changeBus?.onNews(conversationId => void index.news(conversationId).catch(error => log.warn({ err: error, conversationId }, 'could not read events numbered on other nodes')))
@@ -251,7 +251,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   logSyncStateResets(repo, log)
   const service = new ConversationService({ repo, segments: hub, registry, index, watch, limits, hold: documentId => evictor.hold(documentId), idempotencySecret: options.idempotencySecret ?? (await idempotencySecret(options.dataDir)) })
   // Off the delivery path: reviews what was numbered, writes the server's decisions (docs/moderation.md).
-  const moderation = await openModeration(options, { index, write: (conversationId, body, after) => service.appendAsServer(conversationId, body, after), log })
+  const moderation = await openModeration(options, { index, notifications: notifications!, write: (conversationId, body, after) => service.appendAsServer(conversationId, body, after), log })
   const auth = httpAuth(verify)
   // Attachments: tus uploads, the blob store, downloads for members (blobs/, docs/attachments.md).
   const blobs = await openBlobs({ dataDir: options.dataDir, options, index, authenticate: auth.authenticate, isMember: async (conversationId, user) => registry.mayRead(user, conversationId), log })
@@ -262,7 +262,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
         target: ingestTarget({ service, registry, ...(moderation && { moderation: moderation.policy }), writable: () => databases.status().writable }) })
   // Every event numbered here, to a broker: an alternative to webhooks (docs/ingest.md "Publishing events").
   const publisher = options.publishEvents === undefined ? undefined : openEventPublisher({ url: options.publishEvents, name: options.ingestName, register: metrics.register, log })
-  if (publisher) index.on('numbered', (conversationId, events) => publisher.enqueue(conversationId, events))
+  if (publisher) notifications!.add((conversationId, events) => publisher.publish(conversationId, events))
   // With --postgres the queue is in PostgreSQL, shared by the cluster's nodes (webhooks/postgres-dispatcher.ts).
   const webhooks: WebhookQueue | undefined = options.webhookUrl
     ? await openWebhooks({ dir: join(options.dataDir, 'webhooks'), ...(databases.postgres && { postgres: databases.postgres }), url: options.webhookUrl, secret: options.webhookSecret!, log })

@@ -38,7 +38,7 @@ export async function startHook(mode: 'answer' | 'hang' = 'answer'): Promise<Tes
 }
 
 /** Every event of a conversation over HTTP, oldest first. */
-export async function events(server: TestServer, user: string, conversationId: string): Promise<(ParleyEvent & { seq: number })[]> {
+export async function events(server: Pick<TestServer, 'httpUrl' | 'token'>, user: string, conversationId: string): Promise<(ParleyEvent & { seq: number })[]> {
   const response = await fetch(`${server.httpUrl}/v1/conversations/${conversationId}/events?after=0&limit=1000`, { headers: { authorization: `Bearer ${await server.token(user)}` } })
   if (!response.ok) throw new Error(`events: HTTP ${response.status} ${await response.text()}`)
   return ((await response.json()) as { events: (ParleyEvent & { seq: number })[] }).events
@@ -48,7 +48,7 @@ export async function events(server: TestServer, user: string, conversationId: s
  * Waits (long polls, bounded) until the conversation holds a `moderated` event about
  * `target` satisfying `predicate`; resolves with it.
  */
-export async function decisionAbout(server: TestServer, user: string, conversationId: string, target: string, predicate: (event: ModeratedEvent) => boolean = () => true): Promise<ModeratedEvent> {
+export async function decisionAbout(server: Pick<TestServer, 'httpUrl' | 'token'>, user: string, conversationId: string, target: string, predicate: (event: ModeratedEvent) => boolean = () => true): Promise<ModeratedEvent> {
   const token = await server.token(user)
   let after = 0
   for (let polls = 0; polls < 100; polls++) {
@@ -61,6 +61,6 @@ export async function decisionAbout(server: TestServer, user: string, conversati
 }
 
 /** The moderated events about `target`. */
-export async function decisionsAbout(server: TestServer, user: string, conversationId: string, target: string): Promise<ModeratedEvent[]> {
+export async function decisionsAbout(server: Pick<TestServer, 'httpUrl' | 'token'>, user: string, conversationId: string, target: string): Promise<ModeratedEvent[]> {
   return (await events(server, user, conversationId)).filter((event): event is ModeratedEvent & { seq: number } => event.type === 'moderated' && event.target === target)
 }

@@ -1,14 +1,20 @@
 /**
- * `--publish-events URL`: every event this node numbers (events/event-index.ts
- * 'numbered': each event is numbered by exactly one node of a cluster) is published to a
- * RabbitMQ exchange or a NATS JetStream stream, an alternative to webhooks for systems
- * that read a broker (docs/ingest.md "Publishing events").
+ * `--publish-events URL`: every numbered event is published to a RabbitMQ exchange or a
+ * NATS JetStream stream, an alternative to webhooks for systems that read a broker
+ * (docs/ingest.md "Publishing events").
  *
- * One sender, in numbering order; a failed publish is retried (full-jitter backoff) before
- * anything after it, so order holds within a conversation. The queue is in memory and
- * bounded: past `maxQueued` the oldest are dropped and counted, and events numbered while
- * the server was down or lost in a crash are not published. Each message carries the
- * conversation's `seq`: a reader that sees a gap reads it from GET …/events.
+ * At least once: the events come from events/notifications.ts, which lists each event as
+ * not done in the numbering's own write and takes it off once `publish` resolved (the
+ * broker confirmed it). A node killed in between, an event dropped from the full queue or
+ * still queued at close stays listed, and is published by the next node to look (or this
+ * one restarted). So a reader may see an event twice (deduplicate on the message ID,
+ * `conversation:seq`; JetStream does within its duplicate window) and, for an event
+ * published again later, out of order: each message carries the conversation's `seq`.
+ *
+ * One sender, in the order handed over; a failed publish is retried (full-jitter backoff)
+ * before anything after it, so order holds within a conversation while nothing fails. The
+ * queue is in memory and bounded: past `maxQueued` the oldest are dropped (counted, and
+ * published later from the list).
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -19,6 +25,11 @@ export interface PublishedEvent {
   readonly conversationId: string
   readonly seq: number
   readonly event: SequencedEvent['event']
+}
+
+interface Queued extends PublishedEvent {
+  /** Called once: with nothing when the broker took it, with an error when it was dropped. */
+  readonly settle: (error?: Error) => void
 }
 
 /** A broker's side of publishing (outbound-sinks.ts). */
@@ -46,7 +57,7 @@ const DRAIN_ON_CLOSE_MS = 5000
 
 export class EventPublisher {
   readonly #options: EventPublisherOptions
-  readonly #queue: PublishedEvent[] = []
+  readonly #queue: Queued[] = []
   readonly #stopping = new AbortController()
   readonly #published: Counter
   readonly #dropped: Counter
@@ -59,7 +70,7 @@ export class EventPublisher {
     const registers = [options.register]
     const labels = { broker: options.sink.broker }
     this.#published = new Counter({ name: 'parley_events_published_total', help: 'Events published to the broker (--publish-events) and confirmed by it.', labelNames: ['broker'], registers })
-    this.#dropped = new Counter({ name: 'parley_events_publish_dropped_total', help: 'Events dropped unpublished: the queue was full while the broker did not take them.', labelNames: ['broker'], registers })
+    this.#dropped = new Counter({ name: 'parley_events_publish_dropped_total', help: 'Events dropped from the queue, full while the broker did not take them (published later, from the list of events not done).', labelNames: ['broker'], registers })
     this.#retried = new Counter({ name: 'parley_events_publish_retries_total', help: 'Publishes to the broker that failed and were tried again.', labelNames: ['broker'], registers })
     const queue = this.#queue
     new Gauge({ name: 'parley_events_publish_queue', help: 'Events waiting to be published to the broker.', labelNames: ['broker'], registers, collect() { this.set(labels, queue.length) } })
@@ -67,18 +78,37 @@ export class EventPublisher {
     this.#dropped.inc(labels, 0)
   }
 
-  /** Queues events numbered here, in their order; never waits. */
+  /**
+   * Queues events, in their order; resolves once the broker took them all, rejects when one
+   * was dropped (the queue overflowed, or the publisher closed first).
+   */
+  async publish(conversationId: string, events: readonly SequencedEvent[]): Promise<void> {
+    const taken = events.map(({ seq, event }) => new Promise<void>((resolve, reject) => this.#push({ conversationId, seq, event, settle: error => (error ? reject(error) : resolve()) })))
+    this.#trim()
+    if (!this.#stopping.signal.aborted) this.#sending ??= this.#send().finally(() => (this.#sending = undefined))
+    const results = await Promise.allSettled(taken)
+    const failed = results.find(result => result.status === 'rejected')
+    if (failed) throw failed.reason
+  }
+
+  /** `publish` without waiting for the broker. */
   enqueue(conversationId: string, events: readonly SequencedEvent[]): void {
-    if (this.#stopping.signal.aborted) return
-    const max = this.#options.maxQueued ?? DEFAULT_MAX_QUEUED
-    for (const { seq, event } of events) this.#queue.push({ conversationId, seq, event })
-    const excess = this.#queue.length - max
-    if (excess > 0) {
-      this.#queue.splice(0, excess)
-      this.#dropped.inc({ broker: this.#options.sink.broker }, excess)
-      this.#options.log.warn({ dropped: excess }, 'publish events: queue full while the broker does not take events; dropped the oldest')
-    }
-    this.#sending ??= this.#send().finally(() => (this.#sending = undefined))
+    this.publish(conversationId, events).catch(() => undefined)
+  }
+
+  #push(item: Queued): void {
+    if (this.#stopping.signal.aborted) return item.settle(new Error('publish events: closed before the broker took the event'))
+    this.#queue.push(item)
+  }
+
+  /** Past `maxQueued`, drops the oldest. */
+  #trim(): void {
+    const excess = this.#queue.length - (this.#options.maxQueued ?? DEFAULT_MAX_QUEUED)
+    if (excess <= 0) return
+    const error = new Error('publish events: queue full while the broker does not take events')
+    for (const item of this.#queue.splice(0, excess)) item.settle(error)
+    this.#dropped.inc({ broker: this.#options.sink.broker }, excess)
+    this.#options.log.warn({ dropped: excess }, 'publish events: queue full while the broker does not take events; dropped the oldest (published later)')
   }
 
   /** Sends what is queued for a few seconds at most, then stops. */
@@ -87,7 +117,9 @@ export class EventPublisher {
     await Promise.race([drained, sleep(DRAIN_ON_CLOSE_MS, undefined, { ref: false })])
     this.#stopping.abort()
     await this.#sending
-    if (this.#queue.length > 0) this.#options.log.warn({ unpublished: this.#queue.length }, 'publish events: closing with events not published')
+    if (this.#queue.length > 0) this.#options.log.warn({ unpublished: this.#queue.length }, 'publish events: closing with events not published (published after the next start)')
+    const error = new Error('publish events: closed before the broker took the event')
+    for (const item of this.#queue.splice(0)) item.settle(error)
     await this.#options.sink.close()
   }
 
@@ -97,9 +129,10 @@ export class EventPublisher {
     while (this.#queue.length > 0 && !this.#stopping.signal.aborted) {
       const item = this.#queue[0]!
       try {
-        await sink.publish(item)
-        // Unless dropped meanwhile (the queue overflowed while this publish waited).
+        await sink.publish({ conversationId: item.conversationId, seq: item.seq, event: item.event })
+        // Unless dropped meanwhile (the queue overflowed while this publish waited): taken all the same.
         if (this.#queue[0] === item) this.#queue.shift()
+        item.settle()
         this.#published.inc(labels)
         this.#failures = 0
       } catch (error) {

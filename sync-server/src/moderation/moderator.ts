@@ -1,19 +1,26 @@
 /**
  * Moderation off the delivery path: every message or edit, once accepted, relayed and
- * numbered on this node (the event index's `numbered`, which each event reaches on
- * exactly one node of a cluster), is judged by the content policy; a `flag` or `reject`
+ * numbered, is judged by the content policy; a `flag` or `reject`
  * verdict makes the server append its own `moderated` event to the conversation
  * (conversations/service.ts appendAsServer) and index the decision for operators
  * (store.ts). The message itself stays in the log, and its writer's change was accepted
  * long before: a device that wrote it offline is never left retrying it.
  *
- * Reviews wait in a bounded queue (MAX_QUEUED; beyond it an event goes unreviewed and is
- * logged) and run CONCURRENCY at a time, so a slow hook holds up no delivery.
+ * The events come from events/notifications.ts, at least once: the numbering lists each
+ * event as not done in the same write, and it is taken off once its review is done (the
+ * decision written and indexed, or none called for). A node killed in between leaves it
+ * listed, and the next node to look (or this one restarted) reviews it; a review of an
+ * event already decided finds the decision (store.ts) and writes nothing.
+ *
+ * Reviews wait in a bounded queue (MAX_QUEUED; beyond it an event is refused, left listed
+ * and handed over again later, and logged) and run CONCURRENCY at a time, so a slow hook
+ * holds up no delivery.
  */
 import type { ModerationDecision, ParleyEvent } from '@parley/core'
 import type { FastifyBaseLogger } from 'fastify'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import type { EventIndex, SequencedEvent } from '../events/event-index.ts'
+import type { Notifications } from '../events/notifications.ts'
 import { judgedText, type ContentPolicy, type Verdict } from './policy.ts'
 import type { ModerationRecord, ModerationStore } from './store.ts'
 
@@ -25,6 +32,8 @@ export interface ModeratorContext {
   policy: ContentPolicy
   store: ModerationStore
   index: EventIndex
+  /** Hands over what is numbered, at least once (events/notifications.ts). */
+  notifications: Pick<Notifications, 'add'>
   /** Appends an event as the server (ConversationService.appendAsServer). */
   write: (conversationId: string, body: { type: 'moderated'; target: string; decision: ModerationDecision; reason: string; edit?: string }, after?: number) => Promise<SequencedEvent>
   log: FastifyBaseLogger
@@ -33,6 +42,7 @@ export interface ModeratorContext {
 interface Review {
   conversationId: string
   event: ParleyEvent
+  settle: (error?: Error) => void
 }
 
 export class Moderator {
@@ -42,18 +52,26 @@ export class Moderator {
   #closed = false
   #dropped = 0
   readonly #idle = new Set<() => void>()
-  readonly #onNumbered = (conversationId: string, events: SequencedEvent[]): void => {
-    // Messages and edits only: the server's own `moderated` events carry no text. Not skipped by
-    // author: a user whose name is MODERATION_AUTHOR's is judged like anyone.
-    for (const { event } of events) if (judgedText(event) !== undefined) this.#enqueue({ conversationId, event })
-  }
 
   constructor(ctx: ModeratorContext) {
     this.#ctx = ctx
-    ctx.index.on('numbered', this.#onNumbered)
+    ctx.notifications.add((conversationId, events) => this.review(conversationId, events))
   }
 
-  /** Reviews waiting or running, and those dropped because the queue was full. */
+  /**
+   * Reviews numbered events; resolves once every review is done, rejects when one failed or
+   * was refused (queue full, closing): the caller hands them over again later.
+   */
+  async review(conversationId: string, events: readonly SequencedEvent[]): Promise<void> {
+    // Messages and edits only: the server's own `moderated` events carry no text. Not skipped by
+    // author: a user whose name is MODERATION_AUTHOR's is judged like anyone.
+    const reviews = events.filter(({ event }) => judgedText(event) !== undefined).map(({ event }) => new Promise<void>((resolve, reject) => this.#enqueue({ conversationId, event, settle: error => (error ? reject(error) : resolve()) })))
+    const results = await Promise.allSettled(reviews)
+    const failed = results.find(result => result.status === 'rejected')
+    if (failed) throw failed.reason
+  }
+
+  /** Reviews waiting or running, and those refused because the queue was full (reviewed later). */
   stats(): { queued: number; running: number; dropped: number } {
     return { queued: this.#queue.length, running: this.#running, dropped: this.#dropped }
   }
@@ -64,10 +82,9 @@ export class Moderator {
     return new Promise(resolve => this.#idle.add(resolve))
   }
 
-  /** Stops taking events and waits for the reviews already queued. */
+  /** Stops taking events (refused from now on: reviewed after the next start) and waits for the reviews already queued. */
   async close(): Promise<void> {
     this.#closed = true
-    this.#ctx.index.off('numbered', this.#onNumbered)
     await this.whenIdle()
   }
 
@@ -86,11 +103,11 @@ export class Moderator {
   }
 
   #enqueue(review: Review): void {
-    if (this.#closed) return
+    if (this.#closed) return review.settle(new Error('moderation is closing: the event is reviewed after the next start'))
     if (this.#queue.length >= MAX_QUEUED) {
       this.#dropped++
-      this.#ctx.log.warn({ conversationId: review.conversationId, eventId: review.event.id }, 'moderation queue full: event not reviewed')
-      return
+      this.#ctx.log.warn({ conversationId: review.conversationId, eventId: review.event.id }, 'moderation queue full: event reviewed later')
+      return review.settle(new Error('moderation queue full'))
     }
     this.#queue.push(review)
     this.#next()
@@ -101,7 +118,13 @@ export class Moderator {
       const review = this.#queue.shift()!
       this.#running++
       void this.#review(review)
-        .catch(error => this.#ctx.log.error({ err: error, conversationId: review.conversationId, eventId: review.event.id }, 'moderation review failed'))
+        .then(
+          () => review.settle(),
+          error => {
+            this.#ctx.log.error({ err: error, conversationId: review.conversationId, eventId: review.event.id }, 'moderation review failed; tried again later')
+            review.settle(error as Error)
+          },
+        )
         .finally(() => {
           this.#running--
           this.#next()

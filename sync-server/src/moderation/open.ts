@@ -1,7 +1,8 @@
 /**
  * Moderation as the options ask for it (`moderationWords`, `moderationHook`: docs/moderation.md):
  * nothing without either; otherwise the word list read once, the policy, the decisions'
- * store under the data directory and the moderator following the event index.
+ * store under the data directory and the moderator, handed what is numbered at least once
+ * (events/notifications.ts).
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { readFile } from 'node:fs/promises'
@@ -9,6 +10,7 @@ import { join } from 'node:path'
 import type { ResolvedServerOptions } from '../config.ts'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import type { EventIndex } from '../events/event-index.ts'
+import type { Notifications } from '../events/notifications.ts'
 import { Moderator, type ModeratorContext } from './moderator.ts'
 import { ContentPolicy } from './policy.ts'
 import { ModerationStore } from './store.ts'
@@ -23,7 +25,7 @@ export interface Moderation {
 
 type Options = Pick<ResolvedServerOptions, 'moderationWords' | 'moderationHook' | 'moderationHookTimeoutMs' | 'moderationHookDefault' | 'dataDir'>
 
-export async function openModeration(options: Options, ctx: { index: EventIndex; write: ModeratorContext['write']; log: FastifyBaseLogger }): Promise<Moderation | undefined> {
+export async function openModeration(options: Options, ctx: { index: EventIndex; notifications: Pick<Notifications, 'add'>; write: ModeratorContext['write']; log: FastifyBaseLogger }): Promise<Moderation | undefined> {
   if (options.moderationWords === undefined && options.moderationHook === undefined) return undefined
   const words = options.moderationWords === undefined ? undefined : WordFilter.fromText(await readWordList(options.moderationWords))
   const policy = new ContentPolicy({
@@ -33,7 +35,7 @@ export async function openModeration(options: Options, ctx: { index: EventIndex;
   })
   const store = new ModerationStore(join(options.dataDir, 'moderation'))
   await store.open()
-  const moderator = new Moderator({ policy, store, index: ctx.index, write: ctx.write, log: ctx.log })
+  const moderator = new Moderator({ policy, store, index: ctx.index, notifications: ctx.notifications, write: ctx.write, log: ctx.log })
   ctx.log.info({ words: words?.size ?? 0, hook: options.moderationHook !== undefined }, 'moderation on')
   return {
     policy,

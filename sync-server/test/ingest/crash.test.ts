@@ -5,75 +5,24 @@
  * restarted server, whose idempotency key finds the stored event: exactly one event, and
  * the message acknowledged. Once for RabbitMQ, once for NATS JetStream.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { AckPolicy, nanos } from 'nats'
 import { readSegmentEvents, type SegmentDoc } from '@parley/core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { mintToken } from '../../src/auth/tokens.ts'
-import { freePort } from '../../src/free-port.ts'
-import { reapOnExit } from '../../src/testing.ts'
 import { NATS_URL, natsProducer, rabbitProducer, rabbitVhost, uniqueName } from './brokers.ts'
 import { findWhenSynced, stockRepo } from '../helpers.ts'
-import { createConversation, events, metricReaches, type Http } from './parley.ts'
-
-const BIN = fileURLToPath(new URL('../../bin/parley-server.js', import.meta.url))
-const SECRET = 'ingest-crash-test-secret-long-enough'
+import { startServerChild, type ServerChild } from '../server-child.ts'
+import { createConversation, events, metricReaches } from './parley.ts'
 
 const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 }, 60_000)
 
-interface Child extends Http {
-  /** ws://…/sync */
-  url: string
-  process: ChildProcess
-  /** Resolves with the first output line that contains `text`. */
-  line(text: string): Promise<string>
-  exited: Promise<unknown>
-}
-
-async function startServer(dataDir: string, ingest: string[], env: Record<string, string> = {}): Promise<Child> {
-  const port = await freePort()
-  const child = reapOnExit(
-    spawn(process.execPath, [BIN, '--port', String(port), '--data', dataDir, '--jwt-secret', SECRET, '--log-format', 'json', ...ingest], {
-      env: { ...process.env, PARLEY_RELAY_CORE: '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
-  )
-  const exited = new Promise(resolve => child.once('exit', resolve))
-  cleanups.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    await exited
-  })
-  let output = ''
-  const waiting: { text: string; resolve: (line: string) => void }[] = []
-  const take = (chunk: Buffer) => {
-    output += chunk.toString()
-    for (const wait of [...waiting]) {
-      const found = output.split('\n').find(line => line.includes(wait.text))
-      if (found !== undefined) {
-        waiting.splice(waiting.indexOf(wait), 1)
-        wait.resolve(found)
-      }
-    }
-  }
-  child.stdout!.on('data', take)
-  child.stderr!.on('data', take)
-  const line = (text: string) =>
-    new Promise<string>((resolve, reject) => {
-      const found = output.split('\n').find(candidate => candidate.includes(text))
-      if (found !== undefined) return resolve(found)
-      waiting.push({ text, resolve })
-      void exited.then(() => reject(new Error(`the server exited before printing ${JSON.stringify(text)}:\n${output}`)))
-    })
-  await line('parley-server listening')
-  return { process: child, line, exited, httpUrl: `http://127.0.0.1:${port}`, url: `ws://127.0.0.1:${port}/sync`, token: user => mintToken(SECRET, user) }
-}
+type Child = ServerChild
+const startServer = (dataDir: string, ingest: string[], env: Record<string, string> = {}): Promise<Child> => startServerChild(dataDir, ingest, cleanups, env)
 
 async function dataDirectory(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'parley-ingest-crash-'))

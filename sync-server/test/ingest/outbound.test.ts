@@ -119,4 +119,31 @@ describe('publishing events to a broker', { timeout: 60_000 }, () => {
     expect(await value('parley_events_publish_retries_total')).toBe(2)
     expect(await value('parley_events_published_total')).toBe(3)
   })
+
+  it('publish resolves once the broker took every event, and rejects when one was dropped or the publisher closed first (the caller hands it over again later)', async () => {
+    let release!: () => void
+    const held = new Promise<void>(resolve => (release = resolve))
+    const taken: number[] = []
+    const sink: EventSink = {
+      broker: 'nats',
+      async publish(item) {
+        await held
+        taken.push(item.seq)
+      },
+      close: async () => undefined,
+    }
+    const publisher = new EventPublisher({ sink, register: new Registry(), log: pino({ level: 'silent' }), maxQueued: 2 })
+    const event = (seq: number) => ({ seq, event: { id: `e${seq}`, type: 'message' as const, author: 'bob', device: 'd', at: 1, text: `m${seq}` } })
+    const first = publisher.publish('c', [event(1)])
+    const second = publisher.publish('c', [event(2)])
+    // A third into a queue of two: the oldest waiting (1, already at the broker) is dropped all the same.
+    const third = publisher.publish('c', [event(3)])
+    await expect(first).rejects.toThrow('queue full')
+    release()
+    await expect(second).resolves.toBeUndefined()
+    await expect(third).resolves.toBeUndefined()
+    expect(taken).toEqual([1, 2, 3])
+    await publisher.close()
+    await expect(publisher.publish('c', [event(4)])).rejects.toThrow('closed')
+  })
 })
