@@ -26,8 +26,9 @@ export class JsonDatabase {
     return this.#db.put(key, encode(value))
   }
 
-  batch(puts: { key: string; value: unknown }[]): Promise<void> {
-    return this.#db.batch(puts.map(({ key, value }) => ({ type: 'put', key, value: encode(value) })))
+  /** Puts `{ key, value }`, deletes `{ key, del: true }`, in one atomic write. */
+  batch(ops: ({ key: string; value: unknown } | { key: string; del: true })[]): Promise<void> {
+    return this.#db.batch(ops.map(op => ('del' in op ? { type: 'del', key: op.key } : { type: 'put', key: op.key, value: encode(op.value) })))
   }
 
   async *values<T>(range: IteratorRange): AsyncGenerator<T> {

@@ -1,20 +1,30 @@
 /**
  * The event index's numbers in LevelDB (`<data>/events`, opened by databases.ts): the
- * single-node store. One process numbers, so the last number per conversation is cached.
+ * single-node store. One process numbers, so the last number per conversation is cached
+ * (while the conversation is loaded: `forget` drops it).
  *
  *   e:<conversation>:<seq, 12 digits>  → { seq, event }
  *   id:<conversation>:<event id>        → seq   (an event is numbered once)
  *   last:<conversation>                 → the highest seq
- *   u:<conversation>                    → { conversationId, upTo }: notified up to this seq
+ *   u:<conversation>                    → { conversationId, upTo, gaps? }: notified up to this seq
  *
  * Not notified yet (events/notifications.ts): one process numbers, so a mark per
  * conversation says it: every event after `upTo` and up to `last` was numbered and may not
- * be notified. The numbering's batch writes the mark only the first time a conversation
- * is numbered with notify (at the number before its first event); it is raised once a
- * second for the events whose notifications were queued meanwhile, up to the first one
- * still waiting. Which events wait is kept in memory, read back from the marks at the
- * first use after a start (one read per conversation ever notified, and its `last`): those
- * are claimable at once, nobody else can be numbering them.
+ * be notified. A mark is there only while events may wait: the numbering's batch writes it
+ * when the conversation has none (at the number before its first event), the flush raises
+ * it once a second for the events whose notifications were done meanwhile, up to the first
+ * one still waiting, and deletes it once none waits. So the marks are few (conversations
+ * numbered in the last second or so, or whose handlers failed): which events wait is kept
+ * in memory for them alone, read back from the marks at the first use after a start (one
+ * read per mark, and its `last`), and those are claimable at once, nobody else can be
+ * numbering them. A conversation with no events waiting costs no memory and no read.
+ *
+ * Numbered without `notify` (no webhooks, Web Push, moderation or publishing configured),
+ * events are never handed over, as PostgreSQL never lists them. A conversation with no mark
+ * needs nothing for that; one whose events still wait (left by an earlier run with them on)
+ * gets the new numbers as a gap in its mark (`gaps`: ranges of seqs that do not wait), in
+ * the numbering's batch, so a later run with them on hands over what waited, not every
+ * event numbered meanwhile.
  */
 import type { ParleyEvent } from '@parley/core'
 import type { Cursor, EventStore, SequencedEvent, UnnotifiedEvent } from '../events/event-index.ts'
@@ -22,34 +32,53 @@ import type { JsonDatabase } from './json-database.ts'
 
 const SEQ_DIGITS = 12
 const pad = (seq: number): string => String(seq).padStart(SEQ_DIGITS, '0')
+const markKey = (conversationId: string): string => `u:${conversationId}`
+/** Marks with nothing waiting (written before marks were deleted) deleted per batch when read at start. */
+const STALE_MARKS_PER_BATCH = 1000
+
+/** Inclusive ranges of seqs, ascending. */
+type Gaps = [from: number, to: number][]
 
 interface NotifiedMark {
   conversationId: string
   upTo: number
+  /** Numbered after `upTo` without notify: these do not wait. */
+  gaps?: Gaps
 }
 
-interface Unnotified {
-  /** Per conversation, its events not notified yet: seq → since (ms; 0 for those found at start). */
-  waiting: Map<string, Map<number, number>>
-  /** Per conversation with a stored mark, the mark. */
-  marks: Map<string, number>
+/** A conversation with a stored mark: the mark as stored, and its events not notified yet (seq → since, ms; 0 for those found at start). */
+interface Marked {
+  upTo: number
+  gaps: Gaps
+  waiting: Map<number, number>
 }
+
+const markEntry = (conversationId: string, upTo: number, gaps: Gaps): { key: string; value: NotifiedMark } => ({
+  key: markKey(conversationId),
+  value: { conversationId, upTo, ...(gaps.length > 0 && { gaps }) },
+})
+
+type Op = { key: string; value: unknown } | { key: string; del: true }
 
 export class LevelEventStore implements EventStore {
   readonly #db: JsonDatabase
   readonly #last = new Map<string, number>()
-  #unnotified: Promise<Unnotified> | undefined
+  /** Every conversation with a stored mark (read at the first use after a start). */
+  readonly #marked = new Map<string, Marked>()
+  #marksRead: Promise<void> | undefined
+  /** Marks being deleted: a numbering that writes the conversation's mark again waits for the delete to land first. */
+  readonly #deleting = new Map<string, Promise<void>>()
 
   constructor(db: JsonDatabase) {
     this.#db = db
   }
 
   async append(conversationId: string, events: readonly ParleyEvent[], options: { notify?: boolean } = {}): Promise<{ all: SequencedEvent[]; fresh: SequencedEvent[] }> {
-    const unnotified = options.notify ? await this.#loadUnnotified() : undefined
+    await this.#readMarks()
     let last = await this.lastSeq(conversationId)
     const all: SequencedEvent[] = []
     const fresh: SequencedEvent[] = []
-    const batch: { key: string; value: unknown }[] = []
+    const batch: Op[] = []
     const seen = new Map<string, number>()
     for (const event of events) {
       const known = seen.get(event.id) ?? (await this.seqOf(conversationId, event.id))
@@ -65,35 +94,46 @@ export class LevelEventStore implements EventStore {
     }
     if (fresh.length === 0) return { all, fresh }
     batch.push({ key: `last:${conversationId}`, value: last })
-    const marking = unnotified !== undefined && !unnotified.marks.has(conversationId)
-    if (marking) batch.push(this.#markEntry(unnotified, conversationId, fresh[0]!.seq - 1))
+    // From here to the batch nothing is awaited but a delete of this conversation's mark under way.
+    while (this.#deleting.has(conversationId)) await this.#deleting.get(conversationId)
+    let marked = this.#marked.get(conversationId)
+    const had = marked
+    const gaps = marked?.gaps
+    if (options.notify) {
+      if (!marked) {
+        this.#marked.set(conversationId, (marked = { upTo: fresh[0]!.seq - 1, gaps: [], waiting: new Map() }))
+        batch.push(markEntry(conversationId, marked.upTo, marked.gaps))
+      }
+      // Waiting before the batch is written: a flush meanwhile keeps the mark below them.
+      const now = Date.now()
+      for (const { seq } of fresh) marked.waiting.set(seq, now)
+    } else if (marked) {
+      marked.gaps = withGap(marked.gaps, fresh[0]!.seq, last)
+      batch.push(markEntry(conversationId, marked.upTo, marked.gaps))
+    }
     try {
       await this.#db.batch(batch)
     } catch (error) {
-      // Not written: the next numbering writes the first mark instead.
-      if (marking) unnotified.marks.delete(conversationId)
+      if (options.notify) for (const { seq } of fresh) marked!.waiting.delete(seq)
+      if (had) this.#marked.set(conversationId, had)
+      else this.#marked.delete(conversationId)
+      if (had && gaps) had.gaps = gaps
       throw error
     }
     this.#last.set(conversationId, last)
-    if (unnotified) {
-      const now = Date.now()
-      let waiting = unnotified.waiting.get(conversationId)
-      if (!waiting) unnotified.waiting.set(conversationId, (waiting = new Map()))
-      for (const { seq } of fresh) waiting.set(seq, now)
-    }
     return { all, fresh }
   }
 
   async claimUnnotified(graceMs: number, limit: number): Promise<UnnotifiedEvent[]> {
-    const { waiting } = await this.#loadUnnotified()
+    await this.#readMarks()
     const now = Date.now()
     const due: { conversationId: string; seq: number }[] = []
-    for (const [conversationId, events] of waiting) {
-      for (const [seq, since] of events) {
+    for (const [conversationId, { waiting }] of this.#marked) {
+      for (const [seq, since] of waiting) {
         if (due.length >= limit) break
         if (since > now - graceMs) continue
         // Claimed: not handed over again within graceMs (in memory: after a restart, everything waiting is due).
-        events.set(seq, now)
+        waiting.set(seq, now)
         due.push({ conversationId, seq })
       }
     }
@@ -107,40 +147,93 @@ export class LevelEventStore implements EventStore {
 
   async notified(events: readonly { conversationId: string; seq: number }[]): Promise<void> {
     if (events.length === 0) return
-    const unnotified = await this.#loadUnnotified()
+    await this.#readMarks()
     const touched = new Set<string>()
-    for (const { conversationId, seq } of events) if (unnotified.waiting.get(conversationId)?.delete(seq)) touched.add(conversationId)
-    for (const conversationId of touched) await this.lastSeq(conversationId)
-    // Each mark up to the first event still waiting, or to the last number when none waits.
-    const batch: { key: string; value: unknown }[] = []
-    for (const conversationId of touched) {
-      const waiting = unnotified.waiting.get(conversationId)
-      let upTo = this.#last.get(conversationId) ?? 0
-      for (const seq of waiting?.keys() ?? []) upTo = Math.min(upTo, seq - 1)
-      if (waiting?.size === 0) unnotified.waiting.delete(conversationId)
-      if (upTo > (unnotified.marks.get(conversationId) ?? -1)) batch.push(this.#markEntry(unnotified, conversationId, upTo))
+    for (const { conversationId, seq } of events) {
+      const marked = this.#marked.get(conversationId)
+      if (!marked) continue
+      marked.waiting.delete(seq)
+      touched.add(conversationId)
     }
-    if (batch.length > 0) await this.#db.batch(batch)
-  }
-
-  #markEntry(unnotified: Unnotified, conversationId: string, upTo: number): { key: string; value: NotifiedMark } {
-    unnotified.marks.set(conversationId, upTo)
-    return { key: `u:${conversationId}`, value: { conversationId, upTo } }
-  }
-
-  #loadUnnotified(): Promise<Unnotified> {
-    this.#unnotified ??= (async () => {
-      const loaded: Unnotified = { waiting: new Map(), marks: new Map() }
-      for await (const { conversationId, upTo } of this.#db.values<NotifiedMark>({ gte: 'u:', lt: 'u;' })) {
-        loaded.marks.set(conversationId, upTo)
-        const last = (await this.#db.get<number>(`last:${conversationId}`)) ?? 0
-        if (last > upTo) loaded.waiting.set(conversationId, new Map(Array.from({ length: last - upTo }, (_, i) => [upTo + 1 + i, 0])))
+    for (const conversationId of touched) await this.lastSeq(conversationId)
+    // Each mark up to the first event still waiting; deleted when none waits.
+    const batch: Op[] = []
+    const raised: { marked: Marked; upTo: number; gaps: Gaps }[] = []
+    const deleted: [string, Marked][] = []
+    for (const conversationId of touched) {
+      const marked = this.#marked.get(conversationId)
+      if (!marked) continue
+      if (marked.waiting.size === 0) {
+        this.#marked.delete(conversationId)
+        deleted.push([conversationId, marked])
+        batch.push({ key: markKey(conversationId), del: true })
+        continue
       }
-      return loaded
+      let upTo = this.#last.get(conversationId) ?? 0
+      for (const seq of marked.waiting.keys()) upTo = Math.min(upTo, seq - 1)
+      if (upTo <= marked.upTo) continue
+      const gaps = marked.gaps.filter(([, to]) => to > upTo).map(([from, to]): [number, number] => [Math.max(from, upTo + 1), to])
+      raised.push({ marked, upTo, gaps })
+      batch.push(markEntry(conversationId, upTo, gaps))
+    }
+    if (batch.length === 0) return
+    const written = this.#db.batch(batch).then(
+      () => {
+        for (const { marked, upTo, gaps } of raised) {
+          if (upTo <= marked.upTo) continue
+          marked.upTo = upTo
+          marked.gaps = gaps
+        }
+      },
+      error => {
+        // Still on disk: kept, so that taking the same events off again (the next flush) deletes it.
+        for (const [conversationId, marked] of deleted) if (!this.#marked.has(conversationId)) this.#marked.set(conversationId, marked)
+        throw error
+      },
+    )
+    const landed = written.catch(() => undefined)
+    for (const [conversationId] of deleted) this.#deleting.set(conversationId, landed)
+    try {
+      await written
+    } finally {
+      for (const [conversationId] of deleted) if (this.#deleting.get(conversationId) === landed) this.#deleting.delete(conversationId)
+    }
+  }
+
+  /**
+   * The stored marks, once per start: each conversation's events after its mark wait. A
+   * mark with nothing after it (left by a version that kept one per conversation ever
+   * notified) is deleted as it is read, so this reads only marks with events waiting later.
+   */
+  #readMarks(): Promise<void> {
+    this.#marksRead ??= (async () => {
+      let stale: Op[] = []
+      for await (const { conversationId, upTo, gaps = [] } of this.#db.values<NotifiedMark>({ gte: 'u:', lt: 'u;' })) {
+        const last = (await this.#db.get<number>(`last:${conversationId}`)) ?? 0
+        const waiting = new Map<number, number>()
+        let seq = upTo + 1
+        for (const [from, to] of gaps) {
+          for (; seq < from && seq <= last; seq++) waiting.set(seq, 0)
+          seq = Math.max(seq, to + 1)
+        }
+        for (; seq <= last; seq++) waiting.set(seq, 0)
+        if (waiting.size > 0) {
+          this.#marked.set(conversationId, { upTo, gaps, waiting })
+          continue
+        }
+        stale.push({ key: markKey(conversationId), del: true })
+        if (stale.length < STALE_MARKS_PER_BATCH) continue
+        await this.#db.batch(stale)
+        stale = []
+      }
+      if (stale.length > 0) await this.#db.batch(stale)
     })()
     // A failed read is tried again by the next caller.
-    this.#unnotified.catch(() => (this.#unnotified = undefined))
-    return this.#unnotified
+    this.#marksRead.catch(() => {
+      this.#marksRead = undefined
+      this.#marked.clear()
+    })
+    return this.#marksRead
   }
 
   async lastSeq(conversationId: string): Promise<number> {
@@ -169,11 +262,14 @@ export class LevelEventStore implements EventStore {
   }
 
   forget(conversationId: string): void {
+    // Its mark, if any, stays: it is in memory only while events wait.
     this.#last.delete(conversationId)
-    // Its notified mark too, unless events wait: the next numbering writes it again (as the
-    // same number), so memory does not grow with every conversation ever numbered.
-    void this.#unnotified?.then(unnotified => {
-      if (!unnotified.waiting.has(conversationId)) unnotified.marks.delete(conversationId)
-    }, () => undefined)
   }
+}
+
+/** `gaps` with from…to added (joined to the last range when it follows it). */
+function withGap(gaps: Gaps, from: number, to: number): Gaps {
+  const lastGap = gaps.at(-1)
+  if (lastGap && lastGap[1] === from - 1) return [...gaps.slice(0, -1), [lastGap[0], to]]
+  return [...gaps, [from, to]]
 }
