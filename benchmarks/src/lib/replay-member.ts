@@ -1,50 +1,52 @@
 /**
- * One raw connection of Parley's replaying load generator: automerge-repo's wire protocol
- * (`join` → `peer`, then `request`/`sync`) spoken without an Automerge document once the
- * segment is synced.
+ * One document on a connection of Parley's replaying load generator
+ * (lib/replay-connection.ts): automerge-repo's sync for it, without an Automerge document
+ * once it is synced.
  *
- * - Joining: the segment is synced as any client syncs it, with Automerge's own sync
- *   functions on a document (a few changes: the server's genesis), so the server's state
- *   for this peer is what a real client's would be; then the document is dropped.
+ * - Opening (`request`) or creating (`offer`): the document is synced as any client syncs
+ *   it, with Automerge's own sync functions on a document, so the server's state for this
+ *   peer is what a real client's would be; then, once `raw()` (a created document: as soon
+ *   as the server holds all of it), the document is dropped.
  * - Receiving: each sync message from the server is decoded with the server's codec; each
  *   change's header (hash, deps, actor, seq) is read without decoding its operations, which
- *   says which recorded message it is (lib/replay-wire.ts actorIndex, seq). The answer is
- *   what Automerge would send once it applied them: its new heads, nothing needed.
- * - A member may instead stay a real client (Automerge document and sync state, as
- *   fanout/automerge-peer.ts): `onDoc` reads its document after each sync message.
+ *   says which recorded message it is. The answer is what Automerge would send once it
+ *   applied them: its new heads, nothing needed. With `reportWhileSyncing`, changes that
+ *   arrive while the document is still an Automerge one are reported too, so none is
+ *   missed when a segment is opened while it is being written.
+ * - A document may instead stay a real client's (Automerge document and sync state, as
+ *   fanout/automerge-peer.ts): `onDoc` reads it after each sync message.
  * - Sending: a recorded sync message as is (`sendData`), or a recorded change wrapped in
  *   the sync message the client would send now (`sendChange`: its heads include what it
  *   received meanwhile).
+ *
+ * `ReplayMember.join` is the one-document case: a connection of its own, one document.
  */
 import { next as Automerge } from '@automerge/automerge'
-import { randomUUID } from 'node:crypto'
-import { WebSocket, type RawData } from 'ws'
-import { opened } from '../fanout/system.ts'
-import { clientSyncMessage, decodeEnvelope, decodeServerSync, encodeEnvelope, HeadsTracker, parseChangeChunk, tokenFor, type ChangeMeta, type Envelope } from './replay-wire.ts'
+import { ReplayConnection } from './replay-connection.ts'
+import { changeChunks, clientSyncMessage, decodeServerSync, HeadsTracker, parseChangeChunk, type ChangeMeta } from './replay-wire.ts'
 
-const WAIT_MS = 60_000
+/** How soon a document the server did not have is asked for again; and a request with no answer. */
+const RETRY_MS = 100
+const ASK_AGAIN_MS = 1000
 
-function toBytes(data: RawData): Uint8Array {
-  if (Array.isArray(data)) return Buffer.concat(data)
-  return data instanceof ArrayBuffer ? new Uint8Array(data) : data
-}
-
-export interface ReplayMemberOptions {
-  url: string
-  user: string
-  documentId: string
-  /** Answer the server's messages as a client would (receivers); a replaying sender's recorded frames already hold its answers. */
-  answer: boolean
-  /** Each change that arrived (not known before), with the arrival time from `clock`. */
+export interface ReplayDocumentOptions {
+  /** Answer the server's messages as a client would (receivers); a replaying sender's recorded frames already hold its answers. Default true. */
+  answer?: boolean
+  /** Each change that arrived (not known before), with the arrival time from the connection's clock. */
   onChange?: (change: ChangeMeta, at: number) => void
-  clock: () => number
+  /** Report changes that arrive before `raw()` too (a segment opened while it is written), not only after. */
+  reportWhileSyncing?: boolean
+  /** Stays an Automerge document: `sendChange` applies the change and syncs as Automerge does (a conversation's head: few changes). */
+  automerge?: boolean
 }
 
-export class ReplayMember {
-  readonly #options: ReplayMemberOptions
-  readonly #socket: WebSocket
-  readonly #peerId: string
-  #serverId = ''
+export class ReplayDocument {
+  readonly documentId: string
+  readonly #connection: ReplayConnection
+  readonly #answer: boolean
+  readonly #onChange: ((change: ChangeMeta, at: number) => void) | undefined
+  readonly #reportWhileSyncing: boolean
+  readonly #automerge: boolean
   #doc: Automerge.Doc<unknown> | undefined = Automerge.init()
   #syncState = Automerge.initSyncState()
   #heads = new HeadsTracker()
@@ -53,46 +55,82 @@ export class ReplayMember {
   /** Own changes the server has not yet shown it holds (they go in our `have` filter). */
   #ownUnshared: string[] = []
   #answerScheduled = false
-  #failure: Error | undefined
-  readonly #waiters = new Set<() => void>()
+  /** Own changes due before the document went raw: sent once it is. */
+  #queued: { bytes: Uint8Array; hash: string; deps: readonly string[] }[] = []
+  /** A created document goes raw once the server holds every change of it. */
+  #rawWhenShared = false
   /** A member that stays a real client (never `raw()`): its document after each sync message. */
   onDoc: ((doc: Automerge.Doc<unknown>) => void) | undefined
   /** Sync messages with a `need` from the server (it lacks a dep of ours): counted, not expected. */
   needs = 0
 
-  private constructor(options: ReplayMemberOptions, socket: WebSocket) {
-    this.#options = options
-    this.#socket = socket
-    this.#peerId = `${options.user}-${randomUUID()}`
+  constructor(connection: ReplayConnection, documentId: string, options: ReplayDocumentOptions) {
+    this.#connection = connection
+    this.documentId = documentId
+    this.#answer = options.answer ?? true
+    this.#onChange = options.onChange
+    this.#reportWhileSyncing = options.reportWhileSyncing ?? false
+    this.#automerge = options.automerge ?? false
   }
 
-  /** Connects, joins, and syncs the segment as a client does. */
-  static async join(options: ReplayMemberOptions): Promise<ReplayMember> {
-    const socket = new WebSocket(`${options.url}?token=${await tokenFor(options.user)}`)
-    await opened(socket)
-    const member = new ReplayMember(options, socket)
-    socket.on('message', data => member.#receive(decodeEnvelope(toBytes(data))))
-    socket.on('close', (code, reason) => member.#fail(new Error(`${options.user}: connection closed (${code} ${reason})`)))
+  /** Asks for the document (automerge-repo's `request`) and resolves once it is synced. */
+  async request(): Promise<void> {
+    this.#sendAutomerge('request')
+    // A request that finds the document nowhere yet may go unanswered (the server's repo
+    // waits for a peer that has it): asked again, as the client library asks again for
+    // listed segments that are missing.
+    const again = setInterval(() => this.#askAgain(), ASK_AGAIN_MS)
     try {
-      member.#socket.send(encodeEnvelope({ type: 'join', senderId: member.#peerId, peerMetadata: {}, supportedProtocolVersions: ['1'] } as Envelope))
-      await member.#until(() => member.#serverId !== '', 'the answer to join')
-      member.#sendAutomerge('request')
-      await member.#until(() => (member.#doc as { type?: unknown } | undefined)?.type !== undefined && !member.#answerScheduled, 'the segment')
-    } catch (error) {
-      socket.terminate()
-      throw error
+      await this.#connection.until(() => this.#synced() && !this.#answerScheduled, `document ${this.documentId}`)
+    } finally {
+      clearInterval(again)
     }
-    return member
   }
 
-  /** The segment as synced when joining (before `raw()`). */
+  #synced(): boolean {
+    return (this.#doc as { type?: unknown } | undefined)?.type !== undefined
+  }
+
+  /** A request from scratch, unless the document arrived meanwhile. */
+  #askAgain(): void {
+    if (!this.#doc || this.#synced() || this.failure) return
+    this.#syncState = Automerge.initSyncState()
+    this.#sendAutomerge('request')
+  }
+
+  /**
+   * The server has none of it (yet): a segment its head lists before the writer's changes
+   * arrive. Asked again shortly, from scratch, as the client library asks again for listed
+   * segments that were missing (clients/sdk/src/event-log.ts); once synced, the answer to
+   * an earlier request, ignored.
+   */
+  unavailable(): void {
+    if (this.#doc && !this.#synced()) setTimeout(() => this.#askAgain(), RETRY_MS)
+  }
+
+  /** Holds `changes` (a document this device made) and offers them as automerge-repo's synchronizer does; raw once the server has them all. */
+  offer(changes: readonly Uint8Array[]): void {
+    ;[this.#doc] = Automerge.applyChanges(this.#doc!, [...changes])
+    for (const change of changes) {
+      const meta = parseChangeChunk(change)
+      this.#heads.learn(meta.hash, meta.deps)
+    }
+    this.#rawWhenShared = true
+    this.#sendAutomerge('sync')
+  }
+
+  /** The document as synced (before `raw()`). */
   get doc(): Automerge.Doc<unknown> {
     if (!this.#doc) throw new Error('the document was dropped')
     return this.#doc
   }
 
+  get isRaw(): boolean {
+    return this.#doc === undefined
+  }
+
   get failure(): Error | undefined {
-    return this.#failure
+    return this.#connection.failure
   }
 
   /** From now on without Automerge: what the document held becomes heads and known hashes. */
@@ -106,69 +144,83 @@ export class ReplayMember {
     this.#sharedHeads = this.#syncState.sharedHeads
     this.#lastSent = this.#heads.heads().join()
     this.#doc = undefined
+    for (const change of this.#queued.splice(0)) this.sendChange(change.bytes, change.hash, change.deps)
   }
 
   /** A recorded sync message, sent as is. */
   sendData(data: Uint8Array): void {
-    this.#send(data)
+    this.#connection.sendSync('sync', this.documentId, data)
   }
 
   /**
    * A recorded change, in the sync message a client holding it and all it received would
    * send. Sent when due even if this member has not yet received all of its deps (open
    * loop: a server that is behind gets the change early and holds it until they arrive).
+   * A document not raw yet (one this device created, while the server has not taken it)
+   * holds the change until it is, then sends it the same way; one that stays an Automerge
+   * document (`automerge`) applies it and syncs.
    */
   sendChange(bytes: Uint8Array, hash: string, deps: readonly string[]): void {
+    if (this.#doc && this.#automerge) {
+      // Applied once its deps are here (Automerge holds it until then), then synced.
+      ;[this.#doc] = Automerge.applyChanges(this.#doc, [bytes])
+      this.#heads.learn(hash, deps)
+      this.#sendAutomerge('sync')
+      return
+    }
+    if (this.#doc) {
+      this.#queued.push({ bytes, hash, deps })
+      return
+    }
     this.#heads.learn(hash, deps)
     this.#ownUnshared.push(hash)
     const heads = this.#heads.heads()
     this.#lastSent = heads.join()
-    this.#send(clientSyncMessage(heads, this.#sharedHeads, this.#ownUnshared, [bytes]))
+    this.sendData(clientSyncMessage(heads, this.#sharedHeads, this.#ownUnshared, [bytes]))
   }
 
+  /** Closes the whole connection (for a document with a connection of its own: ReplayMember.join). */
   close(): void {
-    this.#socket.terminate()
+    this.#connection.close()
   }
 
-  #send(data: Uint8Array): void {
-    if (this.#socket.readyState !== WebSocket.OPEN) return
-    this.#socket.send(encodeEnvelope({ type: 'sync', senderId: this.#peerId, targetId: this.#serverId, documentId: this.#options.documentId, data }))
-  }
-
-  #receive(frame: Envelope): void {
-    if (frame.type === 'peer') this.#serverId = frame.senderId ?? ''
-    else if (frame.type === 'doc-unavailable') this.#fail(new Error(`${this.#options.user}: document unavailable`))
-    else if (frame.type === 'error') this.#fail(new Error(`${this.#options.user}: server error ${frame.message}`))
-    else if ((frame.type === 'sync' || frame.type === 'request') && frame.documentId === this.#options.documentId && frame.data) {
-      if (this.#doc) this.#receiveAutomerge(frame.data)
-      else this.#receiveRaw(frame.data)
-    }
-    for (const check of [...this.#waiters]) check()
+  /** A sync message from the server for this document. */
+  receive(data: Uint8Array): void {
+    if (this.#doc) this.#receiveAutomerge(data)
+    else this.#receiveRaw(data)
   }
 
   #receiveAutomerge(data: Uint8Array): void {
+    if (this.#onChange && this.#reportWhileSyncing) this.#report(decodeServerSync(data).changes, this.#connection.clock())
     ;[this.#doc, this.#syncState] = Automerge.receiveSyncMessage(this.#doc!, this.#syncState, data)
     this.onDoc?.(this.#doc)
-    this.#scheduleAnswer(() => this.#sendAutomerge('sync'))
+    this.#scheduleAnswer(() => {
+      this.#sendAutomerge('sync')
+      const shared = new Set(this.#syncState.sharedHeads)
+      if (this.#rawWhenShared && this.#doc && Automerge.getHeads(this.#doc).every(head => shared.has(head))) this.raw()
+    })
   }
 
   #sendAutomerge(type: 'request' | 'sync'): void {
     if (!this.#doc) return
     const [state, data] = Automerge.generateSyncMessage(this.#doc, this.#syncState)
     this.#syncState = state
-    if (!data || this.#socket.readyState !== WebSocket.OPEN) return
-    this.#socket.send(encodeEnvelope({ type, senderId: this.#peerId, targetId: this.#serverId, documentId: this.#options.documentId, data }))
+    if (data) this.#connection.sendSync(type, this.documentId, data)
+  }
+
+  #report(changes: readonly Uint8Array[], at: number): void {
+    for (const change of changeChunks(changes)) {
+      const meta = parseChangeChunk(change)
+      if (this.#heads.learn(meta.hash, meta.deps)) this.#onChange?.(meta, at)
+    }
   }
 
   #receiveRaw(data: Uint8Array): void {
-    const at = this.#options.clock()
+    const at = this.#connection.clock()
     const message = decodeServerSync(data)
-    for (const bytes of message.changes) {
-      const meta = parseChangeChunk(bytes)
-      if (this.#heads.learn(meta.hash, meta.deps)) this.#options.onChange?.(meta, at)
-    }
+    this.#report(message.changes, at)
     if (message.need.length > 0) this.needs++
-    if (!this.#options.answer) return
+    if (!this.#answer) return
     if (message.heads.every(head => this.#heads.knows(head))) {
       this.#sharedHeads = message.heads
       if (this.#ownUnshared.length > 0) {
@@ -183,7 +235,7 @@ export class ReplayMember {
       const key = heads.join()
       if (key === this.#lastSent) return
       this.#lastSent = key
-      this.#send(clientSyncMessage(heads, this.#sharedHeads, this.#ownUnshared, []))
+      this.sendData(clientSyncMessage(heads, this.#sharedHeads, this.#ownUnshared, []))
     })
   }
 
@@ -193,27 +245,30 @@ export class ReplayMember {
     setImmediate(() => {
       this.#answerScheduled = false
       answer()
-      for (const check of [...this.#waiters]) check()
+      this.#connection.wake()
     })
   }
+}
 
-  #until(test: () => boolean, what: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => settle(new Error(`${this.#options.user}: timed out waiting for ${what}`)), WAIT_MS)
-      const settle = (error?: Error) => {
-        clearTimeout(timer)
-        this.#waiters.delete(check)
-        if (error) reject(error)
-        else resolve()
-      }
-      const check = () => (this.#failure ? settle(this.#failure) : test() ? settle() : undefined)
-      this.#waiters.add(check)
-      check()
-    })
-  }
+export interface ReplayMemberOptions extends ReplayDocumentOptions {
+  url: string
+  user: string
+  documentId: string
+  clock: () => number
+}
 
-  #fail(error: Error): void {
-    this.#failure ??= error
-    for (const check of [...this.#waiters]) check()
-  }
+/** One document on a connection of its own (the fanout and throughput benchmarks' members). */
+export type ReplayMember = ReplayDocument
+
+export const ReplayMember = {
+  /** Connects, joins, and syncs the document as a client does. */
+  async join(options: ReplayMemberOptions): Promise<ReplayDocument> {
+    const connection = await ReplayConnection.connect(options.url, options.user, options.clock)
+    try {
+      return await connection.open(options.documentId, options)
+    } catch (error) {
+      connection.close()
+      throw error
+    }
+  },
 }

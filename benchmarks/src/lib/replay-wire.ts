@@ -9,7 +9,8 @@ import { cbor } from '@automerge/automerge-repo'
 import { SignJWT } from 'jose'
 import { randomBytes } from 'node:crypto'
 import { BloomFilter } from '../../../sync-server/src/relay/bloom.ts'
-import { parseChangeChunk, type ChangeMeta } from '../../../sync-server/src/relay/change-chunk.ts'
+import { next as Automerge } from '@automerge/automerge'
+import { entryChunks, parseChangeChunk, type ChangeMeta } from '../../../sync-server/src/relay/change-chunk.ts'
 import { decodeSyncMessage, encodeSyncMessage, UNBOUNDED, type DecodedSyncMessage } from '../../../sync-server/src/relay/sync-message.ts'
 import { SECRET } from '../fanout/system.ts'
 
@@ -39,6 +40,25 @@ export interface Envelope {
 
 export const encodeEnvelope = (envelope: Envelope): Uint8Array => cbor.encode(envelope)
 export const decodeEnvelope = (bytes: Uint8Array): Envelope => cbor.decode(bytes) as Envelope
+
+/**
+ * The change chunks of a server's sync-message entries, split as the server splits them: an
+ * entry may hold several chunks, or a whole document (a catch-up), whose changes are read
+ * with Automerge. Anything unreadable throws.
+ */
+export function changeChunks(entries: Iterable<Uint8Array>): Uint8Array[] {
+  const expand = (bytes: Uint8Array) => {
+    const doc = Automerge.load(bytes)
+    const changes = Automerge.getAllChanges(doc)
+    Automerge.free(doc)
+    return changes
+  }
+  return [
+    ...entryChunks(entries, expand, (_bytes, reason, message) => {
+      throw new Error(`a change from the server does not read (${reason}): ${message}`)
+    }),
+  ]
+}
 
 /** A sync message from the server (it may carry more than a client may send: a catch-up). */
 export const decodeServerSync = (data: Uint8Array): DecodedSyncMessage => decodeSyncMessage(data, UNBOUNDED)
