@@ -4,7 +4,8 @@
  * until `start + duration` and records, for every other member's message it gets, the
  * latency (arrival − send, both on the coordinator's clock, see fanout/timing.ts).
  * Orders over IPC: `clock`, `start` (offset, start, durationMs, windowMs, members),
- * `progress`, `report`, `close`.
+ * `stop` (at the deadline: no send after it, so every worker's `sent` is final before any
+ * delivery is counted), `progress`, `report`, `close`.
  */
 import { now } from '../fanout/timing.ts'
 import { joinMember, type HotKey, type HotMember } from './members.ts'
@@ -20,6 +21,7 @@ let start = 0
 let durationMs = 0
 let windowMs = 0
 let sent = 0
+let stopped = false
 let delivered = 0
 const firstWindow: number[] = []
 const lastWindow: number[] = []
@@ -44,9 +46,10 @@ function arrived(lastSeq: Int32Array, text: string): void {
 
 function schedule(index: number, member: HotMember, k: number): void {
   const due = start + (index * 1000) / totalMembers + k * 1000
-  if (due >= start + durationMs) return
+  if (due >= start + durationMs || stopped) return
   timers.push(
     setTimeout(() => {
+      if (stopped) return
       member.send(`${index}|${k}|${clock().toFixed(3)}|${PAD}`.slice(0, 120))
       sent++
       schedule(index, member, k + 1)
@@ -63,6 +66,11 @@ process.on('message', (order: { type: string; offset?: number; start?: number; d
     windowMs = order.windowMs!
     totalMembers = order.members!
     members.forEach((member, i) => schedule(FIRST + i, member, 0))
+  }
+  if (order.type === 'stop') {
+    stopped = true
+    for (const timer of timers) clearTimeout(timer)
+    process.send!({ type: 'stopped', sent })
   }
   if (order.type === 'progress') process.send!({ type: 'progress', sent, delivered })
   if (order.type === 'report') process.send!({ type: 'report', sent, delivered, firstWindow, lastWindow })
