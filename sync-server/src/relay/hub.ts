@@ -19,7 +19,6 @@ import { checkSegmentLogChanges, isViolation, segmentGenesis } from '../access/s
 import { CloseCodes } from '../close-codes.ts'
 import { decodeSyncData } from '../network/frames.ts'
 import type { Acknowledging } from '../network/server-adapter.ts'
-import { AcceptBatch } from './accept-batch.ts'
 import { BusOutbox } from './bus-outbox.ts'
 import { ChangeLog, type AppendResult, type LoggedChange } from './change-log.ts'
 import { LOG_BATCH_DELAY_MS, LogStorage } from './log-storage.ts'
@@ -49,8 +48,6 @@ export class RelayHub {
   /** The documents the server's own changes are made on (server-change.ts). */
   readonly #serverChanges = new ServerChanges(this.#actor)
   readonly #sweep: ReturnType<typeof setInterval>
-  /** Accepted hashes of client changes, written in groups (accept-batch.ts). */
-  readonly #accepts: AcceptBatch
   /** Messages waiting for their registry writes before their acknowledgement. */
   readonly #finishing = new Set<Promise<unknown>>()
   /** Reads segments back from the shared storage for the bus (its own file bookkeeping, apart from #storage's). */
@@ -64,7 +61,6 @@ export class RelayHub {
       batchDelayMs: LOG_BATCH_DELAY_MS,
       onWriteError: error => options.log.error({ err: error }, 'could not write accepted changes; they stay queued and the write is retried'),
     })
-    this.#accepts = new AcceptBatch(hashes => options.registry.accept(hashes))
     this.#reader = new LogStorage(options.storage)
     this.#outbox = options.bus && new BusOutbox(options.bus, () => this.#storage.flush(), options.log)
     options.bus?.attach({
@@ -123,7 +119,7 @@ export class RelayHub {
    * The same, settled once the message is checked and relayed. A message that brought new
    * changes is acknowledged later, once the registry has their hashes (`acknowledged`):
    * the sender's next message is checked and relayed meanwhile, and its hashes join the
-   * same write (accept-batch.ts), so a busy sender pays for one write per group, not per message.
+   * same write (storage/write-batch.ts), so a busy sender pays for one write per group, not per message.
    */
   async relay(message: Message & { documentId: DocumentId; data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void, charge?: ChargeWork): Promise<Violation | undefined | Acknowledging> {
     const segment = await this.#open(message.documentId)
@@ -181,7 +177,7 @@ export class RelayHub {
     // After the relay, before the acknowledgement: the actors bound (cached at once, so the
     // next message sees them) and the hashes accepted, in a write shared with other messages.
     const { effects } = verdict
-    const written = Promise.all([...effects.bind.map(actor => registry.bindActor(actor, effects.user)), this.#accepts.accept(effects.accept)])
+    const written = Promise.all([...effects.bind.map(actor => registry.bindActor(actor, effects.user)), registry.accept(effects.accept)])
     return async () => {
       await written
       return answer()

@@ -29,9 +29,6 @@
  *                    segment-ingress.ts checks a message's changes
  *                    (access/segment-log-rules.ts), server-change.ts builds the server's
  *                    own (HTTP publish) on a kept document.
- * - accept-batch.ts the registry's accepted hashes of client changes, written in groups
- *                    (one write for every message checked while the last was in flight),
- *                    after the relay and before each sender's acknowledgement.
  * - bus.ts           the port to the other nodes of a cluster (cluster/change-bus.ts on
  *                    Redis): join/leave a conversation as its segments gain their first
  *                    or lose their last peer here, publish what was accepted here (after

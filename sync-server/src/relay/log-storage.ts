@@ -23,7 +23,7 @@ import { ChangeLog, type ChangeLogOptions, type LoggedChange } from './change-lo
  * relay core than on the repo path. Writing after 5 ms cost one LevelDB write per message whenever messages came
  * more than 5 ms apart (benchmarks/RESULTS.md, relay core latency). What the client is told
  * does not wait for this write: the accepted hashes are recorded before its
- * acknowledgement (hub.ts #receive, accept-batch.ts), so after a crash the changes clients
+ * acknowledgement (hub.ts #receive), so after a crash the changes clients
  * re-send are taken back, as on the repo path.
  */
 export const LOG_BATCH_DELAY_MS = 100

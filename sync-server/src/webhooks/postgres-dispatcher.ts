@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import type { PostgresPool } from '../storage/postgres/pool.ts'
-import { WriteBatch } from '../storage/postgres/write-batch.ts'
+import { WriteBatch } from '../storage/write-batch.ts'
 import { queuedNotification, RANK, type QueuedNotification, type WebhookEvents, type WebhookNotification, type WebhookQueue, type WebhookStats } from './dispatcher.ts'
 import { backoffDelay, validateOptions, type Settings, type WebhookOptions } from './options.ts'
 

@@ -3,7 +3,7 @@
  * backend: events numbered one at a time (the server records each accepted message as it
  * arrives), in 1 conversation and spread over 50 written at once; then accepted-change
  * hashes recorded by 2,000 callers at once (as many connections do), which the PostgreSQL
- * store writes together (storage/postgres/write-batch.ts). Prints, per operation, this
+ * store writes together (storage/write-batch.ts). Prints, per operation, this
  * process's CPU (process.cpuUsage), the PostgreSQL backends' CPU (/proc/<pid>/stat of
  * this pool's connections), wall time, and PostgreSQL transactions (pg_stat_database
  * xact_commit: one per round trip).

@@ -1,6 +1,6 @@
-/** WriteBatch (storage/postgres/write-batch.ts): writes made while one is out share the next round trip. */
+/** WriteBatch (storage/write-batch.ts): writes made while one is out share the next round trip. */
 import { describe, expect, it } from 'vitest'
-import { WriteBatch } from '../../src/storage/postgres/write-batch.ts'
+import { WriteBatch } from '../../src/storage/write-batch.ts'
 
 describe('WriteBatch', () => {
   it('writes the first at once and everything added meanwhile in one write; a failure rejects its own batch only', async () => {

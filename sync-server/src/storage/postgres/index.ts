@@ -3,4 +3,3 @@ export { migrate, MIGRATIONS, MIGRATION_LOCK_KEY, type Migration } from './migra
 export { PostgresPool, type PostgresPoolOptions, type PostgresSession } from './pool.ts'
 export { PostgresEventStore } from './event-store.ts'
 export { PostgresRegistryStore } from './registry-store.ts'
-export { WriteBatch } from './write-batch.ts'

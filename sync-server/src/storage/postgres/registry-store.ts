@@ -1,6 +1,6 @@
 /**
  * The access registry's entries in PostgreSQL (migration 2), shared by every node of a
- * cluster. Writes that arrive while one is out go together in the next (write-batch.ts):
+ * cluster. Writes that arrive while one is out go together in the next (../write-batch.ts):
  * one round trip for all of them.
  *
  * An actor is bound once: the first binding stored wins, so two nodes binding one actor
@@ -10,7 +10,7 @@
  */
 import type { DocEntry, RegistryStore } from '../../access/registry.ts'
 import type { PostgresPool } from './pool.ts'
-import { WriteBatch } from './write-batch.ts'
+import { WriteBatch } from '../write-batch.ts'
 
 export class PostgresRegistryStore implements RegistryStore {
   readonly #pool: PostgresPool

@@ -1,9 +1,10 @@
 /**
- * Coalesces writes made while a round trip is out into the next one: a PostgreSQL round
- * trip costs about ten LevelDB writes, so the registry and the webhook queue write
- * whatever arrived meanwhile as one multi-row INSERT. The first write goes at once (no
- * timer, no added latency when idle); each caller's promise settles with the round trip
- * that carried its items.
+ * Coalesces writes made while one is out into the next one. A PostgreSQL round trip costs
+ * about ten LevelDB writes, so the registry and the webhook queue write whatever arrived
+ * meanwhile as one multi-row INSERT; a LevelDB write costs a thread-pool round trip, so
+ * the LevelDB databases write whatever arrived meanwhile as one batch
+ * (resilient-database.ts). The first write goes at once (no timer, no added latency when
+ * idle); each caller's promise settles with the write that carried its items.
  */
 export class WriteBatch<T> {
   readonly #write: (items: T[]) => Promise<void>
