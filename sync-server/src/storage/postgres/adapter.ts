@@ -69,10 +69,14 @@ export class PostgresStorageAdapter implements StorageAdapterInterface {
   }
 
   async save(key: StorageKey, data: Uint8Array): Promise<void> {
-    await this.#pool.query(
+    const encoded = encodeKey(key)
+    // With the other writes of this turn (pool.ts `write`): a relay core's log write goes
+    // with its events' numbering, in one round trip.
+    await this.#pool.write(
       `INSERT INTO parley_chunks (key, data) VALUES ($1, $2)
        ON CONFLICT (key) DO UPDATE SET data = excluded.data, seq = excluded.seq`,
-      [encodeKey(key), Buffer.from(data.buffer, data.byteOffset, data.byteLength)],
+      [encoded, Buffer.from(data.buffer, data.byteOffset, data.byteLength)],
+      `2 chunk ${encoded.toString('hex')}`,
     )
   }
 

@@ -26,12 +26,12 @@ export class PostgresEventStore implements EventStore {
 
   async append(conversationId: string, events: readonly ParleyEvent[], options: { notify?: boolean } = {}): Promise<{ all: SequencedEvent[]; fresh: SequencedEvent[] }> {
     if (events.length === 0) return { all: [], fresh: [] }
-    const rows = await this.#pool.query<AppendRow>('SELECT event_id, seq, fresh FROM parley_append_events($1, $2::text[], $3::json[], $4::boolean)', [
-      conversationId,
-      events.map(event => event.id),
-      events.map(event => JSON.stringify(event)),
-      options.notify === true,
-    ])
+    // With the other writes of this turn (pool.ts `write`), the segment's log write among them.
+    const rows = await this.#pool.write<AppendRow>(
+      'SELECT event_id, seq, fresh FROM parley_append_events($1, $2::text[], $3::json[], $4::boolean)',
+      [conversationId, events.map(event => event.id), events.map(event => JSON.stringify(event)), options.notify === true],
+      `3 events ${conversationId}`,
+    )
     const numbers = new Map(rows.map(row => [row.event_id, { seq: Number(row.seq), fresh: row.fresh }]))
     const all: SequencedEvent[] = []
     const fresh: SequencedEvent[] = []

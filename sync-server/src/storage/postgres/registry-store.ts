@@ -1,7 +1,7 @@
 /**
  * The access registry's entries in PostgreSQL (migration 2), shared by every node of a
  * cluster. Writes that arrive while one is out go together in the next (../write-batch.ts):
- * one round trip for all of them.
+ * one round trip for all of them, shared with the other writes of its turn (pool.ts `write`).
  *
  * An actor is bound once: the first binding stored wins, so two nodes binding one actor
  * to two users at once cannot let the second overwrite the first, and the second learns
@@ -22,14 +22,15 @@ export class PostgresRegistryStore implements RegistryStore {
     this.#entries = new WriteBatch(async entries => {
       // One row per document in a statement (ON CONFLICT cannot touch a row twice): the last write wins, as it would one by one.
       const latest = [...new Map(entries)].sort(byKey)
-      await pool.query(
+      await pool.write(
         `INSERT INTO parley_registry_entries (document_id, entry) SELECT * FROM unnest($1::text[], $2::jsonb[])
          ON CONFLICT (document_id) DO UPDATE SET entry = excluded.entry`,
         [latest.map(([id]) => id), latest.map(([, entry]) => JSON.stringify(entry))],
+        '1 entries',
       )
     })
     this.#accepted = new WriteBatch(async hashes => {
-      await pool.query('INSERT INTO parley_accepted_changes (hash) SELECT unnest($1::text[]) ON CONFLICT (hash) DO NOTHING', [[...new Set(hashes)].sort()]) // sorted: see byKey
+      await pool.write('INSERT INTO parley_accepted_changes (hash) SELECT unnest($1::text[]) ON CONFLICT (hash) DO NOTHING', [[...new Set(hashes)].sort()], '1 hashes') // sorted: see byKey
     })
   }
 
