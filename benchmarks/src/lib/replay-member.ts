@@ -28,6 +28,8 @@ import { changeChunks, clientSyncMessage, decodeServerSync, HeadsTracker, parseC
 /** How soon a document the server did not have is asked for again; and a request with no answer. */
 const RETRY_MS = 100
 const ASK_AGAIN_MS = 1000
+/** How often deps an own change was sent before are asked for again. */
+const NEED_AGAIN_MS = 500
 
 export interface ReplayDocumentOptions {
   /** Answer the server's messages as a client would (receivers); a replaying sender's recorded frames already hold its answers. Default true. */
@@ -55,6 +57,13 @@ export class ReplayDocument {
   /** Own changes the server has not yet shown it holds (they go in our `have` filter). */
   #ownUnshared: string[] = []
   #answerScheduled = false
+  /**
+   * Deps of own changes sent before they arrived here (open loop). A client holding the
+   * change would hold them: the server, seeing our heads, takes them as held and would not
+   * send them, so they are asked for (`need`) until they arrive.
+   */
+  readonly #missing = new Set<string>()
+  #needScheduled = false
   /** Own changes due before the document went raw: sent once it is. */
   #queued: { bytes: Uint8Array; hash: string; deps: readonly string[] }[] = []
   /** A created document goes raw once the server holds every change of it. */
@@ -142,7 +151,7 @@ export class ReplayDocument {
       this.#heads.learn(meta.hash, meta.deps)
     }
     this.#sharedHeads = this.#syncState.sharedHeads
-    this.#lastSent = this.#heads.heads().join()
+    this.#lastSent = this.#answerKey(this.#heads.heads())
     this.#doc = undefined
     for (const change of this.#queued.splice(0)) this.sendChange(change.bytes, change.hash, change.deps)
   }
@@ -172,11 +181,13 @@ export class ReplayDocument {
       this.#queued.push({ bytes, hash, deps })
       return
     }
+    for (const dep of deps) if (!this.#heads.knows(dep)) this.#missing.add(dep)
     this.#heads.learn(hash, deps)
     this.#ownUnshared.push(hash)
     const heads = this.#heads.heads()
-    this.#lastSent = heads.join()
-    this.sendData(clientSyncMessage(heads, this.#sharedHeads, this.#ownUnshared, [bytes]))
+    this.#lastSent = this.#answerKey(heads)
+    this.sendData(clientSyncMessage(heads, this.#sharedHeads, this.#ownUnshared, [bytes], [...this.#missing]))
+    this.#askForMissing()
   }
 
   /** Closes the whole connection (for a document with a connection of its own: ReplayMember.join). */
@@ -211,7 +222,9 @@ export class ReplayDocument {
   #report(changes: readonly Uint8Array[], at: number): void {
     for (const change of changeChunks(changes)) {
       const meta = parseChangeChunk(change)
-      if (this.#heads.learn(meta.hash, meta.deps)) this.#onChange?.(meta, at)
+      if (!this.#heads.learn(meta.hash, meta.deps)) continue
+      this.#missing.delete(meta.hash)
+      this.#onChange?.(meta, at)
     }
   }
 
@@ -230,13 +243,32 @@ export class ReplayDocument {
     }
     // Automerge answers once its heads moved since it last told the server; the answer
     // waits until this process has read every frame already waiting (as AutomergePeer's).
-    this.#scheduleAnswer(() => {
-      const heads = this.#heads.heads()
-      const key = heads.join()
-      if (key === this.#lastSent) return
-      this.#lastSent = key
-      this.sendData(clientSyncMessage(heads, this.#sharedHeads, this.#ownUnshared, []))
-    })
+    this.#scheduleAnswer(() => this.#answerNow())
+  }
+
+  /** What the last answer said: heads and what it needed. */
+  #answerKey(heads: readonly string[]): string {
+    return `${heads.join()}|${[...this.#missing].join()}`
+  }
+
+  #answerNow(force = false): void {
+    const heads = this.#heads.heads()
+    const key = this.#answerKey(heads)
+    if (key === this.#lastSent && !force) return
+    this.#lastSent = key
+    this.sendData(clientSyncMessage(heads, this.#sharedHeads, this.#ownUnshared, [], [...this.#missing]))
+  }
+
+  /** Asks again for missing deps every so often until they arrive (the server may have lacked them when first asked). */
+  #askForMissing(): void {
+    if (this.#needScheduled || this.#missing.size === 0) return
+    this.#needScheduled = true
+    setTimeout(() => {
+      this.#needScheduled = false
+      if (this.#missing.size === 0 || this.failure) return
+      this.#answerNow(true)
+      this.#askForMissing()
+    }, NEED_AGAIN_MS).unref()
   }
 
   #scheduleAnswer(answer: () => void): void {

@@ -65,11 +65,12 @@ export const decodeServerSync = (data: Uint8Array): DecodedSyncMessage => decode
 
 /**
  * A client's sync message as Automerge's generateSyncMessage writes it once the client
- * holds everything the server told it of: its heads, nothing needed, one `have` since the
- * heads it shares with the server, listing (as a Bloom filter) its own changes since.
+ * holds everything the server told it of: its heads, one `have` since the heads it shares
+ * with the server, listing (as a Bloom filter) its own changes since; `need`: the deps of
+ * its own changes it has not received yet (a replayed change sent before them).
  */
-export function clientSyncMessage(heads: readonly string[], sharedHeads: readonly string[], ours: readonly string[], changes: readonly Uint8Array[]): Uint8Array {
-  return encodeSyncMessage({ heads: [...heads].sort(), need: [], have: [{ lastSync: [...sharedHeads].sort(), bloom: BloomFilter.fromHashes(ours).encode() }], changes })
+export function clientSyncMessage(heads: readonly string[], sharedHeads: readonly string[], ours: readonly string[], changes: readonly Uint8Array[], need: readonly string[] = []): Uint8Array {
+  return encodeSyncMessage({ heads: [...heads].sort(), need: [...need].sort(), have: [{ lastSync: [...sharedHeads].sort(), bloom: BloomFilter.fromHashes(ours).encode() }], changes })
 }
 
 /**
