@@ -10,13 +10,16 @@
  *   the capacity run, 2 across nodes, 3 in the fan-out);
  * - one-to-one latency, sender on node 1 and receiver on node 2, vs one node;
  * - fan-out of one message to N members spread over three nodes vs one node.
+ *
+ * `--only capacity,latency,fanout` runs the sections named (for measuring one of them): it
+ * prints their figures and leaves RESULTS.md alone, since its table needs every section.
  */
 import { loadavg } from 'node:os'
 import { measureCapacity, type CapacityResult } from './cluster/capacity.ts'
 import { measureFanout, MEMBER_WORKERS, type FanoutResult } from './cluster/fanout.ts'
 import { measureLatency, type LatencyResult } from './cluster/latency.ts'
 import { startServers, type Servers } from './cluster/nodes.ts'
-import { QUICK } from './lib/args.ts'
+import { QUICK, selectedSystems } from './lib/args.ts'
 import { renderTable, writeResults } from './lib/results.ts'
 import { round } from './lib/stats.ts'
 
@@ -46,12 +49,10 @@ const started = performance.now()
 const loadBefore = loadavg()[0]!
 const log = (text: string) => process.stderr.write(`cluster: ${text}…\n`)
 
-log(`capacity, ${CAPACITY.conversations} conversations on one node`)
-const capacityArgs = serverArgs(CAPACITY.conversations * 2)
-const single: CapacityResult = await withServers(1, capacityArgs, ({ nodes }) => measureCapacity(nodes, CAPACITY, false))
-log(`capacity, a third of them on each of ${NODES} nodes`)
-const spread: CapacityResult = await withServers(NODES, capacityArgs, ({ nodes }) => measureCapacity(nodes, CAPACITY, true))
-log(`capacity: one node ${single.alone.busiestCpuMsPerMessage} ms/msg; ${NODES} nodes alone ${spread.alone.nodeCpuMsPerMessage.join(' / ')}, all at once ${spread.together.nodeCpuMsPerMessage.join(' / ')}`)
+const SECTIONS = ['capacity', 'latency', 'fanout'] as const
+const sections = selectedSystems(SECTIONS)
+if (sections.length === 0) throw new Error(`--only takes a comma-separated list of ${SECTIONS.join(', ')}`)
+const partial = sections.length < SECTIONS.length
 
 /** What failed, said in the section instead of losing every other figure with it. */
 const failures: string[] = []
@@ -65,15 +66,48 @@ async function attempt<T>(what: string, run: () => Promise<T>): Promise<T | unde
   }
 }
 
-log(`latency, one node (${LATENCY.measured} messages)`)
-const latencyAlone = await attempt('latency, one node', () => withServers(1, [], ({ nodes }) => measureLatency(nodes[0]!, nodes[0]!, nodes, LATENCY, false)))
-log(`latency, sender on node 1 and receiver on node 2`)
-const latencyAcross = await attempt('latency, node 1 → node 2', () => withServers(NODES, [], ({ nodes }) => measureLatency(nodes[0]!, nodes[1]!, nodes, LATENCY, true)))
+async function capacity(): Promise<{ single: CapacityResult; spread: CapacityResult }> {
+  log(`capacity, ${CAPACITY.conversations} conversations on one node`)
+  const capacityArgs = serverArgs(CAPACITY.conversations * 2)
+  const single: CapacityResult = await withServers(1, capacityArgs, ({ nodes }) => measureCapacity(nodes, CAPACITY, false))
+  log(`capacity, a third of them on each of ${NODES} nodes`)
+  const spread: CapacityResult = await withServers(NODES, capacityArgs, ({ nodes }) => measureCapacity(nodes, CAPACITY, true))
+  log(`capacity: one node ${single.alone.busiestCpuMsPerMessage} ms/msg; ${NODES} nodes alone ${spread.alone.nodeCpuMsPerMessage.join(' / ')}, all at once ${spread.together.nodeCpuMsPerMessage.join(' / ')}`)
+  return { single, spread }
+}
 
-log(`fan-out to ${MEMBERS} members, one node`)
-const fanoutAlone = await attempt('fan-out, one node', () => withServers(1, serverArgs(MEMBERS), ({ nodes }) => measureFanout(nodes, MEMBERS, FANOUT, false)))
-log(`fan-out to ${MEMBERS} members over ${NODES} nodes`)
-const fanoutSpread = await attempt(`fan-out, ${NODES} nodes`, () => withServers(NODES, serverArgs(MEMBERS), ({ nodes }) => measureFanout(nodes, MEMBERS, FANOUT, true)))
+async function latency(): Promise<{ alone: LatencyResult | undefined; across: LatencyResult | undefined }> {
+  log(`latency, one node (${LATENCY.measured} messages)`)
+  const alone = await attempt('latency, one node', () => withServers(1, [], ({ nodes }) => measureLatency(nodes[0]!, nodes[0]!, nodes, LATENCY, false)))
+  log(`latency, sender on node 1 and receiver on node 2`)
+  const across = await attempt('latency, node 1 → node 2', () => withServers(NODES, [], ({ nodes }) => measureLatency(nodes[0]!, nodes[1]!, nodes, LATENCY, true)))
+  const p = (result: LatencyResult | undefined) => (result ? `p50 ${result.latency.p50} / p90 ${result.latency.p90} / p99 ${result.latency.p99} ms` : 'not measured')
+  log(`latency: one node ${p(alone)}; across nodes ${p(across)}${alone && across ? ` (p50 +${round(across.latency.p50 - alone.latency.p50, 2)} ms)` : ''}`)
+  return { alone, across }
+}
+
+async function fanout(): Promise<{ alone: FanoutResult | undefined; spread: FanoutResult | undefined }> {
+  log(`fan-out to ${MEMBERS} members, one node`)
+  const alone = await attempt('fan-out, one node', () => withServers(1, serverArgs(MEMBERS), ({ nodes }) => measureFanout(nodes, MEMBERS, FANOUT, false)))
+  log(`fan-out to ${MEMBERS} members over ${NODES} nodes`)
+  const spread = await attempt(`fan-out, ${NODES} nodes`, () => withServers(NODES, serverArgs(MEMBERS), ({ nodes }) => measureFanout(nodes, MEMBERS, FANOUT, true)))
+  log(`fan-out: last member ${alone?.lastMemberMs ?? '–'} ms on one node, ${spread?.lastMemberMs ?? '–'} ms over ${NODES} nodes`)
+  return { alone, spread }
+}
+
+if (partial) {
+  if (sections.includes('capacity')) await capacity()
+  if (sections.includes('latency')) await latency()
+  if (sections.includes('fanout')) await fanout()
+  for (const failure of failures) log(`not measured: ${failure}`)
+  log(`--only ${sections.join(',')}: RESULTS.md left as it is; took ${Math.round((performance.now() - started) / 1000)} s`)
+  process.exit(0)
+}
+
+const { single, spread } = await capacity()
+
+const { alone: latencyAlone, across: latencyAcross } = await latency()
+const { alone: fanoutAlone, spread: fanoutSpread } = await fanout()
 
 const pct = (a: number, b: number) => `${round((a / b) * 100, 0)} %`
 const times = (a: number, b: number) => `${round(a / b, 2)}×`

@@ -38,9 +38,11 @@ export async function measureLatency(sender: Node, receiver: Node, all: Node[], 
     let before: BusTotals | undefined
     for (let index = 0; index < plan.warmup + plan.measured; index++) {
       if (index === plan.warmup && clustered) before = await busTotals(all)
-      const got = nextMessage<{ latencyMs: number }>(to, 'got')
+      const got = nextMessage<{ latencyMs: number; index: number }>(to, 'got')
       from.send({ type: 'send', index })
-      const { latencyMs } = await withTimeout(got, `message ${index}`, TIMEOUT_MS)
+      const { latencyMs, index: arrived } = await withTimeout(got, `message ${index}`, TIMEOUT_MS)
+      // One at a time: the next to arrive is the one just sent, or one was lost or repeated.
+      if (arrived !== index) throw new Error(`message ${arrived} arrived while waiting for message ${index}`)
       if (index >= plan.warmup) latencies.push(latencyMs)
     }
     // Acknowledgements of the last message still crossing the bus belong to it.
