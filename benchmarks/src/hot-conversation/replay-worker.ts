@@ -186,7 +186,13 @@ function send(m: Member, k: number): void {
   const change = message.changes.at(-1)!
   if (message.created) {
     // automerge-repo offers a document it created; the head change lists it.
-    const created = m.device.create(message.segment, message.changes.map(c => c.bytes), m.client ? {} : { onChange: counter(m.index), reportWhileSyncing: true })
+    let created: ReplayDocument
+    try {
+      created = m.device.create(message.segment, message.changes.map(c => c.bytes), m.client ? {} : { onChange: counter(m.index), reportWhileSyncing: true })
+    } catch (error) {
+      m.failures.push(`member-${m.index}: creating segment ${message.segment}: ${(error as Error).message}`)
+      return
+    }
     m.segments.set(message.segment, Promise.resolve(created))
     m.head.sendChange(message.head!.bytes, message.head!.hash, message.head!.deps)
     return
@@ -311,7 +317,10 @@ process.on('message', (order: { type: string; offset?: number; start?: number; d
       process.send!({ type: 'sends', first: FIRST, times: sendTimes })
       break
     case 'report':
-      report((order as { times: number[][] }).times).then(reply => process.send!(reply))
+      report((order as { times: number[][] }).times).then(
+        reply => process.send!(reply),
+        error => process.send!({ type: 'failed', message: (error as Error).stack ?? String(error) }),
+      )
       break
     case 'close':
       for (const timer of timers) clearTimeout(timer)
