@@ -181,7 +181,9 @@ async function collect(workers: ChildProcess[]): Promise<ReplayReport[]> {
   for (const { first, times: theirs } of parts) theirs.forEach((list, i) => (times[first + i] = list))
   return Promise.all(
     workers.map(worker => {
-      const reply = nextMessage<ReplayReport>(worker, 'report')
+      const failed = nextMessage<{ message: string }>(worker, 'failed').then(({ message }) => Promise.reject(new Error(`a worker's report failed:\n${message}`)))
+      failed.catch(() => {})
+      const reply = Promise.race([nextMessage<ReplayReport>(worker, 'report'), failed])
       worker.send({ type: 'report', times })
       return withTimeout(reply, "a worker's report", 120_000)
     }),
