@@ -225,7 +225,7 @@ for (const key of ORDER) {
   const t0 = performance.now()
   process.stderr.write(`hot-conversation: ${SYSTEMS[FANOUT_SYSTEMS[key].server].name}, ${MEMBERS} members × 1 msg/s for ${DURATION_MS / 1000} s… `)
   rows.push(await measure(key))
-  process.stderr.write(`${round((performance.now() - t0) / 1000)} s\n`)
+  process.stderr.write(`\n  done in ${round((performance.now() - t0) / 1000)} s\n`)
 }
 
 const w = `${WINDOW_MS / 1000} s`
