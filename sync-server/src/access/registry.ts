@@ -152,7 +152,7 @@ export class AccessRegistry {
   }
 
   /** Records changes the server checked and let through, by hash, before they are relayed. */
-  accept(hashes: string[]): Promise<void> {
+  accept(hashes: readonly string[]): Promise<void> {
     return this.#store.accept(hashes)
   }
 

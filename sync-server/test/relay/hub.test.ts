@@ -246,7 +246,7 @@ describe('RelayHub', () => {
     let alice = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
     expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getAllChanges(alice) })), 'alice', ALICE)).toBeUndefined()
     expect(await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads: [], need: [], have: [{ lastSync: [], bloom: new Uint8Array() }], changes: [] }), 'request'), 'bob', BOB)).toBeUndefined()
-    const writes: { hashes: string[]; release: () => void }[] = []
+    const writes: { hashes: readonly string[]; release: () => void }[] = []
     const accept = registry.accept.bind(registry)
     registry.accept = hashes => new Promise<void>(resolve => writes.push({ hashes, release: () => void accept(hashes).then(resolve) }))
     const next = (i: number) => {
