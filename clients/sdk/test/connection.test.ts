@@ -1,4 +1,4 @@
-import type { PeerId } from '@automerge/automerge-repo/slim'
+import { cbor, type PeerId } from '@automerge/automerge-repo/slim'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { ParleyError } from '../src/errors.ts'
 import { ServerConnection, type ConnectionStatus, type WebSocketClass } from '../src/network/connection.ts'
@@ -131,32 +131,48 @@ describe('ServerConnection reconnect policy', () => {
     expect(synced()).toEqual([])
     await vi.advanceTimersByTimeAsync(0)
     expect(synced()).toEqual(['high-doc', 'normal-doc', 'low-doc'])
-    // After the catch-up, messages go out as they come (at the end of the turn's microtasks).
+    // After the catch-up, messages go out as they come.
     connection.send({ type: 'sync', senderId: 'me' as PeerId, targetId: 'server' as PeerId, documentId: 'low-doc', data: new Uint8Array() } as never)
-    await new Promise(resolve => process.nextTick(resolve))
     expect(synced()).toHaveLength(4)
   })
 
-  it('writes what the repo sends during a turn once its microtasks have run (the app sees a received change before its acknowledgement is written), in order', async () => {
+  it('writes what the repo sends while handling a received message once that turn’s microtasks have run (the app sees a received change before its acknowledgement is written), in order; other sends at once', async () => {
     const connection = connect()
     await vi.advanceTimersByTimeAsync(0)
     latest().accept()
     const sync = (documentId: string) => connection.send({ type: 'sync', senderId: 'me' as PeerId, targetId: 'server' as PeerId, documentId, data: new Uint8Array() } as never)
     const written = () => latest().sent.flatMap(message => ((message as { type: string }).type === 'join' ? [] : [(message as { documentId?: string }).documentId ?? (message as { type: string }).type]))
+    // A local change's message goes at once.
+    sync('local')
+    expect(written()).toEqual(['local'])
+    // The repo answers a received message from a microtask; the app's subscribers run in later ones.
     const seen: string[][] = []
-    // As the repo answers a received change from a microtask, and the app's subscribers run in later ones.
-    await Promise.resolve().then(() => {
-      sync('answer')
-      queueMicrotask(() => queueMicrotask(() => seen.push(written())))
-      sync('second')
+    connection.on('message', () => {
+      void Promise.resolve().then(() => {
+        sync('answer')
+        queueMicrotask(() => queueMicrotask(() => seen.push(written())))
+        sync('second')
+      })
     })
-    await new Promise(resolve => process.nextTick(resolve))
-    expect(seen).toEqual([[]])
-    expect(written()).toEqual(['answer', 'second'])
-    // A heads request goes after what was sent before it.
-    sync('before-heads')
+    const frame = cbor.encode({ type: 'sync', senderId: 'server', targetId: 'me', documentId: 'doc', data: new Uint8Array() })
+    latest().onmessage?.({ data: frame.buffer.slice(frame.byteOffset, frame.byteOffset + frame.byteLength) as ArrayBuffer })
+    for (let i = 0; i < 3; i++) await new Promise(resolve => process.nextTick(resolve))
+    expect(seen).toEqual([['local']])
+    expect(written()).toEqual(['local', 'answer', 'second'])
+    // That turn is over: sends go at once again.
+    sync('later')
+    expect(written()).toEqual(['local', 'answer', 'second', 'later'])
+  })
+
+  it('writes a heads request after what was sent before it', async () => {
+    const connection = connect()
+    await vi.advanceTimersByTimeAsync(0)
+    latest().accept()
+    connection.on('message', () => connection.send({ type: 'sync', senderId: 'me' as PeerId, targetId: 'server' as PeerId, documentId: 'answer', data: new Uint8Array() } as never))
+    const frame = cbor.encode({ type: 'sync', senderId: 'server', targetId: 'me', documentId: 'doc', data: new Uint8Array() })
+    latest().onmessage?.({ data: frame.buffer.slice(frame.byteOffset, frame.byteOffset + frame.byteLength) as ArrayBuffer })
     void connection.requestHeads(['doc']).catch(() => undefined)
-    expect(written()).toEqual(['answer', 'second', 'before-heads', 'parley/heads-request'])
+    expect(latest().sent.map(message => (message as { type: string }).type)).toEqual(['join', 'sync', 'parley/heads-request'])
   })
 
   it('is ready after a failed first attempt, so offline lookups do not hang', async () => {

@@ -46,9 +46,8 @@ const OPEN = 1
 
 /**
  * Runs a callback once the microtasks queued so far, and those they queue, have run: Node's
- * process.nextTick does that when called from a microtask, as the repo's sends are.
- * Browsers have no such queue (a macrotask would come after the local save's turn, which
- * must follow the send): there the connection writes at once, as before.
+ * process.nextTick does that when called from a microtask. Browsers have no such queue (a
+ * macrotask could come after other work of the app): there the connection writes at once.
  */
 const afterMicrotasks: ((callback: () => void) => void) | undefined =
   typeof process !== 'undefined' && process.versions?.node !== undefined ? callback => process.nextTick(callback) : undefined
@@ -81,8 +80,13 @@ export class ServerConnection extends NetworkAdapter {
   #closed = false
   #nextRequest = 1
   readonly #headsRequests = new Map<number, { resolve: (heads: ServerHeads) => void; reject: (error: Error) => void }>()
-  /** Messages the repo sent during this turn, written once its microtasks have run (#flushOutbox). */
+  /** Messages the repo sent while handling a received one, written once the turn's microtasks have run (#flushOutbox). */
   #outbox: Message[] = []
+  /** Set from a received message until its turn's microtasks have run (Node only: afterMicrotasks). */
+  #answering = false
+  readonly #answered = (): void => {
+    this.#answering = false
+  }
   /** Messages held during the first tick after a handshake, to be sent in rank order. */
   #catchUp: Message[] | undefined
   #ready = false
@@ -120,18 +124,18 @@ export class ServerConnection extends NetworkAdapter {
     // Dropped while offline: on reconnect the sync protocol works out what is missing.
     if (this.#socket?.readyState !== OPEN) return
     if (this.#catchUp) this.#catchUp.push(message)
-    else if (!afterMicrotasks) this.#socket.send(cbor.encode(message))
-    else if (this.#outbox.push(message) === 1) afterMicrotasks(this.#flushOutbox)
+    else if (!this.#answering && this.#outbox.length === 0) this.#socket.send(cbor.encode(message))
+    else if (this.#outbox.push(message) === 1) afterMicrotasks!(this.#flushOutbox)
   }
 
   /**
-   * Writes what the repo sent during the turn that is ending. The repo answers a received
-   * change (its acknowledgement) from inside its handling, before the handle announces the
-   * change: written at once, the answer's encoding and socket write stood between the
-   * change arriving and the app seeing it (issue 15, item 5). Written here instead, after
-   * every microtask of the turn (the repo's, the conversation's and its subscribers'), in
-   * the order sent. A change made here waits only for the microtasks queued with it; its
-   * local save comes a whole turn later (next-turn.ts).
+   * Writes what the repo sent while it handled a received message. The repo answers a
+   * received change (its acknowledgement) from inside its handling, before the handle
+   * announces the change: written at once, the answer's encoding and socket write stood
+   * between the change arriving and the app seeing it (issue 15, item 5). Written here
+   * instead, after every microtask of that turn (the repo's, the conversation's and its
+   * subscribers'), in the order sent. A change made here is not held: its message goes at
+   * once, and its local save a turn later (next-turn.ts).
    */
   readonly #flushOutbox = (): void => {
     const messages = this.#outbox
@@ -260,6 +264,11 @@ export class ServerConnection extends NetworkAdapter {
     } else if (message.type === 'error') {
       this.#options.onError?.(new ParleyError(ClientErrorCodes.INVALID_OPTION, `server error: ${message.message}`))
     } else {
+      if (afterMicrotasks && !this.#answering) {
+        this.#answering = true
+        // Queued from a microtask, so that it runs after the repo's handling (microtasks too).
+        queueMicrotask(() => afterMicrotasks(this.#answered))
+      }
       this.emit('message', message as Message)
     }
   }
