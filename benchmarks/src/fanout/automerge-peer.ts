@@ -8,6 +8,7 @@
 import { next as Automerge } from '@automerge/automerge'
 import { cbor } from '@automerge/automerge-repo'
 import { WebSocket, type RawData } from 'ws'
+import { Waiters } from '../lib/waiters.ts'
 import { opened } from './system.ts'
 
 interface Frame {
@@ -33,8 +34,7 @@ export class AutomergePeer<T> {
   #state = Automerge.initSyncState()
   #serverId = ''
   #replyScheduled = false
-  #failure: Error | undefined
-  readonly #waiters = new Set<() => void>()
+  readonly #waiters = new Waiters()
   /** Called after every sync message from the server, with the document as it now is. */
   onSync: ((doc: Automerge.Doc<T>) => void) | undefined
 
@@ -84,18 +84,7 @@ export class AutomergePeer<T> {
 
   /** Resolves once `test()` holds (checked after each frame), rejects on close or error. */
   until(test: () => boolean, what = 'the server', timeoutMs = WAIT_MS): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => settle(new Error(`${this.#peerId}: timed out waiting for ${what}`)), timeoutMs)
-      const settle = (error?: Error) => {
-        clearTimeout(timer)
-        this.#waiters.delete(check)
-        if (error) reject(error)
-        else resolve()
-      }
-      const check = () => (this.#failure ? settle(this.#failure) : test() ? settle() : undefined)
-      this.#waiters.add(check)
-      check()
-    })
+    return this.#waiters.until(test, timeoutMs, () => new Error(`${this.#peerId}: timed out waiting for ${what}`))
   }
 
   close(): void {
@@ -120,7 +109,7 @@ export class AutomergePeer<T> {
         })
       }
     }
-    for (const check of [...this.#waiters]) check()
+    this.#waiters.wake()
   }
 
   #sendSync(type: 'request' | 'sync'): void {
@@ -131,7 +120,6 @@ export class AutomergePeer<T> {
   }
 
   #fail(error: Error): void {
-    this.#failure ??= error
-    for (const check of [...this.#waiters]) check()
+    this.#waiters.fail(error)
   }
 }

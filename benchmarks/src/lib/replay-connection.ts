@@ -10,6 +10,7 @@ import { WebSocket, type RawData } from 'ws'
 import { opened } from '../fanout/system.ts'
 import { ReplayDocument, type ReplayDocumentOptions } from './replay-member.ts'
 import { decodeEnvelope, encodeEnvelope, tokenFor, type Envelope } from './replay-wire.ts'
+import { Waiters } from './waiters.ts'
 
 const WAIT_MS = 60_000
 
@@ -26,8 +27,7 @@ export class ReplayConnection {
   #serverId = ''
   readonly #documents = new Map<string, ReplayDocument>()
   readonly #opening = new Map<string, Promise<ReplayDocument>>()
-  #failure: Error | undefined
-  readonly #waiters = new Set<() => void>()
+  readonly #waiters = new Waiters()
 
   private constructor(user: string, socket: WebSocket, clock: () => number) {
     this.user = user
@@ -60,7 +60,7 @@ export class ReplayConnection {
   }
 
   get failure(): Error | undefined {
-    return this.#failure
+    return this.#waiters.failure
   }
 
   /** A document already opened or created on this connection. */
@@ -113,23 +113,12 @@ export class ReplayConnection {
 
   /** Resolves once `test()` holds (checked after every frame and every answer), rejects on a failure or after a minute. */
   until(test: () => boolean, what: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => settle(new Error(`${this.user}: timed out waiting for ${what}`)), WAIT_MS)
-      const settle = (error?: Error) => {
-        clearTimeout(timer)
-        this.#waiters.delete(check)
-        if (error) reject(error)
-        else resolve()
-      }
-      const check = () => (this.#failure ? settle(this.#failure) : test() ? settle() : undefined)
-      this.#waiters.add(check)
-      check()
-    })
+    return this.#waiters.until(test, WAIT_MS, () => new Error(`${this.user}: timed out waiting for ${what}`))
   }
 
   /** Re-checks every waiter (a document answered). */
   wake(): void {
-    for (const check of [...this.#waiters]) check()
+    this.#waiters.wake()
   }
 
   #receive(frame: Envelope): void {
@@ -145,7 +134,6 @@ export class ReplayConnection {
   }
 
   #fail(error: Error): void {
-    this.#failure ??= error
-    this.wake()
+    this.#waiters.fail(error)
   }
 }
