@@ -325,9 +325,9 @@ export class ParleyServerAdapter extends NetworkAdapter {
 
   /**
    * A message for a document the relay core serves: it never reaches the repo. The
-   * connection's next message is taken once this one is relayed, without waiting for its
-   * acknowledgement, which still counts as queued: acknowledgements held up (a write held
-   * on a full disk) pause the socket like unchecked messages do.
+   * connection's next message waits for this one's acknowledgement (its registry write):
+   * taking it earlier let a client's follow-up at the same heads arrive before the
+   * acknowledgement of its change, which relay/peer-sync.ts then never sent.
    */
   async #relay(relay: RelayRoute, connection: Connection, message: Message & { documentId: DocumentId; data: Uint8Array }, receivedAt: number): Promise<void> {
     let outcome: Violation | undefined | Acknowledging
@@ -336,20 +336,15 @@ export class ParleyServerAdapter extends NetworkAdapter {
     } catch (error) {
       outcome = { code: CloseCodes.MALFORMED, reason: `message could not be checked: ${(error as Error).message}` }
     }
-    if (outcome === undefined) return
-    if (!('acknowledged' in outcome)) return this.close(connection, outcome.code, outcome.reason)
-    this.#hold(connection)
-    outcome.acknowledged.then(
-      violation => {
-        this.#release(connection)
-        if (violation) this.close(connection, violation.code, violation.reason)
-      },
-      (error: Error) => {
-        this.#release(connection)
+    if (outcome && 'acknowledged' in outcome) {
+      try {
+        outcome = await outcome.acknowledged
+      } catch (error) {
         // Its registry write failed: the client sends the message again when it reconnects (docs/errors.md, 1011).
-        this.close(connection, INTERNAL_ERROR_CLOSE, `message could not be acknowledged: ${error.message}`)
-      },
-    )
+        return this.close(connection, INTERNAL_ERROR_CLOSE, `message could not be acknowledged: ${(error as Error).message}`)
+      }
+    }
+    if (outcome) this.close(connection, outcome.code, outcome.reason)
   }
 
   #join(connection: Connection, peerId: PeerId, peerMetadata: PeerMetadata, versions: string[] | undefined): void {

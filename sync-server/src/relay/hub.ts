@@ -118,8 +118,9 @@ export class RelayHub {
   /**
    * The same, settled once the message is checked and relayed. A message that brought new
    * changes is acknowledged later, once the registry has their hashes (`acknowledged`):
-   * the sender's next message is checked and relayed meanwhile, and its hashes join the
-   * same write (storage/write-batch.ts), so a busy sender pays for one write per group, not per message.
+   * the segment's other messages are relayed meanwhile, and their hashes join the same
+   * write (storage/write-batch.ts). The network adapter waits for it before the sender's
+   * next message (server-adapter.ts #relay).
    */
   async relay(message: Message & { documentId: DocumentId; data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void, charge?: ChargeWork): Promise<Violation | undefined | Acknowledging> {
     const segment = await this.#open(message.documentId)

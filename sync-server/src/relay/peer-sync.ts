@@ -105,9 +105,8 @@ export function receive(log: ChangeLog, state: PeerState, input: Uint8Array | Sy
   const appended = message.changes.length > 0 ? log.append(message.changes) : NO_CHANGES
   let sharedHeads = state.sharedHeads
   if (appended.accepted.length > 0) sharedHeads = advanceHeads(beforeHeads, log.heads(), sharedHeads)
-  // Not advanced by their heads matching ours: a peer that reached our heads with its own
-  // change learns that we hold it only from a message of ours (its acknowledgement).
   let lastSentHeads = state.lastSentHeads
+  if (message.changes.length === 0 && sameHeads(message.heads, beforeHeads)) lastSentHeads = message.heads
   let sentHashes = state.sentHashes
   let inFlight = state.inFlight
   let caughtUp = false
