@@ -63,7 +63,6 @@ export interface Connection {
   alive: boolean
   /** Messages are inspected one at a time, in the order they arrived. */
   inbound: Promise<void>
-  /** Messages waiting to be inspected, or relayed and waiting for their acknowledgement. */
   queued: number
   expiry?: { cancel(): void }
 }
@@ -267,22 +266,13 @@ export class ParleyServerAdapter extends NetworkAdapter {
 
   /** Runs `task` after everything queued before it on this connection (skipped once the connection is gone). */
   #inOrder(connection: Connection, task: () => Promise<void>): void {
-    this.#hold(connection)
-    connection.inbound = connection.inbound.then(() => {
-      this.#release(connection)
-      return this.#connections.has(connection) ? task() : undefined
-    })
-  }
-
-  /** One more message waiting on this connection: past PAUSE_QUEUED, its socket is no longer read. */
-  #hold(connection: Connection): void {
     connection.queued++
     if (connection.queued >= PAUSE_QUEUED && !connection.socket.isPaused) connection.socket.pause()
-  }
-
-  #release(connection: Connection): void {
-    connection.queued--
-    if (connection.queued <= RESUME_QUEUED && connection.socket.isPaused) connection.socket.resume()
+    connection.inbound = connection.inbound.then(() => {
+      connection.queued--
+      if (connection.queued <= RESUME_QUEUED && connection.socket.isPaused) connection.socket.resume()
+      return this.#connections.has(connection) ? task() : undefined
+    })
   }
 
   async #deliver(connection: Connection, message: Message, receivedAt: number): Promise<void> {
