@@ -4,7 +4,7 @@
  * came, and each caller gets its own events back. On each backend.
  */
 import type { ParleyEvent } from '@parley/core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { EventIndex, type EventStore } from '../../src/events/event-index.ts'
 import { BACKENDS, openBackend, type OpenBackend } from './backends.ts'
 
@@ -38,14 +38,12 @@ describe.each(BACKENDS)('numbering in groups, on %s', backend => {
     const store = held(opened.databases.events)
     const index = new EventIndex(store)
     const first = index.record('busy', [message('a')])
-    await new Promise(resolve => setTimeout(resolve, 10))
-    expect(store.appends).toEqual([['a']])
+    await vi.waitFor(() => expect(store.appends).toEqual([['a']]))
     const later = [index.record('busy', [message('b'), message('c')]), index.record('busy', [message('d')]), index.record('busy', [message('c'), message('e')])]
     store.release()
     expect((await first).map(({ seq, event }) => [seq, event.id])).toEqual([[1, 'a']])
-    await new Promise(resolve => setTimeout(resolve, 10))
     // One write for the three calls, not three.
-    expect(store.appends).toEqual([['a'], ['b', 'c', 'd', 'e']])
+    await vi.waitFor(() => expect(store.appends).toEqual([['a'], ['b', 'c', 'd', 'e']]))
     store.release()
     const [bc, d, ce] = await Promise.all(later)
     expect(bc!.map(({ seq, event }) => [seq, event.id])).toEqual([[2, 'b'], [3, 'c']])
