@@ -10,6 +10,12 @@ export class FakeSocket extends EventEmitter {
   send(): void {}
   ping(): void {}
   terminate(): void {}
+  pause(): void {
+    this.isPaused = true
+  }
+  resume(): void {
+    this.isPaused = false
+  }
   close(code: number, reason: string): void {
     this.closes.push({ code, reason })
   }

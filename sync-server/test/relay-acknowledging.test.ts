@@ -1,9 +1,9 @@
 /**
- * The network adapter takes a connection's next message once the previous one is
- * acknowledged (the registry write of its hashes, relay/hub.ts `relay`): a follow-up taken
- * earlier could reach the relay before the acknowledgement of its sender's change, which
- * then never came (relay/peer-sync.ts). An acknowledgement that brings a violation closes
- * the connection with it; one whose write fails closes it with 1011.
+ * The network adapter takes a connection's next message once the relay core has relayed
+ * the previous one, without waiting for its acknowledgement (the registry write of its
+ * hashes, relay/hub.ts `relay`): a busy sender's messages are relayed back to back and
+ * their hashes share writes. Acknowledgements still waiting count as queued, so a write
+ * held up (a full disk) pauses the socket; one that fails closes it with 1011.
  */
 import { next as A } from '@automerge/automerge'
 import { cbor, generateAutomergeUrl, parseAutomergeUrl, type PeerId } from '@automerge/automerge-repo'
@@ -52,21 +52,25 @@ function heldRelay() {
   return { relay, relayed, settle }
 }
 
-describe('acknowledgements before the next message', () => {
-  it("takes a sender's next message once the previous one is acknowledged", async () => {
+describe('acknowledgements after the relay', () => {
+  it("relays a sender's next messages while the first one's acknowledgement waits", async () => {
     const { relay, relayed, settle } = heldRelay()
     const socket = connect(relay)
     for (let i = 0; i < 3; i++) sendSync(socket)
-    await vi.waitFor(() => expect(relayed).toHaveLength(1))
-    await new Promise(resolve => setTimeout(resolve, 20))
-    expect(relayed).toHaveLength(1)
-    settle[0]!()
-    await vi.waitFor(() => expect(relayed).toHaveLength(2))
-    settle[1]!()
     await vi.waitFor(() => expect(relayed).toHaveLength(3))
-    settle[2]!()
+    for (const done of settle) done()
     await new Promise(resolve => setTimeout(resolve, 10))
     expect(socket.closes).toEqual([])
+  })
+
+  it('pauses the socket while too many acknowledgements wait, and reads again once they are done', async () => {
+    const { relay, relayed, settle } = heldRelay()
+    const socket = connect(relay)
+    for (let i = 0; i < 250; i++) sendSync(socket)
+    await vi.waitFor(() => expect(relayed).toHaveLength(250))
+    expect(socket.isPaused).toBe(true)
+    for (const done of settle) done()
+    await vi.waitFor(() => expect(socket.isPaused).toBe(false))
   })
 
   it('closes with the violation an acknowledgement brings, or with 1011 when its write fails', async () => {

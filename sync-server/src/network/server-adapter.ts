@@ -63,6 +63,7 @@ export interface Connection {
   alive: boolean
   /** Messages are inspected one at a time, in the order they arrived. */
   inbound: Promise<void>
+  /** Messages waiting to be inspected, or relayed and waiting for their acknowledgement. */
   queued: number
   expiry?: { cancel(): void }
 }
@@ -266,13 +267,22 @@ export class ParleyServerAdapter extends NetworkAdapter {
 
   /** Runs `task` after everything queued before it on this connection (skipped once the connection is gone). */
   #inOrder(connection: Connection, task: () => Promise<void>): void {
-    connection.queued++
-    if (connection.queued >= PAUSE_QUEUED && !connection.socket.isPaused) connection.socket.pause()
+    this.#hold(connection)
     connection.inbound = connection.inbound.then(() => {
-      connection.queued--
-      if (connection.queued <= RESUME_QUEUED && connection.socket.isPaused) connection.socket.resume()
+      this.#release(connection)
       return this.#connections.has(connection) ? task() : undefined
     })
+  }
+
+  /** One more message waiting on this connection: past PAUSE_QUEUED, its socket is no longer read. */
+  #hold(connection: Connection): void {
+    connection.queued++
+    if (connection.queued >= PAUSE_QUEUED && !connection.socket.isPaused) connection.socket.pause()
+  }
+
+  #release(connection: Connection): void {
+    connection.queued--
+    if (connection.queued <= RESUME_QUEUED && connection.socket.isPaused) connection.socket.resume()
   }
 
   async #deliver(connection: Connection, message: Message, receivedAt: number): Promise<void> {
@@ -315,9 +325,10 @@ export class ParleyServerAdapter extends NetworkAdapter {
 
   /**
    * A message for a document the relay core serves: it never reaches the repo. The
-   * connection's next message waits for this one's acknowledgement (its registry write):
-   * taking it earlier let a client's follow-up at the same heads arrive before the
-   * acknowledgement of its change, which relay/peer-sync.ts then never sent.
+   * connection's next message is taken once this one is relayed; its acknowledgement
+   * follows when its registry write is done (the relay holds back what it sends this peer
+   * meanwhile, relay/hub.ts #hold) and counts as queued till then, so acknowledgements held
+   * up (a write held on a full disk) pause the socket like unchecked messages do.
    */
   async #relay(relay: RelayRoute, connection: Connection, message: Message & { documentId: DocumentId; data: Uint8Array }, receivedAt: number): Promise<void> {
     let outcome: Violation | undefined | Acknowledging
@@ -326,15 +337,20 @@ export class ParleyServerAdapter extends NetworkAdapter {
     } catch (error) {
       outcome = { code: CloseCodes.MALFORMED, reason: `message could not be checked: ${(error as Error).message}` }
     }
-    if (outcome && 'acknowledged' in outcome) {
-      try {
-        outcome = await outcome.acknowledged
-      } catch (error) {
+    if (outcome === undefined) return
+    if (!('acknowledged' in outcome)) return this.close(connection, outcome.code, outcome.reason)
+    this.#hold(connection)
+    outcome.acknowledged.then(
+      violation => {
+        this.#release(connection)
+        if (violation) this.close(connection, violation.code, violation.reason)
+      },
+      (error: Error) => {
+        this.#release(connection)
         // Its registry write failed: the client sends the message again when it reconnects (docs/errors.md, 1011).
-        return this.close(connection, INTERNAL_ERROR_CLOSE, `message could not be acknowledged: ${(error as Error).message}`)
-      }
-    }
-    if (outcome) this.close(connection, outcome.code, outcome.reason)
+        this.close(connection, INTERNAL_ERROR_CLOSE, `message could not be acknowledged: ${error.message}`)
+      },
+    )
   }
 
   #join(connection: Connection, peerId: PeerId, peerMetadata: PeerMetadata, versions: string[] | undefined): void {

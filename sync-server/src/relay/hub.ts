@@ -22,8 +22,8 @@ import type { Acknowledging } from '../network/server-adapter.ts'
 import { BusOutbox } from './bus-outbox.ts'
 import { ChangeLog, type AppendResult, type LoggedChange } from './change-log.ts'
 import { LOG_BATCH_DELAY_MS, LogStorage } from './log-storage.ts'
-import { canForward, createPeerState, decodeSyncMessage, forwardable, forwarded, generate, receive, type PeerState, type SyncMessage } from './peer-sync.ts'
-import { applyEffects, checkSegmentIngress, rememberAuthors } from './segment-ingress.ts'
+import { answer, canForward, createPeerState, decodeSyncMessage, forwardable, forwarded, generate, receive, type PeerState, type SyncMessage } from './peer-sync.ts'
+import { applyEffects, checkSegmentIngress, rememberAuthors, type SegmentEffects } from './segment-ingress.ts'
 import { foldLog, toUnload, type Segment } from './segment.ts'
 import { ServerChanges } from './server-change.ts'
 import type { RelayHubOptions } from './hub-options.ts'
@@ -118,24 +118,22 @@ export class RelayHub {
   /**
    * The same, settled once the message is checked and relayed. A message that brought new
    * changes is acknowledged later, once the registry has their hashes (`acknowledged`):
-   * the segment's other messages are relayed meanwhile, and their hashes join the same
-   * write (storage/write-batch.ts). The network adapter waits for it before the sender's
-   * next message (server-adapter.ts #relay).
+   * the sender's and the segment's next messages are relayed meanwhile, and their hashes
+   * join the same write (storage/write-batch.ts).
    */
   async relay(message: Message & { documentId: DocumentId; data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void, charge?: ChargeWork): Promise<Violation | undefined | Acknowledging> {
     const segment = await this.#open(message.documentId)
     const outcome = await this.#serial(segment, () => this.#receive(segment, message, user, peer, arrived, charge))
-    if (typeof outcome !== 'function') return outcome
-    // Outside the segment's queue: the segment's next message is relayed meanwhile.
-    const acknowledged = outcome()
+    if (outcome === undefined || !('acknowledged' in outcome)) return outcome
+    const { acknowledged } = outcome
     this.#finishing.add(acknowledged)
     const done = () => void this.#finishing.delete(acknowledged)
     acknowledged.then(done, done)
-    return { acknowledged }
+    return outcome
   }
 
-  /** A violation, or what remains once the message's registry writes are done (its acknowledgement). */
-  async #receive(segment: Segment, message: Message & { data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void, charge?: ChargeWork): Promise<Violation | undefined | (() => Promise<Violation | undefined>)> {
+  /** A violation, none, or an acknowledgement waiting for the message's registry writes. */
+  async #receive(segment: Segment, message: Message & { data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void, charge?: ChargeWork): Promise<Violation | undefined | Acknowledging> {
     const { registry } = this.#options
     let sync: SyncMessage
     try {
@@ -166,23 +164,47 @@ export class RelayHub {
     for (const hash of appended.dropped) segment.waiting.delete(hash)
     this.#interest(segment)
     this.#accepted(segment, appended.accepted, before, peer)
-    const answer = (): Violation | undefined => {
-      // A peer asking for a segment nobody has hears so, as from the repo; a peer syncing one
-      // we lack (we lost it, or it is new) is asked for its changes.
-      if (segment.log.size === 0 && message.type === 'request') this.#unavailable(segment.id, peer)
-      else this.#generate(segment, peer)
-      if (appended.rejected.length > 0) return { code: CloseCodes.FORBIDDEN, reason: `a change was refused: ${appended.rejected[0]!.message}` }
-      return undefined
-    }
-    if (!verdict?.fresh || verdict.effects.register) return answer()
-    // After the relay, before the acknowledgement: the actors bound (cached at once, so the
-    // next message sees them) and the hashes accepted, in a write shared with other messages.
-    const { effects } = verdict
+    const written = verdict?.fresh && !verdict.effects.register ? this.#written(segment, peer, verdict.effects) : undefined
+    // A peer asking for a segment nobody has hears so, as from the repo; a peer syncing one
+    // we lack (we lost it, or it is new) is asked for its changes.
+    if (segment.log.size === 0 && message.type === 'request') this.#unavailable(segment.id, peer)
+    else this.#generate(segment, peer)
+    const violation = appended.rejected.length > 0 ? { code: CloseCodes.FORBIDDEN, reason: `a change was refused: ${appended.rejected[0]!.message}` } : undefined
+    return written ? { acknowledged: written.then(() => violation) } : violation
+  }
+
+  /**
+   * After the relay, before the acknowledgement: the actors bound (cached at once, so the
+   * next message sees them) and the hashes accepted, in a write shared with other messages
+   * (storage/write-batch.ts). Until the peer's writes are done nothing goes to them on this
+   * segment; then one message answers every message they sent meanwhile (answering each
+   * as its write came back flooded a busy sender with stale answers, each of which it
+   * answered). Sent even where generate has nothing to say: a follow-up of theirs at our
+   * heads makes peer-sync.ts take them as answered, but their sync state still waits for
+   * our heads.
+   */
+  #written(segment: Segment, peer: PeerId, effects: SegmentEffects): Promise<void> {
+    const { registry } = this.#options
     const written = Promise.all([...effects.bind.map(actor => registry.bindActor(actor, effects.user)), registry.accept(effects.accept)])
-    return async () => {
-      await written
-      return answer()
+    segment.acknowledging.set(peer, (segment.acknowledging.get(peer) ?? 0) + 1)
+    const done = (ok: boolean): void => {
+      const waiting = (segment.acknowledging.get(peer) ?? 1) - 1
+      if (ok && waiting > 0) {
+        segment.acknowledging.set(peer, waiting)
+        return
+      }
+      segment.acknowledging.delete(peer)
+      const state = segment.peers.get(peer)
+      // A failed write closes the connection: nothing more for them.
+      if (ok && state) this.#sendGenerated(segment, peer, answer(segment.log, state))
     }
+    return written.then(
+      () => done(true),
+      (error: unknown) => {
+        done(false)
+        throw error
+      },
+    )
   }
 
   /** The heads of a segment the server holds, null when it holds none. */
@@ -245,6 +267,7 @@ export class RelayHub {
       }
       void this.#segments.get(id)?.then(segment => {
         segment.peers.delete(peer)
+        segment.acknowledging.delete(peer)
         this.#interest(segment)
       })
     }
@@ -285,7 +308,8 @@ export class RelayHub {
   #forward(segment: Segment, accepted: readonly LoggedChange[], before: readonly string[], origin: PeerId | undefined): void {
     const forward = forwardable(segment.log, accepted, before)
     for (const [peer, state] of segment.peers) {
-      if (peer === origin) continue
+      // A peer waiting for an acknowledgement gets this change with it (#written).
+      if (peer === origin || segment.acknowledging.has(peer)) continue
       if (canForward(state, forward)) {
         segment.peers.set(peer, forwarded(state, forward))
         this.#sendSync(segment.id, peer, forward.message)
@@ -391,8 +415,10 @@ export class RelayHub {
 
   #generate(segment: Segment, peer: PeerId): void {
     const state = segment.peers.get(peer)
-    if (!state) return
-    const next = generate(segment.log, state)
+    if (state && !segment.acknowledging.has(peer)) this.#sendGenerated(segment, peer, generate(segment.log, state))
+  }
+
+  #sendGenerated(segment: Segment, peer: PeerId, next: { state: PeerState; message: Uint8Array | null }): void {
     segment.peers.set(peer, next.state)
     if (next.message) this.#sendSync(segment.id, peer, next.message)
   }
@@ -435,7 +461,7 @@ export class RelayHub {
       const entry = await this.#options.registry.localEntry(documentId)
       if (entry?.type === 'segment') conversation = entry.conversation
     }
-    const segment: Segment = { id: documentId, log, state: folded?.state ?? null, peers: new Map(), waiting: new Map(), recent: new Map(), used: Date.now(), conversation, joined: undefined, tail: Promise.resolve() }
+    const segment: Segment = { id: documentId, log, state: folded?.state ?? null, peers: new Map(), waiting: new Map(), recent: new Map(), used: Date.now(), conversation, joined: undefined, tail: Promise.resolve(), acknowledging: new Map() }
     if (folded) rememberAuthors(segment.recent, folded.events)
     if (folded) this.#options.hooks.loaded?.(folded.state.conversation, documentId, folded.events)
     this.#unpark(segment)
@@ -472,7 +498,7 @@ export class RelayHub {
   async #unload(segment: Segment, park: boolean): Promise<void> {
     await this.#serial(segment, async () => {
       if (!park && segment.peers.size > 0) return
-      if (park && segment.waiting.size > 0) return
+      if (park && (segment.waiting.size > 0 || segment.acknowledging.size > 0)) return
       this.#segments.delete(segment.id)
       this.#serverChanges.forget(segment.id)
       if (park && segment.peers.size > 0) this.#parked.set(segment.id, { peers: segment.peers, joined: segment.joined })

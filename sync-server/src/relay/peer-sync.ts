@@ -185,6 +185,15 @@ export function generate(log: ChangeLog, state: PeerState): { state: PeerState; 
   }
 }
 
+/**
+ * Our next message for the peer even where `generate` has nothing to say: one answer to
+ * messages of theirs whose answers waited (hub.ts #written). It says our heads, so a peer
+ * whose follow-up at those heads was taken as answered (`receive`) learns we hold them.
+ */
+export function answer(log: ChangeLog, state: PeerState): { state: PeerState; message: Uint8Array | null } {
+  return generate(log, { ...state, lastSentHeads: EMPTY })
+}
+
 /** One message carrying newly accepted changes, shared by every peer that can take it. */
 export interface Forward {
   readonly message: Uint8Array

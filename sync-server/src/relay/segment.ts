@@ -28,6 +28,12 @@ export interface Segment {
   joined: string | undefined
   /** Messages for one segment are handled one after another. */
   tail: Promise<unknown>
+  /**
+   * Per peer, how many of their messages wait for registry writes before their
+   * acknowledgement: nothing is sent to them on this segment meanwhile, and one message
+   * built when the last is done answers them all (hub.ts #written).
+   */
+  readonly acknowledging: Map<PeerId, number>
 }
 
 /** A whole log checked from its first change: the segment's state and every event (access/segment-log-rules.ts). */
@@ -47,7 +53,7 @@ export function toUnload(loaded: readonly Segment[], loadedCount: number, now: n
   }
   for (const segment of byUse) {
     if (excess <= 0) break
-    if (segment.peers.size === 0 || segment.waiting.size > 0) continue
+    if (segment.peers.size === 0 || segment.waiting.size > 0 || segment.acknowledging.size > 0) continue
     excess--
     chosen.push({ segment, park: true })
   }

@@ -6,7 +6,7 @@
 import { next as A } from '@automerge/automerge'
 import { splitChunks } from '../../src/relay/change-chunk.ts'
 import { ChangeLog } from '../../src/relay/change-log.ts'
-import { canForward, createPeerState, forwardable, forwarded, generate, receive, type PeerState } from '../../src/relay/peer-sync.ts'
+import { answer, canForward, createPeerState, forwardable, forwarded, generate, receive, type PeerState } from '../../src/relay/peer-sync.ts'
 import { actorId, write, type Doc } from './histories.ts'
 
 export type Outgoing = { to: number; bytes: Uint8Array }[]
@@ -15,14 +15,26 @@ export interface Server {
   connect(client: number, staleSharedHeads: readonly string[] | null): Outgoing
   disconnect(client: number): void
   message(client: number, bytes: Uint8Array): Outgoing
+  /** The oldest registry write still out completes (the live relay's acknowledgements wait for them); null when none is out. */
+  written(): Outgoing | null
   heads(): readonly string[]
 }
 
+/**
+ * The relay as relay/hub.ts runs it. With `deferAcknowledgements`, a message that brought
+ * changes is answered only once its registry write completes (`written`), and nothing goes
+ * to its sender meanwhile; then one message (peer-sync `answer`) answers everything it sent.
+ */
 export class RelayServer implements Server {
   readonly log = new ChangeLog()
   readonly peers = new Map<number, PeerState>()
   forwards = 0
   generated = 0
+  /** Per client, registry writes still out; and the writes in the order they complete. */
+  readonly #acknowledging = new Map<number, number>()
+  readonly #writes: number[] = []
+
+  constructor(readonly deferAcknowledgements = false) {}
 
   connect(client: number, stale: readonly string[] | null): Outgoing {
     this.peers.set(client, createPeerState(stale ?? []))
@@ -31,6 +43,22 @@ export class RelayServer implements Server {
 
   disconnect(client: number): void {
     this.peers.delete(client)
+    this.#acknowledging.delete(client)
+  }
+
+  written(): Outgoing | null {
+    const client = this.#writes.shift()
+    if (client === undefined) return null
+    const waiting = this.#acknowledging.get(client)
+    if (waiting === undefined) return []
+    if (waiting > 1) {
+      this.#acknowledging.set(client, waiting - 1)
+      return []
+    }
+    this.#acknowledging.delete(client)
+    const { state, message } = answer(this.log, this.peers.get(client)!)
+    this.peers.set(client, state)
+    return message ? [{ to: client, bytes: message }] : []
   }
 
   message(client: number, bytes: Uint8Array): Outgoing {
@@ -43,7 +71,7 @@ export class RelayServer implements Server {
     if (result.appended.accepted.length > 0) {
       const forward = forwardable(this.log, result.appended.accepted, previousHeads)
       for (const [peer, peerState] of this.peers) {
-        if (peer === client) continue
+        if (peer === client || this.#acknowledging.has(peer)) continue
         if (canForward(peerState, forward)) {
           this.forwards++
           this.peers.set(peer, forwarded(peerState, forward))
@@ -52,6 +80,10 @@ export class RelayServer implements Server {
           out.push(...this.#generate(peer))
         }
       }
+    }
+    if (this.deferAcknowledgements && result.appended.accepted.length > 0) {
+      this.#acknowledging.set(client, (this.#acknowledging.get(client) ?? 0) + 1)
+      this.#writes.push(client)
     }
     out.push(...this.#generate(client))
     return out
@@ -62,6 +94,7 @@ export class RelayServer implements Server {
   }
 
   #generate(client: number): Outgoing {
+    if (this.#acknowledging.has(client)) return []
     const { state, message } = generate(this.log, this.peers.get(client)!)
     this.generated++
     this.peers.set(client, state)
@@ -83,6 +116,10 @@ export class AutomergeServer implements Server {
 
   disconnect(client: number): void {
     this.peers.delete(client)
+  }
+
+  written(): null {
+    return null
   }
 
   message(client: number, bytes: Uint8Array): Outgoing {
@@ -162,6 +199,7 @@ export type Action =
   | { kind: 'drop'; client: number; toServer: boolean }
   | { kind: 'disconnect'; client: number }
   | { kind: 'reconnect'; client: number; staleClient: boolean; staleServer: boolean }
+  | { kind: 'written' }
 
 /** Clients, a server and the messages between them, one queue per direction per client. */
 export class Network {
@@ -182,6 +220,7 @@ export class Network {
   }
 
   apply(action: Action): void {
+    if (action.kind === 'written') return this.#route(this.server.written() ?? [])
     const client = this.clients[action.client]!
     switch (action.kind) {
       case 'write': {
@@ -226,7 +265,13 @@ export class Network {
   settle(maxMessages = 20_000): boolean {
     for (let n = 0; n < maxMessages; n++) {
       const index = this.clients.findIndex((_, i) => this.toServer[i]!.length > 0 || this.toClient[i]!.length > 0)
-      if (index < 0) return true
+      if (index < 0) {
+        // Nothing in flight: the writes still out complete, one at a time.
+        const answers = this.server.written()
+        if (answers === null) return true
+        this.#route(answers)
+        continue
+      }
       const toServer = this.toServer[index]!.length > 0
       this.apply({ kind: 'deliver', client: index, toServer, duplicate: false })
     }
