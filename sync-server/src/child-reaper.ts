@@ -26,25 +26,43 @@ while read -r op target; do
 done
 for t in $live; do kill -KILL -- "$t" 2>/dev/null; done`
 
-let reaper: ChildProcess | undefined
-/** Kill targets (a PID, or minus a process group ID) of the children still running. */
-const live = new Set<number>()
+/**
+ * One reaper and one `exit` listener per process, however often this module is loaded: a
+ * test runner that runs many files in one process (vitest's single fork) evaluates it
+ * afresh for each file, and module-level state then added a reaper and an `exit` listener
+ * per file (Node's MaxListenersExceededWarning past ten). The state lives on `globalThis`.
+ */
+interface ReaperState {
+  readonly reaper: ChildProcess
+  /** Kill targets (a PID, or minus a process group ID) of the children still running. */
+  readonly live: Set<number>
+}
+
+const STATE = Symbol.for('@parley/sync-server child reaper')
+
+function state(): ReaperState {
+  const global = globalThis as { [STATE]?: ReaperState }
+  return (global[STATE] ??= startReaper())
+}
+
+function startReaper(): ReaperState {
+  // bash, not sh: dash's kill takes no `--`, so no process group.
+  const reaper = spawn('bash', ['-c', REAPER_SCRIPT, REAPER_NAME], { stdio: ['pipe', 'ignore', 'ignore'] })
+  // Neither the reaper nor its pipe keeps this process alive.
+  reaper.unref()
+  const stdin = reaper.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null
+  stdin?.unref?.()
+  reaper.stdin?.on('error', () => undefined)
+  reaper.on('error', () => undefined)
+  const live = new Set<number>()
+  process.once('exit', () => {
+    for (const target of live) killQuietly(target)
+  })
+  return { reaper, live }
+}
 
 function tell(line: string): void {
-  if (!reaper) {
-    // bash, not sh: dash's kill takes no `--`, so no process group.
-    reaper = spawn('bash', ['-c', REAPER_SCRIPT, REAPER_NAME], { stdio: ['pipe', 'ignore', 'ignore'] })
-    // Neither the reaper nor its pipe keeps this process alive.
-    reaper.unref()
-    const stdin = reaper.stdin as (NodeJS.WritableStream & { unref?: () => void }) | null
-    stdin?.unref?.()
-    reaper.stdin?.on('error', () => undefined)
-    reaper.on('error', () => undefined)
-    process.once('exit', () => {
-      for (const target of live) killQuietly(target)
-    })
-  }
-  reaper.stdin?.write(`${line}\n`)
+  state().reaper.stdin?.write(`${line}\n`)
 }
 
 function killQuietly(target: number): void {
@@ -63,6 +81,7 @@ export function reapOnExit<T extends ChildProcess>(child: T, options: { group?: 
   const pid = child.pid
   if (pid === undefined) return child // never started: its 'error' event says why
   const target = options.group ? -pid : pid
+  const { live } = state()
   live.add(target)
   tell(`+ ${target}`)
   child.once('exit', () => {
