@@ -151,6 +151,16 @@ export class Reader {
   prefixed(canonical = false): Uint8Array {
     return this.take(this.uleb(canonical))
   }
+
+  /** Steps over `length` bytes (`take` without the view: nothing allocated). */
+  skip(length: number): void {
+    if (length > this.remaining) throw new ChunkError('truncated field')
+    this.#offset += length
+  }
+
+  skipPrefixed(): void {
+    this.skip(this.uleb())
+  }
 }
 
 /** The bytes of `value` as unsigned LEB128. */
@@ -226,44 +236,47 @@ function spend(budget: DecodeBudget, bytes: number): void {
   if (budget.bytes < 0) throw new ChunkError('the changes hold too many bytes to decode', 'too-large')
 }
 
-/** How many values a column decodes to, without decoding them. */
+/** How many values a column decodes to, without decoding them (every message's changes pass here: no closures). */
 function columnRows(data: Uint8Array, type: number, maxRows: number, actions?: readonly number[]): number {
+  if (type === ColumnType.valueRaw) return 0
   const reader = new Reader(data)
   let rows = 0
-  const add = (n: number): void => {
-    rows += n
-    if (rows > maxRows) throw new ChunkError(`the changes decode to more than ${maxRows} rows`, 'too-large')
-  }
-  if (type === ColumnType.valueRaw) return 0
   if (type === ColumnType.boolean) {
     // Alternating run lengths of false and true.
-    while (reader.remaining > 0) add(reader.uleb())
+    while (reader.remaining > 0) rows = counted(rows, reader.uleb(), maxRows)
     return rows
-  }
-  const skipValue = (): void => {
-    if (type === ColumnType.delta) reader.sleb()
-    else if (type === ColumnType.string) reader.prefixed()
-    else if (!actions) reader.uleb()
-    else {
-      const action = reader.uleb()
-      if (!actions.includes(action)) throw new ChunkError(`ops of action ${ACTION_NAMES[action] ?? action} are not allowed`, 'forbidden')
-    }
   }
   // Run-length encoding: n > 0 repeats the next value n times, n < 0 is -n literal values, 0 is a run of nulls.
   while (reader.remaining > 0) {
     const n = reader.sleb()
     if (n > 0) {
-      add(n)
-      skipValue()
+      rows = counted(rows, n, maxRows)
+      skipValue(reader, type, actions)
     } else if (n < 0) {
       if (-n > reader.remaining) throw new ChunkError('literal run longer than its column')
-      add(-n)
-      for (let i = 0; i < -n; i++) skipValue()
+      rows = counted(rows, -n, maxRows)
+      for (let i = 0; i < -n; i++) skipValue(reader, type, actions)
     } else {
-      add(reader.uleb())
+      rows = counted(rows, reader.uleb(), maxRows)
     }
   }
   return rows
+}
+
+function counted(rows: number, more: number, maxRows: number): number {
+  if (rows + more > maxRows) throw new ChunkError(`the changes decode to more than ${maxRows} rows`, 'too-large')
+  return rows + more
+}
+
+/** Steps over one value of a column; an action column's value must be one of `actions`. */
+function skipValue(reader: Reader, type: number, actions: readonly number[] | undefined): void {
+  if (type === ColumnType.delta) reader.sleb()
+  else if (type === ColumnType.string) reader.skipPrefixed()
+  else if (!actions) reader.uleb()
+  else {
+    const action = reader.uleb()
+    if (!actions.includes(action)) throw new ChunkError(`ops of action ${ACTION_NAMES[action] ?? action} are not allowed`, 'forbidden')
+  }
 }
 
 /** The rows of the largest column in a block of columns laid out one after the other from `reader`. */
@@ -280,12 +293,12 @@ function measureColumns(reader: Reader, metas: ColumnMeta[], budget: DecodeBudge
 
 function measureChangeBody(body: Uint8Array, budget: DecodeBudget): number {
   const reader = new Reader(body)
-  reader.take(reader.count(32) * 32) // deps
-  reader.prefixed() // actor
+  reader.skip(reader.count(32) * 32) // deps
+  reader.skipPrefixed() // actor
   reader.uleb() // seq
   reader.uleb() // startOp
   reader.sleb() // time
-  reader.prefixed() // message
+  reader.skipPrefixed() // message
   const others = reader.count(1)
   for (let i = 0; i < others; i++) reader.prefixed()
   return measureColumns(reader, readColumnMetas(reader), budget)
@@ -295,7 +308,7 @@ function measureDocumentBody(body: Uint8Array, budget: DecodeBudget): number {
   const reader = new Reader(body)
   const actors = reader.count(1)
   for (let i = 0; i < actors; i++) reader.prefixed()
-  reader.take(reader.count(32) * 32) // heads
+  reader.skip(reader.count(32) * 32) // heads
   const changeColumns = readColumnMetas(reader)
   const opColumns = readColumnMetas(reader)
   const changes = measureColumns(reader, changeColumns, budget)

@@ -158,12 +158,12 @@ export function parseChangeChunk(bytes: Uint8Array): ChangeMeta {
   const deps: string[] = []
   for (let i = 0; i < depCount; i++) {
     const start = reader.offset
-    reader.take(HASH_BYTES)
+    reader.skip(HASH_BYTES)
     deps.push(toHex(data, start, start + HASH_BYTES))
   }
   const actorLength = reader.uleb()
   const actorStart = reader.offset
-  reader.take(actorLength)
+  reader.skip(actorLength)
   const actor = toHex(data, actorStart, actorStart + actorLength)
   const seq = reader.uleb()
   if (seq < 1) throw new ChangeChunkError('change seq must be at least 1')

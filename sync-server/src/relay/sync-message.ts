@@ -146,7 +146,7 @@ function readHashes(reader: Reader, hex: Buffer, counted: { hashes: number }, li
   counted.hashes += count
   if (counted.hashes > limits.hashes) throw new SyncMessageError(`sync message lists more than ${limits.hashes} hashes`, 'too-large')
   let at = reader.offset
-  reader.take(count * HASH_BYTES)
+  reader.skip(count * HASH_BYTES)
   const out = new Array<string>(count)
   for (let i = 0; i < count; i++, at += HASH_BYTES) out[i] = hex.toString('hex', at, at + HASH_BYTES)
   return out
@@ -167,7 +167,7 @@ function readBloom(bytes: Uint8Array, limits: SyncMessageLimits): Uint8Array {
     throw new SyncMessageError(`sync message has a Bloom filter with more than ${limits.bloomBitsPerEntry} bits per entry or ${limits.bloomProbes} probes`, 'too-large')
   }
   if (entries > limits.bloomEntries) throw new SyncMessageError(`sync message has a Bloom filter of more than ${limits.bloomEntries} entries`, 'too-large')
-  reader.take(Math.ceil((entries * bitsPerEntry) / 8))
+  reader.skip(Math.ceil((entries * bitsPerEntry) / 8))
   return entries === 0 ? bytes.subarray(0, 0) : bytes.subarray(0, reader.offset)
 }
 
