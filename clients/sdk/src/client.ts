@@ -134,8 +134,9 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     const resolved = resolveOptions(options)
     const user = tokenSubject(await tokenGetter(resolved.token)())
     const storage = await openStorage(resolved.storage)
-    const client = new ParleyClient(resolved, user, storage, await LocalState.load(storage.adapter))
-    client.#search = new SearchIndex(storage.adapter, client.#context, error => client.emit('error', searchError(error)))
+    // Memory storage: the device state and the search index live in memory only (storage.ts).
+    const client = new ParleyClient(resolved, user, storage, await LocalState.load(storage.adapter, storage.documents))
+    client.#search = new SearchIndex(storage.adapter, client.#context, error => client.emit('error', searchError(error)), storage.documents)
     await client.#openInbox()
     // Files: stored here, uploaded while online (attachments/, docs/attachments.md).
     const attachments = await Attachments.open(storage.adapter, { maxCacheBytes: resolved.maxFileCacheBytes, ...(resolved.server !== undefined && { endpoint: { base: httpBase(resolved.server), token: tokenGetter(resolved.token) } }) })

@@ -7,7 +7,9 @@
  * A send writes the outbox once (clock and pending together); a confirmation's removal is
  * written a moment later, or with the next send, so a conversation in use costs one write
  * per message, not three (each is an IndexedDB transaction in a browser). A removal lost
- * to a crash only makes the next start sync a document that was already in sync.
+ * to a crash only makes the next start sync a document that was already in sync. With
+ * memory storage nothing is written after the start: no later process reads that adapter
+ * (storage.ts), and the outbox cost each send a JSON encoding and a save (issue 15).
  */
 import type { StorageAdapterInterface } from '@automerge/automerge-repo/slim'
 import { randomId } from '@parley/core'
@@ -28,17 +30,20 @@ export class LocalState {
   readonly pending: Set<string>
   clockLast: number
   readonly #storage: StorageAdapterInterface
+  readonly #persist: boolean
   #removal: ReturnType<typeof setTimeout> | undefined
 
-  private constructor(storage: StorageAdapterInterface, state: { device: string; conversations: string[]; pending: string[]; clockLast: number }) {
+  private constructor(storage: StorageAdapterInterface, persist: boolean, state: { device: string; conversations: string[]; pending: string[]; clockLast: number }) {
     this.#storage = storage
+    this.#persist = persist
     this.device = state.device
     this.conversations = new Set(state.conversations)
     this.pending = new Set(state.pending)
     this.clockLast = state.clockLast
   }
 
-  static async load(storage: StorageAdapterInterface): Promise<LocalState> {
+  /** `persist: false`: the state lives in memory only once loaded (memory storage). */
+  static async load(storage: StorageAdapterInterface, persist = true): Promise<LocalState> {
     const read = async <T>(name: string, fallback: T): Promise<T> => {
       const bytes = await storage.load(['parley', name])
       return bytes ? (JSON.parse(decoder.decode(bytes)) as T) : fallback
@@ -50,7 +55,7 @@ export class LocalState {
     }
     // Before the outbox, the pending set and the clock had a key each.
     const outbox = await read<Outbox | undefined>('outbox', undefined)
-    return new LocalState(storage, {
+    return new LocalState(storage, persist, {
       device,
       conversations: await read<string[]>('conversations', []),
       pending: outbox?.pending ?? (await read<string[]>('pending', [])),
@@ -71,7 +76,7 @@ export class LocalState {
   }
 
   removePending(id: string): void {
-    if (!this.pending.delete(id) || this.#removal) return
+    if (!this.pending.delete(id) || this.#removal || !this.#persist) return
     this.#removal = setTimeout(() => void this.#writeOutbox(), REMOVAL_DELAY_MS)
     this.#removal.unref?.()
   }
@@ -88,6 +93,7 @@ export class LocalState {
   }
 
   #write(name: string, value: unknown): Promise<void> {
+    if (!this.#persist) return Promise.resolve()
     return this.#storage.save(['parley', name], encoder.encode(JSON.stringify(value)))
   }
 }

@@ -14,7 +14,9 @@ export interface OpenStorage extends ClosableStorage {
    * already holds every document it has in memory for as long as the client lives, and a
    * memory adapter dies with it, so nothing would ever read those bytes back; saving them
    * cost each change a save (and the growing document a compaction now and then: issue 15,
-   * item 5). The device's own state, the search index and files stay in `adapter`.
+   * item 5). For the same reason the device's own state is not written after the start,
+   * and the search index is kept in memory only (local-state.ts, search/search-index.ts);
+   * files stay in `adapter`, where this session reads them back.
    */
   documents: boolean
 }

@@ -29,7 +29,7 @@ export interface SearchStats {
   loadedAtStart: number
   /** Events parsed from segments since start (not counting the journal replay). */
   eventsIndexed: number
-  /** Bytes of the persisted index, as last written. */
+  /** Bytes of the persisted index, as last written (0 with memory storage, where it is not written). */
   bytes: number
   /** How long loading it took at start (ms). */
   loadMs: number
@@ -46,7 +46,8 @@ interface Loaded {
 }
 
 export class SearchIndex {
-  readonly #store: IndexStore
+  /** Undefined where nothing could read the index back (memory storage): then it lives in memory only. */
+  readonly #store: IndexStore | undefined
   readonly #context: Pick<ClientContext, 'limits' | 'recent'>
   /** Segments whose heads moved since they were indexed, with their newest document; indexed with the batch. */
   readonly #stale = new Map<string, { handle: Handle; doc: unknown }>()
@@ -65,10 +66,13 @@ export class SearchIndex {
   /**
    * Starts loading the stored index in the background: a client opens without waiting for
    * it (at 100,000 messages it takes seconds: benchmarks/RESULTS.md, "search"); `search`
-   * waits for it.
+   * waits for it. `persist: false` (memory storage, storage.ts): the adapter dies with the
+   * client and no later start reads it, so the index is neither loaded nor written there;
+   * writing it cost each batch a journal entry and every few hundred messages a shard
+   * serialized and gzipped, some 20 ms in which a message arriving waited (issue 15).
    */
-  constructor(storage: StorageAdapterInterface, context: Pick<ClientContext, 'limits' | 'recent'>, onError: (error: unknown) => void) {
-    this.#store = new IndexStore(storage)
+  constructor(storage: StorageAdapterInterface, context: Pick<ClientContext, 'limits' | 'recent'>, onError: (error: unknown) => void, persist = true) {
+    this.#store = persist ? new IndexStore(storage) : undefined
     this.#context = context
     this.#onError = onError
     this.#ready = this.#load()
@@ -77,7 +81,7 @@ export class SearchIndex {
 
   async #load(): Promise<void> {
     const start = performance.now()
-    const { meta, shards, batches } = await this.#store.load()
+    const { meta, shards, batches } = this.#store ? await this.#store.load() : { meta: undefined, shards: [], batches: [] }
     let index: MessageIndex
     let heads: Map<string, string[]>
     try {
@@ -126,10 +130,10 @@ export class SearchIndex {
     this.#eventsIndexed += events.length
     for (const event of events) {
       loaded.index.apply(conversation, event)
-      if (JOURNALED.has(event.type)) this.#batch.events.push([conversation, event])
+      if (this.#store && JOURNALED.has(event.type)) this.#batch.events.push([conversation, event])
     }
     loaded.heads.set(id, now)
-    this.#batchHeads.set(id, now)
+    if (this.#store) this.#batchHeads.set(id, now)
     this.#schedule()
   }
 
@@ -178,7 +182,7 @@ export class SearchIndex {
     await this.#ready
     this.#catchUpStale()
     const { index, loadedAtStart, loadMs } = this.#loaded!
-    return { documents: index.size, loadedAtStart, eventsIndexed: this.#eventsIndexed, bytes: this.#store.bytes, loadMs }
+    return { documents: index.size, loadedAtStart, eventsIndexed: this.#eventsIndexed, bytes: this.#store?.bytes ?? 0, loadMs }
   }
 
   #schedule(): void {
@@ -197,13 +201,14 @@ export class SearchIndex {
       this.#batch = { events: [], heads: [] }
       this.#batchHeads.clear()
       const { index, heads } = this.#loaded! // a batch holds events only once loaded
+      const store = this.#store! // nothing is batched without a store
       this.#writes = this.#writes.then(async () => {
-        if (!(await this.#store.append(batch))) return
+        if (!(await store.append(batch))) return
         // The shards are taken from memory, which may already hold a batch not yet
         // journaled: replaying that batch later changes nothing (message-index.ts).
         const changed = index.shards.flatMap((shard, i) => (shard.dirty ? [[i, shard.state()] as const] : []))
         for (const shard of index.shards) shard.dirty = false
-        await this.#store.write(changed as never, { shards: index.shards.length, heads: [...heads], ...index.meta() })
+        await store.write(changed as never, { shards: index.shards.length, heads: [...heads], ...index.meta() })
       }).catch(this.#onError)
     }
     return this.#writes
