@@ -10,7 +10,7 @@
  */
 import { SignJWT } from 'jose'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -23,6 +23,12 @@ import { QUICK } from './lib/args.ts'
 
 /** `--only parley` measures one system and writes nothing: for profiling runs. */
 const ONLY = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1] as SystemKey) : undefined
+/**
+ * BENCH_LATENCY_LOG=file writes one JSON line per message (index, send time in CLOCK_MONOTONIC
+ * ns, latency): with BENCH_PROFILE_DIR's profiles (V8 stamps samples with the same clock), the
+ * slow messages can be matched to what each process was doing (latency/slow-messages.ts).
+ */
+const LATENCY_LOG = process.env.BENCH_LATENCY_LOG
 const SECRET = 'benchmark-secret-not-for-production'
 const WORKER = fileURLToPath(new URL('./latency/worker.ts', import.meta.url))
 const MESSAGE_TIMEOUT_MS = 10_000
@@ -76,6 +82,7 @@ async function measure(key: SystemKey): Promise<Row> {
     await withTimeout(nextMessage(receiver, 'ready'), 'the receiver to open it', MESSAGE_TIMEOUT_MS)
 
     const latencies: number[] = []
+    const log: string[] = []
     let cpuStart = 0
     let splitStart = { user: 0, system: 0 }
     let framesStart: Frames | undefined
@@ -87,12 +94,14 @@ async function measure(key: SystemKey): Promise<Row> {
         clientsStart = [cpuSeconds(sender.pid!), cpuSeconds(receiver.pid!)]
         framesStart = await system.frames?.(port)
       }
-      const got = nextMessage<{ index: number; latencyMs: number }>(receiver, 'got')
+      const got = nextMessage<{ index: number; latencyMs: number; sent: string }>(receiver, 'got')
       sender.send({ type: 'send', index })
-      const { latencyMs } = await withTimeout(got, `message ${index}`, MESSAGE_TIMEOUT_MS)
+      const { latencyMs, sent } = await withTimeout(got, `message ${index}`, MESSAGE_TIMEOUT_MS)
       if (index >= warmup) latencies.push(latencyMs)
+      if (LATENCY_LOG) log.push(`${JSON.stringify({ index, sentNs: sent, latencyMs })}\n`)
     }
     const cpuMs = (cpuSeconds(server.pid!) - cpuStart) * 1000
+    if (LATENCY_LOG) await writeFile(LATENCY_LOG, log.join(''))
     const framesEnd = await system.frames?.(port)
     const splitEnd = cpuSplit(server.pid!)
     if (ONLY) process.stderr.write(`server CPU per message: ${(((splitEnd.user - splitStart.user) * 1000) / measured).toFixed(2)} ms user, ${(((splitEnd.system - splitStart.system) * 1000) / measured).toFixed(2)} ms system\n`)
