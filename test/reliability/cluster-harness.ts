@@ -109,8 +109,10 @@ export class FaultCluster {
     return Number.isNaN(value) ? 0 : value
   }
 
-  async http(node: ServerProcess, user: string, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
-    const response = await fetch(`http://127.0.0.1:${node.port}${path}`, { headers: { authorization: `Bearer ${await node.token(user)}` } })
+  /** A GET, or with `json` a POST of it, as `user`. */
+  async http(node: ServerProcess, user: string, path: string, json?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+    const headers = { authorization: `Bearer ${await node.token(user)}`, ...(json !== undefined && { 'content-type': 'application/json' }) }
+    const response = await fetch(`http://127.0.0.1:${node.port}${path}`, json === undefined ? { headers } : { method: 'POST', headers, body: JSON.stringify(json) })
     return { status: response.status, body: (await response.json().catch(() => ({}))) as Record<string, unknown> }
   }
 

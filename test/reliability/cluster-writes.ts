@@ -61,6 +61,18 @@ export class Writers {
     for (const writer of this.#writers) for (let i = 0; i < this.#ids.length; i++) await this.#send(writer, i, label)
   }
 
+  /**
+   * One message from `user` into conversation `index`, published over HTTP on `node`: a
+   * writer there, wherever the clients are connected.
+   */
+  async publish(cluster: FaultCluster, node: ServerProcess, user: string, index: number, label: string): Promise<void> {
+    const text = `${user} ${label} #${this.#counter++}`
+    const id = this.#ids[index]!
+    this.sent.get(id)!.add(text)
+    const { status, body } = await cluster.http(node, user, `/v1/conversations/${id}/messages`, { text })
+    if (status !== 201) throw new Error(`POST a message on node :${node.port}: HTTP ${status} ${JSON.stringify(body)}`)
+  }
+
   /** Waits (bounded) until every writer's copy of every conversation holds exactly what was sent. */
   async expectOnEveryReplica(): Promise<void> {
     for (const writer of this.#writers) {
