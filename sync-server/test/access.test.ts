@@ -6,7 +6,7 @@
 import type { DocHandle, DocumentId } from '@automerge/automerge-repo'
 import { addMember, addSegment, initHead, readHead, readSegmentEvents, scalar, setReadCursor, setTitle, type HeadDoc, type SegmentDoc } from '@parley/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startTestServer, type TestServer } from '../src/testing.ts'
+import { startTestServer, withTimeout, type TestServer } from '../src/testing.ts'
 import { next as Automerge } from '@automerge/automerge'
 import { appendMessage, createConversationDocs, findWhenSynced, RawClient, stockRepo, syncMessageWithAllChanges, until, type StockClient } from './helpers.ts'
 
@@ -188,7 +188,7 @@ describe('access control and author binding', () => {
     await untilStored(segment, doc => readSegmentEvents(doc).events.some(event => event.id === secret.id))
     // ...but not Bob, whose next write is refused.
     appendMessage(bobSegment, 'bob', 'still here?')
-    expect(await bob.closed).toEqual(refused(/not a member of this conversation/))
+    expect(await withTimeout(bob.closed, 20_000, "the server refusing Bob's write after his removal")).toEqual(refused(/not a member of this conversation/))
     expect(readSegmentEvents(bobSegment.doc()).events.map(event => event.id)).not.toContain(secret.id)
     expect(await stillOpen(alice)).toBe('open')
   })

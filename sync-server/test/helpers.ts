@@ -3,7 +3,7 @@ import { Repo, type AutomergeUrl, type DocHandle, type PeerId } from '@automerge
 import { appendEvent, initHead, initSegment, type HeadDoc, type MessageEvent, type SegmentDoc } from '@parley/core'
 import { WebSocketClientAdapter } from '@automerge/automerge-repo-network-websocket'
 import { WebSocket } from 'ws'
-import { RawClient, stopStockAdapter, type TestServer } from '../src/testing.ts'
+import { RawClient, stopStockAdapter, withTimeout, type TestServer } from '../src/testing.ts'
 
 export { RawClient } from '../src/testing.ts'
 
@@ -45,17 +45,21 @@ export function appendMessage(segment: DocHandle<SegmentDoc>, author: string, te
   return event
 }
 
-/** Resolves once the handle's document satisfies `predicate`. */
+/**
+ * Resolves once the handle's document satisfies `predicate`; bounded (20 s, a bound for a
+ * loaded machine, not a timing goal), so a wait that never ends names itself rather than
+ * running into the test's timeout.
+ */
 export function until<T>(handle: DocHandle<T>, predicate: (doc: T) => boolean): Promise<void> {
   if (predicate(handle.doc())) return Promise.resolve()
-  return new Promise(resolve => {
-    const listener = (): void => {
-      if (!predicate(handle.doc())) return
-      handle.off('change', listener)
-      resolve()
+  let listener = (): void => {}
+  const arrived = new Promise<void>(resolve => {
+    listener = (): void => {
+      if (predicate(handle.doc())) resolve()
     }
     handle.on('change', listener)
   })
+  return withTimeout(arrived, 20_000, `${handle.documentId} reaching the state waited for`).finally(() => handle.off('change', listener))
 }
 
 /**
@@ -80,7 +84,7 @@ export async function findWhenSynced<T>(client: StockClient, documentId: string)
   } finally {
     probe.socket.close()
   }
-  return client.repo.find<T>(documentId as AutomergeUrl)
+  return withTimeout(client.repo.find<T>(documentId as AutomergeUrl), 20_000, `${client.user}'s repo finding ${documentId}`)
 }
 
 /** A hand-built sync message carrying every change of `doc`, as a peer that knows nothing of the receiver would send. */
