@@ -1,7 +1,8 @@
 /**
  * Where the search index lives: in the replica's own storage adapter (LevelDB in Node,
- * IndexedDB in a browser, memory for memory storage), under `['parley-search', …]` keys
- * that automerge-repo never reads.
+ * IndexedDB in a browser, a custom adapter), under `['parley-search', …]` keys that
+ * automerge-repo never reads. Not with memory storage: nothing reads that adapter back,
+ * so the index stays in memory (search-index.ts).
  *
  * Each shard (shard.ts) is stored gzipped under its own key, with one small record
  * beside them (the heads of each indexed segment, edits waiting for their message,
