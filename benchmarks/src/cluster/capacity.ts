@@ -17,7 +17,10 @@
  *   preempted more and runs on cold caches, so its CPU time per message grows with the
  *   number of busy processes, not with anything it does. Beside the run with every node
  *   busy at once, each node is measured alone (its own conversations, the others idle),
- *   as a node with a core of its own runs; the targets read that figure.
+ *   as a node with a core of its own runs; the targets read that figure. The nodes take
+ *   turns round by round, so none sits idle for long: V8 drops the compiled code of a
+ *   process idle for about 8 s (its memory reducer's GCs flush bytecode), and a node
+ *   measured after waiting out the others' rounds paid for compiling it again.
  *
  * Sender and receiver are the fanout benchmark's lightweight Automerge peers
  * (fanout/automerge-peer.ts, in this process), so the load generator costs little next
@@ -151,16 +154,19 @@ export async function measureCapacity(nodes: Node[], plan: CapacityPlan, cluster
     if (nodes.length > 1) {
       // Node i's CPU over its own conversations' rounds, the others idle; divided by the
       // messages of the whole cluster, as above (its share of them is its conversations').
-      const own: number[] = []
+      // The nodes take turns, one round each: a node left idle for the others' 40 rounds
+      // (8 s and more) lost its compiled code to V8's idle-time GCs and spent its next
+      // rounds compiling again (the node measured last cost up to 2.2× the first; with
+      // --no-flush-bytecode, not), which a node with steady traffic never pays.
+      const own = nodes.map(() => 0)
       let seconds = 0
-      for (let node = 0; node < nodes.length; node++) {
-        const run = await cpuOver(
-          pairs.filter(pair => pair.node === node),
-          plan.measured,
-          `node ${node + 1} alone`,
-        )
-        own.push(run.cpu[node]!)
-        seconds += run.seconds
+      const owned = nodes.map((_, node) => pairs.filter(pair => pair.node === node))
+      for (let index = 0; index < plan.measured; index++) {
+        for (let node = 0; node < nodes.length; node++) {
+          const run = await cpuOver(owned[node]!, 1, `node ${node + 1} alone ${index}`)
+          own[node] = own[node]! + run.cpu[node]!
+          seconds += run.seconds
+        }
       }
       alone = figures(own, seconds, messages)
     }
