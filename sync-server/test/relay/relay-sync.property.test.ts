@@ -33,23 +33,31 @@ function start(network: Network): void {
   for (let client = 0; client < CLIENTS; client++) network.apply({ kind: 'reconnect', client, staleClient: false, staleServer: false })
 }
 
+/**
+ * Runs `actions`, heals, and checks every replica has the relay's heads, knows the relay
+ * holds them (what an acknowledgement tells it), and lost nothing; the log loads as the document.
+ */
+function expectConvergence(relay: RelayServer, actions: readonly Action[], stale: readonly boolean[]): void {
+  const network = new Network(relay, CLIENTS)
+  start(network)
+  for (const action of actions) network.apply(action)
+  expect(heal(network, stale)).toBe(true)
+  const heads = [...relay.heads()]
+  for (const client of network.clients) {
+    expect(A.getHeads(client.doc)).toEqual(heads)
+    expect([...(client.sync.theirHeads ?? [])].sort()).toEqual([...heads].sort())
+    for (const hash of client.authored) expect(relay.log.hasHash(hash)).toBe(true)
+  }
+  expect(relay.log.pendingCount).toBe(0)
+  expect(A.getHeads(A.load(relay.log.concat()))).toEqual(heads)
+}
+
+const staleArbitrary = fc.array(fc.boolean(), { minLength: CLIENTS, maxLength: CLIENTS })
+
 describe('relay sync with unmodified Automerge clients', () => {
   it('every replica converges to the relay heads, nothing written is lost, the log loads as the document', () => {
     fc.assert(
-      fc.property(fc.array(actionArbitrary, { maxLength: 120 }), fc.array(fc.boolean(), { minLength: CLIENTS, maxLength: CLIENTS }), (actions, stale) => {
-        const relay = new RelayServer()
-        const network = new Network(relay, CLIENTS)
-        start(network)
-        for (const action of actions) network.apply(action)
-        expect(heal(network, stale)).toBe(true)
-        const heads = [...relay.heads()]
-        for (const client of network.clients) {
-          expect(A.getHeads(client.doc)).toEqual(heads)
-          for (const hash of client.authored) expect(relay.log.hasHash(hash)).toBe(true)
-        }
-        expect(relay.log.pendingCount).toBe(0)
-        expect(A.getHeads(A.load(relay.log.concat()))).toEqual(heads)
-      }),
+      fc.property(fc.array(actionArbitrary, { maxLength: 120 }), staleArbitrary, (actions, stale) => expectConvergence(new RelayServer(), actions, stale)),
       { numRuns: RUNS ?? 60 },
     )
   }, LONG)
@@ -57,20 +65,7 @@ describe('relay sync with unmodified Automerge clients', () => {
   it('converges as well when acknowledgements wait for registry writes that complete later (the live relay, relay/hub.ts)', () => {
     const withWrites = fc.oneof({ weight: 6, arbitrary: actionArbitrary }, { weight: 2, arbitrary: fc.constant({ kind: 'written' as const }) })
     fc.assert(
-      fc.property(fc.array(withWrites, { maxLength: 120 }), fc.array(fc.boolean(), { minLength: CLIENTS, maxLength: CLIENTS }), (actions, stale) => {
-        const relay = new RelayServer(true)
-        const network = new Network(relay, CLIENTS)
-        start(network)
-        for (const action of actions) network.apply(action)
-        expect(heal(network, stale)).toBe(true)
-        const heads = [...relay.heads()]
-        for (const client of network.clients) {
-          expect(A.getHeads(client.doc)).toEqual(heads)
-          // Each one's sync state knows the relay holds those heads: what its acknowledgement tells it.
-          expect([...(client.sync.theirHeads ?? [])].sort()).toEqual([...heads].sort())
-          for (const hash of client.authored) expect(relay.log.hasHash(hash)).toBe(true)
-        }
-      }),
+      fc.property(fc.array(withWrites, { maxLength: 120 }), staleArbitrary, (actions, stale) => expectConvergence(new RelayServer(true), actions, stale)),
       { numRuns: RUNS ?? 60 },
     )
   }, LONG)
@@ -80,7 +75,7 @@ describe('relay sync with unmodified Automerge clients', () => {
     // writes and reconnects: the two servers see exactly the same client actions.
     const reliable = actionArbitrary.filter(action => action.kind !== 'drop' && !(action.kind === 'deliver' && action.duplicate))
     fc.assert(
-      fc.property(fc.array(reliable, { maxLength: 120 }), fc.array(fc.boolean(), { minLength: CLIENTS, maxLength: CLIENTS }), (actions, stale) => {
+      fc.property(fc.array(reliable, { maxLength: 120 }), staleArbitrary, (actions, stale) => {
         const runs = [new RelayServer(), new AutomergeServer()].map(server => {
           const network = new Network(server, CLIENTS)
           start(network)
