@@ -36,7 +36,7 @@ describe('files from the terminal', () => {
     const id = (await parley([...alice, 'create', '--member', 'bob'])).stdout.trim()
     const sent = await parley([...alice, 'send', id, '--file', photo])
     expect(sent.stderr).toContain('delivered to the server')
-    expect(sent.code).toBe(0)
+    expect(sent.code, sent.stderr).toBe(0)
     const messageId = sent.stdout.trim()
 
     const bob = await as('bob')
@@ -44,7 +44,7 @@ describe('files from the terminal', () => {
     expect(history.stdout).toContain(`alice: [file photo.png, ${PNG.byteLength} bytes, image/png]`)
     const saved = join(home, 'bob-photo.png')
     const downloaded = await parley([...bob, 'download', id, messageId, '--out', saved])
-    expect(downloaded.code).toBe(0)
+    expect(downloaded.code, downloaded.stderr).toBe(0)
     expect((await readFile(saved)).equals(PNG)).toBe(true)
 
     const mallory = await parley([...(await as('mallory')), 'download', id, messageId, '--out', join(home, 'stolen')])

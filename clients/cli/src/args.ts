@@ -79,14 +79,29 @@ function serverList(values: string[]): string[] {
   return values.flatMap(value => value.split(',')).map(url => url.trim()).filter(url => url !== '')
 }
 
+/**
+ * Message IDs are base64url, and one in 64 starts with '-', as a text may: parseArgs takes
+ * such a word for an unknown short option. Every word starting with one '-' but `-h` is a
+ * value here: hidden from parseArgs behind a placeholder, then given back.
+ */
+function shieldDashWords(argv: readonly string[]): { args: string[]; restore: (value: string) => string } {
+  const hidden: string[] = []
+  const args = argv.map(arg => (/^-[^-]/.test(arg) && arg !== '-h' ? `\u0000${hidden.push(arg) - 1}` : arg))
+  return { args, restore: value => (value.startsWith('\u0000') ? hidden[Number(value.slice(1))]! : value) }
+}
+
 export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv): Parsed {
+  const { args: shielded, restore } = shieldDashWords(argv)
   let parsed
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true })
+    parsed = parseArgs({ args: shielded, options: OPTIONS, allowPositionals: true, strict: true })
   } catch (error) {
     throw new UsageError((error as Error).message)
   }
-  const { values, positionals } = parsed
+  const values = Object.fromEntries(
+    Object.entries(parsed.values).map(([key, value]) => [key, typeof value === 'string' ? restore(value) : Array.isArray(value) ? value.map(restore) : value]),
+  ) as typeof parsed.values
+  const positionals = parsed.positionals.map(restore)
   const [name, ...args] = positionals
   if (name !== undefined && !(name in COMMANDS)) throw new UsageError(`unknown command ${name}`)
   const command = name as CommandName | undefined

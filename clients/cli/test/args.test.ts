@@ -7,6 +7,13 @@ describe('parseInvocation', () => {
     expect(parsed).toMatchObject({ help: false, command: 'create', title: 'T', members: ['bob', 'carol'], servers: ['ws://h:1'], token: 'jwt', data: '/d' })
   })
 
+  it('takes a message ID or text that starts with a dash as an argument, not as an option (base64url IDs may)', () => {
+    expect(parseInvocation(['download', 'conv', '-Ab3_x', '--out', '-file'], {})).toMatchObject({ command: 'download', args: ['conv', '-Ab3_x'], out: '-file' })
+    expect(parseInvocation(['send', 'conv', '-5 degrees'], {})).toMatchObject({ command: 'send', args: ['conv', '-5 degrees'] })
+    expect(parseInvocation(['send', '-h'], {})).toMatchObject({ help: true, command: 'send' })
+    expect(() => parseInvocation(['send', 'conv', 'hi', '--tokn', 'x'], {})).toThrow(UsageError)
+  })
+
   it('falls back to PARLEY_SERVER, PARLEY_TOKEN and PARLEY_DATA; flags win', () => {
     const env = { PARLEY_SERVER: 'ws://env:1', PARLEY_TOKEN: 'env-token', PARLEY_DATA: '/env' }
     expect(parseInvocation(['sync'], env)).toMatchObject({ servers: ['ws://env:1'], token: 'env-token', data: '/env' })
