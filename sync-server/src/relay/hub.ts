@@ -7,7 +7,8 @@
  * `relay`); the HTTP API writes segments through `changeAsServer`.
  *
  * Per message: decoded once, checked (segment-ingress.ts), appended, forwarded as one
- * shared message to the peers in sync, acknowledged to the sender; no Automerge document.
+ * shared message to the peers in sync, acknowledged to the sender (segment-peers.ts);
+ * no Automerge document.
  */
 import { next as A } from '@automerge/automerge'
 import type { DocumentId, Message, PeerId } from '@automerge/automerge-repo'
@@ -22,7 +23,8 @@ import type { Acknowledging } from '../network/server-adapter.ts'
 import { BusOutbox } from './bus-outbox.ts'
 import { ChangeLog, type AppendResult, type LoggedChange } from './change-log.ts'
 import { LOG_BATCH_DELAY_MS, LogStorage } from './log-storage.ts'
-import { answer, canForward, createPeerState, decodeSyncMessage, forwardable, forwarded, generate, receive, type PeerState, type SyncMessage } from './peer-sync.ts'
+import { createPeerState, decodeSyncMessage, receive, type PeerState, type SyncMessage } from './peer-sync.ts'
+import { SegmentPeers } from './segment-peers.ts'
 import { applyEffects, checkSegmentIngress, rememberAuthors, type SegmentEffects } from './segment-ingress.ts'
 import { foldLog, toUnload, type Segment } from './segment.ts'
 import { ServerChanges } from './server-change.ts'
@@ -45,6 +47,8 @@ export class RelayHub {
    * sync states stay here; the log is read back from storage when one of them is used again.
    */
   readonly #parked = new Map<string, { peers: Map<PeerId, PeerState>; joined: string | undefined }>()
+  /** What goes to each segment's peers (segment-peers.ts). */
+  readonly #peers: SegmentPeers
   /** The documents the server's own changes are made on (server-change.ts). */
   readonly #serverChanges = new ServerChanges(this.#actor)
   readonly #sweep: ReturnType<typeof setInterval>
@@ -57,6 +61,7 @@ export class RelayHub {
 
   constructor(options: RelayHubOptions) {
     this.#options = options
+    this.#peers = new SegmentPeers(options.send, options.peerId)
     this.#storage = new LogStorage(options.storage, {
       batchDelayMs: LOG_BATCH_DELAY_MS,
       onWriteError: error => options.log.error({ err: error }, 'could not write accepted changes; they stay queued and the write is retried'),
@@ -151,7 +156,7 @@ export class RelayHub {
       if (verdict.fresh) arrived?.()
     }
     // Reading: a new segment's creator may, once registered; otherwise the registry says.
-    if (!verdict?.fresh && !(await registry.mayRead(user, segment.id))) return this.#unavailable(segment.id, peer)
+    if (!verdict?.fresh && !(await registry.mayRead(user, segment.id))) return this.#peers.unavailable(segment.id, peer)
     if (verdict?.fresh && verdict.effects.register) await applyEffects(registry, segment.id, verdict.effects)
     const before = segment.log.heads()
     const { state, appended } = receive(segment.log, segment.peers.get(peer) ?? createPeerState(), sync)
@@ -167,8 +172,8 @@ export class RelayHub {
     const written = verdict?.fresh && !verdict.effects.register ? this.#written(segment, peer, verdict.effects) : undefined
     // A peer asking for a segment nobody has hears so, as from the repo; a peer syncing one
     // we lack (we lost it, or it is new) is asked for its changes.
-    if (segment.log.size === 0 && message.type === 'request') this.#unavailable(segment.id, peer)
-    else this.#generate(segment, peer)
+    if (segment.log.size === 0 && message.type === 'request') this.#peers.unavailable(segment.id, peer)
+    else this.#peers.generate(segment, peer)
     const violation = appended.rejected.length > 0 ? { code: CloseCodes.FORBIDDEN, reason: `a change was refused: ${appended.rejected[0]!.message}` } : undefined
     return written ? { acknowledged: written.then(() => violation) } : violation
   }
@@ -176,35 +181,12 @@ export class RelayHub {
   /**
    * After the relay, before the acknowledgement: the actors bound (cached at once, so the
    * next message sees them) and the hashes accepted, in a write shared with other messages
-   * (storage/write-batch.ts). Until the peer's writes are done nothing goes to them on this
-   * segment; then one message answers every message they sent meanwhile (answering each
-   * as its write came back flooded a busy sender with stale answers, each of which it
-   * answered). Sent even where generate has nothing to say: a follow-up of theirs at our
-   * heads makes peer-sync.ts take them as answered, but their sync state still waits for
-   * our heads.
+   * (storage/write-batch.ts); the peer hears from us again once it is done (segment-peers.ts).
    */
   #written(segment: Segment, peer: PeerId, effects: SegmentEffects): Promise<void> {
     const { registry } = this.#options
     const written = Promise.all([...effects.bind.map(actor => registry.bindActor(actor, effects.user)), registry.accept(effects.accept)])
-    segment.acknowledging.set(peer, (segment.acknowledging.get(peer) ?? 0) + 1)
-    const done = (ok: boolean): void => {
-      const waiting = (segment.acknowledging.get(peer) ?? 1) - 1
-      if (ok && waiting > 0) {
-        segment.acknowledging.set(peer, waiting)
-        return
-      }
-      segment.acknowledging.delete(peer)
-      const state = segment.peers.get(peer)
-      // A failed write closes the connection: nothing more for them.
-      if (ok && state) this.#sendGenerated(segment, peer, answer(segment.log, state))
-    }
-    return written.then(
-      () => done(true),
-      (error: unknown) => {
-        done(false)
-        throw error
-      },
-    )
+    return this.#peers.acknowledgeAfter(segment, peer, written)
   }
 
   /** The heads of a segment the server holds, null when it holds none. */
@@ -287,7 +269,7 @@ export class RelayHub {
   #accepted(segment: Segment, accepted: readonly LoggedChange[], before: readonly string[], origin: PeerId | undefined): void {
     if (accepted.length === 0) return
     this.#storage.enqueue(segment.id, accepted)
-    this.#forward(segment, accepted, before, origin)
+    this.#peers.forward(segment, accepted, before, origin)
     this.#own(segment, accepted)
   }
 
@@ -302,19 +284,6 @@ export class RelayHub {
     const recorded = events.length > 0 && segment.state ? this.#options.hooks.accepted?.(segment.state.conversation, segment.id, events) : undefined
     const conversation = segment.conversation ?? segment.state?.conversation
     if (conversation !== undefined) this.#outbox?.publish({ conversation, segment: segment.id, changes: accepted.map(change => change.bytes), recorded: Promise.resolve(recorded) })
-  }
-
-  /** Sends newly appended changes to the segment's peers (but their origin): one shared message to those in sync. */
-  #forward(segment: Segment, accepted: readonly LoggedChange[], before: readonly string[], origin: PeerId | undefined): void {
-    const forward = forwardable(segment.log, accepted, before)
-    for (const [peer, state] of segment.peers) {
-      // A peer waiting for an acknowledgement gets this change with it (#written).
-      if (peer === origin || segment.acknowledging.has(peer)) continue
-      if (canForward(state, forward)) {
-        segment.peers.set(peer, forwarded(state, forward))
-        this.#sendSync(segment.id, peer, forward.message)
-      } else this.#generate(segment, peer)
-    }
   }
 
   /** Joins the segment's conversation on the bus when its first peer here arrives; leaves when the last goes. */
@@ -387,7 +356,7 @@ export class RelayHub {
     const appended = segment.log.append(changes)
     for (const hash of appended.dropped) segment.waiting.delete(hash)
     if (appended.accepted.length === 0) return appended
-    this.#forward(segment, appended.accepted, before, undefined)
+    this.#peers.forward(segment, appended.accepted, before, undefined)
     const own = appended.accepted.filter(change => segment.waiting.has(change.hash))
     const heard = own.length === 0 ? appended.accepted : appended.accepted.filter(change => !segment.waiting.has(change.hash))
     let events: ParleyEvent[] = []
@@ -411,25 +380,6 @@ export class RelayHub {
     }
     this.#interest(segment)
     return appended
-  }
-
-  #generate(segment: Segment, peer: PeerId): void {
-    const state = segment.peers.get(peer)
-    if (state && !segment.acknowledging.has(peer)) this.#sendGenerated(segment, peer, generate(segment.log, state))
-  }
-
-  #sendGenerated(segment: Segment, peer: PeerId, next: { state: PeerState; message: Uint8Array | null }): void {
-    segment.peers.set(peer, next.state)
-    if (next.message) this.#sendSync(segment.id, peer, next.message)
-  }
-
-  #sendSync(documentId: string, targetId: PeerId, data: Uint8Array): void {
-    this.#options.send({ type: 'sync', senderId: this.#options.peerId(), targetId, documentId: documentId as DocumentId, data })
-  }
-
-  #unavailable(documentId: string, targetId: PeerId): undefined {
-    this.#options.send({ type: 'doc-unavailable', senderId: this.#options.peerId(), targetId, documentId: documentId as DocumentId })
-    return undefined
   }
 
   #track(segment: Segment, peer: PeerId, state: PeerState): void {
@@ -475,7 +425,7 @@ export class RelayHub {
     this.#parked.delete(segment.id)
     for (const [peer, state] of parked.peers) segment.peers.set(peer, state)
     segment.joined = parked.joined
-    for (const peer of parked.peers.keys()) this.#generate(segment, peer)
+    for (const peer of parked.peers.keys()) this.#peers.generate(segment, peer)
   }
 
   #serial<T>(segment: Segment, task: () => Promise<T>): Promise<T> {

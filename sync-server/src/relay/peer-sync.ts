@@ -187,7 +187,7 @@ export function generate(log: ChangeLog, state: PeerState): { state: PeerState; 
 
 /**
  * Our next message for the peer even where `generate` has nothing to say: one answer to
- * messages of theirs whose answers waited (hub.ts #written). It says our heads, so a peer
+ * messages of theirs whose answers waited (segment-peers.ts `acknowledgeAfter`). It says our heads, so a peer
  * whose follow-up at those heads was taken as answered (`receive`) learns we hold them.
  */
 export function answer(log: ChangeLog, state: PeerState): { state: PeerState; message: Uint8Array | null } {

@@ -31,7 +31,7 @@ export interface Segment {
   /**
    * Per peer, how many of their messages wait for registry writes before their
    * acknowledgement: nothing is sent to them on this segment meanwhile, and one message
-   * built when the last is done answers them all (hub.ts #written).
+   * built when the last is done answers them all (segment-peers.ts).
    */
   readonly acknowledging: Map<PeerId, number>
 }
