@@ -1,5 +1,6 @@
 import { ATTACHMENT_FIELDS, checkAttachment } from './attachments.ts'
 import { CoreErrorCodes, ParleyError } from './errors.ts'
+import { utf8Length } from './utf8.ts'
 import { EVENT_TYPES, MODERATION_DECISIONS, ROLES, type EventType, type ModerationDecision, type ParleyEvent, type Role } from './events.ts'
 
 export interface Limits {
@@ -43,7 +44,6 @@ const COMMON = ['id', 'type', 'author', 'device', 'at']
 const PRIORITIES = ['high', 'normal', 'low']
 /** A moderation reason is a short sentence for the author and operators, not a document. */
 export const MAX_REASON_BYTES = 512
-const encoder = new TextEncoder()
 
 function invalid(message: string): never {
   throw new ParleyError(CoreErrorCodes.INVALID_EVENT, message)
@@ -58,7 +58,7 @@ function checkId(event: Record<string, unknown>, field: string, limits: Limits):
 function checkText(event: Record<string, unknown>, field: string, maxBytes: number, code: string): void {
   const value = event[field]
   if (typeof value !== 'string') invalid(`${field} must be a string`)
-  const bytes = encoder.encode(value).byteLength
+  const bytes = utf8Length(value)
   if (bytes > maxBytes) throw new ParleyError(code, `${field} is ${bytes} bytes; the limit is ${maxBytes}`)
 }
 
