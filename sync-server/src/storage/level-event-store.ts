@@ -19,6 +19,21 @@
  * read per mark, and its `last`), and those are claimable at once, nobody else can be
  * numbering them. A conversation with no events waiting costs no memory and no read.
  *
+ * Bounded: at most `maxWaitingInMemory` (default 100,000) waiting events are held in memory
+ * (seq → since), over all conversations, so a consumer that keeps failing (the broker or
+ * PostgreSQL away for hours) or a start after one does not grow the server with every event
+ * numbered meanwhile. Nothing is dropped: the mark on disk still lists every event after
+ * `upTo`, so each conversation holds its waiting events up to `heldTo` and the rest (after
+ * it, up to `last`, outside gaps) wait on disk only. A conversation with some on disk only
+ * holds none of its later ones (in order), and its mark is never raised past the first of
+ * them; as memory frees, the look for events left over (`claimUnnotified`) takes them in
+ * again, dated the last time the conversation numbered past the bound (0 after a start), so
+ * none is handed over before its grace period. An event past `heldTo` whose notification is
+ * done in order (the next one waiting) is taken off at no cost; one done out of order is
+ * forgotten and handed over again later, which consumers allow (at least once:
+ * events/notifications.ts). One record per conversation with events waiting stays in
+ * memory (`#marked`): the bound is on events, not on conversations.
+ *
  * Numbered without `notify` (no webhooks, Web Push, moderation or publishing configured),
  * events are never handed over, as PostgreSQL never lists them. A conversation with no mark
  * needs nothing for that; one whose events still wait (left by an earlier run with them on)
@@ -35,6 +50,8 @@ const pad = (seq: number): string => String(seq).padStart(SEQ_DIGITS, '0')
 const markKey = (conversationId: string): string => `u:${conversationId}`
 /** Marks with nothing waiting (written before marks were deleted) deleted per batch when read at start. */
 const STALE_MARKS_PER_BATCH = 1000
+/** Waiting events held in memory (over all conversations) unless the constructor says otherwise. */
+export const MAX_WAITING_IN_MEMORY = 100_000
 
 /** Inclusive ranges of seqs, ascending. */
 type Gaps = [from: number, to: number][]
@@ -50,7 +67,18 @@ interface NotifiedMark {
 interface Marked {
   upTo: number
   gaps: Gaps
+  /** The waiting events up to `heldTo` (ascending); those after it, up to `last` and outside `gaps`, wait on disk only. */
   waiting: Map<number, number>
+  heldTo: number
+  /** The conversation's highest number (as `last:` says once its batch is written). */
+  last: number
+  /** When the conversation last numbered an event past the bound (0: found at start): what those get as `since` when taken in. */
+  overflowSince: number
+}
+
+export interface LevelEventStoreOptions {
+  /** Waiting events held in memory over all conversations; the rest wait on disk only (default MAX_WAITING_IN_MEMORY). */
+  readonly maxWaitingInMemory?: number
 }
 
 const markEntry = (conversationId: string, upTo: number, gaps: Gaps): { key: string; value: NotifiedMark } => ({
@@ -68,9 +96,22 @@ export class LevelEventStore implements EventStore {
   #marksRead: Promise<void> | undefined
   /** Marks being deleted: a numbering that writes the conversation's mark again waits for the delete to land first. */
   readonly #deleting = new Map<string, Promise<void>>()
+  readonly #maxHeld: number
+  /** Entries of every `waiting` map. */
+  #held = 0
+  /** Conversations with waiting events past `heldTo` (taken in as memory frees). */
+  readonly #overflowing = new Set<string>()
 
-  constructor(db: JsonDatabase) {
+  constructor(db: JsonDatabase, options: LevelEventStoreOptions = {}) {
+    const max = options.maxWaitingInMemory ?? MAX_WAITING_IN_MEMORY
+    if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`maxWaitingInMemory must be a positive integer, got ${String(max)}`)
     this.#db = db
+    this.#maxHeld = max
+  }
+
+  /** Waiting events held in memory (at most `maxWaitingInMemory`). */
+  get waitingInMemory(): number {
+    return this.#held
   }
 
   async append(conversationId: string, events: readonly ParleyEvent[], options: { notify?: boolean } = {}): Promise<{ all: SequencedEvent[]; fresh: SequencedEvent[] }> {
@@ -97,16 +138,28 @@ export class LevelEventStore implements EventStore {
     // From here to the batch nothing is awaited but a delete of this conversation's mark under way.
     while (this.#deleting.has(conversationId)) await this.#deleting.get(conversationId)
     let marked = this.#marked.get(conversationId)
-    const had = marked
-    const gaps = marked?.gaps
+    const had = marked && { ...marked }
+    let overflowed = false
     if (options.notify) {
       if (!marked) {
-        this.#marked.set(conversationId, (marked = { upTo: fresh[0]!.seq - 1, gaps: [], waiting: new Map() }))
+        const upTo = fresh[0]!.seq - 1
+        this.#marked.set(conversationId, (marked = { upTo, gaps: [], waiting: new Map(), heldTo: upTo, last: upTo, overflowSince: 0 }))
         batch.push(markEntry(conversationId, marked.upTo, marked.gaps))
       }
       // Waiting before the batch is written: a flush meanwhile keeps the mark below them.
+      // Held in order: none once one of the conversation's waits on disk only.
       const now = Date.now()
-      for (const { seq } of fresh) marked.waiting.set(seq, now)
+      overflowed = nextWaiting(marked.gaps, marked.heldTo) <= marked.last
+      for (const { seq } of fresh) {
+        if (overflowed || this.#held >= this.#maxHeld) {
+          overflowed = true
+          continue
+        }
+        marked.waiting.set(seq, now)
+        marked.heldTo = seq
+        this.#held++
+      }
+      if (overflowed) marked.overflowSince = now
     } else if (marked) {
       marked.gaps = withGap(marked.gaps, fresh[0]!.seq, last)
       batch.push(markEntry(conversationId, marked.upTo, marked.gaps))
@@ -114,18 +167,22 @@ export class LevelEventStore implements EventStore {
     try {
       await this.#db.batch(batch)
     } catch (error) {
-      if (options.notify) for (const { seq } of fresh) marked!.waiting.delete(seq)
-      if (had) this.#marked.set(conversationId, had)
+      if (options.notify) for (const { seq } of fresh) if (marked!.waiting.delete(seq)) this.#held--
+      // (Not below a mark a flush raised meanwhile.)
+      if (had) this.#marked.set(conversationId, Object.assign(marked!, { gaps: had.gaps, heldTo: Math.max(had.heldTo, marked!.upTo), overflowSince: had.overflowSince }))
       else this.#marked.delete(conversationId)
-      if (had && gaps) had.gaps = gaps
       throw error
     }
     this.#last.set(conversationId, last)
+    if (marked) marked.last = last
+    // Only once the numbers are written: a look meanwhile takes in none of them.
+    if (overflowed) this.#overflowing.add(conversationId)
     return { all, fresh }
   }
 
   async claimUnnotified(graceMs: number, limit: number): Promise<UnnotifiedEvent[]> {
     await this.#readMarks()
+    this.#takeIn()
     const now = Date.now()
     const due: { conversationId: string; seq: number }[] = []
     for (const [conversationId, { waiting }] of this.#marked) {
@@ -149,27 +206,30 @@ export class LevelEventStore implements EventStore {
     if (events.length === 0) return
     await this.#readMarks()
     const touched = new Set<string>()
-    for (const { conversationId, seq } of events) {
+    // In order, so that events past `heldTo` done in order are taken off.
+    for (const { conversationId, seq } of [...events].sort((a, b) => a.seq - b.seq)) {
       const marked = this.#marked.get(conversationId)
       if (!marked) continue
-      marked.waiting.delete(seq)
+      if (marked.waiting.delete(seq)) this.#held--
+      else if (seq > marked.heldTo && seq === nextWaiting(marked.gaps, marked.heldTo)) marked.heldTo = seq
       touched.add(conversationId)
     }
-    for (const conversationId of touched) await this.lastSeq(conversationId)
-    // Each mark up to the first event still waiting; deleted when none waits.
+    // Each mark up to the first event still waiting (held or on disk only); deleted when none waits.
     const batch: Op[] = []
     const raised: { marked: Marked; upTo: number; gaps: Gaps }[] = []
     const deleted: [string, Marked][] = []
     for (const conversationId of touched) {
       const marked = this.#marked.get(conversationId)
       if (!marked) continue
-      if (marked.waiting.size === 0) {
+      const firstOnDisk = nextWaiting(marked.gaps, marked.heldTo)
+      if (marked.waiting.size === 0 && firstOnDisk > marked.last) {
         this.#marked.delete(conversationId)
+        this.#overflowing.delete(conversationId)
         deleted.push([conversationId, marked])
         batch.push({ key: markKey(conversationId), del: true })
         continue
       }
-      let upTo = this.#last.get(conversationId) ?? 0
+      let upTo = Math.min(marked.last, firstOnDisk - 1)
       for (const seq of marked.waiting.keys()) upTo = Math.min(upTo, seq - 1)
       if (upTo <= marked.upTo) continue
       const gaps = marked.gaps.filter(([, to]) => to > upTo).map(([from, to]): [number, number] => [Math.max(from, upTo + 1), to])
@@ -183,6 +243,8 @@ export class LevelEventStore implements EventStore {
           if (upTo <= marked.upTo) continue
           marked.upTo = upTo
           marked.gaps = gaps
+          // Nothing up to the mark waits (the gaps it passed are gone with it).
+          marked.heldTo = Math.max(marked.heldTo, upTo)
         }
       },
       error => {
@@ -210,15 +272,11 @@ export class LevelEventStore implements EventStore {
       let stale: Op[] = []
       for await (const { conversationId, upTo, gaps = [] } of this.#db.values<NotifiedMark>({ gte: 'u:', lt: 'u;' })) {
         const last = (await this.#db.get<number>(`last:${conversationId}`)) ?? 0
-        const waiting = new Map<number, number>()
-        let seq = upTo + 1
-        for (const [from, to] of gaps) {
-          for (; seq < from && seq <= last; seq++) waiting.set(seq, 0)
-          seq = Math.max(seq, to + 1)
-        }
-        for (; seq <= last; seq++) waiting.set(seq, 0)
-        if (waiting.size > 0) {
-          this.#marked.set(conversationId, { upTo, gaps, waiting })
+        if (nextWaiting(gaps, upTo) <= last) {
+          const marked: Marked = { upTo, gaps, waiting: new Map(), heldTo: upTo, last, overflowSince: 0 }
+          this.#marked.set(conversationId, marked)
+          this.#overflowing.add(conversationId)
+          this.#takeIn(conversationId)
           continue
         }
         stale.push({ key: markKey(conversationId), del: true })
@@ -232,8 +290,29 @@ export class LevelEventStore implements EventStore {
     this.#marksRead.catch(() => {
       this.#marksRead = undefined
       this.#marked.clear()
+      this.#overflowing.clear()
+      this.#held = 0
     })
     return this.#marksRead
+  }
+
+  /** Holds waiting events of conversations with some on disk only (of `only`, or of each in turn), in order, while the bound allows. */
+  #takeIn(only?: string): void {
+    for (const conversationId of only === undefined ? this.#overflowing : [only]) {
+      const marked = this.#marked.get(conversationId)
+      if (!marked) {
+        this.#overflowing.delete(conversationId)
+        continue
+      }
+      let seq = nextWaiting(marked.gaps, marked.heldTo)
+      for (; seq <= marked.last && this.#held < this.#maxHeld; seq = nextWaiting(marked.gaps, seq)) {
+        marked.waiting.set(seq, marked.overflowSince)
+        marked.heldTo = seq
+        this.#held++
+      }
+      if (seq > marked.last) this.#overflowing.delete(conversationId)
+      if (this.#held >= this.#maxHeld) return
+    }
   }
 
   async lastSeq(conversationId: string): Promise<number> {
@@ -265,6 +344,13 @@ export class LevelEventStore implements EventStore {
     // Its mark, if any, stays: it is in memory only while events wait.
     this.#last.delete(conversationId)
   }
+}
+
+/** The first seq after `after` outside `gaps` (ascending, disjoint): the next that waits, if numbered. */
+function nextWaiting(gaps: Gaps, after: number): number {
+  let seq = after + 1
+  for (const [from, to] of gaps) if (seq >= from && seq <= to) seq = to + 1
+  return seq
 }
 
 /** `gaps` with from…to added (joined to the last range when it follows it). */

@@ -8,7 +8,8 @@
  * events still waiting. What waited before such a run is still handed over after it.
  *
  * LevelDB keeps a mark only while events wait, so a start reads the marks of the
- * conversations with events waiting, not of every conversation ever numbered.
+ * conversations with events waiting, not of every conversation ever numbered; and it holds
+ * at most `maxWaitingInMemory` waiting events in memory, the rest waiting on disk only.
  */
 import type { ParleyEvent } from '@parley/core'
 import { Level } from 'level'
@@ -17,7 +18,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { JsonDatabase } from '../../src/storage/json-database.ts'
-import { LevelEventStore } from '../../src/storage/level-event-store.ts'
+import { LevelEventStore, type LevelEventStoreOptions } from '../../src/storage/level-event-store.ts'
 import { openDatabases, type Databases } from '../../src/storage/databases.ts'
 import { ResilientDatabase, type ReopenableLevel } from '../../src/storage/resilient-database.ts'
 import { createTestDatabase } from '../../src/testing.ts'
@@ -77,7 +78,7 @@ describe.each(BACKENDS)('a run with no consumer configured, on %s', backend => {
 })
 
 /** A LevelDB event store whose reads are counted, on `dir`. */
-async function levelStore(dir: string) {
+async function levelStore(dir: string, options: LevelEventStoreOptions = {}) {
   const level = new Level<string, Uint8Array>(dir, { valueEncoding: 'view' })
   await level.open()
   const reads = { lasts: 0, marks: 0 }
@@ -99,7 +100,7 @@ async function levelStore(dir: string) {
     for await (const key of level.keys({ gte: 'u:', lt: 'u;' })) keys.push(key)
     return keys
   }
-  return { store: new LevelEventStore(db), db, reads, markKeys, close: () => level.close() }
+  return { store: new LevelEventStore(db, options), db, reads, markKeys, close: () => level.close() }
 }
 
 describe('LevelDB: marks only while events wait', () => {
@@ -137,5 +138,84 @@ describe('LevelDB: marks only while events wait', () => {
     expect((await second.store.claimUnnotified(0, 100)).map(({ conversationId, seq }) => `${conversationId}:${seq}`)).toEqual(['behind:1'])
     expect(await second.markKeys()).toEqual(['u:behind'])
     await second.close()
+  })
+})
+
+describe('LevelDB: waiting events held in memory are bounded', () => {
+  const ids = (prefix: string, from: number, to: number): ParleyEvent[] => Array.from({ length: to - from + 1 }, (_, i) => message(`${prefix}${from + i}`))
+  const levelDir = async (): Promise<string> => {
+    const dir = await mkdtemp(join(tmpdir(), 'parley-marks-bound-'))
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    return dir
+  }
+  /** Claims (no grace period) and takes off until nothing is left; every claim's size and what memory held after it. */
+  const drain = async (store: LevelEventStore): Promise<{ handed: string[]; held: number[] }> => {
+    const handed: string[] = []
+    const held: number[] = []
+    for (let looks = 0; looks < 100; looks++) {
+      const events = await store.claimUnnotified(0, 1000)
+      held.push(store.waitingInMemory)
+      if (events.length === 0) break
+      handed.push(...events.map(({ conversationId, seq }) => `${conversationId}:${seq}`))
+      await store.notified(events)
+    }
+    return { handed, held }
+  }
+
+  it('holds at most the bound while a consumer fails, and hands every waiting event over once memory frees', async () => {
+    const dir = await levelDir()
+    const level = await levelStore(dir, { maxWaitingInMemory: 10 })
+    for (let i = 1; i <= 30; i += 5) await level.store.append('a', ids('a', i, i + 4), { notify: true })
+    await level.store.append('b', ids('b', 1, 5), { notify: true })
+    // A run without consumers in between: a gap in a's mark, past what memory holds.
+    await level.store.append('a', ids('a', 31, 33))
+    await level.store.append('a', ids('a', 34, 35), { notify: true })
+    expect(level.store.waitingInMemory).toBe(10)
+    const { handed, held } = await drain(level.store)
+    expect(Math.max(...held)).toBe(10)
+    const expected = [...Array.from({ length: 30 }, (_, i) => `a:${i + 1}`), 'a:34', 'a:35', ...Array.from({ length: 5 }, (_, i) => `b:${i + 1}`)]
+    expect(handed.toSorted()).toEqual(expected.toSorted())
+    expect(level.store.waitingInMemory).toBe(0)
+    expect(await level.markKeys()).toEqual([])
+    await level.close()
+  })
+
+  it('reads at most the bound at a start, and the rest, from disk, as memory frees', async () => {
+    const dir = await levelDir()
+    const first = await levelStore(dir)
+    await first.store.append('a', ids('a', 1, 25), { notify: true })
+    await first.store.append('b', ids('b', 1, 3), { notify: true })
+    await first.close()
+
+    const second = await levelStore(dir, { maxWaitingInMemory: 10 })
+    const firstLook = await second.store.claimUnnotified(0, 1000)
+    expect(second.store.waitingInMemory).toBe(10)
+    expect(firstLook.map(({ conversationId, seq }) => `${conversationId}:${seq}`)).toEqual(Array.from({ length: 10 }, (_, i) => `a:${i + 1}`))
+    // Stopped here: the mark is not raised past what waits on disk only.
+    await second.store.notified(firstLook)
+    await second.close()
+
+    const third = await levelStore(dir, { maxWaitingInMemory: 10 })
+    const { handed, held } = await drain(third.store)
+    expect(Math.max(...held)).toBe(10)
+    expect(handed.toSorted()).toEqual([...Array.from({ length: 15 }, (_, i) => `a:${i + 11}`), 'b:1', 'b:2', 'b:3'].toSorted())
+    expect(await third.markKeys()).toEqual([])
+    await third.close()
+  })
+
+  it('takes events past the bound off at no cost when their notifications are done in order, so none is handed over again', async () => {
+    const dir = await levelDir()
+    const level = await levelStore(dir, { maxWaitingInMemory: 10 })
+    const { fresh } = await level.store.append('a', ids('a', 1, 30), { notify: true })
+    expect(level.store.waitingInMemory).toBe(10)
+    await level.store.notified(fresh.map(({ seq }) => ({ conversationId: 'a', seq })))
+    expect(level.store.waitingInMemory).toBe(0)
+    expect(await level.store.claimUnnotified(0, 1000)).toEqual([])
+    expect(await level.markKeys()).toEqual([])
+    await level.close()
+  })
+
+  it('refuses a bound that is not a positive integer', () => {
+    expect(() => new LevelEventStore({} as JsonDatabase, { maxWaitingInMemory: 0 })).toThrow(/maxWaitingInMemory must be a positive integer/)
   })
 })
