@@ -3,17 +3,19 @@
  * on a data directory a real server wrote: thousands of events in several conversations
  * (HTTP publishes, and sync clients sending, editing and reacting), a webhook queue for
  * an offline member. The command runs as a process; a server on PostgreSQL then serves
- * the same events under the same numbers, and the same timelines to a client.
+ * the same events under the same numbers, and the same timelines to a client. Events the
+ * node had not handed to its consumers yet (its "notified up to" marks) wait in PostgreSQL.
  */
 import { createClient, type Conversation, type ParleyClient, type TimelineItem } from '@parley/client'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { cp, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { migrateDataDirectory, openSource, openTarget, verifyMigration } from '../src/storage/migrate.ts'
-import { PostgresPool } from '../src/storage/postgres/index.ts'
+import { Level } from 'level'
+import { PostgresEventStore, PostgresPool } from '../src/storage/postgres/index.ts'
 import { createTestDatabase, startTestServer, type PostgresTestDatabase, type TestServer } from '../src/testing.ts'
 
 const BIN = fileURLToPath(new URL('../bin/parley-server.js', import.meta.url))
@@ -257,6 +259,51 @@ describe('parley-server migrate', () => {
       expect(differences).toContainEqual(expect.stringMatching(new RegExp(`^document ${second}: (heads differ|missing)`)))
     } finally {
       await Promise.all([source.close(), opened.close()])
+    }
+  }, 60_000)
+
+  it('lists the events still waiting for notification on the source as not notified, once, so the cluster hands them over', async () => {
+    // The node stopped before its consumers were done with some events (a kill, a failing
+    // webhook queue): its marks, as level-event-store.ts writes them, say which.
+    const dataDir = await mkdtemp(join(tmpdir(), 'parley-migrate-waiting-'))
+    try {
+      await cp(written.dataDir, dataDir, { recursive: true })
+      const [first, second] = written.ids as [string, string]
+      const [lastFirst, lastSecond] = [written.events[first]!.length, written.events[second]!.length]
+      const events = new Level<string, object>(join(dataDir, 'events'), { valueEncoding: 'json' })
+      await events.batch([
+        // After lastFirst - 5, but for a run without consumers (the gap): three wait.
+        { type: 'put', key: `u:${first}`, value: { conversationId: first, upTo: lastFirst - 5, gaps: [[lastFirst - 3, lastFirst - 2]] } },
+        { type: 'put', key: `u:${second}`, value: { conversationId: second, upTo: lastSecond - 2 } },
+      ])
+      await events.close()
+      const expected = [...[lastFirst - 4, lastFirst - 1, lastFirst].map(seq => `${first}:${seq}`), ...[lastSecond - 1, lastSecond].map(seq => `${second}:${seq}`)].sort()
+
+      const target = await database()
+      const summary = await migrateDataDirectory({ from: dataDir, to: target.url })
+      expect(summary.verification.differences).toEqual([])
+      expect(summary.waiting).toBe(5)
+      const pool = new PostgresPool(target.url, { max: 2 })
+      const listed = async () => (await pool.query<{ id: string; seq: string }>('SELECT conversation_id AS id, seq FROM parley_unnotified_events')).map(({ id, seq }) => `${id}:${seq}`).sort()
+      try {
+        expect(await listed()).toEqual(expected)
+        // Due at once (as a single node's after a start), with the events the source numbered there.
+        const claimed = await new PostgresEventStore(pool).claimUnnotified(10_000, 100)
+        expect(claimed.map(({ conversationId, seq }) => `${conversationId}:${seq}`).sort()).toEqual(expected)
+        for (const { conversationId, seq, event } of claimed) expect(written.events[conversationId]![seq - 1]).toMatchObject({ seq, id: event.id })
+
+        // Handed over and taken off on the target, then the migration run again: not listed again.
+        await new PostgresEventStore(pool).notified(claimed.filter(({ conversationId }) => conversationId === second))
+        const again = await migrateDataDirectory({ from: dataDir, to: target.url })
+        expect(again.waiting).toBe(0)
+        expect(await listed()).toEqual(expected.filter(one => one.startsWith(first)))
+        // The verification names what is not listed.
+        expect(again.verification.differences).toEqual([`conversation ${second}: 2 events wait for notification on the source, 0 of them are listed as not notified in the target`])
+      } finally {
+        await pool.close()
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true })
     }
   }, 60_000)
 

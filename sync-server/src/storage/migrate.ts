@@ -9,6 +9,10 @@
  *   content hashes).
  * - Events keep the number the single node gave them (postgres/import.ts), and each
  *   conversation's counter is set to the node's last number.
+ * - Events the node numbered but had not handed to its consumers yet (webhooks, Web Push,
+ *   moderation, publishing: events/notifications.ts; the node's mark per conversation,
+ *   level-event-store.ts) are listed as not notified in PostgreSQL with them, so the
+ *   cluster hands them over instead of losing them.
  * - Every insert is a no-op for a row already there, and events resume after the highest
  *   number the target holds, so a run that was interrupted continues when run again.
  * - A target holding a conversation under other numbers is refused before anything is
@@ -58,6 +62,8 @@ export interface MigrationSummary {
   readonly chunksWritten: number
   readonly conversations: number
   readonly events: number
+  /** Events listed as not notified yet (the source's waiting ones this run copied). */
+  readonly waiting: number
   readonly registry: { entries: number; owners: number; hashes: number }
   readonly webhooks: number
   readonly verification: Verification
@@ -120,15 +126,16 @@ async function copyAndVerify(source: Source, target: Target, options: MigrateOpt
     progress.documents.done++
     report()
   }
-  for (const [conversationId, { last }] of conversations) {
-    await copyEvents(source, target, conversationId, last, batchSize, copied => {
+  let waiting = 0
+  for (const [conversationId, conversation] of conversations) {
+    waiting += await copyEvents(source, target, conversationId, conversation, batchSize, copied => {
       progress.events.done += copied
       report()
     })
   }
   const webhooks = await copyWebhooks(source, target, batchSize)
   const verification = await verifyMigration(source, target)
-  return { documents: documentIds.length, chunksWritten, conversations: conversations.size, events: progress.events.total, registry, webhooks, verification }
+  return { documents: documentIds.length, chunksWritten, conversations: conversations.size, events: progress.events.total, waiting, registry, webhooks, verification }
 }
 
 /** Opens the data directory's databases, or says why it cannot: not a data directory, or a server running on it. */
@@ -197,7 +204,18 @@ interface SourceConversation {
   /** The node's counter (`last:`), or the highest number stored. */
   last: number
   count: number
+  /** The node's "notified up to" mark (level-event-store.ts `u:`), if events still waited for notification. */
+  mark?: NotifiedMark
 }
+
+/** As level-event-store.ts stores it: every event after `upTo` waits, but those in `gaps` (inclusive ranges). */
+interface NotifiedMark {
+  upTo: number
+  gaps?: [from: number, to: number][]
+}
+
+/** Whether the event numbered `seq` still waited for notification on the source. */
+const waits = ({ mark }: SourceConversation, seq: number): boolean => mark !== undefined && seq > mark.upTo && !(mark.gaps ?? []).some(([from, to]) => seq >= from && seq <= to)
 
 /** Conversations of the event index, by ID, with their numbered events' count and counter. */
 async function listConversations(source: Source): Promise<Map<string, SourceConversation>> {
@@ -212,6 +230,10 @@ async function listConversations(source: Source): Promise<Map<string, SourceConv
   for await (const [key, value] of source.events.iterator(under('last:'))) {
     const one = conversations.get(key.slice('last:'.length))
     if (one) one.last = Math.max(one.last, json<number>(value))
+  }
+  for await (const [key, value] of source.events.iterator(under('u:'))) {
+    const one = conversations.get(key.slice('u:'.length))
+    if (one) one.mark = json<NotifiedMark>(value)
   }
   return new Map([...conversations].sort(([a], [b]) => (a < b ? -1 : 1)))
 }
@@ -282,16 +304,23 @@ async function inBatches(level: Raw, prefix: string, batchSize: number, write: (
   return count + batch.length
 }
 
-/** A conversation's events after the highest number the target holds, then its counter. */
-async function copyEvents(source: Source, target: Target, id: string, last: number, batchSize: number, copied: (count: number) => void): Promise<void> {
+/**
+ * A conversation's events after the highest number the target holds (those still waiting
+ * for notification listed with them), then its counter. Returns how many were listed.
+ */
+async function copyEvents(source: Source, target: Target, id: string, conversation: SourceConversation, batchSize: number, copied: (count: number) => void): Promise<number> {
   const from = await rows.highestSeq(target.pool, id)
   const prefix = `e:${id}:`
+  let listed = 0
   await inBatches(source.events, prefix, batchSize, async batch => {
     const events = batch.filter(([seq]) => Number(seq) > from).map(([, value]) => json<SequencedEvent>(value))
-    await rows.insertNumberedEvents(target.pool, id, events)
+    const waiting = events.map(({ seq }) => seq).filter(seq => waits(conversation, seq))
+    await rows.insertNumberedEvents(target.pool, id, events, waiting)
+    listed += waiting.length
     copied(events.length)
   })
-  await rows.raiseEventCounter(target.pool, id, last)
+  await rows.raiseEventCounter(target.pool, id, conversation.last)
+  return listed
 }
 
 /** The LevelDB queue (webhooks/dispatcher.ts): `q:<rank>:<due>:<id>` queued, `d:<id>` dead letters. */
@@ -313,8 +342,10 @@ function webhookRow(notification: { id: string; priority: string; enqueuedAt: nu
 
 /**
  * Compares what the target holds with the source: each document's heads (every chunk
- * loaded with Automerge on both sides), each conversation's event count and counter, and
- * that every registry row and queued webhook is there.
+ * loaded with Automerge on both sides), each conversation's event count and counter, that
+ * the events waiting for notification on the source are listed as such (a server run on
+ * the target since may have taken them off), and that every registry row and queued
+ * webhook is there.
  */
 export async function verifyMigration(source: Source, target: Target): Promise<Verification> {
   const differences: string[] = []
@@ -328,12 +359,21 @@ export async function verifyMigration(source: Source, target: Target): Promise<V
   }
   const conversations = await listConversations(source)
   let events = 0
-  for (const [id, { count, last }] of conversations) {
+  for (const [id, conversation] of conversations) {
+    const { count, last } = conversation
     events += count
     const tally = await rows.eventTally(target.pool, id)
     if (tally.count !== count || tally.lastSeq !== last) {
       differences.push(`conversation ${id}: the source has ${count} events up to seq ${last}, the target ${tally.count} up to seq ${tally.lastSeq}`)
     }
+    if (conversation.mark === undefined) continue
+    const waiting: number[] = []
+    for await (const key of source.events.keys({ gt: `e:${id}:${pad(conversation.mark.upTo)}`, lt: `e:${id};` })) {
+      const seq = Number(key.slice(`e:${id}:`.length))
+      if (waits(conversation, seq)) waiting.push(seq)
+    }
+    const listed = await rows.countUnnotified(target.pool, id, waiting)
+    if (listed !== waiting.length) differences.push(`conversation ${id}: ${waiting.length} events wait for notification on the source, ${listed} of them are listed as not notified in the target`)
   }
   differences.push(...(await verifyRows(source, target)))
   return { documents, conversations: conversations.size, events, differences }

@@ -1,8 +1,8 @@
 /**
  * Rows written as they are, for `parley-server migrate` (storage/migrate.ts): events with
- * the numbers a single node gave them, the registry's rows, the webhook queue. Every
- * insert is a no-op for a row already there, so a migration run again after an
- * interruption writes each row once. The stores' own writes (event-store.ts
+ * the numbers a single node gave them (and which of them wait for notification), the
+ * registry's rows, the webhook queue. Every insert is a no-op for a row already there, so
+ * a migration run again after an interruption writes each row once. The stores' own writes (event-store.ts
  * parley_append_events) number events instead, which a migration must not do.
  */
 import type { StorageKey } from '@automerge/automerge-repo'
@@ -32,15 +32,33 @@ export async function highestSeq(pool: PostgresPool, conversationId: string): Pr
   return Number(rows[0]?.max ?? 0)
 }
 
-/** Events with the numbers they already have; one statement, so a batch is all in or all out. */
-export async function insertNumberedEvents(pool: PostgresPool, conversationId: string, events: readonly SequencedEvent[]): Promise<void> {
+/**
+ * Events with the numbers they already have; one statement, so a batch is all in or all
+ * out. Those whose seq is in `waiting` (not notified yet on the source) are listed in
+ * parley_unnotified_events in the same statement, dated long ago so the first node to look
+ * hands them over at once (as a single node does with what it finds at a start); only rows
+ * this statement inserts are listed, so a run again never lists an event twice.
+ */
+export async function insertNumberedEvents(pool: PostgresPool, conversationId: string, events: readonly SequencedEvent[], waiting: readonly number[] = []): Promise<void> {
   if (events.length === 0) return
   await pool.query(
-    `INSERT INTO parley_events (conversation_id, seq, event_id, event)
-     SELECT $1, seq, id, body FROM unnest($2::bigint[], $3::text[], $4::json[]) AS t(seq, id, body)
+    `WITH inserted AS (
+       INSERT INTO parley_events (conversation_id, seq, event_id, event)
+       SELECT $1, seq, id, body FROM unnest($2::bigint[], $3::text[], $4::json[]) AS t(seq, id, body)
+       ON CONFLICT DO NOTHING
+       RETURNING seq)
+     INSERT INTO parley_unnotified_events (conversation_id, seq, since)
+     SELECT $1, seq, 'epoch' FROM inserted WHERE seq = ANY ($5::bigint[])
      ON CONFLICT DO NOTHING`,
-    [conversationId, events.map(one => one.seq), events.map(one => one.event.id), events.map(one => JSON.stringify(one.event))],
+    [conversationId, events.map(one => one.seq), events.map(one => one.event.id), events.map(one => JSON.stringify(one.event)), waiting],
   )
+}
+
+/** How many of `seqs` of a conversation are listed as not notified yet (migration verification). */
+export async function countUnnotified(pool: PostgresPool, conversationId: string, seqs: readonly number[]): Promise<number> {
+  if (seqs.length === 0) return 0
+  const rows = await pool.query<{ count: string }>('SELECT count(*) AS count FROM parley_unnotified_events WHERE conversation_id = $1 AND seq = ANY ($2::bigint[])', [conversationId, seqs])
+  return Number(rows[0]?.count ?? 0)
 }
 
 /** Sets the counter the next append continues from (never lowers one). */
