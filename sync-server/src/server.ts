@@ -251,7 +251,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
   logSyncStateResets(repo, log)
   const service = new ConversationService({ repo, segments: hub, registry, index, watch, limits, hold: documentId => evictor.hold(documentId), idempotencySecret: options.idempotencySecret ?? (await idempotencySecret(options.dataDir)) })
   // Off the delivery path: reviews what was numbered, writes the server's decisions (docs/moderation.md).
-  const moderation = await openModeration(options, { index, notifications: notifications!, write: (conversationId, body, after) => service.appendAsServer(conversationId, body, after), log })
+  const moderation = await openModeration(options, { index, notifications: notifications!, write: (conversationId, body, after, key) => service.appendAsServer(conversationId, body, after, key), log })
   const auth = httpAuth(verify)
   // Attachments: tus uploads, the blob store, downloads for members (blobs/, docs/attachments.md).
   const blobs = await openBlobs({ dataDir: options.dataDir, options, index, authenticate: auth.authenticate, isMember: async (conversationId, user) => registry.mayRead(user, conversationId), log })

@@ -23,6 +23,18 @@ export function idempotentEventId(secret: string, user: string, conversationId: 
 }
 
 /**
+ * The ID of an event the server writes itself under `key` (a moderation decision:
+ * moderation/moderator.ts), the same on every node and after a restart, so writing it
+ * again finds the first. Keyed like a user's: nobody may write under it first and make
+ * the server's write fail. Its input starts with `server`, a user's with the user name's
+ * length, so no user's key gives a server's ID.
+ */
+export function serverEventId(secret: string, conversationId: string, key: string): string {
+  const input = ['server', conversationId, key].map(part => `${part.length}:${part}`).join('\0')
+  return `srv-${createHmac('sha256', secret).update(`server\0${input}`).digest().subarray(0, 16).toString('base64url')}`
+}
+
+/**
  * Why the event already stored under a retry's ID may not be returned to `user`, or
  * undefined when it is their own earlier message with the same text and priority.
  */

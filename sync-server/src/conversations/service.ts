@@ -34,7 +34,7 @@ import { refusesMembershipChange, type MembershipChange } from '../access/rules.
 import { rolesOf, type AccessRegistry } from '../access/registry.ts'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import type { EventIndex, SequencedEvent } from '../events/event-index.ts'
-import { idempotentEventId, refusesRetry } from './idempotency.ts'
+import { idempotentEventId, refusesRetry, serverEventId } from './idempotency.ts'
 import type { ConversationWatch } from './watch.ts'
 
 /** The actor owner recorded for changes the server itself makes. */
@@ -173,11 +173,14 @@ export class ConversationService {
    * under MODERATION_AUTHOR, who is no member: the caller decided it is to be written.
    * Never reached from a request's own identity, so no user can write as the server.
    * `after`: a time the event must sort after (the decision it replaces, stamped maybe on
-   * another node whose clock is ahead).
+   * another node whose clock is ahead). `key`: the event is written once per key and
+   * conversation (its ID derived from it: idempotency.ts serverEventId); writing it again
+   * answers the event written first.
    */
-  async appendAsServer(conversationId: string, body: EventBody, after?: number): Promise<SequencedEvent> {
+  async appendAsServer(conversationId: string, body: EventBody, after?: number, key?: string): Promise<SequencedEvent> {
     if (after !== undefined) this.#clock.observe(after)
-    return this.#append(MODERATION_AUTHOR, conversationId, body, undefined, undefined, undefined, true)
+    const retry = key === undefined ? undefined : { id: serverEventId(this.#ctx.idempotencySecret, conversationId, key), refuse: (earlier: ParleyEvent) => refusesServerRetry(earlier, body) }
+    return this.#append(MODERATION_AUTHOR, conversationId, body, undefined, retry, undefined, true)
   }
 
   /** Adds `member` as `role`; when they are a member already, this changes their role (owners only). */
@@ -351,6 +354,12 @@ export class ConversationService {
 }
 
 
+
+/** Why the event under a server write's key is not that write made before (never, unless the secret leaked). */
+function refusesServerRetry(earlier: ParleyEvent, body: EventBody): ParleyError | undefined {
+  if (earlier.author === MODERATION_AUTHOR && earlier.device === SERVER_DEVICE && earlier.type === body.type) return undefined
+  return new ParleyError(ServerErrorCodes.INTERNAL, `event ${earlier.id} is not the server's ${body.type} event its ID was derived for`)
+}
 
 /** A fresh document ID, as the repo's `create` makes one. */
 function newDocumentId(): DocumentId {

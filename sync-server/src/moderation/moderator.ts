@@ -10,7 +10,16 @@
  * event as not done in the same write, and it is taken off once its review is done (the
  * decision written and indexed, or none called for). A node killed in between leaves it
  * listed, and the next node to look (or this one restarted) reviews it; a review of an
- * event already decided finds the decision (store.ts) and writes nothing.
+ * event already decided finds the decision (store.ts) and writes nothing. The store is
+ * this node's and is written after the event, so a review may still find nothing there
+ * (killed in between, another node decided, the store was lost): the server's decision is
+ * written under an ID derived from the judged event and the decision
+ * (conversations/idempotency.ts serverEventId), so writing it again finds the event
+ * written first, which is then indexed, and the conversation gets one `moderated` event
+ * per judged event and decision. (Two nodes judging the same event at once may each append
+ * it to the log; replicas keep one of events sharing an ID and the event index numbers it
+ * once.) An operator's decisions are new events each time: allowing, then rejecting again,
+ * is two decisions.
  *
  * Reviews wait in a bounded queue (MAX_QUEUED; beyond it an event is refused, left listed
  * and handed over again later, and logged) and run CONCURRENCY at a time, so a slow hook
@@ -34,8 +43,8 @@ export interface ModeratorContext {
   index: EventIndex
   /** Hands over what is numbered, at least once (events/notifications.ts). */
   notifications: Pick<Notifications, 'add'>
-  /** Appends an event as the server (ConversationService.appendAsServer). */
-  write: (conversationId: string, body: { type: 'moderated'; target: string; decision: ModerationDecision; reason: string; edit?: string }, after?: number) => Promise<SequencedEvent>
+  /** Appends an event as the server (ConversationService.appendAsServer); with `key`, once per key and conversation. */
+  write: (conversationId: string, body: { type: 'moderated'; target: string; decision: ModerationDecision; reason: string; edit?: string }, after?: number, key?: string) => Promise<SequencedEvent>
   log: FastifyBaseLogger
 }
 
@@ -142,14 +151,17 @@ export class Moderator {
     // Decided before (events numbered again after their index was rebuilt): the log has it already.
     const edit = event.type === 'edit' ? event.id : undefined
     if (await this.#ctx.store.get(conversationId, event.type === 'edit' ? event.target : event.id, edit)) return
-    await this.#record(conversationId, event, { decision: DECIDED[verdict.decision], reason: verdict.reason, source: verdict.source, ...(verdict.entry !== undefined && { entry: verdict.entry }) })
+    const decision = DECIDED[verdict.decision]
+    // Once per judged event and decision, whichever review (or node) writes it first.
+    const key = JSON.stringify(['moderated', event.type === 'edit' ? event.target : event.id, edit ?? '', decision])
+    await this.#record(conversationId, event, { decision, reason: verdict.reason, source: verdict.source, ...(verdict.entry !== undefined && { entry: verdict.entry }) }, undefined, key)
   }
 
-  /** Appends the decision about `judged` (a message or an edit) and indexes it. */
-  async #record(conversationId: string, judged: ParleyEvent, decision: Pick<ModerationRecord, 'decision' | 'reason' | 'source' | 'entry' | 'by'>, after?: number): Promise<ModerationRecord> {
+  /** Appends the decision about `judged` (a message or an edit), once per `key` if given, and indexes it. */
+  async #record(conversationId: string, judged: ParleyEvent, decision: Pick<ModerationRecord, 'decision' | 'reason' | 'source' | 'entry' | 'by'>, after?: number, key?: string): Promise<ModerationRecord> {
     const target = judged.type === 'edit' ? judged.target : judged.id
     const edit = judged.type === 'edit' ? judged.id : undefined
-    const written = await this.#ctx.write(conversationId, { type: 'moderated', target, decision: decision.decision, reason: decision.reason, ...(edit !== undefined && { edit }) }, after)
+    const written = await this.#ctx.write(conversationId, { type: 'moderated', target, decision: decision.decision, reason: decision.reason, ...(edit !== undefined && { edit }) }, after, key)
     const record: ModerationRecord = {
       conversationId,
       target,
