@@ -205,9 +205,14 @@ export class ParleyServerAdapter extends NetworkAdapter {
     // A peer that left: the sync protocol catches it up when it rejoins.
     if (!connection || connection.socket.readyState !== connection.socket.OPEN) return
     // Nothing about a document reaches a user who may not read it (any more): membership
-    // changes take effect here at once, ephemeral messages included.
+    // changes take effect here at once, ephemeral messages included. A sync message (an
+    // answer the peer may be waiting for) becomes doc-unavailable, what a peer that may not
+    // read a document is told when it asks (access/guard.ts): dropped, its sync waited forever.
     const documentId = (message as { documentId?: string }).documentId
-    if (documentId !== undefined && message.type !== 'doc-unavailable' && !this.#options.mayReceive(connection.user, documentId)) return
+    if (documentId !== undefined && message.type !== 'doc-unavailable' && !this.#options.mayReceive(connection.user, documentId)) {
+      if (message.type === 'sync') this.#transmit(connection, { type: 'doc-unavailable', senderId: this.peerId, targetId: connection.peerId, documentId })
+      return
+    }
     // Addressed to the peer ID the client knows itself by.
     if (this.#transmit(connection, { ...message, targetId: connection.peerId }) && message.type === 'sync' && documentId !== undefined) this.#relayed(documentId, message.targetId)
   }
