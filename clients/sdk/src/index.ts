@@ -7,6 +7,7 @@ export type { SearchOptions, SearchResult, SearchStats } from './search/index.ts
 export type { StorageOption } from './storage.ts'
 export type { ConnectionStatus } from './network/connection.ts'
 export { backoffDelay, type BackoffOptions } from './network/backoff.ts'
+export { DEFAULT_ACK_DELAY_MS } from './network/acknowledgements.ts'
 export { syncUrl } from './network/url.ts'
 export { isRemovedByModeration, isShown, moderationNotice, REMOVED_BY_MODERATION } from './moderation.ts'
 export type { TimelineItem, ParleyEvent, Priority, Role, ConversationKind, Head, ReadEvent, Moderation, ModeratedEvent, ModerationDecision, Attachment, AttachmentEvent } from '@parley/core'

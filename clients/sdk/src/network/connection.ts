@@ -11,6 +11,7 @@
 import { NetworkAdapter, cbor, type Message, type PeerId, type PeerMetadata } from '@automerge/automerge-repo/slim'
 import WebSocket from 'isomorphic-ws'
 import { ClientErrorCodes, ParleyError } from '../errors.ts'
+import { DEFAULT_ACK_DELAY_MS, HeldAcknowledgements, isAcknowledgement } from './acknowledgements.ts'
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts'
 import { displayUrl, failedAttempt, refusedUpgrade } from './failure.ts'
 
@@ -37,6 +38,8 @@ export interface ConnectionOptions {
    * repo sends in the first tick after the handshake go out in this order.
    */
   ranks?: () => Map<string, number>
+  /** How long the repo's acknowledgements of received changes may wait, coalescing (network/acknowledgements.ts; 0: sent at once). */
+  ackDelayMs?: number
 }
 
 /** The slice of the WebSocket API used here, so tests can inject a fake. */
@@ -89,6 +92,10 @@ export class ServerConnection extends NetworkAdapter {
   }
   /** Messages held during the first tick after a handshake, to be sent in rank order. */
   #catchUp: Message[] | undefined
+  /** Documents whose sync messages arrived this turn: what the repo sends for them until the turn ends answers them. */
+  readonly #answeringFor = new Set<string>()
+  readonly #turnEnded = (): void => this.#answeringFor.clear()
+  readonly #acks: HeldAcknowledgements | undefined
   #ready = false
   #resolveReady!: () => void
   readonly #readyPromise = new Promise<void>(resolve => (this.#resolveReady = resolve))
@@ -98,6 +105,8 @@ export class ServerConnection extends NetworkAdapter {
     this.#options = { backoff: DEFAULT_BACKOFF, stableAfterMs: 5_000, WebSocket, ...options }
     this.#urls = typeof options.url === 'string' ? [options.url] : [...options.url]
     if (this.#urls.length === 0) throw new ParleyError(ClientErrorCodes.INVALID_OPTION, 'a connection needs at least one server URL')
+    const ackDelayMs = options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS
+    this.#acks = ackDelayMs > 0 ? new HeldAcknowledgements(ackDelayMs, message => this.send(message)) : undefined
   }
 
   /** The sync URL in use, or to be tried next. */
@@ -123,6 +132,11 @@ export class ServerConnection extends NetworkAdapter {
   send(message: Message): void {
     // Dropped while offline: on reconnect the sync protocol works out what is missing.
     if (this.#socket?.readyState !== OPEN) return
+    const documentId = message.type === 'sync' || message.type === 'request' ? message.documentId : undefined
+    if (this.#acks && documentId !== undefined) {
+      if (this.#answeringFor.has(documentId) && isAcknowledgement(message)) return this.#acks.hold(documentId, message)
+      this.#acks.supersede(documentId)
+    }
     if (this.#catchUp) this.#catchUp.push(message)
     else if (!this.#answering && this.#outbox.length === 0) this.#socket.send(cbor.encode(message))
     else if (this.#outbox.push(message) === 1) afterMicrotasks!(this.#flushOutbox)
@@ -164,6 +178,7 @@ export class ServerConnection extends NetworkAdapter {
   requestHeads(documentIds: string[]): Promise<ServerHeads> {
     if (this.#socket?.readyState !== OPEN || !this.#serverPeerId) return Promise.reject(new Error('not connected'))
     const requestId = this.#nextRequest++
+    this.#acks?.flush()
     this.#flushOutbox() // after what the repo sent before it, as always
     this.#socket.send(cbor.encode({ type: 'parley/heads-request', senderId: this.peerId, targetId: this.#serverPeerId, requestId, documentIds }))
     return new Promise((resolve, reject) => this.#headsRequests.set(requestId, { resolve, reject }))
@@ -269,6 +284,15 @@ export class ServerConnection extends NetworkAdapter {
         // Queued from a microtask, so that it runs after the repo's handling (microtasks too).
         queueMicrotask(() => afterMicrotasks(this.#answered))
       }
+      const documentId = message.type === 'sync' ? (message as { documentId?: string }).documentId : undefined
+      if (this.#acks && documentId !== undefined) {
+        // The repo answers within the turn: its microtasks (Node), or before the next macrotask.
+        if (this.#answeringFor.size === 0) {
+          if (afterMicrotasks) queueMicrotask(() => afterMicrotasks(this.#turnEnded))
+          else setTimeout(this.#turnEnded, 0)
+        }
+        this.#answeringFor.add(documentId)
+      }
       this.emit('message', message as Message)
     }
   }
@@ -299,6 +323,7 @@ export class ServerConnection extends NetworkAdapter {
 
   #dropPeer(): void {
     this.#catchUp = undefined
+    this.#acks?.clear()
     for (const request of this.#headsRequests.values()) request.reject(new Error('connection closed'))
     this.#headsRequests.clear()
     if (!this.#serverPeerId) return
