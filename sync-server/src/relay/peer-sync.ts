@@ -113,7 +113,6 @@ export function receive(log: ChangeLog, state: PeerState, input: Uint8Array | Sy
   const allKnown = message.heads.every(head => log.hasHash(head))
   if (allKnown) {
     sharedHeads = message.heads
-    inFlight = false
     if (sentHashes.size === 0) {
       caughtUp = message.need.length === 0 && sameHeads(message.heads, log.heads())
     } else {
@@ -128,6 +127,11 @@ export function receive(log: ChangeLog, state: PeerState, input: Uint8Array | Sy
       sentHashes = new Set()
       caughtUp = false
     }
+    // An answer written before our latest messages reached them (clients hold acknowledgements
+    // briefly: clients/sdk/src/network/acknowledgements.ts): when everything they lack is on
+    // its way, those messages carry our heads and they will answer them; saying our heads
+    // again now would only draw another answer.
+    inFlight = caughtUp && sentHashes.size > 0
   } else {
     sharedHeads = [...new Set([...sharedHeads, ...message.heads.filter(head => log.hasHash(head))])].sort()
   }

@@ -87,6 +87,32 @@ describe('relay sync', () => {
     expect(canForward(caughtUp.state, next)).toBe(true)
   })
 
+  it('does not answer an acknowledgement written before the forwards on their way to that peer', () => {
+    const relay = new RelayServer()
+    const network = new Network(relay, 2)
+    connectAll(network)
+    const deliverAll = (client: number, toServer: boolean) => {
+      while ((toServer ? network.toServer : network.toClient)[client]!.length > 0) network.apply({ kind: 'deliver', client, toServer, duplicate: false })
+    }
+    const writeAndForward = () => {
+      network.apply({ kind: 'write', client: 0 })
+      deliverAll(0, true)
+      network.apply({ kind: 'written' })
+    }
+    writeAndForward()
+    writeAndForward()
+    deliverAll(1, false)
+    // Client 1 holds its acknowledgements and sends only the newest (as the client library does)…
+    while (network.toServer[1]!.length > 1) network.apply({ kind: 'drop', client: 1, toServer: true })
+    // …which reaches the relay after three more changes were forwarded to it.
+    for (let i = 0; i < 3; i++) writeAndForward()
+    expect(network.toClient[1]).toHaveLength(3)
+    deliverAll(1, true)
+    expect(network.toClient[1]).toHaveLength(3)
+    expect(network.settle()).toBe(true)
+    for (const client of network.clients) expect(A.getHeads(client.doc)).toEqual([...relay.heads()])
+  })
+
   it('says nothing to a peer that has everything', () => {
     const log = new ChangeLog()
     let state = createPeerState()
