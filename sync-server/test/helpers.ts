@@ -1,8 +1,8 @@
 import { next as Automerge } from '@automerge/automerge'
-import { Repo, type AutomergeUrl, type DocHandle, type PeerId } from '@automerge/automerge-repo'
+import { cbor, Repo, type AutomergeUrl, type DocHandle, type PeerId } from '@automerge/automerge-repo'
 import { appendEvent, initHead, initSegment, type HeadDoc, type MessageEvent, type SegmentDoc } from '@parley/core'
 import { WebSocketClientAdapter } from '@automerge/automerge-repo-network-websocket'
-import { WebSocket } from 'ws'
+import { WebSocket, type RawData } from 'ws'
 import { RawClient, stopStockAdapter, withTimeout, type TestServer } from '../src/testing.ts'
 
 export { RawClient } from '../src/testing.ts'
@@ -13,6 +13,12 @@ export interface StockClient {
   user: string
   /** How the first connection closed (the adapter reconnects after it). */
   closed: Promise<{ code: number; reason: string }>
+  /**
+   * Resolves with 'answered' once the server has handled everything the client sent before
+   * on its first connection and sent it every answer (a Parley heads request, answered in
+   * turn: network/server-adapter.ts), or with how that connection closed first.
+   */
+  settled(): Promise<'answered' | { code: number; reason: string }>
   close(): void
 }
 
@@ -24,7 +30,27 @@ export async function stockRepo(server: Pick<TestServer, 'url' | 'token'>, user:
   // The repo opened the adapter's socket; in Node it is a `ws` WebSocket.
   const socket = (adapter as unknown as { socket: WebSocket }).socket
   const closed = new Promise<{ code: number; reason: string }>(resolve => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })))
-  return { repo, server, user, closed, close: () => stopStockAdapter(adapter) }
+  let requests = 0
+  const settled = (): Promise<'answered' | { code: number; reason: string }> => {
+    if (socket.readyState !== WebSocket.OPEN) return closed
+    const requestId = ++requests
+    let listener = (_data: RawData): void => {}
+    const answered = new Promise<'answered'>(resolve => {
+      listener = data => {
+        // The stock adapter passes the reply on too; its repo drops it (not a repo message).
+        const reply = cbor.decode(toBytes(data)) as { type?: string; requestId?: number }
+        if (reply.type === 'parley/heads' && reply.requestId === requestId) resolve('answered')
+      }
+      socket.on('message', listener)
+    })
+    socket.send(cbor.encode({ type: 'parley/heads-request', senderId: repo.peerId, requestId, documentIds: [] }))
+    return Promise.race([answered, closed]).finally(() => socket.off('message', listener))
+  }
+  return { repo, server, user, closed, settled, close: () => stopStockAdapter(adapter) }
+}
+
+function toBytes(data: RawData): Uint8Array {
+  return Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data
 }
 
 /** A conversation made the way any automerge-repo client can: core's document functions on a stock Repo. */
