@@ -18,10 +18,14 @@
  * - Sending: a recorded sync message as is (`sendData`), or a recorded change wrapped in
  *   the sync message the client would send now (`sendChange`: its heads include what it
  *   received meanwhile).
+ * - Acknowledging as the client library does (clients/sdk/src/network/acknowledgements.ts):
+ *   an answer that carries no changes and asks for none waits up to DEFAULT_ACK_DELAY_MS,
+ *   the newest replacing the one held; anything else sent for the document replaces it.
  *
  * `ReplayMember.join` is the one-document case: a connection of its own, one document.
  */
 import { next as Automerge } from '@automerge/automerge'
+import { DEFAULT_ACK_DELAY_MS } from '@parley/client'
 import { ReplayConnection } from './replay-connection.ts'
 import { changeChunks, clientSyncMessage, decodeServerSync, HeadsTracker, parseChangeChunk, type ChangeMeta } from './replay-wire.ts'
 
@@ -57,6 +61,9 @@ export class ReplayDocument {
   /** Own changes the server has not yet shown it holds (they go in our `have` filter). */
   #ownUnshared: string[] = []
   #answerScheduled = false
+  /** The acknowledgement waiting to go (see the header), and its timer. */
+  #heldAck: Uint8Array | undefined
+  #ackTimer: NodeJS.Timeout | undefined
   /**
    * Deps of own changes sent before they arrived here (open loop). A client holding the
    * change would hold them: the server, seeing our heads, takes them as held and would not
@@ -158,7 +165,18 @@ export class ReplayDocument {
 
   /** A recorded sync message, sent as is. */
   sendData(data: Uint8Array): void {
+    this.#heldAck = undefined
     this.#connection.sendSync('sync', this.documentId, data)
+  }
+
+  /** Holds an answer that only acknowledges, as the client library does. */
+  #acknowledge(data: Uint8Array): void {
+    this.#heldAck = data
+    this.#ackTimer ??= setTimeout(() => {
+      this.#ackTimer = undefined
+      const held = this.#heldAck
+      if (held) this.sendData(held)
+    }, DEFAULT_ACK_DELAY_MS).unref()
   }
 
   /**
@@ -206,17 +224,21 @@ export class ReplayDocument {
     ;[this.#doc, this.#syncState] = Automerge.receiveSyncMessage(this.#doc!, this.#syncState, data)
     this.onDoc?.(this.#doc)
     this.#scheduleAnswer(() => {
-      this.#sendAutomerge('sync')
+      this.#sendAutomerge('sync', true)
       const shared = new Set(this.#syncState.sharedHeads)
       if (this.#rawWhenShared && this.#doc && Automerge.getHeads(this.#doc).every(head => shared.has(head))) this.raw()
     })
   }
 
-  #sendAutomerge(type: 'request' | 'sync'): void {
+  #sendAutomerge(type: 'request' | 'sync', answering = false): void {
     if (!this.#doc) return
     const [state, data] = Automerge.generateSyncMessage(this.#doc, this.#syncState)
     this.#syncState = state
-    if (data) this.#connection.sendSync(type, this.documentId, data)
+    if (!data) return
+    const decoded = answering ? Automerge.decodeSyncMessage(data) : undefined
+    if (decoded && decoded.changes.length === 0 && decoded.need.length === 0) this.#acknowledge(data)
+    else if (type === 'sync') this.sendData(data)
+    else this.#connection.sendSync(type, this.documentId, data)
   }
 
   #report(changes: readonly Uint8Array[], at: number): void {
@@ -256,7 +278,9 @@ export class ReplayDocument {
     const key = this.#answerKey(heads)
     if (key === this.#lastSent && !force) return
     this.#lastSent = key
-    this.sendData(clientSyncMessage(heads, this.#sharedHeads, this.#ownUnshared, [], [...this.#missing]))
+    const answer = clientSyncMessage(heads, this.#sharedHeads, this.#ownUnshared, [], [...this.#missing])
+    if (this.#missing.size === 0 && !force) this.#acknowledge(answer)
+    else this.sendData(answer)
   }
 
   /** Asks again for missing deps every so often until they arrive (the server may have lacked them when first asked). */
