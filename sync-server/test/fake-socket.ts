@@ -7,7 +7,11 @@ export class FakeSocket extends EventEmitter {
   bufferedAmount = 0
   isPaused = false
   readonly closes: { code: number; reason: string }[] = []
-  send(): void {}
+  /** The frames sent, as written. */
+  readonly sent: Uint8Array[] = []
+  send(bytes: Uint8Array): void {
+    this.sent.push(bytes)
+  }
   ping(): void {}
   terminate(): void {}
   pause(): void {

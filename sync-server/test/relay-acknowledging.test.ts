@@ -53,6 +53,12 @@ function heldRelay() {
 }
 
 describe('acknowledgements after the relay', () => {
+  it('tells a joining client that segments are relayed, so it may hold its acknowledgements of them', () => {
+    const socket = connect(heldRelay().relay)
+    const peer = socket.sent.map(frame => cbor.decode(frame) as { type: string; peerMetadata?: { relaysSegments?: boolean } }).find(frame => frame.type === 'peer')
+    expect(peer?.peerMetadata?.relaysSegments).toBe(true)
+  })
+
   it("relays a sender's next messages while the first one's acknowledgement waits", async () => {
     const { relay, relayed, settle } = heldRelay()
     const socket = connect(relay)

@@ -99,6 +99,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
         },
         onError: error => this.emit('error', error),
         ranks: () => this.#catchUpRanks(),
+        mayHoldAcknowledgement: documentId => this.#relayedSegment(documentId),
       })
     }
     this.#repo = new Repo({
@@ -397,6 +398,18 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     // bytes synchronously (next-turn.ts); the write still resolves once they are stored.
     await nextTurn()
     await Promise.all([this.#repo.flush(ids), pending])
+  }
+
+  /**
+   * A segment the server serves from its relay core, which forwards new changes whatever it
+   * last heard from us: our acknowledgements of it may wait (network/acknowledgements.ts).
+   * The server's Repo (heads, inboxes; segments with --no-relay-core) waits for them
+   * before it sends more.
+   */
+  #relayedSegment(documentId: string): boolean {
+    if ((this.#connection?.serverMetadata as { relaysSegments?: boolean } | undefined)?.relaysSegments !== true) return false
+    const handle = this.#repo.handles[documentId as DocumentId]
+    return handle?.isReady() === true && documentType(handle.doc()) === DocumentTypes.segment
   }
 
   #handleSynced(handle: DocHandle<unknown>): boolean {

@@ -41,7 +41,8 @@ describe('ServerConnection: acknowledgements held and coalesced', () => {
   })
 
   function connect(ackDelayMs: number): ServerConnection {
-    const made = new ServerConnection({ url: 'ws://server.test/sync', token: async () => 'token', ackDelayMs, WebSocket: FakeSocket as unknown as WebSocketClass })
+    // doc-repo stands for a document the server's Repo serves (a head): it waits for our answers.
+    const made = new ServerConnection({ url: 'ws://server.test/sync', token: async () => 'token', ackDelayMs, mayHoldAcknowledgement: id => id !== 'doc-repo', WebSocket: FakeSocket as unknown as WebSocketClass })
     // The repo answers a received sync message from inside the 'message' event.
     made.on('message', message => {
       const documentId = (message as { documentId: string }).documentId
@@ -96,6 +97,13 @@ describe('ServerConnection: acknowledgements held and coalesced', () => {
     receive('doc-2')
     await vi.advanceTimersByTimeAsync(0)
     expect(syncsSent().map(m => m.documentId)).toEqual(['doc-1', 'doc-other'])
+  })
+
+  it('sends at once the answers about a document whose acknowledgements may not wait', async () => {
+    answers.set('doc-repo', [acknowledgement])
+    receive('doc-repo')
+    await vi.advanceTimersByTimeAsync(0)
+    expect(syncsSent().map(m => m.documentId)).toEqual(['doc-repo'])
   })
 
   it('drops held answers with the connection, not sending them on the next one', async () => {

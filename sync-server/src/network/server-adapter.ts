@@ -378,7 +378,10 @@ export class ParleyServerAdapter extends NetworkAdapter {
     connection.repoPeerId = repoPeerId
     this.#byPeer.set(repoPeerId, connection)
     this.emit('peer-candidate', { peerId: repoPeerId, peerMetadata })
-    this.#transmit(connection, { type: 'peer', senderId: this.peerId, targetId: peerId, peerMetadata: this.peerMetadata, selectedProtocolVersion: PROTOCOL_V1 })
+    // relaysSegments: segments are served by the relay core, which forwards to a peer whatever it
+    // last heard from it, so the client may hold its acknowledgements (clients/sdk network/acknowledgements.ts).
+    const ours = this.#options.relay ? ({ ...this.peerMetadata, relaysSegments: true } as PeerMetadata) : this.peerMetadata
+    this.#transmit(connection, { type: 'peer', senderId: this.peerId, targetId: peerId, peerMetadata: ours, selectedProtocolVersion: PROTOCOL_V1 })
     connection.log.debug({ peerId }, 'peer joined')
   }
 

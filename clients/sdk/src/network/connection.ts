@@ -40,6 +40,11 @@ export interface ConnectionOptions {
   ranks?: () => Map<string, number>
   /** How long the repo's acknowledgements of received changes may wait, coalescing (network/acknowledgements.ts; 0: sent at once). */
   ackDelayMs?: number
+  /**
+   * Whether acknowledgements of this document may wait: only where the server forwards new
+   * changes without waiting for them (segments on a relay core server). Default: every document.
+   */
+  mayHoldAcknowledgement?: (documentId: string) => boolean
 }
 
 /** The slice of the WebSocket API used here, so tests can inject a fake. */
@@ -134,7 +139,7 @@ export class ServerConnection extends NetworkAdapter {
     if (this.#socket?.readyState !== OPEN) return
     const documentId = message.type === 'sync' || message.type === 'request' ? message.documentId : undefined
     if (this.#acks && documentId !== undefined) {
-      if (this.#answeringFor.has(documentId) && isAcknowledgement(message)) return this.#acks.hold(documentId, message)
+      if (this.#answeringFor.has(documentId) && (this.#options.mayHoldAcknowledgement?.(documentId) ?? true) && isAcknowledgement(message)) return this.#acks.hold(documentId, message)
       this.#acks.supersede(documentId)
     }
     if (this.#catchUp) this.#catchUp.push(message)
