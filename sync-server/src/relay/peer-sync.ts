@@ -134,6 +134,9 @@ export function receive(log: ChangeLog, state: PeerState, input: Uint8Array | Sy
     inFlight = caughtUp && sentHashes.size > 0
   } else {
     sharedHeads = [...new Set([...sharedHeads, ...message.heads.filter(head => log.hasHash(head))])].sort()
+    // They hold changes we lack (a change of theirs left out because our Bloom filter
+    // falsely seemed to hold it): our next message must ask for them, whatever is in flight.
+    inFlight = false
   }
   if (sentHashes.size === 0) inFlight = false
   return {
