@@ -6,34 +6,16 @@
  * held up (a full disk) pauses the socket; one that fails closes it with 1011.
  */
 import { next as A } from '@automerge/automerge'
-import { cbor, generateAutomergeUrl, parseAutomergeUrl, type PeerId } from '@automerge/automerge-repo'
-import { pino } from 'pino'
+import { cbor, generateAutomergeUrl, parseAutomergeUrl } from '@automerge/automerge-repo'
 import { describe, expect, it, vi } from 'vitest'
-import type { WebSocket } from 'ws'
 import type { Violation } from '../src/access/rules.ts'
-import { ParleyServerAdapter, type RelayRoute } from '../src/network/server-adapter.ts'
-import { FakeSocket } from './fake-socket.ts'
+import type { RelayRoute } from '../src/network/server-adapter.ts'
+import { FakeSocket, joinedAdapter } from './fake-socket.ts'
 
 const documentId = parseAutomergeUrl(generateAutomergeUrl()).documentId
 const data = A.encodeSyncMessage({ heads: [], need: [], have: [], changes: [] })
 
-function connect(relay: RelayRoute): FakeSocket {
-  const adapter = new ParleyServerAdapter({
-    maxFrameBytes: 1 << 20,
-    keepAliveMs: 60_000,
-    rate: { perSecond: 10_000, burst: 10_000 },
-    maxBufferedBytes: 1 << 20,
-    inspect: async message => ({ ok: true, message }),
-    mayReceive: () => true,
-    headsOf: async () => ({}),
-    relay,
-  })
-  adapter.connect('server' as PeerId)
-  const socket = new FakeSocket()
-  adapter.accept(socket as unknown as WebSocket, { user: 'alice' }, pino({ level: 'silent' }))
-  socket.emit('message', cbor.encode({ type: 'join', senderId: 'alice-1', peerMetadata: {}, supportedProtocolVersions: ['1'] }))
-  return socket
-}
+const connect = (relay: RelayRoute): FakeSocket => joinedAdapter({ relay }).socket
 
 const sendSync = (socket: FakeSocket) => socket.emit('message', cbor.encode({ type: 'sync', senderId: 'alice-1', targetId: 'server', documentId, data }))
 

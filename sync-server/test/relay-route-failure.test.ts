@@ -5,12 +5,9 @@
  * the message and left the socket open, the client believing it sent.
  */
 import { next as A } from '@automerge/automerge'
-import { cbor, generateAutomergeUrl, parseAutomergeUrl, type PeerId } from '@automerge/automerge-repo'
-import { pino } from 'pino'
+import { cbor, generateAutomergeUrl, parseAutomergeUrl } from '@automerge/automerge-repo'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { WebSocket } from 'ws'
-import { ParleyServerAdapter } from '../src/network/server-adapter.ts'
-import { FakeSocket } from './fake-socket.ts'
+import { joinedAdapter } from './fake-socket.ts'
 
 describe('a relay route that cannot be read', () => {
   const unhandled: unknown[] = []
@@ -19,24 +16,13 @@ describe('a relay route that cannot be read', () => {
 
   it('closes the connection with 1011 instead of dropping the message unhandled', async () => {
     process.on('unhandledRejection', onUnhandled)
-    const adapter = new ParleyServerAdapter({
-      maxFrameBytes: 1 << 20,
-      keepAliveMs: 60_000,
-      rate: { perSecond: 100, burst: 100 },
-      maxBufferedBytes: 1 << 20,
-      inspect: async message => ({ ok: true, message }),
-      mayReceive: () => true,
-      headsOf: async () => ({}),
+    const { socket } = joinedAdapter({
       relay: {
         serves: () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432')),
         relay: async () => undefined,
       },
     })
-    adapter.connect('server' as PeerId)
-    const socket = new FakeSocket()
-    adapter.accept(socket as unknown as WebSocket, { user: 'alice' }, pino({ level: 'silent' }))
     const frame = (message: object) => socket.emit('message', cbor.encode(message))
-    frame({ type: 'join', senderId: 'alice-1', peerMetadata: {}, supportedProtocolVersions: ['1'] })
     frame({ type: 'sync', senderId: 'alice-1', targetId: 'server', documentId: parseAutomergeUrl(generateAutomergeUrl()).documentId, data: A.encodeSyncMessage({ heads: [], need: [], have: [], changes: [] }) })
     await vi.waitFor(() => expect(socket.closes.length).toBeGreaterThan(0))
     expect(socket.closes).toEqual([{ code: 1011, reason: expect.stringContaining('ECONNREFUSED') }])

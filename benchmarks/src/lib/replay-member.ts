@@ -236,9 +236,9 @@ export class ReplayDocument {
     this.#syncState = state
     if (!data) return
     const decoded = answering ? Automerge.decodeSyncMessage(data) : undefined
-    if (decoded && decoded.changes.length === 0 && decoded.need.length === 0) this.#acknowledge(data)
-    else if (type === 'sync') this.sendData(data)
-    else this.#connection.sendSync(type, this.documentId, data)
+    if (decoded && decoded.changes.length === 0 && decoded.need.length === 0) return this.#acknowledge(data)
+    this.#heldAck = undefined
+    this.#connection.sendSync(type, this.documentId, data)
   }
 
   #report(changes: readonly Uint8Array[], at: number): void {
@@ -279,7 +279,7 @@ export class ReplayDocument {
     if (key === this.#lastSent && !force) return
     this.#lastSent = key
     const answer = clientSyncMessage(heads, this.#sharedHeads, this.#ownUnshared, [], [...this.#missing])
-    if (this.#missing.size === 0 && !force) this.#acknowledge(answer)
+    if (this.#missing.size === 0) this.#acknowledge(answer)
     else this.sendData(answer)
   }
 

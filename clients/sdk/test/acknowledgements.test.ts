@@ -90,20 +90,26 @@ describe('ServerConnection: acknowledgements held and coalesced', () => {
     expect(syncsSent().map(m => m.documentId)).toEqual(['doc-1', 'doc-3', 'doc-2'])
   })
 
-  it('sends at once what is not an answer to the document received', async () => {
+  it('sends at once what is not an answer to the document received, holding the answer that is', async () => {
     connection.send(sync('doc-1', acknowledgement))
-    answers.set('doc-2', [])
+    answers.set('doc-2', [acknowledgement])
     connection.on('message', () => connection.send(sync('doc-other', acknowledgement)))
     receive('doc-2')
     await vi.advanceTimersByTimeAsync(0)
     expect(syncsSent().map(m => m.documentId)).toEqual(['doc-1', 'doc-other'])
+    await vi.advanceTimersByTimeAsync(DELAY)
+    expect(syncsSent().map(m => m.documentId)).toEqual(['doc-1', 'doc-other', 'doc-2'])
   })
 
-  it('sends at once the answers about a document whose acknowledgements may not wait', async () => {
+  it('sends at once the answers about a document whose acknowledgements may not wait, holding the others', async () => {
     answers.set('doc-repo', [acknowledgement])
+    answers.set('doc-1', [acknowledgement])
     receive('doc-repo')
+    receive('doc-1')
     await vi.advanceTimersByTimeAsync(0)
     expect(syncsSent().map(m => m.documentId)).toEqual(['doc-repo'])
+    await vi.advanceTimersByTimeAsync(DELAY)
+    expect(syncsSent().map(m => m.documentId)).toEqual(['doc-repo', 'doc-1'])
   })
 
   it('drops held answers with the connection, not sending them on the next one', async () => {

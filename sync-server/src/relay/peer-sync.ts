@@ -108,7 +108,6 @@ export function receive(log: ChangeLog, state: PeerState, input: Uint8Array | Sy
   let lastSentHeads = state.lastSentHeads
   if (message.changes.length === 0 && sameHeads(message.heads, beforeHeads)) lastSentHeads = message.heads
   let sentHashes = state.sentHashes
-  let inFlight = state.inFlight
   let caughtUp = false
   const allKnown = message.heads.every(head => log.hasHash(head))
   if (allKnown) {
@@ -127,18 +126,17 @@ export function receive(log: ChangeLog, state: PeerState, input: Uint8Array | Sy
       sentHashes = new Set()
       caughtUp = false
     }
-    // An answer written before our latest messages reached them (clients hold acknowledgements
-    // briefly: clients/sdk/src/network/acknowledgements.ts): when everything they lack is on
-    // its way, those messages carry our heads and they will answer them; saying our heads
-    // again now would only draw another answer.
-    inFlight = caughtUp && sentHashes.size > 0
   } else {
     sharedHeads = [...new Set([...sharedHeads, ...message.heads.filter(head => log.hasHash(head))])].sort()
-    // They hold changes we lack (a change of theirs left out because our Bloom filter
-    // falsely seemed to hold it): our next message must ask for them, whatever is in flight.
-    inFlight = false
   }
-  if (sentHashes.size === 0) inFlight = false
+  // Their message answers ours, so nothing is in flight (as Automerge's receive has it), but
+  // for one thing: an answer written before our latest messages reached them (clients hold
+  // acknowledgements briefly: clients/sdk/src/network/acknowledgements.ts). When everything
+  // they lack is on its way, those messages carry our heads and they will answer them;
+  // saying our heads again now would only draw another answer. Not so when they hold a
+  // change we lack (one their message left out because our Bloom filter falsely seemed to
+  // hold it: not caught up then): our next message must ask for it.
+  const inFlight = caughtUp && sentHashes.size > 0
   return {
     appended,
     state: {

@@ -92,14 +92,14 @@ export class ServerConnection extends NetworkAdapter {
   #outbox: Message[] = []
   /** Set from a received message until its turn's microtasks have run (Node only: afterMicrotasks). */
   #answering = false
+  /** Documents whose sync messages arrived this turn: what the repo sends for them until the turn ends answers them. */
+  readonly #answeringFor = new Set<string>()
   readonly #answered = (): void => {
     this.#answering = false
+    this.#answeringFor.clear()
   }
   /** Messages held during the first tick after a handshake, to be sent in rank order. */
   #catchUp: Message[] | undefined
-  /** Documents whose sync messages arrived this turn: what the repo sends for them until the turn ends answers them. */
-  readonly #answeringFor = new Set<string>()
-  readonly #turnEnded = (): void => this.#answeringFor.clear()
   readonly #acks: HeldAcknowledgements | undefined
   #ready = false
   #resolveReady!: () => void
@@ -284,22 +284,27 @@ export class ServerConnection extends NetworkAdapter {
     } else if (message.type === 'error') {
       this.#options.onError?.(new ParleyError(ClientErrorCodes.INVALID_OPTION, `server error: ${message.message}`))
     } else {
-      if (afterMicrotasks && !this.#answering) {
-        this.#answering = true
-        // Queued from a microtask, so that it runs after the repo's handling (microtasks too).
-        queueMicrotask(() => afterMicrotasks(this.#answered))
-      }
-      const documentId = message.type === 'sync' ? (message as { documentId?: string }).documentId : undefined
-      if (this.#acks && documentId !== undefined) {
-        // The repo answers within the turn: its microtasks (Node), or before the next macrotask.
-        if (this.#answeringFor.size === 0) {
-          if (afterMicrotasks) queueMicrotask(() => afterMicrotasks(this.#turnEnded))
-          else setTimeout(this.#turnEnded, 0)
-        }
-        this.#answeringFor.add(documentId)
-      }
+      this.#answerTurn(message.type === 'sync' ? (message as { documentId?: string }).documentId : undefined)
       this.emit('message', message as Message)
     }
+  }
+
+  /**
+   * A received message is being handled: until the turn ends, what the repo sends answers it
+   * (Node: the turn's microtasks, #answering, its writes go out after them; browsers write at
+   * once). For a sync message, an answer that only acknowledges may wait (#acks): in
+   * browsers the turn ends with the next macrotask.
+   */
+  #answerTurn(documentId: string | undefined): void {
+    const holding = this.#acks !== undefined && documentId !== undefined
+    if (!afterMicrotasks && !holding) return
+    if (!this.#answering && this.#answeringFor.size === 0) {
+      // Queued from a microtask, so that it runs after the repo's handling (microtasks too).
+      if (afterMicrotasks) queueMicrotask(() => afterMicrotasks(this.#answered))
+      else setTimeout(this.#answered, 0)
+    }
+    this.#answering = afterMicrotasks !== undefined
+    if (holding) this.#answeringFor.add(documentId)
   }
 
   #unauthenticated(url: URL, reason: string): void {
