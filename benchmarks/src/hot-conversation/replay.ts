@@ -36,15 +36,17 @@ const PAD = 'x'.repeat(100)
  */
 export const LAG = 2
 /**
- * Members 0, CHECK_EVERY, 2·CHECK_EVERY … (4 of 100) receive on a real client and check
- * every message arrives; they send from a second, raw device (replay-worker.ts).
- * Four, not nine (before 2026-12-05, seventh session): a real client's Automerge receive and
- * generate per delivery (the ladder cost of a 100-writer segment) made nine of them take
- * 1.4–1.5 cores of the two, and the latency drift measured the load generator (its
- * worker at 97–99 % CPU), not the server. With four, members take ~0.9 cores over a
- * minute and the server holds its latency (p99 last/first 0.96, `--minutes 1`).
+ * Members 0, CHECK_EVERY, 2·CHECK_EVERY … (2 of 100, one per worker) receive on a real
+ * client and check every message arrives; they send from a second, raw device
+ * (replay-worker.ts). A real client's Automerge receive and generate per delivery (the
+ * ladder cost of a 100-writer segment) is most of a worker's CPU: nine of them took
+ * 1.4–1.5 of the two cores and the drift measured the load generator, not the server;
+ * with four, each worker ran at ~75 % until, about 100 s in, it fell behind, sent its
+ * changes before holding their deps, and the server's catch-up messages (hundreds of
+ * changes the member already held) kept it behind (`--minutes 3`: p99 last/first 54, members
+ * 1.39 cores). With two, members take ~0.86 cores and nothing spirals (3.4).
  */
-export const CHECK_EVERY = 25
+export const CHECK_EVERY = 50
 
 /** The text of member `i`'s message of round `k` (~120 bytes, as the live members'). */
 export const replayText = (i: number, k: number): string => `${i}|${k}|${PAD}`.slice(0, 120)

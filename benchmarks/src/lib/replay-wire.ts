@@ -80,12 +80,17 @@ export function clientSyncMessage(heads: readonly string[], sharedHeads: readonl
  * before it when the server has yet to forward it: then it is known as a dep already and
  * never becomes a head). Bounded: hashes older than the last `window` learned are
  * forgotten (deps are recent).
+ *
+ * Known and depended-on changes are kept as numbers (a hash's first 52 bits: `key`), only
+ * the heads as hashes: a member holds one tracker per segment it opened, for the whole
+ * run, and hash strings (one per member and change) grew a worker's heap by about 1 MB/s
+ * in the hot conversation, until garbage collection took most of its CPU.
  */
 export class HeadsTracker {
-  readonly #heads = new Set<string>()
-  readonly #known = new Set<string>()
-  readonly #depended = new Set<string>()
-  readonly #order: string[] = []
+  readonly #heads = new Map<number, string>()
+  readonly #known = new Set<number>()
+  readonly #depended = new Set<number>()
+  readonly #order: number[] = []
   #sorted: string[] | undefined
 
   constructor(
@@ -97,15 +102,17 @@ export class HeadsTracker {
 
   /** Learns a change; false when it was known already. */
   learn(hash: string, deps: readonly string[]): boolean {
-    if (this.#known.has(hash)) return false
-    this.#known.add(hash)
-    this.#order.push(hash)
+    const id = key(hash)
+    if (this.#known.has(id)) return false
+    this.#known.add(id)
+    this.#order.push(id)
     for (const dep of deps) {
-      this.#depended.add(dep)
-      if (this.#heads.delete(dep)) this.#sorted = undefined
+      const depId = key(dep)
+      this.#depended.add(depId)
+      if (this.#heads.delete(depId)) this.#sorted = undefined
     }
-    if (!this.#depended.has(hash)) {
-      this.#heads.add(hash)
+    if (!this.#depended.has(id)) {
+      this.#heads.set(id, hash)
       this.#sorted = undefined
     }
     if (this.#order.length > 2 * this.window) {
@@ -118,11 +125,14 @@ export class HeadsTracker {
   }
 
   knows(hash: string): boolean {
-    return this.#known.has(hash)
+    return this.#known.has(key(hash))
   }
 
   heads(): string[] {
-    this.#sorted ??= [...this.#heads].sort()
+    this.#sorted ??= [...this.#heads.values()].sort()
     return this.#sorted
   }
 }
+
+/** A change hash (64 hex digits) as a number: its first 52 bits, exact in a double. */
+const key = (hash: string): number => Number.parseInt(hash.slice(0, 13), 16)
