@@ -5,10 +5,12 @@
  * an offline member. The command runs as a process; a server on PostgreSQL then serves
  * the same events under the same numbers, and the same timelines to a client. Events the
  * node had not handed to its consumers yet (its "notified up to" marks) wait in PostgreSQL.
+ * A Web Push queued by a single node (and the device's subscription) is delivered by a
+ * server on PostgreSQL.
  */
 import { createClient, type Conversation, type ParleyClient, type TimelineItem } from '@parley/client'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { cp, mkdtemp, rm } from 'node:fs/promises'
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -17,6 +19,7 @@ import { migrateDataDirectory, openSource, openTarget, verifyMigration } from '.
 import { Level } from 'level'
 import { PostgresEventStore, PostgresPool } from '../src/storage/postgres/index.ts'
 import { createTestDatabase, startTestServer, type PostgresTestDatabase, type TestServer } from '../src/testing.ts'
+import { PushService } from './push-service.ts'
 
 const BIN = fileURLToPath(new URL('../bin/parley-server.js', import.meta.url))
 const CONVERSATIONS = 4
@@ -292,17 +295,98 @@ describe('parley-server migrate', () => {
         expect(claimed.map(({ conversationId, seq }) => `${conversationId}:${seq}`).sort()).toEqual(expected)
         for (const { conversationId, seq, event } of claimed) expect(written.events[conversationId]![seq - 1]).toMatchObject({ seq, id: event.id })
 
-        // Handed over and taken off on the target, then the migration run again: not listed again.
+        // Handed over and taken off on the target, as a node does, then the migration run
+        // again: not listed again, and no difference (the target did its job).
         await new PostgresEventStore(pool).notified(claimed.filter(({ conversationId }) => conversationId === second))
         const again = await migrateDataDirectory({ from: dataDir, to: target.url })
         expect(again.waiting).toBe(0)
         expect(await listed()).toEqual(expected.filter(one => one.startsWith(first)))
-        // The verification names what is not listed.
-        expect(again.verification.differences).toEqual([`conversation ${second}: 2 events wait for notification on the source, 0 of them are listed as not notified in the target`])
+        expect(again.verification.differences).toEqual([])
       } finally {
         await pool.close()
       }
+
+      // A run whose listing of the second conversation's events is lost (a trigger drops
+      // those rows): the verification names it.
+      const lossy = await database()
+      await (await openTarget(lossy.url)).close()
+      const lossyPool = new PostgresPool(lossy.url, { max: 1 })
+      try {
+        await lossyPool.query('CREATE FUNCTION lose_listing() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$')
+        await lossyPool.query(`CREATE TRIGGER lose_listing BEFORE INSERT ON parley_unnotified_events FOR EACH ROW WHEN (NEW.conversation_id = '${second.replaceAll("'", "''")}') EXECUTE FUNCTION lose_listing()`)
+        const lost = await migrateDataDirectory({ from: dataDir, to: lossy.url })
+        expect(lost.verification.differences).toEqual([`conversation ${second}: 2 events this run copied wait for notification on the source, 0 of them are listed as not notified in the target`])
+      } finally {
+        await lossyPool.close()
+      }
     } finally {
+      await rm(dataDir, { recursive: true, force: true })
+    }
+  }, 60_000)
+
+  it('copies the Web Push queue and the subscriptions; a server on PostgreSQL delivers the push the single node had queued', async () => {
+    const service = await PushService.start()
+    const dataDir = await mkdtemp(join(tmpdir(), 'parley-migrate-push-'))
+    try {
+      // The push service fails every push while the single node runs: carol's stays queued, retried.
+      service.answer = () => 500
+      const push = { agent: service.agent, allowPrivateEndpoints: true, backoff: { minMs: 5, maxMs: 20 }, maxAttempts: 1_000_000 }
+      const single = await startTestServer({ dataDir, push })
+      const call = async (user: string, url: string, body: object) =>
+        (await single.server.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${await single.token(user)}` }, payload: body })).json() as Record<string, any>
+      let sent: Record<string, any>
+      let conversationId: string
+      try {
+        expect((await call('carol', '/v1/push/subscriptions', service.subscribe('carol-phone'))).id).toEqual(expect.any(String))
+        conversationId = (await call('alice', '/v1/conversations', { title: 'Ops', members: ['carol'] })).id
+        sent = await call('alice', `/v1/conversations/${conversationId}/messages`, { text: 'deploy done' })
+        await service.waitForAnswers('carol-phone', 1)
+      } finally {
+        await single.close()
+      }
+      expect(service.received).toEqual([])
+
+      const target = await database()
+      const summary = await migrateDataDirectory({ from: dataDir, to: target.url })
+      expect(summary.verification.differences).toEqual([])
+      expect(summary).toMatchObject({ pushes: 1, pushSubscriptions: 1, waiting: 0 })
+      const pool = new PostgresPool(target.url, { max: 1 })
+      try {
+        const queued = await pool.query<{ notification: Record<string, any> }>('SELECT notification FROM parley_push_queue')
+        expect(queued.map(({ notification }) => notification)).toMatchObject([{ conversationId, seq: sent.seq, recipients: ['carol'] }])
+        expect(await pool.query("SELECT user_id FROM parley_push_subscriptions WHERE device->>'endpoint' LIKE '%/push/carol-phone'")).toEqual([{ user_id: 'carol' }])
+
+        // The verification names a queued push and a subscription the target lacks; a run again copies them.
+        const [row] = await pool.query('DELETE FROM parley_push_queue RETURNING id')
+        await pool.query('DELETE FROM parley_push_subscriptions')
+        const source = await openSource(dataDir)
+        const opened = await openTarget(target.url)
+        try {
+          expect((await verifyMigration(source, opened)).differences).toEqual(['queued push notifications: 1 of 1 missing from the target', 'push subscriptions: 1 of 1 missing from the target'])
+        } finally {
+          await Promise.all([source.close(), opened.close()])
+        }
+        const again = await migrateDataDirectory({ from: dataDir, to: target.url })
+        expect(again.verification.differences).toEqual([])
+        expect(await pool.query('SELECT id FROM parley_push_queue')).toEqual([row])
+      } finally {
+        await pool.close()
+      }
+
+      // A node on PostgreSQL, signing with the single node's VAPID keys (docs/cluster.md), delivers it.
+      service.answer = () => 201
+      const vapid = JSON.parse(await readFile(join(dataDir, 'vapid.json'), 'utf8')) as { publicKey: string; privateKey: string }
+      const clusterDir = await mkdtemp(join(tmpdir(), 'parley-migrated-push-'))
+      const node = await startTestServer({ dataDir: clusterDir, postgres: target.url, push: { ...push, vapidPublicKey: vapid.publicKey, vapidPrivateKey: vapid.privateKey } })
+      try {
+        const [delivered] = await service.waitFor(1)
+        expect(delivered).toMatchObject({ device: 'carol-phone', payload: { conversationId, seq: sent.seq, eventId: sent.eventId, sender: 'alice' }, vapid: { publicKey: vapid.publicKey } })
+      } finally {
+        await node.close()
+        await rm(clusterDir, { recursive: true, force: true })
+      }
+    } finally {
+      await service.close()
       await rm(dataDir, { recursive: true, force: true })
     }
   }, 60_000)

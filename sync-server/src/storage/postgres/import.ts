@@ -1,13 +1,14 @@
 /**
  * Rows written as they are, for `parley-server migrate` (storage/migrate.ts): events with
  * the numbers a single node gave them (and which of them wait for notification), the
- * registry's rows, the webhook queue. Every insert is a no-op for a row already there, so
+ * registry's rows, the webhook and Web Push queues, the push subscriptions. Every insert is a no-op for a row already there, so
  * a migration run again after an interruption writes each row once. The stores' own writes (event-store.ts
  * parley_append_events) number events instead, which a migration must not do.
  */
 import type { StorageKey } from '@automerge/automerge-repo'
 import type { DocEntry } from '../../access/registry.ts'
 import type { SequencedEvent } from '../../events/event-index.ts'
+import type { PushDevice } from '../../push/subscriptions.ts'
 import { decodeKey, encodeKey } from './adapter.ts'
 import { bytes, type PostgresPool } from './pool.ts'
 
@@ -37,21 +38,25 @@ export async function highestSeq(pool: PostgresPool, conversationId: string): Pr
  * out. Those whose seq is in `waiting` (not notified yet on the source) are listed in
  * parley_unnotified_events in the same statement, dated long ago so the first node to look
  * hands them over at once (as a single node does with what it finds at a start); only rows
- * this statement inserts are listed, so a run again never lists an event twice.
+ * this statement inserts are listed, so a run again never lists an event twice. Returns the
+ * seqs it inserted.
  */
-export async function insertNumberedEvents(pool: PostgresPool, conversationId: string, events: readonly SequencedEvent[], waiting: readonly number[] = []): Promise<void> {
-  if (events.length === 0) return
-  await pool.query(
+export async function insertNumberedEvents(pool: PostgresPool, conversationId: string, events: readonly SequencedEvent[], waiting: readonly number[] = []): Promise<number[]> {
+  if (events.length === 0) return []
+  const rows = await pool.query<{ seq: string }>(
     `WITH inserted AS (
        INSERT INTO parley_events (conversation_id, seq, event_id, event)
        SELECT $1, seq, id, body FROM unnest($2::bigint[], $3::text[], $4::json[]) AS t(seq, id, body)
        ON CONFLICT DO NOTHING
-       RETURNING seq)
-     INSERT INTO parley_unnotified_events (conversation_id, seq, since)
-     SELECT $1, seq, 'epoch' FROM inserted WHERE seq = ANY ($5::bigint[])
-     ON CONFLICT DO NOTHING`,
+       RETURNING seq),
+     listed AS (
+       INSERT INTO parley_unnotified_events (conversation_id, seq, since)
+       SELECT $1, seq, 'epoch' FROM inserted WHERE seq = ANY ($5::bigint[])
+       ON CONFLICT DO NOTHING)
+     SELECT seq FROM inserted`,
     [conversationId, events.map(one => one.seq), events.map(one => one.event.id), events.map(one => JSON.stringify(one.event)), waiting],
   )
+  return rows.map(row => Number(row.seq))
 }
 
 /** How many of `seqs` of a conversation are listed as not notified yet (migration verification). */
@@ -109,7 +114,10 @@ export async function countPresent(pool: PostgresPool, table: 'entries' | 'owner
   return Number(rows[0]?.count ?? 0)
 }
 
-export interface WebhookRow {
+/** The webhook queue's table, and the Web Push queue's of the same shape (migration 5). */
+export type QueueTable = 'parley_webhooks' | 'parley_push_queue'
+
+export interface QueueRow {
   readonly id: string
   readonly rank: number
   /** ms since the epoch */
@@ -119,18 +127,38 @@ export interface WebhookRow {
 }
 
 /** Queued and dead notifications, unclaimed (webhooks/postgres-dispatcher.ts delivers them). */
-export async function insertWebhooks(pool: PostgresPool, rows: readonly WebhookRow[]): Promise<void> {
+export async function insertQueued(pool: PostgresPool, table: QueueTable, rows: readonly QueueRow[]): Promise<void> {
   if (rows.length === 0) return
   await pool.query(
-    `INSERT INTO parley_webhooks (id, rank, due, dead, notification)
+    `INSERT INTO ${table} (id, rank, due, dead, notification)
      SELECT id, rank, to_timestamp(due / 1000.0), dead, n FROM unnest($1::text[], $2::smallint[], $3::float8[], $4::boolean[], $5::jsonb[]) AS t(id, rank, due, dead, n)
      ON CONFLICT DO NOTHING`,
     [rows.map(row => row.id), rows.map(row => row.rank), rows.map(row => row.due), rows.map(row => row.dead), rows.map(row => JSON.stringify(row.notification))],
   )
 }
 
-export async function countWebhooks(pool: PostgresPool, ids: readonly string[]): Promise<number> {
-  const rows = await pool.query<{ count: string }>('SELECT count(*) AS count FROM parley_webhooks WHERE id = ANY ($1::text[])', [ids])
+export async function countQueued(pool: PostgresPool, table: QueueTable, ids: readonly string[]): Promise<number> {
+  const rows = await pool.query<{ count: string }>(`SELECT count(*) AS count FROM ${table} WHERE id = ANY ($1::text[])`, [ids])
+  return Number(rows[0]?.count ?? 0)
+}
+
+/** Each user's push subscriptions (push/postgres-subscriptions.ts); a device the target holds is kept. */
+export async function insertPushSubscriptions(pool: PostgresPool, rows: readonly (readonly [user: string, device: PushDevice])[]): Promise<void> {
+  if (rows.length === 0) return
+  await pool.query(
+    `INSERT INTO parley_push_subscriptions (user_id, id, device, created_at)
+     SELECT user_id, device->>'id', device, to_timestamp((device->>'createdAt')::float8 / 1000) FROM unnest($1::text[], $2::jsonb[]) AS t(user_id, device)
+     ON CONFLICT DO NOTHING`,
+    [rows.map(([user]) => user), rows.map(([, device]) => JSON.stringify(device))],
+  )
+}
+
+/** How many of the (user, device ID) pairs the target holds. */
+export async function countPushSubscriptions(pool: PostgresPool, pairs: readonly (readonly [user: string, id: string])[]): Promise<number> {
+  const rows = await pool.query<{ count: string }>(
+    'SELECT count(*) AS count FROM parley_push_subscriptions s JOIN unnest($1::text[], $2::text[]) AS t(user_id, id) ON s.user_id = t.user_id AND s.id = t.id',
+    [pairs.map(([user]) => user), pairs.map(([, id]) => id)],
+  )
   return Number(rows[0]?.count ?? 0)
 }
 
