@@ -67,7 +67,8 @@ export class ReplayDocument {
   /**
    * Deps of own changes sent before they arrived here (open loop). A client holding the
    * change would hold them: the server, seeing our heads, takes them as held and would not
-   * send them, so they are asked for (`need`) until they arrive.
+   * send them, so they are asked for (`need`) until they arrive; and so are the deps of
+   * changes that arrive, when this device lacks them (they were held, the server takes it).
    */
   readonly #missing = new Set<string>()
   #needScheduled = false
@@ -241,11 +242,12 @@ export class ReplayDocument {
     this.#connection.sendSync(type, this.documentId, data)
   }
 
-  #report(changes: readonly Uint8Array[], at: number): void {
+  #report(changes: readonly Uint8Array[], at: number, askForDeps = false): void {
     for (const change of changeChunks(changes)) {
       const meta = parseChangeChunk(change)
       if (!this.#heads.learn(meta.hash, meta.deps)) continue
       this.#missing.delete(meta.hash)
+      if (askForDeps) for (const dep of meta.deps) if (!this.#heads.knows(dep)) this.#missing.add(dep)
       this.#onChange?.(meta, at)
     }
   }
@@ -253,9 +255,10 @@ export class ReplayDocument {
   #receiveRaw(data: Uint8Array): void {
     const at = this.#connection.clock()
     const message = decodeServerSync(data)
-    this.#report(message.changes, at)
+    this.#report(message.changes, at, this.#answer)
     if (message.need.length > 0) this.needs++
     if (!this.#answer) return
+    this.#askForMissing()
     if (message.heads.every(head => this.#heads.knows(head))) {
       this.#sharedHeads = message.heads
       if (this.#ownUnshared.length > 0) {

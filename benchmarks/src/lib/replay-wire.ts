@@ -78,54 +78,44 @@ export function clientSyncMessage(heads: readonly string[], sharedHeads: readonl
  * known changes no known change depends on. Changes are learned in causal order (the
  * server forwards its log in order; own changes come after what they were built on, or
  * before it when the server has yet to forward it: then it is known as a dep already and
- * never becomes a head). Bounded: hashes older than the last `window` learned are
- * forgotten (deps are recent).
+ * never becomes a head).
  *
- * Known and depended-on changes are kept as numbers (a hash's first 52 bits: `key`), only
- * the heads as hashes: a member holds one tracker per segment it opened, for the whole
- * run, and hash strings (one per member and change) grew a worker's heap by about 1 MB/s
- * in the hot conversation, until garbage collection took most of its CPU.
+ * A member holds one tracker per segment it opened, for the whole run, and every member of
+ * a process learns the same changes: hash strings per member and change grew a worker's heap
+ * by about 1 MB/s in the hot conversation, until garbage collection took most of its CPU.
+ * So a process numbers each hash once (`numberOf`), and a tracker keeps bit sets over
+ * those numbers (a segment's changes are numbered close together), and its heads.
  */
 export class HeadsTracker {
   readonly #heads = new Map<number, string>()
-  readonly #known = new Set<number>()
-  readonly #depended = new Set<number>()
-  readonly #order: number[] = []
+  readonly #known = new BitSet()
+  readonly #depended = new BitSet()
   #sorted: string[] | undefined
 
-  constructor(
-    heads: readonly string[] = [],
-    private readonly window = 4096,
-  ) {
+  constructor(heads: readonly string[] = []) {
     for (const head of heads) this.learn(head, [])
   }
 
   /** Learns a change; false when it was known already. */
   learn(hash: string, deps: readonly string[]): boolean {
-    const id = key(hash)
-    if (this.#known.has(id)) return false
-    this.#known.add(id)
-    this.#order.push(id)
+    const n = numberOf(hash)
+    if (this.#known.has(n)) return false
+    this.#known.add(n)
     for (const dep of deps) {
-      const depId = key(dep)
-      this.#depended.add(depId)
-      if (this.#heads.delete(depId)) this.#sorted = undefined
+      const d = numberOf(dep)
+      this.#depended.add(d)
+      if (this.#heads.delete(d)) this.#sorted = undefined
     }
-    if (!this.#depended.has(id)) {
-      this.#heads.set(id, hash)
+    if (!this.#depended.has(n)) {
+      this.#heads.set(n, hash)
       this.#sorted = undefined
-    }
-    if (this.#order.length > 2 * this.window) {
-      for (const old of this.#order.splice(0, this.#order.length - this.window)) {
-        this.#known.delete(old)
-        this.#depended.delete(old)
-      }
     }
     return true
   }
 
   knows(hash: string): boolean {
-    return this.#known.has(key(hash))
+    const n = numbers.get(key(hash))
+    return n !== undefined && this.#known.has(n)
   }
 
   heads(): string[] {
@@ -136,3 +126,37 @@ export class HeadsTracker {
 
 /** A change hash (64 hex digits) as a number: its first 52 bits, exact in a double. */
 const key = (hash: string): number => Number.parseInt(hash.slice(0, 13), 16)
+/** Every hash this process has seen, numbered in the order first seen. */
+const numbers = new Map<number, number>()
+function numberOf(hash: string): number {
+  const k = key(hash)
+  let n = numbers.get(k)
+  if (n === undefined) numbers.set(k, (n = numbers.size))
+  return n
+}
+
+/** A set of small non-negative integers close together: bits from the lowest one added, grown as needed. */
+class BitSet {
+  #base = 0
+  #bits = new Uint8Array(0)
+
+  has(n: number): boolean {
+    const i = n - this.#base
+    return i >= 0 && i >> 3 < this.#bits.length && (this.#bits[i >> 3]! & (1 << (i & 7))) !== 0
+  }
+
+  add(n: number): void {
+    if (this.#bits.length === 0) this.#base = n & ~7
+    if (n < this.#base) this.#regrow(n & ~7, this.#bits.length + ((this.#base - (n & ~7)) >> 3))
+    const i = n - this.#base
+    if (i >> 3 >= this.#bits.length) this.#regrow(this.#base, Math.max(16, (i >> 3) + 1, this.#bits.length * 2))
+    this.#bits[i >> 3]! |= 1 << (i & 7)
+  }
+
+  #regrow(base: number, bytes: number): void {
+    const bits = new Uint8Array(bytes)
+    bits.set(this.#bits, (this.#base - base) >> 3)
+    this.#base = base
+    this.#bits = bits
+  }
+}
