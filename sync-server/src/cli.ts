@@ -267,7 +267,7 @@ function describeMigration(summary: MigrationSummary): string {
   const { registry, verification } = summary
   const copied =
     `migrate: copied ${summary.documents} documents (${summary.chunksWritten} chunks written), ${summary.conversations} conversations (${summary.events} events, numbers kept), ` +
-    `${registry.entries} registry entries, ${registry.owners} actor owners, ${registry.hashes} accepted hashes, ${summary.webhooks} webhook notifications\n`
+    `${registry.entries} registry entries, ${registry.owners} actor owners, ${registry.hashes} accepted hashes, ${summary.webhooks} webhook notifications, ${summary.pushes} push notifications, ${summary.pushSubscriptions} push subscriptions\n`
   if (verification.differences.length === 0) {
     return `${copied}migrate: verified: ${verification.documents} documents with the same heads, ${verification.conversations} conversations with the same event count and last seq\n`
   }
