@@ -44,7 +44,9 @@ export const LAG = 2
  * with four, each worker ran at ~75 % until, about 100 s in, it fell behind, sent its
  * changes before holding their deps, and the server's catch-up messages (hundreds of
  * changes the member already held) kept it behind (`--minutes 3`: p99 last/first 54, members
- * 1.39 cores). With two, members take ~0.86 cores and nothing spirals (3.4).
+ * 1.39 cores). With two, members take ~0.86 cores over 3 minutes (ratio 3.4, none lost);
+ * over the full 10 minutes they still fall behind late in the run (1.3 cores: the heap and
+ * the real clients' WASM memory grow with every segment each member keeps open).
  */
 export const CHECK_EVERY = 50
 

@@ -68,7 +68,8 @@ export class ReplayDocument {
    * Deps of own changes sent before they arrived here (open loop). A client holding the
    * change would hold them: the server, seeing our heads, takes them as held and would not
    * send them, so they are asked for (`need`) until they arrive; and so are the deps of
-   * changes that arrive, when this device lacks them (they were held, the server takes it).
+   * changes that arrive when this device lacks them (the server took them as held, from
+   * an own change sent ahead of them).
    */
   readonly #missing = new Set<string>()
   #needScheduled = false

@@ -82,7 +82,7 @@ export function clientSyncMessage(heads: readonly string[], sharedHeads: readonl
  *
  * A member holds one tracker per segment it opened, for the whole run, and every member of
  * a process learns the same changes: hash strings per member and change grew a worker's heap
- * by about 1 MB/s in the hot conversation, until garbage collection took most of its CPU.
+ * by about 1 MB/s in the hot conversation, and its garbage collection with it.
  * So a process numbers each hash once (`numberOf`), and a tracker keeps bit sets over
  * those numbers (a segment's changes are numbered close together), and its heads.
  */
