@@ -413,11 +413,15 @@ async function headsOf(storage: StorageAdapterInterface, id: string): Promise<st
 }
 
 async function verifyRows(source: Source, target: Target): Promise<string[]> {
+  // A queued notification's key is `<rank>:<due>:<id>` (copyQueue): its row is found by the ID.
+  const queuedIds = (keys: string[]) => keys.map(key => key.split(':')[2]!)
   const checks: [Raw | undefined, string, string, (keys: string[]) => Promise<number>][] = [
     [source.acl, 'doc:', 'registry entries', keys => rows.countPresent(target.pool, 'entries', keys)],
     [source.acl, 'actor:', 'actor owners', keys => rows.countPresent(target.pool, 'owners', keys)],
     [source.acl, 'change:', 'accepted hashes', keys => rows.countPresent(target.pool, 'hashes', keys)],
+    [source.webhooks, 'q:', 'queued webhook notifications', keys => rows.countQueued(target.pool, 'parley_webhooks', queuedIds(keys))],
     [source.webhooks, 'd:', 'dead webhook notifications', keys => rows.countQueued(target.pool, 'parley_webhooks', keys)],
+    [source.pushQueue, 'q:', 'queued push notifications', keys => rows.countQueued(target.pool, 'parley_push_queue', queuedIds(keys))],
     [source.pushQueue, 'd:', 'dead push notifications', keys => rows.countQueued(target.pool, 'parley_push_queue', keys)],
   ]
   const differences: string[] = []
@@ -425,16 +429,6 @@ async function verifyRows(source: Source, target: Target): Promise<string[]> {
     if (!level) continue
     let missing = 0
     const total = await inBatches(level, prefix, 1000, async batch => void (missing += batch.length - (await count(batch.map(([key]) => key)))))
-    if (missing > 0) differences.push(`${what}: ${missing} of ${total} missing from the target`)
-  }
-  const queues: [Raw | undefined, rows.QueueTable, string][] = [
-    [source.webhooks, 'parley_webhooks', 'queued webhook notifications'],
-    [source.pushQueue, 'parley_push_queue', 'queued push notifications'],
-  ]
-  for (const [level, table, what] of queues) {
-    if (!level) continue
-    let missing = 0
-    const total = await inBatches(level, 'q:', 1000, async batch => void (missing += batch.length - (await rows.countQueued(target.pool, table, batch.map(([key]) => key.split(':')[2]!)))))
     if (missing > 0) differences.push(`${what}: ${missing} of ${total} missing from the target`)
   }
   differences.push(...(await verifyPushSubscriptions(source, target)))
