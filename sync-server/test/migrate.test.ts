@@ -6,7 +6,8 @@
  * the same events under the same numbers, and the same timelines to a client. Events the
  * node had not handed to its consumers yet (its "notified up to" marks) wait in PostgreSQL.
  * A Web Push queued by a single node (and the device's subscription) is delivered by a
- * server on PostgreSQL.
+ * server on PostgreSQL. A run again never brings back a notification a node delivered, or a
+ * subscription a user removed, since an earlier run copied it.
  */
 import { createClient, type Conversation, type ParleyClient, type TimelineItem } from '@parley/client'
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -356,9 +357,11 @@ describe('parley-server migrate', () => {
         expect(queued.map(({ notification }) => notification)).toMatchObject([{ conversationId, seq: sent.seq, recipients: ['carol'] }])
         expect(await pool.query("SELECT user_id FROM parley_push_subscriptions WHERE device->>'endpoint' LIKE '%/push/carol-phone'")).toEqual([{ user_id: 'carol' }])
 
-        // The verification names a queued push and a subscription the target lacks; a run again copies them.
+        // A queued push and a subscription no run copied (rows and record of their copy gone, as
+        // if a run had stopped short of them): the verification names them; a run again copies them.
         const [row] = await pool.query('DELETE FROM parley_push_queue RETURNING id')
         await pool.query('DELETE FROM parley_push_subscriptions')
+        await pool.query('DELETE FROM parley_migrated_rows')
         const source = await openSource(dataDir)
         const opened = await openTarget(target.url)
         try {
@@ -388,6 +391,103 @@ describe('parley-server migrate', () => {
     } finally {
       await service.close()
       await rm(dataDir, { recursive: true, force: true })
+    }
+  }, 60_000)
+
+  it('a run again leaves out a webhook a node delivered and a push subscription a user removed since the first run', async () => {
+    // The shared data directory with two push subscriptions added to its registry (as push/subscriptions.ts stores them).
+    const dataDir = await mkdtemp(join(tmpdir(), 'parley-migrate-again-'))
+    try {
+      await cp(written.dataDir, dataDir, { recursive: true })
+      const device = (id: string) => ({ id, endpoint: `https://push.example/${id}`, keys: { p256dh: 'p256dh', auth: 'auth' }, createdAt: 1_700_000_000_000 })
+      const acl = new Level<string, object>(join(dataDir, 'acl'), { valueEncoding: 'json' })
+      await acl.batch([
+        { type: 'put', key: 'push:dave', value: [device('dave-phone')] },
+        { type: 'put', key: 'push:erin', value: [device('erin-laptop')] },
+      ])
+      await acl.close()
+
+      const target = await database()
+      const first = await migrateDataDirectory({ from: dataDir, to: target.url })
+      expect(first.verification.differences).toEqual([])
+      expect(first.pushSubscriptions).toBe(2)
+      const pool = new PostgresPool(target.url, { max: 1 })
+      try {
+        const webhookIds = async () => (await pool.query<{ id: string }>('SELECT id FROM parley_webhooks ORDER BY id')).map(({ id }) => id)
+        const subscriptions = async () => (await pool.query<{ user_id: string; id: string }>('SELECT user_id, id FROM parley_push_subscriptions ORDER BY user_id')).map(({ user_id, id }) => `${user_id}/${id}`)
+        const queued = await webhookIds()
+        expect(queued.length).toBe(first.webhooks)
+        // A node delivers one webhook (and deletes its row); dave unsubscribes his phone.
+        const [delivered] = await pool.query<{ id: string }>('DELETE FROM parley_webhooks WHERE id = $1 RETURNING id', [queued[0]])
+        await pool.query("DELETE FROM parley_push_subscriptions WHERE user_id = 'dave'")
+
+        // Neither is missing: an earlier run copied them.
+        const source = await openSource(dataDir)
+        const opened = await openTarget(target.url)
+        try {
+          expect((await verifyMigration(source, opened)).differences).toEqual([])
+        } finally {
+          await Promise.all([source.close(), opened.close()])
+        }
+        const again = await migrateDataDirectory({ from: dataDir, to: target.url })
+        expect(again.verification.differences).toEqual([])
+        expect(await webhookIds()).toEqual(queued.filter(id => id !== delivered!.id))
+        expect(await subscriptions()).toEqual(['erin/erin-laptop'])
+      } finally {
+        await pool.close()
+      }
+
+      // What a run copies itself is still looked up: a subscription its statement lost (a trigger drops erin's) is named.
+      const lossy = await database()
+      await (await openTarget(lossy.url)).close()
+      const lossyPool = new PostgresPool(lossy.url, { max: 1 })
+      try {
+        await lossyPool.query('CREATE FUNCTION lose_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$')
+        await lossyPool.query(`CREATE TRIGGER lose_row BEFORE INSERT ON parley_push_subscriptions FOR EACH ROW WHEN (NEW.user_id = 'erin') EXECUTE FUNCTION lose_row()`)
+        const lost = await migrateDataDirectory({ from: dataDir, to: lossy.url })
+        expect(lost.verification.differences).toEqual(['push subscriptions: 1 of 2 missing from the target'])
+      } finally {
+        await lossyPool.close()
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true })
+    }
+  }, 60_000)
+
+  it('a run interrupted partway through the webhook queue is completed by a run again, without what a node delivered in between', async () => {
+    const webhooks = new Level<string, string>(join(written.dataDir, 'webhooks'))
+    let total = 0
+    for await (const key of webhooks.keys()) if (/^[qd]:/.test(key)) total++ // queued and dead (webhooks/dispatcher.ts)
+    await webhooks.close()
+    expect(total).toBeGreaterThanOrEqual(20)
+    // Ten rows a statement; the connection "drops" (the statement fails) once about half are in.
+    const batchSize = 10
+    const reached = Math.floor(total / 2 / batchSize) * batchSize
+
+    const target = await database()
+    await (await openTarget(target.url)).close()
+    const pool = new PostgresPool(target.url, { max: 1 })
+    try {
+      await pool.query(`CREATE FUNCTION drop_connection() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+        IF (SELECT count(*) FROM parley_webhooks) >= ${reached} THEN RAISE EXCEPTION 'connection lost'; END IF;
+        RETURN NULL; END $$`)
+      await pool.query('CREATE TRIGGER drop_connection BEFORE INSERT ON parley_webhooks FOR EACH STATEMENT EXECUTE FUNCTION drop_connection()')
+      await expect(migrateDataDirectory({ from: written.dataDir, to: target.url, batchSize })).rejects.toThrow('connection lost')
+      await pool.query('DROP TRIGGER drop_connection ON parley_webhooks')
+      const copied = (await pool.query<{ id: string }>('SELECT id FROM parley_webhooks')).map(({ id }) => id)
+      expect(copied.length).toBe(reached)
+
+      // The cluster starts and delivers one of them before the migration is run again.
+      await pool.query('DELETE FROM parley_webhooks WHERE id = $1', [copied[0]])
+      const again = await migrateDataDirectory({ from: written.dataDir, to: target.url, batchSize })
+      expect(again.verification.differences).toEqual([])
+      expect(again.webhooks).toBe(total)
+      const ids = (await pool.query<{ id: string }>('SELECT id FROM parley_webhooks')).map(({ id }) => id)
+      expect(ids).toHaveLength(total - 1)
+      expect(ids).not.toContain(copied[0])
+      expect(ids).toEqual(expect.arrayContaining(copied.slice(1)))
+    } finally {
+      await pool.close()
     }
   }, 60_000)
 

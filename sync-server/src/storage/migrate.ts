@@ -18,15 +18,20 @@
  *   cluster would drop each queued push as sent to a device no longer subscribed.
  * - Every insert is a no-op for a row already there, and events resume after the highest
  *   number the target holds, so a run that was interrupted continues when run again.
+ * - A queued notification or push subscription is recorded as copied in the statement that
+ *   copies it (postgres/import.ts) and never copied again: once a node has delivered it, or
+ *   its user removed it, the target holds no row to say so, and a run again would bring it back.
  * - A target holding a conversation under other numbers is refused before anything is
  *   written: merging two numberings would renumber events callers already saw.
  * - At the end every document's heads (loaded with Automerge from both sides) and every
- *   conversation's event count and last number are compared (`verifyMigration`).
+ *   conversation's event count and last number are compared, and every row looked up
+ *   (`verifyMigration`).
  */
 import { next as Automerge } from '@automerge/automerge'
 import type { StorageAdapterInterface } from '@automerge/automerge-repo'
 import { LevelStorageAdapter, QUARANTINE_PREFIX } from '@parley/core'
 import { Level } from 'level'
+import { randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { DocEntry } from '../access/registry.ts'
@@ -76,6 +81,14 @@ export interface MigrationSummary {
   readonly verification: Verification
 }
 
+/** What one run copied, for its verification (`verifyMigration`). */
+export interface ThisRun {
+  /** Its ID in parley_migrated_rows. */
+  readonly id: string
+  /** The seqs of the events it inserted, by conversation. */
+  readonly events: ReadonlyMap<string, readonly number[]>
+}
+
 type Raw = Level<string, Uint8Array>
 
 /** The stopped server's databases, opened (their LevelDB locks held until `close`). */
@@ -118,6 +131,7 @@ export async function migrateDataDirectory(options: MigrateOptions): Promise<Mig
 
 async function copyAndVerify(source: Source, target: Target, options: MigrateOptions): Promise<MigrationSummary> {
   const batchSize = options.batchSize ?? 500
+  const run = randomUUID()
   const documentIds = await listDocuments(source)
   const conversations = await listConversations(source)
   const present = await refuseOtherNumbering(source, target, conversations)
@@ -144,10 +158,10 @@ async function copyAndVerify(source: Source, target: Target, options: MigrateOpt
     inserted.set(conversationId, seqs)
     waiting += seqs.filter(seq => waits(conversation, seq)).length
   }
-  const webhooks = await copyQueue(source.webhooks, 'parley_webhooks', target, batchSize)
-  const pushSubscriptions = await copyPushSubscriptions(source, target, batchSize)
-  const pushes = await copyQueue(source.pushQueue, 'parley_push_queue', target, batchSize)
-  const verification = await verifyMigration(source, target, inserted)
+  const webhooks = await copyQueue(source.webhooks, 'parley_webhooks', target, batchSize, run)
+  const pushSubscriptions = await copyPushSubscriptions(source, target, batchSize, run)
+  const pushes = await copyQueue(source.pushQueue, 'parley_push_queue', target, batchSize, run)
+  const verification = await verifyMigration(source, target, { id: run, events: inserted })
   return { documents: documentIds.length, chunksWritten, conversations: conversations.size, events: progress.events.total, waiting, registry, webhooks, pushes, pushSubscriptions, verification }
 }
 
@@ -337,12 +351,12 @@ async function copyEvents(source: Source, target: Target, id: string, conversati
 }
 
 /** A LevelDB queue (webhooks/dispatcher.ts, the Web Push one too): `q:<rank>:<due>:<id>` queued, `d:<id>` dead letters. */
-async function copyQueue(level: Raw | undefined, table: rows.QueueTable, target: Target, batchSize: number): Promise<number> {
+async function copyQueue(level: Raw | undefined, table: rows.QueueTable, target: Target, batchSize: number, run: string): Promise<number> {
   if (!level) return 0
   const queued = await inBatches(level, 'q:', batchSize, batch =>
-    rows.insertQueued(target.pool, table, batch.map(([key, value]) => queueRow(json(value), Number(key.split(':')[0]), Number(key.split(':')[1]), false))),
+    rows.insertQueued(target.pool, table, batch.map(([key, value]) => queueRow(json(value), Number(key.split(':')[0]), Number(key.split(':')[1]), false)), run),
   )
-  const dead = await inBatches(level, 'd:', batchSize, batch => rows.insertQueued(target.pool, table, batch.map(([, value]) => queueRow(json(value), undefined, undefined, true))))
+  const dead = await inBatches(level, 'd:', batchSize, batch => rows.insertQueued(target.pool, table, batch.map(([, value]) => queueRow(json(value), undefined, undefined, true)), run))
   return queued + dead
 }
 
@@ -352,11 +366,11 @@ function queueRow(notification: { id: string; priority: string; enqueuedAt: numb
 }
 
 /** `push:<user>` in the registry's LevelDB (push/subscriptions.ts): one row per device. Returns how many devices. */
-async function copyPushSubscriptions(source: Source, target: Target, batchSize: number): Promise<number> {
+async function copyPushSubscriptions(source: Source, target: Target, batchSize: number, run: string): Promise<number> {
   let devices = 0
   await inBatches(source.acl, 'push:', batchSize, async batch => {
     const each = batch.flatMap(([user, value]) => json<PushDevice[]>(value).map(device => [user, device] as const))
-    await rows.insertPushSubscriptions(target.pool, each)
+    await rows.insertPushSubscriptions(target.pool, each, run)
     devices += each.length
   })
   return devices
@@ -365,11 +379,12 @@ async function copyPushSubscriptions(source: Source, target: Target, batchSize: 
 /**
  * Compares what the target holds with the source: each document's heads (every chunk
  * loaded with Automerge on both sides), each conversation's event count and counter, that
- * the events `inserted` (this run's, by conversation) that wait for notification on the
- * source are listed as such (verifying alone, without `inserted`, looks up none), and that
- * every registry row, push subscription and queued webhook or push is there.
+ * the events `thisRun` inserted that wait for notification on the source are listed as
+ * such (verifying alone, without `thisRun`, looks up none), that every registry row is
+ * there, and every push subscription and queued webhook or push but those an earlier run
+ * recorded as copied (verifying alone: any run), which a node may have deleted since.
  */
-export async function verifyMigration(source: Source, target: Target, inserted: ReadonlyMap<string, readonly number[]> = new Map()): Promise<Verification> {
+export async function verifyMigration(source: Source, target: Target, thisRun?: ThisRun): Promise<Verification> {
   const differences: string[] = []
   let documents = 0
   for (const id of await listDocuments(source)) {
@@ -395,11 +410,11 @@ export async function verifyMigration(source: Source, target: Target, inserted: 
     // (import.ts insertNumberedEvents), so one missing from the list now was taken off by a
     // node that handed it over; counting it would report the target doing its job. An event
     // this run inserted was listed moments ago: missing, it is a real difference.
-    const waiting = (inserted.get(id) ?? []).filter(seq => waits(conversation, seq))
+    const waiting = (thisRun?.events.get(id) ?? []).filter(seq => waits(conversation, seq))
     const listed = await rows.countUnnotified(target.pool, id, waiting)
     if (listed !== waiting.length) differences.push(`conversation ${id}: ${waiting.length} events this run copied wait for notification on the source, ${listed} of them are listed as not notified in the target`)
   }
-  differences.push(...(await verifyRows(source, target)))
+  differences.push(...(await verifyRows(source, target, thisRun?.id)))
   return { documents, conversations: conversations.size, events, differences }
 }
 
@@ -412,17 +427,18 @@ async function headsOf(storage: StorageAdapterInterface, id: string): Promise<st
   return Automerge.getHeads(doc).sort()
 }
 
-async function verifyRows(source: Source, target: Target): Promise<string[]> {
+async function verifyRows(source: Source, target: Target, run: string | undefined): Promise<string[]> {
   // A queued notification's key is `<rank>:<due>:<id>` (copyQueue): its row is found by the ID.
   const queuedIds = (keys: string[]) => keys.map(key => key.split(':')[2]!)
+  const queue = (table: rows.QueueTable) => (ids: string[]) => accountedFor(target, table, ids, id => id, run, some => rows.countQueued(target.pool, table, some))
   const checks: [Raw | undefined, string, string, (keys: string[]) => Promise<number>][] = [
     [source.acl, 'doc:', 'registry entries', keys => rows.countPresent(target.pool, 'entries', keys)],
     [source.acl, 'actor:', 'actor owners', keys => rows.countPresent(target.pool, 'owners', keys)],
     [source.acl, 'change:', 'accepted hashes', keys => rows.countPresent(target.pool, 'hashes', keys)],
-    [source.webhooks, 'q:', 'queued webhook notifications', keys => rows.countQueued(target.pool, 'parley_webhooks', queuedIds(keys))],
-    [source.webhooks, 'd:', 'dead webhook notifications', keys => rows.countQueued(target.pool, 'parley_webhooks', keys)],
-    [source.pushQueue, 'q:', 'queued push notifications', keys => rows.countQueued(target.pool, 'parley_push_queue', queuedIds(keys))],
-    [source.pushQueue, 'd:', 'dead push notifications', keys => rows.countQueued(target.pool, 'parley_push_queue', keys)],
+    [source.webhooks, 'q:', 'queued webhook notifications', keys => queue('parley_webhooks')(queuedIds(keys))],
+    [source.webhooks, 'd:', 'dead webhook notifications', queue('parley_webhooks')],
+    [source.pushQueue, 'q:', 'queued push notifications', keys => queue('parley_push_queue')(queuedIds(keys))],
+    [source.pushQueue, 'd:', 'dead push notifications', queue('parley_push_queue')],
   ]
   const differences: string[] = []
   for (const [level, prefix, what, count] of checks) {
@@ -431,16 +447,29 @@ async function verifyRows(source: Source, target: Target): Promise<string[]> {
     const total = await inBatches(level, prefix, 1000, async batch => void (missing += batch.length - (await count(batch.map(([key]) => key)))))
     if (missing > 0) differences.push(`${what}: ${missing} of ${total} missing from the target`)
   }
-  differences.push(...(await verifyPushSubscriptions(source, target)))
+  differences.push(...(await verifyPushSubscriptions(source, target, run)))
   return differences
 }
 
-async function verifyPushSubscriptions(source: Source, target: Target): Promise<string[]> {
+/**
+ * How many of `items` (rows copied into `table`) are accounted for: in the target, or
+ * recorded as copied by an earlier run. A node deletes a notification it delivered and a
+ * subscription its user removed, so one an earlier run copied may rightly be gone; one this
+ * run copied was written moments ago, and one not copied at all is owed.
+ */
+async function accountedFor<T>(target: Target, table: rows.RecordedTable, items: T[], keyOf: (item: T) => string, run: string | undefined, present: (items: T[]) => Promise<number>): Promise<number> {
+  const before = await rows.copiedBefore(target.pool, table, items.map(keyOf), run)
+  const owed = items.filter(item => !before.has(keyOf(item)))
+  return items.length - owed.length + (owed.length === 0 ? 0 : await present(owed))
+}
+
+async function verifyPushSubscriptions(source: Source, target: Target, run: string | undefined): Promise<string[]> {
   let [missing, total] = [0, 0]
   await inBatches(source.acl, 'push:', 1000, async batch => {
     const pairs = batch.flatMap(([user, value]) => json<PushDevice[]>(value).map(device => [user, device.id] as const))
     total += pairs.length
-    missing += pairs.length - (await rows.countPushSubscriptions(target.pool, pairs))
+    const accounted = await accountedFor(target, 'parley_push_subscriptions', pairs, ([user, id]) => rows.subscriptionKey(user, id), run, some => rows.countPushSubscriptions(target.pool, some))
+    missing += pairs.length - accounted
   })
   return missing > 0 ? [`push subscriptions: ${missing} of ${total} missing from the target`] : []
 }

@@ -3,7 +3,10 @@
  * the numbers a single node gave them (and which of them wait for notification), the
  * registry's rows, the webhook and Web Push queues, the push subscriptions. Every insert is a no-op for a row already there, so
  * a migration run again after an interruption writes each row once. The stores' own writes (event-store.ts
- * parley_append_events) number events instead, which a migration must not do.
+ * parley_append_events) number events instead, which a migration must not do. Queued
+ * notifications and push subscriptions are recorded as copied in the statement that copies
+ * them (parley_migrated_rows, migrations.ts version 7) and copied only if not recorded yet:
+ * a node deletes one once delivered or removed, and a run again must not bring it back.
  */
 import type { StorageKey } from '@automerge/automerge-repo'
 import type { DocEntry } from '../../access/registry.ts'
@@ -126,14 +129,19 @@ export interface QueueRow {
   readonly notification: unknown
 }
 
-/** Queued and dead notifications, unclaimed (webhooks/postgres-dispatcher.ts delivers them). */
-export async function insertQueued(pool: PostgresPool, table: QueueTable, rows: readonly QueueRow[]): Promise<void> {
+/** Queued and dead notifications, unclaimed (webhooks/postgres-dispatcher.ts delivers them); those recorded as copied before are left out. */
+export async function insertQueued(pool: PostgresPool, table: QueueTable, rows: readonly QueueRow[], run: string): Promise<void> {
   if (rows.length === 0) return
   await pool.query(
-    `INSERT INTO ${table} (id, rank, due, dead, notification)
+    `WITH recorded AS (
+       INSERT INTO parley_migrated_rows (into_table, key, run) SELECT $6::text, unnest($1::text[]), $7::text
+       ON CONFLICT DO NOTHING
+       RETURNING key)
+     INSERT INTO ${table} (id, rank, due, dead, notification)
      SELECT id, rank, to_timestamp(due / 1000.0), dead, n FROM unnest($1::text[], $2::smallint[], $3::float8[], $4::boolean[], $5::jsonb[]) AS t(id, rank, due, dead, n)
+     WHERE id IN (SELECT key FROM recorded)
      ON CONFLICT DO NOTHING`,
-    [rows.map(row => row.id), rows.map(row => row.rank), rows.map(row => row.due), rows.map(row => row.dead), rows.map(row => JSON.stringify(row.notification))],
+    [rows.map(row => row.id), rows.map(row => row.rank), rows.map(row => row.due), rows.map(row => row.dead), rows.map(row => JSON.stringify(row.notification)), table, run],
   )
 }
 
@@ -142,14 +150,22 @@ export async function countQueued(pool: PostgresPool, table: QueueTable, ids: re
   return Number(rows[0]?.count ?? 0)
 }
 
-/** Each user's push subscriptions (push/postgres-subscriptions.ts); a device the target holds is kept. */
-export async function insertPushSubscriptions(pool: PostgresPool, rows: readonly (readonly [user: string, device: PushDevice])[]): Promise<void> {
+/** A push subscription's key in parley_migrated_rows: user IDs are client-chosen, so no separator would be safe. */
+export const subscriptionKey = (user: string, id: string): string => JSON.stringify([user, id])
+
+/** Each user's push subscriptions (push/postgres-subscriptions.ts); a device the target holds, or one recorded as copied before, is left alone. */
+export async function insertPushSubscriptions(pool: PostgresPool, rows: readonly (readonly [user: string, device: PushDevice])[], run: string): Promise<void> {
   if (rows.length === 0) return
   await pool.query(
-    `INSERT INTO parley_push_subscriptions (user_id, id, device, created_at)
-     SELECT user_id, device->>'id', device, to_timestamp((device->>'createdAt')::float8 / 1000) FROM unnest($1::text[], $2::jsonb[]) AS t(user_id, device)
+    `WITH recorded AS (
+       INSERT INTO parley_migrated_rows (into_table, key, run) SELECT 'parley_push_subscriptions', unnest($3::text[]), $4::text
+       ON CONFLICT DO NOTHING
+       RETURNING key)
+     INSERT INTO parley_push_subscriptions (user_id, id, device, created_at)
+     SELECT user_id, device->>'id', device, to_timestamp((device->>'createdAt')::float8 / 1000) FROM unnest($1::text[], $2::jsonb[], $3::text[]) AS t(user_id, device, key)
+     WHERE key IN (SELECT key FROM recorded)
      ON CONFLICT DO NOTHING`,
-    [rows.map(([user]) => user), rows.map(([, device]) => JSON.stringify(device))],
+    [rows.map(([user]) => user), rows.map(([, device]) => JSON.stringify(device)), rows.map(([user, device]) => subscriptionKey(user, device.id)), run],
   )
 }
 
@@ -160,6 +176,19 @@ export async function countPushSubscriptions(pool: PostgresPool, pairs: readonly
     [pairs.map(([user]) => user), pairs.map(([, id]) => id)],
   )
   return Number(rows[0]?.count ?? 0)
+}
+
+/** The tables whose copied rows parley_migrated_rows records. */
+export type RecordedTable = QueueTable | 'parley_push_subscriptions'
+
+/** Which of `keys` a migration run other than `run` (any run, without one) recorded as copied into `table`. */
+export async function copiedBefore(pool: PostgresPool, table: RecordedTable, keys: readonly string[], run: string | undefined): Promise<Set<string>> {
+  const rows = await pool.query<{ key: string }>('SELECT key FROM parley_migrated_rows WHERE into_table = $1 AND key = ANY ($2::text[]) AND run IS DISTINCT FROM $3::text', [
+    table,
+    keys,
+    run ?? null,
+  ])
+  return new Set(rows.map(row => row.key))
 }
 
 /** The storage keys held under a document ID (the key itself and every key continuing it). */

@@ -159,6 +159,23 @@ export const MIGRATIONS: readonly Migration[] = [
       $$;
     `,
   },
+  {
+    version: 7,
+    name: 'rows a migration copied',
+    // storage/migrate.ts: each queued notification and push subscription `parley-server
+    // migrate` copied, by the table it went into (key: a notification's ID, a subscription's
+    // user and device), recorded in the statement that copies it. A node deletes a delivered
+    // notification and a removed subscription, so only this record keeps a run again from
+    // copying them back. run: the migration run that copied it, for its verification.
+    sql: `
+      CREATE TABLE parley_migrated_rows (
+        into_table text NOT NULL,
+        key text NOT NULL,
+        run text NOT NULL,
+        PRIMARY KEY (into_table, key)
+      );
+    `,
+  },
 ]
 
 /** Applies the migrations not yet recorded; returns the versions applied now. */
