@@ -3,13 +3,14 @@
  * conversation channels together: a label per conversation would grow without bound.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import type { RefillReason } from '../relay/bus.ts'
 
 export interface ChangeBusMetrics {
   subscriptions(count: number): void
   published(bytes: number): void
   received(bytes: number, lagSeconds: number): void
   dropped(): void
-  refilled(reason: 'gap' | 'listening' | 'idle'): void
+  refilled(reason: RefillReason): void
   reconnecting(): void
   connected(up: boolean): void
 }
@@ -22,7 +23,7 @@ export function changeBusMetrics(register: Registry, segmentsLoaded: () => numbe
   const frames = new Counter({ name: 'parley_bus_change_frames_total', help: 'Segment change frames on conversation channels, by direction (published; received: from other nodes).', labelNames: ['direction'], registers })
   const bytes = new Counter({ name: 'parley_bus_change_bytes_total', help: 'Bytes of segment change frames on conversation channels, by direction.', labelNames: ['direction'], registers })
   const dropped = new Counter({ name: 'parley_bus_change_dropped_total', help: 'Segment change frames not published because the link to Redis was down (the others reload from storage).', registers })
-  const refills = new Counter({ name: 'parley_relay_refills_total', help: 'Segments reloaded from the shared storage, by reason (gap: a change with missing deps; listening: a new subscription or the link back; idle: an HTTP use of a segment no client here syncs).', labelNames: ['reason'], registers })
+  const refills = new Counter({ name: 'parley_relay_refills_total', help: 'Segments reloaded from the shared storage, by reason (gap: a change with missing deps; listening: a new subscription or the link back; idle: an HTTP use of a segment no client here syncs; foreign: a client re-sent another user’s change the loaded log lacked).', labelNames: ['reason'], registers })
   const reconnects = new Counter({ name: 'parley_bus_change_reconnects_total', help: 'Attempts of the segment bus to reconnect to Redis after its link dropped.', registers })
   const connected = new Gauge({ name: 'parley_bus_change_connected', help: '1 while the segment bus has both its Redis connections up and subscribed, else 0.', registers })
   const lag = new Histogram({ name: 'parley_bus_change_lag_seconds', help: 'From a segment change frame being published by one node to its arrival at another, in seconds.', buckets: LAG_BUCKETS, registers })
@@ -38,7 +39,7 @@ export function changeBusMetrics(register: Registry, segmentsLoaded: () => numbe
     frames.labels(direction).inc(0)
     bytes.labels(direction).inc(0)
   }
-  for (const reason of ['gap', 'listening', 'idle']) refills.labels(reason).inc(0)
+  for (const reason of ['gap', 'listening', 'idle', 'foreign'] satisfies RefillReason[]) refills.labels(reason).inc(0)
   subscriptions.set(0)
   return {
     subscriptions: count => subscriptions.set(count),

@@ -19,7 +19,7 @@
 import { cbor } from '@automerge/automerge-repo'
 import { randomBytes } from 'node:crypto'
 import type { EventFeed } from '../events/event-index.ts'
-import type { SegmentBus, SegmentBusHandlers } from '../relay/bus.ts'
+import type { RefillReason, SegmentBus, SegmentBusHandlers } from '../relay/bus.ts'
 import type { BusLogger } from './bus-adapter.ts'
 import { busClock, decodeObject } from './bus-frames.ts'
 import type { ChangeBusMetrics } from './change-bus-metrics.ts'
@@ -119,7 +119,7 @@ export class RedisChangeBus implements SegmentBus, EventFeed {
     else this.#options.metrics?.dropped()
   }
 
-  refilled(reason: 'gap' | 'listening' | 'idle'): void {
+  refilled(reason: RefillReason): void {
     this.#options.metrics?.refilled(reason)
   }
 

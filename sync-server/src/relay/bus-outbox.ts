@@ -3,10 +3,10 @@
  * stored and numbered. Why after the write: a node that missed a frame (Redis dropped it,
  * its link was down, it subscribed a moment later) finds every published change in the
  * shared storage when it reloads the segment, so one reload fills any gap, and nothing is
- * lost if Redis drops a message. Publishing first would open a window (up to the log's
- * batch delay, hub.ts LOG_BATCH_DELAY_MS) in which a change is on the bus but not where a
- * reload looks. Storing never waits on Redis; the price is one storage write ahead of each
- * cross-node delivery, shared by every change accepted while the previous write was out.
+ * lost if Redis drops a message. Publishing first would open a window (one write) in
+ * which a change is on the bus but not where a reload looks. Storing never waits on
+ * Redis; the price is one storage write ahead of each cross-node delivery, shared by
+ * every change accepted while the previous write was out (log-storage.ts).
  * After the numbering too: the other nodes' event index then reads the numbers back (the
  * hub's `relayed` hook) instead of numbering, so webhooks stay with the accepting node
  * (docs/cluster.md, "Segments over the bus").
@@ -18,21 +18,20 @@ export interface Outgoing {
   readonly conversation: string
   readonly segment: string
   readonly changes: Uint8Array[]
+  /** Settles once the changes are stored (rejects if the write failed). */
+  readonly stored: Promise<void>
   /** Settles once the changes' events are numbered. */
   readonly recorded: Promise<unknown>
 }
 
 export class BusOutbox {
   readonly #bus: SegmentBus
-  /** Writes the accepted changes that are waiting (the hub's LogStorage flush). */
-  readonly #store: () => Promise<void>
   readonly #log: FastifyBaseLogger
   #outgoing: Outgoing[] = []
   #draining: Promise<void> | undefined
 
-  constructor(bus: SegmentBus, store: () => Promise<void>, log: FastifyBaseLogger) {
+  constructor(bus: SegmentBus, log: FastifyBaseLogger) {
     this.#bus = bus
-    this.#store = store
     this.#log = log
   }
 
@@ -52,7 +51,7 @@ export class BusOutbox {
       this.#outgoing = []
       // A failed write still publishes: the nodes listening get the change live; a reload
       // elsewhere cannot find it (docs/cluster.md, "Segments over the bus").
-      await this.#store().catch(error => this.#log.warn({ err: error }, 'could not store changes before publishing them'))
+      await Promise.all(batch.map(item => item.stored.catch(error => this.#log.warn({ err: error, documentId: item.segment }, 'could not store changes before publishing them'))))
       await Promise.allSettled(batch.map(item => item.recorded))
       for (const item of batch) this.#bus.publish(item.conversation, item.segment, item.changes)
     }

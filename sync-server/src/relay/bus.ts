@@ -35,5 +35,8 @@ export interface SegmentBus {
   /** Changes this node accepted, already stored: to every node listening on the conversation. */
   publish(conversationId: string, segmentId: string, changes: readonly Uint8Array[]): void
   /** A segment reloaded from storage because the bus may have missed something (metrics). */
-  refilled?(reason: 'gap' | 'listening' | 'idle'): void
+  refilled?(reason: RefillReason): void
 }
+
+/** Why a segment was reloaded from storage: a gap in what the bus brought, a new subscription, a log not heard while idle, another user's change the log lacked. */
+export type RefillReason = 'gap' | 'listening' | 'idle' | 'foreign'

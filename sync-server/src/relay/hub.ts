@@ -22,13 +22,14 @@ import { decodeSyncData } from '../network/frames.ts'
 import type { Acknowledging } from '../network/server-adapter.ts'
 import { BusOutbox } from './bus-outbox.ts'
 import { ChangeLog, type AppendResult, type LoggedChange } from './change-log.ts'
-import { LOG_BATCH_DELAY_MS, LogStorage } from './log-storage.ts'
+import { LogStorage } from './log-storage.ts'
 import { createPeerState, decodeSyncMessage, receive, type PeerState, type SyncMessage } from './peer-sync.ts'
 import { SegmentPeers } from './segment-peers.ts'
-import { applyEffects, checkSegmentIngress, rememberAuthors, type SegmentEffects } from './segment-ingress.ts'
+import { checkSegmentIngress, rememberAuthors, type SegmentEffects } from './segment-ingress.ts'
 import { foldLog, toUnload, type Segment } from './segment.ts'
 import { ServerChanges } from './server-change.ts'
 import type { RelayHubOptions } from './hub-options.ts'
+import type { RefillReason } from './bus.ts'
 
 export type { RelayHooks, RelayHubOptions } from './hub-options.ts'
 
@@ -52,7 +53,7 @@ export class RelayHub {
   /** The documents the server's own changes are made on (server-change.ts). */
   readonly #serverChanges = new ServerChanges(this.#actor)
   readonly #sweep: ReturnType<typeof setInterval>
-  /** Messages waiting for their registry writes before their acknowledgement. */
+  /** Messages waiting for their writes before their acknowledgement. */
   readonly #finishing = new Set<Promise<unknown>>()
   /** Reads segments back from the shared storage for the bus (its own file bookkeeping, apart from #storage's). */
   readonly #reader: LogStorage
@@ -63,11 +64,10 @@ export class RelayHub {
     this.#options = options
     this.#peers = new SegmentPeers(options.send, options.peerId)
     this.#storage = new LogStorage(options.storage, {
-      batchDelayMs: LOG_BATCH_DELAY_MS,
       onWriteError: error => options.log.error({ err: error }, 'could not write accepted changes; they stay queued and the write is retried'),
     })
     this.#reader = new LogStorage(options.storage)
-    this.#outbox = options.bus && new BusOutbox(options.bus, () => this.#storage.flush(), options.log)
+    this.#outbox = options.bus && new BusOutbox(options.bus, options.log)
     options.bus?.attach({
       changes: (conversation, segmentId, changes) => this.#heard(conversation, segmentId, changes),
       listening: conversation => this.#refillConversation(conversation),
@@ -122,9 +122,9 @@ export class RelayHub {
 
   /**
    * The same, settled once the message is checked and relayed. A message that brought new
-   * changes is acknowledged later, once the registry has their hashes (`acknowledged`):
-   * the sender's and the segment's next messages are relayed meanwhile, and their hashes
-   * join the same write (storage/write-batch.ts).
+   * changes is acknowledged later, once they are stored (`acknowledged`): the sender's and
+   * the segment's next messages are relayed meanwhile, and their changes join the next
+   * write (log-storage.ts).
    */
   async relay(message: Message & { documentId: DocumentId; data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void, charge?: ChargeWork): Promise<Violation | undefined | Acknowledging> {
     const segment = await this.#open(message.documentId)
@@ -149,15 +149,21 @@ export class RelayHub {
     }
     let verdict = null
     if (sync.changes.length > 0) {
-      const { log } = segment
-      verdict = await checkSegmentIngress(this.#options, segment.id, segment.state, hash => log.seen(hash), sync.changes, user, id => segment.recent.get(id), charge)
+      const check = () => checkSegmentIngress(this.#options, segment.id, segment.state, hash => segment.log.seen(hash), sync.changes, user, id => segment.recent.get(id), charge)
+      verdict = await check()
+      // Another user's change this log lacks may have been stored by another node since it
+      // was loaded (a client re-sends what it got from there): the stored log says.
+      if (!verdict.ok && verdict.foreign && this.#options.bus) {
+        await this.#refill(segment, 'foreign')
+        verdict = await check()
+      }
       if (!verdict.ok) return verdict.violation
       sync = { ...sync, changes: verdict.changes }
       if (verdict.fresh) arrived?.()
     }
     // Reading: a new segment's creator may, once registered; otherwise the registry says.
     if (!verdict?.fresh && !(await registry.mayRead(user, segment.id))) return this.#peers.unavailable(segment.id, peer)
-    if (verdict?.fresh && verdict.effects.register) await applyEffects(registry, segment.id, verdict.effects)
+    if (verdict?.fresh && verdict.effects.register) await registry.register(segment.id, verdict.effects.register)
     const before = segment.log.heads()
     const { state, appended } = receive(segment.log, segment.peers.get(peer) ?? createPeerState(), sync)
     this.#track(segment, peer, state)
@@ -168,8 +174,8 @@ export class RelayHub {
     }
     for (const hash of appended.dropped) segment.waiting.delete(hash)
     this.#interest(segment)
-    this.#accepted(segment, appended.accepted, before, peer)
-    const written = verdict?.fresh && !verdict.effects.register ? this.#written(segment, peer, verdict.effects) : undefined
+    const stored = this.#accepted(segment, appended.accepted, before, peer)
+    const written = verdict?.fresh ? this.#written(segment, peer, verdict.effects, stored) : undefined
     // A peer asking for a segment nobody has hears so, as from the repo; a peer syncing one
     // we lack (we lost it, or it is new) is asked for its changes.
     if (segment.log.size === 0 && message.type === 'request') this.#peers.unavailable(segment.id, peer)
@@ -180,12 +186,14 @@ export class RelayHub {
 
   /**
    * After the relay, before the acknowledgement: the actors bound (cached at once, so the
-   * next message sees them) and the hashes accepted, in a write shared with other messages
-   * (storage/write-batch.ts); the peer hears from us again once it is done (segment-peers.ts).
+   * next message sees them; storage/write-batch.ts groups the writes) and the changes
+   * stored (log-storage.ts); the peer hears from us again once both are done
+   * (segment-peers.ts). The stored log is the record of what was accepted from a client: a
+   * client may re-send another user's change (after a crash) only if it is there.
    */
-  #written(segment: Segment, peer: PeerId, effects: SegmentEffects): Promise<void> {
+  #written(segment: Segment, peer: PeerId, effects: SegmentEffects, stored: Promise<void>): Promise<void> {
     const { registry } = this.#options
-    const written = Promise.all([...effects.bind.map(actor => registry.bindActor(actor, effects.user)), registry.accept(effects.accept)])
+    const written = Promise.all([...effects.bind.map(actor => registry.bindActor(actor, effects.user)), stored])
     return this.#peers.acknowledgeAfter(segment, peer, written)
   }
 
@@ -234,7 +242,7 @@ export class RelayHub {
     })
   }
 
-  /** Writes the accepted changes waiting for the next batch now (log-storage.ts): for a caller that acknowledges only what is stored. */
+  /** Resolves once every accepted change so far is stored (log-storage.ts): for a caller that acknowledges only what is stored. */
   async flush(): Promise<void> {
     await this.#storage.flush()
   }
@@ -266,15 +274,24 @@ export class RelayHub {
     this.#segments.clear()
   }
 
-  #accepted(segment: Segment, accepted: readonly LoggedChange[], before: readonly string[], origin: PeerId | undefined): void {
-    if (accepted.length === 0) return
-    this.#storage.enqueue(segment.id, accepted)
+  /** Stores and forwards changes accepted here; the promise settles once they are stored. */
+  #accepted(segment: Segment, accepted: readonly LoggedChange[], before: readonly string[], origin: PeerId | undefined): Promise<void> {
+    if (accepted.length === 0) return Promise.resolve()
+    const stored = this.#store(segment, accepted)
     this.#peers.forward(segment, accepted, before, origin)
-    this.#own(segment, accepted)
+    this.#own(segment, accepted, stored)
+    return stored
   }
 
-  /** Side effects of changes accepted here (not heard from the bus): their events numbered, then published. */
-  #own(segment: Segment, accepted: readonly LoggedChange[]): void {
+  #store(segment: Segment, accepted: readonly LoggedChange[]): Promise<void> {
+    const stored = this.#storage.store(segment.id, accepted)
+    // A failed write is logged and retried (the constructor's onWriteError); whoever waits on it hears too.
+    stored.catch(() => undefined)
+    return stored
+  }
+
+  /** Side effects of changes accepted here (not heard from the bus): their events numbered, then published once stored. */
+  #own(segment: Segment, accepted: readonly LoggedChange[], stored: Promise<void>): void {
     const events: ParleyEvent[] = []
     for (const change of accepted) {
       events.push(...(segment.waiting.get(change.hash) ?? []))
@@ -283,7 +300,7 @@ export class RelayHub {
     rememberAuthors(segment.recent, events)
     const recorded = events.length > 0 && segment.state ? this.#options.hooks.accepted?.(segment.state.conversation, segment.id, events) : undefined
     const conversation = segment.conversation ?? segment.state?.conversation
-    if (conversation !== undefined) this.#outbox?.publish({ conversation, segment: segment.id, changes: accepted.map(change => change.bytes), recorded: Promise.resolve(recorded) })
+    if (conversation !== undefined) this.#outbox?.publish({ conversation, segment: segment.id, changes: accepted.map(change => change.bytes), stored, recorded: Promise.resolve(recorded) })
   }
 
   /** Joins the segment's conversation on the bus when its first peer here arrives; leaves when the last goes. */
@@ -337,7 +354,7 @@ export class RelayHub {
   }
 
   /** Reloads a segment from the shared storage and takes in what this log lacks. */
-  async #refill(segment: Segment, reason: 'gap' | 'listening' | 'idle'): Promise<void> {
+  async #refill(segment: Segment, reason: RefillReason): Promise<void> {
     const stored = await this.#reader.load(segment.id)
     this.#reader.forget(segment.id)
     this.#options.bus?.refilled?.(reason)
@@ -374,10 +391,7 @@ export class RelayHub {
     segment.conversation ??= segment.state?.conversation
     rememberAuthors(segment.recent, events)
     if (events.length > 0 && segment.state) this.#options.hooks.relayed?.(segment.state.conversation, segment.id, events)
-    if (own.length > 0) {
-      this.#storage.enqueue(segment.id, own)
-      this.#own(segment, own)
-    }
+    if (own.length > 0) this.#own(segment, own, this.#store(segment, own))
     this.#interest(segment)
     return appended
   }

@@ -44,7 +44,7 @@
  *   const message = decodeSyncMessage(bytes)          // once; checks read this value
  *   const { state, appended } = receive(log, peers.get(P), message)
  *   if (appended.accepted.length) {
- *     storage.enqueue(appended.accepted)
+ *     storage.store(appended.accepted)     // acknowledged to P once stored
  *     const forward = forwardable(log, appended.accepted, before)
  *     for (const [Q, s] of peers) if (Q !== P)
  *       canForward(s, forward) ? (send(Q, forward.message), peers.set(Q, forwarded(s, forward)))

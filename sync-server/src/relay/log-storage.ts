@@ -6,9 +6,11 @@
  *   [documentId, 'incremental', sha256-hex(bytes)]   change chunks, concatenated
  *   [documentId, 'snapshot', sha256-hex(utf8(sorted heads joined))]   a saved document
  *
- * Accepted changes are written in batches (one incremental per document per flush); a
- * caller that must not acknowledge before the write awaits `flush()`. `compact` writes a
- * snapshot of a log and removes the chunks it covers, off the hot path.
+ * Accepted changes are written at once, or, while a write is out, with the next one (one
+ * incremental per document per write): a busy server writes whatever arrived meanwhile
+ * together, an idle one adds no wait. `store` settles once its changes are stored, which
+ * is what the sender's acknowledgement waits for (hub.ts). `compact` writes a snapshot
+ * of a log and removes the chunks it covers, off the hot path.
  */
 import { next as A } from '@automerge/automerge'
 import type { StorageAdapterInterface, StorageKey } from '@automerge/automerge-repo'
@@ -16,27 +18,11 @@ import { createHash } from 'node:crypto'
 import { splitChunks } from './change-chunk.ts'
 import { ChangeLog, type ChangeLogOptions, type LoggedChange } from './change-log.ts'
 
-/**
- * How long the server's accepted changes wait before their log is written (hub.ts): as
- * long as the repo path's Repo waits between saves of a document (automerge-repo's
- * saveDebounceRate, 100 ms, which server.ts leaves as is), so a crash loses no more on the
- * relay core than on the repo path. Writing after 5 ms cost one LevelDB write per message whenever messages came
- * more than 5 ms apart (benchmarks/RESULTS.md, relay core latency). What the client is told
- * does not wait for this write: the accepted hashes are recorded before its
- * acknowledgement (hub.ts #receive), so after a crash the changes clients
- * re-send are taken back, as on the repo path.
- */
-export const LOG_BATCH_DELAY_MS = 100
-
 export interface LogStorageOptions {
-  /** How long accepted changes may wait before they are written (ms). */
-  readonly batchDelayMs?: number
-  /** Bytes waiting across documents that trigger a write at once. */
-  readonly maxBatchBytes?: number
   readonly log?: ChangeLogOptions
   /** After a failed write, how long until it is tried again (ms; doubled while it keeps failing, up to 30 s). */
   readonly retryMs?: number
-  /** A write failed (it is queued again); called from the writes no caller awaits. */
+  /** A write failed (its changes stay queued and the write is retried). */
   readonly onWriteError?: (error: unknown) => void
 }
 
@@ -61,12 +47,12 @@ export function headsHash(heads: readonly string[]): string {
 
 export class LogStorage {
   readonly #adapter: StorageAdapterInterface
-  readonly #batchDelayMs: number
-  readonly #maxBatchBytes: number
   readonly #logOptions: ChangeLogOptions
   readonly #queued = new Map<string, LoggedChange[]>()
-  #queuedBytes = 0
-  #timer: NodeJS.Timeout | null = null
+  /** Callers waiting for the next write (store, flush). */
+  #waiting: Array<{ resolve: () => void; reject: (error: unknown) => void }> = []
+  #writing = false
+  #retry: NodeJS.Timeout | null = null
   readonly #files = new Map<string, DocumentFiles>()
   /** Per document, the tail of its chain of writes (flushes and compactions never overlap). */
   readonly #tails = new Map<string, Promise<void>>()
@@ -76,8 +62,6 @@ export class LogStorage {
 
   constructor(adapter: StorageAdapterInterface, options: LogStorageOptions = {}) {
     this.#adapter = adapter
-    this.#batchDelayMs = options.batchDelayMs ?? 5
-    this.#maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024
     this.#logOptions = options.log ?? {}
     this.#options = options
   }
@@ -114,58 +98,71 @@ export class LogStorage {
     return log
   }
 
-  /** Queues accepted changes of a document; they are written within batchDelayMs. */
-  enqueue(documentId: string, changes: readonly LoggedChange[]): void {
-    if (changes.length === 0) return
-    let queue = this.#queued.get(documentId)
-    if (!queue) this.#queued.set(documentId, (queue = []))
-    for (const change of changes) {
-      queue.push(change)
-      this.#queuedBytes += change.bytes.length
+  /** Writes accepted changes of a document: at once, or with the next write if one is out. Settles once they are stored. */
+  store(documentId: string, changes: readonly LoggedChange[]): Promise<void> {
+    if (changes.length > 0) {
+      let queue = this.#queued.get(documentId)
+      if (!queue) this.#queued.set(documentId, (queue = []))
+      queue.push(...changes)
     }
-    if (this.#queuedBytes >= this.#maxBatchBytes) this.#flushUnawaited()
-    else this.#timer ??= setTimeout(() => this.#flushUnawaited(), this.#batchDelayMs).unref()
+    return this.flush()
   }
 
   /**
    * Writes everything queued; resolves once it is stored. A write that fails (the
    * database unreachable) is queued again and retried on its own, with a growing wait;
-   * the caller is rejected meanwhile, so nothing is acknowledged as stored that is not.
+   * its callers are rejected meanwhile, so nothing is acknowledged as stored that is not.
    */
-  async flush(): Promise<void> {
-    if (this.#timer) clearTimeout(this.#timer)
-    this.#timer = null
+  flush(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ resolve, reject })
+      if (!this.#writing) void this.#drain()
+    })
+  }
+
+  async #drain(): Promise<void> {
+    this.#writing = true
+    while (this.#waiting.length > 0) {
+      const waiting = this.#waiting
+      this.#waiting = []
+      try {
+        await this.#writeQueued()
+        for (const caller of waiting) caller.resolve()
+      } catch (error) {
+        for (const caller of waiting) caller.reject(error)
+      }
+    }
+    this.#writing = false
+  }
+
+  async #writeQueued(): Promise<void> {
+    if (this.#retry) clearTimeout(this.#retry)
+    this.#retry = null
     const batches = [...this.#queued]
     this.#queued.clear()
-    this.#queuedBytes = 0
     const written = await Promise.allSettled(
       batches.map(([documentId, changes]) =>
+        // After the document's earlier writes and compactions (#serial); other documents' do not hold it up.
         this.#serial(documentId, () => this.#writeIncremental(documentId, changes)).catch(error => {
           this.#requeue(documentId, changes)
           throw error
         }),
       ),
     )
-    // writes queued by an earlier flush of the same documents finish first
-    await Promise.all([...this.#tails.values()])
     const failed = written.find(result => result.status === 'rejected')
     if (!failed) {
       this.#retryMs = 0
       return
     }
+    this.#options.onWriteError?.(failed.reason)
     this.#retryMs = Math.min(MAX_RETRY_MS, this.#retryMs * 2 || (this.#options.retryMs ?? 1000))
-    this.#timer ??= setTimeout(() => this.#flushUnawaited(), this.#retryMs).unref()
+    this.#retry = setTimeout(() => void this.flush().catch(() => undefined), this.#retryMs).unref()
     throw failed.reason
-  }
-
-  #flushUnawaited(): void {
-    this.flush().catch(error => this.#options.onWriteError?.(error))
   }
 
   /** Changes whose write failed go back to the front of their document's queue. */
   #requeue(documentId: string, changes: readonly LoggedChange[]): void {
     this.#queued.set(documentId, [...changes, ...(this.#queued.get(documentId) ?? [])])
-    for (const change of changes) this.#queuedBytes += change.bytes.length
   }
 
   /** True when the document's incrementals outweigh its snapshot (automerge-repo's rule). */

@@ -2,8 +2,11 @@
  * The access check for changes a client sends to a segment served by the relay core:
  * the guard's rules (access/guard.ts) for segments, on changes decoded once and the
  * log's small SegmentState, with no Automerge document. It reads the registry and
- * returns a verdict with the registry writes to make (`SegmentEffects`); the hub applies
- * them in one place (`applyEffects`).
+ * returns a verdict with the registry writes to make (`SegmentEffects`), which the hub
+ * makes. The changes it accepts are recorded by the log's write (hub.ts #written): a
+ * client may re-send another user's change only if the log holds it, or if the registry
+ * recorded it as accepted (what servers before 2026-12-06 did, and still do for the
+ * server's own changes).
  */
 import type { DecodedChange } from '@automerge/automerge'
 import { isValidUserId, type Limits, type ParleyEvent, type Role } from '@parley/core'
@@ -19,14 +22,13 @@ export interface SegmentEffects {
   /** Actors first seen here, bound to `user`. */
   readonly bind: readonly string[]
   readonly user: string
-  /** Hashes accepted from the user (a client may re-send them after a server crash). */
-  readonly accept: readonly string[]
   /** A new segment's registry entry. */
   readonly register?: DocEntry
 }
 
 export type IngressVerdict =
-  | { ok: false; violation: Violation }
+  /** `foreign`: a change of another user's actor that neither the log nor the registry holds. */
+  | { ok: false; violation: Violation; foreign?: true }
   /** Nothing new to check: every change is in the log already. */
   | { ok: true; fresh: false; changes: Uint8Array[] }
   /** A new segment without its creation change: cannot be checked, so held back (the client is asked to start over). */
@@ -83,7 +85,7 @@ export async function checkSegmentIngress(
     if (owner === undefined) bind.add(change.actor)
     if (owner === undefined || owner === user) own.push(change)
     else if (await ctx.registry.wasAccepted(change.hash)) restored.push(change)
-    else return { ok: false, violation: forbidden(`actor ${change.actor} belongs to another user`) }
+    else return { ok: false, violation: forbidden(`actor ${change.actor} belongs to another user`), foreign: true }
   }
 
   const entry = await ctx.registry.entry(documentId)
@@ -111,7 +113,7 @@ export async function checkSegmentIngress(
   if (isViolation(result)) return { ok: false, violation: result }
   const shadowing = await refusesShadowing(ctx, start.conversation, own.flatMap(change => result.events.get(change.hash) ?? []), recentAuthor)
   if (shadowing) return { ok: false, violation: shadowing }
-  const effects: SegmentEffects = { bind: [...bind], user, accept: own.map(change => change.hash), ...(register && { register }) }
+  const effects: SegmentEffects = { bind: [...bind], user, ...(register && { register }) }
   return { ok: true, fresh: true, changes: raw, state: result.state, events: result.events, effects }
 }
 
@@ -135,13 +137,6 @@ export function rememberAuthors(recent: Map<string, string>, events: readonly Pa
     recent.set(event.id, event.author)
     if (recent.size > RECENT_EVENTS) recent.delete(recent.keys().next().value!)
   }
-}
-
-/** The registry writes of a verdict, in one place. */
-export async function applyEffects(registry: AccessRegistry, documentId: string, effects: SegmentEffects): Promise<void> {
-  if (effects.register) await registry.register(documentId, effects.register)
-  for (const actor of effects.bind) await registry.bindActor(actor, effects.user)
-  if (effects.accept.length > 0) await registry.accept([...effects.accept])
 }
 
 /**

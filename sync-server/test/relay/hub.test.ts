@@ -10,7 +10,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { AccessRegistry } from '../../src/access/registry.ts'
 import type { SegmentBus, SegmentBusHandlers } from '../../src/relay/bus.ts'
 import { RelayHub } from '../../src/relay/hub.ts'
-import { LOG_BATCH_DELAY_MS } from '../../src/relay/log-storage.ts'
+import { splitChunks } from '../../src/relay/change-chunk.ts'
+import { LogStorage } from '../../src/relay/log-storage.ts'
 import { decodeFrame, decodeSyncData } from '../../src/network/frames.ts'
 import { openDatabases, type Databases } from '../../src/storage/databases.ts'
 
@@ -42,6 +43,18 @@ describe('RelayHub', () => {
   }
 
   const sync = (documentId: DocumentId, senderId: PeerId, data: Uint8Array, type: 'sync' | 'request' = 'sync') => ({ type, senderId, targetId: SERVER, documentId, data }) as Message & { documentId: DocumentId; data: Uint8Array }
+
+  /** Storage whose change-log writes, once `hold` is set, wait until the test releases them, each with the hashes of the changes it carries. */
+  function heldWrites() {
+    const storage = new MemoryStorageAdapter()
+    const held = { storage, hold: true, writes: [] as { hashes: string[]; release: () => void }[] }
+    const save = storage.save.bind(storage)
+    storage.save = (key, data) => {
+      if (key[1] !== 'incremental' || !held.hold) return save(key, data)
+      return new Promise<void>(resolve => held.writes.push({ hashes: splitChunks(data).map(chunk => A.decodeChange(chunk).hash), release: () => void save(key, data).then(resolve) }))
+    }
+    return held
+  }
 
   it('asks a peer syncing a segment it lacks for its changes, and tells a peer requesting it that nobody has it', async () => {
     const { hub, registry, sent, conversation } = await setup()
@@ -174,6 +187,29 @@ describe('RelayHub', () => {
     expect(toBob.flatMap(message => A.decodeSyncMessage(message.data).changes).map(bytes => A.decodeChange(bytes).hash)).toEqual(changes.map(bytes => A.decodeChange(bytes).hash))
   })
 
+  it('takes another user’s change a client re-sends once the shared storage shows another node stored it, after reloading the log', async () => {
+    const storage = new MemoryStorageAdapter()
+    // This node hears nothing from the bus: its loaded log falls behind the other node's writes.
+    const bus: SegmentBus = { attach: () => {}, join: () => {}, leave: () => {}, hears: () => false, publish: () => {} }
+    const { hub, registry, conversation } = await setup(storage, 0, bus)
+    const other = new RelayHub({ storage, registry, limits: DEFAULT_LIMITS, send: () => {}, peerId: () => SERVER, idleMs: 0, maxLoaded: 0, hooks: {}, log: pino({ level: 'silent' }) })
+    cleanup.push(() => other.close())
+    const segmentId = newId()
+    const created = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
+    expect(await other.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(created), need: [], have: [], changes: A.getAllChanges(created) })), 'alice', ALICE)).toBeUndefined()
+    expect(await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads: [], need: [], have: [{ lastSync: [], bloom: new Uint8Array() }], changes: [] }), 'request'), 'bob', BOB)).toBeUndefined()
+    const alice = A.change(created, d => appendEvent(d, { id: 'a1', type: 'message', author: 'alice', device: 'a', at: 1, text: 'stored on the other node' }))
+    const change = A.getChanges(created, alice)
+    // Acknowledged to Alice once stored there.
+    expect(await other.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: change })), 'alice', ALICE)).toBeUndefined()
+    // Bob got it from the other node and offers it here: not a forgery.
+    expect(await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: change })), 'bob', BOB)).toBeUndefined()
+    expect(await hub.heads(segmentId)).toEqual(A.getHeads(alice))
+    // One she never sent is still refused.
+    const forged = A.change(alice, d => appendEvent(d, { id: 'a2', type: 'message', author: 'alice', device: 'a', at: 2, text: 'forged by bob' }))
+    expect(await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads: A.getHeads(forged), need: [], have: [], changes: A.getChanges(alice, forged) })), 'bob', BOB)).toMatchObject({ code: 4403 })
+  })
+
   it('makes the server’s own changes on the latest log, client changes in between included, each after the heads it saw', async () => {
     const { hub, conversation } = await setup()
     const segmentId = newId()
@@ -194,35 +230,29 @@ describe('RelayHub', () => {
     expect(await hub.isFull(segmentId)).toBe(false)
   })
 
-  it('writes the changes of messages that arrive within the batch delay as one incremental, not one per message', async () => {
-    const storage = new MemoryStorageAdapter()
-    const saved: string[] = []
-    const save = storage.save.bind(storage)
-    storage.save = async (key, data) => {
-      if (key[1] === 'incremental') saved.push(key[0]!)
-      return save(key, data)
-    }
+  it('writes a message’s changes at once, and those of the messages that arrive while that write is out together in the next', async () => {
+    const { storage, writes } = heldWrites()
     const { hub, conversation } = await setup(storage)
     const segmentId = newId()
     let alice = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
-    try {
-      expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getAllChanges(alice) })), 'alice', ALICE)).toBeUndefined()
-      for (let i = 1; i <= 3; i++) {
-        // Messages 20 ms apart: each waited for its own write before (5 ms).
-        await vi.advanceTimersByTimeAsync(20)
-        const before = alice
-        alice = A.change(alice, d => appendEvent(d, { id: `e${i}`, type: 'message', author: 'alice', device: 'a', at: i, text: `${i}` }))
-        expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getChanges(before, alice) })), 'alice', ALICE)).toBeUndefined()
-      }
-      expect(saved).toEqual([])
-      await vi.advanceTimersByTimeAsync(LOG_BATCH_DELAY_MS)
-    } finally {
-      vi.useRealTimers()
+    const first = await hub.relay(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getAllChanges(alice) })), 'alice', ALICE)
+    await vi.waitFor(() => expect(writes).toHaveLength(1))
+    const later: string[] = []
+    for (let i = 1; i <= 3; i++) {
+      const before = alice
+      alice = A.change(alice, d => appendEvent(d, { id: `e${i}`, type: 'message', author: 'alice', device: 'a', at: i, text: `${i}` }))
+      const changes = A.getChanges(before, alice)
+      later.push(A.decodeChange(changes[0]!).hash)
+      expect(await hub.relay(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes })), 'alice', ALICE)).toHaveProperty('acknowledged')
     }
-    expect(saved).toEqual([segmentId])
-    const chunks = await storage.loadRange([segmentId, 'incremental'])
-    expect(A.getHeads(A.load(chunks[0]!.data!))).toEqual(A.getHeads(A.load(A.save(alice))))
+    expect(writes).toHaveLength(1)
+    writes[0]!.release()
+    await vi.waitFor(() => expect(writes).toHaveLength(2))
+    expect(writes[1]!.hashes).toEqual(later)
+    writes[1]!.release()
+    if (first && 'acknowledged' in first) expect(await first.acknowledged).toBeUndefined()
+    await hub.flush()
+    expect((await new LogStorage(storage).load(segmentId))!.heads()).toEqual(A.getHeads(alice))
   })
 
   it('takes a sync message as the frame check decoded it, without decoding it again', async () => {
@@ -240,15 +270,16 @@ describe('RelayHub', () => {
     expect(await hub.heads(segmentId)).toBeNull()
   })
 
-  it('relays a member’s next change while the last one’s accepted hash is being written, and acknowledges both in one message once both writes are done', async () => {
-    const { hub, registry, sent, conversation } = await setup()
+  it('relays a member’s next change while the last one is being written, and acknowledges both in one message once both writes are done', async () => {
+    const held = heldWrites()
+    const { storage, writes } = held
+    const { hub, sent, conversation } = await setup(storage)
     const segmentId = newId()
     let alice = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
+    held.hold = false
     expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getAllChanges(alice) })), 'alice', ALICE)).toBeUndefined()
+    held.hold = true
     expect(await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads: [], need: [], have: [{ lastSync: [], bloom: new Uint8Array() }], changes: [] }), 'request'), 'bob', BOB)).toBeUndefined()
-    const writes: { hashes: readonly string[]; release: () => void }[] = []
-    const accept = registry.accept.bind(registry)
-    registry.accept = hashes => new Promise<void>(resolve => writes.push({ hashes, release: () => void accept(hashes).then(resolve) }))
     const next = (i: number) => {
       const before = alice
       alice = A.change(alice, d => appendEvent(d, { id: `e${i}`, type: 'message', author: 'alice', device: 'a', at: i, text: `${i}` }))
@@ -269,27 +300,30 @@ describe('RelayHub', () => {
     // Relayed while the first write is in flight (the database groups the writes: storage/write-batch.ts).
     await vi.waitFor(() => expect(toBob()).toBe(2))
     expect(toAlice()).toBe(0)
-    await vi.waitFor(() => expect(writes.map(write => write.hashes)).toEqual([[one.hash], [two.hash]]))
+    // The second write goes once the first is done (log-storage.ts).
+    expect(writes.map(write => write.hashes)).toEqual([[one.hash]])
     writes[0]!.release()
     expect(await first.acknowledged).toBeUndefined()
     expect(toAlice()).toBe(0)
+    await vi.waitFor(() => expect(writes.map(write => write.hashes)).toEqual([[one.hash], [two.hash]]))
     writes[1]!.release()
     expect(await second).toBeUndefined()
     expect(toAlice()).toBe(1)
-    expect(await registry.wasAccepted(one.hash)).toBe(true)
-    expect(await registry.wasAccepted(two.hash)).toBe(true)
+    const stored = (await new LogStorage(storage).load(segmentId))!
+    expect([one.hash, two.hash].map(hash => stored.seen(hash))).toEqual([true, true])
     expect(await hub.heads(segmentId)).toEqual(A.getHeads(alice))
   })
 
   it('acknowledges a change after its write even when the sender’s follow-up at the same heads came first, with what arrived meanwhile, and sends the sender nothing before', async () => {
-    const { hub, registry, sent, conversation } = await setup()
+    const held = heldWrites()
+    held.hold = false
+    const { hub, sent, conversation } = await setup(held.storage)
     const segmentId = newId()
     const created = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
     expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(created), need: [], have: [], changes: A.getAllChanges(created) })), 'alice', ALICE)).toBeUndefined()
     expect(await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads: [], need: [], have: [{ lastSync: [], bloom: new Uint8Array() }], changes: [] }), 'request'), 'bob', BOB)).toBeUndefined()
-    const writes: (() => void)[] = []
-    const accept = registry.accept.bind(registry)
-    registry.accept = hashes => new Promise<void>(resolve => writes.push(() => void accept(hashes).then(resolve)))
+    held.hold = true
+    const writes = held.writes
     const alice = A.change(created, d => appendEvent(d, { id: 'a1', type: 'message', author: 'alice', device: 'a', at: 1, text: 'hi' }))
     const heads = A.getHeads(alice)
     const toAlice = () => sent.filter(message => message.targetId === ALICE).map(message => A.decodeSyncMessage((message as Message & { data: Uint8Array }).data))
@@ -303,17 +337,18 @@ describe('RelayHub', () => {
     const bob = A.change(A.clone(alice, 'b0b0'), d => appendEvent(d, { id: 'b1', type: 'message', author: 'bob', device: 'b', at: 2, text: 'hello' }))
     const bobChange = A.getChanges(alice, bob)
     const fromBob = await hub.relay(sync(segmentId, BOB, A.encodeSyncMessage({ heads: A.getHeads(bob), need: [], have: [], changes: bobChange })), 'bob', BOB)
-    await vi.waitFor(() => expect(writes).toHaveLength(2))
+    await vi.waitFor(() => expect(writes).toHaveLength(1))
     expect(toAlice()).toEqual([])
 
-    writes[0]!()
+    writes[0]!.release()
     expect(await relayed.acknowledged).toBeUndefined()
     // One answer: our heads (hers and Bob's change on top), with Bob's change.
     const [acknowledgement, ...rest] = toAlice()
     expect(rest).toEqual([])
     expect(acknowledgement?.heads).toEqual(A.getHeads(bob))
     expect(acknowledgement?.changes.map(bytes => A.decodeChange(bytes).hash)).toEqual(bobChange.map(bytes => A.decodeChange(bytes).hash))
-    writes[1]!()
+    await vi.waitFor(() => expect(writes).toHaveLength(2))
+    writes[1]!.release()
     if (fromBob && 'acknowledged' in fromBob) expect(await fromBob.acknowledged).toBeUndefined()
   })
 })
