@@ -1,8 +1,8 @@
 /**
  * The network adapter takes a connection's next message once the relay core has relayed
- * the previous one, without waiting for its acknowledgement (the registry write of its
- * hashes, relay/hub.ts `relay`): a busy sender's messages are relayed back to back and
- * their hashes share writes. Acknowledgements still waiting count as queued, so a write
+ * the previous one, without waiting for its acknowledgement (the write of its changes,
+ * relay/hub.ts `relay`): a busy sender's messages are relayed back to back and their
+ * changes share writes. Acknowledgements still waiting count as queued, so a write
  * held up (a full disk) pauses the socket; one that fails closes it with 1011.
  */
 import { next as A } from '@automerge/automerge'

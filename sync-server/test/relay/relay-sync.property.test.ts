@@ -62,7 +62,7 @@ describe('relay sync with unmodified Automerge clients', () => {
     )
   }, LONG)
 
-  it('converges as well when acknowledgements wait for registry writes that complete later (the live relay, relay/hub.ts)', () => {
+  it('converges as well when acknowledgements wait for writes that complete later (the live relay, relay/hub.ts)', () => {
     const withWrites = fc.oneof({ weight: 6, arbitrary: actionArbitrary }, { weight: 2, arbitrary: fc.constant({ kind: 'written' as const }) })
     fc.assert(
       fc.property(fc.array(withWrites, { maxLength: 120 }), staleArbitrary, (actions, stale) => expectConvergence(new RelayServer(true), actions, stale)),

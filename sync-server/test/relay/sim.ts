@@ -15,14 +15,14 @@ export interface Server {
   connect(client: number, staleSharedHeads: readonly string[] | null): Outgoing
   disconnect(client: number): void
   message(client: number, bytes: Uint8Array): Outgoing
-  /** The oldest registry write still out completes (the live relay's acknowledgements wait for them); null when none is out. */
+  /** The oldest write still out completes (the live relay's acknowledgements wait for them); null when none is out. */
   written(): Outgoing | null
   heads(): readonly string[]
 }
 
 /**
  * The relay as relay/hub.ts runs it. With `deferAcknowledgements`, a message that brought
- * changes is answered only once its registry write completes (`written`), and nothing goes
+ * changes is answered only once its write completes (`written`), and nothing goes
  * to its sender meanwhile; then one message (peer-sync `answer`) answers everything it sent.
  */
 export class RelayServer implements Server {
@@ -30,7 +30,7 @@ export class RelayServer implements Server {
   readonly peers = new Map<number, PeerState>()
   forwards = 0
   generated = 0
-  /** Per client, registry writes still out; and the writes in the order they complete. */
+  /** Per client, writes still out; and the writes in the order they complete. */
   readonly #acknowledging = new Map<number, number>()
   readonly #writes: number[] = []
 
