@@ -15,8 +15,13 @@ export interface RelayHooks {
    * the changes are published once the returned promise settles (the events numbered).
    */
   accepted?(conversationId: string, segmentId: string, events: ParleyEvent[]): void | Promise<unknown>
-  /** Changes another node accepted, heard over the bus (bus.ts): the events they append. */
-  relayed?(conversationId: string, segmentId: string, events: ParleyEvent[]): void
+  /**
+   * Changes another node accepted, read back from the shared storage (a gap, a new
+   * subscription: hub.ts #refill): the events they append, which that node may not have
+   * numbered (it stored them, then failed). Not called for changes heard over the bus:
+   * those were numbered before they were published (bus-outbox.ts).
+   */
+  reloaded?(conversationId: string, segmentId: string, events: ParleyEvent[]): void
 }
 
 export interface RelayHubOptions {

@@ -337,7 +337,7 @@ export class RelayHub {
       .then(segment =>
         this.#serial(segment, async () => {
           if (segment.conversation !== undefined && segment.conversation !== conversation) return
-          const appended = this.#takeIn(segment, changes)
+          const appended = this.#takeIn(segment, changes, 'bus')
           if (appended.pending.length > 0) await this.#refill(segment, 'gap')
         }),
       )
@@ -358,17 +358,18 @@ export class RelayHub {
     const stored = await this.#reader.load(segment.id)
     this.#reader.forget(segment.id)
     this.#options.bus?.refilled?.(reason)
-    if (stored) this.#takeIn(segment, stored.changes().map(change => change.bytes))
+    if (stored) this.#takeIn(segment, stored.changes().map(change => change.bytes), 'storage')
   }
 
   /**
    * Changes another node accepted (and checked: docs/cluster.md, "Trust"), or read back
    * from storage: appended (idempotent by hash), sent to this node's peers, the segment's
-   * state and recent authors updated, their events handed to the `relayed` hook. Not
-   * stored again nor published: the accepting node did both. A change of this node's own
-   * client that waited for these deps is freed here and goes the way of any accepted one.
+   * state and recent authors updated; the events of changes read back from storage go to
+   * the `reloaded` hook. Not stored again nor published: the accepting node did both. A
+   * change of this node's own client that waited for these deps is freed here and goes
+   * the way of any accepted one.
    */
-  #takeIn(segment: Segment, changes: readonly Uint8Array[]): AppendResult {
+  #takeIn(segment: Segment, changes: readonly Uint8Array[], from: 'bus' | 'storage'): AppendResult {
     const before = segment.log.heads()
     const appended = segment.log.append(changes)
     for (const hash of appended.dropped) segment.waiting.delete(hash)
@@ -390,7 +391,7 @@ export class RelayHub {
     }
     segment.conversation ??= segment.state?.conversation
     rememberAuthors(segment.recent, events)
-    if (events.length > 0 && segment.state) this.#options.hooks.relayed?.(segment.state.conversation, segment.id, events)
+    if (from === 'storage' && events.length > 0 && segment.state) this.#options.hooks.reloaded?.(segment.state.conversation, segment.id, events)
     if (own.length > 0) this.#own(segment, own, this.#store(segment, own))
     this.#interest(segment)
     return appended

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { AccessRegistry } from '../../src/access/registry.ts'
 import type { SegmentBus, SegmentBusHandlers } from '../../src/relay/bus.ts'
-import { RelayHub } from '../../src/relay/hub.ts'
+import { RelayHub, type RelayHooks } from '../../src/relay/hub.ts'
 import { splitChunks } from '../../src/relay/change-chunk.ts'
 import { LogStorage } from '../../src/relay/log-storage.ts'
 import { decodeFrame, decodeSyncData } from '../../src/network/frames.ts'
@@ -26,12 +26,12 @@ describe('RelayHub', () => {
     for (const step of cleanup.splice(0).reverse()) await step()
   })
 
-  async function setup(storage = new MemoryStorageAdapter(), maxLoaded = 0, bus?: SegmentBus) {
+  async function setup(storage = new MemoryStorageAdapter(), maxLoaded = 0, bus?: SegmentBus, hooks: RelayHooks = {}) {
     const dir = await mkdtemp(join(tmpdir(), 'parley-hub-'))
     const databases: Databases = await openDatabases(dir, { retryMs: 1000, maxHeldBytes: 1 << 20, minFreeBytes: 0, log: pino({ level: 'silent' }) })
     const registry = new AccessRegistry(databases.registry)
     const sent: Message[] = []
-    const hub = new RelayHub({ storage, registry, limits: DEFAULT_LIMITS, send: message => sent.push(message), peerId: () => SERVER, idleMs: 0, maxLoaded, hooks: {}, log: pino({ level: 'silent' }), ...(bus && { bus }) })
+    const hub = new RelayHub({ storage, registry, limits: DEFAULT_LIMITS, send: message => sent.push(message), peerId: () => SERVER, idleMs: 0, maxLoaded, hooks, log: pino({ level: 'silent' }), ...(bus && { bus }) })
     cleanup.push(async () => {
       await hub.close()
       await databases.close()
@@ -208,6 +208,36 @@ describe('RelayHub', () => {
     // One she never sent is still refused.
     const forged = A.change(alice, d => appendEvent(d, { id: 'a2', type: 'message', author: 'alice', device: 'a', at: 2, text: 'forged by bob' }))
     expect(await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads: A.getHeads(forged), need: [], have: [], changes: A.getChanges(alice, forged) })), 'bob', BOB)).toMatchObject({ code: 4403 })
+  })
+
+  it('hands the event index the events of changes read back from storage, not of those heard over the bus (numbered before they were published)', async () => {
+    const storage = new MemoryStorageAdapter()
+    let handlers: SegmentBusHandlers | undefined
+    const bus: SegmentBus = { attach: given => void (handlers = given), join: () => {}, leave: () => {}, hears: () => true, publish: () => {} }
+    const reloaded: string[] = []
+    const { hub, registry, conversation } = await setup(storage, 0, bus, { reloaded: (_conversation, _segment, events) => void reloaded.push(...events.map(event => event.id)) })
+    const other = new RelayHub({ storage, registry, limits: DEFAULT_LIMITS, send: () => {}, peerId: () => SERVER, idleMs: 0, maxLoaded: 0, hooks: {}, log: pino({ level: 'silent' }) })
+    cleanup.push(() => other.close())
+    const segmentId = newId()
+    let alice = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
+    expect(await other.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getAllChanges(alice) })), 'alice', ALICE)).toBeUndefined()
+    expect(await hub.receive(sync(segmentId, BOB, A.encodeSyncMessage({ heads: [], need: [], have: [{ lastSync: [], bloom: new Uint8Array() }], changes: [] }), 'request'), 'bob', BOB)).toBeUndefined()
+    const send = async (id: string) => {
+      const before = alice
+      alice = A.change(alice, d => appendEvent(d, { id, type: 'message', author: 'alice', device: 'a', at: 1, text: id }))
+      const changes = A.getChanges(before, alice)
+      expect(await other.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes })), 'alice', ALICE)).toBeUndefined()
+      return changes
+    }
+    handlers!.changes(conversation, segmentId, await send('over-the-bus'))
+    await vi.waitFor(async () => expect(await hub.heads(segmentId)).toEqual(A.getHeads(alice)))
+    expect(reloaded).toEqual([])
+    // A frame the bus lost: the next one has a gap, and the segment is read back from storage.
+    await send('lost-frame')
+    handlers!.changes(conversation, segmentId, await send('after-the-gap'))
+    await vi.waitFor(async () => expect(await hub.heads(segmentId)).toEqual(A.getHeads(alice)))
+    expect(reloaded).toEqual(expect.arrayContaining(['lost-frame']))
+    expect(reloaded).not.toContain('over-the-bus')
   })
 
   it('makes the server’s own changes on the latest log, client changes in between included, each after the heads it saw', async () => {
