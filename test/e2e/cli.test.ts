@@ -183,6 +183,8 @@ describe('parley says what went wrong with the server, its URL or the token', ()
     const run = await syncWith(notSyncingUrl, await server.token('alice'))
     expect(run.code).toBe(1)
     expect(run.stderr).toMatch(new RegExp(`^parley: PARLEY_ERR_SYNC_TIMEOUT: reached ${notSyncingUrl}, but not in sync within 1 s \\(`))
+    // Which document the server has not acknowledged, and what is known of it here.
+    expect(run.stderr).toMatch(/documents still differ from the server: \w+ \(/)
   })
 
   it('every command reports a refused token at once; send and create keep what they wrote on this device', async () => {

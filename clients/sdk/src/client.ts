@@ -417,6 +417,18 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
     return storageId !== undefined && sameHeads(handle.getSyncInfo(storageId)?.lastHeads, handle.heads())
   }
 
+  /** The first few documents the server has not acknowledged as they are here, for an error message: `: <id> (<kind>, …)`. */
+  #differing(): string {
+    const storageId = this.#connection?.serverMetadata?.storageId
+    const differing = [...this.#tracked.values()].filter(handle => !this.#handleSynced(handle))
+    const described = differing.slice(0, 3).map(handle => {
+      const acknowledged = storageId === undefined ? undefined : handle.getSyncInfo(storageId)?.lastHeads
+      const kind = handle.isReady() ? (documentType(handle.doc()) ?? 'document') : 'not ready'
+      return `${handle.documentId} (${kind}, ${handle.heads()?.length ?? 0} heads here, ${acknowledged === undefined ? 'none acknowledged' : `${acknowledged.filter(head => !handle.heads()?.includes(head)).length} of the acknowledged unknown here`})`
+    })
+    return described.length === 0 ? '' : `: ${described.join('; ')}${differing.length > 3 ? `; ${differing.length - 3} more` : ''}`
+  }
+
   /** Online, and the server has acknowledged the current heads of every open document. */
   #allAcknowledged(): boolean {
     return this.status === 'online' && [...this.#tracked.values()].every(handle => this.#handleSynced(handle))
@@ -438,7 +450,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
       const timer = setTimeout(() => {
         done()
         const problem = this.#connection?.failure
-        const state = this.status === 'online' ? 'documents still differ from the server' : `the client is ${this.status}${problem ? ` (${problem.message})` : ''}`
+        const state = this.status === 'online' ? `documents still differ from the server${this.#differing()}` : `the client is ${this.status}${problem ? ` (${problem.message})` : ''}`
         reject(new ParleyError(ClientErrorCodes.SYNC_TIMEOUT, `not in sync after ${timeout} ms: ${state}`))
       }, Math.max(0, deadline - Date.now()))
       this.#syncWaiters.add(check)
