@@ -148,6 +148,15 @@ describe('parley-server migrate', () => {
     databases.push(one)
     return one
   }
+  /** A new target database whose inserts into `table` that match `when` are dropped without an error (a trigger): a write that is lost. */
+  const lossyTarget = async (table: string, when: string) => {
+    const lossy = await database()
+    await (await openTarget(lossy.url)).close()
+    const pool = new PostgresPool(lossy.url, { max: 1 })
+    await pool.query('CREATE FUNCTION lose_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$')
+    await pool.query(`CREATE TRIGGER lose_row BEFORE INSERT ON ${table} FOR EACH ROW WHEN (${when}) EXECUTE FUNCTION lose_row()`)
+    return { url: lossy.url, pool }
+  }
 
   beforeAll(async () => {
     written = await writeDataDirectory()
@@ -309,16 +318,12 @@ describe('parley-server migrate', () => {
 
       // A run whose listing of the second conversation's events is lost (a trigger drops
       // those rows): the verification names it.
-      const lossy = await database()
-      await (await openTarget(lossy.url)).close()
-      const lossyPool = new PostgresPool(lossy.url, { max: 1 })
+      const lossy = await lossyTarget('parley_unnotified_events', `NEW.conversation_id = '${second.replaceAll("'", "''")}'`)
       try {
-        await lossyPool.query('CREATE FUNCTION lose_listing() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$')
-        await lossyPool.query(`CREATE TRIGGER lose_listing BEFORE INSERT ON parley_unnotified_events FOR EACH ROW WHEN (NEW.conversation_id = '${second.replaceAll("'", "''")}') EXECUTE FUNCTION lose_listing()`)
         const lost = await migrateDataDirectory({ from: dataDir, to: lossy.url })
         expect(lost.verification.differences).toEqual([`conversation ${second}: 2 events this run copied wait for notification on the source, 0 of them are listed as not notified in the target`])
       } finally {
-        await lossyPool.close()
+        await lossy.pool.close()
       }
     } finally {
       await rm(dataDir, { recursive: true, force: true })
@@ -438,16 +443,12 @@ describe('parley-server migrate', () => {
       }
 
       // What a run copies itself is still looked up: a subscription its statement lost (a trigger drops erin's) is named.
-      const lossy = await database()
-      await (await openTarget(lossy.url)).close()
-      const lossyPool = new PostgresPool(lossy.url, { max: 1 })
+      const lossy = await lossyTarget('parley_push_subscriptions', "NEW.user_id = 'erin'")
       try {
-        await lossyPool.query('CREATE FUNCTION lose_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$')
-        await lossyPool.query(`CREATE TRIGGER lose_row BEFORE INSERT ON parley_push_subscriptions FOR EACH ROW WHEN (NEW.user_id = 'erin') EXECUTE FUNCTION lose_row()`)
         const lost = await migrateDataDirectory({ from: dataDir, to: lossy.url })
         expect(lost.verification.differences).toEqual(['push subscriptions: 1 of 2 missing from the target'])
       } finally {
-        await lossyPool.close()
+        await lossy.pool.close()
       }
     } finally {
       await rm(dataDir, { recursive: true, force: true })

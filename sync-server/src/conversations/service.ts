@@ -67,9 +67,8 @@ export interface SegmentStore {
   /** The segment's heads, loading it (and numbering its events); null when none is held. */
   heads(segmentId: string): Promise<string[] | null>
   isFull(segmentId: string): Promise<boolean | undefined>
+  /** Settles once the change is stored. */
   changeAsServer(segmentId: string, change: (doc: SegmentDoc) => void): Promise<void>
-  /** Writes the changes waiting for the next batch now (relay/log-storage.ts). */
-  flush(): Promise<void>
 }
 
 export class ConversationService {
@@ -286,13 +285,12 @@ export class ConversationService {
   }
 
   /**
-   * The event is on disk before it is numbered, and the caller told: the relay core writes
-   * accepted changes in batches and the repo saves a changed document after a debounce,
-   * and a crash in between would leave the event numbered (so an idempotent retry would
-   * find it) but in no segment.
+   * The event is on disk before it is numbered, and the caller told: the repo saves a
+   * changed document after a debounce, and a crash in between would leave the event
+   * numbered (so an idempotent retry would find it) but in no segment. (The relay core's
+   * `changeAsServer` settles once its change is stored.)
    */
   async #stored(head: DocHandle<HeadDoc>, segment: DocHandle<SegmentDoc> | undefined): Promise<void> {
-    await this.#ctx.segments?.flush()
     await this.#ctx.repo.flush([head.documentId, ...(segment ? [segment.documentId] : [])])
   }
 

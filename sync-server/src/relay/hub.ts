@@ -219,11 +219,11 @@ export class RelayHub {
    * A change the server makes itself (HTTP publish, a new segment): built with Automerge
    * on the segment's document (server-change.ts), appended as the server's own change (its
    * actor bound to the server, the change accepted), checked onto the segment's state,
-   * stored and sent to the segment's peers.
+   * and sent to the segment's peers; settles once it is stored.
    */
   async changeAsServer(segmentId: string, change: (doc: SegmentDoc) => void): Promise<void> {
     const segment = await this.#current(segmentId)
-    await this.#serial(segment, async () => {
+    const stored = await this.#serial(segment, async () => {
       const { changes, decoded } = this.#serverChanges.make(segmentId, segment.log, change)
       if (changes.length === 0) return
       await this.#options.registry.bindActor(this.#actor, SERVER_ACTOR_OWNER)
@@ -238,11 +238,12 @@ export class RelayHub {
       const checked = segment.state && checkSegmentLogChanges(segment.state, [], decoded, '', undefined, this.#options.limits)
       segment.state = checked && !isViolation(checked) ? checked.state : (foldLog(segment.log, this.#options.limits)?.state ?? null)
       segment.conversation ??= segment.state?.conversation
-      this.#accepted(segment, appended.accepted, before, undefined)
+      return this.#accepted(segment, appended.accepted, before, undefined)
     })
+    await stored
   }
 
-  /** Resolves once every accepted change so far is stored (log-storage.ts): for a caller that acknowledges only what is stored. */
+  /** Resolves once every write of accepted changes so far has settled (log-storage.ts). */
   async flush(): Promise<void> {
     await this.#storage.flush()
   }

@@ -17,6 +17,7 @@ import type { StorageAdapterInterface, StorageKey } from '@automerge/automerge-r
 import { createHash } from 'node:crypto'
 import { splitChunks } from './change-chunk.ts'
 import { ChangeLog, type ChangeLogOptions, type LoggedChange } from './change-log.ts'
+import { WriteBatch } from '../storage/write-batch.ts'
 
 export interface LogStorageOptions {
   readonly log?: ChangeLogOptions
@@ -27,6 +28,11 @@ export interface LogStorageOptions {
 }
 
 const MAX_RETRY_MS = 30_000
+
+interface Queued {
+  readonly documentId: string
+  readonly change: LoggedChange
+}
 
 interface DocumentFiles {
   /** Keys whose chunks are all in the log: what a snapshot of the log replaces. */
@@ -48,11 +54,8 @@ export function headsHash(heads: readonly string[]): string {
 export class LogStorage {
   readonly #adapter: StorageAdapterInterface
   readonly #logOptions: ChangeLogOptions
-  readonly #queued = new Map<string, LoggedChange[]>()
-  /** Callers waiting for the next write (store, flush). */
-  #waiting: Array<{ resolve: () => void; reject: (error: unknown) => void }> = []
-  #writing = false
-  #retry: NodeJS.Timeout | null = null
+  /** Accepted changes on their way to storage (storage/write-batch.ts: at once, or with the next write while one is out). */
+  readonly #batch = new WriteBatch<Queued>(items => this.#write(items))
   readonly #files = new Map<string, DocumentFiles>()
   /** Per document, the tail of its chain of writes (flushes and compactions never overlap). */
   readonly #tails = new Map<string, Promise<void>>()
@@ -100,69 +103,46 @@ export class LogStorage {
 
   /** Writes accepted changes of a document: at once, or with the next write if one is out. Settles once they are stored. */
   store(documentId: string, changes: readonly LoggedChange[]): Promise<void> {
-    if (changes.length > 0) {
-      let queue = this.#queued.get(documentId)
-      if (!queue) this.#queued.set(documentId, (queue = []))
-      queue.push(...changes)
-    }
-    return this.flush()
+    return this.#batch.add(changes.map(change => ({ documentId, change })))
+  }
+
+  /** Resolves once every write so far has settled (a failed one is retried on its own: #write). */
+  flush(): Promise<void> {
+    return this.#batch.idle()
   }
 
   /**
-   * Writes everything queued; resolves once it is stored. A write that fails (the
-   * database unreachable) is queued again and retried on its own, with a growing wait;
-   * its callers are rejected meanwhile, so nothing is acknowledged as stored that is not.
+   * One write: an incremental per document, each after that document's earlier writes and
+   * compactions (#serial; other documents' do not hold it up). A write that fails (the
+   * database unreachable) rejects its callers, so nothing is acknowledged as stored that
+   * is not, and is tried again on its own, with a growing wait.
    */
-  flush(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#waiting.push({ resolve, reject })
-      if (!this.#writing) void this.#drain()
-    })
-  }
-
-  async #drain(): Promise<void> {
-    this.#writing = true
-    while (this.#waiting.length > 0) {
-      const waiting = this.#waiting
-      this.#waiting = []
-      try {
-        await this.#writeQueued()
-        for (const caller of waiting) caller.resolve()
-      } catch (error) {
-        for (const caller of waiting) caller.reject(error)
-      }
+  async #write(items: readonly Queued[]): Promise<void> {
+    const byDocument = new Map<string, LoggedChange[]>()
+    for (const { documentId, change } of items) {
+      let changes = byDocument.get(documentId)
+      if (!changes) byDocument.set(documentId, (changes = []))
+      changes.push(change)
     }
-    this.#writing = false
-  }
-
-  async #writeQueued(): Promise<void> {
-    if (this.#retry) clearTimeout(this.#retry)
-    this.#retry = null
-    const batches = [...this.#queued]
-    this.#queued.clear()
-    const written = await Promise.allSettled(
-      batches.map(([documentId, changes]) =>
-        // After the document's earlier writes and compactions (#serial); other documents' do not hold it up.
+    const failed = new Set<string>()
+    let reason: unknown
+    await Promise.all(
+      [...byDocument].map(([documentId, changes]) =>
         this.#serial(documentId, () => this.#writeIncremental(documentId, changes)).catch(error => {
-          this.#requeue(documentId, changes)
-          throw error
+          failed.add(documentId)
+          reason = error
         }),
       ),
     )
-    const failed = written.find(result => result.status === 'rejected')
-    if (!failed) {
+    if (failed.size === 0) {
       this.#retryMs = 0
       return
     }
-    this.#options.onWriteError?.(failed.reason)
+    this.#options.onWriteError?.(reason)
     this.#retryMs = Math.min(MAX_RETRY_MS, this.#retryMs * 2 || (this.#options.retryMs ?? 1000))
-    this.#retry = setTimeout(() => void this.flush().catch(() => undefined), this.#retryMs).unref()
-    throw failed.reason
-  }
-
-  /** Changes whose write failed go back to the front of their document's queue. */
-  #requeue(documentId: string, changes: readonly LoggedChange[]): void {
-    this.#queued.set(documentId, [...changes, ...(this.#queued.get(documentId) ?? [])])
+    const again = items.filter(item => failed.has(item.documentId))
+    setTimeout(() => void this.#batch.add(again).catch(() => undefined), this.#retryMs).unref()
+    throw reason
   }
 
   /** True when the document's incrementals outweigh its snapshot (automerge-repo's rule). */
