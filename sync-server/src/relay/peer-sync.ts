@@ -174,7 +174,7 @@ export function generate(log: ChangeLog, state: PeerState): { state: PeerState; 
   const ourNeed = log.missingDeps(theirHeads)
   const theirHeadSet = new Set(theirHeads)
   const have = ourNeed.every(hash => theirHeadSet.has(hash)) ? [haveSince(log, state.sharedHeads)] : []
-  const toSend = state.theirHave && state.theirNeed ? changesToSend(log, state.theirHave, state.theirNeed, state.sentHashes) : []
+  const toSend = state.theirHave && state.theirNeed ? changesToSend(log, theirHeads, state.theirHave, state.theirNeed, state.sentHashes) : []
   // With their have and need we sent all they lack; a bare need (have empty) may not cover it.
   const caughtUp = state.theirHave !== null && state.theirNeed !== null && (state.theirHave.length > 0 || headsEqual)
   if (headsUnchanged && state.haveResponded) {
@@ -244,17 +244,27 @@ function haveSince(log: ChangeLog, sharedHeads: readonly string[]): Have {
 }
 
 /**
- * What a peer lacks given its have and need: our changes since its lastSync that no
- * filter contains, plus everything depending on them, after the ones it asked for. A
- * change already sent is left out unless they ask for it by hash (a lost message heals).
+ * What a peer lacks given its heads, have and need, after the ones it asked for. A change
+ * already sent is left out unless they ask for it by hash (a lost message heals).
+ *
+ * A peer holds every change its heads depend on, so when we know all its heads it lacks
+ * exactly our changes since them. Only otherwise (heads of changes we lack) does it take
+ * Automerge's way: our changes since its lastSync that no filter contains, plus everything
+ * depending on them. Automerge takes that way always, and so resends whatever lies between
+ * a peer's lastSync and its heads, once its sent hashes forget them: a member that fell
+ * behind in the hot-conversation benchmark was resent hundreds of changes it held, per
+ * message, and fell further behind (benchmarks/src/hot-conversation/replay.ts).
  */
-function changesToSend(log: ChangeLog, have: readonly Have[], need: readonly string[], sent: ReadonlySet<string>): LoggedChange[] {
+function changesToSend(log: ChangeLog, theirHeads: readonly string[], have: readonly Have[], need: readonly string[], sent: ReadonlySet<string>): LoggedChange[] {
   const needed: LoggedChange[] = []
   for (const hash of need) {
     const change = log.get(hash)
     if (change) needed.push(change)
   }
   if (have.length === 0) return needed
+  const neededHashes = new Set(needed.map(change => change.hash))
+  const wanted = (change: LoggedChange) => !neededHashes.has(change.hash) && !sent.has(change.hash)
+  if (theirHeads.every(head => log.hasHash(head))) return [...needed, ...log.changesSince(theirHeads).filter(wanted)]
   const lastSync = [...new Set(have.flatMap(entry => entry.lastSync))]
   const since = log.changesSince(lastSync)
   const chosen = new Set<string>()
@@ -262,9 +272,7 @@ function changesToSend(log: ChangeLog, have: readonly Have[], need: readonly str
   for (const change of since) {
     if (have.every(entry => !entry.bloom.contains(change.hash)) || change.deps.some(dep => chosen.has(dep))) chosen.add(change.hash)
   }
-  const neededHashes = new Set(needed.map(change => change.hash))
-  const rest = since.filter(change => chosen.has(change.hash) && !neededHashes.has(change.hash) && !sent.has(change.hash))
-  return [...needed, ...rest]
+  return [...needed, ...since.filter(change => chosen.has(change.hash) && wanted(change))]
 }
 
 /** Automerge's advance_heads: our new heads plus the shared heads still among our heads. */

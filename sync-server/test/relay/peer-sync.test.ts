@@ -1,5 +1,6 @@
 import { next as A } from '@automerge/automerge'
 import { describe, expect, it } from 'vitest'
+import { BloomFilter } from '../../src/relay/bloom.ts'
 import { ChangeLog } from '../../src/relay/change-log.ts'
 import { canForward, createPeerState, decodeSyncMessage, forwardable, generate, receive } from '../../src/relay/peer-sync.ts'
 import { Network, RelayServer } from './sim.ts'
@@ -127,6 +128,20 @@ describe('relay sync', () => {
     const next = generate(log, receive(log, inFlight, headsOnly).state)
     expect(next.message).not.toBeNull()
     expect(decodeSyncMessage(next.message!).need).toEqual([theirs])
+  })
+
+  it('sends a peer whose heads it knows only what follows them, not what lies between its lastSync and its heads', () => {
+    // A peer that fell behind (or sent a change before holding all it depends on) may say a
+    // lastSync older than its heads; it holds everything its heads depend on all the same.
+    const writer = new Network(new RelayServer(), 1)
+    for (let i = 0; i < 7; i++) writer.apply({ kind: 'write', client: 0 })
+    const changes = A.getAllChanges(writer.clients[0]!.doc)
+    const hashes = changes.map(change => A.decodeChange(change).hash!)
+    const log = new ChangeLog()
+    log.append(changes)
+    const stale = A.encodeSyncMessage({ heads: [hashes[4]!], need: [], have: [{ lastSync: [hashes[1]!], bloom: BloomFilter.fromHashes([]).encode() }], changes: [] })
+    const next = generate(log, receive(log, createPeerState(), stale).state)
+    expect(decodeSyncMessage(next.message!).changes.map(change => A.decodeChange(change).hash)).toEqual(hashes.slice(5))
   })
 
   it('says nothing to a peer that has everything', () => {
