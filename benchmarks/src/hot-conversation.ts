@@ -96,18 +96,22 @@ function percentile(values: number[], p: number): number {
 interface Progress {
   sent: number
   delivered: number
+  /** Parley's replaying members: segments open on their raw devices; changes received from the server, and those they held already. */
+  segments?: number
+  received?: number
+  held?: number
 }
 
-async function progress(workers: ChildProcess[]): Promise<Progress & { segments?: number }> {
+async function progress(workers: ChildProcess[]): Promise<Progress> {
   const replies = await Promise.all(
     workers.map(worker => {
-      const reply = nextMessage<Progress & { segments?: number }>(worker, 'progress')
+      const reply = nextMessage<Progress>(worker, 'progress')
       worker.send({ type: 'progress' })
       return withTimeout(reply, 'a worker’s progress', 30_000)
     }),
   )
-  const segments = replies.every(r => r.segments !== undefined) ? replies.reduce((a, r) => a + r.segments!, 0) : undefined
-  return { sent: replies.reduce((a, r) => a + r.sent, 0), delivered: replies.reduce((a, r) => a + r.delivered, 0), ...(segments === undefined ? {} : { segments }) }
+  const sum = (key: keyof Progress) => (replies.every(r => r[key] !== undefined) ? { [key]: replies.reduce((a, r) => a + r[key]!, 0) } : {})
+  return { sent: replies.reduce((a, r) => a + r.sent, 0), delivered: replies.reduce((a, r) => a + r.delivered, 0), ...sum('segments'), ...sum('received'), ...sum('held') }
 }
 
 /**
@@ -137,11 +141,16 @@ function scheduled(members: number, durationMs: number): number {
 /** Progress on stderr every PROGRESS_MS until the deadline (a worker slow to answer does not delay it). */
 async function sendUntil(workers: ChildProcess[], start: number, expectedPerMessage: number): Promise<void> {
   const deadline = start + DURATION_MS
+  let last: Progress = { sent: 0, delivered: 0, received: 0, held: 0 }
   const report = async () => {
     const state = await progress(workers)
     const share = state.sent > 0 ? ((100 * state.delivered) / (state.sent * expectedPerMessage)).toFixed(1) : '–'
     const segments = state.segments === undefined ? '' : `, ${state.segments.toLocaleString('en-US')} segments open on the members' raw devices`
-    process.stderr.write(`\n  ${Math.round((now() - start) / 1000)} s: ${state.sent.toLocaleString('en-US')} sent, ${state.delivered.toLocaleString('en-US')} deliveries (${share} % of sent × ${expectedPerMessage}, workers read at slightly different times)${segments}`)
+    // Since the last report: changes the server sent the raw devices per new delivery, and the share they held already (resent).
+    const deliveries = state.delivered - last.delivered
+    const changes = state.received === undefined || deliveries <= 0 ? '' : `, ${((state.received - last.received!) / deliveries).toFixed(2)} changes received per delivery (${((100 * (state.held! - last.held!)) / Math.max(1, state.received - last.received!)).toFixed(1)} % held already)`
+    last = state
+    process.stderr.write(`\n  ${Math.round((now() - start) / 1000)} s: ${state.sent.toLocaleString('en-US')} sent, ${state.delivered.toLocaleString('en-US')} deliveries (${share} % of sent × ${expectedPerMessage}, workers read at slightly different times)${segments}${changes}`)
   }
   for (let at = start + PROGRESS_MS; at < deadline; at += PROGRESS_MS) {
     await sleep(at - now())

@@ -27,7 +27,7 @@ import type { Doc } from '@automerge/automerge'
 import { readHead, readSegmentEvents, segmentLength, type HeadDoc, type SegmentDoc } from '@parley/core'
 import { now } from '../fanout/timing.ts'
 import { ReplayConnection } from '../lib/replay-connection.ts'
-import type { ReplayDocument } from '../lib/replay-member.ts'
+import { received, type ReplayDocument } from '../lib/replay-member.ts'
 import type { ChangeMeta } from '../lib/replay-wire.ts'
 import { CHECK_EVERY, type ReplaySetup, type WireChange } from './replay.ts'
 
@@ -311,7 +311,7 @@ process.on('message', (order: { type: string; offset?: number; start?: number; d
       process.send!({ type: 'stopped', sent })
       break
     case 'progress':
-      process.send!({ type: 'progress', sent, delivered: arrivalAt.length, segments: openSegments() })
+      process.send!({ type: 'progress', sent, delivered: arrivalAt.length, segments: openSegments(), received: received.changes, held: received.held })
       break
     case 'sends':
       process.send!({ type: 'sends', first: FIRST, times: sendTimes })

@@ -35,6 +35,9 @@ const ASK_AGAIN_MS = 1000
 /** How often deps an own change was sent before are asked for again. */
 const NEED_AGAIN_MS = 500
 
+/** Changes the documents of this process received from the server, and how many of them they held already (a sign of resends). */
+export const received = { changes: 0, held: 0 }
+
 export interface ReplayDocumentOptions {
   /** Answer the server's messages as a client would (receivers); a replaying sender's recorded frames already hold its answers. Default true. */
   answer?: boolean
@@ -246,7 +249,11 @@ export class ReplayDocument {
   #report(changes: readonly Uint8Array[], at: number, askForDeps = false): void {
     for (const change of changeChunks(changes)) {
       const meta = parseChangeChunk(change)
-      if (!this.#heads.learn(meta.hash, meta.deps)) continue
+      received.changes++
+      if (!this.#heads.learn(meta.hash, meta.deps)) {
+        received.held++
+        continue
+      }
       this.#missing.delete(meta.hash)
       if (askForDeps) for (const dep of meta.deps) if (!this.#heads.knows(dep)) this.#missing.add(dep)
       this.#onChange?.(meta, at)
