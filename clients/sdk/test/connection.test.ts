@@ -175,6 +175,23 @@ describe('ServerConnection reconnect policy', () => {
     expect(latest().sent.map(message => (message as { type: string }).type)).toEqual(['join', 'sync', 'parley/heads-request'])
   })
 
+  it('counts a dropped connection as closed at once, though its closing handshake never completes, and reconnects', async () => {
+    const connection = connect()
+    await vi.advanceTimersByTimeAsync(0)
+    const stuck = latest()
+    stuck.accept()
+    expect(connection.status).toBe('online')
+    // The network went away: the close frame never gets an answer, so no close event comes.
+    stuck.close = () => void (stuck.readyState = 2)
+    connection.dropConnection()
+    expect(connection.status).toBe('offline')
+    expect(statuses).toEqual(['online', 'offline'])
+    await vi.advanceTimersByTimeAsync(30_000)
+    expect(FakeSocket.instances.length).toBeGreaterThan(1)
+    latest().accept()
+    expect(connection.status).toBe('online')
+  })
+
   it('is ready after a failed first attempt, so offline lookups do not hang', async () => {
     const connection = connect()
     await vi.advanceTimersByTimeAsync(0)

@@ -198,9 +198,18 @@ export class ServerConnection extends NetworkAdapter {
     this.#setStatus('offline')
   }
 
-  /** Closes the current socket as if the network dropped; the usual backoff reconnects. */
+  /**
+   * Closes the current socket as if the network dropped; the usual backoff reconnects. The
+   * connection counts as closed at once: the closing handshake needs the network that just
+   * went away (Chromium kept such a socket open, and the client online, for 30 s and more
+   * after the browser said it was offline).
+   */
   dropConnection(): void {
-    this.#socket?.close(4000)
+    const socket = this.#socket
+    if (!socket) return
+    socket.close(4000)
+    // Our own handler (#open), which ignores the real close event when it comes later.
+    socket.onclose?.({ code: 4000, reason: 'dropped by the client' } as Parameters<NonNullable<typeof socket.onclose>>[0])
   }
 
   async #open(): Promise<void> {
