@@ -105,7 +105,7 @@ export interface RelayRoute {
   relay(message: Message & { documentId: DocumentId; data: Uint8Array }, user: string, peer: PeerId, arrived: () => void, charge: ChargeWork): Promise<Violation | undefined | Acknowledging>
 }
 
-/** A relayed message whose sender is acknowledged once its registry write is done: settles with a violation or none. */
+/** A relayed message whose sender is acknowledged once its writes are done (its changes stored): settles with a violation or none. */
 export interface Acknowledging {
   readonly acknowledged: Promise<Violation | undefined>
 }
@@ -336,8 +336,8 @@ export class ParleyServerAdapter extends NetworkAdapter {
   /**
    * A message for a document the relay core serves: it never reaches the repo. The
    * connection's next message is taken once this one is relayed; its acknowledgement
-   * follows when its registry write is done (the relay holds back what it sends this peer
-   * meanwhile, relay/hub.ts #hold) and counts as queued till then, so acknowledgements held
+   * follows when its writes are done (the relay holds back what it sends this peer
+   * meanwhile, relay/segment-peers.ts acknowledgeAfter) and counts as queued till then, so acknowledgements held
    * up (a write held on a full disk) pause the socket like unchecked messages do.
    */
   async #relay(relay: RelayRoute, connection: Connection, message: Message & { documentId: DocumentId; data: Uint8Array }, receivedAt: number): Promise<void> {
@@ -357,7 +357,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
       },
       (error: Error) => {
         this.#release(connection)
-        // Its registry write failed: the client sends the message again when it reconnects (docs/errors.md, 1011).
+        // Its write failed: the client sends the message again when it reconnects (docs/errors.md, 1011).
         this.close(connection, INTERNAL_ERROR_CLOSE, `message could not be acknowledged: ${error.message}`)
       },
     )

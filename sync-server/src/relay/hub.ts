@@ -137,7 +137,7 @@ export class RelayHub {
     return outcome
   }
 
-  /** A violation, none, or an acknowledgement waiting for the message's registry writes. */
+  /** A violation, none, or an acknowledgement waiting for the message's writes. */
   async #receive(segment: Segment, message: Message & { data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void, charge?: ChargeWork): Promise<Violation | undefined | Acknowledging> {
     const { registry } = this.#options
     let sync: SyncMessage

@@ -1,8 +1,7 @@
 /**
  * What the relay hub (hub.ts) sends a segment's peers: newly accepted changes as one
  * message built once, shared by every peer in sync; a message generated from the log for
- * the others; and a peer's acknowledgement, held back until the registry writes of its
- * changes are done.
+ * the others; and a peer's acknowledgement, held back until its changes are stored.
  */
 import type { DocumentId, Message, PeerId } from '@automerge/automerge-repo'
 import type { LoggedChange } from './change-log.ts'
@@ -38,13 +37,13 @@ export class SegmentPeers {
   }
 
   /**
-   * Until `written` (a message's registry writes) and the peer's other such writes are
-   * done, nothing goes to them on this segment; then one message answers every message
-   * they sent meanwhile (answering each as its write came back flooded a busy sender with
-   * stale answers, each of which it answered). Sent even where generate has nothing to
-   * say: a follow-up of theirs at our heads makes peer-sync.ts take them as answered, but
-   * their sync state still waits for our heads. A failed write sends nothing (the
-   * connection closes).
+   * Until `written` (a message's writes: its changes stored, new actors bound) and the
+   * peer's other such writes are done, nothing goes to them on this segment; then one
+   * message answers every message they sent meanwhile (answering each as its write came
+   * back flooded a busy sender with stale answers, each of which it answered). Sent even
+   * where generate has nothing to say: a follow-up of theirs at our heads makes
+   * peer-sync.ts take them as answered, but their sync state still waits for our heads. A
+   * failed write sends nothing (the connection closes).
    */
   acknowledgeAfter(segment: Segment, peer: PeerId, written: Promise<unknown>): Promise<void> {
     segment.acknowledging.set(peer, (segment.acknowledging.get(peer) ?? 0) + 1)

@@ -29,7 +29,7 @@ export interface Segment {
   /** Messages for one segment are handled one after another. */
   tail: Promise<unknown>
   /**
-   * Per peer, how many of their messages wait for registry writes before their
+   * Per peer, how many of their messages wait for their writes before their
    * acknowledgement: nothing is sent to them on this segment meanwhile, and one message
    * built when the last is done answers them all (segment-peers.ts).
    */

@@ -15,8 +15,8 @@
  *
  * Writes issued while one is out go together in the next, as one LevelDB batch, in the
  * order issued (write-batch.ts): handing a write to classic-level's thread pool costs the
- * event loop tens of µs however small the write, so the accepted hashes, the numbering of
- * every busy conversation and the change logs share one hand-over per round.
+ *  event loop tens of µs however small the write, so the numbering of every busy
+ * conversation, the change logs and the registry's writes share one hand-over per round.
  */
 import type { LevelDatabase } from '@parley/core'
 import { unlink, writeFile } from 'node:fs/promises'
