@@ -42,6 +42,13 @@ describe('RelayHub', () => {
     return { hub, registry, sent, conversation }
   }
 
+  /** Another node on the same storage and registry (a cluster sharing PostgreSQL), with no bus and no peers of its own. */
+  function otherNode(storage: MemoryStorageAdapter, registry: AccessRegistry): RelayHub {
+    const other = new RelayHub({ storage, registry, limits: DEFAULT_LIMITS, send: () => {}, peerId: () => SERVER, idleMs: 0, maxLoaded: 0, hooks: {}, log: pino({ level: 'silent' }) })
+    cleanup.push(() => other.close())
+    return other
+  }
+
   const sync = (documentId: DocumentId, senderId: PeerId, data: Uint8Array, type: 'sync' | 'request' = 'sync') => ({ type, senderId, targetId: SERVER, documentId, data }) as Message & { documentId: DocumentId; data: Uint8Array }
 
   /** Storage whose change-log writes, once `hold` is set, wait until the test releases them, each with the hashes of the changes it carries. */
@@ -158,8 +165,7 @@ describe('RelayHub', () => {
     const bus: SegmentBus = { attach: given => void (handlers = given), join: id => void joined.push(id), leave: id => void joined.splice(joined.indexOf(id), 1), hears: () => true, publish: () => {} }
     const { hub, registry, sent, conversation } = await setup(storage, 1, bus)
     // Another node on the same storage, where alice writes.
-    const other = new RelayHub({ storage, registry, limits: DEFAULT_LIMITS, send: () => {}, peerId: () => SERVER, idleMs: 0, maxLoaded: 0, hooks: {}, log: pino({ level: 'silent' }) })
-    cleanup.push(() => other.close())
+    const other = otherNode(storage, registry)
     const segments = [newId(), newId()]
     let alice = A.init<SegmentDoc>()
     for (const segmentId of segments) {
@@ -192,8 +198,7 @@ describe('RelayHub', () => {
     // This node hears nothing from the bus: its loaded log falls behind the other node's writes.
     const bus: SegmentBus = { attach: () => {}, join: () => {}, leave: () => {}, hears: () => false, publish: () => {} }
     const { hub, registry, conversation } = await setup(storage, 0, bus)
-    const other = new RelayHub({ storage, registry, limits: DEFAULT_LIMITS, send: () => {}, peerId: () => SERVER, idleMs: 0, maxLoaded: 0, hooks: {}, log: pino({ level: 'silent' }) })
-    cleanup.push(() => other.close())
+    const other = otherNode(storage, registry)
     const segmentId = newId()
     const created = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
     expect(await other.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(created), need: [], have: [], changes: A.getAllChanges(created) })), 'alice', ALICE)).toBeUndefined()
@@ -216,8 +221,7 @@ describe('RelayHub', () => {
     const bus: SegmentBus = { attach: given => void (handlers = given), join: () => {}, leave: () => {}, hears: () => true, publish: () => {} }
     const reloaded: string[] = []
     const { hub, registry, conversation } = await setup(storage, 0, bus, { reloaded: (_conversation, _segment, events) => void reloaded.push(...events.map(event => event.id)) })
-    const other = new RelayHub({ storage, registry, limits: DEFAULT_LIMITS, send: () => {}, peerId: () => SERVER, idleMs: 0, maxLoaded: 0, hooks: {}, log: pino({ level: 'silent' }) })
-    cleanup.push(() => other.close())
+    const other = otherNode(storage, registry)
     const segmentId = newId()
     let alice = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
     expect(await other.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getAllChanges(alice) })), 'alice', ALICE)).toBeUndefined()
