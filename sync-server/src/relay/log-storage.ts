@@ -56,6 +56,7 @@ export class LogStorage {
   readonly #logOptions: ChangeLogOptions
   /** Accepted changes on their way to storage (storage/write-batch.ts: at once, or with the next write while one is out). */
   readonly #batch = new WriteBatch<Queued>(items => this.#write(items))
+  #failed: Queued[] = []
   readonly #files = new Map<string, DocumentFiles>()
   /** Per document, the tail of its chain of writes (flushes and compactions never overlap). */
   readonly #tails = new Map<string, Promise<void>>()
@@ -103,7 +104,14 @@ export class LogStorage {
 
   /** Writes accepted changes of a document: at once, or with the next write if one is out. Settles once they are stored. */
   store(documentId: string, changes: readonly LoggedChange[]): Promise<void> {
-    return this.#batch.add(changes.map(change => ({ documentId, change })))
+    return this.#batch.add([...this.#takeFailed(), ...changes.map(change => ({ documentId, change }))])
+  }
+
+  /** Changes whose write failed: they go with the next write, or on their own after the retry wait (#write). */
+  #takeFailed(): Queued[] {
+    const failed = this.#failed
+    this.#failed = []
+    return failed
   }
 
   /** Resolves once every write so far has settled (a failed one is retried on its own: #write). */
@@ -140,8 +148,8 @@ export class LogStorage {
     }
     this.#options.onWriteError?.(reason)
     this.#retryMs = Math.min(MAX_RETRY_MS, this.#retryMs * 2 || (this.#options.retryMs ?? 1000))
-    const again = items.filter(item => failed.has(item.documentId))
-    setTimeout(() => void this.#batch.add(again).catch(() => undefined), this.#retryMs).unref()
+    this.#failed.push(...items.filter(item => failed.has(item.documentId)))
+    setTimeout(() => void this.#batch.add(this.#takeFailed()).catch(() => undefined), this.#retryMs).unref()
     throw reason
   }
 
