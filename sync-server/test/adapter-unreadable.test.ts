@@ -21,7 +21,7 @@ describe('the adapter’s send, to a user who may not read the document', () => 
     socket.sent.length = 0
 
     const targetId = userPeerId('alice', 'alice-1')
-    const data = A.encodeSyncMessage({ heads: [], need: [], have: [], changes: [] })
+    const data = A.encodeSyncMessage({ heads: A.getHeads(A.from({ text: 'secret' })), need: [], have: [], changes: [] })
     adapter.send({ type: 'sync', senderId: 'server' as PeerId, targetId, documentId: unreadable, data } as Message)
     adapter.send({ type: 'ephemeral', senderId: 'server' as PeerId, targetId, documentId: unreadable, sessionId: 's', count: 1, data } as Message)
     adapter.send({ type: 'sync', senderId: 'server' as PeerId, targetId, documentId: readable, data } as Message)
@@ -30,5 +30,19 @@ describe('the adapter’s send, to a user who may not read the document', () => 
       expect.objectContaining({ type: 'sync', targetId: 'alice-1', documentId: readable }),
     ])
     expect(socket.closes).toEqual([])
+  })
+
+  it('lets through a sync message saying the server holds none of the document: a creator is asked for its changes', () => {
+    // The race it settles: a client creating a conversation sends the first (change-less)
+    // messages of its head and first segment together; the repo answers the segment before
+    // the head's changes register it, and doc-unavailable there left the segment unsent.
+    const creating = newDocumentId()
+    const { adapter, socket } = joinedAdapter({ mayReceive: () => false })
+    socket.sent.length = 0
+    const targetId = userPeerId('alice', 'alice-1')
+    const theirs = A.getHeads(A.from({ text: 'new' }))
+    const asking = A.encodeSyncMessage({ heads: [], need: theirs, have: [{ lastSync: [], bloom: new Uint8Array() }], changes: [] })
+    adapter.send({ type: 'sync', senderId: 'server' as PeerId, targetId, documentId: creating, data: asking } as Message)
+    expect(socket.sent.map(frame => cbor.decode(frame) as Record<string, unknown>)).toEqual([expect.objectContaining({ type: 'sync', documentId: creating, data: asking })])
   })
 })

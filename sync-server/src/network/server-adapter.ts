@@ -115,6 +115,21 @@ function isDocumentSync(message: Message): message is Message & { documentId: Do
   return (message.type === 'sync' || message.type === 'request') && typeof message.documentId === 'string' && message.data instanceof Uint8Array
 }
 
+/**
+ * A sync message saying the server holds none of the document (no heads, no changes): it
+ * shows a peer nothing but that, which a peer may learn anyway by trying to create the
+ * document. A client creating a conversation sends the change-less first messages of its
+ * head and first segment together; the repo asks for the segment's changes, and the head's
+ * check may have reserved the segment by then but not yet registered the head's members
+ * (access/guard.ts #checkSegmentIds), so the creator may not read it for that moment.
+ * Answered doc-unavailable then, the client never sent the segment (its `sync()` timed out).
+ */
+function holdsNothing(message: Message): boolean {
+  if (message.type !== 'sync' || !(message.data instanceof Uint8Array)) return false
+  const { heads, changes } = decodeSyncData(message.data)
+  return heads.length === 0 && changes.length === 0
+}
+
 function toBytes(data: RawData): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data)
   return data instanceof ArrayBuffer ? new Uint8Array(data) : data
@@ -213,8 +228,10 @@ export class ParleyServerAdapter extends NetworkAdapter {
     // changes take effect here at once, ephemeral messages included. A sync message (an
     // answer the peer may be waiting for) becomes doc-unavailable, what a peer that may not
     // read a document is told when it asks (access/guard.ts): dropped, its sync waited forever.
+    // But for one that shows nothing (holdsNothing): the server has none of the document, so
+    // the peer, which may be creating it, is asked for its changes instead.
     const documentId = (message as { documentId?: string }).documentId
-    if (documentId !== undefined && message.type !== 'doc-unavailable' && !this.#options.mayReceive(connection.user, documentId)) {
+    if (documentId !== undefined && message.type !== 'doc-unavailable' && !this.#options.mayReceive(connection.user, documentId) && !holdsNothing(message)) {
       if (message.type === 'sync') this.#transmit(connection, { type: 'doc-unavailable', senderId: this.peerId, targetId: connection.peerId, documentId })
       return
     }
