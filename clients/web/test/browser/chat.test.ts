@@ -70,6 +70,8 @@ describe('two people chatting', () => {
     await alice.message('See you at 1').getByRole('button', { name: 'Edit' }).click()
     await alice.page.getByLabel('Edit message').fill('See you at 1:30')
     await alice.page.getByLabel('Edit message').press('Enter')
+    // Alice's own timeline first: a failure below then says the edit was made but did not reach Bob.
+    await alice.message('See you at 1:30').locator('.edited', { hasText: 'edited' }).waitFor()
     await bob.message('See you at 1:30').locator('.edited', { hasText: 'edited' }).waitFor()
 
     await alice.message('Wrong chat, sorry').hover()
