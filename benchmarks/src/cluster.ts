@@ -29,7 +29,11 @@ const NODES = 3
  * a lone node still spent about twice its steady-state CPU per message compiling.
  */
 const CAPACITY = { conversations: QUICK ? 30 : 60, warmupPerNode: 1800, measured: QUICK ? 15 : 40 }
-const LATENCY = { warmup: QUICK ? 20 : 50, measured: QUICK ? 200 : 1000 }
+/**
+ * As bench:latency's (latency.ts FULL): with 20 (quick) or 50 warm-up messages the measured
+ * ones still ran while V8 compiled the path, so both setups' p50 read 1.3-2 ms high.
+ */
+const LATENCY = { warmup: QUICK ? 300 : 3000, measured: QUICK ? 200 : 1000 }
 const FANOUT = { warmup: 3, measured: QUICK ? 3 : 5 }
 const MEMBERS = QUICK ? 300 : 1000
 
