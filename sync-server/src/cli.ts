@@ -44,7 +44,8 @@ const USAGE = `Usage:
   parley-server token <userId> [--ttl 1h] [--admin] [--data ./data] [--jwt-secret S]
   parley-server migrate --from ./data --to postgres://USER@HOST:5432/DB
                 (copies a stopped single-node server's data directory into PostgreSQL,
-                 resumable and verified; docs/cluster.md "Moving up from one machine")
+                 resumable and verified; once complete, a run again from the same directory
+                 is refused; docs/cluster.md "Moving up from one machine")
 
 Every flag also reads from PARLEY_<FLAG>, e.g. PARLEY_PORT, PARLEY_JWT_SECRET, except
 --data, which reads PARLEY_SERVER_DATA (PARLEY_DATA is the parley client's replica).
@@ -263,13 +264,17 @@ function progressLines(): (progress: MigrationProgress) => void {
   }
 }
 
+/** What this run wrote (rows an earlier, interrupted run copied are not counted again), then the verification. */
 function describeMigration(summary: MigrationSummary): string {
-  const { registry, verification } = summary
+  const { registry, verification, completed } = summary
   const copied =
-    `migrate: copied ${summary.documents} documents (${summary.chunksWritten} chunks written), ${summary.conversations} conversations (${summary.events} events, numbers kept), ` +
+    `migrate: this run copied ${summary.chunksWritten} chunks of ${summary.documents} documents, ${summary.events} events of ${summary.conversations} conversations (numbers kept; ${summary.waiting} waiting for notification), ` +
     `${registry.entries} registry entries, ${registry.owners} actor owners, ${registry.hashes} accepted hashes, ${summary.webhooks} webhook notifications, ${summary.pushes} push notifications, ${summary.pushSubscriptions} push subscriptions\n`
-  if (verification.differences.length === 0) {
-    return `${copied}migrate: verified: ${verification.documents} documents with the same heads, ${verification.conversations} conversations with the same event count and last seq\n`
+  if (completed) {
+    return (
+      `${copied}migrate: verified: ${verification.documents} documents with the same heads, ${verification.conversations} conversations with the same event count and last seq\n` +
+      `migrate: recorded as completed at ${completed.at.toISOString()}; a run again from this data directory into this database will be refused\n`
+    )
   }
   const listed = verification.differences.slice(0, 20).map(line => `  ${line}\n`).join('')
   const more = verification.differences.length > 20 ? `  … and ${verification.differences.length - 20} more\n` : ''

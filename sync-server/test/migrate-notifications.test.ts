@@ -3,7 +3,9 @@
  * storage/migrate.ts): events waiting for notification listed as not notified, once; the
  * Web Push queue and subscriptions copied, and a push delivered by a server on PostgreSQL;
  * a run again never brings back a notification a node delivered, or a subscription a user
- * removed, since an earlier run copied it, and completes an interrupted one.
+ * removed, since an earlier run copied it, and completes an interrupted one, or one that
+ * verified with differences; once a run completes, a run again is refused and the copy
+ * records are deleted.
  */
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -55,8 +57,11 @@ describe('parley-server migrate: notifications', () => {
         for (const { conversationId, seq, event } of claimed) expect(written.events[conversationId]![seq - 1]).toMatchObject({ seq, id: event.id })
 
         // Handed over and taken off on the target, as a node does, then the migration run
-        // again: not listed again, and no difference (the target did its job).
+        // again: not listed again, and no difference (the target did its job). The run again
+        // is one after a run killed in its verification, having copied everything but recorded
+        // no completion (a completed run's source is refused: migrate.test.ts).
         await new PostgresEventStore(pool).notified(claimed.filter(({ conversationId }) => conversationId === second))
+        await pool.query('UPDATE parley_migration_runs SET completed_at = NULL')
         const again = await migrateDataDirectory({ from: dataDir, to: target.url })
         expect(again.waiting).toBe(0)
         expect(await listed()).toEqual(expected.filter(one => one.startsWith(first)))
@@ -111,11 +116,13 @@ describe('parley-server migrate: notifications', () => {
         expect(queued.map(({ notification }) => notification)).toMatchObject([{ conversationId, seq: sent.seq, recipients: ['carol'] }])
         expect(await pool.query("SELECT user_id FROM parley_push_subscriptions WHERE device->>'endpoint' LIKE '%/push/carol-phone'")).toEqual([{ user_id: 'carol' }])
 
-        // A queued push and a subscription no run copied (rows and record of their copy gone, as
-        // if a run had stopped short of them): the verification names them; a run again copies them.
+        // A queued push and a subscription no run copied (rows, record of their copy and of a
+        // completed run gone, as if a run had stopped short of them): the verification names
+        // them; a run again copies them.
         const [row] = await pool.query('DELETE FROM parley_push_queue RETURNING id')
         await pool.query('DELETE FROM parley_push_subscriptions')
         await pool.query('DELETE FROM parley_migrated_rows')
+        await pool.query('DELETE FROM parley_migration_runs')
         const source = await openSource(dataDir)
         const opened = await openTarget(target.url)
         try {
@@ -148,7 +155,7 @@ describe('parley-server migrate: notifications', () => {
     }
   }, 60_000)
 
-  it('a run again leaves out a webhook a node delivered and a push subscription a user removed since the first run', async () => {
+  it('a run again after one that verified with differences leaves out a webhook a node delivered and a push subscription a user removed; once complete, a run again is refused', async () => {
     // The shared data directory with two push subscriptions added to its registry (as push/subscriptions.ts stores them).
     const dataDir = await mkdtemp(join(tmpdir(), 'parley-migrate-again-'))
     try {
@@ -159,14 +166,19 @@ describe('parley-server migrate: notifications', () => {
         { type: 'put', key: 'push:dave', value: [device('dave-phone')] },
         { type: 'put', key: 'push:erin', value: [device('erin-laptop')] },
       ])
+      const [firstEntry] = await acl.keys({ gte: 'doc:', lt: 'doc;', limit: 1 }).all()
       await acl.close()
 
-      const target = await database()
-      const first = await migrateDataDirectory({ from: dataDir, to: target.url })
-      expect(first.verification.differences).toEqual([])
-      expect(first.pushSubscriptions).toBe(2)
-      const pool = new PostgresPool(target.url, { max: 1 })
+      // The first run loses a registry entry's write (a trigger drops it): it verifies with a
+      // difference, so it records no completion and keeps its copy records.
+      const target = await lossyTarget('parley_registry_entries', `NEW.document_id = '${firstEntry!.slice('doc:'.length).replaceAll("'", "''")}'`)
+      const { pool } = target
       try {
+        const first = await migrateDataDirectory({ from: dataDir, to: target.url })
+        expect(first.verification.differences).toEqual([expect.stringMatching(/^registry entries: 1 of \d+ missing from the target$/)])
+        expect(first.completed).toBeUndefined()
+        expect(first.pushSubscriptions).toBe(2)
+        await pool.query('DROP TRIGGER lose_row ON parley_registry_entries')
         const webhookIds = async () => (await pool.query<{ id: string }>('SELECT id FROM parley_webhooks ORDER BY id')).map(({ id }) => id)
         const subscriptions = async () => (await pool.query<{ user_id: string; id: string }>('SELECT user_id, id FROM parley_push_subscriptions ORDER BY user_id')).map(({ user_id, id }) => `${user_id}/${id}`)
         const queued = await webhookIds()
@@ -179,13 +191,30 @@ describe('parley-server migrate: notifications', () => {
         const source = await openSource(dataDir)
         const opened = await openTarget(target.url)
         try {
-          expect((await verifyMigration(source, opened)).differences).toEqual([])
+          expect((await verifyMigration(source, opened)).differences).toEqual([expect.stringMatching(/^registry entries: 1 of/)])
         } finally {
           await Promise.all([source.close(), opened.close()])
         }
+        // The run again copies the lost entry alone, brings back neither, and completes.
         const again = await migrateDataDirectory({ from: dataDir, to: target.url })
         expect(again.verification.differences).toEqual([])
+        expect(again).toMatchObject({ registry: { entries: 1, owners: 0, hashes: 0 }, events: 0, webhooks: 0, pushSubscriptions: 0, completed: { copyRecordsDeleted: first.webhooks + first.pushes + 2 } })
         expect(await webhookIds()).toEqual(queued.filter(id => id !== delivered!.id))
+        expect(await subscriptions()).toEqual(['erin/erin-laptop'])
+        expect(await pool.query('SELECT * FROM parley_migrated_rows')).toEqual([])
+
+        // Complete: verifying alone accounts for what the cluster has delivered and removed
+        // since, and a run again is refused before it writes anything.
+        await pool.query('DELETE FROM parley_webhooks WHERE id = $1', [queued[1]])
+        const again2Source = await openSource(dataDir)
+        const again2Target = await openTarget(target.url)
+        try {
+          expect((await verifyMigration(again2Source, again2Target)).differences).toEqual([])
+        } finally {
+          await Promise.all([again2Source.close(), again2Target.close()])
+        }
+        await expect(migrateDataDirectory({ from: dataDir, to: target.url })).rejects.toThrow('was already migrated into')
+        expect(await webhookIds()).toEqual(queued.filter(id => id !== delivered!.id && id !== queued[1]))
         expect(await subscriptions()).toEqual(['erin/erin-laptop'])
       } finally {
         await pool.close()
@@ -231,7 +260,10 @@ describe('parley-server migrate: notifications', () => {
       await pool.query('DELETE FROM parley_webhooks WHERE id = $1', [copied[0]])
       const again = await migrateDataDirectory({ from: written.dataDir, to: target.url, batchSize })
       expect(again.verification.differences).toEqual([])
-      expect(again.webhooks).toBe(total)
+      // It copied the rest, and, complete, deleted the copy records of both runs.
+      expect(again.webhooks).toBe(total - reached)
+      expect(again.completed).toMatchObject({ copyRecordsDeleted: total })
+      expect(await pool.query('SELECT * FROM parley_migrated_rows')).toEqual([])
       const ids = (await pool.query<{ id: string }>('SELECT id FROM parley_webhooks')).map(({ id }) => id)
       expect(ids).toHaveLength(total - 1)
       expect(ids).not.toContain(copied[0])

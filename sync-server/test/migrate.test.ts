@@ -3,13 +3,17 @@
  * on a data directory a real server wrote (migrate-fixture.ts). The command runs as a
  * process; a server on PostgreSQL then serves the same events under the same numbers, and
  * the same timelines to a client; a killed run resumes; verification names what a target
- * lost; a target that disagrees, a running server or an unreachable database is refused.
+ * lost; a target that disagrees, a running server or an unreachable database is refused;
+ * once a run completes, a run again from the same data directory (or a copy) is refused and
+ * writes nothing, so what the cluster removed since stays removed; the summary counts what
+ * the run itself copied.
  * What the node had yet to notify (webhooks, Web Push): migrate-notifications.test.ts.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { cp, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { ServerErrorCodes } from '../src/errors.ts'
 import { migrateDataDirectory, openSource, openTarget, verifyMigration } from '../src/storage/migrate.ts'
 import { PostgresPool } from '../src/storage/postgres/index.ts'
 import { startTestServer } from '../src/testing.ts'
@@ -31,6 +35,8 @@ describe('parley-server migrate', () => {
     expect(run.stderr).toMatch(/migrate: documents \d+\/\d+, events \d+\/\d+/)
     expect(run.stderr).toContain(`events ${written.total}/${written.total}`)
     expect(run.stderr).toMatch(/verified: \d+ documents with the same heads, 4 conversations/)
+    expect(run.stderr).toMatch(new RegExp(`this run copied \\d+ chunks of \\d+ documents, ${written.total} events of 4 conversations`))
+    expect(run.stderr).toContain('recorded as completed')
     const pool = new PostgresPool(target.url, { max: 1 })
     try {
       const [queued] = await pool.query<{ count: string }>("SELECT count(*) FROM parley_webhooks WHERE notification->'recipients' ? 'carol'")
@@ -41,12 +47,54 @@ describe('parley-server migrate', () => {
 
     await expectServedFrom(target.url)
 
-    // The target has moved on (one more event): a second run refuses rather than merge.
+    // The target has moved on (one more event): a second run is refused, the first having completed.
     const again = await runCli(['migrate', '--from', written.dataDir, '--to', target.url]).exited
     expect(again.code).toBe(2)
-    expect(again.stderr).toContain('other event numbering')
-    expect(again.stderr).toContain(written.ids[0])
+    expect(again.stderr).toContain(`${ServerErrorCodes.INVALID_OPTION}: ${written.dataDir} was already migrated into`)
   }, 90_000)
+
+  it('once a run completed, a run again from the directory or a copy of it is refused and writes nothing: what the cluster removed stays removed', async () => {
+    const target = await database()
+    const pool = new PostgresPool(target.url, { max: 1 })
+    const copy = await mkdtemp(join(tmpdir(), 'parley-migrate-copy-'))
+    try {
+      await (await openTarget(target.url)).close()
+      // A copy record of a run from another data directory: completing this one leaves it.
+      await pool.query("INSERT INTO parley_migrated_rows (into_table, key, run) VALUES ('parley_webhooks', 'another-directory-notification', 'another-run')")
+      const first = await migrateDataDirectory({ from: written.dataDir, to: target.url })
+      expect(first.verification.differences).toEqual([])
+      expect(first.completed).toBeDefined()
+      expect(first).toMatchObject({ events: written.total, conversations: 4 })
+      expect(await pool.query('SELECT into_table, key, run FROM parley_migrated_rows')).toEqual([{ into_table: 'parley_webhooks', key: 'another-directory-notification', run: 'another-run' }])
+
+      // The cluster serves for a while: it compacts a document (an incremental chunk gives way
+      // to a snapshot), a document's entry is removed, a webhook is delivered.
+      const chunks = await pool.query<{ key: Buffer }>('SELECT key FROM parley_chunks ORDER BY seq')
+      const compacted = chunks.find(({ key }) => key.includes(Buffer.from('\u0000incremental\u0000')))!.key
+      await pool.query('DELETE FROM parley_chunks WHERE key = $1', [compacted])
+      const [removed] = await pool.query<{ document_id: string }>('DELETE FROM parley_registry_entries WHERE document_id = (SELECT min(document_id) FROM parley_registry_entries) RETURNING document_id')
+      await pool.query('DELETE FROM parley_webhooks WHERE id = (SELECT min(id) FROM parley_webhooks)')
+      const tables = ['parley_chunks', 'parley_registry_entries', 'parley_actor_owners', 'parley_accepted_changes', 'parley_events', 'parley_unnotified_events', 'parley_webhooks', 'parley_push_subscriptions', 'parley_migrated_rows', 'parley_migration_runs']
+      const counts = async () => Object.fromEntries(await Promise.all(tables.map(async table => [table, (await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`))[0]!.n])))
+      const before = await counts()
+
+      const again = await runCli(['migrate', '--from', written.dataDir, '--to', target.url]).exited
+      expect(again.code).toBe(2)
+      expect(again.stderr).toContain(`${ServerErrorCodes.INVALID_OPTION}: ${written.dataDir} was already migrated into postgres://`)
+      expect(again.stderr).toMatch(/completed, verified, \d{4}-\d\d-\d\dT/)
+      expect(again.stderr).toContain('a run again would bring them back')
+      expect(again.stderr).not.toContain('migrate: documents') // refused before copying
+      await cp(written.dataDir, copy, { recursive: true })
+      await expect(migrateDataDirectory({ from: copy, to: target.url })).rejects.toMatchObject({ code: ServerErrorCodes.INVALID_OPTION, message: expect.stringContaining(`run from ${written.dataDir} (the same data directory or a copy of it`) })
+
+      expect(await pool.query('SELECT 1 FROM parley_chunks WHERE key = $1', [compacted])).toEqual([])
+      expect(await pool.query('SELECT 1 FROM parley_registry_entries WHERE document_id = $1', [removed!.document_id])).toEqual([])
+      expect(await counts()).toEqual(before)
+    } finally {
+      await pool.close()
+      await rm(copy, { recursive: true, force: true })
+    }
+  }, 60_000)
 
   it('resumes after the process is killed mid-copy, without duplicating or renumbering', async () => {
     const target = await database()
@@ -76,13 +124,21 @@ describe('parley-server migrate', () => {
       expect(partial[order[3]!]).toBeUndefined()
       expect(partial[held]).toBe(written.events[held]!.length)
 
+      // The killed run recorded no completion: a run again completes it.
       const resumed = await runCli(['migrate', '--from', written.dataDir, '--to', target.url]).exited
       expect(resumed.code, resumed.stderr).toBe(0)
-      // It started from what the killed run had copied, not from zero.
+      // It started from what the killed run had copied, not from zero, and says it copied the rest.
       const already = Object.values(partial).reduce((sum, n) => sum + n, 0)
       expect(resumed.stderr).toContain(`events ${already}/${written.total}`)
+      expect(resumed.stderr).toMatch(new RegExp(`this run copied \\d+ chunks of \\d+ documents, ${written.total - already} events of 1 conversations`))
       expect(resumed.stderr).toContain('verified:')
       expect(await copied()).toEqual(Object.fromEntries(written.ids.map(id => [id, written.events[id]!.length])))
+      // Completed, and recorded so; its copy records (the webhooks it copied) are gone.
+      expect(await pool.query('SELECT run, completed_at IS NOT NULL AS completed FROM parley_migration_runs ORDER BY completed')).toEqual([
+        { run: expect.any(String), completed: false },
+        { run: expect.any(String), completed: true },
+      ])
+      expect(await pool.query('SELECT * FROM parley_migrated_rows')).toEqual([])
     } finally {
       await pool.close()
     }

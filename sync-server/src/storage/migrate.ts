@@ -26,6 +26,13 @@
  * - At the end every document's heads (loaded with Automerge from both sides) and every
  *   conversation's event count and last number are compared, and every row looked up
  *   (`verifyMigration`).
+ * - A run that verifies with nothing missing is recorded as completed in the target
+ *   (parley_migration_runs, postgres/migrations.ts version 8), by the source's automerge-repo
+ *   storage ID, and the source's copy records are deleted with it. A run again from that
+ *   source (or a copy of it) into that database is then refused before anything is written:
+ *   the cluster has been free since to compact chunks away and change or remove registry
+ *   rows, and copying the source again would bring them back. A run that was interrupted, or
+ *   verified with differences, records no completion and is completed by a run again.
  */
 import { next as Automerge } from '@automerge/automerge'
 import type { StorageAdapterInterface } from '@automerge/automerge-repo'
@@ -66,9 +73,15 @@ export interface Verification {
   /** Empty when the target holds everything the source does; else one line per difference. */
   readonly differences: string[]
 }
+/**
+ * What one run wrote into the target: a row an earlier, interrupted run copied already is
+ * not counted, so a run that completes another counts only the rest.
+ */
 export interface MigrationSummary {
+  /** Documents (storage key prefixes) this run wrote at least one chunk of. */
   readonly documents: number
   readonly chunksWritten: number
+  /** Conversations this run inserted at least one event of. */
   readonly conversations: number
   readonly events: number
   /** Events listed as not notified yet (the source's waiting ones this run copied). */
@@ -79,6 +92,8 @@ export interface MigrationSummary {
   readonly pushes: number
   readonly pushSubscriptions: number
   readonly verification: Verification
+  /** Set when the run verified with nothing missing and was recorded as completed. */
+  readonly completed?: { readonly at: Date; readonly copyRecordsDeleted: number }
 }
 
 /** What one run copied, for its verification (`verifyMigration`). */
@@ -94,6 +109,8 @@ type Raw = Level<string, Uint8Array>
 /** The stopped server's databases, opened (their LevelDB locks held until `close`). */
 export interface Source {
   readonly dir: string
+  /** automerge-repo's storage ID of `db` (the node wrote it at its first start): every copy of the directory has it. */
+  readonly id: string
   readonly documents: StorageAdapterInterface
   readonly db: Raw
   readonly acl: Raw
@@ -103,6 +120,8 @@ export interface Source {
   close(): Promise<void>
 }
 export interface Target {
+  /** postgres://host/database, for messages (never the password). */
+  readonly name: string
   readonly pool: PostgresPool
   readonly documents: PostgresStorageAdapter
   close(): Promise<void>
@@ -132,9 +151,11 @@ export async function migrateDataDirectory(options: MigrateOptions): Promise<Mig
 async function copyAndVerify(source: Source, target: Target, options: MigrateOptions): Promise<MigrationSummary> {
   const batchSize = options.batchSize ?? 500
   const run = randomUUID()
+  await refuseCompletedSource(source, target)
   const documentIds = await listDocuments(source)
   const conversations = await listConversations(source)
   const present = await refuseOtherNumbering(source, target, conversations)
+  await rows.startRun(target.pool, run, source.id, resolve(source.dir))
   const progress: MigrationProgress = {
     documents: { done: 0, total: documentIds.length },
     events: { done: present, total: [...conversations.values()].reduce((sum, one) => sum + one.count, 0) },
@@ -142,27 +163,49 @@ async function copyAndVerify(source: Source, target: Target, options: MigrateOpt
   const report = () => options.onProgress?.(progress)
   report()
   const registry = await copyRegistry(source, target, batchSize)
-  let chunksWritten = 0
+  let [documents, chunksWritten] = [0, 0]
   for (const id of documentIds) {
-    chunksWritten += await copyDocument(source, target, id)
+    const written = await copyDocument(source, target, id)
+    if (written > 0) documents++
+    chunksWritten += written
     progress.documents.done++
     report()
   }
   const inserted = new Map<string, number[]>()
-  let waiting = 0
+  let [events, waiting] = [0, 0]
   for (const [conversationId, conversation] of conversations) {
     const seqs = await copyEvents(source, target, conversationId, conversation, batchSize, copied => {
       progress.events.done += copied
       report()
     })
-    inserted.set(conversationId, seqs)
+    if (seqs.length > 0) inserted.set(conversationId, seqs)
+    events += seqs.length
     waiting += seqs.filter(seq => waits(conversation, seq)).length
   }
   const webhooks = await copyQueue(source.webhooks, 'parley_webhooks', target, batchSize, run)
   const pushSubscriptions = await copyPushSubscriptions(source, target, batchSize, run)
   const pushes = await copyQueue(source.pushQueue, 'parley_push_queue', target, batchSize, run)
+  const copied = { documents, chunksWritten, conversations: inserted.size, events, waiting, registry, webhooks, pushes, pushSubscriptions }
   const verification = await verifyMigration(source, target, { id: run, events: inserted })
-  return { documents: documentIds.length, chunksWritten, conversations: conversations.size, events: progress.events.total, waiting, registry, webhooks, pushes, pushSubscriptions, verification }
+  if (verification.differences.length > 0) return { ...copied, verification }
+  return { ...copied, verification, completed: await rows.completeRun(target.pool, run, source.id, copied) }
+}
+
+/**
+ * Throws, before anything is written, when a run from this source (the same storage ID: this
+ * directory or a copy of it) completed into the target: the cluster may have removed since
+ * what a run again would bring back.
+ */
+async function refuseCompletedSource(source: Source, target: Target): Promise<void> {
+  const earlier = await rows.completedRun(target.pool, source.id)
+  if (!earlier) return
+  throw new ParleyError(
+    ServerErrorCodes.INVALID_OPTION,
+    `${resolve(source.dir)} was already migrated into ${target.name}: a run from ${earlier.sourceDir} (the same data directory or a copy of it, storage ID ${source.id}) ` +
+      `started ${earlier.startedAt.toISOString()} and completed, verified, ${earlier.completedAt.toISOString()}. Refusing to copy it again, nothing was written: ` +
+      `the cluster may since have compacted document chunks away, changed or removed registry entries, delivered queued notifications and dropped push subscriptions, ` +
+      `and a run again would bring them back. The database already holds everything the directory held then; to copy the directory elsewhere, give --to an empty database`,
+  )
 }
 
 /** Opens the data directory's databases, or says why it cannot: not a data directory, or a server running on it. */
@@ -175,11 +218,28 @@ export async function openSource(dir: string): Promise<Source> {
     const [webhooks, pushQueue] = [await optional('webhooks'), await optional('push-queue')]
     // Corrupt values are skipped (and moved aside, as the server does); the verification then names their document.
     const documents = new LevelStorageAdapter(db)
-    return { dir, documents, db, acl, events, webhooks, pushQueue, close: async () => void (await closeAll()) }
+    const id = await storageIdOf(documents)
+    return { dir, id, documents, db, acl, events, webhooks, pushQueue, close: async () => void (await closeAll()) }
   } catch (error) {
     await closeAll()
     throw error
   }
+}
+
+const STORAGE_ID_KEY = ['storage-adapter-id']
+
+/**
+ * The source's identity for the record of completed runs: automerge-repo's storage ID, which
+ * a node writes at its first start (StorageSubsystem.id) and keeps, so a copy of the directory,
+ * even one taken before the first run, is the same source. A directory without one (no node
+ * finished starting on it) gets one now, as the next node to start on it would write it.
+ */
+async function storageIdOf(documents: StorageAdapterInterface): Promise<string> {
+  const stored = await documents.load(STORAGE_ID_KEY)
+  if (stored) return decoder.decode(stored)
+  const id = randomUUID()
+  await documents.save(STORAGE_ID_KEY, new TextEncoder().encode(id))
+  return id
 }
 
 async function openLevel(dir: string, name: string, opened: Raw[]): Promise<Raw> {
@@ -208,14 +268,15 @@ async function openLevel(dir: string, name: string, opened: Raw[]): Promise<Raw>
 export async function openTarget(url: string): Promise<Target> {
   if (!/^postgres(ql)?:\/\//.test(url)) throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `--to must be a postgres:// URL`)
   const pool = new PostgresPool(url, { max: 2, applicationName: 'parley-migrate' })
+  const { host, pathname } = new URL(url)
+  const name = `postgres://${host}${pathname}`
   try {
     await migrateSchema(pool)
   } catch (cause) {
     await pool.close()
-    const { host, pathname } = new URL(url)
-    throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `cannot use the database postgres://${host}${pathname}: ${(cause as Error).message || String(cause)}`, { cause })
+    throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `cannot use the database ${name}: ${(cause as Error).message || String(cause)}`, { cause })
   }
-  return { pool, documents: new PostgresStorageAdapter(pool), close: () => pool.close() }
+  return { name, pool, documents: new PostgresStorageAdapter(pool), close: () => pool.close() }
 }
 
 /** Each storage key's first part: a document ID (or automerge-repo's `storage-adapter-id`). */
@@ -309,11 +370,13 @@ async function copyDocument(source: Source, target: Target, id: string): Promise
   return written
 }
 
+/** The registry's rows; returns how many of each this run wrote. */
 async function copyRegistry(source: Source, target: Target, batchSize: number): Promise<MigrationSummary['registry']> {
-  const entries = await inBatches(source.acl, 'doc:', batchSize, batch => rows.insertRegistryEntries(target.pool, batch.map(([key, value]) => [key, json<DocEntry>(value)])))
-  const owners = await inBatches(source.acl, 'actor:', batchSize, batch => rows.insertActorOwners(target.pool, batch.map(([key, value]) => [key, json<string>(value)])))
-  const hashes = await inBatches(source.acl, 'change:', batchSize, batch => rows.insertAcceptedHashes(target.pool, batch.map(([key]) => key)))
-  return { entries, owners, hashes }
+  const written = { entries: 0, owners: 0, hashes: 0 }
+  await inBatches(source.acl, 'doc:', batchSize, async batch => void (written.entries += await rows.insertRegistryEntries(target.pool, batch.map(([key, value]) => [key, json<DocEntry>(value)]))))
+  await inBatches(source.acl, 'actor:', batchSize, async batch => void (written.owners += await rows.insertActorOwners(target.pool, batch.map(([key, value]) => [key, json<string>(value)]))))
+  await inBatches(source.acl, 'change:', batchSize, async batch => void (written.hashes += await rows.insertAcceptedHashes(target.pool, batch.map(([key]) => key))))
+  return written
 }
 
 /** Hands the rows under `prefix` (keys without it) to `write`, `batchSize` at a time; returns how many. */
@@ -350,14 +413,15 @@ async function copyEvents(source: Source, target: Target, id: string, conversati
   return inserted
 }
 
-/** A LevelDB queue (webhooks/dispatcher.ts, the Web Push one too): `q:<rank>:<due>:<id>` queued, `d:<id>` dead letters. */
+/** A LevelDB queue (webhooks/dispatcher.ts, the Web Push one too): `q:<rank>:<due>:<id>` queued, `d:<id>` dead letters. Returns how many this run wrote. */
 async function copyQueue(level: Raw | undefined, table: rows.QueueTable, target: Target, batchSize: number, run: string): Promise<number> {
   if (!level) return 0
-  const queued = await inBatches(level, 'q:', batchSize, batch =>
-    rows.insertQueued(target.pool, table, batch.map(([key, value]) => queueRow(json(value), Number(key.split(':')[0]), Number(key.split(':')[1]), false)), run),
-  )
-  const dead = await inBatches(level, 'd:', batchSize, batch => rows.insertQueued(target.pool, table, batch.map(([, value]) => queueRow(json(value), undefined, undefined, true)), run))
-  return queued + dead
+  let written = 0
+  await inBatches(level, 'q:', batchSize, async batch => {
+    written += await rows.insertQueued(target.pool, table, batch.map(([key, value]) => queueRow(json(value), Number(key.split(':')[0]), Number(key.split(':')[1]), false)), run)
+  })
+  await inBatches(level, 'd:', batchSize, async batch => void (written += await rows.insertQueued(target.pool, table, batch.map(([, value]) => queueRow(json(value), undefined, undefined, true)), run)))
+  return written
 }
 
 const RANKS: Record<string, number> = { high: 0, normal: 1, low: 2 }
@@ -365,13 +429,12 @@ function queueRow(notification: { id: string; priority: string; enqueuedAt: numb
   return { id: notification.id, rank: rank ?? RANKS[notification.priority] ?? 1, due: due ?? notification.enqueuedAt, dead, notification }
 }
 
-/** `push:<user>` in the registry's LevelDB (push/subscriptions.ts): one row per device. Returns how many devices. */
+/** `push:<user>` in the registry's LevelDB (push/subscriptions.ts): one row per device. Returns how many devices this run wrote. */
 async function copyPushSubscriptions(source: Source, target: Target, batchSize: number, run: string): Promise<number> {
   let devices = 0
   await inBatches(source.acl, 'push:', batchSize, async batch => {
     const each = batch.flatMap(([user, value]) => json<PushDevice[]>(value).map(device => [user, device] as const))
-    await rows.insertPushSubscriptions(target.pool, each, run)
-    devices += each.length
+    devices += await rows.insertPushSubscriptions(target.pool, each, run)
   })
   return devices
 }
@@ -383,6 +446,8 @@ async function copyPushSubscriptions(source: Source, target: Target, batchSize: 
  * such (verifying alone, without `thisRun`, looks up none), that every registry row is
  * there, and every push subscription and queued webhook or push but those an earlier run
  * recorded as copied (verifying alone: any run), which a node may have deleted since.
+ * Verifying alone after a completed run from this source, none of those is looked up: that
+ * run found them all, its copy records are gone, and the cluster owns them since.
  */
 export async function verifyMigration(source: Source, target: Target, thisRun?: ThisRun): Promise<Verification> {
   const differences: string[] = []
@@ -428,18 +493,30 @@ async function headsOf(storage: StorageAdapterInterface, id: string): Promise<st
 }
 
 async function verifyRows(source: Source, target: Target, run: string | undefined): Promise<string[]> {
+  const settled = run === undefined && (await rows.completedRun(target.pool, source.id)) !== undefined
   // A queued notification's key is `<rank>:<due>:<id>` (copyQueue): its row is found by the ID.
   const queuedIds = (keys: string[]) => keys.map(key => key.split(':')[2]!)
   const queue = (table: rows.QueueTable) => (ids: string[]) => accountedFor(target, table, ids, id => id, run, some => rows.countQueued(target.pool, table, some))
-  const checks: [Raw | undefined, string, string, (keys: string[]) => Promise<number>][] = [
+  const checks: RowCheck[] = [
     [source.acl, 'doc:', 'registry entries', keys => rows.countPresent(target.pool, 'entries', keys)],
     [source.acl, 'actor:', 'actor owners', keys => rows.countPresent(target.pool, 'owners', keys)],
     [source.acl, 'change:', 'accepted hashes', keys => rows.countPresent(target.pool, 'hashes', keys)],
+  ]
+  if (settled) return verifyCounts(checks)
+  checks.push(
     [source.webhooks, 'q:', 'queued webhook notifications', keys => queue('parley_webhooks')(queuedIds(keys))],
     [source.webhooks, 'd:', 'dead webhook notifications', queue('parley_webhooks')],
     [source.pushQueue, 'q:', 'queued push notifications', keys => queue('parley_push_queue')(queuedIds(keys))],
     [source.pushQueue, 'd:', 'dead push notifications', queue('parley_push_queue')],
-  ]
+  )
+  return [...(await verifyCounts(checks)), ...(await verifyPushSubscriptions(source, target, run))]
+}
+
+/** A source database, the prefix of its rows, what they are, and how many of some keys' rows the target holds. */
+type RowCheck = [Raw | undefined, string, string, (keys: string[]) => Promise<number>]
+
+/** Each check's rows the target lacks, when any. */
+async function verifyCounts(checks: RowCheck[]): Promise<string[]> {
   const differences: string[] = []
   for (const [level, prefix, what, count] of checks) {
     if (!level) continue
@@ -447,7 +524,6 @@ async function verifyRows(source: Source, target: Target, run: string | undefine
     const total = await inBatches(level, prefix, 1000, async batch => void (missing += batch.length - (await count(batch.map(([key]) => key)))))
     if (missing > 0) differences.push(`${what}: ${missing} of ${total} missing from the target`)
   }
-  differences.push(...(await verifyPushSubscriptions(source, target, run)))
   return differences
 }
 

@@ -7,6 +7,9 @@
  * notifications and push subscriptions are recorded as copied in the statement that copies
  * them (parley_migrated_rows, migrations.ts version 7) and copied only if not recorded yet:
  * a node deletes one once delivered or removed, and a run again must not bring it back.
+ * Each run is recorded by its source (parley_migration_runs, version 8); once one completes,
+ * its source's copy records are deleted and a run again from that source is refused. The
+ * inserts return how many rows they wrote, for the run's summary.
  */
 import type { StorageKey } from '@automerge/automerge-repo'
 import type { DocEntry } from '../../access/registry.ts'
@@ -91,23 +94,32 @@ export async function eventTally(pool: PostgresPool, conversationId: string): Pr
   return { count: Number(rows[0]?.count ?? 0), lastSeq: Number(rows[0]?.last ?? 0) }
 }
 
-/** Registry rows; an existing row is kept (a first actor binding wins, as in registry-store.ts). */
-export async function insertRegistryEntries(pool: PostgresPool, rows: readonly (readonly [string, DocEntry])[]): Promise<void> {
-  if (rows.length === 0) return
-  await pool.query('INSERT INTO parley_registry_entries (document_id, entry) SELECT * FROM unnest($1::text[], $2::jsonb[]) ON CONFLICT DO NOTHING', [
+/** Runs `insert` (an INSERT … RETURNING 1) and returns how many rows it wrote. */
+async function counted(pool: PostgresPool, insert: string, params: readonly unknown[]): Promise<number> {
+  const rows = await pool.query<{ count: string }>(`WITH written AS (${insert}) SELECT count(*) AS count FROM written`, params)
+  return Number(rows[0]?.count ?? 0)
+}
+
+/** Registry rows; an existing row is kept (a first actor binding wins, as in registry-store.ts). Each returns how many it wrote. */
+export async function insertRegistryEntries(pool: PostgresPool, rows: readonly (readonly [string, DocEntry])[]): Promise<number> {
+  if (rows.length === 0) return 0
+  return counted(pool, 'INSERT INTO parley_registry_entries (document_id, entry) SELECT * FROM unnest($1::text[], $2::jsonb[]) ON CONFLICT DO NOTHING RETURNING 1', [
     rows.map(([id]) => id),
     rows.map(([, entry]) => JSON.stringify(entry)),
   ])
 }
 
-export async function insertActorOwners(pool: PostgresPool, rows: readonly (readonly [string, string])[]): Promise<void> {
-  if (rows.length === 0) return
-  await pool.query('INSERT INTO parley_actor_owners (actor, owner) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING', [rows.map(([actor]) => actor), rows.map(([, owner]) => owner)])
+export async function insertActorOwners(pool: PostgresPool, rows: readonly (readonly [string, string])[]): Promise<number> {
+  if (rows.length === 0) return 0
+  return counted(pool, 'INSERT INTO parley_actor_owners (actor, owner) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING RETURNING 1', [
+    rows.map(([actor]) => actor),
+    rows.map(([, owner]) => owner),
+  ])
 }
 
-export async function insertAcceptedHashes(pool: PostgresPool, hashes: readonly string[]): Promise<void> {
-  if (hashes.length === 0) return
-  await pool.query('INSERT INTO parley_accepted_changes (hash) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING', [hashes])
+export async function insertAcceptedHashes(pool: PostgresPool, hashes: readonly string[]): Promise<number> {
+  if (hashes.length === 0) return 0
+  return counted(pool, 'INSERT INTO parley_accepted_changes (hash) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING 1', [hashes])
 }
 
 /** How many of `keys` the table holds (registry verification). */
@@ -129,10 +141,10 @@ export interface QueueRow {
   readonly notification: unknown
 }
 
-/** Queued and dead notifications, unclaimed (webhooks/postgres-dispatcher.ts delivers them); those recorded as copied before are left out. */
-export async function insertQueued(pool: PostgresPool, table: QueueTable, rows: readonly QueueRow[], run: string): Promise<void> {
-  if (rows.length === 0) return
-  await pool.query(
+/** Queued and dead notifications, unclaimed (webhooks/postgres-dispatcher.ts delivers them); those recorded as copied before are left out. Returns how many it wrote. */
+export async function insertQueued(pool: PostgresPool, table: QueueTable, rows: readonly QueueRow[], run: string): Promise<number> {
+  if (rows.length === 0) return 0
+  const written = await pool.query(
     `WITH recorded AS (
        INSERT INTO parley_migrated_rows (into_table, key, run) SELECT $6::text, unnest($1::text[]), $7::text
        ON CONFLICT DO NOTHING
@@ -140,9 +152,11 @@ export async function insertQueued(pool: PostgresPool, table: QueueTable, rows: 
      INSERT INTO ${table} (id, rank, due, dead, notification)
      SELECT id, rank, to_timestamp(due / 1000.0), dead, n FROM unnest($1::text[], $2::smallint[], $3::float8[], $4::boolean[], $5::jsonb[]) AS t(id, rank, due, dead, n)
      WHERE id IN (SELECT key FROM recorded)
-     ON CONFLICT DO NOTHING`,
+     ON CONFLICT DO NOTHING
+     RETURNING 1`,
     [rows.map(row => row.id), rows.map(row => row.rank), rows.map(row => row.due), rows.map(row => row.dead), rows.map(row => JSON.stringify(row.notification)), table, run],
   )
+  return written.length
 }
 
 export async function countQueued(pool: PostgresPool, table: QueueTable, ids: readonly string[]): Promise<number> {
@@ -153,10 +167,10 @@ export async function countQueued(pool: PostgresPool, table: QueueTable, ids: re
 /** A push subscription's key in parley_migrated_rows: user IDs are client-chosen, so no separator would be safe. */
 export const subscriptionKey = (user: string, id: string): string => JSON.stringify([user, id])
 
-/** Each user's push subscriptions (push/postgres-subscriptions.ts); a device the target holds, or one recorded as copied before, is left alone. */
-export async function insertPushSubscriptions(pool: PostgresPool, rows: readonly (readonly [user: string, device: PushDevice])[], run: string): Promise<void> {
-  if (rows.length === 0) return
-  await pool.query(
+/** Each user's push subscriptions (push/postgres-subscriptions.ts); a device the target holds, or one recorded as copied before, is left alone. Returns how many it wrote. */
+export async function insertPushSubscriptions(pool: PostgresPool, rows: readonly (readonly [user: string, device: PushDevice])[], run: string): Promise<number> {
+  if (rows.length === 0) return 0
+  const written = await pool.query(
     `WITH recorded AS (
        INSERT INTO parley_migrated_rows (into_table, key, run) SELECT 'parley_push_subscriptions', unnest($3::text[]), $4::text
        ON CONFLICT DO NOTHING
@@ -164,9 +178,11 @@ export async function insertPushSubscriptions(pool: PostgresPool, rows: readonly
      INSERT INTO parley_push_subscriptions (user_id, id, device, created_at)
      SELECT user_id, device->>'id', device, to_timestamp((device->>'createdAt')::float8 / 1000) FROM unnest($1::text[], $2::jsonb[], $3::text[]) AS t(user_id, device, key)
      WHERE key IN (SELECT key FROM recorded)
-     ON CONFLICT DO NOTHING`,
+     ON CONFLICT DO NOTHING
+     RETURNING 1`,
     [rows.map(([user]) => user), rows.map(([, device]) => JSON.stringify(device)), rows.map(([user, device]) => subscriptionKey(user, device.id)), run],
   )
+  return written.length
 }
 
 /** How many of the (user, device ID) pairs the target holds. */
@@ -196,4 +212,43 @@ export async function chunkKeysUnder(pool: PostgresPool, first: string): Promise
   const start = encodeKey([first])
   const rows = await pool.query('SELECT key FROM parley_chunks WHERE key >= $1 AND key < $2', [start, Buffer.concat([start, Buffer.of(0x01)])])
   return rows.map(row => decodeKey(bytes(row.key)))
+}
+
+/** A run of the migration that completed with nothing missing (parley_migration_runs). */
+export interface CompletedRun {
+  readonly run: string
+  readonly sourceDir: string
+  readonly startedAt: Date
+  readonly completedAt: Date
+}
+
+/** The completed run from `source` (a data directory's storage ID), if there is one. */
+export async function completedRun(pool: PostgresPool, source: string): Promise<CompletedRun | undefined> {
+  const [row] = await pool.query<{ run: string; source_dir: string; started_at: Date; completed_at: Date }>(
+    'SELECT run, source_dir, started_at, completed_at FROM parley_migration_runs WHERE source = $1 AND completed_at IS NOT NULL',
+    [source],
+  )
+  return row && { run: row.run, sourceDir: row.source_dir, startedAt: new Date(row.started_at), completedAt: new Date(row.completed_at) }
+}
+
+/** Records a run as started, before it copies anything, so its copy records can be told apart by source. */
+export async function startRun(pool: PostgresPool, run: string, source: string, sourceDir: string): Promise<void> {
+  await pool.query('INSERT INTO parley_migration_runs (run, source, source_dir) VALUES ($1, $2, $3)', [run, source, sourceDir])
+}
+
+/**
+ * Records `run` as completed, with what it copied, and deletes the copy records of every run
+ * from its source, in one statement: from then on no run from that source copies again, so
+ * nothing reads them. A second run completing from the same source (two copies of a data
+ * directory at once) violates parley_migration_runs_completed and throws, recording and
+ * deleting nothing. Returns when it completed and how many copy records it deleted.
+ */
+export async function completeRun(pool: PostgresPool, run: string, source: string, copied: unknown): Promise<{ at: Date; copyRecordsDeleted: number }> {
+  const rows = await pool.query<{ at: Date; count: string }>(
+    `WITH completed AS (UPDATE parley_migration_runs SET completed_at = now(), copied = $3::jsonb WHERE run = $1 RETURNING completed_at),
+     forgotten AS (DELETE FROM parley_migrated_rows WHERE run IN (SELECT run FROM parley_migration_runs WHERE source = $2) RETURNING 1)
+     SELECT (SELECT completed_at FROM completed) AS at, (SELECT count(*) FROM forgotten) AS count`,
+    [run, source, JSON.stringify(copied)],
+  )
+  return { at: new Date(rows[0]!.at), copyRecordsDeleted: Number(rows[0]!.count) }
 }

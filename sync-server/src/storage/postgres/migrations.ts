@@ -176,6 +176,30 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 8,
+    name: 'migration runs',
+    // storage/migrate.ts: each `parley-server migrate` run into this database, by source
+    // (the data directory's automerge-repo storage ID, which every copy of it shares), and
+    // when it completed with nothing missing. A source with a completed run is refused: by
+    // then the cluster may have compacted chunks away and changed or removed registry rows,
+    // queued notifications and subscriptions, and a run again would bring them back. The
+    // record lives here, not in the data directory, because it is this database's history
+    // that a run again would undo: the same directory may still go into another, empty
+    // database. At completion the source's rows in parley_migrated_rows are deleted (no run
+    // from it copies again); `copied`: what the completing run itself copied.
+    sql: `
+      CREATE TABLE parley_migration_runs (
+        run text PRIMARY KEY,
+        source text NOT NULL,
+        source_dir text NOT NULL,
+        started_at timestamptz NOT NULL DEFAULT now(),
+        completed_at timestamptz,
+        copied jsonb
+      );
+      CREATE UNIQUE INDEX parley_migration_runs_completed ON parley_migration_runs (source) WHERE completed_at IS NOT NULL;
+    `,
+  },
 ]
 
 /** Applies the migrations not yet recorded; returns the versions applied now. */
