@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, expect } from 'vitest'
-import { openTarget } from '../src/storage/migrate.ts'
+import { openTarget } from '../src/storage/migrate-ends.ts'
 import { PostgresPool } from '../src/storage/postgres/index.ts'
 import { createTestDatabase, startTestServer, type PostgresTestDatabase, type TestServer } from '../src/testing.ts'
 
