@@ -5,7 +5,7 @@ import { deflateRawSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { ChunkError, DECODE_BUDGET, measureChunk, type DecodeBudget } from '../src/access/chunk-format.ts'
 import { decodeChanges, readUleb } from '../src/access/chunks.ts'
-import { automergeChunk, uleb } from '../src/chunk-builders.ts'
+import { automergeChunk } from '../src/chunk-builders.ts'
 
 const body = (chunk: Uint8Array): Uint8Array => chunk.subarray(readUleb(chunk, 9).next)
 /** Rows and bytes `measureChunk` takes from an unlimited budget. */

@@ -4,7 +4,7 @@
  * earlier `at` would hide that message everywhere. The server refuses such an event
  * (4403), in the same segment and in another segment of the conversation.
  */
-import type { DocHandle, DocumentId } from '@automerge/automerge-repo'
+import type { DocHandle } from '@automerge/automerge-repo'
 import { appendEvent, initSegment, readSegmentEvents, type HeadDoc, type MessageEvent, type SegmentDoc } from '@parley/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestServer, type TestServer } from '../src/testing.ts'

@@ -28,14 +28,16 @@ interface Expected {
 describe('data stored by the repo path (2026-12-05)', () => {
   const pool = new ClientPool()
   let server: ServerProcess | undefined
+  let dataDir: string | undefined
   afterEach(async () => {
     await pool.closeAll()
     await server?.stop()
+    if (dataDir) await rm(dataDir, { recursive: true, force: true })
   })
 
   it('is served unchanged by the relay core, which writes on top of it; a stock Repo still loads every document', async () => {
     const expected = JSON.parse(await readFile(join(FIXTURE, 'expected.json'), 'utf8')) as Expected
-    const dataDir = await mkdtemp(join(tmpdir(), 'parley-stored-data-'))
+    dataDir = await mkdtemp(join(tmpdir(), 'parley-stored-data-'))
     await cp(FIXTURE, dataDir, { recursive: true })
     server = await ServerProcess.start([], { dataDir })
 

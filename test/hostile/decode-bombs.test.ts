@@ -7,7 +7,7 @@
  * must answer right after, and the process's peak RSS must stay far below a gigabyte.
  */
 import { next as Automerge } from '@automerge/automerge'
-import { cbor, parseAutomergeUrl, stringifyAutomergeUrl, type BinaryDocumentId } from '@automerge/automerge-repo'
+import { parseAutomergeUrl, stringifyAutomergeUrl, type BinaryDocumentId } from '@automerge/automerge-repo'
 import { RawClient, uleb } from '@parley/sync-server/testing'
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'

@@ -66,7 +66,6 @@ const ASK_AGAIN_MS = 5_000
 
 export class ParleyClient extends EventEmitter<ClientEvents> {
   readonly user: string
-  readonly #options: Readonly<ResolvedOptions>
   readonly #storage: OpenStorage
   readonly #local: LocalState
   readonly #repo: Repo
@@ -83,7 +82,6 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
 
   private constructor(options: Readonly<ResolvedOptions>, user: string, storage: OpenStorage, local: LocalState) {
     super()
-    this.#options = options
     this.user = user
     this.#storage = storage
     this.#local = local
