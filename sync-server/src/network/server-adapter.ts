@@ -126,8 +126,12 @@ function isDocumentSync(message: Message): message is Message & { documentId: Do
  */
 function holdsNothing(message: Message): boolean {
   if (message.type !== 'sync' || !(message.data instanceof Uint8Array)) return false
-  const { heads, changes } = decodeSyncData(message.data)
-  return heads.length === 0 && changes.length === 0
+  try {
+    const { heads, changes } = decodeSyncData(message.data)
+    return heads.length === 0 && changes.length === 0
+  } catch {
+    return false // not a sync message we can read: it shows something, for all we know
+  }
 }
 
 function toBytes(data: RawData): Uint8Array {
