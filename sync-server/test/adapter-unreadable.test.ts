@@ -43,6 +43,11 @@ describe('the adapter’s send, to a user who may not read the document', () => 
     const theirs = A.getHeads(A.from({ text: 'new' }))
     const asking = A.encodeSyncMessage({ heads: [], need: theirs, have: [{ lastSync: [], bloom: new Uint8Array() }], changes: [] })
     adapter.send({ type: 'sync', senderId: 'server' as PeerId, targetId, documentId: creating, data: asking } as Message)
-    expect(socket.sent.map(frame => cbor.decode(frame) as Record<string, unknown>)).toEqual([expect.objectContaining({ type: 'sync', documentId: creating, data: asking })])
+    // Bytes it cannot read count as showing something: doc-unavailable, not a throw from send.
+    adapter.send({ type: 'sync', senderId: 'server' as PeerId, targetId, documentId: creating, data: new Uint8Array([0x42, 0xff]) } as Message)
+    expect(socket.sent.map(frame => cbor.decode(frame) as Record<string, unknown>)).toEqual([
+      expect.objectContaining({ type: 'sync', documentId: creating, data: asking }),
+      { type: 'doc-unavailable', senderId: 'server', targetId: 'alice-1', documentId: creating },
+    ])
   })
 })
