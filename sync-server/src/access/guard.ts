@@ -163,7 +163,9 @@ export class SyncGuard {
     switch (entry?.type) {
       case 'head': {
         const result = checkHeadChanges(doc as HeadDoc, changes, user, this.#limits)
-        return this.#checkSegmentIds(documentId, result)
+        const unknown = await this.#checkSegmentIds(documentId, result)
+        if (!Array.isArray(unknown)) return unknown
+        return this.#reserve(documentId, unknown)
       }
       case 'segment': {
         const role = this.#roleIn(entry.conversation, user, entry.creator)
@@ -192,9 +194,11 @@ export class SyncGuard {
     if (type === DocumentTypes.head) {
       if (entry !== null && entry.type !== 'head') return forbidden('this document ID is reserved for a segment')
       const result = checkNewHead(doc as HeadDoc, user, this.#limits)
-      const violation = await this.#checkSegmentIds(documentId, result)
-      if (violation) return violation
+      const unknown = await this.#checkSegmentIds(documentId, result)
+      if (!Array.isArray(unknown)) return unknown
+      // The head first: a segment reserved for a head not registered yet is nobody's to read.
       await this.#registry.register(documentId, { type: 'head', members: rolesOf(readHead(doc as HeadDoc)) })
+      await this.#reserve(documentId, unknown)
     } else if (type === DocumentTypes.segment) {
       const conversation = segmentConversation(doc as SegmentDoc)
       if (!conversation) return forbidden('not a well-formed segment')
@@ -214,16 +218,22 @@ export class SyncGuard {
     return undefined
   }
 
-  /** Segment IDs a head lists must be this conversation's segments, or unknown (then reserved for it). */
-  async #checkSegmentIds(conversationId: string, result: HeadCheck): Promise<Violation | undefined> {
+  /** Segment IDs a head lists must be this conversation's segments, or unknown (returned, to be reserved for it: #reserve). */
+  async #checkSegmentIds(conversationId: string, result: HeadCheck): Promise<Violation | string[]> {
     if (result.violation) return result.violation
+    const unknown: string[] = []
     for (const segmentId of result.segments) {
       if (!isValidDocumentId(segmentId)) return forbidden(`${JSON.stringify(segmentId.slice(0, 60))} is not a document ID`)
       const entry = await this.#registry.entry(segmentId)
       if (entry === null && isInboxNamespaceId(segmentId)) return forbidden(`${segmentId} is reserved for a user’s inbox`)
-      if (entry === null) await this.#registry.register(segmentId, { type: 'segment', conversation: conversationId, reserved: true })
+      if (entry === null) unknown.push(segmentId)
       else if (entry.type !== 'segment' || entry.conversation !== conversationId) return forbidden(`${segmentId} is not a segment of this conversation`)
     }
+    return unknown
+  }
+
+  async #reserve(conversationId: string, segmentIds: readonly string[]): Promise<undefined> {
+    for (const segmentId of segmentIds) await this.#registry.register(segmentId, { type: 'segment', conversation: conversationId, reserved: true })
     return undefined
   }
 

@@ -119,10 +119,10 @@ function isDocumentSync(message: Message): message is Message & { documentId: Do
  * A sync message saying the server holds none of the document (no heads, no changes): it
  * shows a peer nothing but that, which a peer may learn anyway by trying to create the
  * document. A client creating a conversation sends the change-less first messages of its
- * head and first segment together; the repo asks for the segment's changes, and the head's
- * check may have reserved the segment by then but not yet registered the head's members
- * (access/guard.ts #checkSegmentIds), so the creator may not read it for that moment.
- * Answered doc-unavailable then, the client never sent the segment (its `sync()` timed out).
+ * head and first segment together, and the repo asks for the segment's changes; if the
+ * registry did not let the creator read the segment at that moment (until 2026-12-06 the
+ * head's check reserved it before registering the head's members: access/guard.ts), the
+ * answer became doc-unavailable and the client never sent the segment (`sync()` timed out).
  */
 function holdsNothing(message: Message): boolean {
   if (message.type !== 'sync' || !(message.data instanceof Uint8Array)) return false
