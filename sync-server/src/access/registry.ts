@@ -174,6 +174,22 @@ export class AccessRegistry {
   }
 
   /**
+   * The entry as the store has it now, past a cached "unregistered" (sharing PostgreSQL,
+   * another node may have registered it since). The cache keeps what it knew until the
+   * read returns: dropped meanwhile, an unregistered head made its segments unreadable to
+   * their creator for that round trip, and an answer sent then became doc-unavailable
+   * (network/server-adapter.ts).
+   */
+  async reread(documentId: string): Promise<DocEntry | null> {
+    const entry = (await this.#store.entry(documentId)) ?? null
+    if (entry !== null && !this.#docs.has(documentId)) {
+      this.#absent.delete(documentId)
+      this.#docs.set(documentId, entry)
+    }
+    return this.#docs.get(documentId) ?? null
+  }
+
+  /**
    * Records an entry another node of the cluster holds, unless this node has one (a
    * segment only reserved here gives way to the real one).
    */

@@ -93,10 +93,7 @@ export class RelayHub {
     const { registry } = this.#options
     let entry = await registry.entry(documentId)
     // Sharing PostgreSQL, a cached "unregistered" may be stale: another node may have registered it since.
-    if (entry === null && this.#options.bus) {
-      registry.forget(documentId)
-      entry = await registry.localEntry(documentId)
-    }
+    if (entry === null && this.#options.bus) entry = await registry.reread(documentId)
     if (entry !== null || !data) return entry?.type === 'segment'
     // Inbox IDs are never segments: the repo path's guard refuses them (docs/security.md, inbox ID squatting).
     if (isInboxNamespaceId(documentId)) return false
