@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, expect } from 'vitest'
+import { migrateDataDirectory } from '../src/storage/migrate.ts'
 import { openTarget } from '../src/storage/migrate-ends.ts'
 import { PostgresPool } from '../src/storage/postgres/index.ts'
 import { createTestDatabase, startTestServer, type PostgresTestDatabase, type TestServer } from '../src/testing.ts'
@@ -154,6 +155,16 @@ export function migrateFixture() {
     return { url: lossy.url, pool }
   }
 
+  /** The verification's differences after one run from `dataDir` into a target that loses the rows `lossyTarget` says. */
+  const differencesWhenLosing = async (dataDir: string, table: string, when: string): Promise<string[]> => {
+    const lossy = await lossyTarget(table, when)
+    try {
+      return (await migrateDataDirectory({ from: dataDir, to: lossy.url })).verification.differences
+    } finally {
+      await lossy.pool.close()
+    }
+  }
+
   beforeAll(async () => {
     fixture.written = await writeDataDirectory()
   }, 120_000)
@@ -177,5 +188,5 @@ export function migrateFixture() {
       await rm(dataDir, { recursive: true, force: true })
     }
   }
-  return Object.assign(fixture, { database, lossyTarget, expectServedFrom })
+  return Object.assign(fixture, { database, lossyTarget, differencesWhenLosing, expectServedFrom })
 }

@@ -22,7 +22,7 @@ import { migrateFixture, type Written } from './migrate-fixture.ts'
 
 describe('parley-server migrate: notifications', () => {
   const fixture = migrateFixture()
-  const { database, lossyTarget } = fixture
+  const { database, lossyTarget, differencesWhenLosing } = fixture
   let written: Written
   beforeAll(() => {
     written = fixture.written
@@ -74,13 +74,9 @@ describe('parley-server migrate: notifications', () => {
 
       // A run whose listing of the second conversation's events is lost (a trigger drops
       // those rows): the verification names it.
-      const lossy = await lossyTarget('parley_unnotified_events', `NEW.conversation_id = '${second.replaceAll("'", "''")}'`)
-      try {
-        const lost = await migrateDataDirectory({ from: dataDir, to: lossy.url })
-        expect(lost.verification.differences).toEqual([`conversation ${second}: 2 events this run copied wait for notification on the source, 0 of them are listed as not notified in the target`])
-      } finally {
-        await lossy.pool.close()
-      }
+      expect(await differencesWhenLosing(dataDir, 'parley_unnotified_events', `NEW.conversation_id = '${second.replaceAll("'", "''")}'`)).toEqual([
+        `conversation ${second}: 2 events this run copied wait for notification on the source, 0 of them are listed as not notified in the target`,
+      ])
     } finally {
       await rm(dataDir, { recursive: true, force: true })
     }
@@ -223,13 +219,7 @@ describe('parley-server migrate: notifications', () => {
       }
 
       // What a run copies itself is still looked up: a subscription its statement lost (a trigger drops erin's) is named.
-      const lossy = await lossyTarget('parley_push_subscriptions', "NEW.user_id = 'erin'")
-      try {
-        const lost = await migrateDataDirectory({ from: dataDir, to: lossy.url })
-        expect(lost.verification.differences).toEqual(['push subscriptions: 1 of 2 missing from the target'])
-      } finally {
-        await lossy.pool.close()
-      }
+      expect(await differencesWhenLosing(dataDir, 'parley_push_subscriptions', "NEW.user_id = 'erin'")).toEqual(['push subscriptions: 1 of 2 missing from the target'])
     } finally {
       await rm(dataDir, { recursive: true, force: true })
     }

@@ -96,8 +96,7 @@ export async function eventTally(pool: PostgresPool, conversationId: string): Pr
 
 /** Runs `insert` (an INSERT … RETURNING 1) and returns how many rows it wrote. */
 async function counted(pool: PostgresPool, insert: string, params: readonly unknown[]): Promise<number> {
-  const rows = await pool.query<{ count: string }>(`WITH written AS (${insert}) SELECT count(*) AS count FROM written`, params)
-  return Number(rows[0]?.count ?? 0)
+  return (await pool.query(insert, params)).length
 }
 
 /** Registry rows; an existing row is kept (a first actor binding wins, as in registry-store.ts). Each returns how many it wrote. */
@@ -144,7 +143,8 @@ export interface QueueRow {
 /** Queued and dead notifications, unclaimed (webhooks/postgres-dispatcher.ts delivers them); those recorded as copied before are left out. Returns how many it wrote. */
 export async function insertQueued(pool: PostgresPool, table: QueueTable, rows: readonly QueueRow[], run: string): Promise<number> {
   if (rows.length === 0) return 0
-  const written = await pool.query(
+  return counted(
+    pool,
     `WITH recorded AS (
        INSERT INTO parley_migrated_rows (into_table, key, run) SELECT $6::text, unnest($1::text[]), $7::text
        ON CONFLICT DO NOTHING
@@ -156,7 +156,6 @@ export async function insertQueued(pool: PostgresPool, table: QueueTable, rows: 
      RETURNING 1`,
     [rows.map(row => row.id), rows.map(row => row.rank), rows.map(row => row.due), rows.map(row => row.dead), rows.map(row => JSON.stringify(row.notification)), table, run],
   )
-  return written.length
 }
 
 export async function countQueued(pool: PostgresPool, table: QueueTable, ids: readonly string[]): Promise<number> {
@@ -170,7 +169,8 @@ export const subscriptionKey = (user: string, id: string): string => JSON.string
 /** Each user's push subscriptions (push/postgres-subscriptions.ts); a device the target holds, or one recorded as copied before, is left alone. Returns how many it wrote. */
 export async function insertPushSubscriptions(pool: PostgresPool, rows: readonly (readonly [user: string, device: PushDevice])[], run: string): Promise<number> {
   if (rows.length === 0) return 0
-  const written = await pool.query(
+  return counted(
+    pool,
     `WITH recorded AS (
        INSERT INTO parley_migrated_rows (into_table, key, run) SELECT 'parley_push_subscriptions', unnest($3::text[]), $4::text
        ON CONFLICT DO NOTHING
@@ -182,7 +182,6 @@ export async function insertPushSubscriptions(pool: PostgresPool, rows: readonly
      RETURNING 1`,
     [rows.map(([user]) => user), rows.map(([, device]) => JSON.stringify(device)), rows.map(([user, device]) => subscriptionKey(user, device.id)), run],
   )
-  return written.length
 }
 
 /** How many of the (user, device ID) pairs the target holds. */
