@@ -165,7 +165,8 @@ export class SyncGuard {
         const result = checkHeadChanges(doc as HeadDoc, changes, user, this.#limits)
         const unknown = await this.#checkSegmentIds(documentId, result)
         if (!Array.isArray(unknown)) return unknown
-        return this.#reserve(documentId, unknown)
+        await this.#reserve(documentId, unknown)
+        return undefined
       }
       case 'segment': {
         const role = this.#roleIn(entry.conversation, user, entry.creator)
@@ -232,9 +233,8 @@ export class SyncGuard {
     return unknown
   }
 
-  async #reserve(conversationId: string, segmentIds: readonly string[]): Promise<undefined> {
+  async #reserve(conversationId: string, segmentIds: readonly string[]): Promise<void> {
     for (const segmentId of segmentIds) await this.#registry.register(segmentId, { type: 'segment', conversation: conversationId, reserved: true })
-    return undefined
   }
 
   /** An event ID the conversation already has from another author would shadow that event (events/event-ids.ts). */

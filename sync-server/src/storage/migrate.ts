@@ -159,7 +159,6 @@ async function refuseCompletedSource(source: Source, target: Target): Promise<vo
   )
 }
 
-
 /**
  * Throws, before anything is written, when the target numbers a conversation otherwise
  * than the source (another event at a number, a number the source lacks, a counter past

@@ -15,7 +15,7 @@
  *
  * Writes issued while one is out go together in the next, as one LevelDB batch, in the
  * order issued (write-batch.ts): handing a write to classic-level's thread pool costs the
- *  event loop tens of µs however small the write, so the numbering of every busy
+ * event loop tens of µs however small the write, so the numbering of every busy
  * conversation, the change logs and the registry's writes share one hand-over per round.
  */
 import type { LevelDatabase } from '@parley/core'
