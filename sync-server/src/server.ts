@@ -146,10 +146,11 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
         peerId: () => adapter.peerId!,
         idleMs: options.documentIdleMs,
         maxLoaded: options.maxLoadedDocuments,
-        // Heard from another node over the bus: numbered there before it was published;
-        // this node's streams hear of it through the feed (changeBus.onNews above), so the
-        // index is not written per message on every listening node. Read back from storage:
-        // numbered again if need be (idempotent by ID), as on a load.
+        // Heard from another node over the bus: numbered there (published first, numbered
+        // right after: relay/bus-outbox.ts); this node's streams hear of it through the feed
+        // (changeBus.onNews above), so the index is not written per message on every
+        // listening node. Read back from storage: numbered again if need be (idempotent by
+        // ID), as on a load.
         hooks: { loaded: recordEvents, accepted: recordEvents, reloaded: recordEvents },
         log,
         ...(changeBus && { bus: changeBus }),

@@ -9,8 +9,9 @@
  *
  * The event index joins a conversation too while this node has HTTP waiters on it (a long
  * poll, an SSE stream: events/event-index.ts `follow`), and hears of every frame of it
- * (`onNews`), whether or not the hub holds the segment: the events are numbered in the
- * shared store before the frame is published, so the index reads them back from there.
+ * (`onNews`), whether or not the hub holds the segment: the index reads the events'
+ * numbers back from the shared store, now and again shortly after (the frame is published
+ * before they are written: events/news-rechecks.ts).
  *
  * A frame is one CBOR map: the publishing node, the segment, its raw change chunks and the
  * publisher's clock. No offset: a change names the changes it depends on by hash, which

@@ -18,6 +18,7 @@
  */
 import type { ParleyEvent } from '@parley/core'
 import { EventEmitter } from 'node:events'
+import { NewsRechecks } from './news-rechecks.ts'
 
 export interface SequencedEvent {
   seq: number
@@ -79,6 +80,8 @@ export interface EventIndexOptions {
   readonly notify?: boolean
   /** The first wait before a failed numbering is tried again (ms; doubled while it keeps failing, up to 30 s). */
   readonly retryMs?: number
+  /** When to read numbers back again after news (news-rechecks.ts RECHECK_MS; shorter in tests). */
+  readonly recheckMs?: readonly number[]
   readonly log?: { warn(obj: object, msg: string): void }
 }
 
@@ -113,6 +116,8 @@ export class EventIndex extends EventEmitter<IndexEvents> {
   readonly #followers = new Map<string, number>()
   /** Conversations with a catch-up queued and not started: news arriving meanwhile joins it. */
   readonly #newsQueued = new Set<string>()
+  /** News may come before the numbers: read again after it. */
+  readonly #rechecks: NewsRechecks
   readonly #options: EventIndexOptions
   /** Events whose numbering failed, per conversation (by ID, in the order given), waiting to be tried again. */
   readonly #failed = new Map<string, Map<string, ParleyEvent>>()
@@ -127,6 +132,7 @@ export class EventIndex extends EventEmitter<IndexEvents> {
     this.#store = store
     this.#feed = options.feed
     this.#options = options
+    this.#rechecks = new NewsRechecks(conversationId => void this.#catchUpSoon(conversationId).catch(error => options.log?.warn({ err: error, conversationId }, 'could not read events numbered on other nodes')), options.recheckMs)
   }
 
   /**
@@ -173,6 +179,7 @@ export class EventIndex extends EventEmitter<IndexEvents> {
   /** Stops retrying failed numberings (the server is closing). */
   close(): void {
     this.#closed = true
+    this.#rechecks.close()
     clearTimeout(this.#retryTimer)
     this.#retryTimer = undefined
   }
@@ -216,6 +223,7 @@ export class EventIndex extends EventEmitter<IndexEvents> {
       const left = (this.#followers.get(conversationId) ?? 1) - 1
       if (left > 0) return void this.#followers.set(conversationId, left)
       this.#followers.delete(conversationId)
+      this.#rechecks.stop(conversationId)
       this.#feed?.leave(conversationId)
     }
     try {
@@ -230,10 +238,17 @@ export class EventIndex extends EventEmitter<IndexEvents> {
   /**
    * Another node may have numbered events in the conversation (the feed heard its change,
    * or this node just began to hear the conversation): with waiters here, the numbers after
-   * the last announced are read back from the store and announced. Nothing to do without
-   * waiters; news arriving while a catch-up is queued is served by that one.
+   * the last announced are read back from the store and announced, now and again shortly
+   * after (news-rechecks.ts). Nothing to do without waiters.
    */
   async news(conversationId: string): Promise<void> {
+    if (!this.#followers.has(conversationId)) return
+    this.#rechecks.news(conversationId)
+    await this.#catchUpSoon(conversationId)
+  }
+
+  /** Catches up once more, with waiters here; asked again while a catch-up is queued, that one serves. */
+  async #catchUpSoon(conversationId: string): Promise<void> {
     if (!this.#followers.has(conversationId) || this.#newsQueued.has(conversationId)) return
     this.#newsQueued.add(conversationId)
     await this.#serially(conversationId, async () => {

@@ -1,18 +1,19 @@
 /**
- * Changes this node accepted, on their way to the bus (bus.ts): published once they are
- * stored and numbered. Why after the write: a node that missed a frame (Redis dropped it,
- * its link was down, it subscribed a moment later) finds every published change in the
- * shared storage when it reloads the segment, so one reload fills any gap, and nothing is
- * lost if Redis drops a message. Publishing first would open a window (one write) in
- * which a change is on the bus but not where a reload looks. Storing never waits on
- * Redis; the price is one storage write ahead of each cross-node delivery, shared by
- * every change accepted while the previous write was out (log-storage.ts).
- * After the numbering too: the other nodes' event index then reads the numbers back (the
- * hub's `relayed` hook) instead of numbering, so webhooks stay with the accepting node
- * (docs/cluster.md, "Segments over the bus").
+ * Changes this node accepted, on their way to the bus (bus.ts): published at once, as they
+ * are forwarded to this node's own peers, so a client of another node waits on no write
+ * (issue 16: cross-node latency within 1 ms of one node's). Publishing after the write
+ * added a PostgreSQL commit to every cross-node delivery: 1.6–2.6 ms under the cluster
+ * benchmark's load (docs/cluster.md, "Segments over the bus").
+ *
+ * The price is a window in which a change is on the bus but not yet where a reload looks
+ * (a node that missed the frame, or subscribed a moment after it). It is closed from both
+ * ends: a change whose write and numbering take SETTLE_MS or longer is published again once
+ * they are done, and a node whose reload may have come too early reloads once more
+ * SETTLE_MS later (hub.ts), as its event index reads numbers back again
+ * (events/event-index.ts). Storing never waits on Redis.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import type { SegmentBus } from './bus.ts'
+import { SETTLE_MS, type SegmentBus } from './bus.ts'
 
 export interface Outgoing {
   readonly conversation: string
@@ -27,34 +28,30 @@ export interface Outgoing {
 export class BusOutbox {
   readonly #bus: SegmentBus
   readonly #log: FastifyBaseLogger
-  #outgoing: Outgoing[] = []
-  #draining: Promise<void> | undefined
+  readonly #settleMs: number
+  /** Published changes whose write or numbering is still out. */
+  readonly #settling = new Set<Promise<void>>()
 
-  constructor(bus: SegmentBus, log: FastifyBaseLogger) {
+  constructor(bus: SegmentBus, log: FastifyBaseLogger, settleMs = SETTLE_MS) {
     this.#bus = bus
     this.#log = log
+    this.#settleMs = settleMs
   }
 
   publish(item: Outgoing): void {
-    this.#outgoing.push(item)
-    this.#draining ??= this.#drain()
+    this.#bus.publish(item.conversation, item.segment, item.changes)
+    const published = performance.now()
+    const settling = Promise.allSettled([item.stored, item.recorded]).then(([stored]) => {
+      if (stored.status === 'rejected') this.#log.warn({ err: stored.reason, documentId: item.segment }, 'published changes could not be stored yet; their write is tried again')
+      // A node that reloaded in the meantime may have found neither: it hears them now.
+      if (stored.status === 'rejected' || performance.now() - published >= this.#settleMs) this.#bus.publish(item.conversation, item.segment, item.changes)
+    })
+    this.#settling.add(settling)
+    void settling.then(() => this.#settling.delete(settling))
   }
 
-  /** Resolves once everything queued is published. */
+  /** Resolves once every published change's write and numbering have settled. */
   async idle(): Promise<void> {
-    await this.#draining
-  }
-
-  async #drain(): Promise<void> {
-    while (this.#outgoing.length > 0) {
-      const batch = this.#outgoing
-      this.#outgoing = []
-      // A failed write still publishes: the nodes listening get the change live; a reload
-      // elsewhere cannot find it (docs/cluster.md, "Segments over the bus").
-      await Promise.all(batch.map(item => item.stored.catch(error => this.#log.warn({ err: error, documentId: item.segment }, 'could not store changes before publishing them'))))
-      await Promise.allSettled(batch.map(item => item.recorded))
-      for (const item of batch) this.#bus.publish(item.conversation, item.segment, item.changes)
-    }
-    this.#draining = undefined
+    await Promise.all(this.#settling)
   }
 }

@@ -6,11 +6,21 @@
  * changes it accepted, and hears the changes other nodes accepted in the conversations it
  * joined. The Redis implementation is cluster/change-bus.ts.
  *
- * The bus is allowed to lose frames: what a node publishes is already in the shared
- * storage, so a node that may have missed something reloads the segment from there
- * (`listening`: a fresh subscription, or the link back after a drop; a change whose deps
- * are missing: the hub's own gap check).
+ * The bus is allowed to lose frames: a node that may have missed something reloads the
+ * segment from the shared storage (`listening`: a fresh subscription, or the link back
+ * after a drop; a change whose deps are missing: the hub's own gap check). A change is
+ * published as soon as it is accepted, before it is stored, so such a reload may come too
+ * early for it: it is stored within SETTLE_MS of its frame, or published again once it is
+ * (bus-outbox.ts), and a reload that may have come too early is done once more SETTLE_MS
+ * later (hub.ts). docs/cluster.md, "Segments over the bus".
  */
+
+/**
+ * A published change is stored and numbered within this long of its frame, or its frame
+ * is published again once it is (ms). A node that reloaded or read numbers back too early
+ * looks again this long after.
+ */
+export const SETTLE_MS = 250
 
 export interface SegmentBusHandlers {
   /** Changes another node accepted into `segmentId` of `conversationId` (raw change chunks). */
@@ -32,7 +42,7 @@ export interface SegmentBus {
   leave(conversationId: string): void
   /** Does this node hear every change published in the conversation now (subscribed, link up)? */
   hears(conversationId: string): boolean
-  /** Changes this node accepted, already stored: to every node listening on the conversation. */
+  /** Changes this node accepted (stored or being stored): to every node listening on the conversation. */
   publish(conversationId: string, segmentId: string, changes: readonly Uint8Array[]): void
   /** A segment reloaded from storage because the bus may have missed something (metrics). */
   refilled?(reason: RefillReason): void

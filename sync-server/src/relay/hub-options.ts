@@ -12,14 +12,15 @@ export interface RelayHooks {
   loaded?(conversationId: string, segmentId: string, events: ParleyEvent[]): void
   /**
    * Changes accepted into a segment from a client: the events they append. With a bus,
-   * the changes are published once the returned promise settles (the events numbered).
+   * the changes are published at once, and again if the returned promise (the events
+   * numbered) or their write settles late (bus-outbox.ts).
    */
   accepted?(conversationId: string, segmentId: string, events: ParleyEvent[]): void | Promise<unknown>
   /**
    * Changes another node accepted, read back from the shared storage (a gap, a new
    * subscription: hub.ts #refill): the events they append, which that node may not have
    * numbered (it stored them, then failed). Not called for changes heard over the bus:
-   * those were numbered before they were published (bus-outbox.ts).
+   * their node numbers them (bus-outbox.ts).
    */
   reloaded?(conversationId: string, segmentId: string, events: ParleyEvent[]): void
 }
@@ -42,4 +43,6 @@ export interface RelayHubOptions {
   readonly log: FastifyBaseLogger
   /** In a cluster sharing storage: other nodes' changes to the segments used here (bus.ts). */
   readonly bus?: SegmentBus
+  /** The bus's SETTLE_MS, shorter in tests (ms). */
+  readonly settleMs?: number
 }

@@ -29,12 +29,15 @@ import { checkSegmentIngress, rememberAuthors, type SegmentEffects } from './seg
 import { foldLog, toUnload, type Segment } from './segment.ts'
 import { ServerChanges } from './server-change.ts'
 import type { RelayHubOptions } from './hub-options.ts'
-import type { RefillReason } from './bus.ts'
+import { SETTLE_MS, type RefillReason } from './bus.ts'
+import { LateRefills } from './late-refills.ts'
 
 export type { RelayHooks, RelayHubOptions } from './hub-options.ts'
 
 /** The owner the registry records for the server's own changes (conversations/service.ts). */
 const SERVER_ACTOR_OWNER = '@server'
+/** Changes heard over the bus a segment keeps unconfirmed (segment.ts) before comparing them with storage. */
+const MAX_UNCONFIRMED = 256
 
 export class RelayHub {
   readonly #options: RelayHubOptions
@@ -57,8 +60,10 @@ export class RelayHub {
   readonly #finishing = new Set<Promise<unknown>>()
   /** Reads segments back from the shared storage for the bus (its own file bookkeeping, apart from #storage's). */
   readonly #reader: LogStorage
-  /** With a bus: accepted changes waiting for their storage write before they are published. */
+  /** With a bus: accepted changes published, until their write and numbering settle. */
   readonly #outbox: BusOutbox | undefined
+  /** With a bus: reloads done again once what was published before them is surely stored. */
+  readonly #late: LateRefills
 
   constructor(options: RelayHubOptions) {
     this.#options = options
@@ -67,7 +72,8 @@ export class RelayHub {
       onWriteError: error => options.log.error({ err: error }, 'could not write accepted changes; they stay queued and the write is retried'),
     })
     this.#reader = new LogStorage(options.storage)
-    this.#outbox = options.bus && new BusOutbox(options.bus, options.log)
+    this.#outbox = options.bus && new BusOutbox(options.bus, options.log, options.settleMs)
+    this.#late = new LateRefills(options.settleMs ?? SETTLE_MS)
     options.bus?.attach({
       changes: (conversation, segmentId, changes) => this.#heard(conversation, segmentId, changes),
       listening: conversation => this.#refillConversation(conversation),
@@ -161,6 +167,7 @@ export class RelayHub {
     // Reading: a new segment's creator may, once registered; otherwise the registry says.
     if (!verdict?.fresh && !(await registry.mayRead(user, segment.id))) return this.#peers.unavailable(segment.id, peer)
     if (verdict?.fresh && verdict.effects.register) await registry.register(segment.id, verdict.effects.register)
+    if (segment.unconfirmed.size > 0 && !segment.peers.has(peer)) await this.#confirm(segment)
     const before = segment.log.heads()
     const { state, appended } = receive(segment.log, segment.peers.get(peer) ?? createPeerState(), sync)
     this.#track(segment, peer, state)
@@ -265,6 +272,7 @@ export class RelayHub {
   /** Writes everything and unloads every log. */
   async close(): Promise<void> {
     clearInterval(this.#sweep)
+    this.#late.close()
     await Promise.all([...this.#segments.values()].map(loading => loading.then(segment => segment.tail)))
     await Promise.allSettled([...this.#finishing])
     await this.#outbox?.idle()
@@ -330,33 +338,78 @@ export class RelayHub {
     // A segment this node does not hold: whoever loads it later reads it from storage. A
     // parked one is loaded again now, for its peers (the load reads this change back).
     const loading = this.#segments.get(segmentId) ?? (this.#parked.has(segmentId) ? this.#open(segmentId) : undefined)
-    if (!loading) return
+    if (!loading) return this.#late.heardUnloaded(segmentId)
     void loading
       .then(segment =>
         this.#serial(segment, async () => {
           if (segment.conversation !== undefined && segment.conversation !== conversation) return
           const appended = this.#takeIn(segment, changes, 'bus')
-          if (appended.pending.length > 0) await this.#refill(segment, 'gap')
+          if (appended.pending.length === 0) return
+          await this.#refill(segment, 'gap')
+          if (segment.log.pendingCount > 0) this.#refillLater(segment, 'gap')
         }),
       )
       .catch(error => this.#options.log.warn({ err: error, documentId: segmentId }, 'could not take in changes from the bus'))
   }
 
-  /** The bus hears the conversation from now on: its loaded segments catch up from storage. */
+  /** The bus hears the conversation from now on: its loaded segments catch up from storage, now and SETTLE_MS later. */
   #refillConversation(conversation: string): void {
     for (const loading of this.#segments.values()) {
       void loading
-        .then(segment => (segment.conversation === conversation ? this.#serial(segment, () => this.#refill(segment, 'listening')) : undefined))
+        .then(segment => {
+          if (segment.conversation !== conversation) return
+          this.#refillLater(segment, 'listening')
+          return this.#serial(segment, () => this.#refill(segment, 'listening'))
+        })
         .catch(error => this.#options.log.warn({ err: error, conversation }, 'could not reload a segment from storage'))
     }
   }
 
+  /** The segment reloaded SETTLE_MS from now, if it is still loaded: what was published before now is stored by then, or heard (bus-outbox.ts). */
+  #refillLater(segment: Segment, reason: RefillReason): void {
+    this.#late.later(() => {
+      void this.#segments
+        .get(segment.id)
+        ?.then(current => (current === segment ? this.#serial(segment, () => this.#refill(segment, reason)) : undefined))
+        .catch(error => this.#options.log.warn({ err: error, documentId: segment.id }, 'could not reload a segment from storage'))
+    })
+  }
+
   /** Reloads a segment from the shared storage and takes in what this log lacks. */
   async #refill(segment: Segment, reason: RefillReason): Promise<void> {
-    const stored = await this.#reader.load(segment.id)
-    this.#reader.forget(segment.id)
+    const stored = await this.#readStored(segment)
     this.#options.bus?.refilled?.(reason)
     if (stored) this.#takeIn(segment, stored.changes().map(change => change.bytes), 'storage')
+  }
+
+  /** The segment as the shared storage holds it now; what it shows stored is no longer unconfirmed. */
+  async #readStored(segment: Segment): Promise<ChangeLog | null> {
+    const stored = await this.#reader.load(segment.id)
+    this.#reader.forget(segment.id)
+    for (const hash of segment.unconfirmed) if (stored?.hasHash(hash)) segment.unconfirmed.delete(hash)
+    return stored
+  }
+
+  /**
+   * Changes heard over the bus that storage still lacks are stored, and their events
+   * numbered, by this node. Their node publishes before it stores (bus-outbox.ts): if it
+   * died in between, the author's client, reconnecting here, would take this log's heads
+   * for the acknowledgement it never got, and nobody would store them. Called before a new
+   * peer hears the heads, and when too many wait (a failure waits for the next time).
+   */
+  async #confirm(segment: Segment): Promise<void> {
+    try {
+      await this.#readStored(segment)
+    } catch (error) {
+      this.#options.log.warn({ err: error, documentId: segment.id }, 'could not compare a segment with storage')
+      return
+    }
+    const missing = segment.log.changes().filter(change => segment.unconfirmed.has(change.hash))
+    segment.unconfirmed.clear()
+    if (missing.length === 0) return
+    void this.#store(segment, missing)
+    const events = segment.state ? foldLog(segment.log, this.#options.limits)?.events : undefined
+    if (events && segment.state) this.#options.hooks.reloaded?.(segment.state.conversation, segment.id, events)
   }
 
   /**
@@ -372,6 +425,7 @@ export class RelayHub {
     const appended = segment.log.append(changes)
     for (const hash of appended.dropped) segment.waiting.delete(hash)
     if (appended.accepted.length === 0) return appended
+    if (from === 'bus') this.#unconfirmed(segment, appended.accepted)
     this.#peers.forward(segment, appended.accepted, before, undefined)
     const own = appended.accepted.filter(change => segment.waiting.has(change.hash))
     const heard = own.length === 0 ? appended.accepted : appended.accepted.filter(change => !segment.waiting.has(change.hash))
@@ -393,6 +447,13 @@ export class RelayHub {
     if (own.length > 0) this.#own(segment, own, this.#store(segment, own))
     this.#interest(segment)
     return appended
+  }
+
+  /** Changes heard over the bus, to be seen in storage; past MAX_UNCONFIRMED, compared with it now. */
+  #unconfirmed(segment: Segment, changes: readonly LoggedChange[]): void {
+    // Not the client's own changes that waited for these deps: those are stored here.
+    for (const change of changes) if (!segment.waiting.has(change.hash)) segment.unconfirmed.add(change.hash)
+    if (segment.unconfirmed.size > MAX_UNCONFIRMED) void this.#serial(segment, () => this.#confirm(segment))
   }
 
   #track(segment: Segment, peer: PeerId, state: PeerState): void {
@@ -424,10 +485,11 @@ export class RelayHub {
       const entry = await this.#options.registry.localEntry(documentId)
       if (entry?.type === 'segment') conversation = entry.conversation
     }
-    const segment: Segment = { id: documentId, log, state: folded?.state ?? null, peers: new Map(), waiting: new Map(), recent: new Map(), used: Date.now(), conversation, joined: undefined, tail: Promise.resolve(), acknowledging: new Map() }
+    const segment: Segment = { id: documentId, log, state: folded?.state ?? null, peers: new Map(), waiting: new Map(), recent: new Map(), used: Date.now(), conversation, joined: undefined, tail: Promise.resolve(), acknowledging: new Map(), unconfirmed: new Set() }
     if (folded) rememberAuthors(segment.recent, folded.events)
     if (folded) this.#options.hooks.loaded?.(folded.state.conversation, documentId, folded.events)
     this.#unpark(segment)
+    if (this.#late.loadMayMiss(documentId)) this.#refillLater(segment, 'listening')
     return segment
   }
 

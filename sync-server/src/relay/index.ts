@@ -31,10 +31,13 @@
  *                    own (HTTP publish) on a kept document.
  * - bus.ts           the port to the other nodes of a cluster (cluster/change-bus.ts on
  *                    Redis): join/leave a conversation as its segments gain their first
- *                    or lose their last peer here, publish what was accepted here (after
+ *                    or lose their last peer here, publish what was accepted here (before
  *                    its storage write), hear what others accepted; the hub reloads a
  *                    segment from the shared storage on a gap or a (re)subscription.
- * - bus-outbox.ts    what this node accepted, published once stored and numbered.
+ * - bus-outbox.ts    what this node accepted, published at once, and again if its write
+ *                    and numbering took SETTLE_MS or longer.
+ * - late-refills.ts  reloads done once more SETTLE_MS later, when they may have come
+ *                    before a change published elsewhere was stored.
  * - log-storage.ts   persistence through automerge-repo's StorageAdapterInterface in
  *                    its own key layout (incrementals, snapshots), batched; loading a
  *                    document written by today's server into a log; compaction.

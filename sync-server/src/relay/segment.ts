@@ -34,6 +34,12 @@ export interface Segment {
    * built when the last is done answers them all (segment-peers.ts).
    */
   readonly acknowledging: Map<PeerId, number>
+  /**
+   * Hashes of changes heard over the bus and not yet seen in storage: their node publishes
+   * before it stores (bus-outbox.ts). Compared with storage before a new peer hears this
+   * log's heads (hub.ts #confirm).
+   */
+  readonly unconfirmed: Set<string>
 }
 
 /** A whole log checked from its first change: the segment's state and every event (access/segment-log-rules.ts). */

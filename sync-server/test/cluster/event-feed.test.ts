@@ -3,13 +3,14 @@
  * nodes' indexes on one PostgreSQL database, the feed (the segment bus) stood in for by a
  * recorder. Waiters make the node join the conversation once and leave with the last;
  * news of another node's events is read back from the store and announced once, in order,
- * to this node's waiters; without waiters news reads nothing.
+ * to this node's waiters, and read again shortly after (news may come before the numbers);
+ * without waiters news reads nothing.
  */
 import type { ParleyEvent } from '@parley/core'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { EventIndex, type EventFeed, type EventStore, type SequencedEvent } from '../../src/events/event-index.ts'
 import { openDatabases, type Databases } from '../../src/storage/databases.ts'
 import { createTestDatabase, type PostgresTestDatabase } from '../../src/testing.ts'
@@ -90,7 +91,8 @@ describe('the event index with a feed', () => {
     const [one, two] = [await node(), await node()]
     const writer = new EventIndex(one.events)
     const store = counting(two.events)
-    const reader = new EventIndex(store, { feed: new RecordingFeed() })
+    // No reads again after news (below: they have a test of their own).
+    const reader = new EventIndex(store, { feed: new RecordingFeed(), recheckMs: [] })
     await writer.record('c2', [message('a'), message('b')])
 
     // No waiter here: news costs nothing.
@@ -118,5 +120,26 @@ describe('the event index with a feed', () => {
     expect(await woken).toBe(true)
     expect(heard.map(({ seq }) => seq)).toEqual([3, 4, 5])
     release()
+  })
+
+  it('reads the store again after news that came before the numbers (a node publishes a change before it numbers its events)', async () => {
+    const [one, two] = [await node(), await node()]
+    const writer = new EventIndex(one.events)
+    const store = counting(two.events)
+    const reader = new EventIndex(store, { feed: new RecordingFeed(), recheckMs: [20, 200] })
+    const heard: string[] = []
+    reader.on('stored', (_id, events) => heard.push(...events.map(({ event }) => event.id)))
+    const release = await reader.follow('c3')
+    await reader.news('c3')
+    expect(heard).toEqual([])
+    await writer.record('c3', [message('early')])
+    await vi.waitFor(() => expect(heard).toEqual(['early']))
+    // Once the delays after the last news are over, nothing more is read.
+    await new Promise(resolve => setTimeout(resolve, 300))
+    const pages = store.pages
+    await new Promise(resolve => setTimeout(resolve, 300))
+    expect(store.pages).toBe(pages)
+    release()
+    reader.close()
   })
 })

@@ -1,67 +1,15 @@
 /** The relay hub (relay/hub.ts) on its own: messages in, messages out, no network. */
 import { next as A } from '@automerge/automerge'
-import { cbor, generateAutomergeUrl, parseAutomergeUrl, type DocumentId, type Message, type PeerId } from '@automerge/automerge-repo'
-import { appendEvent, DEFAULT_LIMITS, initSegment, MemoryStorageAdapter, type SegmentDoc } from '@parley/core'
-import pino from 'pino'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterEach, describe, expect, it, vi } from 'vitest'
-import { AccessRegistry } from '../../src/access/registry.ts'
+import { cbor, type DocumentId, type Message } from '@automerge/automerge-repo'
+import { appendEvent, initSegment, MemoryStorageAdapter, type SegmentDoc } from '@parley/core'
+import { describe, expect, it, vi } from 'vitest'
 import type { SegmentBus, SegmentBusHandlers } from '../../src/relay/bus.ts'
-import { RelayHub, type RelayHooks } from '../../src/relay/hub.ts'
-import { splitChunks } from '../../src/relay/change-chunk.ts'
 import { LogStorage } from '../../src/relay/log-storage.ts'
 import { decodeFrame, decodeSyncData } from '../../src/network/frames.ts'
-import { openDatabases, type Databases } from '../../src/storage/databases.ts'
-
-const newId = () => parseAutomergeUrl(generateAutomergeUrl()).documentId
-const SERVER = 'server' as PeerId
-const ALICE = '@alice/a' as PeerId
-const BOB = '@bob/b' as PeerId
+import { ALICE, BOB, heldWrites, hubHarness, newId, sync } from './hub-harness.ts'
 
 describe('RelayHub', () => {
-  const cleanup: (() => Promise<void>)[] = []
-  afterEach(async () => {
-    for (const step of cleanup.splice(0).reverse()) await step()
-  })
-
-  async function setup(storage = new MemoryStorageAdapter(), maxLoaded = 0, bus?: SegmentBus, hooks: RelayHooks = {}) {
-    const dir = await mkdtemp(join(tmpdir(), 'parley-hub-'))
-    const databases: Databases = await openDatabases(dir, { retryMs: 1000, maxHeldBytes: 1 << 20, minFreeBytes: 0, log: pino({ level: 'silent' }) })
-    const registry = new AccessRegistry(databases.registry)
-    const sent: Message[] = []
-    const hub = new RelayHub({ storage, registry, limits: DEFAULT_LIMITS, send: message => sent.push(message), peerId: () => SERVER, idleMs: 0, maxLoaded, hooks, log: pino({ level: 'silent' }), ...(bus && { bus }) })
-    cleanup.push(async () => {
-      await hub.close()
-      await databases.close()
-      await rm(dir, { recursive: true, force: true })
-    })
-    const conversation = newId()
-    await registry.register(conversation, { type: 'head', members: { alice: 'owner', bob: 'member' } })
-    return { hub, registry, sent, conversation }
-  }
-
-  /** Another node on the same storage and registry (a cluster sharing PostgreSQL), with no bus and no peers of its own. */
-  function otherNode(storage: MemoryStorageAdapter, registry: AccessRegistry): RelayHub {
-    const other = new RelayHub({ storage, registry, limits: DEFAULT_LIMITS, send: () => {}, peerId: () => SERVER, idleMs: 0, maxLoaded: 0, hooks: {}, log: pino({ level: 'silent' }) })
-    cleanup.push(() => other.close())
-    return other
-  }
-
-  const sync = (documentId: DocumentId, senderId: PeerId, data: Uint8Array, type: 'sync' | 'request' = 'sync') => ({ type, senderId, targetId: SERVER, documentId, data }) as Message & { documentId: DocumentId; data: Uint8Array }
-
-  /** Storage whose change-log writes, once `hold` is set, wait until the test releases them, each with the hashes of the changes it carries. */
-  function heldWrites() {
-    const storage = new MemoryStorageAdapter()
-    const held = { storage, hold: true, writes: [] as { hashes: string[]; release: () => void }[] }
-    const save = storage.save.bind(storage)
-    storage.save = (key, data) => {
-      if (key[1] !== 'incremental' || !held.hold) return save(key, data)
-      return new Promise<void>(resolve => held.writes.push({ hashes: splitChunks(data).map(chunk => A.decodeChange(chunk).hash), release: () => void save(key, data).then(resolve) }))
-    }
-    return held
-  }
+  const { setup, otherNode } = hubHarness()
 
   it('asks a peer syncing a segment it lacks for its changes, and tells a peer requesting it that nobody has it', async () => {
     const { hub, registry, sent, conversation } = await setup()
@@ -116,7 +64,7 @@ describe('RelayHub', () => {
   })
 
   it('keeps no more logs loaded than maxLoaded while peers still sync them, and relays on a parked segment once it is used again', async () => {
-    const { hub, sent, conversation } = await setup(new MemoryStorageAdapter(), 1)
+    const { hub, sent, conversation } = await setup({ maxLoaded: 1 })
     const segments = [newId(), newId()]
     const alices = new Map<string, A.Doc<SegmentDoc>>()
     for (const segmentId of segments) {
@@ -142,7 +90,7 @@ describe('RelayHub', () => {
   })
 
   it('forgets the registry entry of a segment it unloads (a load-through cache: what every segment ever served left behind)', async () => {
-    const { hub, registry, conversation } = await setup(new MemoryStorageAdapter(), 1)
+    const { hub, registry, conversation } = await setup({ maxLoaded: 1 })
     const segments = [newId(), newId()]
     for (const segmentId of segments) {
       const alice = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
@@ -163,7 +111,7 @@ describe('RelayHub', () => {
     let handlers: SegmentBusHandlers | undefined
     const joined: string[] = []
     const bus: SegmentBus = { attach: given => void (handlers = given), join: id => void joined.push(id), leave: id => void joined.splice(joined.indexOf(id), 1), hears: () => true, publish: () => {} }
-    const { hub, registry, sent, conversation } = await setup(storage, 1, bus)
+    const { hub, registry, sent, conversation } = await setup({ storage, maxLoaded: 1, bus })
     // Another node on the same storage, where alice writes.
     const other = otherNode(storage, registry)
     const segments = [newId(), newId()]
@@ -197,7 +145,7 @@ describe('RelayHub', () => {
     const storage = new MemoryStorageAdapter()
     // This node hears nothing from the bus: its loaded log falls behind the other node's writes.
     const bus: SegmentBus = { attach: () => {}, join: () => {}, leave: () => {}, hears: () => false, publish: () => {} }
-    const { hub, registry, conversation } = await setup(storage, 0, bus)
+    const { hub, registry, conversation } = await setup({ storage, bus })
     const other = otherNode(storage, registry)
     const segmentId = newId()
     const created = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
@@ -220,7 +168,7 @@ describe('RelayHub', () => {
     let handlers: SegmentBusHandlers | undefined
     const bus: SegmentBus = { attach: given => void (handlers = given), join: () => {}, leave: () => {}, hears: () => true, publish: () => {} }
     const reloaded: string[] = []
-    const { hub, registry, conversation } = await setup(storage, 0, bus, { reloaded: (_conversation, _segment, events) => void reloaded.push(...events.map(event => event.id)) })
+    const { hub, registry, conversation } = await setup({ storage, bus, hooks: { reloaded: (_conversation, _segment, events) => void reloaded.push(...events.map(event => event.id)) } })
     const other = otherNode(storage, registry)
     const segmentId = newId()
     let alice = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
@@ -266,7 +214,7 @@ describe('RelayHub', () => {
 
   it('writes a message’s changes at once, and those of the messages that arrive while that write is out together in the next', async () => {
     const { storage, writes } = heldWrites()
-    const { hub, conversation } = await setup(storage)
+    const { hub, conversation } = await setup({ storage })
     const segmentId = newId()
     let alice = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
     const first = await hub.relay(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getAllChanges(alice) })), 'alice', ALICE)
@@ -307,7 +255,7 @@ describe('RelayHub', () => {
   it('relays a member’s next change while the last one is being written, and acknowledges both in one message once both writes are done', async () => {
     const held = heldWrites()
     const { storage, writes } = held
-    const { hub, sent, conversation } = await setup(storage)
+    const { hub, sent, conversation } = await setup({ storage })
     const segmentId = newId()
     let alice = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
     held.hold = false
@@ -351,7 +299,7 @@ describe('RelayHub', () => {
   it('acknowledges a change after its write even when the sender’s follow-up at the same heads came first, with what arrived meanwhile, and sends the sender nothing before', async () => {
     const held = heldWrites()
     held.hold = false
-    const { hub, sent, conversation } = await setup(held.storage)
+    const { hub, sent, conversation } = await setup({ storage: held.storage })
     const segmentId = newId()
     const created = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
     expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(created), need: [], have: [], changes: A.getAllChanges(created) })), 'alice', ALICE)).toBeUndefined()
