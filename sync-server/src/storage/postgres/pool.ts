@@ -54,9 +54,8 @@ export class PostgresPool {
    * A write (one statement, committed on its own as `query` commits it), sent with the
    * other writes made in the same turn of the event loop as one multi-statement query:
    * one round trip and one commit for all of them. A message accepted by the relay core
-   * writes its change, numbers its events and records its hash in one turn; the bus
-   * publishes it once the first two are stored (relay/bus-outbox.ts), so one commit there
-   * instead of two concurrent ones is less time before another node hears it.
+   * writes its change, numbers its events and records its hash in one turn: one commit
+   * before its sender's acknowledgement instead of three concurrent ones.
    *
    * `order` sorts the statements of a round trip: writers that lock rows (a conversation's
    * counter, a chunk's key) lock them in the same order on every node, so two nodes'
