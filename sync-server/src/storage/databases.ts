@@ -130,19 +130,7 @@ async function openPostgres(url: string, log: FastifyBaseLogger | undefined): Pr
 
 async function openResilient(dir: string, name: string, { retryMs, maxHeldBytes, log, metrics }: DatabaseOptions): Promise<ResilientDatabase> {
   const level = new Level<string, Uint8Array>(dir, { valueEncoding: 'view' })
-  try {
-    await level.open()
-  } catch (error) {
-    // LevelDB's own words are "Database failed to open": say which directory and why.
-    if ((error as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') {
-      throw new ParleyError(
-        ServerErrorCodes.DATA_LOCKED,
-        `the data directory ${resolve(dir, '..')} is locked by another running parley-server (LevelDB lock on ${join(resolve(dir), 'LOCK')}): stop that server, or give this one another --data`,
-        { cause: error },
-      )
-    }
-    throw error
-  }
+  await openCheckingLock(level, dir, lock => `the data directory ${resolve(dir, '..')} is locked by another running parley-server (LevelDB lock on ${lock}): stop that server, or give this one another --data`)
   return new ResilientDatabase(level as unknown as ReopenableLevel, {
     dir,
     retryMs,
@@ -174,5 +162,19 @@ function withoutSyncStates(adapter: StorageAdapterInterface): StorageAdapterInte
     remove: key => adapter.remove(key),
     loadRange: prefix => adapter.loadRange(prefix),
     removeRange: prefix => adapter.removeRange(prefix),
+  }
+}
+
+/**
+ * Opens a LevelDB database. LevelDB's own words for a lock another process holds are
+ * "Database failed to open": that becomes DATA_LOCKED, in the words `locked` gives for the
+ * lock file.
+ */
+export async function openCheckingLock(level: { open(): Promise<void> }, dir: string, locked: (lockFile: string) => string): Promise<void> {
+  try {
+    await level.open()
+  } catch (error) {
+    if ((error as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') throw new ParleyError(ServerErrorCodes.DATA_LOCKED, locked(join(resolve(dir), 'LOCK')), { cause: error })
+    throw error
   }
 }

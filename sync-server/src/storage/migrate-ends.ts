@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
+import { openCheckingLock } from './databases.ts'
 import { migrate as migrateSchema, PostgresPool, PostgresStorageAdapter } from './postgres/index.ts'
 
 export type Raw = Level<string, Uint8Array>
@@ -83,18 +84,7 @@ async function openLevel(dir: string, name: string, opened: Raw[]): Promise<Raw>
     throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `${resolve(dir)} is not a Parley data directory: it has no ${name}/ LevelDB database (expected db/, acl/ and events/, as parley-server --data writes them)`)
   }
   const level: Raw = new Level<string, Uint8Array>(path, { valueEncoding: 'view', createIfMissing: false })
-  try {
-    await level.open()
-  } catch (error) {
-    if ((error as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') {
-      throw new ParleyError(
-        ServerErrorCodes.DATA_LOCKED,
-        `${resolve(dir)} is in use by a running parley-server (LevelDB lock on ${join(resolve(path), 'LOCK')}): stop the server first, then run migrate again`,
-        { cause: error },
-      )
-    }
-    throw error
-  }
+  await openCheckingLock(level, path, lock => `${resolve(dir)} is in use by a running parley-server (LevelDB lock on ${lock}): stop the server first, then run migrate again`)
   opened.push(level)
   return level
 }
