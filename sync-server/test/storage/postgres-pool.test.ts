@@ -1,7 +1,8 @@
 /**
  * PostgresPool.write: the writes made in one turn of the event loop go in one round trip
  * and one transaction (a relay core's log write with its events' numbering), each caller
- * getting its own rows; a failing statement fails alone.
+ * getting its own rows; a failing statement fails alone. PostgresPool.prepared: a statement
+ * prepared once per connection.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { inlineParameters, PostgresPool } from '../../src/storage/postgres/pool.ts'
@@ -63,5 +64,22 @@ describe('PostgresPool.write', () => {
     expect(() => inlineParameters('SELECT $2', ['a'])).toThrow(/\$2/)
     expect(() => inlineParameters('SELECT $1', [{ a: 1 }])).toThrow(/object/)
     expect(() => inlineParameters('SELECT $1', [Number.NaN])).toThrow(/NaN/)
+  })
+})
+
+describe('PostgresPool.prepared', () => {
+  it('runs a statement prepared once per connection under its name, with each call’s parameters', async () => {
+    const db = await createTestDatabase()
+    cleanups.push(() => db.drop())
+    // One connection: the session whose prepared statements are listed below.
+    const p = new PostgresPool(db.url, { max: 1 })
+    cleanups.push(() => p.close())
+    await p.query('CREATE TABLE t (k text PRIMARY KEY, v integer NOT NULL)')
+    await p.query("INSERT INTO t VALUES ('a', 1), ('b', 2)")
+    const find = (k: string) => p.prepared<{ v: number }>('t_by_key', 'SELECT v FROM t WHERE k = $1', [k])
+    expect(await find('a')).toEqual([{ v: 1 }])
+    expect(await find('b')).toEqual([{ v: 2 }])
+    expect(await find('c')).toEqual([])
+    expect(await p.query('SELECT name, statement FROM pg_prepared_statements')).toEqual([{ name: 't_by_key', statement: 'SELECT v FROM t WHERE k = $1' }])
   })
 })

@@ -53,7 +53,8 @@ export class PostgresEventStore implements EventStore {
   }
 
   async seqOf(conversationId: string, eventId: string): Promise<number | undefined> {
-    const rows = await this.#pool.query<{ seq: string }>('SELECT seq FROM parley_events WHERE conversation_id = $1 AND event_id = $2', [conversationId, eventId])
+    // Asked for every event a client sends (events/event-ids.ts): prepared.
+    const rows = await this.#pool.prepared<{ seq: string }>('parley_event_seq', 'SELECT seq FROM parley_events WHERE conversation_id = $1 AND event_id = $2', [conversationId, eventId])
     return rows[0] === undefined ? undefined : Number(rows[0].seq)
   }
 
