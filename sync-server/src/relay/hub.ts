@@ -335,8 +335,9 @@ export class RelayHub {
 
   /** Changes another node published: taken in if the segment is loaded here; a gap (missing deps) reloads it. */
   #heard(conversation: string, segmentId: string, changes: readonly Uint8Array[]): void {
-    // A segment this node does not hold: whoever loads it later reads it from storage. A
-    // parked one is loaded again now, for its peers (the load reads this change back).
+    // A segment this node does not hold: whoever loads it later reads it from storage (once
+    // more SETTLE_MS later, if that load may come before the write). A parked one is loaded
+    // again now, for its peers, and takes this change in.
     const loading = this.#segments.get(segmentId) ?? (this.#parked.has(segmentId) ? this.#open(segmentId) : undefined)
     if (!loading) return this.#late.heardUnloaded(segmentId)
     void loading
@@ -449,11 +450,16 @@ export class RelayHub {
     return appended
   }
 
-  /** Changes heard over the bus, to be seen in storage; past MAX_UNCONFIRMED, compared with it now. */
+  /**
+   * Changes heard over the bus, to be seen in storage; when they pass MAX_UNCONFIRMED, compared
+   * with it now. (If that read fails, they wait for the next new peer: never more of them
+   * than the log holds.)
+   */
   #unconfirmed(segment: Segment, changes: readonly LoggedChange[]): void {
+    const before = segment.unconfirmed.size
     // Not the client's own changes that waited for these deps: those are stored here.
     for (const change of changes) if (!segment.waiting.has(change.hash)) segment.unconfirmed.add(change.hash)
-    if (segment.unconfirmed.size > MAX_UNCONFIRMED) void this.#serial(segment, () => this.#confirm(segment))
+    if (before <= MAX_UNCONFIRMED && segment.unconfirmed.size > MAX_UNCONFIRMED) void this.#serial(segment, () => this.#confirm(segment))
   }
 
   #track(segment: Segment, peer: PeerId, state: PeerState): void {

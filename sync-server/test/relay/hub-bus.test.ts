@@ -3,7 +3,8 @@
  * (relay/bus-outbox.ts). These tests hold writes back to open that window and check what
  * closes it: the publisher publishes again after a slow write; a node whose reload may
  * have come too early reloads once more SETTLE_MS later; and a node stores what it heard
- * but storage lacks before a new peer takes its heads for an acknowledgement.
+ * but storage lacks before a new peer takes its heads for an acknowledgement (or once
+ * many wait).
  */
 import { next as A } from '@automerge/automerge'
 import { appendEvent, initSegment, MemoryStorageAdapter, type SegmentDoc } from '@parley/core'
@@ -129,5 +130,24 @@ describe('RelayHub: changes published before they are stored', () => {
     await hub.flush()
     expect((await new LogStorage(storage).load(segmentId))!.heads()).toEqual(A.getHeads(next))
     expect(reloaded).toContain('orphaned')
+  })
+
+  it('compares heard changes with storage once more than 256 wait, with no new peer, and stores those it lacks', async () => {
+    const storage = new MemoryStorageAdapter()
+    const { bus, port } = recordingBus()
+    const { hub, conversation } = await setup({ storage, bus: port, settleMs: SETTLE_MS })
+    const segmentId = newId()
+    let alice = A.change(A.init<SegmentDoc>(), d => initSegment(d, conversation))
+    expect(await hub.receive(sync(segmentId, ALICE, A.encodeSyncMessage({ heads: A.getHeads(alice), need: [], have: [], changes: A.getAllChanges(alice) })), 'alice', ALICE)).toBeUndefined()
+    expect(await hub.receive(request(segmentId), 'bob', BOB)).toBeUndefined()
+    // 257 changes another node published and never stored.
+    const before = alice
+    for (let i = 0; i < 257; i++) alice = message(alice, `unstored-${i}`)
+    bus.handlers!.changes(conversation, segmentId, A.getChanges(before, alice))
+    await vi.waitFor(async () => expect(await hub.heads(segmentId)).toEqual(A.getHeads(alice)))
+    await vi.waitFor(async () => {
+      await hub.flush()
+      expect((await new LogStorage(storage).load(segmentId))!.heads()).toEqual(A.getHeads(alice))
+    })
   })
 })
