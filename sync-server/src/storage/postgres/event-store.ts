@@ -16,9 +16,19 @@ import type { PostgresPool } from './pool.ts'
 interface AppendRow extends Record<string, unknown> { event_id: string; seq: string; fresh: boolean }
 interface EventRow extends Record<string, unknown> { seq: string; event: ParleyEvent }
 interface UnnotifiedRow extends EventRow { conversation_id: string }
+interface SeqRow extends Record<string, unknown> { conversation_id: string; event_id: string; seq: string }
+
+interface Lookup {
+  readonly conversationId: string
+  readonly eventId: string
+  readonly resolve: (seq: number | undefined) => void
+  readonly reject: (error: unknown) => void
+}
 
 export class PostgresEventStore implements EventStore {
   readonly #pool: PostgresPool
+  /** seqOf calls of this turn, waiting for their round trip. */
+  #lookups: Lookup[] | undefined
 
   constructor(pool: PostgresPool) {
     this.#pool = pool
@@ -52,10 +62,48 @@ export class PostgresEventStore implements EventStore {
     return rows[0] === undefined ? 0 : Number(rows[0].last_seq)
   }
 
-  async seqOf(conversationId: string, eventId: string): Promise<number | undefined> {
-    // Asked for every event a client sends (events/event-ids.ts): prepared.
-    const rows = await this.#pool.prepared<{ seq: string }>('parley_event_seq', 'SELECT seq FROM parley_events WHERE conversation_id = $1 AND event_id = $2', [conversationId, eventId])
-    return rows[0] === undefined ? undefined : Number(rows[0].seq)
+  /** Asked for every event a client sends (events/event-ids.ts): the lookups of one turn go in one round trip (#lookUp). */
+  seqOf(conversationId: string, eventId: string): Promise<number | undefined> {
+    return new Promise((resolve, reject) => {
+      if (!this.#lookups) {
+        this.#lookups = []
+        setImmediate(() => void this.#lookUp())
+      }
+      this.#lookups.push({ conversationId, eventId, resolve, reject })
+    })
+  }
+
+  /**
+   * The event IDs asked in one turn of the event loop, looked up together: a busy node
+   * checks the events of many messages at once. Both statements are prepared. Measured
+   * on this machine (3,000 calls each): one ID 0.06–0.11 ms p50, twenty at once 0.28 ms
+   * against 1.3–2 ms one after another; one ID through the batch statement 0.18 ms, so
+   * a lone ID takes the single one.
+   */
+  async #lookUp(): Promise<void> {
+    const lookups = this.#lookups ?? []
+    this.#lookups = undefined
+    try {
+      if (lookups.length === 1) {
+        const [{ conversationId, eventId, resolve }] = lookups as [Lookup]
+        const [row] = await this.#pool.prepared<{ seq: string }>('parley_event_seq', 'SELECT seq FROM parley_events WHERE conversation_id = $1 AND event_id = $2', [conversationId, eventId])
+        return resolve(row === undefined ? undefined : Number(row.seq))
+      }
+      const rows = await this.#pool.prepared<SeqRow>(
+        'parley_event_seqs',
+        'SELECT conversation_id, event_id, seq FROM parley_events WHERE (conversation_id, event_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))',
+        [lookups.map(lookup => lookup.conversationId), lookups.map(lookup => lookup.eventId)],
+      )
+      const seqs = new Map<string, Map<string, number>>()
+      for (const row of rows) {
+        let conversation = seqs.get(row.conversation_id)
+        if (!conversation) seqs.set(row.conversation_id, (conversation = new Map()))
+        conversation.set(row.event_id, Number(row.seq))
+      }
+      for (const lookup of lookups) lookup.resolve(seqs.get(lookup.conversationId)?.get(lookup.eventId))
+    } catch (error) {
+      for (const lookup of lookups) lookup.reject(error)
+    }
   }
 
   async page(conversationId: string, cursor: Cursor, limit: number): Promise<SequencedEvent[]> {
