@@ -77,7 +77,8 @@ describe.skipIf(disk === undefined)('a full disk under the data directory (tmpfs
     const releasedAt = performance.now()
     await eventually('the server to be ready again', async () => (await fetch(`${httpUrl()}/readyz`)).status === 200, 20_000)
     const recoveredMs = performance.now() - releasedAt
-    expect(server.log).toMatch(/storage: writable again|storage: free space is back/)
+    // Logged as readiness returns; the line may reach this process just after /readyz's answer.
+    await eventually('the server to log that storage is back', () => /storage: writable again|storage: free space is back/.test(server.log), 5_000)
 
     await alice.sync({ timeout: 15_000 })
     // A conversation created after the failure: its access entries go to the registry's LevelDB after the torn record.
