@@ -22,8 +22,12 @@ export async function refusesEventIdReuse(
   events: Iterable<EventIdentity>,
   held: readonly unknown[] = [],
 ): Promise<string | undefined> {
-  for (const { id, author } of events) {
-    const other = heldAuthor(held, id) ?? (await indexedAuthor(index, conversationId, id))
+  const given = [...events]
+  // Looked up all at once: a message from a device back online carries many events, and
+  // PostgreSQL answers the lookups of one turn in one round trip (storage/postgres/event-store.ts).
+  const others = await Promise.all(given.map(({ id }) => heldAuthor(held, id) ?? indexedAuthor(index, conversationId, id)))
+  for (const [i, { id, author }] of given.entries()) {
+    const other = others[i]
     if (other !== undefined && other !== author) return `event ID ${id} is already ${other}’s event in this conversation`
   }
   return undefined
