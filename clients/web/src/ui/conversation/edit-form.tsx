@@ -10,7 +10,10 @@ export function EditForm({ text, onSave, onCancel }: { text: string; onSave: (te
     field?.setSelectionRange(field.value.length, field.value.length)
   }, [])
   const save = (): void => {
-    if (value.trim()) onSave(value.trim())
+    // The field's own value: Enter can come before the render that follows the last input
+    // event, whose closure would still hold the text before it.
+    const text = (input.current?.value ?? value).trim()
+    if (text) onSave(text)
     else onCancel()
   }
   return (
