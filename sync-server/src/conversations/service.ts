@@ -151,6 +151,8 @@ export class ConversationService {
     if (segment) await this.#recordServerChanges(segment)
     else await segments!.changeAsServer(segmentId, doc => initSegment(doc, head.documentId))
     await this.#ctx.watch.watch(head)
+    // Created means stored: a crash after the answer must not lose the conversation.
+    await this.#stored(head, segment)
     return { id: head.documentId, head: readHead(head.doc()) }
   }
 
