@@ -9,7 +9,7 @@
  * (a node that missed the frame, or subscribed a moment after it). It is closed from both
  * ends: a change whose write and numbering take SETTLE_MS or longer is published again once
  * they are done, and a node whose reload may have come too early reloads once more
- * SETTLE_MS later (hub.ts), as its event index reads numbers back again
+ * SETTLE_MS later (other-nodes.ts), as its event index reads numbers back again
  * (events/event-index.ts). Storing never waits on Redis.
  */
 import type { FastifyBaseLogger } from 'fastify'

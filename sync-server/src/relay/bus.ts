@@ -12,7 +12,7 @@
  * published as soon as it is accepted, before it is stored, so such a reload may come too
  * early for it: it is stored within SETTLE_MS of its frame, or published again once it is
  * (bus-outbox.ts), and a reload that may have come too early is done once more SETTLE_MS
- * later (hub.ts). docs/cluster.md, "Segments over the bus".
+ * later (other-nodes.ts). docs/cluster.md, "Segments over the bus".
  */
 
 /**

@@ -8,7 +8,8 @@
  *
  * Per message: decoded once, checked (segment-ingress.ts), appended, forwarded as one
  * shared message to the peers in sync, acknowledged to the sender (segment-peers.ts);
- * no Automerge document.
+ * no Automerge document. In a cluster, what this node accepts goes on the bus
+ * (bus-outbox.ts), and what other nodes accepted comes in through other-nodes.ts.
  */
 import { next as A } from '@automerge/automerge'
 import type { DocumentId, Message, PeerId } from '@automerge/automerge-repo'
@@ -21,23 +22,20 @@ import { CloseCodes } from '../close-codes.ts'
 import { decodeSyncData } from '../network/frames.ts'
 import type { Acknowledging } from '../network/server-adapter.ts'
 import { BusOutbox } from './bus-outbox.ts'
-import { ChangeLog, type AppendResult, type LoggedChange } from './change-log.ts'
+import { ChangeLog, type LoggedChange } from './change-log.ts'
 import { LogStorage } from './log-storage.ts'
 import { createPeerState, decodeSyncMessage, receive, type PeerState, type SyncMessage } from './peer-sync.ts'
 import { SegmentPeers } from './segment-peers.ts'
 import { checkSegmentIngress, rememberAuthors, type SegmentEffects } from './segment-ingress.ts'
-import { foldLog, toUnload, type Segment } from './segment.ts'
+import { foldLog, serially, toUnload, type Segment } from './segment.ts'
 import { ServerChanges } from './server-change.ts'
 import type { RelayHubOptions } from './hub-options.ts'
-import { SETTLE_MS, type RefillReason } from './bus.ts'
-import { LateRefills } from './late-refills.ts'
+import { OtherNodes } from './other-nodes.ts'
 
 export type { RelayHooks, RelayHubOptions } from './hub-options.ts'
 
 /** The owner the registry records for the server's own changes (conversations/service.ts). */
 const SERVER_ACTOR_OWNER = '@server'
-/** Changes heard over the bus a segment keeps unconfirmed (segment.ts) before comparing them with storage. */
-const MAX_UNCONFIRMED = 256
 
 export class RelayHub {
   readonly #options: RelayHubOptions
@@ -58,12 +56,10 @@ export class RelayHub {
   readonly #sweep: ReturnType<typeof setInterval>
   /** Messages waiting for their writes before their acknowledgement. */
   readonly #finishing = new Set<Promise<unknown>>()
-  /** Reads segments back from the shared storage for the bus (its own file bookkeeping, apart from #storage's). */
-  readonly #reader: LogStorage
   /** With a bus: accepted changes published, until their write and numbering settle. */
   readonly #outbox: BusOutbox | undefined
-  /** With a bus: reloads done again once what was published before them is surely stored. */
-  readonly #late: LateRefills
+  /** With a bus: what the other nodes of the cluster do to the segments held here. */
+  readonly #others: OtherNodes | undefined
 
   constructor(options: RelayHubOptions) {
     this.#options = options
@@ -71,13 +67,18 @@ export class RelayHub {
     this.#storage = new LogStorage(options.storage, {
       onWriteError: error => options.log.error({ err: error }, 'could not write accepted changes; they stay queued and the write is retried'),
     })
-    this.#reader = new LogStorage(options.storage)
     this.#outbox = options.bus && new BusOutbox(options.bus, options.log, options.settleMs)
-    this.#late = new LateRefills(options.settleMs ?? SETTLE_MS)
-    options.bus?.attach({
-      changes: (conversation, segmentId, changes) => this.#heard(conversation, segmentId, changes),
-      listening: conversation => this.#refillConversation(conversation),
-    })
+    this.#others =
+      options.bus &&
+      new OtherNodes({ ...options, bus: options.bus }, {
+        loaded: segmentId => this.#segments.get(segmentId),
+        wake: segmentId => (this.#parked.has(segmentId) ? this.#open(segmentId) : undefined),
+        all: () => this.#segments.values(),
+        forward: (segment, changes, before) => this.#peers.forward(segment, changes, before, undefined),
+        acceptOwn: (segment, changes) => this.#own(segment, changes, this.#store(segment, changes)),
+        store: (segment, changes) => this.#store(segment, changes),
+        interest: segment => this.#interest(segment),
+      })
     const every = options.idleMs > 0 ? Math.min(5000, Math.max(50, Math.floor(options.idleMs / 2))) : 1000
     this.#sweep = setInterval(() => void this.#evictIdle(), every)
     this.#sweep.unref()
@@ -131,7 +132,7 @@ export class RelayHub {
    */
   async relay(message: Message & { documentId: DocumentId; data: Uint8Array }, user: string, peer: PeerId, arrived?: () => void, charge?: ChargeWork): Promise<Violation | undefined | Acknowledging> {
     const segment = await this.#open(message.documentId)
-    const outcome = await this.#serial(segment, () => this.#receive(segment, message, user, peer, arrived, charge))
+    const outcome = await serially(segment, () => this.#receive(segment, message, user, peer, arrived, charge))
     if (outcome === undefined || !('acknowledged' in outcome)) return outcome
     const { acknowledged } = outcome
     this.#finishing.add(acknowledged)
@@ -156,8 +157,8 @@ export class RelayHub {
       verdict = await check()
       // Another user's change this log lacks may have been stored by another node since it
       // was loaded (a client re-sends what it got from there): the stored log says.
-      if (!verdict.ok && verdict.foreign && this.#options.bus) {
-        await this.#refill(segment, 'foreign')
+      if (!verdict.ok && verdict.foreign && this.#others) {
+        await this.#others.refill(segment, 'foreign')
         verdict = await check()
       }
       if (!verdict.ok) return verdict.violation
@@ -167,7 +168,8 @@ export class RelayHub {
     // Reading: a new segment's creator may, once registered; otherwise the registry says.
     if (!verdict?.fresh && !(await registry.mayRead(user, segment.id))) return this.#peers.unavailable(segment.id, peer)
     if (verdict?.fresh && verdict.effects.register) await registry.register(segment.id, verdict.effects.register)
-    if (segment.unconfirmed.size > 0 && !segment.peers.has(peer)) await this.#confirm(segment)
+    // A new peer takes the heads for what the server holds: what other nodes sent is stored first (other-nodes.ts).
+    if (segment.unconfirmed.size > 0 && !segment.peers.has(peer)) await this.#others?.confirm(segment)
     const before = segment.log.heads()
     const { state, appended } = receive(segment.log, segment.peers.get(peer) ?? createPeerState(), sync)
     this.#track(segment, peer, state)
@@ -227,7 +229,7 @@ export class RelayHub {
    */
   async changeAsServer(segmentId: string, change: (doc: SegmentDoc) => void): Promise<void> {
     const segment = await this.#current(segmentId)
-    const stored = await this.#serial(segment, async () => {
+    const stored = await serially(segment, async () => {
       const { changes, decoded } = this.#serverChanges.make(segmentId, segment.log, change)
       if (changes.length === 0) return
       await this.#options.registry.bindActor(this.#actor, SERVER_ACTOR_OWNER)
@@ -238,7 +240,7 @@ export class RelayHub {
         this.#serverChanges.forget(segmentId)
         throw new Error(`the server's own change was refused: ${appended.rejected[0]!.message}`)
       }
-      // The server's change on the state so far (its whole log the first time, as #takeIn does).
+      // The server's change on the state so far (its whole log the first time, as other-nodes.ts takeIn does).
       const checked = segment.state && checkSegmentLogChanges(segment.state, [], decoded, '', undefined, this.#options.limits)
       segment.state = checked && !isViolation(checked) ? checked.state : (foldLog(segment.log, this.#options.limits)?.state ?? null)
       segment.conversation ??= segment.state?.conversation
@@ -272,7 +274,7 @@ export class RelayHub {
   /** Writes everything and unloads every log. */
   async close(): Promise<void> {
     clearInterval(this.#sweep)
-    this.#late.close()
+    this.#others?.close()
     await Promise.all([...this.#segments.values()].map(loading => loading.then(segment => segment.tail)))
     await Promise.allSettled([...this.#finishing])
     await this.#outbox?.idle()
@@ -328,138 +330,10 @@ export class RelayHub {
   async #current(documentId: string): Promise<Segment> {
     const held = this.#segments.has(documentId)
     const segment = await this.#open(documentId)
-    const bus = this.#options.bus
-    if (bus && held && !(segment.conversation !== undefined && bus.hears(segment.conversation))) await this.#serial(segment, () => this.#refill(segment, 'idle'))
+    const { bus } = this.#options
+    const others = this.#others
+    if (bus && others && held && !(segment.conversation !== undefined && bus.hears(segment.conversation))) await serially(segment, () => others.refill(segment, 'idle'))
     return segment
-  }
-
-  /** Changes another node published: taken in if the segment is loaded here; a gap (missing deps) reloads it. */
-  #heard(conversation: string, segmentId: string, changes: readonly Uint8Array[]): void {
-    // A segment this node does not hold: whoever loads it later reads it from storage (once
-    // more SETTLE_MS later, if that load may come before the write). A parked one is loaded
-    // again now, for its peers, and takes this change in.
-    const loading = this.#segments.get(segmentId) ?? (this.#parked.has(segmentId) ? this.#open(segmentId) : undefined)
-    if (!loading) return this.#late.heardUnloaded(segmentId)
-    void loading
-      .then(segment =>
-        this.#serial(segment, async () => {
-          if (segment.conversation !== undefined && segment.conversation !== conversation) return
-          const appended = this.#takeIn(segment, changes, 'bus')
-          if (appended.pending.length === 0) return
-          await this.#refill(segment, 'gap')
-          if (segment.log.pendingCount > 0) this.#refillLater(segment, 'gap')
-        }),
-      )
-      .catch(error => this.#options.log.warn({ err: error, documentId: segmentId }, 'could not take in changes from the bus'))
-  }
-
-  /** The bus hears the conversation from now on: its loaded segments catch up from storage, now and SETTLE_MS later. */
-  #refillConversation(conversation: string): void {
-    for (const loading of this.#segments.values()) {
-      void loading
-        .then(segment => {
-          if (segment.conversation !== conversation) return
-          this.#refillLater(segment, 'listening')
-          return this.#serial(segment, () => this.#refill(segment, 'listening'))
-        })
-        .catch(error => this.#options.log.warn({ err: error, conversation }, 'could not reload a segment from storage'))
-    }
-  }
-
-  /** The segment reloaded SETTLE_MS from now, if it is still loaded: what was published before now is stored by then, or heard (bus-outbox.ts). */
-  #refillLater(segment: Segment, reason: RefillReason): void {
-    this.#late.later(() => {
-      void this.#segments
-        .get(segment.id)
-        ?.then(current => (current === segment ? this.#serial(segment, () => this.#refill(segment, reason)) : undefined))
-        .catch(error => this.#options.log.warn({ err: error, documentId: segment.id }, 'could not reload a segment from storage'))
-    })
-  }
-
-  /** Reloads a segment from the shared storage and takes in what this log lacks. */
-  async #refill(segment: Segment, reason: RefillReason): Promise<void> {
-    const stored = await this.#readStored(segment)
-    this.#options.bus?.refilled?.(reason)
-    if (stored) this.#takeIn(segment, stored.changes().map(change => change.bytes), 'storage')
-  }
-
-  /** The segment as the shared storage holds it now; what it shows stored is no longer unconfirmed. */
-  async #readStored(segment: Segment): Promise<ChangeLog | null> {
-    const stored = await this.#reader.load(segment.id)
-    this.#reader.forget(segment.id)
-    for (const hash of segment.unconfirmed) if (stored?.hasHash(hash)) segment.unconfirmed.delete(hash)
-    return stored
-  }
-
-  /**
-   * Changes heard over the bus that storage still lacks are stored, and their events
-   * numbered, by this node. Their node publishes before it stores (bus-outbox.ts): if it
-   * died in between, the author's client, reconnecting here, would take this log's heads
-   * for the acknowledgement it never got, and nobody would store them. Called before a new
-   * peer hears the heads, and when too many wait (a failure waits for the next time).
-   */
-  async #confirm(segment: Segment): Promise<void> {
-    try {
-      await this.#readStored(segment)
-    } catch (error) {
-      this.#options.log.warn({ err: error, documentId: segment.id }, 'could not compare a segment with storage')
-      return
-    }
-    const missing = segment.log.changes().filter(change => segment.unconfirmed.has(change.hash))
-    segment.unconfirmed.clear()
-    if (missing.length === 0) return
-    void this.#store(segment, missing)
-    const events = segment.state ? foldLog(segment.log, this.#options.limits)?.events : undefined
-    if (events && segment.state) this.#options.hooks.reloaded?.(segment.state.conversation, segment.id, events)
-  }
-
-  /**
-   * Changes another node accepted (and checked: docs/cluster.md, "Trust"), or read back
-   * from storage: appended (idempotent by hash), sent to this node's peers, the segment's
-   * state and recent authors updated; the events of changes read back from storage go to
-   * the `reloaded` hook. Not stored again nor published: the accepting node did both. A
-   * change of this node's own client that waited for these deps is freed here and goes
-   * the way of any accepted one.
-   */
-  #takeIn(segment: Segment, changes: readonly Uint8Array[], from: 'bus' | 'storage'): AppendResult {
-    const before = segment.log.heads()
-    const appended = segment.log.append(changes)
-    for (const hash of appended.dropped) segment.waiting.delete(hash)
-    if (appended.accepted.length === 0) return appended
-    if (from === 'bus') this.#unconfirmed(segment, appended.accepted)
-    this.#peers.forward(segment, appended.accepted, before, undefined)
-    const own = appended.accepted.filter(change => segment.waiting.has(change.hash))
-    const heard = own.length === 0 ? appended.accepted : appended.accepted.filter(change => !segment.waiting.has(change.hash))
-    let events: ParleyEvent[] = []
-    const checked = segment.state && checkSegmentLogChanges(segment.state, [], heard.map(change => A.decodeChange(change.bytes)), '', undefined, this.#options.limits)
-    if (checked && !isViolation(checked)) {
-      segment.state = checked.state
-      events = heard.flatMap(change => checked.events.get(change.hash) ?? [])
-    } else {
-      // No state yet (the segment's first change came from the bus), or past the size limit: from the whole log.
-      const folded = foldLog(segment.log, this.#options.limits)
-      // Every event of the segment then: the index keeps the numbers it has (idempotent by ID).
-      segment.state = folded?.state ?? segment.state
-      events = folded?.events ?? []
-    }
-    segment.conversation ??= segment.state?.conversation
-    rememberAuthors(segment.recent, events)
-    if (from === 'storage' && events.length > 0 && segment.state) this.#options.hooks.reloaded?.(segment.state.conversation, segment.id, events)
-    if (own.length > 0) this.#own(segment, own, this.#store(segment, own))
-    this.#interest(segment)
-    return appended
-  }
-
-  /**
-   * Changes heard over the bus, to be seen in storage; when they pass MAX_UNCONFIRMED, compared
-   * with it now. (If that read fails, they wait for the next new peer: never more of them
-   * than the log holds.)
-   */
-  #unconfirmed(segment: Segment, changes: readonly LoggedChange[]): void {
-    const before = segment.unconfirmed.size
-    // Not the client's own changes that waited for these deps: those are stored here.
-    for (const change of changes) if (!segment.waiting.has(change.hash)) segment.unconfirmed.add(change.hash)
-    if (before <= MAX_UNCONFIRMED && segment.unconfirmed.size > MAX_UNCONFIRMED) void this.#serial(segment, () => this.#confirm(segment))
   }
 
   #track(segment: Segment, peer: PeerId, state: PeerState): void {
@@ -495,7 +369,7 @@ export class RelayHub {
     if (folded) rememberAuthors(segment.recent, folded.events)
     if (folded) this.#options.hooks.loaded?.(folded.state.conversation, documentId, folded.events)
     this.#unpark(segment)
-    if (this.#late.loadMayMiss(documentId)) this.#refillLater(segment, 'listening')
+    this.#others?.loaded(segment)
     return segment
   }
 
@@ -507,12 +381,6 @@ export class RelayHub {
     for (const [peer, state] of parked.peers) segment.peers.set(peer, state)
     segment.joined = parked.joined
     for (const peer of parked.peers.keys()) this.#peers.generate(segment, peer)
-  }
-
-  #serial<T>(segment: Segment, task: () => Promise<T>): Promise<T> {
-    const run = segment.tail.then(task)
-    segment.tail = run.catch(() => undefined)
-    return run
   }
 
   /** Writes out and unloads, or parks, what the cache's bounds say (segment.ts toUnload). */
@@ -527,7 +395,7 @@ export class RelayHub {
 
   /** Writes a log out and drops it from memory; parking keeps its peers' states (#parked). */
   async #unload(segment: Segment, park: boolean): Promise<void> {
-    await this.#serial(segment, async () => {
+    await serially(segment, async () => {
       if (!park && segment.peers.size > 0) return
       if (park && (segment.waiting.size > 0 || segment.acknowledging.size > 0)) return
       this.#segments.delete(segment.id)

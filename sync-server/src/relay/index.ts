@@ -32,10 +32,14 @@
  * - bus.ts           the port to the other nodes of a cluster (cluster/change-bus.ts on
  *                    Redis): join/leave a conversation as its segments gain their first
  *                    or lose their last peer here, publish what was accepted here (before
- *                    its storage write), hear what others accepted; the hub reloads a
+ *                    its storage write), hear what others accepted; other-nodes.ts reloads a
  *                    segment from the shared storage on a gap or a (re)subscription.
  * - bus-outbox.ts    what this node accepted, published at once, and again if its write
  *                    and numbering took SETTLE_MS or longer.
+ * - other-nodes.ts   what other nodes accepted, taken into the segments held here: heard
+ *                    over the bus, or read back from the shared storage (a gap, a new
+ *                    subscription); changes heard but not yet stored, stored before a new
+ *                    peer takes the heads for an acknowledgement.
  * - late-refills.ts  reloads done once more SETTLE_MS later, when they may have come
  *                    before a change published elsewhere was stored.
  * - log-storage.ts   persistence through automerge-repo's StorageAdapterInterface in

@@ -3,7 +3,7 @@
  * and stores it within SETTLE_MS of the frame or publishes it again (bus-outbox.ts), so a
  * reload from the shared storage may miss a change whose frame this node did not take in:
  * the frame was lost (a gap), came before this node listened, or came while the segment
- * was not loaded here. Such a reload is done once more SETTLE_MS later (hub.ts); this
+ * was not loaded here. Such a reload is done once more SETTLE_MS later (other-nodes.ts); this
  * keeps the timers, and which segments had a frame heard while they were not loaded.
  */
 

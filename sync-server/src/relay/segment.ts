@@ -37,9 +37,16 @@ export interface Segment {
   /**
    * Hashes of changes heard over the bus and not yet seen in storage: their node publishes
    * before it stores (bus-outbox.ts). Compared with storage before a new peer hears this
-   * log's heads (hub.ts #confirm).
+   * log's heads (other-nodes.ts `confirm`).
    */
   readonly unconfirmed: Set<string>
+}
+
+/** Runs `task` after the segment's earlier tasks: messages and reloads for one segment are handled one after another. */
+export function serially<T>(segment: Segment, task: () => Promise<T>): Promise<T> {
+  const run = segment.tail.then(task)
+  segment.tail = run.catch(() => undefined)
+  return run
 }
 
 /** A whole log checked from its first change: the segment's state and every event (access/segment-log-rules.ts). */
