@@ -4,6 +4,7 @@
  * Byte columns come back as Buffers; callers get Uint8Arrays over the same memory.
  */
 import pg from 'pg'
+import { TurnBatch } from './turn-batch.ts'
 
 export interface PostgresPoolOptions {
   /** Connections kept at most (node-postgres default: 10). */
@@ -35,7 +36,7 @@ export class PostgresPool {
   readonly #pool: pg.Pool
   readonly #coalesce: boolean
   /** Writes made in this turn of the event loop, sent together when it ends. */
-  #turn: PendingWrite[] | undefined
+  readonly #turn = new TurnBatch<PendingWrite>(writes => void this.#sendTurn(writes))
   #closed = false
 
   constructor(url: string, options: PostgresPoolOptions = {}) {
@@ -79,18 +80,10 @@ export class PostgresPool {
    */
   write<R extends Row = Row>(sql: string, params: readonly unknown[], order: string): Promise<R[]> {
     if (!this.#coalesce) return this.query<R>(sql, params)
-    return new Promise<R[]>((resolve, reject) => {
-      if (!this.#turn) {
-        this.#turn = []
-        setImmediate(() => void this.#sendTurn())
-      }
-      this.#turn.push({ sql, params, order, resolve: resolve as (rows: Row[]) => void, reject })
-    })
+    return new Promise<R[]>((resolve, reject) => this.#turn.add({ sql, params, order, resolve: resolve as (rows: Row[]) => void, reject }))
   }
 
-  async #sendTurn(): Promise<void> {
-    const writes = this.#turn ?? []
-    this.#turn = undefined
+  async #sendTurn(writes: PendingWrite[]): Promise<void> {
     if (writes.length === 1) {
       const [only] = writes
       return void this.query(only!.sql, only!.params).then(only!.resolve, only!.reject)
