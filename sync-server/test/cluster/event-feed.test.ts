@@ -134,8 +134,8 @@ describe('the event index with a feed', () => {
     expect(heard).toEqual([])
     await writer.record('c3', [message('early')])
     await vi.waitFor(() => expect(heard).toEqual(['early']))
-    // Once the delays after the last news are over, nothing more is read.
-    await new Promise(resolve => setTimeout(resolve, 300))
+    // Once the delays after the last news are over (the last at 200 ms), nothing more is read.
+    await new Promise(resolve => setTimeout(resolve, 1000))
     const pages = store.pages
     await new Promise(resolve => setTimeout(resolve, 300))
     expect(store.pages).toBe(pages)
