@@ -134,6 +134,34 @@ describe('decodeChangeChunk', () => {
     }
   })
 
+  it('leaves to Automerge list and delete ops Parley never writes: a non-insert at the head, an insert with preds, a list element or a delete without preds', () => {
+    // Shapes of the mutated changes on which the property above once caught this decoder
+    // returning a value where Automerge refused (a flipped insert bit, a shifted pred group).
+    const before = A.from<{ list: unknown[]; map: Record<string, unknown> }>({ list: ['x'], map: { a: 1 } })
+    const after = A.change(before, d => {
+      d.list.unshift('y')
+      delete d.map.a
+    })
+    const original = A.decodeChange(A.getLastLocalChange(after)!)
+    type Op = Record<string, unknown> & { pred: string[] }
+    const originalOps = original.ops as Op[]
+    const insertAt = originalOps.findIndex(op => op.insert === true)
+    const deleteAt = originalOps.findIndex(op => op.action === 'del')
+    const variant = (edit: (ops: Op[]) => void): Uint8Array => {
+      const ops = originalOps.map(op => ({ ...op, pred: [...op.pred] }))
+      edit(ops)
+      const { hash: _hash, ...rest } = original
+      return A.encodeChange({ ...rest, ops } as unknown as A.DecodedChange)
+    }
+    const variants = [
+      variant(ops => void delete ops[insertAt]!.insert), // at the head, no insert
+      variant(ops => void ops[insertAt]!.pred.push(`1@${original.actor}`)), // an insert with a pred
+      variant(ops => void ops[deleteAt]!.pred.splice(0)), // a delete of nothing
+      variant(ops => void (ops[insertAt] = { ...ops[insertAt]!, elemId: `2@${original.actor}`, insert: false })), // a list element overwritten, no pred
+    ]
+    for (const chunk of variants) expect(decodeChangeChunk(chunk, hashOf(chunk))).toBeUndefined()
+  })
+
   it('leaves compressed changes and other actions to Automerge', () => {
     let doc = A.from<{ text: A.Text; n: A.Counter }>({ text: new A.Text(''), n: new A.Counter(0) })
     doc = A.change(doc, d => d.n.increment(1))

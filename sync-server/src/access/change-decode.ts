@@ -6,7 +6,8 @@
  * `node --import tsx sync-server/test/measure/change-decode.ts`).
  *
  * It reads what Parley's clients write (maps, lists and scalars: makeMap, set, makeList,
- * del) and is strict: every column is read to its end and holds a value per op (or is
+ * del; list elements inserted without preds, changed or deleted through their preds) and
+ * is strict: every column is read to its end and holds a value per op (or is
  * absent), every actor index names an actor, every counter fits 32 bits, every string is
  * UTF-8, every number is in its shortest encoding (as Automerge insists). Anything else —
  * a compressed chunk, a deflated or unknown column, another action or value type, bytes
@@ -49,6 +50,7 @@ const KNOWN = new Set<number>(Object.values(Column))
 /** The actions read here, by code: Parley documents hold maps, lists and scalars only. */
 const ACTIONS = ['makeMap', 'set', 'makeList', 'del'] as const
 const SET = 1
+const DEL = 3
 
 const view = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
 const hex = (bytes: Uint8Array): string => view(bytes).toString('hex')
@@ -112,6 +114,7 @@ function decode(chunk: Uint8Array, hash: string): DecodedChange {
   const keyStr = readStrings(columns.get(Column.keyStr), rows)
   const insert = readBooleans(columns.get(Column.insert), rows)
   const valueMeta = readUlebs(columns.get(Column.valueMeta), rows)
+  const hasValueMeta = (columns.get(Column.valueMeta)?.length ?? 0) > 0
   const values = new Reader(columns.get(Column.valueRaw) ?? EMPTY)
   const predGroup = readUlebs(columns.get(Column.predGroup), rows)
   let predCount = 0
@@ -144,8 +147,19 @@ function decode(chunk: Uint8Array, hash: string): DecodedChange {
     } else {
       op.elemId = opId(ctr, actor, actors)
     }
-    if (insert[row]) op.insert = true
-    const value = readValue(values, valueMeta[row] ?? 0)
+    if (insert[row]) {
+      if (key !== null) unsupported('an insert into a map')
+      if ((predGroup[row] ?? 0) > 0) unsupported('an insert with preds')
+      op.insert = true
+    } else if (op.elemId === '_head') {
+      unsupported('the list head without an insert')
+    } else if (op.elemId !== undefined && (predGroup[row] ?? 0) === 0) {
+      unsupported('a list element changed without a pred')
+    }
+    if (code === DEL && (predGroup[row] ?? 0) === 0) unsupported('a delete of nothing')
+    const meta = valueMeta[row]
+    if (meta === null && hasValueMeta) unsupported('a null in a value metadata column')
+    const value = readValue(values, meta ?? 0)
     if (code === SET) {
       if (value.datatype !== undefined) op.datatype = value.datatype
       op.value = value.value
