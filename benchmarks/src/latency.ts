@@ -14,7 +14,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { cpuSeconds, cpuSplit, forkWorker, freePort, nextMessage, peakRssMiB, spawnServer, stop, withTimeout } from './lib/processes.ts'
+import { cpuByThread, cpuSeconds, cpuSplit, forkWorker, freePort, nextMessage, peakRssMiB, spawnServer, stop, withTimeout } from './lib/processes.ts'
 import { renderTable, writeResults } from './lib/results.ts'
 import { summarize, type Summary } from './lib/stats.ts'
 import { SYSTEMS, type SystemKey } from './latency/systems.ts'
@@ -37,10 +37,14 @@ const MESSAGE_TIMEOUT_MS = 10_000
  * server's hot path is compiled. With 50 warm-up messages (before 2026-12-05, third session)
  * the measured thousand still paid for V8 compiling the server's code on its background
  * threads: Parley showed 1.7–2.1 ms of CPU per message then, 0.8–1.0 ms once warm, and
- * Hocuspocus 0.6 then, 0.17 once warm. Stock automerge-repo throttles sync to 100 ms per
- * hop, so it gets fewer messages.
+ * Hocuspocus 0.6 then, 0.17 once warm. After 3,000 (until 2026-12-06) V8 was still
+ * optimizing Parley's less frequent functions on those threads (code-creation events in
+ * `--log-code` at 8–30 a second to the end): 0.27–0.31 ms per message off the main thread,
+ * 0.14 after 10,000 (`--only parley` prints the split), the main thread's share unchanged;
+ * Hocuspocus's others stayed at 0.00–0.01. Stock automerge-repo throttles sync to 100 ms
+ * per hop, so it gets fewer messages.
  */
-const FULL = { warmup: QUICK ? 300 : 3000, measured: QUICK ? 200 : 1000 }
+const FULL = { warmup: QUICK ? 300 : 10_000, measured: QUICK ? 200 : 1000 }
 /** In table order. */
 const PLAN: Record<SystemKey, { warmup: number; measured: number }> = {
   raw: FULL,
@@ -87,11 +91,13 @@ async function measure(key: SystemKey): Promise<Row> {
     let splitStart = { user: 0, system: 0 }
     let framesStart: Frames | undefined
     let clientsStart = [0, 0]
+    let threadsStart = { main: 0, others: 0 }
     for (let index = 0; index < warmup + measured; index++) {
       if (index === warmup) {
         cpuStart = cpuSeconds(server.pid!)
         splitStart = cpuSplit(server.pid!)
         clientsStart = [cpuSeconds(sender.pid!), cpuSeconds(receiver.pid!)]
+        threadsStart = cpuByThread(server.pid!)
         framesStart = await system.frames?.(port)
       }
       const got = nextMessage<{ index: number; latencyMs: number; sent: string }>(receiver, 'got')
@@ -104,7 +110,9 @@ async function measure(key: SystemKey): Promise<Row> {
     if (LATENCY_LOG) await writeFile(LATENCY_LOG, log.join(''))
     const framesEnd = await system.frames?.(port)
     const splitEnd = cpuSplit(server.pid!)
+    const threadsEnd = cpuByThread(server.pid!)
     if (ONLY) process.stderr.write(`server CPU per message: ${(((splitEnd.user - splitStart.user) * 1000) / measured).toFixed(2)} ms user, ${(((splitEnd.system - splitStart.system) * 1000) / measured).toFixed(2)} ms system\n`)
+    if (ONLY) process.stderr.write(`server CPU per message by thread: ${(((threadsEnd.main - threadsStart.main) * 1000) / measured).toFixed(2)} ms main, ${(((threadsEnd.others - threadsStart.others) * 1000) / measured).toFixed(2)} ms others\n`)
     if (ONLY) process.stderr.write(`client CPU per message: sender ${(((cpuSeconds(sender.pid!) - clientsStart[0]!) * 1000) / measured).toFixed(2)} ms, receiver ${(((cpuSeconds(receiver.pid!) - clientsStart[1]!) * 1000) / measured).toFixed(2)} ms\n`)
     if (ONLY && framesStart && framesEnd) process.stderr.write(`frames per message: ${((framesEnd.in - framesStart.in) / measured).toFixed(2)} in, ${((framesEnd.out - framesStart.out) / measured).toFixed(2)} out\n`)
     const row = { system: system.name, latency: summarize(latencies), serverCpuMsPerMessage: Math.round((cpuMs / measured) * 100) / 100, serverPeakRssMiB: peakRssMiB(server.pid!) }

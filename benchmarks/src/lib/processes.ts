@@ -1,5 +1,5 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { reapOnExit } from '@parley/sync-server/testing'
 
@@ -60,6 +60,27 @@ export function cpuSeconds(pid: number): number {
 export function cpuSplit(pid: number): { user: number; system: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
   return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 }
+}
+
+/**
+ * CPU seconds of a process's main thread and of its other threads (V8's compiler and GC
+ * helpers, libuv's pool: LevelDB), from /proc: a process's CPU is not all its event loop's.
+ */
+export function cpuByThread(pid: number): { main: number; others: number } {
+  let main = 0
+  let others = 0
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let fields: string[]
+    try {
+      fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    } catch {
+      continue // the thread ended meanwhile
+    }
+    const seconds = (Number(fields[11]) + Number(fields[12])) / 100
+    if (Number(tid) === pid) main += seconds
+    else others += seconds
+  }
+  return { main, others }
 }
 
 /** Current resident memory of a process in MiB, from /proc. */
