@@ -34,6 +34,12 @@
  * events/notifications.ts). One record per conversation with events waiting stays in
  * memory (`#marked`): the bound is on events, not on conversations.
  *
+ * Event IDs looked up (`seqOf`, once by the relay's event-ID check and again by the
+ * numbering of the same event) are remembered, numbered or not, in a bounded map: one
+ * process writes the `id:` keys, so what it read stays true until it numbers that ID
+ * itself, and the numbering updates the map once its batch is written. A read that a
+ * numbering overtook is not remembered.
+ *
  * Numbered without `notify` (no webhooks, Web Push, moderation or publishing configured),
  * events are never handed over, as PostgreSQL never lists them. A conversation with no mark
  * needs nothing for that; one whose events still wait (left by an earlier run with them on)
@@ -52,6 +58,10 @@ const markKey = (conversationId: string): string => `u:${conversationId}`
 const STALE_MARKS_PER_BATCH = 1000
 /** Waiting events held in memory (over all conversations) unless the constructor says otherwise. */
 export const MAX_WAITING_IN_MEMORY = 100_000
+/** Event IDs remembered by `seqOf` (over all conversations), the oldest dropped first. */
+export const MAX_REMEMBERED_IDS = 10_000
+
+const idKey = (conversationId: string, eventId: string): string => `id:${conversationId}:${eventId}`
 
 /** Inclusive ranges of seqs, ascending. */
 type Gaps = [from: number, to: number][]
@@ -101,6 +111,10 @@ export class LevelEventStore implements EventStore {
   #held = 0
   /** Conversations with waiting events past `heldTo` (taken in as memory frees). */
   readonly #overflowing = new Set<string>()
+  /** `id:` key → its number, or null: not numbered (bounded: MAX_REMEMBERED_IDS). */
+  readonly #ids = new Map<string, number | null>()
+  /** Numberings written so far: a lookup that one overtook is not remembered. */
+  #numberings = 0
 
   constructor(db: JsonDatabase, options: LevelEventStoreOptions = {}) {
     const max = options.maxWaitingInMemory ?? MAX_WAITING_IN_MEMORY
@@ -131,7 +145,7 @@ export class LevelEventStore implements EventStore {
       seen.set(event.id, last)
       all.push(sequenced)
       fresh.push(sequenced)
-      batch.push({ key: `e:${conversationId}:${pad(last)}`, value: sequenced }, { key: `id:${conversationId}:${event.id}`, value: last })
+      batch.push({ key: `e:${conversationId}:${pad(last)}`, value: sequenced }, { key: idKey(conversationId, event.id), value: last })
     }
     if (fresh.length === 0) return { all, fresh }
     batch.push({ key: `last:${conversationId}`, value: last })
@@ -173,6 +187,8 @@ export class LevelEventStore implements EventStore {
       else this.#marked.delete(conversationId)
       throw error
     }
+    this.#numberings++
+    for (const { seq, event } of fresh) this.#remember(idKey(conversationId, event.id), seq)
     this.#last.set(conversationId, last)
     if (marked) marked.last = last
     // Only once the numbers are written: a look meanwhile takes in none of them.
@@ -324,8 +340,20 @@ export class LevelEventStore implements EventStore {
     return last
   }
 
-  seqOf(conversationId: string, eventId: string): Promise<number | undefined> {
-    return this.#db.get<number>(`id:${conversationId}:${eventId}`)
+  async seqOf(conversationId: string, eventId: string): Promise<number | undefined> {
+    const key = idKey(conversationId, eventId)
+    const known = this.#ids.get(key)
+    if (known !== undefined) return known ?? undefined
+    const numberings = this.#numberings
+    const seq = await this.#db.get<number>(key)
+    if (numberings === this.#numberings) this.#remember(key, seq ?? null)
+    return seq
+  }
+
+  #remember(key: string, seq: number | null): void {
+    this.#ids.delete(key)
+    this.#ids.set(key, seq)
+    if (this.#ids.size > MAX_REMEMBERED_IDS) this.#ids.delete(this.#ids.keys().next().value!)
   }
 
   async page(conversationId: string, cursor: Cursor, limit: number): Promise<SequencedEvent[]> {
