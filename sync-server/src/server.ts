@@ -38,6 +38,7 @@ import { openModeration } from './moderation/open.ts'
 import { moderationAdminRoutes } from './moderation/routes.ts'
 import { acceptUpgrades } from './network/upgrade.ts'
 import { createCluster } from './cluster/cluster.ts'
+import { ClusterPresence, onlineAnywhere } from './cluster/presence.ts'
 import { RedisChangeBus } from './cluster/change-bus.ts'
 import { changeBusMetrics } from './cluster/change-bus-metrics.ts'
 import { PostgresReadiness } from './cluster/postgres-readiness.ts'
@@ -156,6 +157,11 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
         ...(changeBus && { bus: changeBus }),
       })
     : undefined
+  // Who is connected to any node, for the notifications owed to members who are not (cluster/presence.ts).
+  const presence =
+    cluster && options.redis !== undefined
+      ? new ClusterPresence({ url: options.redis, self: () => cluster.adapter.peerId, nodes: () => cluster.adapter.nodes, local: () => adapter.users(), heartbeatMs: options.clusterHeartbeatMs, log })
+      : undefined
   const adapter: ParleyServerAdapter = new ParleyServerAdapter({
     maxFrameBytes: options.maxFrameBytes,
     keepAliveMs: options.keepAliveMs,
@@ -164,6 +170,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     metrics,
     inspect: (message, connection, charge) => guard!.inspect(message, connection.user, charge),
     relay: hub,
+    ...(presence && { presence: { connected: user => presence.connected(user), disconnected: user => presence.disconnected(user) } }),
     mayReceive: (user, documentId) => registry.canRead(user, documentId),
     headsOf: async (documentIds, connection) => {
       const heads: Record<string, string[] | null> = {}
@@ -180,6 +187,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       return heads
     },
   })
+  const online = (users: readonly string[]) => onlineAnywhere(users, user => adapter.connectionsOf(user) > 0, presence, log)
   const repo: Repo = new Repo({
     storage: storage.adapter,
     network: cluster ? [adapter, cluster.adapter] : [adapter],
@@ -283,13 +291,13 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
           databases,
           notifications: notifications!,
           registry,
-          isOnline: user => adapter.connectionsOf(user) > 0,
+          online,
           title: async (conversationId, member) => (await service.open(conversationId, member)).head.title || undefined,
           clustered: options.redis !== undefined,
           metrics: metrics.register,
           log,
         })
-  if (webhooks) notifyOfflineMembers({ notifications: notifications!, registry, dispatcher: webhooks, isOnline: user => adapter.connectionsOf(user) > 0 })
+  if (webhooks) notifyOfflineMembers({ notifications: notifications!, registry, dispatcher: webhooks, online })
   // Both queues are open: newly numbered events go to them, and what was numbered but not notified before (a crash) too.
   notifications?.start()
 
@@ -388,6 +396,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       await blobs.close()
       // Reviews already queued write their decisions while the documents are still open.
       await moderation?.close()
+      await presence?.close()
       await cluster?.close()
       // Only documents that loaded: flushing one that never became available throws.
       const ready = Object.values(repo.handles).filter(handle => handle.isReady())

@@ -91,6 +91,8 @@ export interface ServerAdapterOptions {
   metrics?: AdapterMetrics
   /** Takes `sync` and `request` messages for the documents it serves (the relay core, relay/hub.ts); the rest go to the repo. */
   relay?: RelayRoute
+  /** Told when a user's first connection opens and their last one closes (cluster/presence.ts). */
+  presence?: { connected(user: string): void; disconnected(user: string): void }
 }
 
 /** What the adapter needs of the relay core (relay/hub.ts RelayHub). */
@@ -208,6 +210,11 @@ export class ParleyServerAdapter extends NetworkAdapter {
     return this.#perUser.get(user) ?? 0
   }
 
+  /** The users with a connection open. */
+  users(): Iterable<string> {
+    return this.#perUser.keys()
+  }
+
   /** Takes over an upgraded, authenticated socket; it is closed with 4401 when the token expires. */
   accept(socket: WebSocket, identity: { user: string; expiresAt?: number }, log: FastifyBaseLogger): void {
     const connection: Connection = { socket, user: identity.user, log, alive: true, inbound: Promise.resolve(), queued: 0 }
@@ -216,7 +223,9 @@ export class ParleyServerAdapter extends NetworkAdapter {
       connection.expiry = timerAt(identity.expiresAt, () => this.close(connection, CloseCodes.UNAUTHENTICATED, 'token expired'))
     }
     this.#connections.add(connection)
-    this.#perUser.set(connection.user, this.connectionsOf(connection.user) + 1)
+    const count = this.connectionsOf(connection.user) + 1
+    this.#perUser.set(connection.user, count)
+    if (count === 1) this.#options.presence?.connected(connection.user)
     this.#options.metrics?.connectionOpened(connection.user)
     socket.on('message', data => this.#receive(connection, toBytes(data)))
     socket.on('pong', () => (connection.alive = true))
@@ -415,7 +424,10 @@ export class ParleyServerAdapter extends NetworkAdapter {
     if (!this.#connections.delete(connection)) return
     const left = this.connectionsOf(connection.user) - 1
     if (left > 0) this.#perUser.set(connection.user, left)
-    else this.#perUser.delete(connection.user)
+    else {
+      this.#perUser.delete(connection.user)
+      this.#options.presence?.disconnected(connection.user)
+    }
     this.#options.metrics?.connectionClosed(connection.user, code)
     connection.expiry?.cancel()
     const { repoPeerId } = connection

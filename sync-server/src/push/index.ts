@@ -33,7 +33,8 @@ export interface PushContext {
   /** Newly numbered events, and those a node numbered and may not have notified (events/notifications.ts). */
   notifications: Pick<Notifications, 'add'>
   registry: AccessRegistry
-  isOnline: (user: string) => boolean
+  /** Which of these users are connected to the cluster now (cluster/presence.ts onlineAnywhere). */
+  online: (users: readonly string[]) => Promise<ReadonlySet<string>>
   title: (conversationId: string, member: string) => Promise<string | undefined>
   /** The server's metrics registry (metrics.ts); none in tests that do not count. */
   metrics?: Registry
@@ -78,7 +79,7 @@ export async function openWebPush(ctx: PushContext): Promise<WebPush> {
     log,
   })
   opened = queue
-  pushToOfflineDevices({ notifications: ctx.notifications, registry: ctx.registry, queue, store, isOnline: ctx.isOnline, title: ctx.title, text: options.text })
+  pushToOfflineDevices({ notifications: ctx.notifications, registry: ctx.registry, queue, store, online: ctx.online, title: ctx.title, text: options.text })
   return {
     publicKey: vapid.publicKey,
     queue,

@@ -1,7 +1,7 @@
 /**
  * Who gets a Web Push for a new message: each device of each member other than its
- * author with no device connected when the server numbers it (as webhooks/offline-members.ts
- * decides for webhooks). One queued notification per device, so a push service failing
+ * author with no device connected (to any node: cluster/presence.ts) when the server
+ * numbers it (as webhooks/offline-members.ts decides for webhooks). One queued notification per device, so a push service failing
  * for one device retries that device alone; its ID is the event's and the device's
  * (webhooks/dispatcher.ts notificationKey), so a message handed over twice
  * (events/notifications.ts) queues each device's push once.
@@ -18,7 +18,8 @@ export interface OfflineDevicesContext {
   registry: AccessRegistry
   queue: WebhookQueue
   store: PushSubscriptionStore
-  isOnline: (user: string) => boolean
+  /** Which of these users are connected to the cluster now (cluster/presence.ts onlineAnywhere). */
+  online: (users: readonly string[]) => Promise<ReadonlySet<string>>
   /** The conversation's title as `member` may read it; undefined when it has none or it cannot be read now. */
   title: (conversationId: string, member: string) => Promise<string | undefined>
   /** Put the text in the payload (`--push-text`). */
@@ -26,14 +27,16 @@ export interface OfflineDevicesContext {
 }
 
 export function pushToOfflineDevices(ctx: OfflineDevicesContext): void {
-  const { notifications, registry, isOnline } = ctx
+  const { notifications, registry } = ctx
   // Newly numbered events, each numbered by one node: only that node queues its pushes (or whichever node takes over).
   notifications.add(async (conversationId, events) => {
+    if (!events.some(({ event }) => event.type === 'message')) return
     const members = await membersOf(registry, conversationId)
+    const online = await ctx.online(members)
     const queued: Promise<void>[] = []
     for (const { seq, event } of events) {
       if (event.type !== 'message') continue
-      const recipients = members.filter(member => member !== event.author && !isOnline(member))
+      const recipients = members.filter(member => member !== event.author && !online.has(member))
       if (recipients.length === 0) continue
       queued.push(enqueue(ctx, conversationId, seq, event, recipients))
     }

@@ -1,0 +1,132 @@
+/**
+ * Who is connected anywhere in the cluster, for the notifications owed to members who are
+ * not (webhooks/offline-members.ts, push/offline-devices.ts). Judged by the numbering
+ * node's own clients alone, a member connected to another node counted as offline: their
+ * phone got a push for a message on the screen in front of them, and the numbering node
+ * looked up push devices for every member connected elsewhere, per message (in a 300-member
+ * group over three nodes, most of node 1's CPU: benchmarks/RESULTS.md, cluster).
+ *
+ * Each node keeps a Redis set of the users connected to it, `parley:online:<its bus peer
+ * ID>`: a user's first connection adds them, their last one's close removes them, the set
+ * is written whole again after every (re)connection to Redis, and its expiry (five
+ * heartbeats) is renewed every heartbeat, so a node that dies takes its users offline
+ * within that time. Asking is one pipelined SMISMEMBER per other node the bus knows
+ * (cluster/bus-adapter.ts `nodes`); one key per node works on Redis Cluster too.
+ *
+ * While Redis is away, writes are dropped (the next connection writes the set whole) and
+ * asking fails: the caller then judges by its own clients, as before, and notifies
+ * rather than stays silent.
+ */
+import { Redis } from 'ioredis'
+
+export const presenceKey = (node: string): string => `parley:online:${node}`
+
+export interface PresenceOptions {
+  readonly url: string
+  /** This node's bus peer ID, once the bus has one. */
+  readonly self: () => string | undefined
+  /** The other nodes the bus knows. */
+  readonly nodes: () => readonly string[]
+  /** The users connected to this node now. */
+  readonly local: () => Iterable<string>
+  readonly heartbeatMs: number
+  readonly log: { warn(obj: object, msg: string): void }
+}
+
+export class ClusterPresence {
+  readonly #options: PresenceOptions
+  readonly #redis: Redis
+  readonly #timer: ReturnType<typeof setInterval>
+  /** The set must be written whole (a new connection to Redis, or the bus peer ID came late). */
+  #stale = true
+
+  constructor(options: PresenceOptions) {
+    this.#options = options
+    // Nothing queued while Redis is away: the set is written whole when it is back.
+    this.#redis = new Redis(options.url, { retryStrategy: times => Math.min(100 * times, 1000), connectTimeout: 2000, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectionName: 'parley-presence' })
+    this.#redis.on('error', () => undefined) // the bus logs Redis outages
+    this.#redis.on('ready', () => {
+      this.#stale = true
+      this.#beat()
+    })
+    this.#timer = setInterval(() => this.#beat(), options.heartbeatMs)
+    this.#timer.unref()
+  }
+
+  /** A user's first connection to this node opened. */
+  connected(user: string): void {
+    const key = this.#key()
+    if (key) this.#send(this.#redis.sadd(key, user))
+  }
+
+  /** A user's last connection to this node closed. */
+  disconnected(user: string): void {
+    const key = this.#key()
+    if (key) this.#send(this.#redis.srem(key, user))
+  }
+
+  /** Which of `users` have a connection to another node (rejects while Redis is away). */
+  async elsewhere(users: readonly string[]): Promise<Set<string>> {
+    const self = this.#options.self()
+    const nodes = this.#options.nodes().filter(node => node !== self)
+    const found = new Set<string>()
+    if (users.length === 0 || nodes.length === 0) return found
+    const pipeline = this.#redis.pipeline()
+    for (const node of nodes) pipeline.smismember(presenceKey(node), ...users)
+    for (const [error, members] of (await pipeline.exec()) ?? []) {
+      if (error) throw error
+      ;(members as number[]).forEach((member, i) => member === 1 && found.add(users[i]!))
+    }
+    return found
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer)
+    const key = this.#key()
+    if (key && this.#redis.status === 'ready') await this.#redis.del(key).catch(() => undefined)
+    this.#redis.disconnect()
+  }
+
+  #key(): string | undefined {
+    const self = this.#options.self()
+    return self === undefined || this.#redis.status !== 'ready' ? undefined : presenceKey(self)
+  }
+
+  /** Renews the set's expiry, writing it whole first when it may be stale. */
+  #beat(): void {
+    const key = this.#key()
+    if (!key) return
+    const ttl = this.#options.heartbeatMs * 5
+    const users = [...this.#options.local()]
+    // No key: none connected here, or it expired (this node stalled for five beats).
+    if (!this.#stale) return this.#send(this.#redis.pexpire(key, ttl).then(renewed => void (this.#stale = renewed === 0 && users.length > 0)))
+    this.#stale = false
+    const write = this.#redis.multi().del(key)
+    if (users.length > 0) write.sadd(key, ...users)
+    this.#send(write.pexpire(key, ttl).exec())
+  }
+
+  #send(command: Promise<unknown>): void {
+    command.catch(error => {
+      // Written whole at the next beat once Redis answers again.
+      this.#stale = true
+      this.#options.log.warn({ err: error }, 'cluster presence: could not write to Redis')
+    })
+  }
+}
+
+/**
+ * Which of `users` are connected anywhere: to this node (`here`), or to another node as
+ * `presence` says. Without it (one node), or while Redis is away, this node's own clients decide.
+ */
+export async function onlineAnywhere(users: readonly string[], here: (user: string) => boolean, presence: ClusterPresence | undefined, log: PresenceOptions['log']): Promise<Set<string>> {
+  const online = new Set(users.filter(here))
+  const others = users.filter(user => !online.has(user))
+  if (!presence || others.length === 0) return online
+  try {
+    for (const user of await presence.elsewhere(others)) online.add(user)
+  } catch (error) {
+    log.warn({ err: error }, 'cluster presence: could not ask Redis; judging "offline" by this node\'s clients')
+  }
+  return online
+}
