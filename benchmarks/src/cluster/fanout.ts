@@ -24,6 +24,8 @@ export interface FanoutResult {
   p50MemberMs: number
   /** CPU of every node together, per message. */
   serversCpuMsPerMessage: number
+  /** Each node's, per message. */
+  nodeCpuMsPerMessage: number[]
   bus: BusTotals | undefined
 }
 
@@ -55,11 +57,11 @@ export async function measureFanout(nodes: Node[], members: number, plan: { warm
     await untilIdle(pids)
 
     const messages: { lastMs: number; p50Ms: number }[] = []
-    let cpuStart = 0
+    let cpuStart: number[] = []
     let before: BusTotals | undefined
     for (let index = 0; index < plan.warmup + plan.measured; index++) {
       if (index === plan.warmup) {
-        cpuStart = servers.reduce((sum, pid) => sum + cpuMs(pid), 0)
+        cpuStart = servers.map(cpuMs)
         if (clustered) before = await busTotals(nodes)
       }
       const got = workers.map(worker => nextMessage<{ index: number; arrivals: number[] }>(worker, 'got'))
@@ -70,11 +72,12 @@ export async function measureFanout(nodes: Node[], members: number, plan: { warm
       if (index >= plan.warmup) messages.push({ lastMs: round(Math.max(...latencies), 2), p50Ms: round(median(latencies), 2) })
       await untilIdle(pids)
     }
-    const cpu = servers.reduce((sum, pid) => sum + cpuMs(pid), 0) - cpuStart
+    const cpu = servers.map((pid, i) => cpuMs(pid) - cpuStart[i]!)
     return {
       lastMemberMs: round(median(messages.map(m => m.lastMs))),
       p50MemberMs: round(median(messages.map(m => m.p50Ms))),
-      serversCpuMsPerMessage: round(cpu / plan.measured),
+      serversCpuMsPerMessage: round(cpu.reduce((a, b) => a + b, 0) / plan.measured),
+      nodeCpuMsPerMessage: cpu.map(ms => round(ms / plan.measured)),
       bus: before ? busPerMessage(before, await busTotals(nodes), plan.measured) : undefined,
     }
   } finally {
