@@ -187,7 +187,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       return heads
     },
   })
-  const online = (users: readonly string[]) => onlineAnywhere(users, user => adapter.connectionsOf(user) > 0, presence, log)
+  const online = (users: readonly string[]) => onlineAnywhere(users, user => adapter.connectionsOf(user) > 0, presence)
   const repo: Repo = new Repo({
     storage: storage.adapter,
     network: cluster ? [adapter, cluster.adapter] : [adapter],

@@ -14,8 +14,8 @@
  * (cluster/bus-adapter.ts `nodes`); one key per node works on Redis Cluster too.
  *
  * While Redis is away, writes are dropped (the next connection writes the set whole) and
- * asking fails: the caller then judges by its own clients, as before, and notifies
- * rather than stays silent.
+ * asking gets no answer: the caller then judges by its own clients, as before, and
+ * notifies rather than stays silent. Either is logged once per outage.
  */
 import { Redis } from 'ioredis'
 
@@ -39,6 +39,8 @@ export class ClusterPresence {
   readonly #timer: ReturnType<typeof setInterval>
   /** The set must be written whole (a new connection to Redis, or the bus peer ID came late). */
   #stale = true
+  /** This outage was logged (cleared when Redis is back). */
+  #warned = false
 
   constructor(options: PresenceOptions) {
     this.#options = options
@@ -47,6 +49,7 @@ export class ClusterPresence {
     this.#redis.on('error', () => undefined) // the bus logs Redis outages
     this.#redis.on('ready', () => {
       this.#stale = true
+      this.#warned = false
       this.#beat()
     })
     this.#timer = setInterval(() => this.#beat(), options.heartbeatMs)
@@ -65,17 +68,22 @@ export class ClusterPresence {
     if (key) this.#send(this.#redis.srem(key, user))
   }
 
-  /** Which of `users` have a connection to another node (rejects while Redis is away). */
-  async elsewhere(users: readonly string[]): Promise<Set<string>> {
+  /** Which of `users` have a connection to another node; undefined while Redis cannot be asked. */
+  async elsewhere(users: readonly string[]): Promise<Set<string> | undefined> {
     const self = this.#options.self()
     const nodes = this.#options.nodes().filter(node => node !== self)
     const found = new Set<string>()
     if (users.length === 0 || nodes.length === 0) return found
     const pipeline = this.#redis.pipeline()
     for (const node of nodes) pipeline.smismember(presenceKey(node), ...users)
-    for (const [error, members] of (await pipeline.exec()) ?? []) {
-      if (error) throw error
-      ;(members as number[]).forEach((member, i) => member === 1 && found.add(users[i]!))
+    try {
+      for (const [error, members] of (await pipeline.exec()) ?? []) {
+        if (error) throw error
+        ;(members as number[]).forEach((member, i) => member === 1 && found.add(users[i]!))
+      }
+    } catch (error) {
+      this.#warn(error, 'cluster presence: could not ask Redis; judging "offline" by this node\'s clients')
+      return undefined
     }
     return found
   }
@@ -110,8 +118,14 @@ export class ClusterPresence {
     command.catch(error => {
       // Written whole at the next beat once Redis answers again.
       this.#stale = true
-      this.#options.log.warn({ err: error }, 'cluster presence: could not write to Redis')
+      this.#warn(error, 'cluster presence: could not write to Redis')
     })
+  }
+
+  #warn(error: unknown, message: string): void {
+    if (this.#warned) return
+    this.#warned = true
+    this.#options.log.warn({ err: error }, message)
   }
 }
 
@@ -119,14 +133,10 @@ export class ClusterPresence {
  * Which of `users` are connected anywhere: to this node (`here`), or to another node as
  * `presence` says. Without it (one node), or while Redis is away, this node's own clients decide.
  */
-export async function onlineAnywhere(users: readonly string[], here: (user: string) => boolean, presence: ClusterPresence | undefined, log: PresenceOptions['log']): Promise<Set<string>> {
+export async function onlineAnywhere(users: readonly string[], here: (user: string) => boolean, presence: ClusterPresence | undefined): Promise<Set<string>> {
   const online = new Set(users.filter(here))
   const others = users.filter(user => !online.has(user))
   if (!presence || others.length === 0) return online
-  try {
-    for (const user of await presence.elsewhere(others)) online.add(user)
-  } catch (error) {
-    log.warn({ err: error }, 'cluster presence: could not ask Redis; judging "offline" by this node\'s clients')
-  }
+  for (const user of (await presence.elsewhere(others)) ?? []) online.add(user)
   return online
 }

@@ -1,10 +1,10 @@
 /**
  * Who gets a Web Push for a new message: each device of each member other than its
  * author with no device connected (to any node: cluster/presence.ts) when the server
- * numbers it (as webhooks/offline-members.ts decides for webhooks). One queued notification per device, so a push service failing
- * for one device retries that device alone; its ID is the event's and the device's
- * (webhooks/dispatcher.ts notificationKey), so a message handed over twice
- * (events/notifications.ts) queues each device's push once.
+ * numbers it (as webhooks/offline-members.ts decides for webhooks). One queued
+ * notification per device, so a push service failing for one device retries that device
+ * alone; its ID is the event's and the device's (webhooks/dispatcher.ts notificationKey),
+ * so a message handed over twice (events/notifications.ts) queues each device's push once.
  */
 import type { AccessRegistry } from '../access/registry.ts'
 import type { Notifications } from '../events/notifications.ts'

@@ -16,7 +16,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-const log = { warn: () => undefined }
+const log: { warn(obj: object, message: string): void } = { warn: () => undefined }
 
 async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
   for (;;) {
@@ -33,8 +33,8 @@ async function redisServer(): Promise<RedisProcess> {
 }
 
 /** A node's presence, named `self`, knowing the nodes `others`, with `local` connected to it. */
-function presence(redis: RedisProcess, self: string, others: string[], local: string[] = []): ClusterPresence {
-  const made = new ClusterPresence({ url: redis.url, self: () => self, nodes: () => others, local: () => local, heartbeatMs: TEST_HEARTBEAT_MS, log })
+function presence(redis: RedisProcess, self: string, others: string[], local: string[] = [], logger = log): ClusterPresence {
+  const made = new ClusterPresence({ url: redis.url, self: () => self, nodes: () => others, local: () => local, heartbeatMs: TEST_HEARTBEAT_MS, log: logger })
   cleanups.push(() => made.close())
   return made
 }
@@ -45,12 +45,12 @@ describe('cluster presence on Redis', () => {
     const a = presence(redis, 'node-a', ['node-b'])
     const b = presence(redis, 'node-b', ['node-a'])
     // Once both are connected to Redis, what a's clients do is written and b reads it.
-    await eventually(async () => (a.connected('alice'), await b.elsewhere(['alice', 'bob']).catch(() => new Set<string>())), found => found.has('alice'))
+    await eventually(async () => (a.connected('alice'), (await b.elsewhere(['alice', 'bob'])) ?? new Set<string>()), found => found.has('alice'))
     expect(await b.elsewhere(['alice', 'bob'])).toEqual(new Set(['alice']))
     // Not its own clients: those are judged locally.
     expect(await a.elsewhere(['alice'])).toEqual(new Set())
     a.disconnected('alice')
-    await eventually(() => b.elsewhere(['alice']), found => found.size === 0)
+    await eventually(() => b.elsewhere(['alice']), found => found?.size === 0)
   })
 
   it('lets a node\'s set expire unless its heartbeat renews it', async () => {
@@ -65,15 +65,20 @@ describe('cluster presence on Redis', () => {
     expect(await direct.smembers(presenceKey('node-a'))).toEqual(['carol'])
   })
 
-  it('writes its set again when Redis comes back without it', async () => {
+  it('writes its set again when Redis comes back without it; meanwhile it cannot say, and logs that once', async () => {
     const redis = await redisServer()
     presence(redis, 'node-a', ['node-b'], ['dave'])
-    const b = presence(redis, 'node-b', ['node-a'])
-    await eventually(() => b.elsewhere(['dave']).catch(() => new Set<string>()), found => found.has('dave'))
+    const warnings: string[] = []
+    const b = presence(redis, 'node-b', ['node-a'], [], { warn: (_: object, message: string) => void warnings.push(message) })
+    await eventually(() => b.elsewhere(['dave']).then(found => found ?? new Set<string>()), found => found.has('dave'))
+    warnings.length = 0 // (asked before its first connection: logged then)
     await redis.kill()
+    await eventually(() => b.elsewhere(['dave']), found => found === undefined)
+    expect(await b.elsewhere(['dave'])).toBeUndefined()
+    expect(warnings).toEqual(['cluster presence: could not ask Redis; judging "offline" by this node\'s clients'])
     await redis.restart()
     // A fresh redis-server holds nothing; node-a's set is back once it reconnects.
-    await eventually(() => b.elsewhere(['dave']).catch(() => new Set<string>()), found => found.has('dave'))
+    await eventually(() => b.elsewhere(['dave']).then(found => found ?? new Set<string>()), found => found.has('dave'))
   })
 
   it('sends no webhook for a member connected to another node', async () => {
