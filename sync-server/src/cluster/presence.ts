@@ -11,7 +11,7 @@
  * is written whole again after every (re)connection to Redis, and its expiry (five
  * heartbeats) is renewed every heartbeat, so a node that dies takes its users offline
  * within that time. Asking is one pipelined SMISMEMBER per other node the bus knows
- * (cluster/bus-adapter.ts `nodes`); one key per node works on Redis Cluster too.
+ * (cluster/bus-adapter.ts `nodes`); each command touches one key, as Redis Cluster needs.
  *
  * While Redis is away, writes are dropped (the next connection writes the set whole) and
  * asking gets no answer: the caller then judges by its own clients, as before, and
