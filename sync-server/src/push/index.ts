@@ -22,6 +22,7 @@ import { pushRoutes } from './routes.ts'
 import { pushSender } from './sender.ts'
 import { LevelPushSubscriptions, type PushSubscriptionStore } from './subscriptions.ts'
 import { vapidKeys } from './vapid.ts'
+import type { OnlineOf } from '../webhooks/offline-members.ts'
 
 export type { PushOptions, ResolvedPushOptions } from './options.ts'
 export type { PushPayload } from './payload.ts'
@@ -33,8 +34,7 @@ export interface PushContext {
   /** Newly numbered events, and those a node numbered and may not have notified (events/notifications.ts). */
   notifications: Pick<Notifications, 'add'>
   registry: AccessRegistry
-  /** Which of these users are connected to the cluster now (cluster/presence.ts onlineAnywhere). */
-  online: (users: readonly string[]) => Promise<ReadonlySet<string>>
+  online: OnlineOf
   title: (conversationId: string, member: string) => Promise<string | undefined>
   /** The server's metrics registry (metrics.ts); none in tests that do not count. */
   metrics?: Registry

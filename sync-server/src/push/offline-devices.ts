@@ -9,7 +9,7 @@
 import type { AccessRegistry } from '../access/registry.ts'
 import type { Notifications } from '../events/notifications.ts'
 import { notificationKey, type WebhookQueue } from '../webhooks/dispatcher.ts'
-import { membersOf } from '../webhooks/offline-members.ts'
+import { offlineRecipients, type MessageEvent, type OnlineOf } from '../webhooks/offline-members.ts'
 import { pushEvent } from './payload.ts'
 import type { PushSubscriptionStore } from './subscriptions.ts'
 
@@ -18,8 +18,7 @@ export interface OfflineDevicesContext {
   registry: AccessRegistry
   queue: WebhookQueue
   store: PushSubscriptionStore
-  /** Which of these users are connected to the cluster now (cluster/presence.ts onlineAnywhere). */
-  online: (users: readonly string[]) => Promise<ReadonlySet<string>>
+  online: OnlineOf
   /** The conversation's title as `member` may read it; undefined when it has none or it cannot be read now. */
   title: (conversationId: string, member: string) => Promise<string | undefined>
   /** Put the text in the payload (`--push-text`). */
@@ -30,21 +29,12 @@ export function pushToOfflineDevices(ctx: OfflineDevicesContext): void {
   const { notifications, registry } = ctx
   // Newly numbered events, each numbered by one node: only that node queues its pushes (or whichever node takes over).
   notifications.add(async (conversationId, events) => {
-    if (!events.some(({ event }) => event.type === 'message')) return
-    const members = await membersOf(registry, conversationId)
-    const online = await ctx.online(members)
-    const queued: Promise<void>[] = []
-    for (const { seq, event } of events) {
-      if (event.type !== 'message') continue
-      const recipients = members.filter(member => member !== event.author && !online.has(member))
-      if (recipients.length === 0) continue
-      queued.push(enqueue(ctx, conversationId, seq, event, recipients))
-    }
-    await Promise.all(queued)
+    const offline = await offlineRecipients(registry, ctx.online, conversationId, events)
+    await Promise.all(offline.map(({ seq, event, recipients }) => enqueue(ctx, conversationId, seq, event, recipients)))
   })
 }
 
-async function enqueue(ctx: OfflineDevicesContext, conversationId: string, seq: number, event: { id: string; author: string; at: number; text?: string; priority?: 'high' | 'normal' | 'low' }, recipients: string[]): Promise<void> {
+async function enqueue(ctx: OfflineDevicesContext, conversationId: string, seq: number, event: MessageEvent, recipients: string[]): Promise<void> {
   const targets = (await Promise.all(recipients.map(async user => (await ctx.store.devices(user)).map(device => ({ user, device: device.id }))))).flat()
   if (targets.length === 0) return
   const title = await ctx.title(conversationId, event.author).catch(() => undefined)
