@@ -21,6 +21,8 @@ import { Redis } from 'ioredis'
 
 export const presenceKey = (node: string): string => `parley:online:${node}`
 
+const isEmpty = (items: Iterable<unknown>): boolean => items[Symbol.iterator]().next().done === true
+
 export interface PresenceOptions {
   readonly url: string
   /** This node's bus peer ID, once the bus has one. */
@@ -105,10 +107,13 @@ export class ClusterPresence {
     const key = this.#key()
     if (!key) return
     const ttl = this.#options.heartbeatMs * 5
-    const users = [...this.#options.local()]
-    // No key: none connected here, or it expired (this node stalled for five beats).
-    if (!this.#stale) return this.#send(this.#redis.pexpire(key, ttl).then(renewed => void (this.#stale = renewed === 0 && users.length > 0)))
+    if (!this.#stale) {
+      // No key: none connected here, or it expired (this node stalled for five beats).
+      const renewed = this.#redis.pexpire(key, ttl).then(found => void (this.#stale = found === 0 && !isEmpty(this.#options.local())))
+      return this.#send(renewed)
+    }
     this.#stale = false
+    const users = [...this.#options.local()]
     const write = this.#redis.multi().del(key)
     if (users.length > 0) write.sadd(key, ...users)
     this.#send(write.pexpire(key, ttl).exec())
