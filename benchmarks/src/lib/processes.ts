@@ -58,7 +58,12 @@ export function cpuSeconds(pid: number): number {
 
 /** CPU seconds a process has used in user space and in the kernel, from /proc. */
 export function cpuSplit(pid: number): { user: number; system: number } {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return cpuOf(`/proc/${pid}/stat`)
+}
+
+/** User and kernel CPU seconds from a /proc stat file (a process's or a thread's). */
+function cpuOf(statFile: string): { user: number; system: number } {
+  const fields = readFileSync(statFile, 'utf8').split(') ')[1]!.split(' ')
   return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 }
 }
 
@@ -70,13 +75,13 @@ export function cpuByThread(pid: number): { main: number; others: number } {
   let main = 0
   let others = 0
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let fields: string[]
+    let seconds: number
     try {
-      fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+      const { user, system } = cpuOf(`/proc/${pid}/task/${tid}/stat`)
+      seconds = user + system
     } catch {
       continue // the thread ended meanwhile
     }
-    const seconds = (Number(fields[11]) + Number(fields[12])) / 100
     if (Number(tid) === pid) main += seconds
     else others += seconds
   }

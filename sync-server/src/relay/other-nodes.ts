@@ -69,7 +69,6 @@ export class OtherNodes {
     if (stored) this.#takeIn(segment, stored.changes().map(change => change.bytes), 'storage')
   }
 
-
   /** A segment just loaded from storage: loaded within SETTLE_MS of a frame heard for it, it is reloaded SETTLE_MS later. */
   loaded(segment: Segment): void {
     if (this.#late.loadMayMiss(segment.id)) this.#refillLater(segment, 'listening')
