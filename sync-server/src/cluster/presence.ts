@@ -1,10 +1,11 @@
 /**
  * Who is connected anywhere in the cluster, for the notifications owed to members who are
- * not (webhooks/offline-members.ts, push/offline-devices.ts). Judged (until 2026-12-06) by the numbering
- * node's own clients alone, a member connected to another node counted as offline: their
- * phone got a push for a message on the screen in front of them, and the numbering node
- * looked up push devices for every member connected elsewhere, per message (in a 300-member
- * group over three nodes, most of node 1's CPU: docs/cluster.md, "Who is online").
+ * not (webhooks/offline-members.ts, push/offline-devices.ts). Judged (until 2026-12-06) by
+ * the numbering node's own clients alone, a member connected to another node counted as
+ * offline: their phone got a push for a message on the screen in front of them, and the
+ * numbering node looked up push devices for every member connected elsewhere, per message
+ * (in a 300-member group over three nodes, most of node 1's CPU: docs/cluster.md, "Who is
+ * online").
  *
  * Each node keeps a Redis set of the users connected to it, `parley:online:<its bus peer
  * ID>`: a user's first connection adds them, their last one's close removes them, the set
