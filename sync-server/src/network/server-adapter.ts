@@ -5,7 +5,7 @@
  * announces is scoped to the user its token names (`userPeerId`): the repo knows
  * `@alice/laptop`, never a bare `laptop` that another user could claim first.
  */
-import { cbor, NetworkAdapter, type DocumentId, type Message, type PeerId, type PeerMetadata } from '@automerge/automerge-repo'
+import { NetworkAdapter, type DocumentId, type Message, type PeerId, type PeerMetadata } from '@automerge/automerge-repo'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import type { ChargeWork } from '../access/chunks.ts'
@@ -13,6 +13,7 @@ import type { Verdict } from '../access/guard.ts'
 import type { Violation } from '../access/rules.ts'
 import { CloseCodes } from '../close-codes.ts'
 import type { AdapterMetrics } from '../metrics/metrics.ts'
+import { FrameEncoder } from './frame-encoder.ts'
 import { decodeFrame, decodeSyncData, HEADS_REPLY } from './frames.ts'
 import { UserRates, workTokens } from './rate-limit.ts'
 import { timerAt } from '../timer-at.ts'
@@ -158,6 +159,8 @@ export class ParleyServerAdapter extends NetworkAdapter {
   /** Per document, when a change arrived and from whom, until it is sent to another peer (with metrics only). */
   readonly #unrelayed = new Map<string, { at: number; from: PeerId }>()
   readonly #rates: UserRates
+  /** Every outbound frame's encoding; one change forwarded to many peers is encoded once (frame-encoder.ts). */
+  readonly #frames = new FrameEncoder()
 
   constructor(options: ServerAdapterOptions) {
     super()
@@ -464,7 +467,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
       this.close(connection, CloseCodes.TOO_SLOW, `more than ${this.#options.maxBufferedBytes} bytes waiting to be read`)
       return false
     }
-    const bytes = cbor.encode(frame)
+    const bytes = this.#frames.encode(frame)
     socket.send(bytes)
     this.#options.metrics?.messageOut(bytes.byteLength)
     return true
