@@ -17,7 +17,7 @@
  * publisher's clock. No offset: a change names the changes it depends on by hash, which
  * is how a receiver sees a gap (docs/cluster.md, "Segments over the bus").
  */
-import { cbor } from '@automerge/automerge-repo'
+import { encodeFrame } from '../network/frame-encoder.ts'
 import { randomBytes } from 'node:crypto'
 import type { EventFeed } from '../events/event-index.ts'
 import type { RefillReason, SegmentBus, SegmentBusHandlers } from '../relay/bus.ts'
@@ -114,7 +114,7 @@ export class RedisChangeBus implements SegmentBus, EventFeed {
 
   publish(conversationId: string, segmentId: string, changes: readonly Uint8Array[]): void {
     const frame: ChangeFrame = { from: this.#node, s: segmentId, c: [...changes], t: busClock() }
-    const encoded = cbor.encode(frame)
+    const encoded = encodeFrame(frame)
     const bytes = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)
     if (this.#link.publish(this.channel(conversationId), bytes, true)) this.#options.metrics?.published(bytes.byteLength)
     else this.#options.metrics?.dropped()
