@@ -116,7 +116,7 @@ export class RedisChangeBus implements SegmentBus, EventFeed {
     const frame: ChangeFrame = { from: this.#node, s: segmentId, c: [...changes], t: busClock() }
     const encoded = encodeFrame(frame)
     const bytes = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)
-    if (this.#link.publish(this.channel(conversationId), bytes, true)) this.#options.metrics?.published(bytes.byteLength)
+    if (this.#link.publish(this.channel(conversationId), bytes)) this.#options.metrics?.published(bytes.byteLength)
     else this.#options.metrics?.dropped()
   }
 

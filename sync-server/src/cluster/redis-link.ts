@@ -35,8 +35,8 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> {
   #subReady = false
   #up = false
   #erred = false
-  /** The publisher's socket while it holds writes (until the end of this tick). */
-  #corked: Redis['stream'] | undefined
+  /** The publisher's socket holds writes until the end of this tick. */
+  #corked = false
 
   constructor(url: string) {
     super()
@@ -83,30 +83,27 @@ export class RedisLink extends EventEmitter<RedisLinkEvents> {
     sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.emit('frame', channel.toString(), message))
   }
 
-  /**
-   * Publishes one frame; false (dropped) while the link is down. Frames published in one
-   * tick leave in one socket write (the bus adapter's), unless `flush`: then this frame and
-   * any held before it are written now (an accepted change, relay/bus-outbox.ts).
-   */
-  publish(channel: string, bytes: Buffer, flush = false): boolean {
+  /** Publishes one frame; false (dropped) while the link is down. */
+  publish(channel: string, bytes: Buffer): boolean {
     if (!this.#up || !this.#pub) return false
     this.#cork(this.#pub)
     this.#pub.publish(channel, bytes).catch(() => undefined)
-    if (flush) this.#uncork()
     return true
   }
 
+  /**
+   * Frames published in one tick leave in one socket write: the segment bus publishes a
+   * storage batch's frames together (relay/bus-outbox.ts), one per conversation.
+   */
   #cork(pub: Redis): void {
     if (this.#corked) return
     const stream = pub.stream
-    this.#corked = stream
+    this.#corked = true
     stream.cork()
-    process.nextTick(() => this.#uncork())
-  }
-
-  #uncork(): void {
-    this.#corked?.uncork()
-    this.#corked = undefined
+    process.nextTick(() => {
+      this.#corked = false
+      stream.uncork()
+    })
   }
 
   /** Subscribes now if up, else when the link comes back; resolves once Redis confirmed. */

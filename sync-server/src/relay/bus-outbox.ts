@@ -15,8 +15,15 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { SETTLE_MS, type SegmentBus } from './bus.ts'
 
-/** Says when a published change is stored and numbered: `stored` rejects if the write failed. */
-export type Settling = (stored: Promise<void>, recorded: Promise<unknown>) => void
+export interface Outgoing {
+  readonly conversation: string
+  readonly segment: string
+  readonly changes: Uint8Array[]
+  /** Settles once the changes are stored (rejects if the write failed). */
+  readonly stored: Promise<void>
+  /** Settles once the changes' events are numbered. */
+  readonly recorded: Promise<unknown>
+}
 
 export class BusOutbox {
   readonly #bus: SegmentBus
@@ -31,24 +38,16 @@ export class BusOutbox {
     this.#settleMs = settleMs
   }
 
-  /**
-   * Publishes at once, before the hub writes to its own peers (a node's fan-out to its own
-   * members would otherwise delay every other node's). The caller then says when the
-   * changes are stored and numbered; they are published again if that took SETTLE_MS or
-   * longer, or the write failed.
-   */
-  publish(conversation: string, segment: string, changes: readonly Uint8Array[]): Settling {
-    this.#bus.publish(conversation, segment, changes)
+  publish(item: Outgoing): void {
+    this.#bus.publish(item.conversation, item.segment, item.changes)
     const published = performance.now()
-    return (stored, recorded) => {
-      const settling = Promise.allSettled([stored, recorded]).then(([written]) => {
-        if (written.status === 'rejected') this.#log.warn({ err: written.reason, documentId: segment }, 'published changes could not be stored yet; their write is tried again')
-        // A node that reloaded in the meantime may have found neither: it hears them now.
-        if (written.status === 'rejected' || performance.now() - published >= this.#settleMs) this.#bus.publish(conversation, segment, changes)
-      })
-      this.#settling.add(settling)
-      void settling.then(() => this.#settling.delete(settling))
-    }
+    const settling = Promise.allSettled([item.stored, item.recorded]).then(([stored]) => {
+      if (stored.status === 'rejected') this.#log.warn({ err: stored.reason, documentId: item.segment }, 'published changes could not be stored yet; their write is tried again')
+      // A node that reloaded in the meantime may have found neither: it hears them now.
+      if (stored.status === 'rejected' || performance.now() - published >= this.#settleMs) this.#bus.publish(item.conversation, item.segment, item.changes)
+    })
+    this.#settling.add(settling)
+    void settling.then(() => this.#settling.delete(settling))
   }
 
   /** Resolves once every published change's write and numbering have settled. */

@@ -75,7 +75,7 @@ export class RelayHub {
         wake: segmentId => (this.#parked.has(segmentId) ? this.#open(segmentId) : undefined),
         all: () => this.#segments.values(),
         forward: (segment, changes, before) => this.#peers.forward(segment, changes, before, undefined),
-        acceptOwn: (segment, changes) => void this.#own(segment, changes),
+        acceptOwn: (segment, changes) => this.#own(segment, changes, this.#store(segment, changes)),
         store: (segment, changes) => this.#store(segment, changes),
         interest: segment => this.#interest(segment),
       })
@@ -282,25 +282,12 @@ export class RelayHub {
     this.#segments.clear()
   }
 
-  /** Changes accepted here from a peer (`origin`) or made by the server: see #own; settles once they are stored. */
+  /** Stores and forwards changes accepted here; the promise settles once they are stored. */
   #accepted(segment: Segment, accepted: readonly LoggedChange[], before: readonly string[], origin: PeerId | undefined): Promise<void> {
     if (accepted.length === 0) return Promise.resolve()
-    return this.#own(segment, accepted, () => this.#peers.forward(segment, accepted, before, origin))
-  }
-
-  /**
-   * Side effects of changes accepted here (not heard from the bus): stored, published,
-   * sent to this node's peers (`forward`), then their events numbered. Published first:
-   * other nodes' members would otherwise wait on this node's writes to its own; numbered
-   * last: its own members would otherwise wait on the numbering.
-   */
-  #own(segment: Segment, accepted: readonly LoggedChange[], forward?: () => void): Promise<void> {
     const stored = this.#store(segment, accepted)
-    const conversation = segment.conversation ?? segment.state?.conversation
-    const settling = conversation === undefined ? undefined : this.#outbox?.publish(conversation, segment.id, accepted.map(change => change.bytes))
-    forward?.()
-    const recorded = this.#number(segment, accepted)
-    settling?.(stored, Promise.resolve(recorded))
+    this.#peers.forward(segment, accepted, before, origin)
+    this.#own(segment, accepted, stored)
     return stored
   }
 
@@ -311,15 +298,17 @@ export class RelayHub {
     return stored
   }
 
-  /** The events of changes accepted here (not heard from the bus), numbered. */
-  #number(segment: Segment, accepted: readonly LoggedChange[]): unknown {
+  /** Side effects of changes accepted here (not heard from the bus): their events numbered, then published once stored. */
+  #own(segment: Segment, accepted: readonly LoggedChange[], stored: Promise<void>): void {
     const events: ParleyEvent[] = []
     for (const change of accepted) {
       events.push(...(segment.waiting.get(change.hash) ?? []))
       segment.waiting.delete(change.hash)
     }
     rememberAuthors(segment.recent, events)
-    return events.length > 0 && segment.state ? this.#options.hooks.accepted?.(segment.state.conversation, segment.id, events) : undefined
+    const recorded = events.length > 0 && segment.state ? this.#options.hooks.accepted?.(segment.state.conversation, segment.id, events) : undefined
+    const conversation = segment.conversation ?? segment.state?.conversation
+    if (conversation !== undefined) this.#outbox?.publish({ conversation, segment: segment.id, changes: accepted.map(change => change.bytes), stored, recorded: Promise.resolve(recorded) })
   }
 
   /** Joins the segment's conversation on the bus when its first peer here arrives; leaves when the last goes. */
