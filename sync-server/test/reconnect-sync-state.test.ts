@@ -9,55 +9,11 @@
  * the client kept naming it in `need`, and the two sides exchanged change-less messages
  * for ever (the browser test "lets both write while one is offline", ~1 run in 5).
  */
-import { NetworkAdapter, Repo, type Message, type PeerId, type PeerMetadata } from '@automerge/automerge-repo'
+import { Repo, type PeerId } from '@automerge/automerge-repo'
 import type { FastifyBaseLogger } from 'fastify'
 import { describe, expect, it } from 'vitest'
 import { logSyncStateResets } from '../src/documents/sync-loops.ts'
-
-/** One end of an in-memory link; `dropping` loses every message both ways without telling either side (a dead socket). */
-class LinkEnd extends NetworkAdapter {
-  other!: LinkEnd
-  link!: Link
-  isReady(): boolean {
-    return true
-  }
-  whenReady(): Promise<void> {
-    return Promise.resolve()
-  }
-  connect(peerId: PeerId, peerMetadata?: PeerMetadata): void {
-    this.peerId = peerId
-    this.peerMetadata = peerMetadata ?? {}
-  }
-  send(message: Message): void {
-    if (this.link.dropping) return
-    this.link.delivered++
-    const other = this.other
-    setTimeout(() => other.emit('message', message), 0)
-  }
-  disconnect(): void {}
-}
-
-class Link {
-  dropping = false
-  delivered = 0
-  readonly a = new LinkEnd()
-  readonly b = new LinkEnd()
-  constructor() {
-    this.a.other = this.b
-    this.b.other = this.a
-    this.a.link = this.b.link = this
-  }
-  /** Both ends learn of each other (the `join` / `peer` handshake). */
-  up(): void {
-    this.b.emit('peer-candidate', { peerId: this.a.peerId!, peerMetadata: this.a.peerMetadata ?? {} })
-    this.a.emit('peer-candidate', { peerId: this.b.peerId!, peerMetadata: this.b.peerMetadata ?? {} })
-  }
-  /** Both ends notice the connection is gone. */
-  down(): void {
-    this.b.emit('peer-disconnected', { peerId: this.a.peerId! })
-    this.a.emit('peer-disconnected', { peerId: this.b.peerId! })
-  }
-}
+import { Link } from './repo-patch/links.ts'
 
 const tick = () => new Promise(resolve => setTimeout(resolve, 0))
 
@@ -66,14 +22,14 @@ const tick = () => new Promise(resolve => setTimeout(resolve, 0))
  * without it (a sync loop), or carried none for 50 turns of the event loop (a stall).
  */
 async function settle(what: string, link: Link, done: () => boolean, budget: number): Promise<void> {
-  const start = link.delivered
-  let last = link.delivered
+  const start = link.sent.length
+  let last = link.sent.length
   let quiet = 0
   while (!done()) {
-    if (link.delivered - start > budget) throw new Error(`${what}: no convergence after ${link.delivered - start} messages`)
-    quiet = link.delivered === last ? quiet + 1 : 0
-    last = link.delivered
-    if (quiet > 50) throw new Error(`${what}: stalled after ${link.delivered - start} messages`)
+    if (link.sent.length - start > budget) throw new Error(`${what}: no convergence after ${link.sent.length - start} messages`)
+    quiet = link.sent.length === last ? quiet + 1 : 0
+    last = link.sent.length
+    if (quiet > 50) throw new Error(`${what}: stalled after ${link.sent.length - start} messages`)
     await tick()
   }
 }
@@ -118,7 +74,7 @@ describe('reconnecting under the same peer ID', () => {
       // The loop breaker (next test) would end the loop after a while; this case must not loop at all.
 
       // Alice's socket dies unnoticed; both write meanwhile. The server sends Bob's change into the void.
-      toAlice.dropping = true
+      toAlice.drop = () => true
       for (let i = 0; i <= seed; i++) bobDoc.change(d => void (d.reads[`bob${i}`] = i))
       aliceDoc.change(d => void (d.reads.alice = 1))
       await settle('bob to server', toBob, () => sameHeads(serverDoc.heads(), bobDoc.heads()), 200)
@@ -126,7 +82,7 @@ describe('reconnecting under the same peer ID', () => {
 
       // Alice reconnects under the same peer ID: the server drops the old connection, then she joins.
       toAlice.down()
-      toAlice.dropping = false
+      toAlice.drop = undefined
       toAlice.up()
 
       await settle(
@@ -148,11 +104,11 @@ describe('a sync loop on a live connection', () => {
 
     // One message to Alice is lost with no disconnect (what a sync state gone wrong looks
     // like; the sync protocol assumes none is): the server believes she has Bob's change.
-    toAlice.dropping = true
+    toAlice.drop = () => true
     bobDoc.change(d => void (d.reads.bob = 1))
     await settle('bob to server', toBob, () => sameHeads(serverDoc.heads(), bobDoc.heads()), 200)
     for (let i = 0; i < 5; i++) await tick()
-    toAlice.dropping = false
+    toAlice.drop = undefined
     aliceDoc.change(d => void (d.reads.alice = 1))
 
     await settle('after the loss', toAlice, () => sameHeads(aliceDoc.heads(), bobDoc.heads()) && sameHeads(aliceDoc.heads(), serverDoc.heads()), 400)

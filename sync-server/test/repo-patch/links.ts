@@ -1,6 +1,7 @@
 /**
  * In-memory links between real automerge-repo Repos, for the tests of the automerge-repo
- * patch (patches/@automerge+automerge-repo+2.5.6.patch) in this folder. A message crosses
+ * patch (patches/@automerge+automerge-repo+2.5.6.patch): this folder and
+ * reconnect-sync-state.test.ts. A message crosses
  * on a later turn of the event loop, as over a socket; each link counts what it carries and can hold
  * its messages back (a slow link) until released.
  */
