@@ -15,6 +15,7 @@ import { CloseCodes } from '../close-codes.ts'
 import type { AdapterMetrics } from '../metrics/metrics.ts'
 import { FrameEncoder } from './frame-encoder.ts'
 import { decodeFrame, decodeSyncData, HEADS_REPLY } from './frames.ts'
+import { RelayDelays } from './relay-delays.ts'
 import { UserRates, workTokens } from './rate-limit.ts'
 import { timerAt } from '../timer-at.ts'
 
@@ -45,11 +46,6 @@ const RESUME_QUEUED = 50
 const CLOSE_GRACE_MS = 1000
 /** RFC 6455 "internal error": the server could not check a message (docs/errors.md). */
 const INTERNAL_ERROR_CLOSE = 1011
-/**
- * A change not sent on to another peer within this long was not relayed: the document
- * later reached someone who asked for it (catch-up), which is not delivery latency.
- */
-const RELAY_WINDOW_MS = 10_000
 /** Close code ws reports for a connection that ended without a close frame (terminated). */
 const ABNORMAL_CLOSURE = 1006
 
@@ -156,8 +152,8 @@ export class ParleyServerAdapter extends NetworkAdapter {
   readonly #connected: Promise<void>
   #resolveConnected!: () => void
   #keepAlive: ReturnType<typeof setInterval> | undefined
-  /** Per document, when a change arrived and from whom, until it is sent to another peer (with metrics only). */
-  readonly #unrelayed = new Map<string, { at: number; from: PeerId }>()
+  /** The delivery-latency metric (with metrics only). */
+  readonly #delays: RelayDelays | undefined
   readonly #rates: UserRates
   /** Every outbound frame's encoding; one change forwarded to many peers is encoded once (frame-encoder.ts). */
   readonly #frames = new FrameEncoder()
@@ -166,6 +162,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
     super()
     this.#options = options
     this.#rates = new UserRates(options.rate.perSecond, options.rate.burst)
+    this.#delays = options.metrics && new RelayDelays(options.metrics)
     this.#connected = new Promise(resolve => (this.#resolveConnected = resolve))
   }
 
@@ -252,7 +249,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
       return
     }
     // Addressed to the peer ID the client knows itself by.
-    if (this.#transmit(connection, { ...message, targetId: connection.peerId }) && message.type === 'sync' && documentId !== undefined) this.#relayed(documentId, message.targetId)
+    if (this.#transmit(connection, { ...message, targetId: connection.peerId }) && message.type === 'sync' && documentId !== undefined) this.#delays?.relayed(documentId, message.targetId)
   }
 
   disconnect(): void {
@@ -349,7 +346,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
     }
     if (!this.#connections.has(connection)) return
     if (!verdict.ok) return this.close(connection, verdict.violation.code, verdict.violation.reason)
-    if (verdict.message.type === 'sync') this.#changesArrived(verdict.message, receivedAt)
+    if (verdict.message.type === 'sync') this.#delays?.messageArrived(verdict.message, receivedAt)
     try {
       this.emit('message', verdict.message)
     } catch (error) {
@@ -376,7 +373,7 @@ export class ParleyServerAdapter extends NetworkAdapter {
   async #relay(relay: RelayRoute, connection: Connection, message: Message & { documentId: DocumentId; data: Uint8Array }, receivedAt: number): Promise<void> {
     let outcome: Violation | undefined | Acknowledging
     try {
-      outcome = await relay.relay(message, connection.user, message.senderId, () => this.#arrived(message.documentId, message.senderId, receivedAt), this.#charge(connection))
+      outcome = await relay.relay(message, connection.user, message.senderId, () => this.#delays?.arrived(message.documentId, message.senderId, receivedAt), this.#charge(connection))
     } catch (error) {
       outcome = { code: CloseCodes.MALFORMED, reason: `message could not be checked: ${(error as Error).message}` }
     }
@@ -471,32 +468,5 @@ export class ParleyServerAdapter extends NetworkAdapter {
     socket.send(bytes)
     this.#options.metrics?.messageOut(bytes.byteLength)
     return true
-  }
-
-  /** Remembers when a change to a document arrived, to time its relay to another peer. */
-  #changesArrived(message: Message, receivedAt: number): void {
-    const { documentId, data } = message as { documentId?: string; data?: Uint8Array }
-    if (!this.#options.metrics || documentId === undefined || !data) return
-    if (decodeSyncData(data).changes.length === 0) return
-    this.#arrived(documentId, message.senderId, receivedAt)
-  }
-
-  #arrived(documentId: string, from: PeerId, receivedAt: number): void {
-    if (!this.#options.metrics) return
-    // Roughly oldest first (insertion order): drop the ones nobody else was waiting for.
-    for (const [id, { at }] of this.#unrelayed) {
-      if (receivedAt - at < RELAY_WINDOW_MS) break
-      this.#unrelayed.delete(id)
-    }
-    // The earliest change still waiting is the one whose delay counts.
-    if (!this.#unrelayed.has(documentId)) this.#unrelayed.set(documentId, { at: receivedAt, from })
-  }
-
-  #relayed(documentId: string, targetId: PeerId): void {
-    const pending = this.#unrelayed.get(documentId)
-    if (!pending || pending.from === targetId) return
-    this.#unrelayed.delete(documentId)
-    const elapsed = performance.now() - pending.at
-    if (elapsed < RELAY_WINDOW_MS) this.#options.metrics?.deliveryLatency(elapsed / 1000)
   }
 }
