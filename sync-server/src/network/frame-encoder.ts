@@ -17,14 +17,14 @@ export function encodeFrame(frame: object): Uint8Array {
 }
 
 interface SyncFrame {
-  readonly type: string
+  readonly type: 'sync'
   readonly senderId: string
   readonly targetId: string
   readonly documentId: string
   readonly data: Uint8Array
 }
 
-const MAP_OF_4 = 0xa4
+/** cbor-x writes every map's header as map16 (b9 and two length bytes); ours is the one-byte header of a five-entry map. */
 const MAP16 = 0xb9
 const MAP_OF_5 = 0xa5
 /** CBOR text "targetId". */
@@ -32,14 +32,14 @@ const TARGET_KEY = Buffer.from([0x68, ...Buffer.from('targetId')])
 
 export class FrameEncoder {
   /** The last sync frame's shared fields, and (from its second peer on) their encoding without the map header. */
-  #last: Omit<SyncFrame, 'targetId'> | undefined
+  #last: Omit<SyncFrame, 'type' | 'targetId'> | undefined
   #entries: Uint8Array | null | undefined
 
   encode(frame: object): Uint8Array {
     if (!isSyncFrame(frame)) return encoder.encode(frame)
     const last = this.#last
-    if (last === undefined || last.data !== frame.data || last.type !== frame.type || last.senderId !== frame.senderId || last.documentId !== frame.documentId) {
-      this.#last = { type: frame.type, senderId: frame.senderId, documentId: frame.documentId, data: frame.data }
+    if (last === undefined || last.data !== frame.data || last.senderId !== frame.senderId || last.documentId !== frame.documentId) {
+      this.#last = { senderId: frame.senderId, documentId: frame.documentId, data: frame.data }
       this.#entries = undefined
       return encoder.encode(frame)
     }
@@ -66,11 +66,9 @@ function isSyncFrame(frame: object): frame is SyncFrame {
 }
 
 /** The four shared fields' map entries, after the map header (cbor-x writes map16: b9 00 04); null for any other header. */
-function entriesOf(fields: Omit<SyncFrame, 'targetId'>): Uint8Array | null {
-  const whole = encoder.encode({ type: fields.type, senderId: fields.senderId, documentId: fields.documentId, data: fields.data })
-  if (whole[0] === MAP_OF_4) return whole.subarray(1)
-  if (whole[0] === MAP16 && whole[1] === 0 && whole[2] === 4) return whole.subarray(3)
-  return null
+function entriesOf(fields: Omit<SyncFrame, 'type' | 'targetId'>): Uint8Array | null {
+  const whole = encoder.encode({ type: 'sync', senderId: fields.senderId, documentId: fields.documentId, data: fields.data })
+  return whole[0] === MAP16 && whole[1] === 0 && whole[2] === 4 ? whole.subarray(3) : null
 }
 
 /** The header of a CBOR text string of `length` bytes; undefined past 65,535 (peer IDs are far shorter). */

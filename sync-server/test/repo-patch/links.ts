@@ -1,9 +1,9 @@
 /**
  * In-memory links between real automerge-repo Repos, for the tests of the automerge-repo
  * patch (patches/@automerge+automerge-repo+2.5.6.patch): this folder and
- * reconnect-sync-state.test.ts. A message crosses
- * on a later turn of the event loop, as over a socket; each link counts what it carries and can hold
- * its messages back (a slow link) until released.
+ * reconnect-sync-state.test.ts. A message crosses on a later turn of the event loop, as
+ * over a socket; each link counts what it carries, can lose messages (`drop`: a dead
+ * socket) and can hold them back (a slow link) until released.
  */
 import { next as A } from '@automerge/automerge'
 import { NetworkAdapter, Repo, type DocumentId, type Message, type PeerId, type PeerMetadata, type RepoConfig } from '@automerge/automerge-repo'
