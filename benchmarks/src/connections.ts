@@ -65,6 +65,8 @@ const CONNECT: Record<SystemKey, (port: number, index: number) => Promise<Closer
     const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(`user-${index % 500}`).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET))
     return openWs(`ws://127.0.0.1:${port}/sync?token=${token}`, socket => joinAsPeer(socket, `idle-${index}`))
   },
+  parleyReading: (port, index) => CONNECT.parley(port, index),
+  parleyReadingAtOnce: (port, index) => CONNECT.parley(port, index),
   parleyRepo: (port, index) => CONNECT.parley(port, index),
   socketio: port =>
     new Promise((resolve, reject) => {

@@ -20,6 +20,7 @@ import { summarize, type Summary } from './lib/stats.ts'
 import { SYSTEMS, type SystemKey } from './latency/systems.ts'
 import type { Frames } from './latency/systems/system.ts'
 import { QUICK } from './lib/args.ts'
+import { DEFAULT_READ_CURSOR_INTERVAL_MS } from '@parley/client'
 
 /** `--only parley` measures one system and writes nothing: for profiling runs. */
 const ONLY = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1] as SystemKey) : undefined
@@ -52,6 +53,8 @@ const PLAN: Record<SystemKey, { warmup: number; measured: number }> = {
   hocuspocus: FULL,
   stock: { warmup: 5, measured: QUICK ? 30 : 150 },
   parley: FULL,
+  parleyReading: FULL,
+  parleyReadingAtOnce: FULL,
   parleyRepo: FULL,
 }
 
@@ -135,7 +138,7 @@ if (ONLY) {
   console.log(rows.map(row => ({ system: row.system, ...row.latency, serverCpuMsPerMessage: row.serverCpuMsPerMessage })))
   process.exit(0)
 }
-const { raw, socketio, hocuspocus, stock, parley: ours, parleyRepo: repoPath } = results
+const { raw, socketio, hocuspocus, stock, parley: ours, parleyReading: reading, parleyReadingAtOnce: readingAtOnce, parleyRepo: repoPath } = results
 const table = renderTable({
   headers: ['system', 'messages', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'mean ms', 'server CPU ms/msg', 'server peak RSS MiB'],
   rows: rows.map(row => [row.system, row.latency.count, row.latency.p50, row.latency.p90, row.latency.p99, row.latency.max, row.latency.mean, row.serverCpuMsPerMessage, row.serverPeakRssMiB]),
@@ -147,6 +150,7 @@ const ratios = [
   `- Parley p50 is ${ratio(ours.latency.p50, hocuspocus.latency.p50)} Hocuspocus + Yjs's (p99 ${ratio(ours.latency.p99, hocuspocus.latency.p99)}).`,
   `- Stock automerge-repo p50 is ${ratio(stock.latency.p50, ours.latency.p50)} Parley's (p99 ${ratio(stock.latency.p99, ours.latency.p99)}).`,
   `- Parley's server CPU per message is ${ratio(ours.serverCpuMsPerMessage, hocuspocus.serverCpuMsPerMessage)} Hocuspocus's, and ${ratio(ours.serverCpuMsPerMessage, repoPath.serverCpuMsPerMessage)} its own with segments on the Repo (--no-relay-core, p50 ${ratio(ours.latency.p50, repoPath.latency.p50)}).`,
+  `- With the receiver marking each message read as it arrives, as the web app does (a move of its read cursor is a change to the conversation's head), Parley's server CPU per message is ${ratio(reading.serverCpuMsPerMessage, ours.serverCpuMsPerMessage)} and its p50 ${ratio(reading.latency.p50, ours.latency.p50)} those without, the client writing its cursor at most once per ${DEFAULT_READ_CURSOR_INTERVAL_MS / 1000} s (clients/sdk/src/read-cursor.ts); writing every move at once, ${ratio(readingAtOnce.serverCpuMsPerMessage, ours.serverCpuMsPerMessage)} and ${ratio(readingAtOnce.latency.p50, ours.latency.p50)}.`,
 ].join('\n')
 const command = `npm run bench:latency${QUICK ? ' -- --quick' : ''}`
 console.log(`\n${table}\n\n${ratios}\n`)

@@ -123,6 +123,7 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
       limits: options.limits,
       segmentSize: options.segmentSize,
       pageSize: options.pageSize,
+      readCursorIntervalMs: options.readCursorIntervalMs,
       recent: new RecentEvents(),
       find: id => this.#find(id),
       persist: handles => this.#persist(handles),

@@ -12,6 +12,8 @@ export interface ClientContext {
   readonly limits: Limits
   readonly segmentSize: number
   readonly pageSize: number
+  /** How often a conversation writes this device's read cursor at most (read-cursor.ts). */
+  readonly readCursorIntervalMs: number
   /** Events appended or read lately, by their stored JSON: an insert of one needs no parse (event-log.ts, search/). */
   readonly recent: RecentEvents
   /** Find a document locally or from the server; undefined when nobody has it. */

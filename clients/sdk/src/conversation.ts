@@ -31,6 +31,7 @@ import { ClientErrorCodes, ParleyError } from './errors.ts'
 import { EventLog } from './event-log.ts'
 import type { FileInput, UploadState } from './attachments/index.ts'
 import { sha256Hex } from './attachments/index.ts'
+import { ReadCursor } from './read-cursor.ts'
 import { TypingTracker } from './typing.ts'
 
 export type TimelineListener = (timeline: TimelineItem[]) => void
@@ -46,6 +47,7 @@ export class Conversation extends EventEmitter<ConversationEvents> {
   readonly #head: DocHandle<HeadDoc>
   readonly #log: EventLog
   readonly #typing: TypingTracker
+  readonly #readCursor: ReadCursor
   readonly #subscribers = new Set<TimelineListener>()
   #notifyScheduled = false
   #writes: Promise<unknown> = Promise.resolve()
@@ -57,6 +59,10 @@ export class Conversation extends EventEmitter<ConversationEvents> {
     this.#head = head
     this.#log = new EventLog(ctx, () => this.#changed())
     this.#typing = new TypingTracker(head as DocHandle<unknown>, ctx.user, users => this.emit('typing', users))
+    this.#readCursor = new ReadCursor(ctx.readCursorIntervalMs, receipt => {
+      this.#head.change(doc => setReadCursor(doc, receipt))
+      return this.#ctx.persist([this.#head])
+    })
     head.on('change', this.#onHeadChange)
   }
 
@@ -92,12 +98,15 @@ export class Conversation extends EventEmitter<ConversationEvents> {
   }
 
   unreadCount(): number {
-    return this.#log.timeline.unreadCount(this.#ctx.user, this.head().reads[this.#ctx.user])
+    return this.#log.timeline.unreadCount(this.#ctx.user, this.#readCursor.pending ?? this.head().reads[this.#ctx.user])
   }
 
-  /** Everyone's latest read receipt. */
+  /** Everyone's latest read receipt (this user's as moved here, before its write: read-cursor.ts). */
   readReceipts(): Record<string, ReadEvent> {
-    return this.head().reads
+    const reads = this.head().reads
+    const pending = this.#readCursor.pending
+    if (pending) reads[this.#ctx.user] = pending
+    return reads
   }
 
   hasOlder(): boolean {
@@ -164,13 +173,15 @@ export class Conversation extends EventEmitter<ConversationEvents> {
     await this.#append(options.remove ? { type: 'reaction', target: id, emoji, remove: true } : { type: 'reaction', target: id, emoji })
   }
 
-  /** Moves this user's read cursor to `id` (default: the newest message). */
+  /**
+   * Moves this user's read cursor to `id` (default: the newest message). This device
+   * counts from it at once; the head is changed at once, or, within `readCursorIntervalMs`
+   * of the last change, with the interval's last move (read-cursor.ts). Resolves once stored.
+   */
   async markRead(id?: string): Promise<void> {
     const target = id ?? this.timeline().at(-1)?.id
     if (!target) return
-    const receipt = this.#stamp({ type: 'read', target }) as ReadEvent
-    this.#head.change(doc => setReadCursor(doc, receipt))
-    await this.#ctx.persist([this.#head])
+    await this.#readCursor.move(this.#stamp({ type: 'read', target }) as ReadEvent)
   }
 
   async addMember(user: string, role: Role = 'member'): Promise<void> {
@@ -215,6 +226,8 @@ export class Conversation extends EventEmitter<ConversationEvents> {
 
   /** Stops listening to the documents; the client closes every conversation it opened. */
   close(): void {
+    // A move still waiting is written now (the client saves the head as it closes).
+    void this.#readCursor.flush().catch(() => undefined)
     this.#head.off('change', this.#onHeadChange)
     this.#typing.close()
     this.#log.close()

@@ -5,6 +5,7 @@ import { syncUrl } from './network/url.ts'
 import type { StorageOption } from './storage.ts'
 import type { TokenSource } from './token.ts'
 import { DEFAULT_BLOB_CACHE_BYTES } from './attachments/index.ts'
+import { DEFAULT_READ_CURSOR_INTERVAL_MS } from './read-cursor.ts'
 
 export interface ClientOptions {
   /**
@@ -21,6 +22,12 @@ export interface ClientOptions {
   pageSize?: number
   /** Events per segment document. Default SEGMENT_SIZE (1,000). */
   segmentSize?: number
+  /**
+   * How often `markRead` changes a conversation's head at most (ms): moves within it wait,
+   * and the newest is written at its end (this device counts from it at once). Each change
+   * costs the server and every member a sync round. Default 2,000; 0: every move at once.
+   */
+  readCursorIntervalMs?: number
   limits?: Partial<Limits>
   reconnect?: Partial<BackoffOptions> & { stableAfterMs?: number }
   /** Bytes of received files kept on the device (docs/attachments.md). Default 256 MiB; files not yet uploaded come on top. */
@@ -36,12 +43,13 @@ export interface ResolvedOptions {
   storage: StorageOption
   pageSize: number
   segmentSize: number
+  readCursorIntervalMs: number
   limits: Limits
   reconnect: BackoffOptions & { stableAfterMs: number }
   maxFileCacheBytes: number
 }
 
-const KNOWN = new Set(['server', 'token', 'storage', 'pageSize', 'segmentSize', 'limits', 'reconnect', 'maxFileCacheBytes'])
+const KNOWN = new Set(['server', 'token', 'storage', 'pageSize', 'segmentSize', 'readCursorIntervalMs', 'limits', 'reconnect', 'maxFileCacheBytes'])
 
 function invalid(message: string): never {
   throw new ParleyError(ClientErrorCodes.INVALID_OPTION, message)
@@ -50,6 +58,12 @@ function invalid(message: string): never {
 function positiveInteger(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
   if (!Number.isSafeInteger(value) || value <= 0) invalid(`${name} must be a positive integer`)
+  return value
+}
+
+function nonNegativeInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value < 0) invalid(`${name} must be a non-negative integer`)
   return value
 }
 
@@ -77,6 +91,7 @@ export function resolveOptions(options: ClientOptions): Readonly<ResolvedOptions
     storage,
     pageSize: positiveInteger('pageSize', options.pageSize, 50),
     segmentSize: positiveInteger('segmentSize', options.segmentSize, SEGMENT_SIZE),
+    readCursorIntervalMs: nonNegativeInteger('readCursorIntervalMs', options.readCursorIntervalMs, DEFAULT_READ_CURSOR_INTERVAL_MS),
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     reconnect,
     maxFileCacheBytes: positiveInteger('maxFileCacheBytes', options.maxFileCacheBytes, DEFAULT_BLOB_CACHE_BYTES),

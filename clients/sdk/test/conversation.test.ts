@@ -12,12 +12,13 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map(dir => rm(dir, { recursive: true, force: true })))
 })
 
-async function offlineClient(options: { segmentSize?: number; pageSize?: number; dir?: string } = {}) {
+async function offlineClient(options: { segmentSize?: number; pageSize?: number; dir?: string; readCursorIntervalMs?: number } = {}) {
   const client = await createClient({
     token: testToken('alice'),
     storage: options.dir ? { kind: 'level', dir: options.dir } : { kind: 'memory' },
     segmentSize: options.segmentSize,
     pageSize: options.pageSize,
+    readCursorIntervalMs: options.readCursorIntervalMs,
   })
   clients.push(client)
   return client
@@ -110,10 +111,27 @@ describe('a conversation on an offline client', () => {
     await conversation.markRead(id)
     expect(conversation.readReceipts().alice).toMatchObject({ type: 'read', target: id, author: 'alice' })
   })
+
+  it('changes the head for the first read at once, and once for all the reads of the interval after it', async () => {
+    const conversation = await (await offlineClient({ readCursorIntervalMs: 200 })).createConversation()
+    const ids: string[] = []
+    for (let i = 0; i < 6; i++) ids.push(await conversation.send(`m${i}`))
+    const headChanges: (string | undefined)[] = []
+    conversation.on('head', head => headChanges.push(head.reads.alice?.target))
+    await conversation.markRead(ids[0])
+    expect(headChanges).toEqual([ids[0]])
+    const later = ids.slice(1).map(id => conversation.markRead(id))
+    // This device sees the newest move at once; the head still holds the first.
+    expect(conversation.readReceipts().alice?.target).toBe(ids[5])
+    expect(conversation.head().reads.alice?.target).toBe(ids[0])
+    await Promise.all(later)
+    expect(headChanges).toEqual([ids[0], ids[5]])
+    expect(conversation.head().reads.alice?.target).toBe(ids[5])
+  })
 })
 
 describe('a level replica', () => {
-  it('survives a restart: conversations, timeline, device and clock', async () => {
+  it('survives a restart: conversations, timeline, device, clock and a read cursor still waiting at close', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'parley-sdk-'))
     dirs.push(dir)
     const first = await offlineClient({ dir, segmentSize: 4, pageSize: 3 })
@@ -121,13 +139,19 @@ describe('a level replica', () => {
     for (let i = 0; i < 10; i++) await conversation.send(`m${i}`)
     const device = first.device
     const lastAt = conversation.timeline().at(-1)!.at
+    // Read twice within the interval: the second move waits, and closing writes it.
+    const lastId = conversation.timeline().at(-1)!.id
+    await conversation.markRead(conversation.timeline().at(0)!.id)
+    const waitingRead = conversation.markRead(lastId)
     await first.close()
+    await waitingRead
     clients.splice(clients.indexOf(first), 1)
 
     const second = await offlineClient({ dir, segmentSize: 4, pageSize: 3 })
     expect(second.device).toBe(device)
     expect(second.conversations()).toEqual([{ id: conversation.id, kind: 'group', title: 'kept' }].map(({ id }) => expect.objectContaining({ id })))
     const reopened = await second.conversation(conversation.id)
+    expect(reopened.head().reads.alice?.target).toBe(lastId)
     // The newest page: the newest segment (m8, m9) plus the one before it to reach 3 messages.
     expect(reopened.timeline().map(item => item.text)).toEqual(['m4', 'm5', 'm6', 'm7', 'm8', 'm9'])
     expect(reopened.hasOlder()).toBe(true)

@@ -1,7 +1,7 @@
 /** Parley: the real `parley-server` process with LevelDB, clients through `@parley/client`. */
-import { createClient, type Conversation } from '@parley/client'
+import { createClient, DEFAULT_READ_CURSOR_INTERVAL_MS, type Conversation } from '@parley/client'
 import { fileURLToPath } from 'node:url'
-import type { System } from './system.ts'
+import type { ClientSide, System } from './system.ts'
 
 /**
  * The other systems have no per-user limits: the benchmarks measure the server, not its
@@ -10,6 +10,39 @@ import type { System } from './system.ts'
 export const UNTHROTTLED = ['--messages-per-second', '1000000', '--message-burst', '1000000']
 
 const PARLEY_BIN = fileURLToPath(new URL('../../../../sync-server/bin/parley-server.js', import.meta.url))
+
+/**
+ * A sender or receiver through the client library. With `reading`, the receiver marks
+ * each arriving message read, as the web app does while the conversation is visible
+ * (clients/web conversation-view.tsx `useMarkRead`), with the client's read cursor
+ * written at most once per `reading.intervalMs` (clients/sdk/src/read-cursor.ts; 0: every
+ * move at once, as before it): each write is a head change for the server and every member.
+ */
+async function parleyClient(url: string, token: string, reading?: { intervalMs: number }): Promise<ClientSide> {
+  const client = await createClient({ server: url, token, ...(reading && { readCursorIntervalMs: reading.intervalMs }) })
+  let conversation: Conversation | undefined
+  return {
+    async create() {
+      conversation = await client.createConversation({ members: ['receiver'] })
+      await client.sync()
+      return conversation.id
+    },
+    async open(id, onText) {
+      const opened = await client.conversation(id)
+      // New items come last: read back to the newest one seen, not the whole timeline.
+      let newest = opened.timeline().at(-1)?.id
+      opened.subscribe(timeline => {
+        let i = timeline.length - 1
+        while (i >= 0 && timeline[i]!.id !== newest) i--
+        for (let j = i + 1; j < timeline.length; j++) onText(timeline[j]!.text)
+        newest = timeline.at(-1)?.id ?? newest
+        if (reading && opened.unreadCount() > 0) void opened.markRead(newest)
+      })
+    },
+    send: async text => void (await conversation!.send(text)),
+    close: () => client.close(),
+  }
+}
 
 export const parley: System = {
   name: 'Parley',
@@ -20,35 +53,26 @@ export const parley: System = {
     // BENCH_SERVER_FLAGS="--perf-basic-prof" (or any Node flags) goes to the server's node.
     args: [...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), ...(process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? []), PARLEY_BIN, '--port', String(port), '--data', dataDir, '--jwt-secret', secret, '--log-level', 'warn', ...UNTHROTTLED],
   }),
-  async client(url, token) {
-    const client = await createClient({ server: url, token })
-    let conversation: Conversation | undefined
-    return {
-      async create() {
-        conversation = await client.createConversation({ members: ['receiver'] })
-        await client.sync()
-        return conversation.id
-      },
-      async open(id, onText) {
-        const opened = await client.conversation(id)
-        // New items come last: read back to the newest one seen, not the whole timeline.
-        let newest = opened.timeline().at(-1)?.id
-        opened.subscribe(timeline => {
-          let i = timeline.length - 1
-          while (i >= 0 && timeline[i]!.id !== newest) i--
-          for (let j = i + 1; j < timeline.length; j++) onText(timeline[j]!.text)
-          newest = timeline.at(-1)?.id ?? newest
-        })
-      },
-      send: async text => void (await conversation!.send(text)),
-      close: () => client.close(),
-    }
-  },
+  client: (url, token) => parleyClient(url, token),
   async frames(port) {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
     const count = (direction: string) => Number(new RegExp(`parley_sync_messages_total\\{direction="${direction}"\\} (\\d+)`).exec(text)?.[1] ?? Number.NaN)
     return { in: count('in'), out: count('out') }
   },
+}
+
+/** Parley with the receiver marking each message read as it arrives, as the web app does: the client's default read-cursor interval. */
+export const parleyReading: System = {
+  ...parley,
+  name: 'Parley, receiver marking read',
+  client: (url, token) => parleyClient(url, token, { intervalMs: DEFAULT_READ_CURSOR_INTERVAL_MS }),
+}
+
+/** The same with every move of the read cursor written at once (`readCursorIntervalMs: 0`), as before the interval. */
+export const parleyReadingAtOnce: System = {
+  ...parley,
+  name: 'Parley, receiver marking read, every move written',
+  client: (url, token) => parleyClient(url, token, { intervalMs: 0 }),
 }
 
 /** Parley with segments served by the automerge-repo Repo (`--no-relay-core`), the path before the relay core (issue 15). */
