@@ -6,7 +6,9 @@
  * carries the sender's CLOCK_MONOTONIC time, so the receiver measures one-way latency
  * without clock skew. Raw ws relay (the floor), Socket.IO (a push server, nothing
  * stored), Hocuspocus + Yjs, stock automerge-repo and Parley run in the same run on the
- * same machine.
+ * same machine. Two more Parley rows have the receiver mark each message read as it
+ * arrives, as the web app does: with the client's read-cursor interval, and with every
+ * move written at once (clients/sdk/src/read-cursor.ts).
  */
 import { SignJWT } from 'jose'
 import type { ChildProcess } from 'node:child_process'
@@ -158,7 +160,7 @@ const json = await writeResults(
   'latency',
   command,
   rows,
-  `One-to-one, one message at a time, send → receiver callback; server, sender and receiver in separate processes; ~100-byte texts. Measured after ${FULL.warmup} warm-up messages, in the steady state (with 50, as before 2026-12-05's third session, the measured messages still paid for V8 compiling the servers' code). Socket.IO stores nothing; Hocuspocus writes each document's state to a file with its default store debounce (2 s, at most 10 s apart), off the delivery path; automerge-repo and Parley store every change. Stock automerge-repo runs fewer messages: each waits out its 100 ms sync throttle.\n\n${table}\n\n${ratios}`,
+  `One-to-one, one message at a time, send → receiver callback; server, sender and receiver in separate processes; ~100-byte texts. Measured after ${FULL.warmup} warm-up messages, in the steady state (with 50, as before 2026-12-05's third session, the measured messages still paid for V8 compiling the servers' code). Socket.IO stores nothing; Hocuspocus writes each document's state to a file with its default store debounce (2 s, at most 10 s apart), off the delivery path; automerge-repo and Parley store every change. Stock automerge-repo runs fewer messages: each waits out its 100 ms sync throttle. The rows “receiver marking read” mark each message read on arrival, as the web app does while a conversation is visible: a move of the read cursor is a change to the conversation’s head document, which the server takes through its Repo and sends on to every member.\n\n${table}\n\n${ratios}`,
 )
 console.log(`wrote ${json} and RESULTS.md`)
 process.exit(0)
