@@ -181,7 +181,10 @@ export class Conversation extends EventEmitter<ConversationEvents> {
   async markRead(id?: string): Promise<void> {
     const target = id ?? this.timeline().at(-1)?.id
     if (!target) return
-    await this.#readCursor.move(this.#stamp({ type: 'read', target }) as ReadEvent)
+    const moved = this.#readCursor.move(this.#stamp({ type: 'read', target }) as ReadEvent)
+    // Held for now: the head did not change, so subscribers hear of it here (their unread count moves).
+    if (this.#readCursor.pending) this.#changed()
+    await moved
   }
 
   async addMember(user: string, role: Role = 'member'): Promise<void> {

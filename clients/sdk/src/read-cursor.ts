@@ -5,9 +5,10 @@
  * its repo path and sends it to every member, and the head keeps it in its history for
  * good. An app that marks each arriving message read (the web app does, while the
  * conversation is visible) made one such change per message per reader: in
- * `npm run bench:latency` the server spent 6 ms of CPU per one-to-one message instead of
- * 1 ms when the receiver did (benchmarks/RESULTS.md, "latency", the row "receiver marking
- * read"). So the first move after a quiet interval is written at once (a single message
+ * `npm run bench:latency` the server spent 5.8 ms of CPU per one-to-one message instead of
+ * 0.95 ms when the receiver did, and p50 went from 1.4 to 5.7 ms (benchmarks/RESULTS.md,
+ * "latency", the rows "receiver marking read"; with this interval, 0.96 ms and 1.5 ms).
+ * So the first move after a quiet interval is written at once (a single message
  * read shows as read to the others at once), and moves within `intervalMs` of the last
  * write wait: at the end of the interval the newest of them is written, once. Until then
  * it is `pending`, and the conversation counts unread messages from it, so this device

@@ -112,7 +112,7 @@ describe('a conversation on an offline client', () => {
     expect(conversation.readReceipts().alice).toMatchObject({ type: 'read', target: id, author: 'alice' })
   })
 
-  it('changes the head for the first read at once, and once for all the reads of the interval after it', async () => {
+  it('changes the head for the first read at once, and once for all the reads of the interval after it, telling subscribers of the held ones', async () => {
     const conversation = await (await offlineClient({ readCursorIntervalMs: 200 })).createConversation()
     const ids: string[] = []
     for (let i = 0; i < 6; i++) ids.push(await conversation.send(`m${i}`))
@@ -120,7 +120,12 @@ describe('a conversation on an offline client', () => {
     conversation.on('head', head => headChanges.push(head.reads.alice?.target))
     await conversation.markRead(ids[0])
     expect(headChanges).toEqual([ids[0]])
+    let notified = 0
+    conversation.subscribe(() => notified++)
     const later = ids.slice(1).map(id => conversation.markRead(id))
+    // Subscribers hear of the held move (an app re-reads its unread count then).
+    await Promise.resolve()
+    expect(notified).toBe(2)
     // This device sees the newest move at once; the head still holds the first.
     expect(conversation.readReceipts().alice?.target).toBe(ids[5])
     expect(conversation.head().reads.alice?.target).toBe(ids[0])
