@@ -76,14 +76,18 @@ async function attempt<T>(what: string, run: () => Promise<T>): Promise<T | unde
   }
 }
 
-async function capacity(): Promise<{ single: CapacityResult; spread: CapacityResult }> {
+async function capacity(): Promise<{ single: CapacityResult; share: CapacityResult; spread: CapacityResult }> {
   log(`capacity, ${CAPACITY.conversations} conversations on one node`)
   const capacityArgs = serverArgs(CAPACITY.conversations * 2)
   const single: CapacityResult = await withServers(1, capacityArgs, ({ nodes }) => measureCapacity(nodes, CAPACITY, false))
+  // A node's share without a cluster: what a round's fixed costs come to per message when
+  // a round brings a node a third as many messages, before the bus adds anything.
+  log(`capacity, a third of them on one node alone`)
+  const share: CapacityResult = await withServers(1, capacityArgs, ({ nodes }) => measureCapacity(nodes, { ...CAPACITY, conversations: CAPACITY.conversations / NODES }, false))
   log(`capacity, a third of them on each of ${NODES} nodes`)
   const spread: CapacityResult = await withServers(NODES, capacityArgs, ({ nodes }) => measureCapacity(nodes, CAPACITY, true))
-  log(`capacity: one node ${single.alone.busiestCpuMsPerMessage} ms/msg; ${NODES} nodes alone ${spread.alone.nodeCpuMsPerMessage.join(' / ')}, all at once ${spread.together.nodeCpuMsPerMessage.join(' / ')}`)
-  return { single, spread }
+  log(`capacity: one node ${single.alone.busiestCpuMsPerMessage} ms/msg, with a third of them ${share.alone.busiestCpuMsPerMessage}; ${NODES} nodes alone ${spread.alone.nodeCpuMsPerMessage.join(' / ')}, all at once ${spread.together.nodeCpuMsPerMessage.join(' / ')}`)
+  return { single, share, spread }
 }
 
 interface LatencyRound {
@@ -134,7 +138,7 @@ if (partial) {
   process.exit(0)
 }
 
-const { single, spread } = await capacity()
+const { single, share, spread } = await capacity()
 
 const { alone: latencyAlone, across: latencyAcross, gaps: latencyGaps } = await latency()
 const { alone: fanoutAlone, spread: fanoutSpread } = await fanout()
@@ -172,6 +176,7 @@ const details = renderTable({
   headers: ['run', 'setup', 'CPU ms/msg per node', 'latency p50 / p90 / p99 ms', 'bus frames published / received per msg', 'change-bus frames published / received per msg', 'bus bytes published per msg'],
   rows: [
     ['capacity', 'one node', `${single.together.nodeCpuMsPerMessage.join(' / ')} (idle: ${single.idleCpuMsPerSecond.join(' / ')} ms/s; ${single.together.measuredSeconds} s measured)`, '–', '–', '–', '–'],
+    ['capacity', `one node, a third of the conversations (no bus)`, `${share.together.nodeCpuMsPerMessage.join(' / ')} per message of its own (${times(share.alone.busiestCpuMsPerMessage, single.alone.busiestCpuMsPerMessage)} one node's; as a share of ${NODES} nodes' messages ${round(share.alone.busiestCpuMsPerMessage / NODES, 3)}, ${pct(share.alone.busiestCpuMsPerMessage / NODES, single.alone.busiestCpuMsPerMessage)} of one node's)`, '–', '–', '–', '–'],
     ['capacity', `${NODES} nodes, each alone`, `${spread.alone.nodeCpuMsPerMessage.join(' / ')} (sum ${spread.alone.totalCpuMsPerMessage}; idle: ${spread.idleCpuMsPerSecond.join(' / ')} ms/s; ${spread.alone.measuredSeconds} s measured)`, '–', '–', '–', '–'],
     ['capacity', `${NODES} nodes, all busy at once`, `${spread.together.nodeCpuMsPerMessage.join(' / ')} (sum ${spread.together.totalCpuMsPerMessage}; ${spread.together.measuredSeconds} s measured)`, '–', ...busCells(spread.bus)],
     ['latency', 'one node', '–', latencyCell(latencyAlone), '–', '–', '–'],
@@ -182,7 +187,7 @@ const details = renderTable({
 })
 const notes = [
   `- Every node: \`parley-server --postgres <its setup's own database> --relay-core\`, with \`--redis\` in the ${NODES}-node setups (one throwaway redis-server, heartbeats every 1 s); each setup starts fresh nodes and a fresh database, dropped after it. Every process on one 2-core machine: nodes, PostgreSQL, Redis and the load generators take turns on the same cores. One-minute load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end (above 2, figures include waiting for a core; CPU per message counts CPU time, not waiting).`,
-  `- Capacity: ${CAPACITY.conversations} one-to-one conversations, each with a sender and a receiver (lightweight Automerge peers) on the node that holds it, conversation i on node i mod N. Warm-up: ${CAPACITY.warmupPerNode} messages per node, whatever the node count (${single.warmupRounds} rounds into every conversation on one node, ${spread.warmupRounds} on ${NODES}), so that each node's hot code is compiled before anything is measured. Then ${CAPACITY.measured} rounds of one ~100-byte message into every conversation at once (${spread.messages} messages), the next round once every receiver has the last; on ${NODES} nodes, then ${CAPACITY.measured} rounds into each node's conversations alone, the other nodes idle, the nodes taking turns round by round (a node left idle for about 8 s loses its compiled code to V8's idle-time GCs and pays for compiling it again, which one node measured right after its warm-up does not). CPU from /proc schedstat of the node processes, divided by every message of the cluster's ${CAPACITY.measured} rounds: the busiest node's share is the capacity figure (a third is the ideal). It includes what a node spends idle (heartbeats, the webhook and PostgreSQL polls: "idle", read over 2 s before the run) times the measured seconds; nothing is subtracted.`,
+  `- Capacity: ${CAPACITY.conversations} one-to-one conversations, each with a sender and a receiver (lightweight Automerge peers) on the node that holds it, conversation i on node i mod N. Warm-up: ${CAPACITY.warmupPerNode} messages per node, whatever the node count (${single.warmupRounds} rounds into every conversation on one node, ${spread.warmupRounds} on ${NODES}), so that each node's hot code is compiled before anything is measured. Then ${CAPACITY.measured} rounds of one ~100-byte message into every conversation at once (${spread.messages} messages), the next round once every receiver has the last; on ${NODES} nodes, then ${CAPACITY.measured} rounds into each node's conversations alone, the other nodes idle, the nodes taking turns round by round (a node left idle for about 8 s loses its compiled code to V8's idle-time GCs and pays for compiling it again, which one node measured right after its warm-up does not). CPU from /proc schedstat of the node processes, divided by every message of the cluster's ${CAPACITY.measured} rounds: the busiest node's share is the capacity figure (a third is the ideal). The row "one node, a third of the conversations" runs one node without a bus on ${CAPACITY.conversations / NODES} of them, as one of the ${NODES} nodes carries: each round brings it a third as many messages, so what a round costs whatever it carries (waking up, the database round trips, the writes' hand-offs) is shared by a third as many; its CPU per message of its own, divided by ${NODES}, is the best the busiest ${NODES}-node figure can read here before the bus adds anything. It includes what a node spends idle (heartbeats, the webhook and PostgreSQL polls: "idle", read over 2 s before the run) times the measured seconds; nothing is subtracted.`,
   `- Why the targets read each node alone: this machine has 2 cores, and with every node busy at once ${NODES} node processes, PostgreSQL, Redis and the load generator take turns on them, so each node's CPU time per message grows with preemption and cold caches, not with work it does (measured on one node carrying all the conversations while the other two idle, and on ${NODES} nodes without Redis: docs/cluster.md, "Performance"). Each node alone is how a node with a core of its own runs; the figures with every node busy at once are in the second table.`,
   `- Bus frames: frames each node published to Redis (both buses, heartbeats aside), summed over the nodes, per message; "received" counts deliveries to nodes. The nodes with an interested client: in the capacity run the sender's and receiver's node is one node, so frames published there reach no other node; across nodes two; in the fan-out all ${NODES}.`,
   `- Latency: the latency benchmark's sender and receiver (\`@parley/client\`, one process each), ${LATENCY.warmup} warm-up then ${LATENCY.measured} measured, one at a time; one-way times from CLOCK_MONOTONIC stamps. ${LATENCY.rounds} rounds of one node then ${NODES} nodes, fresh servers each time; the rows are the round with the median gap between them (p50 across minus one node, every round: ${latencyGaps.map(gap => `+${gap}`).join(', ') || 'none measured'} ms).`,
@@ -193,6 +198,6 @@ const took = `took ${Math.round((performance.now() - started) / 1000)} s`
 const markdown = `Issue 16's targets: one node on PostgreSQL beside ${NODES} nodes on PostgreSQL and Redis, segments on the relay core.\n\n${targets}\n\n${details}\n\n${notes}\n- ${took}.`
 console.log(`\n${markdown}`)
 const command = `npm run bench:cluster${QUICK ? ' -- --quick' : ''}`
-const json = await writeResults('cluster', command, { capacity: { single, spread }, latency: { single: latencyAlone, across: latencyAcross, gaps: latencyGaps }, fanout: { members: MEMBERS, single: fanoutAlone, spread: fanoutSpread } }, markdown)
+const json = await writeResults('cluster', command, { capacity: { single, share, spread }, latency: { single: latencyAlone, across: latencyAcross, gaps: latencyGaps }, fanout: { members: MEMBERS, single: fanoutAlone, spread: fanoutSpread } }, markdown)
 console.log(`wrote ${json} and RESULTS.md`)
 process.exit(0)
