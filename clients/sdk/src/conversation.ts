@@ -59,9 +59,10 @@ export class Conversation extends EventEmitter<ConversationEvents> {
     this.#head = head
     this.#log = new EventLog(ctx, () => this.#changed())
     this.#typing = new TypingTracker(head as DocHandle<unknown>, ctx.user, users => this.emit('typing', users))
-    this.#readCursor = new ReadCursor(ctx.readCursorIntervalMs, receipt => {
+    // Async: a head that cannot be changed (the client closed meanwhile) rejects the move, even from the interval's timer.
+    this.#readCursor = new ReadCursor(ctx.readCursorIntervalMs, async receipt => {
       this.#head.change(doc => setReadCursor(doc, receipt))
-      return this.#ctx.persist([this.#head])
+      await this.#ctx.persist([this.#head])
     })
     head.on('change', this.#onHeadChange)
   }

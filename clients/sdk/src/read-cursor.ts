@@ -28,7 +28,7 @@ export class ReadCursor {
   #lastWrite = Number.NEGATIVE_INFINITY
   #timer: ReturnType<typeof setTimeout> | undefined
 
-  /** `write` applies the receipt to the head at once (synchronously) and resolves once it is stored. */
+  /** `write` applies the receipt to the head before it returns, and resolves once it is stored (it must not throw: reject). */
   constructor(intervalMs: number, write: (receipt: ReadEvent) => Promise<void>) {
     this.#intervalMs = intervalMs
     this.#write = write
