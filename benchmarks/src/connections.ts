@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { io, type Socket } from 'socket.io-client'
 import { WebSocket } from 'ws'
-import { SYSTEMS, type SystemKey } from './latency/systems.ts'
+import { SYSTEMS } from './latency/systems.ts'
 import { freePort, spawnServer, stop } from './lib/processes.ts'
 import { renderTable, writeResults } from './lib/results.ts'
 import { QUICK } from './lib/args.ts'
@@ -57,7 +57,11 @@ function joinAsPeer(socket: WebSocket, peerId: string): Promise<void> {
   })
 }
 
-const CONNECT: Record<SystemKey, (port: number, index: number) => Promise<Closer>> = {
+/** The systems measured, in table order (the latency benchmark's Parley variants connect as Parley does). */
+const MEASURED = ['raw', 'socketio', 'hocuspocus', 'stock', 'parley'] as const
+type MeasuredKey = (typeof MEASURED)[number]
+
+const CONNECT: Record<MeasuredKey, (port: number, index: number) => Promise<Closer>> = {
   raw: port => openWs(`ws://127.0.0.1:${port}`),
   hocuspocus: port => openWs(`ws://127.0.0.1:${port}`),
   stock: (port, index) => openWs(`ws://127.0.0.1:${port}`, socket => joinAsPeer(socket, `idle-${index}`)),
@@ -65,9 +69,6 @@ const CONNECT: Record<SystemKey, (port: number, index: number) => Promise<Closer
     const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(`user-${index % 500}`).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET))
     return openWs(`ws://127.0.0.1:${port}/sync?token=${token}`, socket => joinAsPeer(socket, `idle-${index}`))
   },
-  parleyReading: (port, index) => CONNECT.parley(port, index),
-  parleyReadingAtOnce: (port, index) => CONNECT.parley(port, index),
-  parleyRepo: (port, index) => CONNECT.parley(port, index),
   socketio: port =>
     new Promise((resolve, reject) => {
       const socket: Socket = io(`http://127.0.0.1:${port}`, { transports: ['websocket'], reconnection: false })
@@ -81,7 +82,7 @@ async function lagP99Ms(port: number): Promise<number> {
   return Math.round(Number(/^parley_event_loop_lag_seconds ([\d.e-]+)/m.exec(text)?.[1] ?? Number.NaN) * 1000 * 100) / 100
 }
 
-async function measure(key: SystemKey): Promise<Row> {
+async function measure(key: MeasuredKey): Promise<Row> {
   const system = SYSTEMS[key]
   const port = await freePort()
   const dataDir = await mkdtemp(join(tmpdir(), `parley-bench-connections-${key}-`))
@@ -118,7 +119,7 @@ async function measure(key: SystemKey): Promise<Row> {
 }
 
 const rows: Row[] = []
-for (const key of ['raw', 'socketio', 'hocuspocus', 'stock', 'parley'] as const) {
+for (const key of MEASURED) {
   process.stderr.write(`connections: ${SYSTEMS[key].name} (${COUNT})…\n`)
   rows.push(await measure(key))
 }
