@@ -5,6 +5,9 @@
  * message it names. Unchanged items keep their identity from one snapshot to the next,
  * so a view can tell what changed by comparing items.
  *
+ * Read receipts (`read` events) change no item: the timeline keeps each reader's newest,
+ * in the total order, for `receipts`.
+ *
  * The first event added under an ID wins; `project` keeps the first in the total order
  * instead. The two differ only for two different events sharing an ID, which no writer
  * produces (IDs are random).
@@ -21,13 +24,20 @@ export class Timeline {
   readonly #byId = new Map<string, { message: ItemEvent; item: TimelineItem }>()
   /** Edits, deletes, reactions and moderation decisions by the ID they name, whether that message is here or not (yet). */
   readonly #modifiers = new Map<string, ModifierEvent[]>()
+  /** Each reader's newest read receipt, by author. */
+  readonly #receipts = new Map<string, ReadEvent>()
   /** Whether `#items` has been handed out: the next change copies it first. */
   #shared = false
 
-  /** Adds one event; returns whether the timeline changed. */
+  /** Adds one event; returns whether the timeline changed (a receipt changes no item: `receipts`). */
   add(event: ParleyEvent): boolean {
     if (this.#seen.has(event.id)) return false
     this.#seen.add(event.id)
+    if (event.type === 'read') {
+      const newest = this.#receipts.get(event.author)
+      if (!newest || compareEvents(event, newest) > 0) this.#receipts.set(event.author, event)
+      return false
+    }
     if (isItem(event)) {
       this.#insert(event)
       return true
@@ -50,6 +60,11 @@ export class Timeline {
 
   get length(): number {
     return this.#items.length
+  }
+
+  /** Each reader's newest read receipt among the events added. */
+  receipts(): ReadonlyMap<string, ReadEvent> {
+    return this.#receipts
   }
 
   item(id: string): TimelineItem | undefined {

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { project, Timeline, unreadCount, type ParleyEvent, type ReadEvent, type TimelineItem } from '../src/index.ts'
+import { compareEvents, project, Timeline, unreadCount, type ParleyEvent, type ReadEvent, type TimelineItem } from '../src/index.ts'
 import { arrival, conversation } from './arbitraries.ts'
 
 /** Events that are not in the timeline at all, mixed in. */
@@ -69,6 +69,26 @@ describe('Timeline', () => {
         },
       ),
       { seed: 16, numRuns: 500 },
+    )
+  })
+
+  it("keeps each reader's newest read receipt in the total order, whatever the arrival order", () => {
+    const receipts = fc.array(
+      fc.record({ author: fc.constantFrom('alice', 'bob', 'carol'), device: fc.constantFrom('d1', 'd2'), at: fc.integer({ min: 0, max: 20 }), target: fc.constantFrom('m0', 'm1', 'missing') }),
+      { maxLength: 12 },
+    )
+    fc.assert(
+      fc.property(
+        fc.tuple(conversation, receipts).chain(([events, reads]) => arrival([...events, ...reads.map((read, i): ReadEvent => ({ id: `r${i}`, type: 'read', ...read }))])),
+        arrived => {
+          const timeline = new Timeline()
+          for (const event of arrived) expect(timeline.add(event) && event.type === 'read').toBe(false)
+          const expected = new Map<string, ReadEvent>()
+          for (const event of [...firstArrivals(arrived)].sort(compareEvents)) if (event.type === 'read') expected.set(event.author, event)
+          expect(new Map(timeline.receipts())).toEqual(expected)
+        },
+      ),
+      { seed: 17, numRuns: 300 },
     )
   })
 })

@@ -52,4 +52,28 @@ describe('two users on a real server process', () => {
     // Relaying typing must not cost anyone their connection.
     expect(statuses).toEqual([])
   })
+  it('show a read receipt to the other member through the relay, and leave it out of the numbered events', async () => {
+    const alice = await pool.connect(server, 'alice')
+    const bob = await pool.connect(server, 'bob')
+    const conversation = await alice.createConversation({ members: ['bob'] })
+    const sent = await conversation.send('did you read this?')
+    await alice.sync()
+    await bob.sync()
+    const bobs = await bob.conversation(conversation.id)
+    expect(bobs.unreadCount()).toBe(1)
+
+    const seen = new Promise<void>(resolve => conversation.on('head', head => head.reads.bob?.target === sent && resolve()))
+    await bobs.markRead(sent)
+    await seen
+    expect(bobs.unreadCount()).toBe(0)
+
+    // The server stored the receipt in the segment (a new device of bob's sees it) ...
+    const bobsOtherDevice = await pool.connect(server, 'bob')
+    await bobsOtherDevice.sync()
+    expect((await bobsOtherDevice.conversation(conversation.id)).readReceipts().bob?.target).toBe(sent)
+    // ... and numbered only the message.
+    const answer = await fetch(`${server.url.replace(/^ws/, 'http')}/v1/conversations/${conversation.id}/events?after=0`, { headers: { Authorization: `Bearer ${await server.token('alice')}` } })
+    const { events } = (await answer.json()) as { events: { seq: number; type: string }[] }
+    expect(events.map(({ seq, type }) => [seq, type])).toEqual([[1, 'message']])
+  })
 })

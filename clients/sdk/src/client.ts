@@ -296,7 +296,8 @@ export class ParleyClient extends EventEmitter<ClientEvents> {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    for (const opened of this.#opened.values()) (await opened.catch(() => undefined))?.close()
+    // Each writes a read cursor move still waiting before the documents are flushed.
+    await Promise.all([...this.#opened.values()].map(async opened => (await opened.catch(() => undefined))?.close()))
     // Not repo.shutdown(): it flushes every handle, and one that never became available throws.
     this.#connection?.disconnect()
     await Promise.all([this.#repo.flush([...this.#tracked.keys()] as DocumentId[]), this.#local.flush(), this.#search.close(), this.#context.attachments?.close()])

@@ -2,17 +2,23 @@
  * One conversation as a client sees it: the head document, the loaded part of the log,
  * and the timeline projected from it. Writes append immutable events to the newest
  * segment and resolve once stored locally; the repo syncs them whenever it can.
+ *
+ * Read receipts are `read` events in the segments, like any other event: they cost the
+ * server what a message costs and go where the segments go, and a segment's history ends
+ * when it fills. Clients before 2026-12-07 moved a cursor in the head instead, where every
+ * move stayed in the head's history for good (docs/architecture.md, "Read receipts");
+ * those cursors still count, each reader's newest receipt wins.
  */
 import type { DocHandle } from '@automerge/automerge-repo/slim'
 import {
   addMember,
   addSegment,
   appendEvent,
+  compareEvents,
   initSegment,
   randomId,
   readHead,
   removeMember,
-  setReadCursor,
   setTitle,
   validateEvent,
   type EventBody,
@@ -48,6 +54,8 @@ export class Conversation extends EventEmitter<ConversationEvents> {
   readonly #log: EventLog
   readonly #typing: TypingTracker
   readonly #readCursor: ReadCursor
+  /** This device's newest move of its read cursor, shown before its write is stored and read back. */
+  #moved: ReadEvent | undefined
   readonly #subscribers = new Set<TimelineListener>()
   #notifyScheduled = false
   #writes: Promise<unknown> = Promise.resolve()
@@ -57,13 +65,12 @@ export class Conversation extends EventEmitter<ConversationEvents> {
     this.id = head.documentId
     this.#ctx = ctx
     this.#head = head
-    this.#log = new EventLog(ctx, () => this.#changed())
-    this.#typing = new TypingTracker(head as DocHandle<unknown>, ctx.user, users => this.emit('typing', users))
-    // Async: a head that cannot be changed (the client closed meanwhile) rejects the move, even from the interval's timer.
-    this.#readCursor = new ReadCursor(ctx.readCursorIntervalMs, async receipt => {
-      this.#head.change(doc => setReadCursor(doc, receipt))
-      await this.#ctx.persist([this.#head])
+    this.#log = new EventLog(ctx, receipts => {
+      if (receipts) this.emit('head', this.head())
+      this.#changed()
     })
+    this.#typing = new TypingTracker(head as DocHandle<unknown>, ctx.user, users => this.emit('typing', users))
+    this.#readCursor = new ReadCursor(ctx.readCursorIntervalMs, async receipt => void (await this.#write(receipt)))
     head.on('change', this.#onHeadChange)
   }
 
@@ -71,12 +78,13 @@ export class Conversation extends EventEmitter<ConversationEvents> {
   static async open(ctx: ClientContext, head: DocHandle<HeadDoc>, firstSegment?: DocHandle<SegmentDoc>): Promise<Conversation> {
     const conversation = new Conversation(ctx, head)
     if (firstSegment) conversation.#log.attach(firstSegment)
-    else await conversation.#log.loadNewest(conversation.head().segments, ctx.pageSize)
+    else await conversation.#log.loadNewest(conversation.#segments(), ctx.pageSize)
     return conversation
   }
 
+  /** Title, members, segments, and each member's newest read receipt (readReceipts). */
   head(): Head {
-    return readHead(this.#head.doc())
+    return { ...readHead(this.#head.doc()), reads: this.readReceipts() }
   }
 
   get title(): string {
@@ -99,24 +107,32 @@ export class Conversation extends EventEmitter<ConversationEvents> {
   }
 
   unreadCount(): number {
-    return this.#log.timeline.unreadCount(this.#ctx.user, this.#readCursor.pending ?? this.head().reads[this.#ctx.user])
+    return this.#log.timeline.unreadCount(this.#ctx.user, this.readReceipts()[this.#ctx.user])
   }
 
-  /** Everyone's latest read receipt (this user's as moved here, before its write: read-cursor.ts). */
+  /**
+   * Each member's newest read receipt, in the events' total order: from the loaded
+   * segments, a cursor in the head (written by clients before receipts were events), and
+   * this device's own move before its write is stored (read-cursor.ts).
+   */
   readReceipts(): Record<string, ReadEvent> {
-    const reads = this.head().reads
-    const pending = this.#readCursor.pending
-    if (pending) reads[this.#ctx.user] = pending
+    const reads = readHead(this.#head.doc()).reads
+    const newer = (receipt: ReadEvent): void => {
+      const known = reads[receipt.author]
+      if (!known || compareEvents(receipt, known) > 0) reads[receipt.author] = receipt
+    }
+    for (const receipt of this.#log.timeline.receipts().values()) newer(receipt)
+    if (this.#moved) newer(this.#moved)
     return reads
   }
 
   hasOlder(): boolean {
-    return this.#log.hasOlder(this.head().segments)
+    return this.#log.hasOlder(this.#segments())
   }
 
   /** Pages older segments in; resolves with how many messages were added. */
   loadOlder(count = this.#ctx.pageSize): Promise<number> {
-    return this.#log.loadOlder(this.head().segments, count)
+    return this.#log.loadOlder(this.#segments(), count)
   }
 
   /**
@@ -176,15 +192,19 @@ export class Conversation extends EventEmitter<ConversationEvents> {
 
   /**
    * Moves this user's read cursor to `id` (default: the newest message). This device
-   * counts from it at once; the head is changed at once, or, within `readCursorIntervalMs`
-   * of the last change, with the interval's last move (read-cursor.ts). Resolves once stored.
+   * counts from it at once; its `read` event is written at once, or, within
+   * `readCursorIntervalMs` of the last write, with the interval's last move
+   * (read-cursor.ts). Resolves once stored.
    */
   async markRead(id?: string): Promise<void> {
     const target = id ?? this.timeline().at(-1)?.id
     if (!target) return
-    const moved = this.#readCursor.move(this.#stamp({ type: 'read', target }) as ReadEvent)
-    // Held for now: the head did not change, so subscribers hear of it here (their unread count moves).
-    if (this.#readCursor.pending) this.#changed()
+    const receipt = this.#stamp({ type: 'read', target }) as ReadEvent
+    const moved = this.#readCursor.move(receipt)
+    this.#moved = receipt
+    // Subscribers hear of it now, whenever it is written (their unread count moves).
+    this.emit('head', this.head())
+    this.#changed()
     await moved
   }
 
@@ -215,28 +235,32 @@ export class Conversation extends EventEmitter<ConversationEvents> {
 
   /** Segments the head lists, within the loaded range, that are not here yet (their writer has not uploaded them). */
   missingSegments(): string[] {
-    return this.#log.missing(this.head().segments)
+    return this.#log.missing(this.#segments())
   }
 
   /** Asks again for segments the head lists that are not here yet. */
   retryMissingSegments(): Promise<void> {
-    return this.#log.retryMissing(this.head().segments)
+    return this.#log.retryMissing(this.#segments())
   }
 
   /** The documents this conversation lives in: its head and the segments it lists. */
   documentIds(): string[] {
-    return [this.id, ...this.head().segments]
+    return [this.id, ...this.#segments()]
   }
 
-  /** Stops listening to the documents; the client closes every conversation it opened. */
-  close(): void {
-    // A move still waiting is written now (the client saves the head as it closes).
-    void this.#readCursor.flush().catch(() => undefined)
+  /**
+   * Stops listening to the documents; the client closes every conversation it opened.
+   * Resolves once a move of the read cursor still waiting is written (the client saves
+   * everything as it closes).
+   */
+  async close(): Promise<void> {
+    const flushed = this.#readCursor.flush().catch(() => undefined)
     this.#head.off('change', this.#onHeadChange)
     this.#typing.close()
     this.#log.close()
     this.#subscribers.clear()
     this.removeAllListeners()
+    await flushed
   }
 
   #message(id: string): TimelineItem {
@@ -264,6 +288,11 @@ export class Conversation extends EventEmitter<ConversationEvents> {
   #append(body: EventBody, changeHead?: (doc: HeadDoc, event: ParleyEvent) => void, onId?: (id: string) => void): Promise<ParleyEvent> {
     const event = this.#stamp(body)
     onId?.(event.id)
+    return this.#write(event, changeHead)
+  }
+
+  /** Appends an event stamped already, after the writes before it. */
+  #write(event: ParleyEvent, changeHead?: (doc: HeadDoc, event: ParleyEvent) => void): Promise<ParleyEvent> {
     const write = this.#writes.then(async () => {
       if (changeHead) this.#head.change(doc => changeHead(doc, event))
       const { segment, created } = await this.#writableSegment()
@@ -276,7 +305,7 @@ export class Conversation extends EventEmitter<ConversationEvents> {
   }
 
   async #writableSegment(): Promise<{ segment: DocHandle<SegmentDoc>; created: DocHandle<unknown>[] }> {
-    const newest = this.head().segments.at(-1)
+    const newest = this.#segments().at(-1)
     const segment = newest === undefined ? undefined : await this.#log.load(newest)
     if (segment && !this.#log.isFull(segment.documentId, this.#ctx.segmentSize)) return { segment, created: [] }
     // The newest segment is full (or not available here): start the next one. A writer
@@ -297,6 +326,11 @@ export class Conversation extends EventEmitter<ConversationEvents> {
       const timeline = this.timeline()
       for (const listener of this.#subscribers) listener(timeline)
     })
+  }
+
+  /** The segment IDs the head lists, oldest first. */
+  #segments(): string[] {
+    return readHead(this.#head.doc()).segments
   }
 
   readonly #onHeadChange = (): void => {

@@ -37,12 +37,13 @@ export class EventLog {
   /** The oldest loaded segment; everything after it in the head's list is loaded too. */
   #oldest: string | undefined
   readonly #ctx: ClientContext
-  readonly #onEvents: () => void
+  /** Told of new events, and whether a read receipt was among them. */
+  readonly #onEvents: (receipts: boolean) => void
   /** Listed segments nobody had when asked (their writer was offline); followed once they arrive. */
   readonly #awaited = new Set<string>()
   #closed = false
 
-  constructor(ctx: ClientContext, onEvents: () => void) {
+  constructor(ctx: ClientContext, onEvents: (receipts: boolean) => void) {
     this.#ctx = ctx
     this.#onEvents = onEvents
   }
@@ -184,6 +185,7 @@ export class EventLog {
 
   #ingest(events: ParleyEvent[]): void {
     let added = 0
+    let receipts = false
     for (const event of events) {
       if (this.events.has(event.id)) continue
       this.events.set(event.id, event)
@@ -192,9 +194,10 @@ export class EventLog {
         this.#messages++
         if (!this.latest || compareEvents(event, this.latest) > 0) this.latest = event
       }
+      if (event.type === 'read') receipts = true
       this.timeline.add(event)
       added++
     }
-    if (added > 0) this.#onEvents()
+    if (added > 0) this.#onEvents(receipts)
   }
 }

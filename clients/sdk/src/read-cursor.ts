@@ -1,18 +1,20 @@
 /**
  * This device's read cursor in one conversation, moved at most once per interval.
  *
- * Every move is a change to the conversation's head document: the server takes it through
- * its repo path and sends it to every member, and the head keeps it in its history for
- * good. An app that marks each arriving message read (the web app does, while the
- * conversation is visible) made one such change per message per reader: in
- * `npm run bench:latency` the server spent 5.8 ms of CPU per one-to-one message instead of
- * 0.95 ms when the receiver did, and p50 went from 1.4 to 5.7 ms (benchmarks/RESULTS.md,
- * "latency", the rows "receiver marking read"; with this interval, 0.96 ms and 1.5 ms).
- * So the first move after a quiet interval is written at once (a single message
- * read shows as read to the others at once), and moves within `intervalMs` of the last
- * write wait: at the end of the interval the newest of them is written, once. Until then
- * it is `pending`, and the conversation counts unread messages from it, so this device
- * shows the move at once either way.
+ * Every move is a `read` event appended to the conversation's newest segment, which the
+ * server checks, stores and sends to every member as it does a message. An app that marks
+ * each arriving message read (the web app does, while the conversation is visible) would
+ * write one per message per reader, and so double what the server does per message. So
+ * the first move after a quiet interval is written at once (a single message read shows
+ * as read to the others at once), and moves within `intervalMs` of the last write wait: at
+ * the end of the interval the newest of them is written, once. The conversation counts
+ * unread messages from the newest move at once either way.
+ *
+ * (Until 2026-12-07 each move was a change to the conversation's head document instead,
+ * which the server took through its Repo and which kept every move in its history: with
+ * each move written, `npm run bench:latency` measured 5.8 ms of server CPU per one-to-one
+ * message instead of 0.95 ms, benchmarks/RESULTS.md, "latency"; docs/architecture.md,
+ * "Read receipts".)
  */
 import type { ReadEvent } from '@parley/core'
 
@@ -28,7 +30,7 @@ export class ReadCursor {
   #lastWrite = Number.NEGATIVE_INFINITY
   #timer: ReturnType<typeof setTimeout> | undefined
 
-  /** `write` applies the receipt to the head before it returns, and resolves once it is stored (it must not throw: reject). */
+  /** `write` resolves once the receipt is stored (it must not throw: reject). */
   constructor(intervalMs: number, write: (receipt: ReadEvent) => Promise<void>) {
     this.#intervalMs = intervalMs
     this.#write = write

@@ -2,6 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { next as Automerge } from '@automerge/automerge'
+import { MemoryStorageAdapter, readHead, readSegmentEvents, setReadCursor, type HeadDoc, type SegmentDoc } from '@parley/core'
 import { createClient, type ParleyClient } from '../src/index.ts'
 import { testToken } from './helpers.ts'
 
@@ -12,16 +14,23 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map(dir => rm(dir, { recursive: true, force: true })))
 })
 
-async function offlineClient(options: { segmentSize?: number; pageSize?: number; dir?: string; readCursorIntervalMs?: number } = {}) {
+async function offlineClient(options: { segmentSize?: number; pageSize?: number; dir?: string; adapter?: MemoryStorageAdapter; readCursorIntervalMs?: number } = {}) {
   const client = await createClient({
     token: testToken('alice'),
-    storage: options.dir ? { kind: 'level', dir: options.dir } : { kind: 'memory' },
+    storage: options.dir ? { kind: 'level', dir: options.dir } : options.adapter ? { kind: 'custom', adapter: options.adapter } : { kind: 'memory' },
     segmentSize: options.segmentSize,
     pageSize: options.pageSize,
     readCursorIntervalMs: options.readCursorIntervalMs,
   })
   clients.push(client)
   return client
+}
+
+/** A document as a client stored it (automerge-repo's layout: snapshots and incremental changes under its ID). */
+async function stored<T>(adapter: MemoryStorageAdapter, id: string): Promise<Automerge.Doc<T>> {
+  let doc = Automerge.init<T>()
+  for (const { key, data } of await adapter.loadRange([id])) if (data && (key[1] === 'snapshot' || key[1] === 'incremental')) doc = Automerge.loadIncremental(doc, data)
+  return doc
 }
 
 describe('a conversation on an offline client', () => {
@@ -112,26 +121,82 @@ describe('a conversation on an offline client', () => {
     expect(conversation.readReceipts().alice).toMatchObject({ type: 'read', target: id, author: 'alice' })
   })
 
-  it('changes the head for the first read at once, and once for all the reads of the interval after it, telling subscribers of the held ones', async () => {
-    const conversation = await (await offlineClient({ readCursorIntervalMs: 200 })).createConversation()
+  it('writes each read receipt as a read event in the newest segment, with no change to the head', async () => {
+    const adapter = new MemoryStorageAdapter()
+    const client = await offlineClient({ adapter })
+    const conversation = await client.createConversation()
+    const first = await conversation.send('one')
+    const last = await conversation.send('two')
+    await conversation.markRead(last)
+    await client.close()
+    clients.splice(clients.indexOf(client), 1)
+
+    const head = await stored<HeadDoc>(adapter, conversation.id)
+    expect(head.reads).toEqual({})
+    const events = readSegmentEvents(await stored<SegmentDoc>(adapter, readHead(head).segments[0]!)).events
+    expect(events.map(event => event.type)).toEqual(['message', 'message', 'read'])
+    expect(events[2]).toMatchObject({ author: 'alice', target: last })
+
+    const reopened = await (await offlineClient({ adapter })).conversation(conversation.id)
+    expect(reopened.readReceipts().alice?.target).toBe(last)
+    expect(reopened.head().reads.alice?.target).toBe(last)
+    expect(reopened.unreadCount()).toBe(0)
+    expect(reopened.timeline().map(item => item.id)).toEqual([first, last])
+  })
+
+  it('still counts a read cursor an earlier client wrote to the head, until a newer receipt', async () => {
+    const adapter = new MemoryStorageAdapter()
+    const client = await offlineClient({ adapter })
+    const conversation = await client.createConversation()
+    const first = await conversation.send('one')
+    const last = await conversation.send('two')
+    await client.close()
+    clients.splice(clients.indexOf(client), 1)
+    // Written as clients before read events did: a cursor in the head.
+    const head = await stored<HeadDoc>(adapter, conversation.id)
+    const moved = Automerge.change(Automerge.clone(head), doc => setReadCursor(doc, { id: 'r-old', type: 'read', author: 'alice', device: 'old', at: 1, target: first }))
+    await adapter.save([conversation.id, 'incremental', 'legacy-cursor'], Automerge.saveSince(moved, Automerge.getHeads(head)))
+
+    const reopened = await (await offlineClient({ adapter })).conversation(conversation.id)
+    expect(reopened.readReceipts().alice?.target).toBe(first)
+    expect(reopened.unreadCount()).toBe(0) // alice wrote both: her own messages are never unread
+    await reopened.markRead(last)
+    expect(reopened.readReceipts().alice?.target).toBe(last)
+  })
+
+  it('writes the first read at once, and one receipt for all the reads of the interval after it, telling subscribers of each at once', async () => {
+    const adapter = new MemoryStorageAdapter()
+    const client = await offlineClient({ adapter, readCursorIntervalMs: 200 })
+    const conversation = await client.createConversation()
     const ids: string[] = []
     for (let i = 0; i < 6; i++) ids.push(await conversation.send(`m${i}`))
-    const headChanges: (string | undefined)[] = []
-    conversation.on('head', head => headChanges.push(head.reads.alice?.target))
+    const heard: (string | undefined)[] = []
+    conversation.on('head', head => heard.push(head.reads.alice?.target))
     await conversation.markRead(ids[0])
-    expect(headChanges).toEqual([ids[0]])
     let notified = 0
     conversation.subscribe(() => notified++)
     const later = ids.slice(1).map(id => conversation.markRead(id))
-    // Subscribers hear of the held move (an app re-reads its unread count then).
+    // Subscribers hear of each held move (an app re-reads its unread count then).
     await Promise.resolve()
     expect(notified).toBe(2)
-    // This device sees the newest move at once; the head still holds the first.
+    expect(heard.at(-1)).toBe(ids[5])
     expect(conversation.readReceipts().alice?.target).toBe(ids[5])
-    expect(conversation.head().reads.alice?.target).toBe(ids[0])
     await Promise.all(later)
-    expect(headChanges).toEqual([ids[0], ids[5]])
-    expect(conversation.head().reads.alice?.target).toBe(ids[5])
+    await client.close()
+    clients.splice(clients.indexOf(client), 1)
+    const head = await stored<HeadDoc>(adapter, conversation.id)
+    const receipts = readSegmentEvents(await stored<SegmentDoc>(adapter, readHead(head).segments[0]!)).events.filter(event => event.type === 'read')
+    expect(receipts.map(receipt => receipt.target)).toEqual([ids[0], ids[5]])
+  })
+
+  it('hears read receipts arriving in a segment as head news', async () => {
+    const conversation = await (await offlineClient()).createConversation()
+    const id = await conversation.send('one')
+    const heard: (string | undefined)[] = []
+    conversation.on('head', head => heard.push(head.reads.alice?.target))
+    await conversation.markRead(id)
+    // Once for the move, once more when its event is read back from the segment.
+    expect(heard).toEqual([id, id])
   })
 })
 

@@ -141,8 +141,11 @@ export class EventIndex extends EventEmitter<IndexEvents> {
    * the conversation's next events, or on their own after the retry delay). Calls for a
    * conversation whose numbering is still waiting its turn join it: one store write numbers
    * them all, in the order the calls came (a busy conversation pays one write per group).
+   * Read receipts are left out (isNumbered).
    */
-  record(conversationId: string, events: ParleyEvent[]): Promise<SequencedEvent[]> {
+  record(conversationId: string, given: ParleyEvent[]): Promise<SequencedEvent[]> {
+    const events = given.filter(isNumbered)
+    if (events.length === 0 && !this.#failed.has(conversationId)) return Promise.resolve([])
     let batch = this.#queued.get(conversationId)
     if (!batch) {
       const queued: QueuedNumbering = { events: new Map(), done: undefined! }
@@ -382,6 +385,14 @@ export class EventIndex extends EventEmitter<IndexEvents> {
     return [...bySeq.values()].filter(({ seq }) => seq <= highest).sort((a, b) => a.seq - b.seq)
   }
 }
+
+/**
+ * Read receipts are not numbered: they are the devices' way of showing who read what
+ * (clients/sdk/src/read-cursor.ts), not the conversation's history, and a group reading
+ * along writes more of them than messages. So long polls, SSE streams, webhooks and
+ * --publish-events never see them, as when they were cursors in the head (docs/http.md).
+ */
+export const isNumbered = (event: ParleyEvent): boolean => event.type !== 'read'
 
 /** A PostgreSQL refusal of the data (SQLSTATE class 22 data exception, 23 integrity, 42 syntax or access): retrying cannot help. */
 function isRefusal(error: unknown): boolean {
