@@ -16,7 +16,8 @@ const PARLEY_BIN = fileURLToPath(new URL('../../../../sync-server/bin/parley-ser
  * each arriving message read, as the web app does while the conversation is visible
  * (clients/web conversation-view.tsx `useMarkRead`), with the client's read cursor
  * written at most once per `reading.intervalMs` (clients/sdk/src/read-cursor.ts; 0: every
- * move at once, as before it): each write is a head change for the server and every member.
+ * move at once, as before it): each write is a `read` event in the segment, which the
+ * server relays and stores as it does a message.
  */
 async function parleyClient(url: string, token: string, reading?: { intervalMs: number }): Promise<ClientSide> {
   const client = await createClient({ server: url, token, ...(reading && { readCursorIntervalMs: reading.intervalMs }) })
