@@ -54,7 +54,8 @@ function splitChunks(blobs: Uint8Array[]): Chunk[] {
       if (end > blob.length) throw new ChunkError('chunk longer than its message')
       const checksum = createHash('sha256').update(blob.subarray(offset + 8, end)).digest()
       if (!checksum.subarray(0, 4).equals(blob.subarray(offset + 4, offset + 8))) throw new ChunkError('chunk checksum does not match')
-      chunks.push({ type, bytes: blob.subarray(offset, end), digest: checksum })
+      // A blob of one chunk is passed on as is: callers may key what they learn of it by the blob (relay/change-log.ts append).
+      chunks.push({ type, bytes: offset === 0 && end === blob.length ? blob : blob.subarray(offset, end), digest: checksum })
       offset = end
     }
   }

@@ -113,14 +113,16 @@ export class ChangeLog {
 
   /**
    * Appends change chunks (an entry may hold several, concatenated); a hash already seen
-   * is skipped (idempotent).
+   * is skipped (idempotent). `known`: headers a caller has read already (the ingress check
+   * decoded every change it let through), by the entry holding that one chunk, so the chunk
+   * is not hashed and read again.
    */
-  append(entries: Iterable<Uint8Array>): AppendResult {
+  append(entries: Iterable<Uint8Array>, known?: ReadonlyMap<Uint8Array, ChangeMeta>): AppendResult {
     const result: AppendResult = { accepted: [], pending: [], rejected: [], dropped: [] }
     for (const bytes of entryChunks(entries, this.#expandDocument, (bytes, reason, message) => result.rejected.push({ bytes, reason, message }))) {
       let meta: ChangeMeta
       try {
-        meta = this.#parse(bytes)
+        meta = known?.get(bytes) ?? this.#parse(bytes)
       } catch (error) {
         result.rejected.push({ bytes, reason: 'malformed', message: (error as Error).message })
         continue

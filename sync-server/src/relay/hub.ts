@@ -171,7 +171,7 @@ export class RelayHub {
     // A new peer takes the heads for what the server holds: what other nodes sent is stored first (other-nodes.ts).
     if (segment.unconfirmed.size > 0 && !segment.peers.has(peer)) await this.#others?.confirm(segment)
     const before = segment.log.heads()
-    const { state, appended } = receive(segment.log, segment.peers.get(peer) ?? createPeerState(), sync)
+    const { state, appended } = receive(segment.log, segment.peers.get(peer) ?? createPeerState(), sync, verdict?.headers)
     this.#track(segment, peer, state)
     if (verdict?.fresh) {
       segment.state = verdict.state

@@ -14,6 +14,7 @@
  */
 import { ParleyError } from '@parley/core'
 import { BloomFilter } from './bloom.ts'
+import type { ChangeMeta } from './change-chunk.ts'
 import type { AppendResult, ChangeLog, LoggedChange } from './change-log.ts'
 import { decodeSyncMessage as decodeWire, encodeSyncMessage as encodeWire, SyncMessageError, type DecodedSyncMessage } from './sync-message.ts'
 import { ServerErrorCodes } from '../errors.ts'
@@ -97,12 +98,13 @@ export function encodeSyncMessage(message: SyncMessage): Uint8Array {
 
 /**
  * Takes a peer's message: appends its changes to the log (`appended.accepted` are the
- * new ones, to persist and pass on) and returns the peer's updated state.
+ * new ones, to persist and pass on) and returns the peer's updated state. `known`: the
+ * changes' headers, if read already (ChangeLog append).
  */
-export function receive(log: ChangeLog, state: PeerState, input: Uint8Array | SyncMessage): { state: PeerState; appended: AppendResult } {
+export function receive(log: ChangeLog, state: PeerState, input: Uint8Array | SyncMessage, known?: ReadonlyMap<Uint8Array, ChangeMeta>): { state: PeerState; appended: AppendResult } {
   const message = input instanceof Uint8Array ? decodeSyncMessage(input) : input
   const beforeHeads = log.heads()
-  const appended = message.changes.length > 0 ? log.append(message.changes) : NO_CHANGES
+  const appended = message.changes.length > 0 ? log.append(message.changes, known) : NO_CHANGES
   let sharedHeads = state.sharedHeads
   if (appended.accepted.length > 0) sharedHeads = advanceHeads(beforeHeads, log.heads(), sharedHeads)
   let lastSentHeads = state.lastSentHeads

@@ -17,6 +17,7 @@ import { checkSegmentLogChanges, isViolation, segmentGenesis, type SegmentState 
 import { CloseCodes } from '../close-codes.ts'
 import { refusesEventIdReuse } from '../events/event-ids.ts'
 import type { EventIndex } from '../events/event-index.ts'
+import type { ChangeMeta } from './change-chunk.ts'
 
 export interface SegmentEffects {
   /** Actors first seen here, bound to `user`. */
@@ -26,14 +27,17 @@ export interface SegmentEffects {
   readonly register?: DocEntry
 }
 
+/** The changes to append, one chunk each, with the headers their check read (ChangeLog append's `known`). */
+type Checked = { changes: Uint8Array[]; headers: ReadonlyMap<Uint8Array, ChangeMeta> }
+
 export type IngressVerdict =
   /** `foreign`: a change of another user's actor that neither the log nor the registry holds. */
   | { ok: false; violation: Violation; foreign?: true }
   /** Nothing new to check: every change is in the log already. */
-  | { ok: true; fresh: false; changes: Uint8Array[] }
+  | ({ ok: true; fresh: false } & Checked)
   /** A new segment without its creation change: cannot be checked, so held back (the client is asked to start over). */
-  | { ok: true; fresh: false; held: true; changes: [] }
-  | { ok: true; fresh: true; changes: Uint8Array[]; state: SegmentState; events: Map<string, ParleyEvent[]>; effects: SegmentEffects }
+  | { ok: true; fresh: false; held: true; changes: []; headers?: undefined }
+  | ({ ok: true; fresh: true; state: SegmentState; events: Map<string, ParleyEvent[]>; effects: SegmentEffects } & Checked)
 
 const forbidden = (reason: string): Violation => ({ code: CloseCodes.FORBIDDEN, reason })
 
@@ -74,8 +78,9 @@ export async function checkSegmentIngress(
     if (kind === 'rate-limited') return { ok: false, violation: { code: CloseCodes.RATE_LIMITED, reason: `rate limited: ${message}` } }
     return { ok: false, violation: { code: CloseCodes.MALFORMED, reason: `a change in the sync message does not decode: ${message}` } }
   }
+  const checked: Checked = { changes: raw, headers: new Map(raw.map((bytes, i) => [bytes, decoded[i]!])) }
   const fresh = decoded.filter(change => !seen(change.hash))
-  if (fresh.length === 0) return { ok: true, fresh: false, changes: raw }
+  if (fresh.length === 0) return { ok: true, fresh: false, ...checked }
 
   const own: DecodedChange[] = []
   const restored: DecodedChange[] = []
@@ -114,7 +119,7 @@ export async function checkSegmentIngress(
   const shadowing = await refusesShadowing(ctx, start.conversation, own.flatMap(change => result.events.get(change.hash) ?? []), recentAuthor)
   if (shadowing) return { ok: false, violation: shadowing }
   const effects: SegmentEffects = { bind: [...bind], user, ...(register && { register }) }
-  return { ok: true, fresh: true, changes: raw, state: result.state, events: result.events, effects }
+  return { ok: true, fresh: true, ...checked, state: result.state, events: result.events, effects }
 }
 
 /** Event-ID shadowing (docs/security.md): an ID this conversation already has from another author. */

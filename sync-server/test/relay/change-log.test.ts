@@ -69,6 +69,16 @@ describe('ChangeLog', () => {
     expect(log.hasHash('00'.repeat(32))).toBe(false)
   })
 
+  it('takes the headers a caller read already instead of reading those chunks again', () => {
+    const { docs, changes } = ladder(6)
+    let parsed = 0
+    const log = new ChangeLog({ parse: bytes => (parsed++, parseChangeChunk(bytes)) })
+    const known = new Map(changes.slice(0, 4).map(bytes => [bytes, parseChangeChunk(bytes)]))
+    expect(log.append(changes, known).accepted).toHaveLength(6)
+    expect(parsed).toBe(2)
+    expect(log.heads()).toEqual(A.getHeads(docs[0]))
+  })
+
   it('holds changes whose deps are missing until they arrive, then loads as a document', () => {
     fc.assert(
       fc.property(fc.array(stepArbitrary(3), { maxLength: 40 }), fc.infiniteStream(fc.nat()), (steps, randoms) => {
