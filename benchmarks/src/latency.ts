@@ -57,6 +57,7 @@ const PLAN: Record<SystemKey, { warmup: number; measured: number }> = {
   parley: FULL,
   parleyReading: FULL,
   parleyReadingAtOnce: FULL,
+  parleyTyping: FULL,
   parleyRepo: FULL,
 }
 
@@ -140,7 +141,7 @@ if (ONLY) {
   console.log(rows.map(row => ({ system: row.system, ...row.latency, serverCpuMsPerMessage: row.serverCpuMsPerMessage })))
   process.exit(0)
 }
-const { raw, socketio, hocuspocus, stock, parley: ours, parleyReading: reading, parleyReadingAtOnce: readingAtOnce, parleyRepo: repoPath } = results
+const { raw, socketio, hocuspocus, stock, parley: ours, parleyReading: reading, parleyReadingAtOnce: readingAtOnce, parleyTyping: typing, parleyRepo: repoPath } = results
 const table = renderTable({
   headers: ['system', 'messages', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'mean ms', 'server CPU ms/msg', 'server peak RSS MiB'],
   rows: rows.map(row => [row.system, row.latency.count, row.latency.p50, row.latency.p90, row.latency.p99, row.latency.max, row.latency.mean, row.serverCpuMsPerMessage, row.serverPeakRssMiB]),
@@ -153,6 +154,7 @@ const ratios = [
   `- Stock automerge-repo p50 is ${ratio(stock.latency.p50, ours.latency.p50)} Parley's (p99 ${ratio(stock.latency.p99, ours.latency.p99)}).`,
   `- Parley's server CPU per message is ${ratio(ours.serverCpuMsPerMessage, hocuspocus.serverCpuMsPerMessage)} Hocuspocus's, and ${ratio(ours.serverCpuMsPerMessage, repoPath.serverCpuMsPerMessage)} its own with segments on the Repo (--no-relay-core, p50 ${ratio(ours.latency.p50, repoPath.latency.p50)}).`,
   `- With the receiver marking each message read as it arrives, as the web app does (each move of its read cursor a read event in the conversation's segment), Parley's server CPU per message is ${ratio(reading.serverCpuMsPerMessage, ours.serverCpuMsPerMessage)} and its p50 ${ratio(reading.latency.p50, ours.latency.p50)} those without, the client writing its cursor at most once per ${DEFAULT_READ_CURSOR_INTERVAL_MS / 1000} s (clients/sdk/src/read-cursor.ts); writing every move at once, ${ratio(readingAtOnce.serverCpuMsPerMessage, ours.serverCpuMsPerMessage)} and ${ratio(readingAtOnce.latency.p50, ours.latency.p50)}.`,
+  `- With the sender typing before each message, as the web app's composer signals it ("typing" as the next message starts, one ephemeral message relayed per message; the message ends it), Parley's server CPU per message is ${ratio(typing.serverCpuMsPerMessage, ours.serverCpuMsPerMessage)} and its p50 ${ratio(typing.latency.p50, ours.latency.p50)} those without.`,
 ].join('\n')
 const command = `npm run bench:latency${QUICK ? ' -- --quick' : ''}`
 console.log(`\n${table}\n\n${ratios}\n`)
@@ -160,7 +162,7 @@ const json = await writeResults(
   'latency',
   command,
   rows,
-  `One-to-one, one message at a time, send → receiver callback; server, sender and receiver in separate processes; ~100-byte texts. Measured after ${FULL.warmup} warm-up messages, in the steady state (with 50, as before 2026-12-05's third session, the measured messages still paid for V8 compiling the servers' code). Socket.IO stores nothing; Hocuspocus writes each document's state to a file with its default store debounce (2 s, at most 10 s apart), off the delivery path; automerge-repo and Parley store every change. Stock automerge-repo runs fewer messages: each waits out its 100 ms sync throttle. The rows “receiver marking read” mark each message read on arrival, as the web app does while a conversation is visible: each move of the read cursor is a read event appended to the conversation’s segment, which the server checks, stores and sends on to every member as it does a message (until 2026-12-07 it was a change to the conversation’s head document, on the server’s Repo path, and cost 5.8 ms of server CPU per message with every move written).\n\n${table}\n\n${ratios}`,
+  `One-to-one, one message at a time, send → receiver callback; server, sender and receiver in separate processes; ~100-byte texts. Measured after ${FULL.warmup} warm-up messages, in the steady state (with 50, as before 2026-12-05's third session, the measured messages still paid for V8 compiling the servers' code). Socket.IO stores nothing; Hocuspocus writes each document's state to a file with its default store debounce (2 s, at most 10 s apart), off the delivery path; automerge-repo and Parley store every change. Stock automerge-repo runs fewer messages: each waits out its 100 ms sync throttle. The row “sender typing” signals typing as the web app’s composer does: “typing” as the next message starts, an ephemeral message on the conversation’s head that the server relays to the receiver; the message itself ends it (until 2026-12-07 a “stopped” went too). The rows “receiver marking read” mark each message read on arrival, as the web app does while a conversation is visible: each move of the read cursor is a read event appended to the conversation’s segment, which the server checks, stores and sends on to every member as it does a message (until 2026-12-07 it was a change to the conversation’s head document, on the server’s Repo path, and cost 5.8 ms of server CPU per message with every move written).\n\n${table}\n\n${ratios}`,
 )
 console.log(`wrote ${json} and RESULTS.md`)
 process.exit(0)

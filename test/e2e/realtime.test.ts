@@ -45,6 +45,10 @@ describe('two users on a real server process', () => {
     const typing = new Promise<string[]>(resolve => conversation.on('typing', users => users.length > 0 && resolve(users)))
     bobs.setTyping(true)
     expect(await typing).toEqual(['bob'])
+    // Bob's message ends his typing: he sends no "stopped" of his own.
+    await bobs.send('done typing')
+    await timelineWhere(conversation, timeline => timeline.some(item => item.text === 'done typing'))
+    expect(conversation.typingUsers()).toEqual([])
 
     const reacted = timelineWhere(conversation, timeline => timeline[0]?.reactions['🎉']?.includes('bob') === true)
     await bobs.react(bobs.timeline()[0]!.id, '🎉')

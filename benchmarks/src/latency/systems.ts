@@ -4,7 +4,7 @@
  * to it; every one carries the same ~100-byte text.
  */
 import { hocuspocus, runHocuspocus } from './systems/hocuspocus.ts'
-import { parley, parleyReading, parleyReadingAtOnce, parleyRepoPath } from './systems/parley.ts'
+import { parley, parleyReading, parleyReadingAtOnce, parleyRepoPath, parleyTyping } from './systems/parley.ts'
 import { rawRelay, runRawRelay } from './systems/raw.ts'
 import { runSocketIo, socketIo } from './systems/socketio.ts'
 import { runStockServer, stockAutomergeRepo } from './systems/stock.ts'
@@ -12,7 +12,7 @@ import type { System } from './systems/system.ts'
 
 export type { ClientSide, System } from './systems/system.ts'
 
-export const SYSTEMS = { raw: rawRelay, socketio: socketIo, hocuspocus, stock: stockAutomergeRepo, parley, parleyReading, parleyReadingAtOnce, parleyRepo: parleyRepoPath } satisfies Record<string, System>
+export const SYSTEMS = { raw: rawRelay, socketio: socketIo, hocuspocus, stock: stockAutomergeRepo, parley, parleyReading, parleyReadingAtOnce, parleyTyping, parleyRepo: parleyRepoPath } satisfies Record<string, System>
 export type SystemKey = keyof typeof SYSTEMS
 
 /** The baselines' servers, started in their own process by the worker's `server` mode. */

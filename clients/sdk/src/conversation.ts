@@ -16,6 +16,7 @@ import {
   appendEvent,
   compareEvents,
   initSegment,
+  isItem,
   randomId,
   readHead,
   removeMember,
@@ -65,8 +66,9 @@ export class Conversation extends EventEmitter<ConversationEvents> {
     this.id = head.documentId
     this.#ctx = ctx
     this.#head = head
-    this.#log = new EventLog(ctx, receipts => {
-      if (receipts) this.emit('head', this.head())
+    this.#log = new EventLog(ctx, events => {
+      for (const event of events) if (isItem(event) && event.author !== ctx.user) this.#typing.stopped(event.author)
+      if (events.some(event => event.type === 'read')) this.emit('head', this.head())
       this.#changed()
     })
     this.#typing = new TypingTracker(head as DocHandle<unknown>, ctx.user, users => this.emit('typing', users))
@@ -142,6 +144,8 @@ export class Conversation extends EventEmitter<ConversationEvents> {
    */
   async send(text: string, options: { priority?: Priority; onId?: (id: string) => void } = {}): Promise<string> {
     const body: EventBody = options.priority ? { type: 'message', text, priority: options.priority } : { type: 'message', text }
+    // The message ends this user's typing: the others learn it from the message (typing.ts).
+    this.#typing.sent()
     return (await this.#append(body, undefined, options.onId)).id
   }
 
@@ -157,6 +161,7 @@ export class Conversation extends EventEmitter<ConversationEvents> {
     const body: EventBody = { type: 'attachment', hash: await sha256Hex(file.bytes), name: file.name, size: file.bytes.byteLength, mime: file.type ?? 'application/octet-stream', ...image }
     // Refused here, before the file is stored, if the event would be invalid.
     this.#stamp(body)
+    this.#typing.sent()
     await attachments.store(file)
     return (await this.#append(body)).id
   }

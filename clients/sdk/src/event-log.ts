@@ -37,13 +37,13 @@ export class EventLog {
   /** The oldest loaded segment; everything after it in the head's list is loaded too. */
   #oldest: string | undefined
   readonly #ctx: ClientContext
-  /** Told of new events, and whether a read receipt was among them. */
-  readonly #onEvents: (receipts: boolean) => void
+  /** Told of the events new here, in the order they were read. */
+  readonly #onEvents: (events: ParleyEvent[]) => void
   /** Listed segments nobody had when asked (their writer was offline); followed once they arrive. */
   readonly #awaited = new Set<string>()
   #closed = false
 
-  constructor(ctx: ClientContext, onEvents: (receipts: boolean) => void) {
+  constructor(ctx: ClientContext, onEvents: (events: ParleyEvent[]) => void) {
     this.#ctx = ctx
     this.#onEvents = onEvents
   }
@@ -184,8 +184,7 @@ export class EventLog {
   }
 
   #ingest(events: ParleyEvent[]): void {
-    let added = 0
-    let receipts = false
+    const added: ParleyEvent[] = []
     for (const event of events) {
       if (this.events.has(event.id)) continue
       this.events.set(event.id, event)
@@ -194,10 +193,9 @@ export class EventLog {
         this.#messages++
         if (!this.latest || compareEvents(event, this.latest) > 0) this.latest = event
       }
-      if (event.type === 'read') receipts = true
       this.timeline.add(event)
-      added++
+      added.push(event)
     }
-    if (added > 0) this.#onEvents(receipts)
+    if (added.length > 0) this.#onEvents(added)
   }
 }

@@ -164,6 +164,17 @@ describe('ServerConnection reconnect policy', () => {
     expect(written()).toEqual(['local', 'answer', 'second', 'later'])
   })
 
+  it("sends this peer's ephemeral messages, not the others' the repo passes on (the server relayed those to everyone)", async () => {
+    const connection = connect()
+    await vi.advanceTimersByTimeAsync(0)
+    latest().open()
+    latest().acceptJoin()
+    const ephemeral = (senderId: string) => ({ type: 'ephemeral', senderId, targetId: 'server', documentId: 'doc', data: new Uint8Array([1]), count: 1, sessionId: 's' }) as never
+    connection.send(ephemeral('someone-else'))
+    connection.send(ephemeral('me'))
+    expect((latest().sent as { type: string; senderId: string }[]).filter(message => message.type === 'ephemeral').map(message => message.senderId)).toEqual(['me'])
+  })
+
   it('writes a heads request after what was sent before it', async () => {
     const connection = connect()
     await vi.advanceTimersByTimeAsync(0)

@@ -19,7 +19,7 @@ const PARLEY_BIN = fileURLToPath(new URL('../../../../sync-server/bin/parley-ser
  * move at once, as before it): each write is a `read` event in the segment, which the
  * server relays and stores as it does a message.
  */
-async function parleyClient(url: string, token: string, reading?: { intervalMs: number }): Promise<ClientSide> {
+async function parleyClient(url: string, token: string, reading?: { intervalMs: number }, typing = false): Promise<ClientSide> {
   const client = await createClient({ server: url, token, ...(reading && { readCursorIntervalMs: reading.intervalMs }) })
   let conversation: Conversation | undefined
   return {
@@ -40,7 +40,11 @@ async function parleyClient(url: string, token: string, reading?: { intervalMs: 
         if (reading && opened.unreadCount() > 0) void opened.markRead(newest)
       })
     },
-    send: async text => void (await conversation!.send(text)),
+    async send(text) {
+      await conversation!.send(text)
+      // As the web app's composer: typing starts again for the next message (sending ended it).
+      if (typing) conversation!.setTyping(true)
+    },
     close: () => client.close(),
   }
 }
@@ -74,6 +78,17 @@ export const parleyReadingAtOnce: System = {
   ...parley,
   name: 'Parley, receiver marking read, every move written',
   client: (url, token) => parleyClient(url, token, { intervalMs: 0 }),
+}
+
+/**
+ * Parley with the sender typing before each message, as the web app's composer signals it
+ * (clients/web composer.tsx): "typing" as the next message starts, an ephemeral message the
+ * server relays to the receiver; the message itself ends it (clients/sdk/src/typing.ts).
+ */
+export const parleyTyping: System = {
+  ...parley,
+  name: 'Parley, sender typing',
+  client: (url, token) => parleyClient(url, token, undefined, true),
 }
 
 /** Parley with segments served by the automerge-repo Repo (`--no-relay-core`), the path before the relay core (issue 15). */

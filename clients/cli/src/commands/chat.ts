@@ -76,7 +76,7 @@ export async function chat(client: ParleyClient, invocation: Invocation, output:
       // The typed line comes back as a timeline entry; take the echo away so it shows once.
       terminal?.afterEnter()
       if (text === '') continue
-      conversation.setTyping(false)
+      // Sending ends the typing indicator by itself (the SDK's typing.ts).
       await conversation.send(text)
     }
   })()

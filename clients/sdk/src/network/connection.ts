@@ -137,6 +137,10 @@ export class ServerConnection extends NetworkAdapter {
   send(message: Message): void {
     // Dropped while offline: on reconnect the sync protocol works out what is missing.
     if (this.#socket?.readyState !== OPEN) return
+    // The repo passes every ephemeral message it receives (typing) on to its other peers:
+    // here the server, which relayed it to everyone already and drops the copy. Sent anyway,
+    // each cost the server a frame per member per message (npm run bench:latency, "sender typing").
+    if (message.type === 'ephemeral' && message.senderId !== this.peerId) return
     const documentId = message.type === 'sync' || message.type === 'request' ? message.documentId : undefined
     if (this.#acks && documentId !== undefined) {
       if (this.#answeringFor.has(documentId) && (this.#options.mayHoldAcknowledgement?.(documentId) ?? true) && isAcknowledgement(message)) return this.#acks.hold(documentId, message)

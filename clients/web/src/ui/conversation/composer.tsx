@@ -32,7 +32,7 @@ export function Composer({ conversation, title, timeline, onEditLast }: Props) {
     const message = text.trim()
     if (!message) return
     setText('')
-    conversation.setTyping(false)
+    // Sending ends the typing indicator by itself (the SDK's typing.ts): no "stopped" to send.
     try {
       // Held from the moment it has an ID: a reload before the save finishes still shows it unsent.
       outbox.add(await conversation.send(message, { onId: id => outbox.hold(id) }))
