@@ -5,12 +5,13 @@
  * server checks, stores and sends to every member as it does a message. An app that marks
  * each arriving message read (the web app does, while the conversation is visible) would
  * write one per message per reader, and so double what the server does per message
- * (`npm run bench:latency`, benchmarks/RESULTS.md "latency", 2026-12-07: 1.96 ms of server
- * CPU per one-to-one message with every move written, 1.02 with this interval, 0.94 with
- * no reading). So the first move after a quiet interval is written at once (a single
- * message read shows as read to the others at once), and moves within `intervalMs` of the
- * last write wait: at the end of the interval the newest of them is written, once. The
- * conversation counts unread messages from the newest move at once either way.
+ * (`npm run bench:latency`, benchmarks/RESULTS.md "latency", 2026-12-07: server CPU per
+ * one-to-one message 1.9–2.1 times that with no reading when every move is written, 1.1–1.2
+ * times with this interval). So the first move after a quiet interval is written at once
+ * (a single message read shows as read to the others at once), and moves within
+ * `intervalMs` of the last write wait: at the end of the interval the newest of them is
+ * written, once. The conversation counts unread messages from the newest move at once
+ * either way.
  *
  * (Until 2026-12-07 each move was a change to the conversation's head document instead,
  * which the server took through its Repo and which kept every move in its history: with
