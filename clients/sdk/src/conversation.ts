@@ -207,8 +207,8 @@ export class Conversation extends EventEmitter<ConversationEvents> {
     const receipt = this.#stamp({ type: 'read', target }) as ReadEvent
     const moved = this.#readCursor.move(receipt)
     this.#moved = receipt
-    // Subscribers hear of it now, whenever it is written (their unread count moves).
-    this.emit('head', this.head())
+    // Subscribers hear of it now, whenever it is written (their unread count moves); 'head'
+    // listeners once it is (its event read back from the segment), as the other members do.
     this.#changed()
     await moved
   }
