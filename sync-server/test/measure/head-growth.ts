@@ -1,6 +1,7 @@
 /**
  * What a conversation head costs as its read cursors move (docs/architecture.md, "Heads
- * grow with their read cursors"): Automerge keeps every move. Two members of a head built
+ * grew with their read cursors"): Automerge keeps every move. Clients before 2026-12-07
+ * wrote their cursors there; receipts are `read` events in the segments now. Two members of a head built
  * with core's own functions take turns moving their cursor (core `setReadCursor`); a
  * server's copy receives each move through Automerge's sync, as the server's Repo does.
  * At 1,000, 5,000 and 20,000 moves: the server's receive of one move (mean of the last
