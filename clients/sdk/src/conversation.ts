@@ -38,7 +38,7 @@ import { ClientErrorCodes, ParleyError } from './errors.ts'
 import { EventLog } from './event-log.ts'
 import type { FileInput, UploadState } from './attachments/index.ts'
 import { sha256Hex } from './attachments/index.ts'
-import { ReadCursor } from './read-cursor.ts'
+import { ReadCursor, receiptInterval } from './read-cursor.ts'
 import { TypingTracker } from './typing.ts'
 
 export type TimelineListener = (timeline: TimelineItem[]) => void
@@ -72,7 +72,8 @@ export class Conversation extends EventEmitter<ConversationEvents> {
       this.#changed()
     })
     this.#typing = new TypingTracker(head as DocHandle<unknown>, ctx.user, users => this.emit('typing', users))
-    this.#readCursor = new ReadCursor(ctx.readCursorIntervalMs, async receipt => void (await this.#write(receipt)))
+    const members = () => Object.keys(this.#head.doc()?.members ?? {}).length
+    this.#readCursor = new ReadCursor(() => receiptInterval(ctx.readCursorIntervalMs, members()), async receipt => void (await this.#write(receipt)))
     head.on('change', this.#onHeadChange)
   }
 

@@ -11,7 +11,8 @@
  * (a single message read shows as read to the others at once), and moves within
  * `intervalMs` of the last write wait: at the end of the interval the newest of them is
  * written, once. The conversation counts unread messages from the newest move at once
- * either way.
+ * either way. In a group the interval grows with its members (`receiptInterval`), so a
+ * group reading along writes at most GROUP_RECEIPTS_PER_SECOND receipts a second.
  *
  * (Until 2026-12-07 each move was a change to the conversation's head document instead,
  * which the server took through its Repo and which kept every move in its history: with
@@ -24,8 +25,21 @@ import type { ReadEvent } from '@parley/core'
 /** How often a device writes its read cursor in one conversation at most (ms): ClientOptions `readCursorIntervalMs`. */
 export const DEFAULT_READ_CURSOR_INTERVAL_MS = 2000
 
+/**
+ * Receipts a group's members write a second together, at most, however large the group:
+ * every receipt goes to every member, so with one interval for all, a group reading along
+ * costs the server frames in the square of its size (100 members at 2 s: 5,000 a second).
+ */
+export const GROUP_RECEIPTS_PER_SECOND = 5
+
+/** The interval for a conversation of `members`: `intervalMs`, longer in a large group (GROUP_RECEIPTS_PER_SECOND); 0 stays 0. */
+export function receiptInterval(intervalMs: number, members: number): number {
+  return intervalMs === 0 ? 0 : Math.max(intervalMs, (members * 1000) / GROUP_RECEIPTS_PER_SECOND)
+}
+
 export class ReadCursor {
-  readonly #intervalMs: number
+  /** Asked at each move: a conversation's members may come and go. */
+  readonly #intervalMs: () => number
   readonly #write: (receipt: ReadEvent) => Promise<void>
   #pending: ReadEvent | undefined
   /** Callers whose move the next write carries. */
@@ -34,8 +48,8 @@ export class ReadCursor {
   #timer: ReturnType<typeof setTimeout> | undefined
 
   /** `write` resolves once the receipt is stored (it must not throw: reject). */
-  constructor(intervalMs: number, write: (receipt: ReadEvent) => Promise<void>) {
-    this.#intervalMs = intervalMs
+  constructor(intervalMs: number | (() => number), write: (receipt: ReadEvent) => Promise<void>) {
+    this.#intervalMs = typeof intervalMs === 'number' ? () => intervalMs : intervalMs
     this.#write = write
   }
 
@@ -47,9 +61,10 @@ export class ReadCursor {
   /** Moves the cursor: written now, or with the interval's last move; resolves once that write is stored. */
   move(receipt: ReadEvent): Promise<void> {
     const sinceLast = performance.now() - this.#lastWrite
-    if (this.#timer === undefined && sinceLast >= this.#intervalMs) return this.#writeNow(receipt)
+    const intervalMs = this.#intervalMs()
+    if (this.#timer === undefined && sinceLast >= intervalMs) return this.#writeNow(receipt)
     this.#pending = receipt
-    this.#timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.#intervalMs - sinceLast)
+    this.#timer ??= setTimeout(() => void this.flush().catch(() => undefined), intervalMs - sinceLast)
     return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }))
   }
 

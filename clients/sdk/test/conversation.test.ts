@@ -190,6 +190,25 @@ describe('a conversation on an offline client', () => {
     expect(receipts.map(receipt => receipt.target)).toEqual([ids[0], ids[5]])
   })
 
+  it('waits longer between receipts in a larger group (read-cursor.ts receiptInterval)', async () => {
+    const adapter = new MemoryStorageAdapter()
+    const client = await offlineClient({ adapter, readCursorIntervalMs: 100 })
+    // 30 members: at most one receipt per 6 s from each, not per 100 ms.
+    const conversation = await client.createConversation({ members: Array.from({ length: 29 }, (_, i) => `member${i}`) })
+    const first = await conversation.send('one')
+    const second = await conversation.send('two')
+    await conversation.markRead(first)
+    const held = conversation.markRead(second)
+    await new Promise(resolve => setTimeout(resolve, 300))
+    const segment = readHead(await stored<HeadDoc>(adapter, conversation.id)).segments[0]!
+    const written = () => stored<SegmentDoc>(adapter, segment).then(doc => readSegmentEvents(doc).events.filter(event => event.type === 'read').map(event => event.target))
+    expect(await written()).toEqual([first])
+    await client.close()
+    await held
+    clients.splice(clients.indexOf(client), 1)
+    expect(await written()).toEqual([first, second])
+  })
+
   it('hears read receipts arriving in a segment as head news', async () => {
     const conversation = await (await offlineClient()).createConversation()
     const id = await conversation.send('one')

@@ -1,6 +1,6 @@
 import type { ReadEvent } from '@parley/core'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { ReadCursor } from '../src/read-cursor.ts'
+import { ReadCursor, receiptInterval } from '../src/read-cursor.ts'
 
 const receipt = (target: string): ReadEvent => ({ id: `r-${target}`, type: 'read', target, author: 'alice', device: 'd', at: 1 })
 
@@ -63,5 +63,27 @@ describe('a read cursor moved at most once per interval', () => {
     const reads = cursor(0)
     for (const target of ['m1', 'm2', 'm3']) await reads.move(receipt(target))
     expect(written).toEqual(['m1', 'm2', 'm3'])
+  })
+
+  it('asks for the interval at each move: a group that grew waits longer', async () => {
+    let members = 2
+    const reads = new ReadCursor(() => receiptInterval(2000, members), async one => void written.push(one.target))
+    await reads.move(receipt('m1'))
+    await vi.advanceTimersByTimeAsync(2000)
+    await reads.move(receipt('m2'))
+    members = 30
+    const waiting = reads.move(receipt('m3'))
+    await vi.advanceTimersByTimeAsync(5999)
+    expect(written).toEqual(['m1', 'm2'])
+    await vi.advanceTimersByTimeAsync(1)
+    await waiting
+    expect(written).toEqual(['m1', 'm2', 'm3'])
+  })
+})
+
+describe('the interval in a group', () => {
+  it('keeps the option up to 10 members, then grows so that a group writes 5 receipts a second at most; 0 stays 0', () => {
+    expect([2, 10, 30, 100, 1000].map(members => receiptInterval(2000, members))).toEqual([2000, 2000, 6000, 20_000, 200_000])
+    expect(receiptInterval(0, 1000)).toBe(0)
   })
 })
