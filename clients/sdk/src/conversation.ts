@@ -87,7 +87,8 @@ export class Conversation extends EventEmitter<ConversationEvents> {
 
   /** Title, members, segments, and each member's newest read receipt (readReceipts). */
   head(): Head {
-    return { ...readHead(this.#head.doc()), reads: this.readReceipts() }
+    const head = readHead(this.#head.doc())
+    return { ...head, reads: this.#newestReceipts(head.reads) }
   }
 
   get title(): string {
@@ -119,14 +120,7 @@ export class Conversation extends EventEmitter<ConversationEvents> {
    * this device's own move before its write is stored (read-cursor.ts).
    */
   readReceipts(): Record<string, ReadEvent> {
-    const reads = readHead(this.#head.doc()).reads
-    const newer = (receipt: ReadEvent): void => {
-      const known = reads[receipt.author]
-      if (!known || compareEvents(receipt, known) > 0) reads[receipt.author] = receipt
-    }
-    for (const receipt of this.#log.timeline.receipts().values()) newer(receipt)
-    if (this.#moved) newer(this.#moved)
-    return reads
+    return this.#newestReceipts(readHead(this.#head.doc()).reads)
   }
 
   hasOlder(): boolean {
@@ -332,6 +326,17 @@ export class Conversation extends EventEmitter<ConversationEvents> {
       const timeline = this.timeline()
       for (const listener of this.#subscribers) listener(timeline)
     })
+  }
+
+  /** `reads` (the head's cursors) with each reader's newer receipt from the segments or this device's move put in. */
+  #newestReceipts(reads: Record<string, ReadEvent>): Record<string, ReadEvent> {
+    const newer = (receipt: ReadEvent): void => {
+      const known = reads[receipt.author]
+      if (!known || compareEvents(receipt, known) > 0) reads[receipt.author] = receipt
+    }
+    for (const receipt of this.#log.timeline.receipts().values()) newer(receipt)
+    if (this.#moved) newer(this.#moved)
+    return reads
   }
 
   /** The segment IDs the head lists, oldest first. */

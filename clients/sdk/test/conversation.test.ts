@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { next as Automerge } from '@automerge/automerge'
 import { MemoryStorageAdapter, readHead, readSegmentEvents, setReadCursor, type HeadDoc, type SegmentDoc } from '@parley/core'
 import { createClient, type ParleyClient } from '../src/index.ts'
@@ -10,6 +10,7 @@ import { testToken } from './helpers.ts'
 const clients: ParleyClient[] = []
 const dirs: string[] = []
 afterEach(async () => {
+  vi.useRealTimers()
   await Promise.all(clients.splice(0).map(client => client.close()))
   await Promise.all(dirs.splice(0).map(dir => rm(dir, { recursive: true, force: true })))
 })
@@ -24,6 +25,12 @@ async function offlineClient(options: { segmentSize?: number; pageSize?: number;
   })
   clients.push(client)
   return client
+}
+
+/** Closes a client within its test (afterEach closes the rest). */
+async function closeNow(client: ParleyClient): Promise<void> {
+  await client.close()
+  clients.splice(clients.indexOf(client), 1)
 }
 
 /** A document as a client stored it (automerge-repo's layout: snapshots and incremental changes under its ID). */
@@ -128,8 +135,7 @@ describe('a conversation on an offline client', () => {
     const first = await conversation.send('one')
     const last = await conversation.send('two')
     await conversation.markRead(last)
-    await client.close()
-    clients.splice(clients.indexOf(client), 1)
+    await closeNow(client)
 
     const head = await stored<HeadDoc>(adapter, conversation.id)
     expect(head.reads).toEqual({})
@@ -150,8 +156,7 @@ describe('a conversation on an offline client', () => {
     const conversation = await client.createConversation()
     const first = await conversation.send('one')
     const last = await conversation.send('two')
-    await client.close()
-    clients.splice(clients.indexOf(client), 1)
+    await closeNow(client)
     // Written as clients before read events did: a cursor in the head.
     const head = await stored<HeadDoc>(adapter, conversation.id)
     const moved = Automerge.change(Automerge.clone(head), doc => setReadCursor(doc, { id: 'r-old', type: 'read', author: 'alice', device: 'old', at: 1, target: first }))
@@ -183,8 +188,7 @@ describe('a conversation on an offline client', () => {
     expect(conversation.readReceipts().alice?.target).toBe(ids[5])
     await Promise.all(later)
     expect(heard).toEqual([ids[0], ids[5]])
-    await client.close()
-    clients.splice(clients.indexOf(client), 1)
+    await closeNow(client)
     const head = await stored<HeadDoc>(adapter, conversation.id)
     const receipts = readSegmentEvents(await stored<SegmentDoc>(adapter, readHead(head).segments[0]!)).events.filter(event => event.type === 'read')
     expect(receipts.map(receipt => receipt.target)).toEqual([ids[0], ids[5]])
@@ -198,14 +202,20 @@ describe('a conversation on an offline client', () => {
     const first = await conversation.send('one')
     const second = await conversation.send('two')
     await conversation.markRead(first)
-    const held = conversation.markRead(second)
-    await new Promise(resolve => setTimeout(resolve, 300))
     const segment = readHead(await stored<HeadDoc>(adapter, conversation.id)).segments[0]!
     const written = () => stored<SegmentDoc>(adapter, segment).then(doc => readSegmentEvents(doc).events.filter(event => event.type === 'read').map(event => event.target))
+    // The interval's timer on a fake clock; a written receipt is read back from the segment as head news.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const heard: (string | undefined)[] = []
+    conversation.on('head', head => heard.push(head.reads.alice?.target))
+    const held = conversation.markRead(second)
+    await vi.advanceTimersByTimeAsync(5000)
+    expect(heard).toEqual([])
     expect(await written()).toEqual([first])
-    await client.close()
+    await vi.advanceTimersByTimeAsync(1000)
+    expect(heard).toEqual([second])
+    vi.useRealTimers()
     await held
-    clients.splice(clients.indexOf(client), 1)
     expect(await written()).toEqual([first, second])
   })
 

@@ -12,15 +12,17 @@ export const UNTHROTTLED = ['--messages-per-second', '1000000', '--message-burst
 const PARLEY_BIN = fileURLToPath(new URL('../../../../sync-server/bin/parley-server.js', import.meta.url))
 
 /**
- * A sender or receiver through the client library. With `reading`, the receiver marks
- * each arriving message read, as the web app does while the conversation is visible
- * (clients/web conversation-view.tsx `useMarkRead`), with the client's read cursor
- * written at most once per `reading.intervalMs` (clients/sdk/src/read-cursor.ts; 0: every
- * move at once, as before it): each write is a `read` event in the segment, which the
- * server relays and stores as it does a message.
+ * A sender or receiver through the client library, doing what the web app does beside it.
+ * `readingIntervalMs`: the receiver marks each arriving message read, as the web app does
+ * while the conversation is visible (clients/web conversation-view.tsx `useMarkRead`), with
+ * the client's read cursor written at most once per that many ms (clients/sdk/src/
+ * read-cursor.ts; 0: every move at once): each write is a `read` event in the segment,
+ * which the server relays and stores as it does a message. `typing`: the sender signals
+ * typing before each message as the web app's composer does (clients/sdk/src/typing.ts).
  */
-async function parleyClient(url: string, token: string, reading?: { intervalMs: number }, typing = false): Promise<ClientSide> {
-  const client = await createClient({ server: url, token, ...(reading && { readCursorIntervalMs: reading.intervalMs }) })
+async function parleyClient(url: string, token: string, as: { readingIntervalMs?: number; typing?: boolean } = {}): Promise<ClientSide> {
+  const reading = as.readingIntervalMs !== undefined
+  const client = await createClient({ server: url, token, ...(reading && { readCursorIntervalMs: as.readingIntervalMs }) })
   let conversation: Conversation | undefined
   return {
     async create() {
@@ -43,7 +45,7 @@ async function parleyClient(url: string, token: string, reading?: { intervalMs: 
     async send(text) {
       await conversation!.send(text)
       // As the web app's composer: typing starts again for the next message (sending ended it).
-      if (typing) conversation!.setTyping(true)
+      if (as.typing) conversation!.setTyping(true)
     },
     close: () => client.close(),
   }
@@ -70,14 +72,14 @@ export const parley: System = {
 export const parleyReading: System = {
   ...parley,
   name: 'Parley, receiver marking read',
-  client: (url, token) => parleyClient(url, token, { intervalMs: DEFAULT_READ_CURSOR_INTERVAL_MS }),
+  client: (url, token) => parleyClient(url, token, { readingIntervalMs: DEFAULT_READ_CURSOR_INTERVAL_MS }),
 }
 
 /** The same with every move of the read cursor written at once (`readCursorIntervalMs: 0`), as before the interval. */
 export const parleyReadingAtOnce: System = {
   ...parley,
   name: 'Parley, receiver marking read, every move written',
-  client: (url, token) => parleyClient(url, token, { intervalMs: 0 }),
+  client: (url, token) => parleyClient(url, token, { readingIntervalMs: 0 }),
 }
 
 /**
@@ -88,7 +90,7 @@ export const parleyReadingAtOnce: System = {
 export const parleyTyping: System = {
   ...parley,
   name: 'Parley, sender typing',
-  client: (url, token) => parleyClient(url, token, undefined, true),
+  client: (url, token) => parleyClient(url, token, { typing: true }),
 }
 
 /** Parley with segments served by the automerge-repo Repo (`--no-relay-core`), the path before the relay core (issue 15). */
