@@ -12,7 +12,7 @@
  */
 import { SignJWT } from 'jose'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -24,7 +24,11 @@ import type { Frames } from './latency/systems/system.ts'
 import { QUICK } from './lib/args.ts'
 import { DEFAULT_READ_CURSOR_INTERVAL_MS } from '@parley/client'
 
-/** `--only parley` measures one system and writes nothing: for profiling runs. */
+/**
+ * `--only parley` measures one system and writes nothing: for profiling runs. With it,
+ * `--count-async` also counts the async resources the server creates per message
+ * (lib/count-async.mjs; a Node server only).
+ */
 const ONLY = process.argv.includes('--only') ? (process.argv[process.argv.indexOf('--only') + 1] as SystemKey) : undefined
 /**
  * BENCH_LATENCY_LOG=file writes one JSON line per message (index, send time in CLOCK_MONOTONIC
@@ -32,6 +36,9 @@ const ONLY = process.argv.includes('--only') ? (process.argv[process.argv.indexO
  * slow messages can be matched to what each process was doing (latency/slow-messages.ts).
  */
 const LATENCY_LOG = process.env.BENCH_LATENCY_LOG
+/** With `--only`: the async resources (promises above all) the server creates per message, counted by lib/count-async.mjs. */
+const COUNT_ASYNC = ONLY !== undefined && process.argv.includes('--count-async')
+const COUNTER = fileURLToPath(new URL('./lib/count-async.mjs', import.meta.url))
 const SECRET = 'benchmark-secret-not-for-production'
 const WORKER = fileURLToPath(new URL('./latency/worker.ts', import.meta.url))
 const MESSAGE_TIMEOUT_MS = 10_000
@@ -77,10 +84,11 @@ async function measure(key: SystemKey): Promise<Row> {
   const port = await freePort()
   const dataDir = await mkdtemp(join(tmpdir(), `parley-bench-${key}-`))
   const { command, args } = system.serverCommand(port, dataDir, SECRET)
+  const countsFile = join(dataDir, 'async-counts.json')
   let server: ChildProcess | undefined
   const workers: ChildProcess[] = []
   try {
-    server = await spawnServer(command, args)
+    server = COUNT_ASYNC ? await spawnServer(command, ['--import', COUNTER, ...args], { BENCH_ASYNC_COUNTS: countsFile }) : await spawnServer(command, args)
     const url = `ws://127.0.0.1:${port}${system.path ?? ''}`
     const sender = forkWorker(WORKER, [key, 'sender', url, await token('sender')])
     const receiver = forkWorker(WORKER, [key, 'receiver', url, await token('receiver')])
@@ -98,6 +106,7 @@ async function measure(key: SystemKey): Promise<Row> {
     let framesStart: Frames | undefined
     let clientsStart = [0, 0]
     let threadsStart = { main: 0, others: 0 }
+    let asyncStart: Record<string, number> = {}
     for (let index = 0; index < warmup + measured; index++) {
       if (index === warmup) {
         cpuStart = cpuSeconds(server.pid!)
@@ -105,6 +114,7 @@ async function measure(key: SystemKey): Promise<Row> {
         clientsStart = [cpuSeconds(sender.pid!), cpuSeconds(receiver.pid!)]
         threadsStart = cpuByThread(server.pid!)
         framesStart = await system.frames?.(port)
+        if (COUNT_ASYNC) asyncStart = await asyncCounts(server, countsFile)
       }
       const got = nextMessage<{ index: number; latencyMs: number; sent: string }>(receiver, 'got')
       sender.send({ type: 'send', index })
@@ -120,6 +130,11 @@ async function measure(key: SystemKey): Promise<Row> {
     if (ONLY) process.stderr.write(`server CPU per message: ${(((splitEnd.user - splitStart.user) * 1000) / measured).toFixed(2)} ms user, ${(((splitEnd.system - splitStart.system) * 1000) / measured).toFixed(2)} ms system\n`)
     if (ONLY) process.stderr.write(`server CPU per message by thread: ${(((threadsEnd.main - threadsStart.main) * 1000) / measured).toFixed(2)} ms main, ${(((threadsEnd.others - threadsStart.others) * 1000) / measured).toFixed(2)} ms others\n`)
     if (ONLY) process.stderr.write(`client CPU per message: sender ${(((cpuSeconds(sender.pid!) - clientsStart[0]!) * 1000) / measured).toFixed(2)} ms, receiver ${(((cpuSeconds(receiver.pid!) - clientsStart[1]!) * 1000) / measured).toFixed(2)} ms\n`)
+    if (COUNT_ASYNC) {
+      const end = await asyncCounts(server, countsFile)
+      const perMessage = Object.entries(end).map(([type, count]) => [type, (count - (asyncStart[type] ?? 0)) / measured] as const)
+      process.stderr.write(`async resources per message: ${perMessage.filter(([, count]) => count >= 0.05).map(([type, count]) => `${type} ${count.toFixed(2)}`).join(', ')}\n`)
+    }
     if (ONLY && framesStart && framesEnd) process.stderr.write(`frames per message: ${((framesEnd.in - framesStart.in) / measured).toFixed(2)} in, ${((framesEnd.out - framesStart.out) / measured).toFixed(2)} out\n`)
     const row = { system: system.name, latency: summarize(latencies), serverCpuMsPerMessage: Math.round((cpuMs / measured) * 100) / 100, serverPeakRssMiB: peakRssMiB(server.pid!) }
     for (const worker of workers) worker.send({ type: 'close' })
@@ -128,6 +143,18 @@ async function measure(key: SystemKey): Promise<Row> {
     await Promise.all([...workers.map(stop), stop(server)])
     await rm(dataDir, { recursive: true, force: true })
   }
+}
+
+/** The server's async-resource counts so far (lib/count-async.mjs writes them on SIGUSR2). */
+async function asyncCounts(server: ChildProcess, file: string): Promise<Record<string, number>> {
+  const before = await readFile(file, 'utf8').then(text => (JSON.parse(text) as { snapshot: number }).snapshot, () => 0)
+  server.kill('SIGUSR2')
+  for (let tries = 0; tries < 200; tries++) {
+    await new Promise(resolve => setTimeout(resolve, 5))
+    const read = await readFile(file, 'utf8').then(text => JSON.parse(text) as { snapshot: number; counts: Record<string, number> }, () => undefined)
+    if (read && read.snapshot > before) return read.counts
+  }
+  throw new Error('the server wrote no async-resource counts (was it started with lib/count-async.mjs?)')
 }
 
 const results = {} as Record<SystemKey, Row>

@@ -31,9 +31,10 @@ export function spawnServer(command: string, args: string[], env: Record<string,
 
 /** Forks a TypeScript worker (through tsx) with an IPC channel. */
 export function forkWorker(file: string, args: string[]): ChildProcess {
-  // BENCH_PROFILE_DIR=… also profiles the load generators.
+  // BENCH_PROFILE_DIR=… also profiles the load generators; BENCH_WORKER_FLAGS="--perf-basic-prof" (or any Node flags) goes to their node.
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []
-  return reapOnExit(fork(file, args, { execArgv: ['--import', 'tsx', ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+  const flags = process.env.BENCH_WORKER_FLAGS?.split(' ').filter(Boolean) ?? []
+  return reapOnExit(fork(file, args, { execArgv: ['--import', 'tsx', ...profile, ...flags], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
 }
 
 export function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
