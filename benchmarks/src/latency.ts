@@ -137,7 +137,7 @@ async function measure(key: SystemKey): Promise<Row> {
     }
     if (ONLY && framesStart && framesEnd) process.stderr.write(`frames per message: ${((framesEnd.in - framesStart.in) / measured).toFixed(2)} in, ${((framesEnd.out - framesStart.out) / measured).toFixed(2)} out\n`)
     const row = { system: system.name, latency: summarize(latencies), serverCpuMsPerMessage: Math.round((cpuMs / measured) * 100) / 100, serverPeakRssMiB: peakRssMiB(server.pid!) }
-    for (const worker of workers) worker.send({ type: 'close' })
+    for (const worker of workers) worker.send({ type: 'close', measured })
     return row
   } finally {
     await Promise.all([...workers.map(stop), stop(server)])

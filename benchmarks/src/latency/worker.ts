@@ -5,12 +5,13 @@
 import { writeFileSync } from 'node:fs'
 import { PerformanceObserver, performance } from 'node:perf_hooks'
 import { setFlagsFromString } from 'node:v8'
+import { ClientSplit } from './client-split.ts'
 import { SERVERS, SYSTEMS, type SystemKey } from './systems.ts'
 
 // BENCH_WORKER_V8_FLAGS="--trace-deopt" (V8 flags settable at run time, which NODE_OPTIONS refuses) for every worker.
 if (process.env.BENCH_WORKER_V8_FLAGS) setFlagsFromString(process.env.BENCH_WORKER_V8_FLAGS)
 
-type Order = { type: 'create' } | { type: 'open'; id: string } | { type: 'send'; index: number } | { type: 'close' }
+type Order = { type: 'create' } | { type: 'open'; id: string } | { type: 'send'; index: number } | { type: 'close'; measured?: number }
 
 const [argSystem, role, ...rest] = process.argv.slice(2)
 
@@ -35,6 +36,7 @@ function writeGcLog(): void {
   if (process.env.BENCH_GC_LOG && role !== 'server') writeFileSync(`${process.env.BENCH_GC_LOG}.${role}.jsonl`, gcLog.join(''))
 }
 const system = argSystem as SystemKey
+const split = process.env.BENCH_CLIENT_SPLIT && role !== 'server' ? new ClientSplit() : undefined
 const PAD = 'x'.repeat(100)
 
 /** `index|hrtime-ns|` padded to 100 bytes: CLOCK_MONOTONIC is shared by every process. */
@@ -51,13 +53,18 @@ async function client(url: string, token: string): Promise<void> {
       await side.open(order.id, text => {
         const [index, sent] = text.split('|')
         const latencyMs = Number(process.hrtime.bigint() - BigInt(sent!)) / 1e6
+        split?.received()
         // `sent` (CLOCK_MONOTONIC ns) places the message on a CPU profile's clock (BENCH_LATENCY_LOG).
         reply({ type: 'got', index: Number(index), latencyMs, sent })
       })
       reply({ type: 'ready' })
     }
-    if (order.type === 'send') await side.send(stampedText(order.index))
+    if (order.type === 'send') {
+      split?.sending()
+      await side.send(stampedText(order.index))
+    }
     if (order.type === 'close') {
+      if (split) process.stderr.write(`${split.summary(role!, order.measured)}\n`)
       writeGcLog()
       await side.close()
       process.exit(0)
