@@ -65,6 +65,7 @@ const PLAN: Record<SystemKey, { warmup: number; measured: number }> = {
   parleyReading: FULL,
   parleyReadingAtOnce: FULL,
   parleyTyping: FULL,
+  parleyLean: FULL,
   parleyRepo: FULL,
 }
 
@@ -168,7 +169,7 @@ if (ONLY) {
   console.log(rows.map(row => ({ system: row.system, ...row.latency, serverCpuMsPerMessage: row.serverCpuMsPerMessage })))
   process.exit(0)
 }
-const { raw, socketio, hocuspocus, stock, parley: ours, parleyReading: reading, parleyReadingAtOnce: readingAtOnce, parleyTyping: typing, parleyRepo: repoPath } = results
+const { raw, socketio, hocuspocus, stock, parley: ours, parleyReading: reading, parleyReadingAtOnce: readingAtOnce, parleyTyping: typing, parleyLean: lean, parleyRepo: repoPath } = results
 const table = renderTable({
   headers: ['system', 'messages', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'mean ms', 'server CPU ms/msg', 'server peak RSS MiB'],
   rows: rows.map(row => [row.system, row.latency.count, row.latency.p50, row.latency.p90, row.latency.p99, row.latency.max, row.latency.mean, row.serverCpuMsPerMessage, row.serverPeakRssMiB]),
@@ -181,6 +182,7 @@ const ratios = [
   `- Stock automerge-repo p50 is ${ratio(stock.latency.p50, ours.latency.p50)} Parley's (p99 ${ratio(stock.latency.p99, ours.latency.p99)}).`,
   `- Parley's server CPU per message is ${ratio(ours.serverCpuMsPerMessage, hocuspocus.serverCpuMsPerMessage)} Hocuspocus's, and ${ratio(ours.serverCpuMsPerMessage, repoPath.serverCpuMsPerMessage)} its own with segments on the Repo (--no-relay-core, p50 ${ratio(ours.latency.p50, repoPath.latency.p50)}).`,
   `- With the receiver marking each message read as it arrives, as the web app does (each move of its read cursor a read event in the conversation's segment), Parley's server CPU per message is ${ratio(reading.serverCpuMsPerMessage, ours.serverCpuMsPerMessage)} and its p50 ${ratio(reading.latency.p50, ours.latency.p50)} those without, the client writing its cursor at most once per ${DEFAULT_READ_CURSOR_INTERVAL_MS / 1000} s (clients/sdk/src/read-cursor.ts); writing every move at once, ${ratio(readingAtOnce.serverCpuMsPerMessage, ours.serverCpuMsPerMessage)} and ${ratio(readingAtOnce.latency.p50, ours.latency.p50)}.`,
+  `- With the receiver a plain Automerge peer (Automerge's own sync on the segment, no client library: latency/systems/parley-lean.ts) and the same server and sender, Parley's p50 is ${ratio(lean.latency.p50, ours.latency.p50)} that with the client library receiving (p99 ${ratio(lean.latency.p99, ours.latency.p99)}): what the library costs the receiving side.`,
   `- With the sender typing before each message, as the web app's composer signals it ("typing" as the next message starts, one ephemeral message relayed per message; the message ends it), Parley's server CPU per message is ${ratio(typing.serverCpuMsPerMessage, ours.serverCpuMsPerMessage)} and its p50 ${ratio(typing.latency.p50, ours.latency.p50)} those without.`,
 ].join('\n')
 const command = `npm run bench:latency${QUICK ? ' -- --quick' : ''}`

@@ -37,6 +37,12 @@ export class AutomergePeer<T> {
   readonly #waiters = new Waiters()
   /** Called after every sync message from the server, with the document as it now is. */
   onSync: ((doc: Automerge.Doc<T>) => void) | undefined
+  /**
+   * How long a reply waits (ms), taking in what arrives meanwhile. 0: until this process has
+   * read the frames already waiting. The client library holds its acknowledgements 50 ms
+   * (clients/sdk/src/network/acknowledgements.ts).
+   */
+  replyDelayMs = 0
 
   private constructor(socket: WebSocket, peerId: string, documentId: string, doc: Automerge.Doc<T>) {
     this.#socket = socket
@@ -103,10 +109,12 @@ export class AutomergePeer<T> {
       // so one member's reply must not delay another member's arrival.
       if (!this.#replyScheduled) {
         this.#replyScheduled = true
-        setImmediate(() => {
+        const reply = () => {
           this.#replyScheduled = false
           this.#sendSync('sync')
-        })
+        }
+        if (this.replyDelayMs > 0) setTimeout(reply, this.replyDelayMs)
+        else setImmediate(reply)
       }
     }
     this.#waiters.wake()

@@ -5,6 +5,7 @@
  */
 import { hocuspocus, runHocuspocus } from './systems/hocuspocus.ts'
 import { parley, parleyReading, parleyReadingAtOnce, parleyRepoPath, parleyTyping } from './systems/parley.ts'
+import { parleyLeanReceiver } from './systems/parley-lean.ts'
 import { rawRelay, runRawRelay } from './systems/raw.ts'
 import { runSocketIo, socketIo } from './systems/socketio.ts'
 import { runStockServer, stockAutomergeRepo } from './systems/stock.ts'
@@ -12,7 +13,7 @@ import type { System } from './systems/system.ts'
 
 export type { ClientSide, System } from './systems/system.ts'
 
-export const SYSTEMS = { raw: rawRelay, socketio: socketIo, hocuspocus, stock: stockAutomergeRepo, parley, parleyReading, parleyReadingAtOnce, parleyTyping, parleyRepo: parleyRepoPath } satisfies Record<string, System>
+export const SYSTEMS = { raw: rawRelay, socketio: socketIo, hocuspocus, stock: stockAutomergeRepo, parley, parleyReading, parleyReadingAtOnce, parleyTyping, parleyLean: parleyLeanReceiver, parleyRepo: parleyRepoPath } satisfies Record<string, System>
 export type SystemKey = keyof typeof SYSTEMS
 
 /** The baselines' servers, started in their own process by the worker's `server` mode. */
