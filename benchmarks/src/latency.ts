@@ -8,7 +8,9 @@
  * stored), Hocuspocus + Yjs, stock automerge-repo and Parley run in the same run on the
  * same machine. Two more Parley rows have the receiver mark each message read as it
  * arrives, as the web app does: with the client's read-cursor interval, and with every
- * move written at once (clients/sdk/src/read-cursor.ts).
+ * move written at once (clients/sdk/src/read-cursor.ts). Others: the sender typing
+ * before each message; the receiver a plain Automerge peer instead of the client library
+ * (latency/systems/parley-lean.ts); segments on the Repo (--no-relay-core).
  */
 import { SignJWT } from 'jose'
 import type { ChildProcess } from 'node:child_process'

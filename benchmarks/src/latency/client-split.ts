@@ -3,8 +3,9 @@
  * hooks on ws's WebSocket, the socket the Parley client library uses in Node. The sender
  * measures from its `send` call to its socket write. The receiver measures from the
  * socket's message to the app's callback. Each worker prints the p50 and p90 of its side
- * over the measured messages when it closes. Together with the server's `parley_delivery_latency_seconds` (arrival
- * to relay), what is left of the one-way latency is the kernel and waiting for a core.
+ * over the measured messages when it closes. Together with the server's
+ * `parley_delivery_latency_seconds` (arrival to relay), what is left of the one-way
+ * latency is the kernel and waiting for a core.
  */
 import WebSocket from 'ws'
 
