@@ -10,7 +10,7 @@
  * members.
  */
 import type { Doc } from '@automerge/automerge'
-import { appendEvent, documentType, DocumentTypes, randomId, readSegmentEvents, segmentLength, type SegmentDoc } from '@parley/core'
+import { appendEvent, documentType, DocumentTypes, isSegmentFull, randomId, readSegmentEvents, segmentLength, type SegmentDoc } from '@parley/core'
 import { randomUUID } from 'node:crypto'
 import { SignJWT } from 'jose'
 import { ReplayMember } from '../lib/replay-member.ts'
@@ -25,23 +25,39 @@ const REAL_EVERY = 10
 const token = (user: string) =>
   new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET))
 
-/** A peer of `user` that has synced the segment. */
-async function segmentPeer(url: string, user: string, segmentId: string): Promise<AutomergePeer<SegmentDoc>> {
-  const peer = await AutomergePeer.connect<SegmentDoc>(`${url}?token=${await token(user)}`, `${user}-${randomUUID()}`, segmentId)
+/** A peer (`url` with its token, if any) that has synced the segment. */
+export async function syncedSegment(url: string, peerId: string, segmentId: string): Promise<AutomergePeer<SegmentDoc>> {
+  const peer = await AutomergePeer.connect<SegmentDoc>(url, peerId, segmentId)
   peer.start()
   await peer.until(() => documentType(peer.doc) === DocumentTypes.segment, 'the segment')
   return peer
 }
 
-/** Calls `onText` with the text of each message event appended after this call. */
-export function watchSegment(peer: AutomergePeer<SegmentDoc>, onText: (text: string) => void): void {
-  let seen = segmentLength(peer.doc)
+/** A peer of `user` that has synced the segment. */
+async function segmentPeer(url: string, user: string, segmentId: string): Promise<AutomergePeer<SegmentDoc>> {
+  return syncedSegment(`${url}?token=${await token(user)}`, `${user}-${randomUUID()}`, segmentId)
+}
+
+/**
+ * Calls `onText` with the text of each message event appended after this call, or with
+ * every one the segment holds (`fromStart`); `onFull`, once, when the segment is full
+ * (core isSegmentFull: writers go on in the next one).
+ */
+export function watchSegment(peer: AutomergePeer<SegmentDoc>, onText: (text: string) => void, options: { fromStart?: boolean; onFull?: () => void } = {}): void {
+  let seen = options.fromStart ? 0 : segmentLength(peer.doc)
+  let full = false
   peer.onSync = (doc: Doc<SegmentDoc>) => {
-    if (segmentLength(doc) === seen) return
-    const { events } = readSegmentEvents(doc, seen)
-    seen = segmentLength(doc)
-    for (const event of events) if (event.type === 'message') onText(event.text)
+    if (segmentLength(doc) > seen) {
+      const { events } = readSegmentEvents(doc, seen)
+      seen = segmentLength(doc)
+      for (const event of events) if (event.type === 'message') onText(event.text)
+    }
+    if (options.onFull && !full && isSegmentFull(doc)) {
+      full = true
+      options.onFull()
+    }
   }
+  if (options.fromStart) peer.onSync(peer.doc)
 }
 
 export const parleyFanout: FanoutSystem = {

@@ -6,10 +6,10 @@
  */
 import { next as Automerge } from '@automerge/automerge'
 import { parseAutomergeUrl, generateAutomergeUrl } from '@automerge/automerge-repo'
-import { appendEvent, documentType, DocumentTypes, initSegment, randomId, type SegmentDoc } from '@parley/core'
+import { appendEvent, initSegment, randomId, type SegmentDoc } from '@parley/core'
 import { randomUUID } from 'node:crypto'
 import { AutomergePeer } from './automerge-peer.ts'
-import { watchSegment } from './parley.ts'
+import { syncedSegment, watchSegment } from './parley.ts'
 import type { FanoutSystem } from './system.ts'
 
 /**
@@ -42,9 +42,7 @@ export const stockFanout: FanoutSystem = {
     }
   },
   async join(url, user, documentId, onText) {
-    const peer = await AutomergePeer.connect<SegmentDoc>(url, `${user}-${randomUUID()}`, documentId)
-    peer.start()
-    await peer.until(() => documentType(peer.doc) === DocumentTypes.segment, 'the document')
+    const peer = await syncedSegment(url, `${user}-${randomUUID()}`, documentId)
     watchSegment(peer, onText)
     return () => peer.close()
   },

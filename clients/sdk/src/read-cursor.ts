@@ -5,9 +5,9 @@
  * server checks, stores and sends to every member as it does a message. An app that marks
  * each arriving message read (the web app does, while the conversation is visible) would
  * write one per message per reader, and so double what the server does per message
- * (`npm run bench:latency`, benchmarks/RESULTS.md "latency", 2026-12-07: server CPU per
- * one-to-one message 1.9–2.1 times that with no reading when every move is written, 1.1–1.2
- * times with this interval). So the first move after a quiet interval is written at once
+ * (`npm run bench:latency`, benchmarks/RESULTS.md "latency", three runs on 2026-12-07: server
+ * CPU per one-to-one message 1.2–2.1 times that with no reading when every move is written,
+ * 1.0–1.2 times with this interval). So the first move after a quiet interval is written at once
  * (a single message read shows as read to the others at once), and moves within
  * `intervalMs` of the last write wait: at the end of the interval the newest of them is
  * written, once. The conversation counts unread messages from the newest move at once
@@ -48,8 +48,8 @@ export class ReadCursor {
   #timer: ReturnType<typeof setTimeout> | undefined
 
   /** `write` resolves once the receipt is stored (it must not throw: reject). */
-  constructor(intervalMs: number | (() => number), write: (receipt: ReadEvent) => Promise<void>) {
-    this.#intervalMs = typeof intervalMs === 'number' ? () => intervalMs : intervalMs
+  constructor(intervalMs: () => number, write: (receipt: ReadEvent) => Promise<void>) {
+    this.#intervalMs = intervalMs
     this.#write = write
   }
 

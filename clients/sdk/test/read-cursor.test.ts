@@ -6,7 +6,7 @@ const receipt = (target: string): ReadEvent => ({ id: `r-${target}`, type: 'read
 
 describe('a read cursor moved at most once per interval', () => {
   let written: string[]
-  const cursor = (intervalMs: number) => new ReadCursor(intervalMs, async one => void written.push(one.target))
+  const cursor = (intervalMs: number) => new ReadCursor(() => intervalMs, async one => void written.push(one.target))
   beforeEach(() => {
     vi.useFakeTimers()
     written = []
@@ -49,7 +49,7 @@ describe('a read cursor moved at most once per interval', () => {
   })
 
   it('rejects the waiting moves when their write fails', async () => {
-    const reads = new ReadCursor(1000, async one => {
+    const reads = new ReadCursor(() => 1000, async one => {
       if (one.target === 'm2') throw new Error('disk full')
     })
     await reads.move(receipt('m1'))

@@ -6,11 +6,11 @@
  * so the difference between the two rows is what the client library costs the receiving
  * side (issue 15: the client half of the relay core).
  */
-import type { Doc } from '@automerge/automerge'
-import { documentType, DocumentTypes, isSegmentFull, readSegmentEvents, segmentLength, type SegmentDoc } from '@parley/core'
-import { randomUUID } from 'node:crypto'
 import { DEFAULT_ACK_DELAY_MS } from '@parley/client'
-import { AutomergePeer } from '../../fanout/automerge-peer.ts'
+import type { SegmentDoc } from '@parley/core'
+import { randomUUID } from 'node:crypto'
+import type { AutomergePeer } from '../../fanout/automerge-peer.ts'
+import { syncedSegment, watchSegment } from '../../fanout/parley.ts'
 import { parley } from './parley.ts'
 import type { ClientSide, System } from './system.ts'
 
@@ -44,7 +44,7 @@ class LeanReceiver {
 
   async start(): Promise<void> {
     const segments = await segmentsOf(this.#url, this.#token, this.#conversationId)
-    await this.#follow(segments.at(-1)!, 'from now')
+    await this.#follow(segments.at(-1)!, false)
   }
 
   close(): void {
@@ -52,30 +52,17 @@ class LeanReceiver {
     this.#peer?.close()
   }
 
-  /** `from`: report the messages after those the segment holds now, or all of them (a segment started after the last one filled). */
-  async #follow(segmentId: string, from: 'from now' | 'from the start'): Promise<void> {
-    const peer = await AutomergePeer.connect<SegmentDoc>(`${this.#url}?token=${this.#token}`, `receiver-${randomUUID()}`, segmentId)
+  /** `fromStart`: report every message the segment holds (one started after the last filled), not only those after now. */
+  async #follow(segmentId: string, fromStart: boolean): Promise<void> {
+    const peer = await syncedSegment(`${this.#url}?token=${this.#token}`, `receiver-${randomUUID()}`, segmentId)
     // Its answers held as the client library holds them: one frame in per message at the server in both rows.
     peer.replyDelayMs = DEFAULT_ACK_DELAY_MS
-    peer.start()
-    await peer.until(() => documentType(peer.doc) === DocumentTypes.segment, 'the segment')
     this.#peer?.close()
     this.#peer = peer
-    let seen = from === 'from now' ? segmentLength(peer.doc) : 0
-    let moving = false
-    peer.onSync = (doc: Doc<SegmentDoc>) => {
-      if (segmentLength(doc) > seen) {
-        const { events } = readSegmentEvents(doc, seen)
-        seen = segmentLength(doc)
-        for (const event of events) if (event.type === 'message') this.#onText(event.text)
-      }
-      if (!moving && isSegmentFull(doc)) {
-        moving = true
-        void this.#next(segmentId).catch(error => process.stderr.write(`lean receiver: ${(error as Error).message}\n`))
-      }
-    }
-    // What arrived with the first sync, in a segment started after the last one filled.
-    peer.onSync(peer.doc)
+    watchSegment(peer, this.#onText, {
+      fromStart,
+      onFull: () => void this.#next(segmentId).catch(error => process.stderr.write(`lean receiver: ${(error as Error).message}\n`)),
+    })
   }
 
   /** The segment after `full`, once the sender has started it. */
@@ -84,7 +71,7 @@ class LeanReceiver {
     while (!this.#closed) {
       const segments = await segmentsOf(this.#url, this.#token, this.#conversationId)
       const next = segments[segments.indexOf(full) + 1]
-      if (next !== undefined) return this.#follow(next, 'from the start')
+      if (next !== undefined) return this.#follow(next, true)
       if (Date.now() > deadline) throw new Error(`no segment after ${full} within ${NEXT_SEGMENT_WAIT_MS} ms`)
       await new Promise(resolve => setTimeout(resolve, NEXT_SEGMENT_POLL_MS))
     }
