@@ -23,6 +23,7 @@ import { Notifications } from './events/notifications.ts'
 import { httpAuth } from './http/auth.ts'
 import { openBlobs } from './blobs/index.ts'
 import { registerRoutes } from './http/routes.ts'
+import { closeUnusedConnectionsOnClose } from './http/unused-connections.ts'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handlers.ts'
 import { InboxKeeper } from './inbox.ts'
 import { ServerMetrics } from './metrics/metrics.ts'
@@ -102,6 +103,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     ajv: { customOptions: { removeAdditional: false } },
   }) as unknown as FastifyInstance
   logRequests(app)
+  closeUnusedConnectionsOnClose(app)
   const log = app.log
   const { verify, secret } = await tokenVerifier(options, log)
   const limits = { ...DEFAULT_LIMITS, maxTextBytes: options.maxTextBytes }

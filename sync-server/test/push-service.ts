@@ -5,17 +5,13 @@
  * with the subscription's own private key and auth secret (RFC 8291, aes128gcm, by the
  * http_ece package), as a browser's push service and the browser would.
  */
-import { execFile } from 'node:child_process'
 import { createECDH, randomBytes, type ECDH } from 'node:crypto'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { Agent, createServer, type Server } from 'node:https'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { promisify } from 'node:util'
 import ece from 'http_ece'
 import { importJWK, jwtVerify, type JWTPayload } from 'jose'
+import { selfSignedCertificate } from './fixtures/certificate.ts'
 
 export interface PushRequest {
   device: string
@@ -38,16 +34,14 @@ export class PushService {
   readonly agent: Agent
   answer: Answer = () => 201
   readonly #server: Server
-  readonly #dir: string
   readonly #devices = new Map<string, Device>()
   readonly #counts = new Map<string, number>()
   readonly #waiters: (() => void)[] = []
   #origin = ''
 
-  private constructor(server: Server, agent: Agent, dir: string) {
+  private constructor(server: Server, agent: Agent) {
     this.#server = server
     this.agent = agent
-    this.#dir = dir
     server.on('request', (request, response) => {
       const chunks: Buffer[] = []
       request.on('data', (chunk: Buffer) => chunks.push(chunk))
@@ -58,13 +52,9 @@ export class PushService {
   }
 
   static async start(): Promise<PushService> {
-    const dir = await mkdtemp(join(tmpdir(), 'parley-push-service-'))
-    const key = join(dir, 'key.pem')
-    const cert = join(dir, 'cert.pem')
-    await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'])
-    const [keyPem, certPem] = await Promise.all([readFile(key), readFile(cert)])
-    const server = createServer({ key: keyPem, cert: certPem })
-    const service = new PushService(server, new Agent({ ca: certPem }), dir)
+    const { key, cert } = await selfSignedCertificate()
+    const server = createServer({ key, cert })
+    const service = new PushService(server, new Agent({ ca: cert }))
     await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
     service.#origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`
     return service
@@ -94,7 +84,6 @@ export class PushService {
     this.agent.destroy()
     this.#server.closeAllConnections()
     await new Promise(resolve => this.#server.close(resolve))
-    await rm(this.#dir, { recursive: true, force: true })
   }
 
   async #take(url: string, headers: IncomingHttpHeaders, body: Buffer): Promise<number | 'hang'> {

@@ -1,7 +1,8 @@
 /**
  * SSE streams and long polls end when their welcome does: when the token's `exp` passes
  * (as REST refuses the token then) and when the member is removed. A stream says why in a
- * last `event: end`; a poll answers 401 or 403.
+ * last `event: end`; a poll answers 401 or 403. When the server shuts down, both end at
+ * once, without waiting for their clients to leave.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { timerAt } from '../src/http/stream.ts'
@@ -101,6 +102,40 @@ describe('streams and long polls end with their welcome', () => {
     }
     expect((await call(server.token('alice'), 'DELETE', `/v1/conversations/${id}/members/bob`)).status).toBe(200)
     expect(await poll).toMatchObject({ status: 403, body: { error: { code: 'PARLEY_ERR_FORBIDDEN' } } })
+  })
+})
+
+describe('streams and long polls when the server shuts down', () => {
+  it('end at once, the stream with what was written and no end event, the poll empty as at its deadline', async () => {
+    const server = await startTestServer()
+    let closed = false
+    try {
+      const token = await server.token('alice')
+      const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
+      const created = await fetch(`${server.httpUrl}/v1/conversations`, { method: 'POST', headers, body: JSON.stringify({ members: ['bob'] }) })
+      const { id } = (await created.json()) as { id: string }
+      await fetch(`${server.httpUrl}/v1/conversations/${id}/messages`, { method: 'POST', headers, body: JSON.stringify({ text: 'before shutdown' }) })
+
+      const stream = await fetch(`${server.httpUrl}/v1/conversations/${id}/stream?after=0`, { headers })
+      const reader = stream.body!.getReader()
+      const decoder = new TextDecoder()
+      let text = ''
+      while (!text.includes('before shutdown')) text += decoder.decode((await reader.read()).value, { stream: true })
+      const poll = fetch(`${server.httpUrl}/v1/conversations/${id}/events?after=1&wait=60`, { headers })
+      while (!/^parley_long_polls_waiting 1$/m.test(await (await fetch(`${server.httpUrl}/metrics`)).text())) await new Promise(resolve => setTimeout(resolve, 20))
+
+      // Neither client leaves: without the server ending them, close() would wait for them (a minute for the poll, for ever for the stream).
+      await server.close()
+      closed = true
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += decoder.decode(chunk.value, { stream: true })
+      expect(text).toContain('"text":"before shutdown"')
+      expect(text).not.toContain('event: end')
+      const answer = await poll
+      expect(answer.status).toBe(200)
+      expect(await answer.json()).toEqual({ events: [], next: 1 })
+    } finally {
+      if (!closed) await server.close()
+    }
   })
 })
 

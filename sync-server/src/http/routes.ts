@@ -5,6 +5,7 @@
  */
 import { bareDocumentId, isValidUserId, readInbox, RESERVED_USER_PREFIX, type ConversationKind, type Head, type Role } from '@parley/core'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { setMaxListeners } from 'node:events'
 import type { ConversationService } from '../conversations/service.ts'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import type { EventIndex, SequencedEvent } from '../events/event-index.ts'
@@ -63,6 +64,10 @@ function memberId(user: string): string {
 }
 
 export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  // Long polls and SSE streams end when the server begins to close, which would otherwise wait for their clients.
+  const closing = new AbortController()
+  setMaxListeners(0, closing.signal)
+  app.addHook('preClose', async () => closing.abort())
   const { service, index, inboxes, auth } = ctx
   const preHandler = auth.authenticate
   // Writes spend one token of the caller's message budget, shared with their sync connections.
@@ -195,7 +200,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
         ctx.onLongPoll?.(1)
         let outcome
         try {
-          outcome = await waitForEvents(reply.raw, { index, conversationId: id, after: cursor.after, waitMs: wait * 1000, expiresAt: caller(request).expiresAt })
+          outcome = await waitForEvents(reply.raw, { index, conversationId: id, after: cursor.after, waitMs: wait * 1000, expiresAt: caller(request).expiresAt, closing: closing.signal })
         } finally {
           ctx.onLongPoll?.(-1)
         }
@@ -230,7 +235,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       await service.open(id, user)
       const lastEventId = Number(request.headers['last-event-id'])
       const after = Number.isInteger(lastEventId) && lastEventId >= 0 ? lastEventId : (request.query.after ?? 0)
-      streamEvents(reply, { index, conversationId: id, after, stillMember: () => stillMember(id, user), expiresAt: caller(request).expiresAt, maxBufferedBytes: ctx.maxBufferedBytes })
+      streamEvents(reply, { index, conversationId: id, after, stillMember: () => stillMember(id, user), expiresAt: caller(request).expiresAt, maxBufferedBytes: ctx.maxBufferedBytes, closing: closing.signal })
     },
   )
 }

@@ -9,7 +9,7 @@
  * it too (docs/cluster.md, "HTTP streams").
  *
  * Every way a stream ends (the client leaves, its socket fails, it stops reading, the
- * member is removed, the token expires, the backlog cannot be read) goes through one
+ * member is removed, the token expires, the backlog cannot be read, the server shuts down) goes through one
  * `finish`, which removes the listener and the timers at once, not when the socket
  * finally closes: nothing is ever written after the end, and an error on the response is
  * handled here, never left to reach the process (docs/security.md, "Streams").
@@ -24,6 +24,8 @@ const HEARTBEAT_MS = 25_000
 const BACKLOG_PAGE = 500
 /** After the closing `end` event, how long a client may take to read it before the socket is cut. */
 const END_GRACE_MS = 10_000
+/** When the server shuts down, how long a client may take to read what was written before its socket is cut. */
+const SHUTDOWN_GRACE_MS = 1000
 
 /** Why the server ended a stream: sent as the data of a last `event: end`. */
 export interface StreamEnd {
@@ -45,13 +47,19 @@ export interface StreamOptions {
   expiresAt?: number
   /** Bytes waiting to be sent beyond which a client counts as not reading: the socket is cut. */
   maxBufferedBytes: number
+  /**
+   * Aborted when the server shuts down: the stream ends with what was written and no
+   * `end` event, so a client reconnects with Last-Event-ID (to another node, or to this
+   * one once it is back), and the shutdown does not wait for the client to leave.
+   */
+  closing: AbortSignal
 }
 
 // One helper for every token-expiry timer (streams, polls, sync connections).
 export { timerAt }
 
 export function streamEvents(reply: FastifyReply, options: StreamOptions): void {
-  const { index, conversationId, stillMember, expiresAt, maxBufferedBytes } = options
+  const { index, conversationId, stillMember, expiresAt, maxBufferedBytes, closing } = options
   reply.hijack()
   const out = reply.raw
   // Kept: the response lets go of its socket once it has ended.
@@ -63,25 +71,31 @@ export function streamEvents(reply: FastifyReply, options: StreamOptions): void 
   /** Ends this stream's hold on the conversation's live events (EventIndex.follow). */
   let unfollow: (() => void) | undefined
 
-  /** `end`: say why and end after what was already written; `cut`: destroy the socket now; `gone`: the socket closed. */
-  const finish = (how: { end: StreamEnd } | { cut: string } | 'gone'): void => {
+  /**
+   * `end`: say why and end after what was already written; `closing`: end after what was
+   * written, saying nothing (the server shuts down); `cut`: destroy the socket now;
+   * `gone`: the socket closed.
+   */
+  const finish = (how: { end: StreamEnd } | { cut: string } | 'closing' | 'gone'): void => {
     if (ended) return
     ended = true
     clearInterval(heartbeat)
     expiry?.cancel()
     index.off('stored', onStored)
+    closing.removeEventListener('abort', onClosing)
     unfollow?.()
     if (how === 'gone') return
-    if ('cut' in how) {
+    if (how !== 'closing' && 'cut' in how) {
       log.info({ conversationId, reason: how.cut }, 'event stream cut')
       return void out.destroy()
     }
     // `Connection: close`: the socket closes once these last bytes are read.
-    out.end(`event: end\ndata: ${JSON.stringify(how.end)}\n\n`)
+    out.end(how === 'closing' ? undefined : `event: end\ndata: ${JSON.stringify(how.end)}\n\n`)
     // A client that never reads them does not keep the socket (and what waits in it) for good.
-    grace = setTimeout(() => socket?.destroy(), END_GRACE_MS)
+    grace = setTimeout(() => socket?.destroy(), how === 'closing' ? SHUTDOWN_GRACE_MS : END_GRACE_MS)
     grace.unref()
   }
+  const onClosing = (): void => finish('closing')
 
   const write = (text: string): void => {
     if (ended) return
@@ -117,6 +131,7 @@ export function streamEvents(reply: FastifyReply, options: StreamOptions): void 
   const heartbeat = setInterval(() => write(': keep-alive\n\n'), HEARTBEAT_MS)
   const expiry = expiresAt === undefined ? undefined : timerAt(expiresAt, () => finish({ end: TOKEN_EXPIRED }))
   index.on('stored', onStored)
+  closing.addEventListener('abort', onClosing)
   out.on('close', () => finish('gone'))
   socket?.once('close', () => clearTimeout(grace))
   // Reset sockets, writes the peer refused: handled here, logged, never thrown.
@@ -126,6 +141,7 @@ export function streamEvents(reply: FastifyReply, options: StreamOptions): void 
   })
   // The client may have left while the route checked membership: then 'close' came already.
   if (out.destroyed) return finish('gone')
+  if (closing.aborted) return finish({ cut: 'server shutting down' })
 
   out.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'close', 'X-Accel-Buffering': 'no' })
   write(': stream open\n\n')
@@ -149,29 +165,36 @@ export interface WaitOptions {
   waitMs: number
   /** The token's expiry (ms since the epoch): the wait ends then. */
   expiresAt?: number
+  /** Aborted when the server shuts down: the wait ends then. */
+  closing: AbortSignal
 }
 
 /**
  * A long poll's wait for an event after `after`: `stored` when one was, `deadline` when
  * `waitMs` passed first, `expired` when the token expired first, `gone` when the client
- * left. Its listener and timers go on every one of those paths.
+ * left, `closing` when the server began to shut down. Its listeners and timers go on
+ * every one of those paths.
  */
-export async function waitForEvents(out: ServerResponse, { index, conversationId, after, waitMs, expiresAt }: WaitOptions): Promise<'stored' | 'deadline' | 'expired' | 'gone'> {
+export async function waitForEvents(out: ServerResponse, { index, conversationId, after, waitMs, expiresAt, closing }: WaitOptions): Promise<'stored' | 'deadline' | 'expired' | 'gone' | 'closing'> {
   if (out.destroyed) return 'gone'
+  if (closing.aborted) return 'closing'
   const stop = new AbortController()
-  let outcome: 'expired' | 'gone' | undefined
-  const end = (why: 'expired' | 'gone'): void => {
+  let outcome: 'expired' | 'gone' | 'closing' | undefined
+  const end = (why: 'expired' | 'gone' | 'closing'): void => {
     outcome ??= why
     stop.abort()
   }
   const onClose = (): void => end('gone')
+  const onClosing = (): void => end('closing')
   out.once('close', onClose)
+  closing.addEventListener('abort', onClosing)
   const expiry = expiresAt === undefined ? undefined : timerAt(expiresAt, () => end('expired'))
   try {
     const arrived = await index.waitFor(conversationId, after, waitMs, stop.signal)
     return outcome ?? (arrived ? 'stored' : 'deadline')
   } finally {
     out.off('close', onClose)
+    closing.removeEventListener('abort', onClosing)
     expiry?.cancel()
   }
 }

@@ -10,36 +10,7 @@
 import { createClient, type Conversation, type ParleyClient } from '@parley/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, RedisProcess, startTestServer, type PostgresTestDatabase, type TestServer } from '../../src/testing.ts'
-import { http, meshed, metric, TEST_HEARTBEAT_MS } from './nodes.ts'
-
-interface ApiEvent {
-  seq: number
-  type: string
-  text?: string
-}
-
-/** The server-sent events of a stream as they arrive. */
-async function* sse(response: Response): AsyncGenerator<ApiEvent> {
-  const reader = response.body!.getReader()
-  const decoder = new TextDecoder()
-  let text = ''
-  try {
-    for (;;) {
-      const { value, done } = await reader.read()
-      if (done) return
-      text += decoder.decode(value, { stream: true })
-      let end: number
-      while ((end = text.indexOf('\n\n')) >= 0) {
-        const block = text.slice(0, end)
-        text = text.slice(end + 2)
-        const data = block.split('\n').find(line => line.startsWith('data: '))
-        if (block.includes('event: event') && data) yield JSON.parse(data.slice('data: '.length)) as ApiEvent
-      }
-    }
-  } finally {
-    await reader.cancel().catch(() => undefined)
-  }
-}
+import { http, meshed, metric, sse, TEST_HEARTBEAT_MS, type ApiEvent } from './nodes.ts'
 
 describe('long polls and SSE streams on a node no client of the conversation uses', () => {
   let redis: RedisProcess

@@ -38,3 +38,34 @@ export async function http(node: TestServer, user: string, method: string, path:
   })
   return { status: response.status, body: (await response.json().catch(() => ({}))) as Record<string, unknown> }
 }
+
+/** An event as the HTTP API serves it (docs/http.md). */
+export interface ApiEvent {
+  id: string
+  seq: number
+  type: string
+  text?: string
+}
+
+/** The server-sent events of a stream as they arrive. */
+export async function* sse(response: Response): AsyncGenerator<ApiEvent> {
+  const reader = response.body!.getReader()
+  const decoder = new TextDecoder()
+  let text = ''
+  try {
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) return
+      text += decoder.decode(value, { stream: true })
+      let end: number
+      while ((end = text.indexOf('\n\n')) >= 0) {
+        const block = text.slice(0, end)
+        text = text.slice(end + 2)
+        const data = block.split('\n').find(line => line.startsWith('data: '))
+        if (block.includes('event: event') && data) yield JSON.parse(data.slice('data: '.length)) as ApiEvent
+      }
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined)
+  }
+}

@@ -1,14 +1,15 @@
 /**
  * A cluster (two nodes on one Redis bus) sharing one PostgreSQL database: the HTTP event
  * numbers are one sequence the nodes agree on, though every node records every event it
- * receives over the bus, and a message to an offline member is queued and delivered as a
- * webhook once, though both nodes have webhooks configured. (Each node with its own
+ * receives over the bus, an SSE stream on either node hears all of them without a gap,
+ * and a message to an offline member is queued and delivered as a webhook once, though
+ * both nodes have webhooks configured. (Each node with its own
  * LevelDB numbers and notifies on its own: docs/cluster.md, known limits.)
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { PostgresPool } from '../../src/storage/postgres/index.ts'
 import { createTestDatabase, RedisProcess, startTestServer, type TestServer } from '../../src/testing.ts'
-import { http, meshed, metric, TEST_HEARTBEAT_MS } from '../cluster/nodes.ts'
+import { http, meshed, sse, TEST_HEARTBEAT_MS, type ApiEvent } from '../cluster/nodes.ts'
 import { Receiver } from '../fixtures/webhook-receiver.ts'
 
 const cleanups: Array<() => Promise<unknown>> = []
@@ -43,20 +44,34 @@ describe('a cluster on one PostgreSQL database', () => {
     const created = await http(one, 'alice', 'POST', '/v1/conversations', { members: ['bob'] })
     expect(created.status).toBe(201)
     const id = created.body.id as string
+    // A stream on each node from the start: each hears the events it numbered and those the other did.
+    const streams = await Promise.all(
+      nodes.map(async node => {
+        const controller = new AbortController()
+        cleanups.push(async () => controller.abort())
+        const response = await fetch(`${node.httpUrl}/v1/conversations/${id}/stream?after=0`, { headers: { authorization: `Bearer ${await node.token('alice')}` }, signal: controller.signal })
+        expect(response.status).toBe(200)
+        return sse(response)
+      }),
+    )
     const perNode = 10
     const published = await Promise.all(
       nodes.flatMap((node, n) => Array.from({ length: perNode }, (_, i) => http(node, 'alice', 'POST', `/v1/conversations/${id}/messages`, { text: `node${n}-${i}` }))),
     )
     for (const answer of published) expect(answer.status, JSON.stringify(answer.body)).toBeLessThan(300)
 
-    // Every node has received and recorded every event (its 'stored' announcements are gap-free).
-    const page = async (node: TestServer) => (await http(node, 'alice', 'GET', `/v1/conversations/${id}/events?after=0&limit=500`)).body.events as Array<{ seq: number; id: string; type: string }>
+    // Both nodes serve one numbering, 1..n, and each node's stream hears all of it in order.
+    const page = async (node: TestServer) => (await http(node, 'alice', 'GET', `/v1/conversations/${id}/events?after=0&limit=500`)).body.events as ApiEvent[]
     const events = await page(one)
     expect(events.map(event => event.seq)).toEqual(events.map((_, i) => i + 1))
     expect(await page(two)).toEqual(events)
     const messages = events.filter(event => event.type === 'message')
     expect(messages).toHaveLength(2 * perNode)
-    for (const node of nodes) await eventually(async () => (await metric(node, 'parley_events_stored_total')) >= events.length)
+    for (const stream of streams) {
+      const heard: ApiEvent[] = []
+      for await (const event of stream) if (heard.push(event) === events.length) break
+      expect(heard).toEqual(events)
+    }
 
     // Both nodes queued what they numbered; the shared queue delivered it, once.
     const pool = new PostgresPool(database.url, { max: 1 })
