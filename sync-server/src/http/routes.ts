@@ -5,7 +5,6 @@
  */
 import { bareDocumentId, isValidUserId, readInbox, RESERVED_USER_PREFIX, type ConversationKind, type Head, type Role } from '@parley/core'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { setMaxListeners } from 'node:events'
 import type { ConversationService } from '../conversations/service.ts'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import type { EventIndex, SequencedEvent } from '../events/event-index.ts'
@@ -15,7 +14,7 @@ import * as schemas from './schemas.ts'
 import { spendWriteToken, type WriteBudget } from './write-budget.ts'
 import type { ContentPolicy } from '../moderation/policy.ts'
 import { screenPublish } from '../moderation/publish-check.ts'
-import { streamEvents, waitForEvents } from './stream.ts'
+import { Closing, streamEvents, waitForEvents } from './stream.ts'
 
 export interface RouteContext {
   service: ConversationService
@@ -65,9 +64,8 @@ function memberId(user: string): string {
 
 export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   // Long polls and SSE streams end when the server begins to close, which would otherwise wait for their clients.
-  const closing = new AbortController()
-  setMaxListeners(0, closing.signal)
-  app.addHook('preClose', async () => closing.abort())
+  const closing = new Closing()
+  app.addHook('preClose', async () => closing.close())
   const { service, index, inboxes, auth } = ctx
   const preHandler = auth.authenticate
   // Writes spend one token of the caller's message budget, shared with their sync connections.
@@ -200,7 +198,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
         ctx.onLongPoll?.(1)
         let outcome
         try {
-          outcome = await waitForEvents(reply.raw, { index, conversationId: id, after: cursor.after, waitMs: wait * 1000, expiresAt: caller(request).expiresAt, closing: closing.signal })
+          outcome = await waitForEvents(reply.raw, { index, conversationId: id, after: cursor.after, waitMs: wait * 1000, expiresAt: caller(request).expiresAt, closing })
         } finally {
           ctx.onLongPoll?.(-1)
         }
@@ -235,7 +233,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       await service.open(id, user)
       const lastEventId = Number(request.headers['last-event-id'])
       const after = Number.isInteger(lastEventId) && lastEventId >= 0 ? lastEventId : (request.query.after ?? 0)
-      streamEvents(reply, { index, conversationId: id, after, stillMember: () => stillMember(id, user), expiresAt: caller(request).expiresAt, maxBufferedBytes: ctx.maxBufferedBytes, closing: closing.signal })
+      streamEvents(reply, { index, conversationId: id, after, stillMember: () => stillMember(id, user), expiresAt: caller(request).expiresAt, maxBufferedBytes: ctx.maxBufferedBytes, closing })
     },
   )
 }

@@ -48,15 +48,42 @@ export interface StreamOptions {
   /** Bytes waiting to be sent beyond which a client counts as not reading: the socket is cut. */
   maxBufferedBytes: number
   /**
-   * Aborted when the server shuts down: the stream ends with what was written and no
+   * When the server begins to close, the stream ends with what was written and no
    * `end` event, so a client reconnects with Last-Event-ID (to another node, or to this
    * one once it is back), and the shutdown does not wait for the client to leave.
    */
-  closing: AbortSignal
+  closing: Closing
 }
 
 // One helper for every token-expiry timer (streams, polls, sync connections).
 export { timerAt }
+
+/**
+ * The server's close as streams and long polls see it: each registers how it ends.
+ * (A plain callback set: an AbortSignal warns past 10 listeners unless raised with
+ * setMaxListeners, which a test environment's own AbortSignal, jsdom's, refuses.)
+ */
+export class Closing {
+  #closed = false
+  readonly #ends = new Set<() => void>()
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /** Calls `end` once the server begins to close; returns what takes it off. */
+  onClose(end: () => void): () => void {
+    this.#ends.add(end)
+    return () => void this.#ends.delete(end)
+  }
+
+  close(): void {
+    this.#closed = true
+    const ends = [...this.#ends]
+    this.#ends.clear()
+    for (const end of ends) end()
+  }
+}
 
 export function streamEvents(reply: FastifyReply, options: StreamOptions): void {
   const { index, conversationId, stillMember, expiresAt, maxBufferedBytes, closing } = options
@@ -82,7 +109,7 @@ export function streamEvents(reply: FastifyReply, options: StreamOptions): void 
     clearInterval(heartbeat)
     expiry?.cancel()
     index.off('stored', onStored)
-    closing.removeEventListener('abort', onClosing)
+    stopClosing()
     unfollow?.()
     if (how === 'gone') return
     if (how !== 'closing' && 'cut' in how) {
@@ -95,7 +122,6 @@ export function streamEvents(reply: FastifyReply, options: StreamOptions): void 
     grace = setTimeout(() => socket?.destroy(), how === 'closing' ? SHUTDOWN_GRACE_MS : END_GRACE_MS)
     grace.unref()
   }
-  const onClosing = (): void => finish('closing')
 
   const write = (text: string): void => {
     if (ended) return
@@ -131,7 +157,7 @@ export function streamEvents(reply: FastifyReply, options: StreamOptions): void 
   const heartbeat = setInterval(() => write(': keep-alive\n\n'), HEARTBEAT_MS)
   const expiry = expiresAt === undefined ? undefined : timerAt(expiresAt, () => finish({ end: TOKEN_EXPIRED }))
   index.on('stored', onStored)
-  closing.addEventListener('abort', onClosing)
+  const stopClosing = closing.onClose(() => finish('closing'))
   out.on('close', () => finish('gone'))
   socket?.once('close', () => clearTimeout(grace))
   // Reset sockets, writes the peer refused: handled here, logged, never thrown.
@@ -141,7 +167,7 @@ export function streamEvents(reply: FastifyReply, options: StreamOptions): void 
   })
   // The client may have left while the route checked membership: then 'close' came already.
   if (out.destroyed) return finish('gone')
-  if (closing.aborted) return finish({ cut: 'server shutting down' })
+  if (closing.closed) return finish({ cut: 'server shutting down' })
 
   out.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'close', 'X-Accel-Buffering': 'no' })
   write(': stream open\n\n')
@@ -165,8 +191,8 @@ export interface WaitOptions {
   waitMs: number
   /** The token's expiry (ms since the epoch): the wait ends then. */
   expiresAt?: number
-  /** Aborted when the server shuts down: the wait ends then. */
-  closing: AbortSignal
+  /** The wait ends when the server begins to close. */
+  closing: Closing
 }
 
 /**
@@ -177,7 +203,7 @@ export interface WaitOptions {
  */
 export async function waitForEvents(out: ServerResponse, { index, conversationId, after, waitMs, expiresAt, closing }: WaitOptions): Promise<'stored' | 'deadline' | 'expired' | 'gone' | 'closing'> {
   if (out.destroyed) return 'gone'
-  if (closing.aborted) return 'closing'
+  if (closing.closed) return 'closing'
   const stop = new AbortController()
   let outcome: 'expired' | 'gone' | 'closing' | undefined
   const end = (why: 'expired' | 'gone' | 'closing'): void => {
@@ -185,16 +211,15 @@ export async function waitForEvents(out: ServerResponse, { index, conversationId
     stop.abort()
   }
   const onClose = (): void => end('gone')
-  const onClosing = (): void => end('closing')
   out.once('close', onClose)
-  closing.addEventListener('abort', onClosing)
+  const stopClosing = closing.onClose(() => end('closing'))
   const expiry = expiresAt === undefined ? undefined : timerAt(expiresAt, () => end('expired'))
   try {
     const arrived = await index.waitFor(conversationId, after, waitMs, stop.signal)
     return outcome ?? (arrived ? 'stored' : 'deadline')
   } finally {
     out.off('close', onClose)
-    closing.removeEventListener('abort', onClosing)
+    stopClosing()
     expiry?.cancel()
   }
 }
