@@ -5,9 +5,12 @@
  */
 import { existsSync } from 'node:fs'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { screenshot } from './artifacts.ts'
 import type { WebServer } from './web-server.ts'
 
 const CHROMIUM = process.env.PARLEY_CHROMIUM ?? '/usr/bin/chromium'
+/** Console lines kept per window for a failed test's report. */
+const CONSOLE_LINES = 200
 
 /** As the machine notes say: without the background-networking flags Chromium tries hosts this machine cannot reach. */
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
@@ -46,6 +49,8 @@ export class Windows {
   readonly #server: WebServer
   readonly #open: UserWindow[] = []
   readonly #errors: string[] = []
+  /** Each window's newest console lines, printed when a test fails (CI keeps only the log). */
+  readonly #console = new Map<string, string[]>()
 
   constructor(browser: Browser, server: WebServer) {
     this.#browser = browser
@@ -58,6 +63,9 @@ export class Windows {
     context.setDefaultTimeout(30_000)
     const page = await context.newPage()
     page.on('pageerror', error => this.#errors.push(`${user}: ${error.stack ?? error.message}`))
+    const lines: string[] = []
+    this.#console.set(user, lines)
+    page.on('console', message => lines.push(`${new Date().toISOString()} ${message.type()}: ${message.text()}`) > CONSOLE_LINES && lines.shift())
     await page.goto(this.#server.url)
     const window = { user, context, page }
     this.#open.push(window)
@@ -73,7 +81,17 @@ export class Windows {
     return window
   }
 
-  async closeAll(): Promise<void> {
+  /** Closes every window; after a failed test (`failed`: its name), first saves a screenshot of each and prints its console. */
+  async closeAll(failed?: string): Promise<void> {
+    if (failed !== undefined) {
+      for (const { user, page } of this.#open) {
+        const name = `failed-${failed.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}-${user}`
+        await screenshot(page, name).catch(() => undefined)
+        const text = await page.locator('body').innerText({ timeout: 1000 }).catch((error: Error) => `(no text: ${error.message})`)
+        console.error(`[${user}] test failed; screenshot test/artifacts/web/${name}.png\n--- page text:\n${text.slice(0, 3000)}\n--- console:\n${(this.#console.get(user) ?? []).join('\n')}`)
+      }
+    }
+    this.#console.clear()
     await Promise.all(this.#open.splice(0).map(window => window.context.close()))
     if (this.#errors.length > 0) throw new Error(`the app threw in the browser:\n${this.#errors.splice(0).join('\n')}`)
   }
