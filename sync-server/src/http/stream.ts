@@ -9,10 +9,10 @@
  * it too (docs/cluster.md, "HTTP streams").
  *
  * Every way a stream ends (the client leaves, its socket fails, it stops reading, the
- * member is removed, the token expires, the backlog cannot be read, the server shuts down) goes through one
- * `finish`, which removes the listener and the timers at once, not when the socket
- * finally closes: nothing is ever written after the end, and an error on the response is
- * handled here, never left to reach the process (docs/security.md, "Streams").
+ * member is removed, the token expires, the backlog cannot be read, the server closes)
+ * goes through one `finish`, which removes the listener and the timers at once, not when
+ * the socket finally closes: nothing is ever written after the end, and an error on the
+ * response is handled here, never left to reach the process (docs/security.md, "Streams").
  */
 import type { FastifyReply } from 'fastify'
 import type { ServerResponse } from 'node:http'
