@@ -4,8 +4,19 @@
  * that began after it resolves: sync resolves only once the server holds everything this
  * device has. The IDs are kept in localStorage, so a reload (offline too) still shows
  * which messages have not gone out yet.
+ *
+ * Between the Enter and the save, the message is shown but only in memory: a reload (or a
+ * closed tab) then would lose it, as IndexedDB drops a write the page did not live to
+ * finish. So its text is kept in localStorage, written at once, until the save finishes;
+ * the next start sends any text whose message is not in its conversation (`recover`).
  */
 import type { ParleyClient } from '@parley/client'
+
+/** A message's text and conversation, kept until the message is saved on this device. */
+export interface Draft {
+  conversation: string
+  text: string
+}
 
 const SYNC_TIMEOUT_MS = 15_000
 const RETRY_MS = 2_000
@@ -13,7 +24,10 @@ const RETRY_MS = 2_000
 export class Outbox {
   readonly #client: ParleyClient
   readonly #key: string
+  readonly #draftsKey: string
   readonly #pending: Set<string>
+  /** Texts of messages shown but not saved yet, by message ID. */
+  readonly #drafts: Map<string, Draft>
   readonly #listeners = new Set<() => void>()
   #running = false
   #again = false
@@ -23,7 +37,9 @@ export class Outbox {
   constructor(client: ParleyClient) {
     this.#client = client
     this.#key = `parley.outbox.${client.user}`
+    this.#draftsKey = `parley.outbox.${client.user}.drafts`
     this.#pending = new Set(this.#read())
+    this.#drafts = new Map(this.#readDrafts())
     client.on('status', this.#onStatus)
     void this.#confirm()
   }
@@ -37,16 +53,42 @@ export class Outbox {
     return this.#pending.size
   }
 
-  /** Records a message as unsent the moment it has an ID, before it is saved; `add` it once saved. */
-  hold(id: string): void {
+  /**
+   * Records a message as unsent the moment it has an ID, before it is saved, with its text
+   * when it is a message (written again on the next start if the save never finished);
+   * `add` it once saved.
+   */
+  hold(id: string, draft?: Draft): void {
     this.#pending.add(id)
+    if (draft) this.#setDraft(id, draft)
     this.#changed()
   }
 
   /** A saved message: unsent until a sync that begins now resolves. */
   add(id: string): void {
+    this.#setDraft(id, undefined)
     this.hold(id)
     void this.#confirm()
+  }
+
+  /**
+   * Sends again each message whose save a reload cut short: its text is here, its ID in no
+   * conversation. A message that was saved after all is only taken off the drafts.
+   */
+  async recover(): Promise<void> {
+    for (const [id, draft] of [...this.#drafts]) {
+      try {
+        const conversation = await this.#client.conversation(draft.conversation)
+        if (!conversation.timeline().some(item => item.id === id)) {
+          this.#pending.delete(id)
+          this.add(await conversation.send(draft.text, { onId: sent => this.hold(sent, draft) }))
+        }
+        this.#setDraft(id, undefined)
+      } catch {
+        // The conversation cannot be opened now: kept for the next start.
+      }
+    }
+    this.#changed()
   }
 
   subscribe(listener: () => void): () => void {
@@ -97,6 +139,22 @@ export class Outbox {
     } catch {
       return []
     }
+  }
+
+  #readDrafts(): [string, Draft][] {
+    try {
+      const drafts = JSON.parse(localStorage.getItem(this.#draftsKey) ?? '{}') as unknown
+      if (typeof drafts !== 'object' || drafts === null) return []
+      return Object.entries(drafts).filter((entry): entry is [string, Draft] => typeof entry[1]?.conversation === 'string' && typeof entry[1]?.text === 'string')
+    } catch {
+      return []
+    }
+  }
+
+  #setDraft(id: string, draft: Draft | undefined): void {
+    if (draft) this.#drafts.set(id, draft)
+    else if (!this.#drafts.delete(id)) return
+    localStorage.setItem(this.#draftsKey, JSON.stringify(Object.fromEntries(this.#drafts)))
   }
 
   #changed(): void {

@@ -17,6 +17,7 @@ export interface Services {
 export async function openServices(session: Session): Promise<Services> {
   const client = await openClient(session)
   const outbox = new Outbox(client)
+  void outbox.recover()
   const directory = new Directory(client)
   const stopWatching = dropConnectionWhenOffline(client)
   return {

@@ -136,6 +136,31 @@ describe('offline', () => {
     await screenshot(alice.page, 'back-online-alice')
   })
 
+  it('writes again, on the next start, a message whose local save a reload cut short', async () => {
+    const [alice, bob] = await pair('Cut short')
+    await alice.send('Before the cut')
+    const conversation = await alice.row('Cut short').getAttribute('data-conversation')
+    await alice.page.context().setOffline(true)
+    await alice.waitForClientStatus('not-online')
+    // What the composer leaves when the page goes between Enter and the save to IndexedDB:
+    // the message's ID and text in the outbox, the message in no document (the window is
+    // milliseconds, so it is set up here rather than raced).
+    await alice.page.evaluate(conversation => {
+      localStorage.setItem('parley.outbox.alice', JSON.stringify(['cut-short-message-id']))
+      localStorage.setItem('parley.outbox.alice.drafts', JSON.stringify({ 'cut-short-message-id': { conversation, text: 'Cut short by a reload' } }))
+    }, conversation)
+    await alice.page.reload()
+    await alice.openConversation('Cut short')
+    await alice.message('Cut short by a reload').waitFor()
+    expect(await alice.message('Cut short by a reload').getAttribute('data-state')).toBe('local')
+    expect(await alice.page.evaluate(() => localStorage.getItem('parley.outbox.alice.drafts'))).toBe('{}')
+
+    await alice.page.context().setOffline(false)
+    await bob.message('Cut short by a reload').waitFor()
+    await alice.page.locator('.message[data-state="server"]', { hasText: 'Cut short by a reload' }).waitFor()
+    expect((await alice.timeline()).map(item => item.text)).toEqual(['Before the cut', 'Cut short by a reload'])
+  })
+
   it('keeps unsent messages through a reload with no network, and sends them when it returns', async () => {
     const [alice, bob] = await pair('Reload')
     await alice.send('Sent while online')

@@ -34,8 +34,9 @@ export function Composer({ conversation, title, timeline, onEditLast }: Props) {
     setText('')
     // Sending ends the typing indicator by itself (the SDK's typing.ts): no "stopped" to send.
     try {
-      // Held from the moment it has an ID: a reload before the save finishes still shows it unsent.
-      outbox.add(await conversation.send(message, { onId: id => outbox.hold(id) }))
+      // Held from the moment it has an ID, with its text: a reload before the save finishes
+      // still shows it unsent, and the next start writes it again (data/outbox.ts).
+      outbox.add(await conversation.send(message, { onId: id => outbox.hold(id, { conversation: conversation.id, text: message }) }))
       setError('')
     } catch (cause) {
       setText(message)

@@ -1,10 +1,13 @@
 /** Inline editing: Enter saves, Shift+Enter starts a new line, Escape cancels. */
-import { useEffect, useRef, useState } from 'preact/hooks'
+import { useLayoutEffect, useRef, useState } from 'preact/hooks'
 
 export function EditForm({ text, onSave, onCancel }: { text: string; onSave: (text: string) => void; onCancel: () => void }) {
   const [value, setValue] = useState(text)
   const input = useRef<HTMLTextAreaElement>(null)
-  useEffect(() => {
+  // Focused with the caret at the end as it mounts, before the browser paints: after the
+  // paint (useEffect), a selection made by then (Ctrl+A, a test's fill) was collapsed to
+  // the end, and the new text was typed after the old one.
+  useLayoutEffect(() => {
     const field = input.current
     field?.focus()
     field?.setSelectionRange(field.value.length, field.value.length)
