@@ -64,6 +64,13 @@ export class Outbox {
     this.#changed()
   }
 
+  /** A message whose send failed (the composer gives its text back): neither unsent nor to be sent again. */
+  drop(id: string): void {
+    this.#setDraft(id, undefined)
+    this.#pending.delete(id)
+    this.#changed()
+  }
+
   /** A saved message: unsent until a sync that begins now resolves. */
   add(id: string): void {
     this.#setDraft(id, undefined)

@@ -33,12 +33,15 @@ export function Composer({ conversation, title, timeline, onEditLast }: Props) {
     if (!message) return
     setText('')
     // Sending ends the typing indicator by itself (the SDK's typing.ts): no "stopped" to send.
+    let held: string | undefined
     try {
       // Held from the moment it has an ID, with its text: a reload before the save finishes
       // still shows it unsent, and the next start writes it again (data/outbox.ts).
-      outbox.add(await conversation.send(message, { onId: id => outbox.hold(id, { conversation: conversation.id, text: message }) }))
+      outbox.add(await conversation.send(message, { onId: id => outbox.hold((held = id), { conversation: conversation.id, text: message }) }))
       setError('')
     } catch (cause) {
+      // The text goes back to the composer: not also sent again on the next start.
+      if (held !== undefined) outbox.drop(held)
       setText(message)
       setError((cause as Error).message)
     }
