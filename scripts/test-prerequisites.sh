@@ -14,7 +14,7 @@
 #   rabbitmqctl   $PARLEY_RABBITMQCTL or rabbitmqctl on PATH     rabbitmq-server  sync-server/test/ingest
 #   nats-server   only when nothing answers on 127.0.0.1:4222:  nats-server      sync-server/test/ingest
 #                 $PARLEY_NATS_SERVER or /usr/sbin/nats-server
-#   openssl       openssl on PATH                               openssl          sync-server/test/push-service.ts (a TLS certificate)
+#   openssl       openssl on PATH                               openssl          sync-server/test/fixtures/certificate.ts (TLS certificates)
 #
 # RabbitMQ and NATS: the ingest tests use the brokers on 127.0.0.1:5672 (guest/guest; a vhost
 # per test, made with rabbitmqctl) and 127.0.0.1:4222 (JetStream; a stream per test). One

@@ -23,6 +23,7 @@ import { Notifications } from './events/notifications.ts'
 import { httpAuth } from './http/auth.ts'
 import { openBlobs } from './blobs/index.ts'
 import { registerRoutes } from './http/routes.ts'
+import { closingOf } from './http/closing.ts'
 import { closeUnusedConnectionsOnClose } from './http/unused-connections.ts'
 import { clientErrorHandler, installErrorHandlers } from './http/error-handlers.ts'
 import { InboxKeeper } from './inbox.ts'
@@ -103,7 +104,10 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     ajv: { customOptions: { removeAdditional: false } },
   }) as unknown as FastifyInstance
   logRequests(app)
-  closeUnusedConnectionsOnClose(app)
+  // Long polls, SSE streams, downloads and connections that never began a request end as
+  // the close begins, which would otherwise wait for them.
+  const closing = closingOf(app)
+  closeUnusedConnectionsOnClose(app, closing)
   const log = app.log
   const { verify, secret } = await tokenVerifier(options, log)
   const limits = { ...DEFAULT_LIMITS, maxTextBytes: options.maxTextBytes }
@@ -345,8 +349,9 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
     writeBudget: { rates: adapter.rates, perSecond: options.messagesPerSecond },
     maxBufferedBytes: options.maxBufferedBytes,
     ...(moderation && { moderation: moderation.policy }),
+    closing,
   })
-  blobs.register(app)
+  blobs.register(app, closing)
   // Counts only, no user IDs: unauthenticated like /healthz, for the scraper.
   app.get('/metrics', { schema: { tags: ['server'], summary: 'Prometheus metrics' } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.text()))
   if (webhooks) webhookAdminRoutes(app, webhooks, auth.requireAdmin)

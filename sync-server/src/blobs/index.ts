@@ -9,6 +9,7 @@ import type { ParleyEvent } from '@parley/core'
 import type { FastifyBaseLogger, FastifyInstance, preHandlerAsyncHookHandler } from 'fastify'
 import { join } from 'node:path'
 import type { EventIndex, SequencedEvent } from '../events/event-index.ts'
+import type { Closing } from '../http/closing.ts'
 import { FileBlobStore } from './file-store.ts'
 import { BlobLedger } from './ledger.ts'
 import { blobLocation, type ResolvedBlobOptions } from './options.ts'
@@ -31,7 +32,7 @@ export interface BlobServiceOptions {
 }
 
 export interface BlobService {
-  register(app: FastifyInstance): void
+  register(app: FastifyInstance, closing: Closing): void
   close(): Promise<void>
 }
 
@@ -73,9 +74,9 @@ export async function openBlobs(service: BlobServiceOptions): Promise<BlobServic
   const sweeper = setInterval(sweep, SWEEP_MS).unref()
   sweep()
   return {
-    register(app) {
+    register(app, closing) {
       uploads.register(app)
-      blobRoutes(app, { store, ledger, authenticate: service.authenticate, isMember: service.isMember })
+      blobRoutes(app, { store, ledger, authenticate: service.authenticate, isMember: service.isMember, closing })
     },
     async close() {
       clearInterval(sweeper)

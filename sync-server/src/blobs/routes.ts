@@ -8,6 +8,7 @@ import { bareDocumentId } from '@parley/core'
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import { caller } from '../http/auth.ts'
+import type { Closing } from '../http/closing.ts'
 import { errorBody } from '../http/schemas.ts'
 import type { Readable } from 'node:stream'
 import type { BlobLedger } from './ledger.ts'
@@ -19,6 +20,7 @@ export interface BlobRouteOptions {
   authenticate: preHandlerAsyncHookHandler
   /** Whether `user` is a member of the conversation now. */
   isMember(conversationId: string, user: string): Promise<boolean>
+  closing: Closing
 }
 
 /** The one range a `Range: bytes=…` header asks for; undefined to send it all (absent, malformed or several ranges); 'unsatisfiable' past the end. */
@@ -48,15 +50,10 @@ async function mayDownload(options: BlobRouteOptions, hash: string, user: string
 }
 
 export function blobRoutes(app: FastifyInstance, options: BlobRouteOptions): void {
-  // Downloads being sent: a reader that stops reading would otherwise hold the server's close for ever.
-  const sending = new Set<Readable>()
-  app.addHook('preClose', async () => {
-    for (const stream of sending) stream.destroy()
-  })
+  // A download being sent ends when the server begins to close: a reader that stops reading would otherwise hold the close for ever.
   const send = async (reply: FastifyReply, bytes: Promise<Readable>): Promise<FastifyReply> => {
     const stream = await bytes
-    sending.add(stream)
-    stream.once('close', () => sending.delete(stream))
+    stream.once('close', options.closing.onClose(() => stream.destroy()))
     return reply.send(stream)
   }
   app.get<{ Params: { hash: string }; Querystring: { conversation?: string } }>(

@@ -14,7 +14,8 @@ import * as schemas from './schemas.ts'
 import { spendWriteToken, type WriteBudget } from './write-budget.ts'
 import type { ContentPolicy } from '../moderation/policy.ts'
 import { screenPublish } from '../moderation/publish-check.ts'
-import { Closing, streamEvents, waitForEvents } from './stream.ts'
+import type { Closing } from './closing.ts'
+import { streamEvents, waitForEvents } from './stream.ts'
 
 export interface RouteContext {
   service: ConversationService
@@ -29,6 +30,8 @@ export interface RouteContext {
   maxBufferedBytes: number
   /** The content policy a publish passes before it is written (422 when it rejects): docs/moderation.md. */
   moderation?: ContentPolicy
+  /** Long polls and SSE streams end when the server begins to close (closing.ts). */
+  closing: Closing
 }
 
 const security = [{ bearer: [] }]
@@ -63,10 +66,7 @@ function memberId(user: string): string {
 }
 
 export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  // Long polls and SSE streams end when the server begins to close, which would otherwise wait for their clients.
-  const closing = new Closing()
-  app.addHook('preClose', async () => closing.close())
-  const { service, index, inboxes, auth } = ctx
+  const { service, index, inboxes, auth, closing } = ctx
   const preHandler = auth.authenticate
   // Writes spend one token of the caller's message budget, shared with their sync connections.
   const writePreHandler = ctx.writeBudget ? [auth.authenticate, spendWriteToken(ctx.writeBudget)] : preHandler

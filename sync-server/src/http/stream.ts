@@ -19,6 +19,7 @@ import type { ServerResponse } from 'node:http'
 import { ServerErrorCodes } from '../errors.ts'
 import type { EventIndex, SequencedEvent } from '../events/event-index.ts'
 import { timerAt } from '../timer-at.ts'
+import type { Closing } from './closing.ts'
 
 const HEARTBEAT_MS = 25_000
 const BACKLOG_PAGE = 500
@@ -57,33 +58,6 @@ export interface StreamOptions {
 
 // One helper for every token-expiry timer (streams, polls, sync connections).
 export { timerAt }
-
-/**
- * The server's close as streams and long polls see it: each registers how it ends.
- * (A plain callback set: an AbortSignal warns past 10 listeners unless raised with
- * setMaxListeners, which a test environment's own AbortSignal, jsdom's, refuses.)
- */
-export class Closing {
-  #closed = false
-  readonly #ends = new Set<() => void>()
-
-  get closed(): boolean {
-    return this.#closed
-  }
-
-  /** Calls `end` once the server begins to close; returns what takes it off. */
-  onClose(end: () => void): () => void {
-    this.#ends.add(end)
-    return () => void this.#ends.delete(end)
-  }
-
-  close(): void {
-    this.#closed = true
-    const ends = [...this.#ends]
-    this.#ends.clear()
-    for (const end of ends) end()
-  }
-}
 
 export function streamEvents(reply: FastifyReply, options: StreamOptions): void {
   const { index, conversationId, stillMember, expiresAt, maxBufferedBytes, closing } = options

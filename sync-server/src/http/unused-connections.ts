@@ -12,24 +12,23 @@ import type { FastifyInstance } from 'fastify'
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { Server as TlsServer } from 'node:tls'
+import type { Closing } from './closing.ts'
 
-export function closeUnusedConnectionsOnClose(app: FastifyInstance): void {
+export function closeUnusedConnectionsOnClose(app: FastifyInstance, closing: Closing): void {
   /** Connections with no request yet: bounded by the open connections, each leaves when it closes or begins one. */
   const unused = new Set<Socket>()
   // With TLS the request's socket is the TLS socket, not the TCP connection under it.
   const opened = app.server instanceof TlsServer ? 'secureConnection' : 'connection'
-  let closing = false
   app.server.on(opened, (socket: Socket) => {
     // A handshake that ends after the close began.
-    if (closing) return void socket.destroy()
+    if (closing.closed) return void socket.destroy()
     unused.add(socket)
     socket.once('close', () => unused.delete(socket))
   })
   const used = (request: IncomingMessage): void => void unused.delete(request.socket)
   app.server.on('request', used)
   app.server.on('upgrade', used)
-  app.addHook('preClose', async () => {
-    closing = true
+  closing.onClose(() => {
     for (const socket of unused) socket.destroy()
   })
 }

@@ -21,7 +21,7 @@ beforeAll(async () => {
   await startAll([WebServer.start().then(started => (server = started)), launchBrowser().then(launched => (browser = launched))])
   open = new Windows(browser!, server!)
 })
-afterEach(context => open?.closeAll(context.task.result?.state === 'fail' ? context.task.name : undefined))
+afterEach(context => open?.closeAll(context))
 afterAll(() => stopAll([() => browser?.close(), () => server?.stop()]))
 const windows = () => open!
 

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { screenshot } from './artifacts.ts'
+import type { TestContext } from 'vitest'
 import type { WebServer } from './web-server.ts'
 
 const CHROMIUM = process.env.PARLEY_CHROMIUM ?? '/usr/bin/chromium'
@@ -81,8 +82,9 @@ export class Windows {
     return window
   }
 
-  /** Closes every window; after a failed test (`failed`: its name), first saves a screenshot of each and prints its console. */
-  async closeAll(failed?: string): Promise<void> {
+  /** Closes every window; after a failed test (the afterEach hook's context), first saves a screenshot of each and prints its text and console. */
+  async closeAll(test?: TestContext): Promise<void> {
+    const failed = test?.task.result?.state === 'fail' ? test.task.name : undefined
     if (failed !== undefined) {
       for (const { user, page } of this.#open) {
         const name = `failed-${failed.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}-${user}`

@@ -17,7 +17,7 @@ export function browserSuite(): () => Windows {
     await startAll([WebServer.start().then(started => (server = started)), launchBrowser().then(launched => (browser = launched))])
     windows = new Windows(browser!, server!)
   })
-  afterEach(context => windows?.closeAll(context.task.result?.state === 'fail' ? context.task.name : undefined))
+  afterEach(context => windows?.closeAll(context))
   afterAll(() => stopAll([() => browser?.close(), () => server?.stop()]))
   return () => windows!
 }
