@@ -100,18 +100,28 @@ interface Progress {
   segments?: number
   received?: number
   held?: number
+  /** Each worker's event-loop delay p99 since the last progress, ms. */
+  loopP99Ms?: number[]
 }
 
 async function progress(workers: ChildProcess[]): Promise<Progress> {
   const replies = await Promise.all(
     workers.map(worker => {
-      const reply = nextMessage<Progress>(worker, 'progress')
+      const reply = nextMessage<Omit<Progress, 'loopP99Ms'> & { loopP99Ms?: number }>(worker, 'progress')
       worker.send({ type: 'progress' })
       return withTimeout(reply, 'a worker’s progress', 30_000)
     }),
   )
-  const sum = (key: keyof Progress) => (replies.every(r => r[key] !== undefined) ? { [key]: replies.reduce((a, r) => a + r[key]!, 0) } : {})
-  return { sent: replies.reduce((a, r) => a + r.sent, 0), delivered: replies.reduce((a, r) => a + r.delivered, 0), ...sum('segments'), ...sum('received'), ...sum('held') }
+  const sum = (key: 'segments' | 'received' | 'held') => (replies.every(r => r[key] !== undefined) ? { [key]: replies.reduce((a, r) => a + r[key]!, 0) } : {})
+  return { sent: replies.reduce((a, r) => a + r.sent, 0), delivered: replies.reduce((a, r) => a + r.delivered, 0), ...sum('segments'), ...sum('received'), ...sum('held'), loopP99Ms: replies.map(r => r.loopP99Ms ?? Number.NaN) }
+}
+
+/** The server's event-loop delay p99 since its metrics were last read, ms (Parley's `parley_event_loop_lag_seconds`; undefined for the others). */
+async function serverLoopP99Ms(metricsUrl: string | undefined): Promise<number | undefined> {
+  if (!metricsUrl) return undefined
+  const text = await (await fetch(metricsUrl)).text()
+  const line = text.split('\n').find(l => l.startsWith('parley_event_loop_lag_seconds '))
+  return line === undefined ? undefined : round(Number(line.split(' ')[1]) * 1000)
 }
 
 /**
@@ -139,18 +149,28 @@ function scheduled(members: number, durationMs: number): number {
 }
 
 /** Progress on stderr every PROGRESS_MS until the deadline (a worker slow to answer does not delay it). */
-async function sendUntil(workers: ChildProcess[], start: number, expectedPerMessage: number): Promise<void> {
+async function sendUntil(workers: ChildProcess[], server: ChildProcess, metricsUrl: string | undefined, start: number, expectedPerMessage: number): Promise<void> {
   const deadline = start + DURATION_MS
   let last: Progress = { sent: 0, delivered: 0, received: 0, held: 0 }
+  const cpu = () => ({ at: now(), server: cpuMs(server.pid!), workers: workers.map(worker => cpuMs(worker.pid!)) })
+  let lastCpu = cpu()
+  await serverLoopP99Ms(metricsUrl).catch(() => undefined)
   const report = async () => {
-    const state = await progress(workers)
-    const share = state.sent > 0 ? ((100 * state.delivered) / (state.sent * expectedPerMessage)).toFixed(1) : '–'
+    const [state, serverLoop] = await Promise.all([progress(workers), serverLoopP99Ms(metricsUrl).catch(() => undefined)])
+    // Since the last report: each process's CPU share and event-loop delay p99, so a drift
+    // shows which side fell behind.
+    const cpuNow = cpu()
+    const share = (from: number, to: number) => ((to - from) / (cpuNow.at - lastCpu.at)).toFixed(2)
+    const workerState = cpuNow.workers.map((ms, w) => `${share(lastCpu.workers[w]!, ms)} cores, loop p99 ${state.loopP99Ms?.[w] ?? '–'} ms`).join('; ')
+    const load = `\n    server ${share(lastCpu.server, cpuNow.server)} cores${serverLoop === undefined ? '' : `, loop p99 ${serverLoop} ms`}; workers: ${workerState}`
+    lastCpu = cpuNow
+    const delivered = state.sent > 0 ? ((100 * state.delivered) / (state.sent * expectedPerMessage)).toFixed(1) : '–'
     const segments = state.segments === undefined ? '' : `, ${state.segments.toLocaleString('en-US')} segments open on the members' raw devices`
     // Since the last report: changes the server sent the raw devices per new delivery, and the share they held already (resent).
     const deliveries = state.delivered - last.delivered
     const changes = state.received === undefined || deliveries <= 0 ? '' : `, ${((state.received - last.received!) / deliveries).toFixed(2)} changes received per delivery (${((100 * (state.held! - last.held!)) / Math.max(1, state.received - last.received!)).toFixed(1)} % held already)`
     last = state
-    process.stderr.write(`\n  ${Math.round((now() - start) / 1000)} s: ${state.sent.toLocaleString('en-US')} sent, ${state.delivered.toLocaleString('en-US')} deliveries (${share} % of sent × ${expectedPerMessage}, workers read at slightly different times)${segments}${changes}`)
+    process.stderr.write(`\n  ${Math.round((now() - start) / 1000)} s: ${state.sent.toLocaleString('en-US')} sent, ${state.delivered.toLocaleString('en-US')} deliveries (${delivered} % of sent × ${expectedPerMessage}, workers read at slightly different times)${segments}${changes}${load}`)
   }
   for (let at = start + PROGRESS_MS; at < deadline; at += PROGRESS_MS) {
     await sleep(at - now())
@@ -169,7 +189,7 @@ async function measure(key: HotKey): Promise<Row> {
     const cpuStart = cpuMs(server.pid!)
     const membersCpu = () => workers.reduce((sum, worker) => sum + cpuMs(worker.pid!), 0)
     const membersCpuStart = membersCpu()
-    await sendUntil(workers, start, MEMBERS - 1)
+    await sendUntil(workers, server, 'metricsUrl' in run ? run.metricsUrl : undefined, start, MEMBERS - 1)
     const serverCpuMs = cpuMs(server.pid!) - cpuStart
     const membersCpuMs = membersCpu() - membersCpuStart
     const sendingEnded = now()

@@ -29,6 +29,7 @@ import { now } from '../fanout/timing.ts'
 import { ReplayConnection } from '../lib/replay-connection.ts'
 import { received, type ReplayDocument } from '../lib/replay-member.ts'
 import type { ChangeMeta } from '../lib/replay-wire.ts'
+import { loopDelayP99Ms } from './loop-delay.ts'
 import { CHECK_EVERY, type ReplaySetup, type WireChange } from './replay.ts'
 
 const [url, segmentId, headId, firstArg, countArg, membersArg] = process.argv.slice(2) as [string, string, string, string, string, string]
@@ -311,7 +312,7 @@ process.on('message', (order: { type: string; offset?: number; start?: number; d
       process.send!({ type: 'stopped', sent })
       break
     case 'progress':
-      process.send!({ type: 'progress', sent, delivered: arrivalAt.length, segments: openSegments(), received: received.changes, held: received.held })
+      process.send!({ type: 'progress', sent, delivered: arrivalAt.length, segments: openSegments(), received: received.changes, held: received.held, loopP99Ms: loopDelayP99Ms() })
       break
     case 'sends':
       process.send!({ type: 'sends', first: FIRST, times: sendTimes })

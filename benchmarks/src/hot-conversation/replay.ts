@@ -90,6 +90,8 @@ export interface ReplayReport {
 export interface ReplayGroupRun {
   name: string
   server: ChildProcess
+  /** The server's Prometheus metrics (its event-loop delay goes into the progress lines). */
+  metricsUrl: string
   workers: ChildProcess[]
   offsets: number[]
   /** Seconds spent recording, not timed. */
@@ -156,7 +158,7 @@ export async function startReplayGroup(members: number, workerCount: number, rou
     await withTimeout(Promise.all(forked.map(ready)), `${members} members to join`, SETUP_TIMEOUT_MS)
     const offsets: number[] = []
     for (const worker of forked) offsets.push(await clockOffset(worker))
-    return { name: base.name, server, workers: forked, offsets, recordSeconds, segments: recorded.segments, collect: () => collect(forked), close }
+    return { name: base.name, server, metricsUrl: `http://127.0.0.1:${port}/metrics`, workers: forked, offsets, recordSeconds, segments: recorded.segments, collect: () => collect(forked), close }
   } catch (error) {
     await close()
     throw error

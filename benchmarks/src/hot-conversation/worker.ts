@@ -9,6 +9,7 @@
  */
 import { now } from '../fanout/timing.ts'
 import { joinMember, type HotKey, type HotMember } from './members.ts'
+import { loopDelayP99Ms } from './loop-delay.ts'
 
 const [key, url, group, first, count] = process.argv.slice(2) as [HotKey, string, string, string, string]
 const FIRST = Number(first)
@@ -72,7 +73,7 @@ process.on('message', (order: { type: string; offset?: number; start?: number; d
     for (const timer of timers) clearTimeout(timer)
     process.send!({ type: 'stopped', sent })
   }
-  if (order.type === 'progress') process.send!({ type: 'progress', sent, delivered })
+  if (order.type === 'progress') process.send!({ type: 'progress', sent, delivered, loopP99Ms: loopDelayP99Ms() })
   if (order.type === 'report') process.send!({ type: 'report', sent, delivered, firstWindow, lastWindow })
   if (order.type === 'close') {
     for (const timer of timers) clearTimeout(timer)
