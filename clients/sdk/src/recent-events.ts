@@ -5,16 +5,15 @@
  * instead of parsing it again. Bounded: the oldest entries go first, and an entry nobody
  * takes costs only a parse later.
  */
-import type { ParleyEvent } from '@parley/core'
+import { BoundedMap, type ParleyEvent } from '@parley/core'
 
 /** Enough for the events of one search batch (100 ms) at any plausible rate. */
 const MAX_RECENT = 2_000
 
 export class RecentEvents {
-  readonly #events = new Map<string, ParleyEvent>()
+  readonly #events = new BoundedMap<string, ParleyEvent>(MAX_RECENT)
 
   remember(json: string, event: ParleyEvent): void {
-    if (this.#events.size >= MAX_RECENT) this.#events.delete(this.#events.keys().next().value!)
     this.#events.set(json, event)
   }
 

@@ -19,7 +19,7 @@
  * change the server accepted is kept too: a client may re-send another user's change
  * only if the server had accepted it (and then lost it in a crash before saving).
  */
-import type { Head, Role } from '@parley/core'
+import { BoundedMap, type Head, type Role } from '@parley/core'
 
 export type DocEntry =
   | { type: 'head'; members: Record<string, Role> }
@@ -48,7 +48,7 @@ export class AccessRegistry {
   readonly #docs = new Map<string, DocEntry | null>()
   /** Document IDs known to have no entry, least recently asked first (bounded: client-chosen). */
   readonly #absent = new Set<string>()
-  readonly #actors = new Map<string, string | null>()
+  readonly #actors = new BoundedMap<string, string | null>(MAX_CACHED_ACTORS)
   #locate: ((documentId: string) => Promise<DocEntry | null>) | undefined
   readonly #locating = new Map<string, Promise<DocEntry | null>>()
 
@@ -146,9 +146,7 @@ export class AccessRegistry {
 
   /** Every device session writes under new actors: the cache keeps the most recent ones. */
   #cacheActor(actor: string, owner: string | null): void {
-    this.#actors.delete(actor)
     this.#actors.set(actor, owner)
-    if (this.#actors.size > MAX_CACHED_ACTORS) this.#actors.delete(this.#actors.keys().next().value!)
   }
 
   /** Records changes the server checked and let through, by hash, before they are relayed. */

@@ -4,7 +4,7 @@
  * (reject over flag over allow). When the hook is down, `hookDefault` stands in for its
  * answer (docs/moderation.md "When the hook is down").
  */
-import type { ParleyEvent } from '@parley/core'
+import { BoundedMap, type ParleyEvent } from '@parley/core'
 import { createHash } from 'node:crypto'
 import { askHook, type HookDecision } from './hook.ts'
 import type { WordFilter } from './word-filter.ts'
@@ -45,7 +45,7 @@ export function judgedText(event: ParleyEvent): string | undefined {
 export class ContentPolicy {
   readonly #options: PolicyOptions
   /** Insertion-ordered: the oldest goes first once MAX_REMEMBERED are held. Keys are hashes of client text. */
-  readonly #remembered = new Map<string, Verdict>()
+  readonly #remembered = new BoundedMap<string, Verdict>(MAX_REMEMBERED)
 
   constructor(options: PolicyOptions) {
     this.#options = options
@@ -77,9 +77,7 @@ export class ContentPolicy {
   /** Keeps a verdict (from an HTTP publish) for `recall` with the same event, which the review then need not ask the hook again about. */
   remember(conversationId: string, author: string, text: string, verdict: Verdict): void {
     const key = rememberKey(conversationId, author, text)
-    this.#remembered.delete(key)
     this.#remembered.set(key, verdict)
-    if (this.#remembered.size > MAX_REMEMBERED) this.#remembered.delete(this.#remembered.keys().next().value!)
   }
 
   /** The verdict `remember`ed for this text, taken (once). */

@@ -6,6 +6,7 @@
  * was not loaded here. Such a reload is done once more SETTLE_MS later (other-nodes.ts); this
  * keeps the timers, and which segments had a frame heard while they were not loaded.
  */
+import { BoundedMap } from '@parley/core'
 
 /** Segments remembered as heard while not loaded: the oldest are forgotten past this. */
 const MAX_HEARD_UNLOADED = 10_000
@@ -14,7 +15,7 @@ export class LateRefills {
   readonly #settleMs: number
   readonly #timers = new Set<ReturnType<typeof setTimeout>>()
   /** Segment ID → when a frame for it came while it was not loaded here (performance.now()). */
-  readonly #heardUnloaded = new Map<string, number>()
+  readonly #heardUnloaded = new BoundedMap<string, number>(MAX_HEARD_UNLOADED)
 
   constructor(settleMs: number) {
     this.#settleMs = settleMs
@@ -22,9 +23,7 @@ export class LateRefills {
 
   /** A frame for a segment not loaded here: a load of it in the next SETTLE_MS may not find its changes yet. */
   heardUnloaded(segmentId: string): void {
-    this.#heardUnloaded.delete(segmentId)
     this.#heardUnloaded.set(segmentId, performance.now())
-    if (this.#heardUnloaded.size > MAX_HEARD_UNLOADED) this.#heardUnloaded.delete(this.#heardUnloaded.keys().next().value!)
   }
 
   /** Is a load of this segment now early for a frame heard while it was not loaded? Asked once per load. */

@@ -47,7 +47,7 @@
  * the numbering's batch, so a later run with them on hands over what waited, not every
  * event numbered meanwhile.
  */
-import type { ParleyEvent } from '@parley/core'
+import { BoundedMap, type ParleyEvent } from '@parley/core'
 import type { Cursor, EventStore, SequencedEvent, UnnotifiedEvent } from '../events/event-index.ts'
 import type { JsonDatabase } from './json-database.ts'
 
@@ -112,7 +112,7 @@ export class LevelEventStore implements EventStore {
   /** Conversations with waiting events past `heldTo` (taken in as memory frees). */
   readonly #overflowing = new Set<string>()
   /** `id:` key → its number, or null: not numbered (bounded: MAX_REMEMBERED_IDS). */
-  readonly #ids = new Map<string, number | null>()
+  readonly #ids = new BoundedMap<string, number | null>(MAX_REMEMBERED_IDS)
   /** Numberings written so far: a lookup that one overtook is not remembered. */
   #numberings = 0
 
@@ -351,9 +351,7 @@ export class LevelEventStore implements EventStore {
   }
 
   #remember(key: string, seq: number | null): void {
-    this.#ids.delete(key)
     this.#ids.set(key, seq)
-    if (this.#ids.size > MAX_REMEMBERED_IDS) this.#ids.delete(this.#ids.keys().next().value!)
   }
 
   async page(conversationId: string, cursor: Cursor, limit: number): Promise<SequencedEvent[]> {
