@@ -4,7 +4,7 @@
  * people on two machines.
  */
 import { existsSync } from 'node:fs'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core'
 import { screenshot } from './artifacts.ts'
 import type { TestContext } from 'vitest'
 import type { WebServer } from './web-server.ts'
@@ -38,6 +38,12 @@ export async function stopAll(stops: (() => Promise<unknown> | undefined)[]): Pr
   if (failures.length > 0) throw failures[0]
 }
 
+/** `[service worker <url>] ` for a line of the service worker (it has no page), `[worker <url>] ` for a page's worker. */
+function origin(message: ConsoleMessage): string {
+  const worker = message.worker()
+  return worker ? `[${message.page() ? 'worker' : 'service worker'} ${worker.url()}] ` : ''
+}
+
 export interface UserWindow {
   user: string
   context: BrowserContext
@@ -50,7 +56,7 @@ export class Windows {
   readonly #server: WebServer
   readonly #open: UserWindow[] = []
   readonly #errors: string[] = []
-  /** Each window's newest console lines, printed when a test fails (CI keeps only the log). */
+  /** Each window's newest console lines, its service worker's among them, printed when a test fails (CI keeps only the log). */
   readonly #console = new Map<string, string[]>()
 
   constructor(browser: Browser, server: WebServer) {
@@ -66,7 +72,9 @@ export class Windows {
     page.on('pageerror', error => this.#errors.push(`${user}: ${error.stack ?? error.message}`))
     const lines: string[] = []
     this.#console.set(user, lines)
-    page.on('console', message => lines.push(`${new Date().toISOString()} ${message.type()}: ${message.text()}`) > CONSOLE_LINES && lines.shift())
+    // The context's, not the page's: only a context listener gets the service worker's lines
+    // (a page listener alone is not sent them). Each line of a worker says whose it is.
+    context.on('console', message => lines.push(`${new Date().toISOString()} ${origin(message)}${message.type()}: ${message.text()}`) > CONSOLE_LINES && lines.shift())
     await page.goto(this.#server.url)
     const window = { user, context, page }
     this.#open.push(window)
