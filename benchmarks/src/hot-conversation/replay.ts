@@ -7,7 +7,8 @@
  * and head synced from this server, one actor per member and document), handed to the
  * member processes (hot-conversation/replay-worker.ts), which send them on the same
  * schedule as the live members without Automerge work, open each new segment when their
- * head lists it, and keep the older ones open.
+ * head lists it, and keep the older ones open; a process of real clients checks that every
+ * message arrives (hot-conversation/check-worker.ts).
  */
 import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -27,6 +28,7 @@ import { FANOUT_SYSTEMS } from '../fanout/systems.ts'
 import { clockOffset, now } from '../fanout/timing.ts'
 
 const WORKER = fileURLToPath(new URL('./replay-worker.ts', import.meta.url))
+const CHECKER = fileURLToPath(new URL('./check-worker.ts', import.meta.url))
 const SETUP_TIMEOUT_MS = 300_000
 const PAD = 'x'.repeat(100)
 /**
@@ -36,17 +38,12 @@ const PAD = 'x'.repeat(100)
  */
 export const LAG = 2
 /**
- * Members 0, CHECK_EVERY, 2·CHECK_EVERY … (2 of 100, one per worker) receive on a real
- * client and check every message arrives; they send from a second, raw device
- * (replay-worker.ts). A real client's Automerge receive and generate per delivery (the
- * ladder cost of a 100-writer segment) is most of a worker's CPU: nine of them took
- * 1.4–1.5 of the two cores and the drift measured the load generator, not the server;
- * with four, each worker ran at ~75 % until, about 100 s in, it fell behind, sent its
- * changes before holding their deps, and the server's catch-up messages (hundreds of
- * changes the member already held) kept it behind (`--minutes 3`: p99 last/first 54, members
- * 1.39 cores). With two, members take ~0.86 cores over 3 minutes (ratio 3.4, none lost);
- * over the full 10 minutes they still fall behind late in the run (1.3 cores: the heap and
- * the real clients' WASM memory grow with every segment each member keeps open).
+ * Members 0, CHECK_EVERY, 2·CHECK_EVERY … (2 of 100) are also followed by a real client
+ * each, in a process of their own (check-worker.ts), which checks every message arrives.
+ * A real client's Automerge receive and generate per delivery (the ladder cost of a
+ * 100-writer segment) costs as much as 50 replaying members, and more with every segment
+ * it holds: nine of them took 1.4–1.5 of the two cores; two, sharing the member processes,
+ * slowed those from about minute four, and the latencies drifted with them (check-worker.ts).
  */
 export const CHECK_EVERY = 50
 
@@ -155,6 +152,11 @@ export async function startReplayGroup(members: number, workerCount: number, rou
       }
       worker.send(setup)
     }
+    const checker = forkWorker(CHECKER, [url, headId, String(members)])
+    checker.on('error', () => {})
+    forked.push(checker)
+    await nextMessage(checker, 'started')
+    checker.send({ type: 'setup' })
     await withTimeout(Promise.all(forked.map(ready)), `${members} members to join`, SETUP_TIMEOUT_MS)
     const offsets: number[] = []
     for (const worker of forked) offsets.push(await clockOffset(worker))
