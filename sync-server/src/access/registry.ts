@@ -40,14 +40,15 @@ export interface RegistryStore {
 
 /** Actor owners kept in memory; the rest are read from the database when asked. */
 const MAX_CACHED_ACTORS = 2_000
-/** Absent (unregistered) document IDs kept in memory, most recently asked first. */
+/** Absent (unregistered) document IDs kept in memory: those asked about most recently. */
 const MAX_CACHED_ABSENT = 10_000
 
 export class AccessRegistry {
   readonly #store: RegistryStore
   readonly #docs = new Map<string, DocEntry | null>()
-  /** Document IDs known to have no entry, least recently asked first (bounded: client-chosen). */
-  readonly #absent = new Set<string>()
+  /** Document IDs known to have no entry (bounded: client-chosen); asking again keeps one. */
+  readonly #absent = new BoundedMap<string, true>(MAX_CACHED_ABSENT)
+  /** Every device session writes under new actors: the cache keeps the most recent ones. */
   readonly #actors = new BoundedMap<string, string | null>(MAX_CACHED_ACTORS)
   #locate: ((documentId: string) => Promise<DocEntry | null>) | undefined
   readonly #locating = new Map<string, Promise<DocEntry | null>>()
@@ -132,21 +133,16 @@ export class AccessRegistry {
     let owner = this.#actors.get(actor)
     if (owner === undefined) {
       owner = (await this.#store.actorOwner(actor)) ?? null
-      this.#cacheActor(actor, owner)
+      this.#actors.set(actor, owner)
     }
     return owner ?? undefined
   }
 
   async bindActor(actor: string, user: string): Promise<void> {
-    this.#cacheActor(actor, user)
+    this.#actors.set(actor, user)
     // Nodes sharing a store may bind one actor at once: the binding stored first stands.
     const owner = await this.#store.bindActor(actor, user)
-    if (owner !== user) this.#cacheActor(actor, owner)
-  }
-
-  /** Every device session writes under new actors: the cache keeps the most recent ones. */
-  #cacheActor(actor: string, owner: string | null): void {
-    this.#actors.set(actor, owner)
+    if (owner !== user) this.#actors.set(actor, owner)
   }
 
   /** Records changes the server checked and let through, by hash, before they are relayed. */
@@ -200,7 +196,7 @@ export class AccessRegistry {
     const cached = this.#docs.get(documentId)
     if (cached !== undefined) return cached
     if (this.#absent.has(documentId)) {
-      this.#cacheAbsent(documentId)
+      this.#absent.set(documentId, true)
       return null
     }
     let entry = (await this.#store.entry(documentId)) ?? null
@@ -210,17 +206,10 @@ export class AccessRegistry {
     }
     // A register() that raced this load wins.
     if (!this.#docs.has(documentId)) {
-      if (entry === null) this.#cacheAbsent(documentId)
+      if (entry === null) this.#absent.set(documentId, true)
       else this.#docs.set(documentId, entry)
     }
     return this.#docs.get(documentId) ?? null
-  }
-
-  /** Remembers (or refreshes) an absent document ID; the least recently asked one goes past the bound. */
-  #cacheAbsent(documentId: string): void {
-    this.#absent.delete(documentId)
-    this.#absent.add(documentId)
-    if (this.#absent.size > MAX_CACHED_ABSENT) this.#absent.delete(this.#absent.values().next().value!)
   }
 
   /** One question per document at a time. */

@@ -18,6 +18,7 @@
  *   connection, one subscriber connection), and are handed to the repo in that order.
  */
 import { NetworkAdapter, type Message, type PeerId, type PeerMetadata } from '@automerge/automerge-repo'
+import { BoundedMap } from '@parley/core'
 import { busClock, channels, decodeFrame, encodeFrame, type BusFrame, type Channels } from './bus-frames.ts'
 import { groupIdentical } from './outbox.ts'
 import { PeerTable } from './peer-table.ts'
@@ -76,8 +77,8 @@ export class RedisBusAdapter extends NetworkAdapter {
   readonly #answerers = new Map<string, (body: unknown, from: PeerId) => unknown>()
   /** Per document, the nodes known to listen on its channel (they sent us something about it). */
   readonly #listeners = new Map<string, Set<PeerId>>()
-  /** Other nodes' clients whose ephemeral messages were relayed here (most recent last, bounded). */
-  readonly #relayedAuthors = new Set<PeerId>()
+  /** Other nodes' clients whose ephemeral messages were relayed here (the most recent, bounded). */
+  readonly #relayedAuthors = new BoundedMap<PeerId, true>(MAX_RELAYED_AUTHORS)
   /** Document channels this node subscribed to (or is subscribing to). */
   readonly #docChannels = new Map<string, Promise<void>>()
   #link: RedisLink | undefined
@@ -260,7 +261,7 @@ export class RedisBusAdapter extends NetworkAdapter {
     this.#peers.seen(from, now)
     const documentId = (message as { documentId?: string }).documentId
     if (documentId !== undefined) this.#listening(documentId, from)
-    if (message.senderId !== from) this.#relayed(message.senderId)
+    if (message.senderId !== from) this.#relayedAuthors.set(message.senderId, true)
     const absorb = this.#options.hooks?.absorb
     this.#inbound = this.#inbound
       .then(async () => {
@@ -314,12 +315,6 @@ export class RedisBusAdapter extends NetworkAdapter {
       this.#docChannels.set(documentId, subscribed)
     }
     return subscribed
-  }
-
-  #relayed(author: PeerId): void {
-    this.#relayedAuthors.delete(author)
-    this.#relayedAuthors.add(author)
-    if (this.#relayedAuthors.size > MAX_RELAYED_AUTHORS) this.#relayedAuthors.delete(this.#relayedAuthors.values().next().value!)
   }
 
   #listening(documentId: string, peerId: PeerId): void {

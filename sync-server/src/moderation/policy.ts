@@ -44,7 +44,7 @@ export function judgedText(event: ParleyEvent): string | undefined {
 
 export class ContentPolicy {
   readonly #options: PolicyOptions
-  /** Insertion-ordered: the oldest goes first once MAX_REMEMBERED are held. Keys are hashes of client text. */
+  /** The most recently remembered, fewer than MAX_REMEMBERED. Keys are hashes of client text. */
   readonly #remembered = new BoundedMap<string, Verdict>(MAX_REMEMBERED)
 
   constructor(options: PolicyOptions) {

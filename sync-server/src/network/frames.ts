@@ -4,6 +4,7 @@
  * kills the process, and a sync message with undecodable bytes throws inside the repo.
  */
 import { cbor, isValidDocumentId, type Message } from '@automerge/automerge-repo'
+import { BoundedMap } from '@parley/core'
 import { decodeSyncMessage, SyncMessageError, UNBOUNDED, type DecodedSyncMessage } from '../relay/sync-message.ts'
 
 export { MAX_SYNC_HASHES } from '../relay/sync-message.ts'
@@ -47,18 +48,17 @@ const CHECKS: Record<string, (message: Fields) => string | undefined> = {
 /**
  * Document IDs found valid lately. Checking one costs a base58 decode and two SHA-256 in
  * JavaScript, several µs, and nearly every frame names a document seen just before. Only
- * valid IDs enter; the oldest leaves when full.
+ * valid IDs enter, the most recent kept.
  */
-const validDocumentIds = new Set<string>()
 const VALID_DOCUMENT_IDS_KEPT = 4_096
+const validDocumentIds = new BoundedMap<string, true>(VALID_DOCUMENT_IDS_KEPT)
 
 function checkDocument(message: Fields): string | undefined {
   const { documentId } = message
   if (!isString(documentId)) return 'documentId is not a valid document ID'
   if (validDocumentIds.has(documentId)) return undefined
   if (!isValidDocumentId(documentId)) return 'documentId is not a valid document ID'
-  if (validDocumentIds.size >= VALID_DOCUMENT_IDS_KEPT) validDocumentIds.delete(validDocumentIds.values().next().value!)
-  validDocumentIds.add(documentId)
+  validDocumentIds.set(documentId, true)
   return undefined
 }
 

@@ -188,7 +188,7 @@ export class LevelEventStore implements EventStore {
       throw error
     }
     this.#numberings++
-    for (const { seq, event } of fresh) this.#remember(idKey(conversationId, event.id), seq)
+    for (const { seq, event } of fresh) this.#ids.set(idKey(conversationId, event.id), seq)
     this.#last.set(conversationId, last)
     if (marked) marked.last = last
     // Only once the numbers are written: a look meanwhile takes in none of them.
@@ -346,12 +346,8 @@ export class LevelEventStore implements EventStore {
     if (known !== undefined) return known ?? undefined
     const numberings = this.#numberings
     const seq = await this.#db.get<number>(key)
-    if (numberings === this.#numberings) this.#remember(key, seq ?? null)
+    if (numberings === this.#numberings) this.#ids.set(key, seq ?? null)
     return seq
-  }
-
-  #remember(key: string, seq: number | null): void {
-    this.#ids.set(key, seq)
   }
 
   async page(conversationId: string, cursor: Cursor, limit: number): Promise<SequencedEvent[]> {
