@@ -84,15 +84,24 @@ export class Outbox {
    */
   async recover(): Promise<void> {
     for (const [id, draft] of [...this.#drafts]) {
+      let resent: string | undefined
       try {
         const conversation = await this.#client.conversation(draft.conversation)
-        if (!conversation.timeline().some(item => item.id === id)) {
-          this.#pending.delete(id)
-          this.add(await conversation.send(draft.text, { onId: sent => this.hold(sent, draft) }))
+        if (conversation.timeline().some(item => item.id === id)) {
+          this.#setDraft(id, undefined)
+          continue
         }
-        this.#setDraft(id, undefined)
+        this.#pending.delete(id)
+        // The draft moves to the new ID in one write: a reload at any point leaves one copy.
+        const onId = (sent: string) => {
+          this.#drafts.delete(id)
+          this.hold((resent = sent), draft)
+        }
+        this.add(await conversation.send(draft.text, { onId }))
       } catch {
-        // The conversation cannot be opened now: kept for the next start.
+        // Not sent now (the conversation did not open, or the save failed): the draft stays
+        // for the next start, under whichever ID it has; that ID is not shown as unsent.
+        if (resent !== undefined) this.#pending.delete(resent)
       }
     }
     this.#changed()

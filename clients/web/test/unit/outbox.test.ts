@@ -36,3 +36,34 @@ it('drops the draft and the ID of a message whose send failed', () => {
   expect(outbox.has('m2')).toBe(false)
   outbox.close()
 })
+
+/** A client holding one conversation, c1, with no messages, whose send gives `sent` its ID, then `fails` or saves. */
+function clientSending(sent: string, fails: boolean): ParleyClient {
+  const conversation = {
+    timeline: () => [],
+    send: async (_text: string, { onId }: { onId: (id: string) => void }) => {
+      onId(sent)
+      if (fails) throw new Error('the save failed')
+      return sent
+    },
+  }
+  return { ...offline, conversation: async () => conversation } as unknown as ParleyClient
+}
+
+it('sends a draft again on the next start, under its new ID, and takes it off once saved', async () => {
+  new Outbox(offline).hold('m3', { conversation: 'c1', text: 'cut short' })
+  const outbox = new Outbox(clientSending('m4', false))
+  await outbox.recover()
+  expect(drafts()).toEqual({})
+  expect(pending()).toEqual(['m4'])
+  outbox.close()
+})
+
+it('keeps one draft, under its new ID, when sending it again fails: never two copies to send', async () => {
+  new Outbox(offline).hold('m5', { conversation: 'c1', text: 'cut short' })
+  const outbox = new Outbox(clientSending('m6', true))
+  await outbox.recover()
+  expect(drafts()).toEqual({ m6: { conversation: 'c1', text: 'cut short' } })
+  expect(pending()).toEqual([])
+  outbox.close()
+})
