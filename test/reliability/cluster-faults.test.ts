@@ -18,6 +18,8 @@ import { expectConsistent, Writers } from './cluster-writes.ts'
 describe('a relay-core cluster under faults', () => {
   let cluster: FaultCluster
   let writers: Writers
+  /** The two conversations' IDs. */
+  let ids: string[]
 
   /** Lets the writers send `more` messages (they write offline too: the count is the clients'). */
   const written = (more: number) => {
@@ -33,6 +35,7 @@ describe('a relay-core cluster under faults', () => {
     const one = await alice.createConversation({ title: 'one', members: ['bob', 'carol', 'dave'] })
     const two = await bob.createConversation({ title: 'two', members: ['alice', 'carol', 'dave'] })
     await Promise.all([alice.sync({ timeout: 60_000 }), bob.sync({ timeout: 60_000 })])
+    ids = [one.id, two.id]
     const open = async (client: typeof alice) => Promise.all([client.conversation(one.id), client.conversation(two.id)])
     writers = new Writers(
       [one.id, two.id],
@@ -106,10 +109,16 @@ describe('a relay-core cluster under faults', () => {
   // Lost: frames another node published into the segments node 2's clients write to (node 2 holds them and
   // listens), never node 2's own frames coming back (it skips those: losing them loses nothing). The cases
   // before may have moved every client to node 2 (the kill moves alice there), so node 3 publishes over
-  // HTTP too: there is always another node's frame to lose, and a later one that depends on it.
+  // HTTP too: there is always another node's frame to lose, and a later one that depends on it. They may
+  // as well have moved every client off node 2 (a node that cannot check a message while PostgreSQL is down
+  // closes the client's socket, and the client goes on to its next node), and a node with no client in a
+  // conversation does not listen on it: a device of bob's on node 2 alone keeps it listening.
   it('loses nothing when Redis drops segment frames on their way to a node', async () => {
     const [, two, three] = cluster.nodes as [ServerProcess, ServerProcess, ServerProcess]
     const proxy = cluster.proxy!
+    const listener = await cluster.connect('bob', [1])
+    await Promise.all(ids.map(id => listener.conversation(id)))
+    await until('node 2 to listen on both conversations', () => cluster.metric(two, 'parley_bus_subscriptions'), listening => listening >= ids.length)
     const gaps = await cluster.metric(two, 'parley_relay_refills_total', '{reason="gap"}')
     writers.start('dropped')
     await written(10)
@@ -119,9 +128,9 @@ describe('a relay-core cluster under faults', () => {
       "10 of other nodes' frames to node 2 to be lost",
       async () => {
         await writers.publish(cluster, three, 'carol', turn++ % 2, 'dropped')
-        return proxy.dropped
+        return { dropped: proxy.dropped, listening: await cluster.metric(two, 'parley_bus_subscriptions') }
       },
-      dropped => dropped >= 10,
+      ({ dropped }) => dropped >= 10,
     )
     proxy.dropping = false
     await written(10)
