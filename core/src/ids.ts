@@ -20,13 +20,45 @@ export function randomId(): string {
     pool = crypto.getRandomValues(new Uint8Array(POOL_BYTES))
     taken = 0
   }
+  const id = base64url(pool, taken)
+  taken += 12
+  return id
+}
+
+/** 12 bytes from `start` as 16 base64url characters (four groups of 3 bytes: no padding). */
+function base64url(bytes: Uint8Array, start: number): string {
   let out = ''
-  // 12 bytes are four groups of 3, each four characters: no padding.
-  for (const end = taken + 12; taken < end; taken += 3) {
-    const group = (pool[taken]! << 16) | (pool[taken + 1]! << 8) | pool[taken + 2]!
+  for (let at = start; at < start + 12; at += 3) {
+    const group = (bytes[at]! << 16) | (bytes[at + 1]! << 8) | bytes[at + 2]!
     out += BASE64URL[group >> 18]! + BASE64URL[(group >> 12) & 63]! + BASE64URL[(group >> 6) & 63]! + BASE64URL[group & 63]!
   }
   return out
+}
+
+/** Length of an ID made by eventId: a random part, then its author tag, 16 characters each. */
+const BOUND_ID_LENGTH = 32
+
+/**
+ * A new event's ID, bound to its author: 16 random characters, then 16 of SHA-256 over the
+ * author and those (96 bits). Another author's event under the same ID does not pass
+ * isEventIdOf (their tag for the same random part differs but by a 2^-96 chance), so it
+ * is looked up and refused as before; an event whose ID passes needs no lookup: no other
+ * author can hold it (sync-server/src/events/event-ids.ts; docs/security.md, "Event-ID
+ * shadowing"). Other IDs (older clients' 16 random characters, the server's `idem-` and
+ * `srv-` ones) are never 32 characters long.
+ */
+export function eventId(author: string): string {
+  const random = randomId()
+  return random + authorTag(author, random)
+}
+
+/** Is `id` one that eventId made for `author`? */
+export function isEventIdOf(id: string, author: string): boolean {
+  return id.length === BOUND_ID_LENGTH && id.endsWith(authorTag(author, id.slice(0, BOUND_ID_LENGTH / 2)))
+}
+
+function authorTag(author: string, random: string): string {
+  return base64url(sha256.hash(encoder.encode(`parley event id\0${author}\0${random}`)), 0)
 }
 
 /** 16 bytes derived from a name: stable across devices and servers. */

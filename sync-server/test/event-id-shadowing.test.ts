@@ -2,10 +2,12 @@
  * Event-ID shadowing (docs/security.md): replicas keep the first of events sharing an ID
  * (core sortUnique, by clock), so a member copying another member's event ID with an
  * earlier `at` would hide that message everywhere. The server refuses such an event
- * (4403), in the same segment and in another segment of the conversation.
+ * (4403), in the same segment and in another segment of the conversation, whether the
+ * ID is bound to its author (core eventId: the server skips the lookup only for the
+ * author the ID is bound to) or not.
  */
 import type { DocHandle } from '@automerge/automerge-repo'
-import { appendEvent, initSegment, readSegmentEvents, type HeadDoc, type MessageEvent, type SegmentDoc } from '@parley/core'
+import { appendEvent, eventId, initSegment, readSegmentEvents, type HeadDoc, type MessageEvent, type SegmentDoc } from '@parley/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestServer, type TestServer } from '../src/testing.ts'
 import { appendMessage, createConversationDocs, findWhenSynced, stockRepo, until, type StockClient } from './helpers.ts'
@@ -69,6 +71,20 @@ describe('event IDs are one author’s', () => {
     })
     expect(await bob.closed).toEqual({ code: 4403, reason: expect.stringMatching(`event ID ${first.id} is already alice’s event`) })
     expect(await server.server.storedDoc(other.documentId)).toBeUndefined()
+  })
+
+  it('refuses a copy of an ID bound to its author (core eventId, as clients make them)', async () => {
+    const { bob, head, segment, bobSegment } = await conversation()
+    const bound: MessageEvent = { id: eventId('alice'), type: 'message', author: 'alice', device: 'alice-device', at: Date.now(), text: 'the deploy is at 6' }
+    segment.change(doc => appendEvent(doc, bound))
+    await until(bobSegment, doc => readSegmentEvents(doc).events.some(event => event.id === bound.id))
+    await numbered(head.documentId, bound.id)
+    const other = bob.repo.create<SegmentDoc>()
+    other.change(doc => {
+      initSegment(doc, head.documentId)
+      appendEvent(doc, shadow(bound))
+    })
+    expect(await bob.closed).toEqual({ code: 4403, reason: expect.stringMatching(`event ID ${bound.id} is already alice’s event`) })
   })
 
   it('still lets an author write their own events', async () => {

@@ -1,9 +1,10 @@
 /**
  * refusesEventIdReuse (events/event-ids.ts): an event reusing an ID the conversation has
  * from another author is refused, the first such event named; the index is asked about
- * every event at once, so PostgreSQL answers a message of many events in one round trip.
+ * every event at once, so PostgreSQL answers a message of many events in one round trip;
+ * an ID bound to its event's author (core eventId) is not looked up at all.
  */
-import type { ParleyEvent } from '@parley/core'
+import { eventId, type ParleyEvent } from '@parley/core'
 import { describe, expect, it } from 'vitest'
 import type { SequencedEvent } from '../src/events/event-index.ts'
 import { refusesEventIdReuse } from '../src/events/event-ids.ts'
@@ -42,5 +43,18 @@ describe('refusesEventIdReuse', () => {
     expect(await refusesEventIdReuse(index, 'c', [event('a1', 'alice'), event('b1', 'bob')])).toBeUndefined()
     const held = [JSON.stringify(event('h1', 'carol'))]
     expect(await refusesEventIdReuse(index, 'c', [event('h1', 'bob')], held)).toBe('event ID h1 is already carol’s event in this conversation')
+  })
+
+  it('looks nothing up for IDs bound to their events’ authors', async () => {
+    const { index, counts } = countingIndex([event('a1', 'alice')])
+    expect(await refusesEventIdReuse(index, 'c', [event(eventId('bob'), 'bob'), event(eventId('bob'), 'bob')], [JSON.stringify(event('h1', 'carol'))])).toBeUndefined()
+    expect(counts.most).toBe(0)
+  })
+
+  it('looks up, and refuses, another author’s event under an ID bound to someone else', async () => {
+    const bound = eventId('alice')
+    const { index, counts } = countingIndex([event(bound, 'alice')])
+    expect(await refusesEventIdReuse(index, 'c', [event(bound, 'bob')])).toBe(`event ID ${bound} is already alice’s event in this conversation`)
+    expect(counts.most).toBe(1)
   })
 })

@@ -10,7 +10,7 @@
  * members.
  */
 import type { Doc } from '@automerge/automerge'
-import { appendEvent, documentType, DocumentTypes, isSegmentFull, randomId, readSegmentEvents, segmentLength, type SegmentDoc } from '@parley/core'
+import { appendEvent, documentType, DocumentTypes, eventId, isSegmentFull, readSegmentEvents, segmentLength, type SegmentDoc } from '@parley/core'
 import { randomUUID } from 'node:crypto'
 import { SignJWT } from 'jose'
 import { ReplayMember } from '../lib/replay-member.ts'
@@ -77,7 +77,7 @@ export const parleyFanout: FanoutSystem = {
     const sender = await segmentPeer(url, SENDER, segmentId)
     return {
       id: segmentId,
-      send: text => sender.change(doc => appendEvent(doc, { id: randomId(), type: 'message', author: SENDER, device: 'fanout-sender', at: Date.now(), text })),
+      send: text => sender.change(doc => appendEvent(doc, { id: eventId(SENDER), type: 'message', author: SENDER, device: 'fanout-sender', at: Date.now(), text })),
       close: async () => sender.close(),
     }
   },

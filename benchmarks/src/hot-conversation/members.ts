@@ -6,7 +6,7 @@
  */
 import type { Doc } from '@automerge/automerge'
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider'
-import { appendEvent, documentType, DocumentTypes, randomId, readSegmentEvents, segmentLength, type SegmentDoc } from '@parley/core'
+import { appendEvent, documentType, DocumentTypes, eventId, readSegmentEvents, segmentLength, type SegmentDoc } from '@parley/core'
 import { randomUUID } from 'node:crypto'
 import { SignJWT } from 'jose'
 import { io } from 'socket.io-client'
@@ -85,7 +85,7 @@ async function parley(url: string, user: string, segmentId: string, onText: (tex
   return {
     send: text => {
       appended = true
-      peer.change(doc => appendEvent(doc, { id: randomId(), type: 'message', author: user, device: 'hot-member', at: Date.now(), text }))
+      peer.change(doc => appendEvent(doc, { id: eventId(user), type: 'message', author: user, device: 'hot-member', at: Date.now(), text }))
     },
     close: () => peer.close(),
   }

@@ -32,7 +32,7 @@
  */
 import { next as Automerge } from '@automerge/automerge'
 import { generateAutomergeUrl, parseAutomergeUrl } from '@automerge/automerge-repo'
-import { addSegment, initSegment, randomId, readHead, readString, scalar, SEGMENT_BYTES, SEGMENT_SIZE, utf8Length, type HeadDoc, type SegmentDoc } from '@parley/core'
+import { addSegment, eventId, initSegment, readHead, readString, scalar, SEGMENT_BYTES, SEGMENT_SIZE, utf8Length, type HeadDoc, type SegmentDoc } from '@parley/core'
 import { HeadsTracker, parseChangeChunk } from './replay-wire.ts'
 import type { RecordedChange } from './replay-record.ts'
 
@@ -108,7 +108,7 @@ function follow(view: SegmentView, opId: string, elemId: string): void {
   view.onPath.set(opId, view.path.length - 1)
 }
 
-const eventJson = (user: string, text: string) => JSON.stringify({ id: randomId(), type: 'message', author: user, device: 'replay', at: Date.now(), text })
+const eventJson = (user: string, text: string) => JSON.stringify({ id: eventId(user), type: 'message', author: user, device: 'replay', at: Date.now(), text })
 const maxOpOf = (changes: readonly Automerge.DecodedChange[]) => Math.max(0, ...changes.map(change => change.startOp + change.ops.length - 1))
 
 function viewOf(id: string, index: number, doc: Automerge.Doc<unknown>): SegmentView {

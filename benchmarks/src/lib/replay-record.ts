@@ -18,7 +18,7 @@
  * and its events must be that user's; a refused change closes the connection (4403).
  */
 import { next as Automerge } from '@automerge/automerge'
-import { randomId } from '@parley/core'
+import { eventId } from '@parley/core'
 import { ChangeLog, createPeerState, generate, receive } from '../../../sync-server/src/relay/index.ts'
 import { decodeSyncMessage, UNBOUNDED } from '../../../sync-server/src/relay/sync-message.ts'
 import { clientSyncMessage, parseChangeChunk } from './replay-wire.ts'
@@ -29,7 +29,7 @@ export interface RecordedChange {
   deps: string[]
 }
 
-const message = (user: string, text: string) => JSON.stringify({ id: randomId(), type: 'message', author: user, device: 'replay', at: Date.now(), text })
+const message = (user: string, text: string) => JSON.stringify({ id: eventId(user), type: 'message', author: user, device: 'replay', at: Date.now(), text })
 
 /**
  * Automerge's document handle, written to directly: `push` of a scalar string to the

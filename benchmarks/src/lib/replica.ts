@@ -7,10 +7,10 @@ import {
   addSegment,
   appendEvent,
   closableStorage,
+  eventId,
   initHead,
   initSegment,
   LevelStorageAdapter,
-  randomId,
   SEGMENT_SIZE,
   type HeadDoc,
   type LevelDatabase,
@@ -31,7 +31,7 @@ export async function buildReplica(dir: string, count: number, segmentSize: numb
     segment.change(doc => {
       initSegment(doc, head.documentId)
       for (let i = start; i < Math.min(count, start + segmentSize); i++) {
-        appendEvent(doc, { id: randomId(), type: 'message', author: 'alice', device: 'builder', at: at++, text: messageText(i) })
+        appendEvent(doc, { id: eventId('alice'), type: 'message', author: 'alice', device: 'builder', at: at++, text: messageText(i) })
       }
     })
     if (start === 0) head.change(doc => initHead(doc, { kind: 'group', title: 'history', creator: 'alice', members: [], at, firstSegment: segment.documentId }))

@@ -15,9 +15,9 @@ import {
   addSegment,
   appendEvent,
   compareEvents,
+  eventId,
   initSegment,
   isItem,
-  randomId,
   readHead,
   removeMember,
   setTitle,
@@ -278,7 +278,7 @@ export class Conversation extends EventEmitter<ConversationEvents> {
   /** Stamps and validates an event; throws before anything is stored if it is invalid. */
   #stamp(body: EventBody): ParleyEvent {
     const { user, device, clock, limits } = this.#ctx
-    return validateEvent({ ...body, id: randomId(), author: user, device, at: clock.tick() }, limits)
+    return validateEvent({ ...body, id: eventId(user), author: user, device, at: clock.tick() }, limits)
   }
 
   /**

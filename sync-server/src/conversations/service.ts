@@ -10,13 +10,13 @@ import {
   addMember,
   addSegment,
   appendEvent,
+  eventId,
   HybridClock,
   initHead,
   initSegment,
   memberRole,
   isSegmentFull,
   MODERATION_AUTHOR,
-  randomId,
   readHead,
   removeMember,
   validateEvent,
@@ -276,7 +276,7 @@ export class ConversationService {
         return earlier
       }
     }
-    const event = validateEvent({ ...body, id: retry?.id ?? randomId(), author: user, device: SERVER_DEVICE, at: this.#clock.tick() }, this.#ctx.limits)
+    const event = validateEvent({ ...body, id: retry?.id ?? eventId(user), author: user, device: SERVER_DEVICE, at: this.#clock.tick() }, this.#ctx.limits)
     if (changeHead) await this.#changeAsServer(handle, doc => changeHead(doc, event))
     let segment: DocHandle<SegmentDoc> | undefined
     if (this.#ctx.segments) await this.#appendToLog(this.#ctx.segments, handle, user, event)

@@ -3,9 +3,10 @@
  * sortUnique, by clock), so a member who copies someone else's visible event ID with an
  * earlier `at` would shadow that message in every replica (docs/security.md, "Event-ID
  * shadowing"). Both write paths call this before accepting events: the guard's segment
- * checks (access/guard.ts) and the relay core's.
+ * checks (access/guard.ts) and the relay core's. An ID bound to its event's author (core
+ * `eventId`, what clients make) needs no lookup: no other author can hold it.
  */
-import { parseEvent, readString, type ParleyEvent } from '@parley/core'
+import { isEventIdOf, parseEvent, readString, type ParleyEvent } from '@parley/core'
 import type { EventIndex } from './event-index.ts'
 
 export type EventIdentity = Pick<ParleyEvent, 'id' | 'author'>
@@ -22,7 +23,8 @@ export async function refusesEventIdReuse(
   events: Iterable<EventIdentity>,
   held: readonly unknown[] = [],
 ): Promise<string | undefined> {
-  const given = [...events]
+  const given = unbound(events)
+  if (given.length === 0) return undefined
   // Looked up all at once: a message from a device back online carries many events, and
   // PostgreSQL answers the lookups of one turn in one round trip (storage/postgres/event-store.ts).
   const others = await Promise.all(given.map(({ id }) => heldAuthor(held, id) ?? indexedAuthor(index, conversationId, id)))
@@ -31,6 +33,11 @@ export async function refusesEventIdReuse(
     if (other !== undefined && other !== author) return `event ID ${id} is already ${other}’s event in this conversation`
   }
   return undefined
+}
+
+/** The events whose IDs are not bound to their authors (core isEventIdOf): those another author's event may share. */
+export function unbound<T extends EventIdentity>(events: Iterable<T>): T[] {
+  return [...events].filter(({ id, author }) => !isEventIdOf(id, author))
 }
 
 /**

@@ -15,7 +15,7 @@ import { roleIn, type AccessRegistry, type DocEntry } from '../access/registry.t
 import type { Violation } from '../access/rules.ts'
 import { checkSegmentLogChanges, isViolation, segmentGenesis, type SegmentState } from '../access/segment-log-rules.ts'
 import { CloseCodes } from '../close-codes.ts'
-import { refusesEventIdReuse } from '../events/event-ids.ts'
+import { refusesEventIdReuse, unbound } from '../events/event-ids.ts'
 import type { EventIndex } from '../events/event-index.ts'
 import type { ChangeMeta } from './change-chunk.ts'
 
@@ -124,11 +124,13 @@ export async function checkSegmentIngress(
 
 /** Event-ID shadowing (docs/security.md): an ID this conversation already has from another author. */
 async function refusesShadowing(ctx: IngressContext, conversation: string, events: readonly ParleyEvent[], recentAuthor: (eventId: string) => string | undefined): Promise<Violation | undefined> {
-  for (const event of events) {
+  const looked = unbound(events)
+  if (looked.length === 0) return undefined
+  for (const event of looked) {
     const other = recentAuthor(event.id)
     if (other !== undefined && other !== event.author) return forbidden(`event ID ${event.id} is already ${other}’s event in this conversation`)
   }
-  const reason = ctx.index && events.length > 0 ? await refusesEventIdReuse(ctx.index, conversation, events) : undefined
+  const reason = ctx.index ? await refusesEventIdReuse(ctx.index, conversation, looked) : undefined
   return reason === undefined ? undefined : forbidden(reason)
 }
 
