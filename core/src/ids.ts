@@ -1,5 +1,5 @@
 import bs58check from 'bs58check'
-import * as sha256 from 'fast-sha256'
+import { sha256 } from '@noble/hashes/sha256'
 import { DEFAULT_LIMITS, type Limits } from './validate.ts'
 
 const encoder = new TextEncoder()
@@ -58,12 +58,12 @@ export function isEventIdOf(id: string, author: string): boolean {
 }
 
 function authorTag(author: string, random: string): string {
-  return base64url(sha256.hash(encoder.encode(`parley event id\0${author}\0${random}`)), 0)
+  return base64url(sha256(encoder.encode(`parley event id\0${author}\0${random}`)), 0)
 }
 
 /** 16 bytes derived from a name: stable across devices and servers. */
 export function derivedBytes(namespace: string, name: string): Uint8Array {
-  return sha256.hash(encoder.encode(`${namespace}\0${name}`)).slice(0, 16)
+  return sha256(encoder.encode(`${namespace}\0${name}`)).slice(0, 16)
 }
 
 /** An automerge-repo document ID (bs58check of 16 bytes) derived from a name. */

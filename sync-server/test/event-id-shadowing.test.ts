@@ -3,22 +3,30 @@
  * (core sortUnique, by clock), so a member copying another member's event ID with an
  * earlier `at` would hide that message everywhere. The server refuses such an event
  * (4403), in the same segment and in another segment of the conversation, whether the
- * ID is bound to its author (core eventId: the server skips the lookup only for the
- * author the ID is bound to) or not.
+ * ID is bound to its author (core eventId) or not, with the server sequence in LevelDB and
+ * in PostgreSQL (where the check skips the lookup, a round trip, for an ID bound to its
+ * event's author, and only for that author).
  */
 import type { DocHandle } from '@automerge/automerge-repo'
 import { appendEvent, eventId, initSegment, readSegmentEvents, type HeadDoc, type MessageEvent, type SegmentDoc } from '@parley/core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startTestServer, type TestServer } from '../src/testing.ts'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { LevelEventStore } from '../src/storage/level-event-store.ts'
+import { PostgresEventStore } from '../src/storage/postgres/index.ts'
+import { createTestDatabase, startTestServer, type PostgresTestDatabase, type TestServer } from '../src/testing.ts'
 import { appendMessage, createConversationDocs, findWhenSynced, stockRepo, until, type StockClient } from './helpers.ts'
 
-describe('event IDs are one author’s', () => {
+describe.each(['LevelDB', 'PostgreSQL'])('event IDs are one author’s (%s)', backend => {
   let server: TestServer
+  let database: PostgresTestDatabase | undefined
   const clients: StockClient[] = []
-  beforeAll(async () => (server = await startTestServer()))
+  beforeAll(async () => {
+    if (backend === 'PostgreSQL') database = await createTestDatabase()
+    server = await startTestServer(database ? { postgres: database.url } : {})
+  })
   afterAll(async () => {
     for (const client of clients) client.close()
-    await server.close()
+    await server?.close()
+    await database?.drop()
   })
 
   async function connect(user: string): Promise<StockClient> {
@@ -85,6 +93,17 @@ describe('event IDs are one author’s', () => {
       appendEvent(doc, shadow(bound))
     })
     expect(await bob.closed).toEqual({ code: 4403, reason: expect.stringMatching(`event ID ${bound.id} is already alice’s event`) })
+  })
+
+  // On PostgreSQL a lookup is a round trip before the relay; on LevelDB a local read the numbering makes anyway.
+  it(`looks up an ID bound to its event’s author ${backend === 'PostgreSQL' ? 'never' : 'as any other'}`, async () => {
+    const { head, segment } = await conversation()
+    const lookups = vi.spyOn(backend === 'PostgreSQL' ? PostgresEventStore.prototype : LevelEventStore.prototype, 'seqOf')
+    const bound: MessageEvent = { id: eventId('alice'), type: 'message', author: 'alice', device: 'alice-device', at: Date.now(), text: 'and the retro at 6' }
+    segment.change(doc => appendEvent(doc, bound))
+    await numbered(head.documentId, bound.id)
+    expect(lookups.mock.calls.some(([, id]) => id === bound.id)).toBe(backend === 'LevelDB')
+    lookups.mockRestore()
   })
 
   it('still lets an author write their own events', async () => {

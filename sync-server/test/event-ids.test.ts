@@ -12,9 +12,10 @@ import { refusesEventIdReuse } from '../src/events/event-ids.ts'
 const event = (id: string, author: string): ParleyEvent => ({ type: 'message', id, author, device: 'd', at: 1, text: id })
 
 /** An index holding `numbered` (in order, numbered 1, 2, 3 …) that counts the lookups out at once. */
-function countingIndex(numbered: ParleyEvent[]) {
+function countingIndex(numbered: ParleyEvent[], remoteLookups = false) {
   const counts = { pending: 0, most: 0 }
   const index = {
+    remoteLookups,
     seqOf: async (_conversationId: string, id: string): Promise<number | undefined> => {
       counts.most = Math.max(counts.most, ++counts.pending)
       await new Promise(resolve => setImmediate(resolve))
@@ -45,16 +46,22 @@ describe('refusesEventIdReuse', () => {
     expect(await refusesEventIdReuse(index, 'c', [event('h1', 'bob')], held)).toBe('event ID h1 is already carol’s event in this conversation')
   })
 
-  it('looks nothing up for IDs bound to their events’ authors', async () => {
-    const { index, counts } = countingIndex([event('a1', 'alice')])
+  it('where a lookup is a round trip, looks nothing up for IDs bound to their events’ authors', async () => {
+    const { index, counts } = countingIndex([event('a1', 'alice')], true)
     expect(await refusesEventIdReuse(index, 'c', [event(eventId('bob'), 'bob'), event(eventId('bob'), 'bob')], [JSON.stringify(event('h1', 'carol'))])).toBeUndefined()
     expect(counts.most).toBe(0)
   })
 
   it('looks up, and refuses, another author’s event under an ID bound to someone else', async () => {
     const bound = eventId('alice')
-    const { index, counts } = countingIndex([event(bound, 'alice')])
+    const { index, counts } = countingIndex([event(bound, 'alice')], true)
     expect(await refusesEventIdReuse(index, 'c', [event(bound, 'bob')])).toBe(`event ID ${bound} is already alice’s event in this conversation`)
     expect(counts.most).toBe(1)
+  })
+
+  it('where a lookup is a local read, looks every ID up, bound or not', async () => {
+    const { index, counts } = countingIndex([])
+    expect(await refusesEventIdReuse(index, 'c', [event(eventId('bob'), 'bob'), event('b2', 'bob')])).toBeUndefined()
+    expect(counts.most).toBe(2)
   })
 })

@@ -10,8 +10,7 @@ import { isValidDocumentId, type DocumentId, type Message, type Repo, type Stora
 import { DocumentTypes, documentType, inboxDocumentId, inboxGenesis, isInboxNamespaceId, isValidUserId, legacyInboxDocumentId, readHead, readString, type HeadDoc, type InboxDoc, type Limits, type ParleyEvent, type Role, type SegmentDoc } from '@parley/core'
 import { CloseCodes } from '../close-codes.ts'
 import { decodeSyncData } from '../network/frames.ts'
-import { appendedEvents, refusesEventIdReuse } from '../events/event-ids.ts'
-import type { EventIndex } from '../events/event-index.ts'
+import { appendedEvents, refusesEventIdReuse, type EventIdLookups } from '../events/event-ids.ts'
 import { ChunkError, DECODE_BUDGET, decodeChanges, type ChargeWork } from './chunks.ts'
 import { roleIn, rolesOf, type AccessRegistry, type DocEntry } from './registry.ts'
 import { checkHeadChanges, checkInboxChanges, checkNewDocumentOps, checkNewHead, checkNewSegment, checkSegmentChanges, segmentConversation, type HeadCheck, type Violation } from './rules.ts'
@@ -39,9 +38,9 @@ export class SyncGuard {
   readonly #pending = new Map<string, Doc<unknown>>()
   readonly #storage: StorageAdapterInterface
   /** The server sequence, to refuse an event ID another author has (events/event-ids.ts); none: not checked. */
-  readonly #index: Pick<EventIndex, 'seqOf' | 'page'> | undefined
+  readonly #index: EventIdLookups | undefined
 
-  constructor(repo: Repo, registry: AccessRegistry, limits: Limits, storage: StorageAdapterInterface, index?: Pick<EventIndex, 'seqOf' | 'page'>) {
+  constructor(repo: Repo, registry: AccessRegistry, limits: Limits, storage: StorageAdapterInterface, index?: EventIdLookups) {
     this.#repo = repo
     this.#registry = registry
     this.#limits = limits

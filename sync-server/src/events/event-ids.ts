@@ -4,12 +4,19 @@
  * earlier `at` would shadow that message in every replica (docs/security.md, "Event-ID
  * shadowing"). Both write paths call this before accepting events: the guard's segment
  * checks (access/guard.ts) and the relay core's. An ID bound to its event's author (core
- * `eventId`, what clients make) needs no lookup: no other author can hold it.
+ * `eventId`, what clients make) needs no lookup, no other author can hold it: where a
+ * lookup is a round trip (PostgreSQL), only the others are looked up. On LevelDB a lookup
+ * is a local read that the numbering makes anyway, served from what this one read, so
+ * every ID is looked up (skipping them measured dearer there: the tag's SHA-256, and the
+ * numbering's reads no longer cached).
  */
 import { isEventIdOf, parseEvent, readString, type ParleyEvent } from '@parley/core'
 import type { EventIndex } from './event-index.ts'
 
 export type EventIdentity = Pick<ParleyEvent, 'id' | 'author'>
+
+/** What the check reads the server sequence through. */
+export type EventIdLookups = Pick<EventIndex, 'seqOf' | 'page' | 'remoteLookups'>
 
 /**
  * Why `events` may not be accepted into the conversation, or undefined: one of them
@@ -18,12 +25,12 @@ export type EventIdentity = Pick<ParleyEvent, 'id' | 'author'>
  * not have numbered yet) and in the server sequence (every segment's events, by ID).
  */
 export async function refusesEventIdReuse(
-  index: Pick<EventIndex, 'seqOf' | 'page'>,
+  index: EventIdLookups,
   conversationId: string,
   events: Iterable<EventIdentity>,
   held: readonly unknown[] = [],
 ): Promise<string | undefined> {
-  const given = unbound(events)
+  const given = looked(index, events)
   if (given.length === 0) return undefined
   // Looked up all at once: a message from a device back online carries many events, and
   // PostgreSQL answers the lookups of one turn in one round trip (storage/postgres/event-store.ts).
@@ -35,9 +42,9 @@ export async function refusesEventIdReuse(
   return undefined
 }
 
-/** The events whose IDs are not bound to their authors (core isEventIdOf): those another author's event may share. */
-export function unbound<T extends EventIdentity>(events: Iterable<T>): T[] {
-  return [...events].filter(({ id, author }) => !isEventIdOf(id, author))
+/** The events whose IDs are looked up: with remote lookups, those not bound to their authors (core isEventIdOf); otherwise all. */
+export function looked<T extends EventIdentity>(index: Pick<EventIndex, 'remoteLookups'>, events: Iterable<T>): T[] {
+  return index.remoteLookups ? [...events].filter(({ id, author }) => !isEventIdOf(id, author)) : [...events]
 }
 
 /**

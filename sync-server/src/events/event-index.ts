@@ -57,6 +57,12 @@ export interface EventStore {
   notified(events: readonly { conversationId: string; seq: number }[]): Promise<void>
   lastSeq(conversationId: string): Promise<number>
   seqOf(conversationId: string, eventId: string): Promise<number | undefined>
+  /**
+   * Is `seqOf` a round trip (PostgreSQL)? Not where it reads a local database the numbering
+   * reads anyway and keeps what it read (LevelDB): the event-ID check then looks every ID up
+   * (events/event-ids.ts).
+   */
+  readonly remoteLookups: boolean
   /** At most `limit` events after `after`, or the last `limit` before `before`; oldest first. */
   page(conversationId: string, cursor: Cursor, limit: number): Promise<SequencedEvent[]>
   /** Drops what the store caches about a conversation. */
@@ -273,6 +279,10 @@ export class EventIndex extends EventEmitter<IndexEvents> {
 
   seqOf(conversationId: string, eventId: string): Promise<number | undefined> {
     return this.#store.seqOf(conversationId, eventId)
+  }
+
+  get remoteLookups(): boolean {
+    return this.#store.remoteLookups
   }
 
   /** Events after `after` (oldest first), or before `before` (still oldest first). */

@@ -3,7 +3,7 @@ import type { Message, PeerId, StorageAdapterInterface } from '@automerge/autome
 import type { Limits, ParleyEvent } from '@parley/core'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AccessRegistry } from '../access/registry.ts'
-import type { EventIndex } from '../events/event-index.ts'
+import type { EventIdLookups } from '../events/event-ids.ts'
 import type { SegmentBus } from './bus.ts'
 
 /** Extension points: the event index, webhooks and metrics hang off these. */
@@ -30,7 +30,7 @@ export interface RelayHubOptions {
   readonly registry: AccessRegistry
   readonly limits: Limits
   /** The server sequence, for event-ID shadowing (events/event-ids.ts); none: not checked. */
-  readonly index?: Pick<EventIndex, 'seqOf' | 'page'>
+  readonly index?: EventIdLookups
   /** Sends to a connected peer (the network adapter's `send`, which checks who may read). */
   readonly send: (message: Message) => void
   /** The server's peer ID, the sender of what the hub sends. */

@@ -15,8 +15,7 @@ import { roleIn, type AccessRegistry, type DocEntry } from '../access/registry.t
 import type { Violation } from '../access/rules.ts'
 import { checkSegmentLogChanges, isViolation, segmentGenesis, type SegmentState } from '../access/segment-log-rules.ts'
 import { CloseCodes } from '../close-codes.ts'
-import { refusesEventIdReuse, unbound } from '../events/event-ids.ts'
-import type { EventIndex } from '../events/event-index.ts'
+import { looked, refusesEventIdReuse, type EventIdLookups } from '../events/event-ids.ts'
 import type { ChangeMeta } from './change-chunk.ts'
 
 export interface SegmentEffects {
@@ -45,7 +44,7 @@ export interface IngressContext {
   readonly registry: AccessRegistry
   readonly limits: Limits
   /** The server sequence, to refuse an event ID another author has (events/event-ids.ts); none: not checked. */
-  readonly index?: Pick<EventIndex, 'seqOf' | 'page'>
+  readonly index?: EventIdLookups
 }
 
 /**
@@ -124,13 +123,13 @@ export async function checkSegmentIngress(
 
 /** Event-ID shadowing (docs/security.md): an ID this conversation already has from another author. */
 async function refusesShadowing(ctx: IngressContext, conversation: string, events: readonly ParleyEvent[], recentAuthor: (eventId: string) => string | undefined): Promise<Violation | undefined> {
-  const looked = unbound(events)
-  if (looked.length === 0) return undefined
-  for (const event of looked) {
+  const checked = ctx.index ? looked(ctx.index, events) : events
+  if (checked.length === 0) return undefined
+  for (const event of checked) {
     const other = recentAuthor(event.id)
     if (other !== undefined && other !== event.author) return forbidden(`event ID ${event.id} is already ${other}’s event in this conversation`)
   }
-  const reason = ctx.index ? await refusesEventIdReuse(ctx.index, conversation, looked) : undefined
+  const reason = ctx.index ? await refusesEventIdReuse(ctx.index, conversation, checked) : undefined
   return reason === undefined ? undefined : forbidden(reason)
 }
 

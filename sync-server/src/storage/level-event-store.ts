@@ -99,6 +99,8 @@ const markEntry = (conversationId: string, upTo: number, gaps: Gaps): { key: str
 type Op = { key: string; value: unknown } | { key: string; del: true }
 
 export class LevelEventStore implements EventStore {
+  /** seqOf reads LevelDB at once (getSync), and append reads the same IDs: cached by the first read. */
+  readonly remoteLookups = false
   readonly #db: JsonDatabase
   readonly #last = new Map<string, number>()
   /** Every conversation with a stored mark (read at the first use after a start). */

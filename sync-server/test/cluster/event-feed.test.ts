@@ -36,6 +36,7 @@ function counting(store: EventStore): EventStore & { pages: number } {
     notified: events => store.notified(events),
     lastSeq: conversationId => store.lastSeq(conversationId),
     seqOf: (conversationId, eventId) => store.seqOf(conversationId, eventId),
+    remoteLookups: store.remoteLookups,
     page(conversationId, cursor, limit) {
       this.pages++
       return store.page(conversationId, cursor, limit)

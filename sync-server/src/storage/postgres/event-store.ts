@@ -27,6 +27,8 @@ interface Lookup {
 }
 
 export class PostgresEventStore implements EventStore {
+  /** seqOf is a round trip; append numbers idempotently by ID in its one statement, with no lookup of its own. */
+  readonly remoteLookups = true
   readonly #pool: PostgresPool
   /** seqOf calls of this turn, waiting for their round trip. */
   readonly #lookups = new TurnBatch<Lookup>(lookups => void this.#lookUp(lookups))
