@@ -4,11 +4,11 @@
  * earlier `at` would shadow that message in every replica (docs/security.md, "Event-ID
  * shadowing"). Both write paths call this before accepting events: the guard's segment
  * checks (access/guard.ts) and the relay core's. An ID bound to its event's author (core
- * `eventId`, what clients make) needs no lookup, no other author can hold it: where a
- * lookup is a round trip (PostgreSQL), only the others are looked up. On LevelDB a lookup
- * is a local read that the numbering makes anyway, served from what this one read, so
- * every ID is looked up (skipping them measured dearer there: the tag's SHA-256, and the
- * numbering's reads no longer cached).
+ * `eventId`, what clients make) needs no lookup, since no other author can hold it: where a
+ * lookup is a round trip (PostgreSQL), only the other IDs are looked up. On LevelDB a
+ * lookup is a local read that the numbering makes anyway and takes from what this one
+ * read, so every ID is looked up there (skipping them measured dearer: the tag's SHA-256,
+ * and the numbering's reads no longer cached).
  */
 import { isEventIdOf, parseEvent, readString, type ParleyEvent } from '@parley/core'
 import type { EventIndex } from './event-index.ts'
