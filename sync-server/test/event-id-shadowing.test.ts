@@ -10,8 +10,7 @@
 import type { DocHandle } from '@automerge/automerge-repo'
 import { appendEvent, eventId, initSegment, readSegmentEvents, type HeadDoc, type MessageEvent, type SegmentDoc } from '@parley/core'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { LevelEventStore } from '../src/storage/level-event-store.ts'
-import { PostgresEventStore } from '../src/storage/postgres/index.ts'
+import { EventIndex } from '../src/events/event-index.ts'
 import { createTestDatabase, startTestServer, type PostgresTestDatabase, type TestServer } from '../src/testing.ts'
 import { appendMessage, createConversationDocs, findWhenSynced, stockRepo, until, type StockClient } from './helpers.ts'
 
@@ -81,9 +80,12 @@ describe.each(['LevelDB', 'PostgreSQL'])('event IDs are one author’s (%s)', ba
     expect(await server.server.storedDoc(other.documentId)).toBeUndefined()
   })
 
+  /** Alice's message under an ID bound to her, as clients make them (core eventId). */
+  const boundMessage = (text: string): MessageEvent => ({ id: eventId('alice'), type: 'message', author: 'alice', device: 'alice-device', at: Date.now(), text })
+
   it('refuses a copy of an ID bound to its author (core eventId, as clients make them)', async () => {
     const { bob, head, segment, bobSegment } = await conversation()
-    const bound: MessageEvent = { id: eventId('alice'), type: 'message', author: 'alice', device: 'alice-device', at: Date.now(), text: 'the deploy is at 6' }
+    const bound = boundMessage('the deploy is at 6')
     segment.change(doc => appendEvent(doc, bound))
     await until(bobSegment, doc => readSegmentEvents(doc).events.some(event => event.id === bound.id))
     await numbered(head.documentId, bound.id)
@@ -96,10 +98,11 @@ describe.each(['LevelDB', 'PostgreSQL'])('event IDs are one author’s (%s)', ba
   })
 
   // On PostgreSQL a lookup is a round trip before the relay; on LevelDB a local read the numbering makes anyway.
+  // The check asks the index (EventIndex.seqOf); the numbering asks its store directly.
   it(`looks up an ID bound to its event’s author ${backend === 'PostgreSQL' ? 'never' : 'as any other'}`, async () => {
     const { head, segment } = await conversation()
-    const lookups = vi.spyOn(backend === 'PostgreSQL' ? PostgresEventStore.prototype : LevelEventStore.prototype, 'seqOf')
-    const bound: MessageEvent = { id: eventId('alice'), type: 'message', author: 'alice', device: 'alice-device', at: Date.now(), text: 'and the retro at 6' }
+    const lookups = vi.spyOn(EventIndex.prototype, 'seqOf')
+    const bound = boundMessage('and the retro at 6')
     segment.change(doc => appendEvent(doc, bound))
     await numbered(head.documentId, bound.id)
     expect(lookups.mock.calls.some(([, id]) => id === bound.id)).toBe(backend === 'LevelDB')

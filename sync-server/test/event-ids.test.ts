@@ -7,7 +7,7 @@
 import { eventId, type ParleyEvent } from '@parley/core'
 import { describe, expect, it } from 'vitest'
 import type { SequencedEvent } from '../src/events/event-index.ts'
-import { refusesEventIdReuse } from '../src/events/event-ids.ts'
+import { heldAuthors, refusesEventIdReuse } from '../src/events/event-ids.ts'
 
 const event = (id: string, author: string): ParleyEvent => ({ type: 'message', id, author, device: 'd', at: 1, text: id })
 
@@ -43,12 +43,12 @@ describe('refusesEventIdReuse', () => {
     const { index } = countingIndex([event('a1', 'alice')])
     expect(await refusesEventIdReuse(index, 'c', [event('a1', 'alice'), event('b1', 'bob')])).toBeUndefined()
     const held = [JSON.stringify(event('h1', 'carol'))]
-    expect(await refusesEventIdReuse(index, 'c', [event('h1', 'bob')], held)).toBe('event ID h1 is already carol’s event in this conversation')
+    expect(await refusesEventIdReuse(index, 'c', [event('h1', 'bob')], heldAuthors(held))).toBe('event ID h1 is already carol’s event in this conversation')
   })
 
   it('where a lookup is a round trip, looks nothing up for IDs bound to their events’ authors', async () => {
     const { index, counts } = countingIndex([event('a1', 'alice')], true)
-    expect(await refusesEventIdReuse(index, 'c', [event(eventId('bob'), 'bob'), event(eventId('bob'), 'bob')], [JSON.stringify(event('h1', 'carol'))])).toBeUndefined()
+    expect(await refusesEventIdReuse(index, 'c', [event(eventId('bob'), 'bob'), event(eventId('bob'), 'bob')], heldAuthors([JSON.stringify(event('h1', 'carol'))]))).toBeUndefined()
     expect(counts.most).toBe(0)
   })
 

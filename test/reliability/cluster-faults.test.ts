@@ -38,7 +38,7 @@ describe('a relay-core cluster under faults', () => {
     ids = [one.id, two.id]
     const open = async (client: typeof alice) => Promise.all([client.conversation(one.id), client.conversation(two.id)])
     writers = new Writers(
-      [one.id, two.id],
+      ids,
       [
         { user: 'alice', conversations: await open(alice) },
         { user: 'bob', conversations: await open(bob) },

@@ -10,7 +10,7 @@ import { isValidDocumentId, type DocumentId, type Message, type Repo, type Stora
 import { DocumentTypes, documentType, inboxDocumentId, inboxGenesis, isInboxNamespaceId, isValidUserId, legacyInboxDocumentId, readHead, readString, type HeadDoc, type InboxDoc, type Limits, type ParleyEvent, type Role, type SegmentDoc } from '@parley/core'
 import { CloseCodes } from '../close-codes.ts'
 import { decodeSyncData } from '../network/frames.ts'
-import { appendedEvents, refusesEventIdReuse, type EventIdLookups } from '../events/event-ids.ts'
+import { appendedEvents, heldAuthors, refusesEventIdReuse, type EventIdLookups } from '../events/event-ids.ts'
 import { ChunkError, DECODE_BUDGET, decodeChanges, type ChargeWork } from './chunks.ts'
 import { roleIn, rolesOf, type AccessRegistry, type DocEntry } from './registry.ts'
 import { checkHeadChanges, checkInboxChanges, checkNewDocumentOps, checkNewHead, checkNewSegment, checkSegmentChanges, segmentConversation, type HeadCheck, type Violation } from './rules.ts'
@@ -239,7 +239,7 @@ export class SyncGuard {
   /** An event ID the conversation already has from another author would shadow that event (events/event-ids.ts). */
   async #refusesEventIds(conversationId: string, events: ParleyEvent[], held?: readonly unknown[]): Promise<Violation | undefined> {
     if (!this.#index || events.length === 0) return undefined
-    const reason = await refusesEventIdReuse(this.#index, conversationId, events, held)
+    const reason = await refusesEventIdReuse(this.#index, conversationId, events, held && heldAuthors(held))
     return reason === undefined ? undefined : forbidden(reason)
   }
 

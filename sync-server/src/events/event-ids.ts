@@ -20,21 +20,22 @@ export type EventIdLookups = Pick<EventIndex, 'seqOf' | 'page' | 'remoteLookups'
 
 /**
  * Why `events` may not be accepted into the conversation, or undefined: one of them
- * reuses an ID the conversation already has from another author. Looks at the end of
- * `held` (the event JSON of the segment being written, whose newest events the index may
- * not have numbered yet) and in the server sequence (every segment's events, by ID).
+ * reuses an ID the conversation already has from another author. Asks `recentAuthor`
+ * (the segment being written, whose newest events the index may not have numbered yet:
+ * heldAuthors, or the relay's recent events) and the server sequence (every segment's
+ * events, by ID; none without an index).
  */
 export async function refusesEventIdReuse(
-  index: EventIdLookups,
+  index: EventIdLookups | undefined,
   conversationId: string,
   events: Iterable<EventIdentity>,
-  held: readonly unknown[] = [],
+  recentAuthor: (eventId: string) => string | undefined = () => undefined,
 ): Promise<string | undefined> {
-  const given = looked(index, events)
+  const given = index ? looked(index, events) : [...events]
   if (given.length === 0) return undefined
   // Looked up all at once: a message from a device back online carries many events, and
   // PostgreSQL answers the lookups of one turn in one round trip (storage/postgres/event-store.ts).
-  const others = await Promise.all(given.map(({ id }) => heldAuthor(held, id) ?? indexedAuthor(index, conversationId, id)))
+  const others = await Promise.all(given.map(({ id }) => recentAuthor(id) ?? (index && indexedAuthor(index, conversationId, id))))
   for (const [i, { id, author }] of given.entries()) {
     const other = others[i]
     if (other !== undefined && other !== author) return `event ID ${id} is already ${other}’s event in this conversation`
@@ -43,7 +44,7 @@ export async function refusesEventIdReuse(
 }
 
 /** The events whose IDs are looked up: with remote lookups, those not bound to their authors (core isEventIdOf); otherwise all. */
-export function looked<T extends EventIdentity>(index: Pick<EventIndex, 'remoteLookups'>, events: Iterable<T>): T[] {
+function looked<T extends EventIdentity>(index: Pick<EventIndex, 'remoteLookups'>, events: Iterable<T>): T[] {
   return index.remoteLookups ? [...events].filter(({ id, author }) => !isEventIdOf(id, author)) : [...events]
 }
 
@@ -54,7 +55,12 @@ export function looked<T extends EventIdentity>(index: Pick<EventIndex, 'remoteL
  */
 const RECENT_HELD = 128
 
-/** The author of the event with this ID among the last events of `held` (event JSON strings), if any. */
+/** The authors of the last events of `held` (event JSON strings), by ID, for refusesEventIdReuse. */
+export const heldAuthors =
+  (held: readonly unknown[]) =>
+  (id: string): string | undefined =>
+    heldAuthor(held, id)
+
 function heldAuthor(held: readonly unknown[], id: string): string | undefined {
   const quoted = JSON.stringify(id)
   for (let i = held.length - 1; i >= Math.max(0, held.length - RECENT_HELD); i--) {

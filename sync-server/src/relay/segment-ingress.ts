@@ -15,7 +15,7 @@ import { roleIn, type AccessRegistry, type DocEntry } from '../access/registry.t
 import type { Violation } from '../access/rules.ts'
 import { checkSegmentLogChanges, isViolation, segmentGenesis, type SegmentState } from '../access/segment-log-rules.ts'
 import { CloseCodes } from '../close-codes.ts'
-import { looked, refusesEventIdReuse, type EventIdLookups } from '../events/event-ids.ts'
+import { refusesEventIdReuse, type EventIdLookups } from '../events/event-ids.ts'
 import type { ChangeMeta } from './change-chunk.ts'
 
 export interface SegmentEffects {
@@ -115,22 +115,11 @@ export async function checkSegmentIngress(
   if (own.length > 0 && !role) return { ok: false, violation: forbidden('not a member of this conversation') }
   const result = checkSegmentLogChanges(start, own, restored, user, role, ctx.limits, state === null)
   if (isViolation(result)) return { ok: false, violation: result }
-  const shadowing = await refusesShadowing(ctx, start.conversation, own.flatMap(change => result.events.get(change.hash) ?? []), recentAuthor)
-  if (shadowing) return { ok: false, violation: shadowing }
+  // Event-ID shadowing (docs/security.md): an ID this conversation already has from another author.
+  const shadowing = await refusesEventIdReuse(ctx.index, start.conversation, own.flatMap(change => result.events.get(change.hash) ?? []), recentAuthor)
+  if (shadowing) return { ok: false, violation: forbidden(shadowing) }
   const effects: SegmentEffects = { bind: [...bind], user, ...(register && { register }) }
   return { ok: true, fresh: true, ...checked, state: result.state, events: result.events, effects }
-}
-
-/** Event-ID shadowing (docs/security.md): an ID this conversation already has from another author. */
-async function refusesShadowing(ctx: IngressContext, conversation: string, events: readonly ParleyEvent[], recentAuthor: (eventId: string) => string | undefined): Promise<Violation | undefined> {
-  const checked = ctx.index ? looked(ctx.index, events) : events
-  if (checked.length === 0) return undefined
-  for (const event of checked) {
-    const other = recentAuthor(event.id)
-    if (other !== undefined && other !== event.author) return forbidden(`event ID ${event.id} is already ${other}’s event in this conversation`)
-  }
-  const reason = ctx.index ? await refusesEventIdReuse(ctx.index, conversation, checked) : undefined
-  return reason === undefined ? undefined : forbidden(reason)
 }
 
 /** Recent events remembered per segment for the event-ID check (events/event-ids.ts looks at as many). */
