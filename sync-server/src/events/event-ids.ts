@@ -7,8 +7,8 @@
  * `eventId`, what clients make) needs no lookup, since no other author can hold it: where a
  * lookup is a round trip (PostgreSQL), only the other IDs are looked up. On LevelDB a
  * lookup is a local read that the numbering makes anyway and takes from what this one
- * read, so every ID is looked up there (skipping them measured dearer: the tag's SHA-256,
- * and the numbering's reads no longer cached).
+ * read, so every ID is looked up there (skipping them measured dearer, likely the tag's
+ * SHA-256 and the numbering's reads no longer cached).
  */
 import { isEventIdOf, parseEvent, readString, type ParleyEvent } from '@parley/core'
 import type { EventIndex } from './event-index.ts'
