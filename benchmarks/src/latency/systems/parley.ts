@@ -1,7 +1,7 @@
 /** Parley: the real `parley-server` process with LevelDB, clients through `@parley/client`. */
 import { createClient, DEFAULT_READ_CURSOR_INTERVAL_MS, type Conversation } from '@parley/client'
 import { fileURLToPath } from 'node:url'
-import type { ClientSide, System } from './system.ts'
+import { serverFlags, type ClientSide, type System } from './system.ts'
 
 /**
  * The other systems have no per-user limits: the benchmarks measure the server, not its
@@ -56,9 +56,8 @@ export const parley: System = {
   path: '/sync',
   serverCommand: (port, dataDir, secret) => ({
     command: process.execPath,
-    // BENCH_PROFILE_DIR=… writes a V8 CPU profile of the server (open it in Chrome DevTools);
-    // BENCH_SERVER_FLAGS="--perf-basic-prof" (or any Node flags) goes to the server's node.
-    args: [...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), ...(process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? []), PARLEY_BIN, '--port', String(port), '--data', dataDir, '--jwt-secret', secret, '--log-level', 'warn', ...UNTHROTTLED],
+    // BENCH_PARLEY_ARGS="--postgres postgres://…" (or any parley-server options) goes to the server.
+    args: [...serverFlags(), PARLEY_BIN, '--port', String(port), '--data', dataDir, '--jwt-secret', secret, '--log-level', 'warn', ...UNTHROTTLED, ...(process.env.BENCH_PARLEY_ARGS?.split(' ').filter(Boolean) ?? [])],
   }),
   client: (url, token) => parleyClient(url, token),
   async frames(port) {

@@ -28,8 +28,18 @@ export interface Frames {
 
 const WORKER = fileURLToPath(new URL('../worker.ts', import.meta.url))
 
+/**
+ * Node flags for every server process: BENCH_PROFILE_DIR=… writes a V8 CPU profile of it
+ * (open it in Chrome DevTools); BENCH_SERVER_FLAGS="--perf-basic-prof" (or any Node flags)
+ * goes to its node.
+ */
+export const serverFlags = (): string[] => [
+  ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []),
+  ...(process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? []),
+]
+
 /** A baseline's server runs in its own process: the benchmark worker in `server` mode. */
 export const workerServer = (key: string) => (port: number, dataDir: string) => ({
   command: process.execPath,
-  args: ['--import', 'tsx', WORKER, key, 'server', String(port), dataDir],
+  args: [...serverFlags(), '--import', 'tsx', WORKER, key, 'server', String(port), dataDir],
 })
