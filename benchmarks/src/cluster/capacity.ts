@@ -18,7 +18,8 @@
  *   number of busy processes, not with anything it does. Beside the run with every node
  *   busy at once, each node is measured alone (its own conversations, the others idle),
  *   as a node with a core of its own runs; the targets read that figure. The nodes take
- *   turns round by round, so none sits idle for long: V8 drops the compiled code of a
+ *   turns of TURN_ROUNDS rounds, each turn measured as the lone node's rounds are (back to
+ *   back, from idle to idle), so none sits idle for long: V8 drops the compiled code of a
  *   process idle for about 8 s (its memory reducer's GCs flush bytecode), and a node
  *   measured after waiting out the others' rounds paid for compiling it again.
  *
@@ -36,6 +37,15 @@ import { busPerMessage, busTotals, type BusTotals, type Node } from './nodes.ts'
 const ROUND_TIMEOUT_MS = 60_000
 const IDLE_MS = 2_000
 const SETUP_TIMEOUT_MS = 120_000
+/**
+ * Rounds in a node's turn when the nodes are measured alone. Each turn is measured from
+ * idle to idle, and what a measurement costs whatever it carries (waking from idle, the
+ * round's trailing work, the wait for idle) is shared by a turn's messages, as by the lone
+ * node's: turns of one round read each node of three at 62–67 % of the lone node's CPU per
+ * message, turns of 5 rounds 35–45 %, one turn of all 15 31 % (2026-12-07, --quick).
+ * Ten rounds keep a node's wait for the others' turns to a second or two.
+ */
+export const TURN_ROUNDS = 10
 
 export interface CapacityPlan {
   conversations: number
@@ -154,16 +164,17 @@ export async function measureCapacity(nodes: Node[], plan: CapacityPlan, cluster
     if (nodes.length > 1) {
       // Node i's CPU over its own conversations' rounds, the others idle; divided by the
       // messages of the whole cluster, as above (its share of them is its conversations').
-      // The nodes take turns, one round each: a node left idle for the others' 40 rounds
-      // (8 s and more) lost its compiled code to V8's idle-time GCs and spent its next
-      // rounds compiling again (the node measured last cost up to 2.2× the first; with
-      // --no-flush-bytecode, not), which a node with steady traffic never pays.
+      // The nodes take turns of TURN_ROUNDS rounds: a node left idle for the others' 40
+      // rounds (8 s and more) lost its compiled code to V8's idle-time GCs and spent its
+      // next rounds compiling again (the node measured last cost up to 2.2× the first;
+      // with --no-flush-bytecode, not), which a node with steady traffic never pays.
       const own = nodes.map(() => 0)
       let seconds = 0
       const owned = nodes.map((_, node) => pairs.filter(pair => pair.node === node))
-      for (let index = 0; index < plan.measured; index++) {
+      for (let index = 0; index < plan.measured; index += TURN_ROUNDS) {
+        const rounds = Math.min(TURN_ROUNDS, plan.measured - index)
         for (let node = 0; node < nodes.length; node++) {
-          const run = await cpuOver(owned[node]!, 1, `node ${node + 1} alone ${index}`)
+          const run = await cpuOver(owned[node]!, rounds, `node ${node + 1} alone ${index}`)
           own[node] = own[node]! + run.cpu[node]!
           seconds += run.seconds
         }
