@@ -34,11 +34,12 @@ describe('RedisLink', () => {
         if (heard.length === 3) resolve()
       }),
     )
-    // Every socket write of this process while the frames go out (only the publisher
-    // writes then): one `_write` per chunk, or one `_writev` for what a cork held.
+    // The socket writes to Redis while the frames go out (only the publisher writes then):
+    // one `_write` per chunk, or one `_writev` for what a cork held.
     const socket = Socket.prototype as unknown as { _write: (...args: unknown[]) => void; _writev: (...args: unknown[]) => void }
     const single = vi.spyOn(socket, '_write')
     const several = vi.spyOn(socket, '_writev')
+    const toRedis = (mock: typeof single) => mock.mock.calls.filter((_, i) => (mock.mock.contexts[i] as Socket).remotePort === redis.port)
     const published: boolean[] = []
     await new Promise<void>(resolve =>
       setImmediate(() => {
@@ -54,7 +55,7 @@ describe('RedisLink', () => {
     )
     expect(published).toEqual([true, true, true])
     await all
-    const writes = { single: single.mock.calls.length, several: several.mock.calls.map(([chunks]) => (chunks as unknown[]).length) }
+    const writes = { single: toRedis(single).length, several: toRedis(several).map(([chunks]) => (chunks as unknown[]).length) }
     single.mockRestore()
     several.mockRestore()
     expect(heard).toEqual(['one', 'two', 'three'])
