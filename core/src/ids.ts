@@ -1,5 +1,5 @@
 import bs58check from 'bs58check'
-import { sha256 } from '@noble/hashes/sha256'
+import { sha256 } from '@noble/hashes/sha2'
 import { DEFAULT_LIMITS, type Limits } from './validate.ts'
 
 const encoder = new TextEncoder()
