@@ -56,21 +56,18 @@ function looked<T extends EventIdentity>(index: Pick<EventIndex, 'remoteLookups'
 const RECENT_HELD = 128
 
 /** The authors of the last events of `held` (event JSON strings), by ID, for refusesEventIdReuse. */
-export const heldAuthors =
-  (held: readonly unknown[]) =>
-  (id: string): string | undefined =>
-    heldAuthor(held, id)
-
-function heldAuthor(held: readonly unknown[], id: string): string | undefined {
-  const quoted = JSON.stringify(id)
-  for (let i = held.length - 1; i >= Math.max(0, held.length - RECENT_HELD); i--) {
-    // A string search first: parsing every event looked at would cost more.
-    const text = readString(held[i])
-    if (text === undefined || !text.includes(quoted)) continue
-    const event = tryParse(text)
-    if (event?.id === id) return event.author
+export function heldAuthors(held: readonly unknown[]): (id: string) => string | undefined {
+  return id => {
+    const quoted = JSON.stringify(id)
+    for (let i = held.length - 1; i >= Math.max(0, held.length - RECENT_HELD); i--) {
+      // A string search first: parsing every event looked at would cost more.
+      const text = readString(held[i])
+      if (text === undefined || !text.includes(quoted)) continue
+      const event = tryParse(text)
+      if (event?.id === id) return event.author
+    }
+    return undefined
   }
-  return undefined
 }
 
 async function indexedAuthor(index: Pick<EventIndex, 'seqOf' | 'page'>, conversationId: string, id: string): Promise<string | undefined> {
