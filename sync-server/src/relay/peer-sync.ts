@@ -16,6 +16,7 @@ import { ParleyError } from '@parley/core'
 import { BloomFilter } from './bloom.ts'
 import type { ChangeMeta } from './change-chunk.ts'
 import type { AppendResult, ChangeLog, LoggedChange } from './change-log.ts'
+import { SentHashes } from './sent-hashes.ts'
 import { decodeSyncMessage as decodeWire, encodeSyncMessage as encodeWire, SyncMessageError, type DecodedSyncMessage } from './sync-message.ts'
 import { ServerErrorCodes } from '../errors.ts'
 
@@ -41,7 +42,7 @@ export interface PeerState {
   readonly theirNeed: readonly string[] | null
   readonly theirHave: readonly Have[] | null
   /** Changes sent to them that they have not confirmed. */
-  readonly sentHashes: ReadonlySet<string>
+  readonly sentHashes: SentHashes
   readonly inFlight: boolean
   readonly haveResponded: boolean
   /** Once our messages in flight arrive, they hold everything up to lastSentHeads. */
@@ -59,7 +60,7 @@ export function createPeerState(sharedHeads: readonly string[] = EMPTY): PeerSta
     theirHeads: null,
     theirNeed: null,
     theirHave: null,
-    sentHashes: new Set(),
+    sentHashes: SentHashes.EMPTY,
     inFlight: false,
     haveResponded: false,
     caughtUp: false,
@@ -119,13 +120,13 @@ export function receive(log: ChangeLog, state: PeerState, input: Uint8Array | Sy
     } else {
       // Keep only what they have not confirmed; they are caught up if the rest is on its way.
       const lacking = log.changesSince(message.heads)
-      sentHashes = new Set(lacking.filter(change => state.sentHashes.has(change.hash)).map(change => change.hash))
+      sentHashes = SentHashes.of(lacking.filter(change => state.sentHashes.has(change.hash)).map(change => change.hash))
       caughtUp = message.need.length === 0 && sentHashes.size === lacking.length
     }
     if (message.heads.length === 0) {
       // They have lost all their data: start over.
       lastSentHeads = EMPTY
-      sentHashes = new Set()
+      sentHashes = SentHashes.EMPTY
       caughtUp = false
     }
   } else {
@@ -183,8 +184,7 @@ export function generate(log: ChangeLog, state: PeerState): { state: PeerState; 
     if (headsEqual && toSend.length === 0) return { state: { ...state, caughtUp }, message: null }
     if (state.inFlight) return { state, message: null }
   }
-  const sentHashes = new Set(state.sentHashes)
-  for (const change of toSend) sentHashes.add(change.hash)
+  const sentHashes = state.sentHashes.with(toSend.map(change => change.hash))
   const message = encodeSyncMessage({ heads: ourHeads, need: ourNeed, have, changes: toSend.map(change => change.bytes) })
   return {
     state: { ...state, lastSentHeads: ourHeads, sentHashes, inFlight: true, haveResponded: true, caughtUp },
@@ -235,9 +235,7 @@ export function canForward(state: PeerState, forward: Forward): boolean {
 
 /** The peer's state once `forward` is sent to it. */
 export function forwarded(state: PeerState, forward: Forward): PeerState {
-  const sentHashes = new Set(state.sentHashes)
-  for (const hash of forward.hashes) sentHashes.add(hash)
-  return { ...state, lastSentHeads: forward.heads, sentHashes, inFlight: true, haveResponded: true }
+  return { ...state, lastSentHeads: forward.heads, sentHashes: state.sentHashes.with(forward.hashes), inFlight: true, haveResponded: true }
 }
 
 /** The `have` entry for a peer: our changes since the heads we share, as a Bloom filter. */
@@ -257,7 +255,7 @@ function haveSince(log: ChangeLog, sharedHeads: readonly string[]): Have {
  * behind in the hot-conversation benchmark was resent hundreds of changes it held, per
  * message, and fell further behind (benchmarks/src/hot-conversation/replay.ts).
  */
-function changesToSend(log: ChangeLog, theirHeads: readonly string[], have: readonly Have[], need: readonly string[], sent: ReadonlySet<string>): LoggedChange[] {
+function changesToSend(log: ChangeLog, theirHeads: readonly string[], have: readonly Have[], need: readonly string[], sent: SentHashes): LoggedChange[] {
   const needed: LoggedChange[] = []
   for (const hash of need) {
     const change = log.get(hash)

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { BloomFilter } from '../../src/relay/bloom.ts'
 import { ChangeLog } from '../../src/relay/change-log.ts'
 import { canForward, createPeerState, decodeSyncMessage, forwardable, generate, receive } from '../../src/relay/peer-sync.ts'
+import { SentHashes } from '../../src/relay/sent-hashes.ts'
 import { Network, RelayServer } from './sim.ts'
 
 function connectAll(network: Network): void {
@@ -122,7 +123,7 @@ describe('relay sync', () => {
     const log = new ChangeLog()
     log.append(A.getAllChanges(writer.clients[0]!.doc))
     const heads = [...log.heads()]
-    const inFlight = { ...createPeerState(heads), lastSentHeads: heads, theirHeads: heads, theirNeed: [], theirHave: [], sentHashes: new Set(['0'.repeat(64)]), inFlight: true, haveResponded: true, caughtUp: true }
+    const inFlight = { ...createPeerState(heads), lastSentHeads: heads, theirHeads: heads, theirNeed: [], theirHave: [], sentHashes: SentHashes.of(['0'.repeat(64)]), inFlight: true, haveResponded: true, caughtUp: true }
     const theirs = 'f'.repeat(64)
     const headsOnly = A.encodeSyncMessage({ heads: [theirs], need: [], have: [], changes: [] })
     const next = generate(log, receive(log, inFlight, headsOnly).state)
