@@ -79,6 +79,13 @@ describe('ChangeLog', () => {
     expect(log.heads()).toEqual(A.getHeads(docs[0]))
   })
 
+  it('keeps only the header of a change handed over whole (the ingress check hands decoded changes, operations and all)', () => {
+    const { changes } = ladder(2)
+    const known = new Map(changes.map(bytes => [bytes, { ...A.decodeChange(bytes), ...parseChangeChunk(bytes) }]))
+    const log = new ChangeLog()
+    for (const change of log.append(changes, known).accepted) expect(Object.keys(change).sort()).toEqual(['actor', 'bytes', 'deps', 'hash', 'index', 'seq'])
+  })
+
   it('holds changes whose deps are missing until they arrive, then loads as a document', () => {
     fc.assert(
       fc.property(fc.array(stepArbitrary(3), { maxLength: 40 }), fc.infiniteStream(fc.nat()), (steps, randoms) => {
