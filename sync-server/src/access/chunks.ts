@@ -10,7 +10,7 @@
  * never reaches it.
  */
 import { next as Automerge, type DecodedChange } from '@automerge/automerge'
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { decodeChangeChunk } from './change-decode.ts'
 import { ChunkError, measureChunk, type DecodeBudget } from './chunk-format.ts'
 
@@ -52,7 +52,7 @@ function splitChunks(blobs: Uint8Array[]): Chunk[] {
       const { value: length, next } = readUleb(blob, offset + 9)
       const end = next + length
       if (end > blob.length) throw new ChunkError('chunk longer than its message')
-      const checksum = createHash('sha256').update(blob.subarray(offset + 8, end)).digest()
+      const checksum = hash('sha256', blob.subarray(offset + 8, end), 'buffer')
       if (!checksum.subarray(0, 4).equals(blob.subarray(offset + 4, offset + 8))) throw new ChunkError('chunk checksum does not match')
       // A blob of one chunk is passed on as is: callers may key what they learn of it by the blob (relay/change-log.ts append).
       chunks.push({ type, bytes: offset === 0 && end === blob.length ? blob : blob.subarray(offset, end), digest: checksum })

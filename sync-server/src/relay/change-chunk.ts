@@ -14,7 +14,7 @@
  * enters a log under a hash it does not have.
  */
 import { Reader } from '../access/chunk-format.ts'
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { inflateRawSync } from 'node:zlib'
 
 export interface ChangeMeta {
@@ -149,7 +149,7 @@ export function parseChangeChunk(bytes: Uint8Array): ChangeMeta {
   } else {
     throw new ChangeChunkError(`chunk type ${String(type)} is not a change`)
   }
-  const digest = createHash('sha256').update(hashed).digest()
+  const digest = hash('sha256', hashed, 'buffer')
   for (let i = 0; i < 4; i++) if (digest[i] !== bytes[4 + i]) throw new ChangeChunkError('chunk checksum mismatch')
 
   const reader = new Reader(data)

@@ -14,7 +14,7 @@
  */
 import { next as A } from '@automerge/automerge'
 import type { StorageAdapterInterface, StorageKey } from '@automerge/automerge-repo'
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { splitChunks } from './change-chunk.ts'
 import { ChangeLog, type ChangeLogOptions, type LoggedChange } from './change-log.ts'
 import { WriteBatch } from '../storage/write-batch.ts'
@@ -43,12 +43,12 @@ interface DocumentFiles {
 
 /** automerge-repo's keyHash: hex SHA-256 of the bytes. */
 export function keyHash(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex')
+  return hash('sha256', bytes)
 }
 
 /** automerge-repo's headsHash: keyHash of the heads' hex strings, UTF-8, concatenated. */
 export function headsHash(heads: readonly string[]): string {
-  return createHash('sha256').update(heads.join(''), 'utf8').digest('hex')
+  return hash('sha256', heads.join(''))
 }
 
 export class LogStorage {
