@@ -94,7 +94,8 @@ export interface EventIndexOptions {
 interface QueuedNumbering {
   /** By ID, in the order the calls gave them. */
   readonly events: Map<string, ParleyEvent>
-  done: Promise<SequencedEvent[]>
+  /** Every event of the group, numbered, by ID. */
+  done: Promise<Map<string, SequencedEvent>>
 }
 
 /** Events read back per query when catching up on news. */
@@ -155,18 +156,17 @@ export class EventIndex extends EventEmitter<IndexEvents> {
     let batch = this.#queued.get(conversationId)
     if (!batch) {
       const queued: QueuedNumbering = { events: new Map(), done: undefined! }
-      queued.done = this.#serially(conversationId, () => {
+      queued.done = this.#serially(conversationId, async () => {
         this.#queued.delete(conversationId)
-        return this.#recordHeld(conversationId, [...queued.events.values()])
+        const all = await this.#recordHeld(conversationId, [...queued.events.values()])
+        // Once per group, not per call: a busy conversation's group has a call per message.
+        return new Map(all.map(sequenced => [sequenced.event.id, sequenced]))
       })
       this.#queued.set(conversationId, (batch = queued))
     }
     for (const event of events) if (!batch.events.has(event.id)) batch.events.set(event.id, event)
-    return batch.done.then(all => {
-      // The caller's events, in its order.
-      const byId = new Map(all.map(sequenced => [sequenced.event.id, sequenced]))
-      return events.map(event => byId.get(event.id)!)
-    })
+    // The caller's events, in its order.
+    return batch.done.then(byId => events.map(event => byId.get(event.id)!))
   }
 
   /** Numbers `events` after the events held from a failed numbering, if any. */
