@@ -21,7 +21,9 @@
  * - peer-sync.ts     per-peer state; `receive` (a peer's message into the log),
  *                    `generate` (our next message from the log), and the hot path:
  *                    `forwardable` builds one message for newly accepted changes,
- *                    `canForward`/`forwarded` send it as is to every caught-up peer.
+ *                    `canForward`/`forwarded` send it as is to every caught-up peer;
+ *                    sent-hashes.ts the per-peer set of changes sent and not yet
+ *                    confirmed, extended without copying.
  * - hub.ts           the server's use of all this for segments: logs, peer states,
  *                    persistence, eviction and parking; hub-options.ts what it is given
  *                    (stores, bounds, hooks); segment.ts a held segment, its whole-log
