@@ -66,37 +66,50 @@ export class BloomFilter {
   /** False means certainly absent; true means present or a false positive. */
   contains(hash: string): boolean {
     if (this.entries === 0 || this.bits.length === 0) return false
-    for (const probe of this.#probes(hash)) {
-      if ((this.bits[probe >>> 3]! & (1 << (probe & 7))) === 0) return false
-    }
-    return true
+    return this.#probe(hash, false)
   }
 
   #add(hash: string): void {
-    for (const probe of this.#probes(hash)) this.bits[probe >>> 3]! |= 1 << (probe & 7)
+    this.#probe(hash, true)
   }
 
-  #probes(hash: string): number[] {
+  /**
+   * Walks the hash's probes, setting their bits (`set`) or checking them; false when a bit
+   * checked is clear. Automerge's order: x, then x += y, y += z; at least one probe. No
+   * array or substring per hash: a peer far behind has a filter of every change it lacks
+   * built for it (peer-sync.ts haveSince).
+   */
+  #probe(hash: string, set: boolean): boolean {
     const modulo = this.bits.length * 8
     let x = wordAt(hash, 0) % modulo
     let y = wordAt(hash, 4) % modulo
     const z = wordAt(hash, 8) % modulo
-    const probes = [x]
-    for (let i = 1; i < this.probes; i++) {
+    const probes = Math.max(1, this.probes)
+    for (let i = 0; i < probes; i++) {
+      const byte = x >>> 3
+      const bit = 1 << (x & 7)
+      if (set) this.bits[byte]! |= bit
+      else if ((this.bits[byte]! & bit) === 0) return false
       x = (x + y) % modulo
       y = (y + z) % modulo
-      probes.push(x)
     }
-    return probes
+    return true
   }
 }
 
-const HEX_WORD = /^[0-9a-fA-F]{8}$/
-
 /** The little-endian u32 at byte `offset` of a hex hash. */
 function wordAt(hex: string, offset: number): number {
-  const digits = hex.slice(offset * 2, offset * 2 + 8)
-  if (!HEX_WORD.test(digits)) throw new ChangeChunkError('a hash is not hex')
-  const bigEndian = parseInt(digits, 16)
-  return ((bigEndian & 0xff) * 0x100_0000 + ((bigEndian >>> 8) & 0xff) * 0x1_0000 + ((bigEndian >>> 16) & 0xff) * 0x100 + (bigEndian >>> 24))
+  const at = offset * 2
+  return byteAt(hex, at) + byteAt(hex, at + 2) * 0x100 + byteAt(hex, at + 4) * 0x1_0000 + byteAt(hex, at + 6) * 0x100_0000
+}
+
+function byteAt(hex: string, at: number): number {
+  return hexDigit(hex.charCodeAt(at)) * 16 + hexDigit(hex.charCodeAt(at + 1))
+}
+
+function hexDigit(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48
+  if (code >= 97 && code <= 102) return code - 87
+  if (code >= 65 && code <= 70) return code - 55
+  throw new ChangeChunkError('a hash is not hex')
 }

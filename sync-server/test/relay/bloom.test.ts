@@ -34,6 +34,14 @@ describe('BloomFilter', () => {
     expect(positives).toBeLessThan(250)
   })
 
+  it('reads hashes in either case of hex and refuses anything else', () => {
+    const hash = createHash('sha256').update('x').digest('hex')
+    expect(BloomFilter.fromHashes([hash.toUpperCase()]).encode()).toEqual(BloomFilter.fromHashes([hash]).encode())
+    expect(() => BloomFilter.fromHashes([`g${hash.slice(1)}`])).toThrow(/not hex/)
+    expect(() => BloomFilter.fromHashes([hash.slice(0, 20)])).toThrow(/not hex/)
+    expect(() => BloomFilter.fromHashes([hash]).contains(`${hash.slice(0, 23)}z${hash.slice(24)}`)).toThrow(/not hex/)
+  })
+
   it('an empty filter encodes to no bytes and contains nothing', () => {
     expect(BloomFilter.fromHashes([]).encode()).toEqual(new Uint8Array(0))
     expect(BloomFilter.decode(new Uint8Array(0)).contains('00'.repeat(32))).toBe(false)
