@@ -173,17 +173,22 @@ export function generate(log: ChangeLog, state: PeerState): { state: PeerState; 
     // heads has every change since any lastSync of its `have`, so there is nothing to send.
     return { state: state.caughtUp ? state : { ...state, caughtUp: true }, message: null }
   }
+  // Told our heads already and waiting for their answer: nothing more unless they lack changes
+  // (checked only where it decides; a peer far behind lacks many, and this runs on each of
+  // its acknowledgements).
+  const waiting = headsUnchanged && state.haveResponded
+  if (waiting && state.inFlight && !headsEqual) return { state, message: null }
   const theirHeads = state.theirHeads ?? EMPTY
-  const ourNeed = log.missingDeps(theirHeads)
-  const theirHeadSet = new Set(theirHeads)
-  const have = ourNeed.every(hash => theirHeadSet.has(hash)) ? [haveSince(log, state.sharedHeads)] : []
   const toSend = state.theirHave && state.theirNeed ? changesToSend(log, theirHeads, state.theirHave, state.theirNeed, state.sentHashes) : []
   // With their have and need we sent all they lack; a bare need (have empty) may not cover it.
   const caughtUp = state.theirHave !== null && state.theirNeed !== null && (state.theirHave.length > 0 || headsEqual)
-  if (headsUnchanged && state.haveResponded) {
+  if (waiting) {
     if (headsEqual && toSend.length === 0) return { state: { ...state, caughtUp }, message: null }
     if (state.inFlight) return { state, message: null }
   }
+  const ourNeed = log.missingDeps(theirHeads)
+  const theirHeadSet = new Set(theirHeads)
+  const have = ourNeed.every(hash => theirHeadSet.has(hash)) ? [haveSince(log, state.sharedHeads)] : []
   const sentHashes = state.sentHashes.with(toSend.map(change => change.hash))
   const message = encodeSyncMessage({ heads: ourHeads, need: ourNeed, have, changes: toSend.map(change => change.bytes) })
   return {
