@@ -204,9 +204,12 @@ export class LevelEventStore implements EventStore {
     const now = Date.now()
     const due: { conversationId: string; seq: number }[] = []
     for (const [conversationId, { waiting }] of this.#marked) {
-      for (const [seq, since] of waiting) {
+      // By key, not by entry: under load every look walks up to 100,000 waiting events, and an
+      // [seq, since] pair per event was 7 % of what the server allocated in the 60 s step of
+      // `npm run bench:throughput` at 10,000 msg/s.
+      for (const seq of waiting.keys()) {
         if (due.length >= limit) break
-        if (since > now - graceMs) continue
+        if (waiting.get(seq)! > now - graceMs) continue
         // Claimed: not handed over again within graceMs (in memory: after a restart, everything waiting is due).
         waiting.set(seq, now)
         due.push({ conversationId, seq })
