@@ -2,11 +2,11 @@
  * npm run ab -w @parley/benchmarks -- <rev> [--runs 4] [--keep]
  *
  * Parley's server CPU per message and p50 (`bench:latency -- --only parley`) for this
- * checkout and for git revision `rev`, runs alternating (rev first), then each side's
- * median and range and the ratio of the medians. On a shared machine one run against
- * another says little: the same code reads 1.1 and 1.5 ms per message an hour apart, and
- * interleaving spreads the machine's moods over both sides. Nothing is written to
- * RESULTS.md: this is for deciding whether a change pays.
+ * checkout and for git revision `rev`, runs alternating (each side first in every other
+ * pair), then each side's median and range and the ratio of the medians. On a shared
+ * machine one run against another says little: the same code reads 1.1 and 1.5 ms per
+ * message an hour apart, and interleaving spreads the machine's moods over both sides.
+ * Nothing is written to RESULTS.md: this is for deciding whether a change pays.
  *
  * `rev` is checked out as a git worktree in a temporary directory with its own `npm ci`
  * (the workspaces link to their own sources, so a shared node_modules would run this
@@ -55,7 +55,11 @@ try {
   run('npm', ['ci', '--no-audit', '--no-fund'], dir)
   const sides = { base: [] as Run[], head: [] as Run[] }
   for (let i = 1; i <= RUNS; i++) {
-    for (const [side, root] of [['base', dir], ['head', ROOT]] as const) {
+    // Which side goes first alternates. With the base always first, four pairs once read this
+    // checkout 1.32× dearer where other interleaved runs of the same two commits read them
+    // alike (RESULTS.md, 2026-12-07): the order may weigh on this machine.
+    const pair = [['base', dir], ['head', ROOT]] as const
+    for (const [side, root] of i % 2 === 1 ? pair : [...pair].reverse()) {
       const result = measure(root)
       sides[side].push(result)
       say(`run ${i} of ${RUNS}, ${side === 'base' ? rev : 'this checkout'}: ${result.cpuMs} ms CPU per message, p50 ${result.p50} ms`)
