@@ -9,15 +9,16 @@
  * versions of one peer's set share one insertion-ordered map; a version sees the entries
  * inserted before it was made. Extending the newest version appends to the map; extending an
  * older one (a state the peer has moved past, which the hub never does) copies what it sees.
+ * The empty set has no map, so no lineage ever writes into one every peer shares.
  */
 export class SentHashes {
-  static readonly EMPTY = new SentHashes(new Map(), 0)
+  static readonly EMPTY = new SentHashes(undefined, 0)
 
   /** Each hash with the order it was added in, shared by every version made from one another. */
-  readonly #order: Map<string, number>
+  readonly #order: Map<string, number> | undefined
   readonly size: number
 
-  private constructor(order: Map<string, number>, size: number) {
+  private constructor(order: Map<string, number> | undefined, size: number) {
     this.#order = order
     this.size = size
   }
@@ -27,7 +28,7 @@ export class SentHashes {
   }
 
   has(hash: string): boolean {
-    const at = this.#order.get(hash)
+    const at = this.#order?.get(hash)
     return at !== undefined && at < this.size
   }
 
@@ -36,10 +37,10 @@ export class SentHashes {
     let order = this.#order
     let size = this.size
     for (const hash of hashes) {
-      const at = order.get(hash)
+      const at = order?.get(hash)
       if (at !== undefined && at < size) continue
       // Only the newest version may append to the shared map; any other starts its own.
-      if (order === this.#order && (size !== order.size || this === SentHashes.EMPTY)) order = this.#copy()
+      if (order === undefined || (order === this.#order && size !== order.size)) order = this.#copy()
       order.set(hash, size++)
     }
     return size === this.size ? this : new SentHashes(order, size)
@@ -47,7 +48,7 @@ export class SentHashes {
 
   #copy(): Map<string, number> {
     const copy = new Map<string, number>()
-    for (const [hash, at] of this.#order) if (at < this.size) copy.set(hash, at)
+    for (const [hash, at] of this.#order ?? []) if (at < this.size) copy.set(hash, at)
     return copy
   }
 }
