@@ -1,5 +1,5 @@
 /**
- * npm run ab -w @parley/benchmarks -- <rev> [--runs 4] [--keep]
+ * npm run bench:ab -- <rev> [--runs 4] [--keep]
  *
  * Parley's server CPU per message and p50 (`bench:latency -- --only parley`) for this
  * checkout and for git revision `rev`, runs alternating (each side first in every other
@@ -25,7 +25,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { runs: { type: 'string', default: '4' }, keep: { type: 'boolean', default: false } } })
 const [rev] = positionals
 const RUNS = Number(values.runs)
-if (!rev || positionals.length > 1 || !Number.isInteger(RUNS) || RUNS < 1) throw new Error('usage: npm run ab -w @parley/benchmarks -- <git revision> [--runs N] [--keep]')
+if (!rev || positionals.length > 1 || !Number.isInteger(RUNS) || RUNS < 1) throw new Error('usage: npm run bench:ab -- <git revision> [--runs N] [--keep]')
 
 interface Run {
   cpuMs: number

@@ -164,10 +164,9 @@ export async function measureCapacity(nodes: Node[], plan: CapacityPlan, cluster
     if (nodes.length > 1) {
       // Node i's CPU over its own conversations' rounds, the others idle; divided by the
       // messages of the whole cluster, as above (its share of them is its conversations').
-      // The nodes take turns of TURN_ROUNDS rounds: a node left idle for the others' 40
-      // rounds (8 s and more) lost its compiled code to V8's idle-time GCs and spent its
-      // next rounds compiling again (the node measured last cost up to 2.2× the first;
-      // with --no-flush-bytecode, not), which a node with steady traffic never pays.
+      // The nodes take turns of TURN_ROUNDS rounds (why turns: the header). Measured all
+      // at once per node instead, the node measured last cost up to 2.2× the first (with
+      // --no-flush-bytecode, not).
       const own = nodes.map(() => 0)
       let seconds = 0
       const owned = nodes.map((_, node) => pairs.filter(pair => pair.node === node))
