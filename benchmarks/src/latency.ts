@@ -108,7 +108,7 @@ async function measure(key: SystemKey): Promise<Row> {
     let splitStart = { user: 0, system: 0 }
     let framesStart: Frames | undefined
     let clientsStart = [0, 0]
-    let threadsStart = { main: 0, others: 0 }
+    let threadsStart = cpuByThread(server.pid!)
     let asyncStart: Record<string, number> = {}
     for (let index = 0; index < warmup + measured; index++) {
       if (index === warmup) {
@@ -132,6 +132,7 @@ async function measure(key: SystemKey): Promise<Row> {
     const threadsEnd = cpuByThread(server.pid!)
     if (ONLY) process.stderr.write(`server CPU per message: ${(((splitEnd.user - splitStart.user) * 1000) / measured).toFixed(2)} ms user, ${(((splitEnd.system - splitStart.system) * 1000) / measured).toFixed(2)} ms system\n`)
     if (ONLY) process.stderr.write(`server CPU per message by thread: ${(((threadsEnd.main - threadsStart.main) * 1000) / measured).toFixed(2)} ms main, ${(((threadsEnd.others - threadsStart.others) * 1000) / measured).toFixed(2)} ms others\n`)
+    if (ONLY) process.stderr.write(`server threads going to sleep per message: ${((threadsEnd.mainSwitches - threadsStart.mainSwitches) / measured).toFixed(2)} main, ${((threadsEnd.otherSwitches - threadsStart.otherSwitches) / measured).toFixed(2)} others\n`)
     if (ONLY) process.stderr.write(`client CPU per message: sender ${(((cpuSeconds(sender.pid!) - clientsStart[0]!) * 1000) / measured).toFixed(2)} ms, receiver ${(((cpuSeconds(receiver.pid!) - clientsStart[1]!) * 1000) / measured).toFixed(2)} ms\n`)
     if (COUNT_ASYNC) {
       const end = await asyncCounts(server, countsFile)

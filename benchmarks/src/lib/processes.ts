@@ -71,22 +71,31 @@ function cpuOf(statFile: string): { user: number; system: number } {
 /**
  * CPU seconds of a process's main thread and of its other threads (V8's compiler and GC
  * helpers, libuv's pool: LevelDB), from /proc: a process's CPU is not all its event loop's.
+ * With each, its voluntary context switches: how often its threads went to sleep to be
+ * woken again (the event loop waiting for a socket, a pool thread for work), a cost of its
+ * own on a virtual machine, paid by whoever wakes them.
  */
-export function cpuByThread(pid: number): { main: number; others: number } {
-  let main = 0
-  let others = 0
+export function cpuByThread(pid: number): { main: number; others: number; mainSwitches: number; otherSwitches: number } {
+  const sum = { main: 0, others: 0, mainSwitches: 0, otherSwitches: 0 }
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     let seconds: number
+    let switches: number
     try {
       const { user, system } = cpuOf(`/proc/${pid}/task/${tid}/stat`)
       seconds = user + system
+      switches = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? 0)
     } catch {
       continue // the thread ended meanwhile
     }
-    if (Number(tid) === pid) main += seconds
-    else others += seconds
+    if (Number(tid) === pid) {
+      sum.main += seconds
+      sum.mainSwitches += switches
+    } else {
+      sum.others += seconds
+      sum.otherSwitches += switches
+    }
   }
-  return { main, others }
+  return sum
 }
 
 /** Current resident memory of a process in MiB, from /proc. */
