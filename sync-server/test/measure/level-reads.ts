@@ -14,7 +14,7 @@ import { join } from 'node:path'
 
 const N = 5000
 const dir = await mkdtemp(join(tmpdir(), 'parley-level-reads-'))
-const db = new ClassicLevel<string, unknown>(dir, { valueEncoding: 'json' })
+const db = new ClassicLevel<string, unknown>(join(dir, 'db'), { valueEncoding: 'json' })
 const other = new ClassicLevel<string, unknown>(join(dir, 'other'), { valueEncoding: 'json' })
 await db.open()
 await other.open()
