@@ -109,6 +109,7 @@ async function measure(key: SystemKey): Promise<Row> {
     let framesStart: Frames | undefined
     let clientsStart = [0, 0]
     let threadsStart = cpuByThread(server.pid!)
+    let clientThreadsStart = [cpuByThread(sender.pid!), cpuByThread(receiver.pid!)]
     let asyncStart: Record<string, number> = {}
     for (let index = 0; index < warmup + measured; index++) {
       if (index === warmup) {
@@ -116,6 +117,7 @@ async function measure(key: SystemKey): Promise<Row> {
         splitStart = cpuSplit(server.pid!)
         clientsStart = [cpuSeconds(sender.pid!), cpuSeconds(receiver.pid!)]
         threadsStart = cpuByThread(server.pid!)
+        clientThreadsStart = [cpuByThread(sender.pid!), cpuByThread(receiver.pid!)]
         framesStart = await system.frames?.(port)
         if (COUNT_ASYNC) asyncStart = await asyncCounts(server, countsFile)
       }
@@ -133,6 +135,13 @@ async function measure(key: SystemKey): Promise<Row> {
     if (ONLY) process.stderr.write(`server CPU per message: ${(((splitEnd.user - splitStart.user) * 1000) / measured).toFixed(2)} ms user, ${(((splitEnd.system - splitStart.system) * 1000) / measured).toFixed(2)} ms system\n`)
     if (ONLY) process.stderr.write(`server CPU per message by thread: ${(((threadsEnd.main - threadsStart.main) * 1000) / measured).toFixed(2)} ms main, ${(((threadsEnd.others - threadsStart.others) * 1000) / measured).toFixed(2)} ms others\n`)
     if (ONLY) process.stderr.write(`server threads going to sleep per message: ${((threadsEnd.mainSwitches - threadsStart.mainSwitches) / measured).toFixed(2)} main, ${((threadsEnd.otherSwitches - threadsStart.otherSwitches) / measured).toFixed(2)} others\n`)
+    if (ONLY) {
+      const sleeps = (pid: number, start: ReturnType<typeof cpuByThread>) => {
+        const end = cpuByThread(pid)
+        return `${((end.mainSwitches - start.mainSwitches) / measured).toFixed(2)} main, ${((end.otherSwitches - start.otherSwitches) / measured).toFixed(2)} others`
+      }
+      process.stderr.write(`client threads going to sleep per message: sender ${sleeps(sender.pid!, clientThreadsStart[0]!)}; receiver ${sleeps(receiver.pid!, clientThreadsStart[1]!)}\n`)
+    }
     if (ONLY) process.stderr.write(`client CPU per message: sender ${(((cpuSeconds(sender.pid!) - clientsStart[0]!) * 1000) / measured).toFixed(2)} ms, receiver ${(((cpuSeconds(receiver.pid!) - clientsStart[1]!) * 1000) / measured).toFixed(2)} ms\n`)
     if (COUNT_ASYNC) {
       const end = await asyncCounts(server, countsFile)
