@@ -223,8 +223,7 @@ export class ChangeLog {
         continue
       }
       // Only the header's fields: `meta` may be a whole decoded change (the ingress check's), whose operations the log must not keep.
-      const { hash, deps, actor } = next.meta
-      const change: LoggedChange = { hash, deps, actor, seq: next.meta.seq, bytes: next.bytes, index: this.#changes.length }
+      const change: LoggedChange = { hash: next.meta.hash, deps: next.meta.deps, actor: next.meta.actor, seq: next.meta.seq, bytes: next.bytes, index: this.#changes.length }
       this.#changes.push(change)
       this.#byHash.set(change.hash, change)
       this.#actorSeq.set(change.actor, next.meta.seq)
