@@ -18,7 +18,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { cpuByThread, cpuSeconds, cpuSplit, forkWorker, freePort, nextMessage, peakRssMiB, spawnServer, stop, withTimeout } from './lib/processes.ts'
+import { cpuByThread, cpuSeconds, cpuSplit, forkWorker, freePort, nextMessage, peakRssMiB, spawnServer, stop, withTimeout, type ThreadCpu } from './lib/processes.ts'
 import { renderTable, writeResults } from './lib/results.ts'
 import { summarize, type Summary } from './lib/stats.ts'
 import { SYSTEMS, type SystemKey } from './latency/systems.ts'
@@ -108,8 +108,9 @@ async function measure(key: SystemKey): Promise<Row> {
     let splitStart = { user: 0, system: 0 }
     let framesStart: Frames | undefined
     let clientsStart = [0, 0]
-    let threadsStart = cpuByThread(server.pid!)
-    let clientThreadsStart = [cpuByThread(sender.pid!), cpuByThread(receiver.pid!)]
+    // Read when the warm-up ends.
+    let threadsStart!: ThreadCpu
+    let clientThreadsStart!: ThreadCpu[]
     let asyncStart: Record<string, number> = {}
     for (let index = 0; index < warmup + measured; index++) {
       if (index === warmup) {
@@ -134,14 +135,9 @@ async function measure(key: SystemKey): Promise<Row> {
     const threadsEnd = cpuByThread(server.pid!)
     if (ONLY) process.stderr.write(`server CPU per message: ${(((splitEnd.user - splitStart.user) * 1000) / measured).toFixed(2)} ms user, ${(((splitEnd.system - splitStart.system) * 1000) / measured).toFixed(2)} ms system\n`)
     if (ONLY) process.stderr.write(`server CPU per message by thread: ${(((threadsEnd.main - threadsStart.main) * 1000) / measured).toFixed(2)} ms main, ${(((threadsEnd.others - threadsStart.others) * 1000) / measured).toFixed(2)} ms others\n`)
-    if (ONLY) process.stderr.write(`server threads going to sleep per message: ${((threadsEnd.mainSwitches - threadsStart.mainSwitches) / measured).toFixed(2)} main, ${((threadsEnd.otherSwitches - threadsStart.otherSwitches) / measured).toFixed(2)} others\n`)
-    if (ONLY) {
-      const sleeps = (pid: number, start: ReturnType<typeof cpuByThread>) => {
-        const end = cpuByThread(pid)
-        return `${((end.mainSwitches - start.mainSwitches) / measured).toFixed(2)} main, ${((end.otherSwitches - start.otherSwitches) / measured).toFixed(2)} others`
-      }
-      process.stderr.write(`client threads going to sleep per message: sender ${sleeps(sender.pid!, clientThreadsStart[0]!)}; receiver ${sleeps(receiver.pid!, clientThreadsStart[1]!)}\n`)
-    }
+    const sleeps = (start: ThreadCpu, end: ThreadCpu) => `${((end.mainSwitches - start.mainSwitches) / measured).toFixed(2)} main, ${((end.otherSwitches - start.otherSwitches) / measured).toFixed(2)} others`
+    if (ONLY) process.stderr.write(`server threads going to sleep per message: ${sleeps(threadsStart, threadsEnd)}\n`)
+    if (ONLY) process.stderr.write(`client threads going to sleep per message: sender ${sleeps(clientThreadsStart[0]!, cpuByThread(sender.pid!))}; receiver ${sleeps(clientThreadsStart[1]!, cpuByThread(receiver.pid!))}\n`)
     if (ONLY) process.stderr.write(`client CPU per message: sender ${(((cpuSeconds(sender.pid!) - clientsStart[0]!) * 1000) / measured).toFixed(2)} ms, receiver ${(((cpuSeconds(receiver.pid!) - clientsStart[1]!) * 1000) / measured).toFixed(2)} ms\n`)
     if (COUNT_ASYNC) {
       const end = await asyncCounts(server, countsFile)

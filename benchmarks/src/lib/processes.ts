@@ -68,6 +68,14 @@ function cpuOf(statFile: string): { user: number; system: number } {
   return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 }
 }
 
+/** CPU seconds and voluntary context switches of a process's threads (cpuByThread). */
+export interface ThreadCpu {
+  main: number
+  others: number
+  mainSwitches: number
+  otherSwitches: number
+}
+
 /**
  * CPU seconds of a process's main thread and of its other threads (V8's compiler and GC
  * helpers, libuv's pool: LevelDB), from /proc: a process's CPU is not all its event loop's.
@@ -75,8 +83,8 @@ function cpuOf(statFile: string): { user: number; system: number } {
  * woken again (the event loop waiting for a socket, a pool thread for work), a cost of its
  * own on a virtual machine, paid by whoever wakes them.
  */
-export function cpuByThread(pid: number): { main: number; others: number; mainSwitches: number; otherSwitches: number } {
-  const sum = { main: 0, others: 0, mainSwitches: 0, otherSwitches: 0 }
+export function cpuByThread(pid: number): ThreadCpu {
+  const sum: ThreadCpu = { main: 0, others: 0, mainSwitches: 0, otherSwitches: 0 }
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     let seconds: number
     let switches: number
