@@ -416,7 +416,7 @@ export async function createParleyServer(input: ServerOptions = {}): Promise<Par
       await webhooks?.close()
       await push?.close()
       postgresReadiness?.stop()
-      // Closes all three databases (documents, registry, index): storage/databases.ts.
+      // Closes the databases (documents with the index, registry): storage/databases.ts.
       await storage.close()
       metrics.close()
     },

@@ -36,13 +36,14 @@ describe('parley-server migrate: notifications', () => {
       await cp(written.dataDir, dataDir, { recursive: true })
       const [first, second] = written.ids as [string, string]
       const [lastFirst, lastSecond] = [written.events[first]!.length, written.events[second]!.length]
-      const events = new Level<string, object>(join(dataDir, 'events'), { valueEncoding: 'json' })
-      await events.batch([
+      // The event index's keys in the documents' database (storage/level-event-store.ts EVENTS_PREFIX).
+      const db = new Level<string, object>(join(dataDir, 'db'), { valueEncoding: 'json' })
+      await db.sublevel<string, object>('events', { valueEncoding: 'json' }).batch([
         // After lastFirst - 5, but for a run without consumers (the gap): three wait.
         { type: 'put', key: `u:${first}`, value: { conversationId: first, upTo: lastFirst - 5, gaps: [[lastFirst - 3, lastFirst - 2]] } },
         { type: 'put', key: `u:${second}`, value: { conversationId: second, upTo: lastSecond - 2 } },
       ])
-      await events.close()
+      await db.close()
       const expected = [...[lastFirst - 4, lastFirst - 1, lastFirst].map(seq => `${first}:${seq}`), ...[lastSecond - 1, lastSecond].map(seq => `${second}:${seq}`)].sort()
 
       const target = await database()

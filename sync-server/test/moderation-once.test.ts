@@ -62,9 +62,10 @@ describe.each(['LevelDB', 'PostgreSQL'] as const)('the server’s decision about
       await pool.query(`INSERT INTO parley_unnotified_events (conversation_id, seq, since) VALUES ($1, $2, 'epoch')`, [id, seq])
       await pool.close()
     } else {
-      const events = new Level<string, object>(join(dataDir, 'events'), { valueEncoding: 'json' })
-      await events.put(`u:${id}`, { conversationId: id, upTo: seq - 1 })
-      await events.close()
+      // The event index's keys in the documents' database (storage/level-event-store.ts EVENTS_PREFIX).
+      const db = new Level<string, object>(join(dataDir, 'db'), { valueEncoding: 'json' })
+      await db.sublevel<string, object>('events', { valueEncoding: 'json' }).put(`u:${id}`, { conversationId: id, upTo: seq - 1 })
+      await db.close()
     }
 
     const second = await start()

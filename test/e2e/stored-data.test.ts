@@ -1,12 +1,14 @@
 /**
  * A data directory written before the relay core became the default (segments on the
  * automerge-repo Repo, 2026-12-05: test/fixtures/write-stored-data.ts wrote it) opens and
- * is served unchanged by today's server, which writes on top of it; afterwards a stock
+ * is served unchanged by today's server, which writes on top of it (its event index moved
+ * into the documents' database, numbers kept); afterwards a stock
  * automerge-repo Repo on the same storage still loads every document (issue 15, item 1).
  */
 import { Repo, type DocumentId } from '@automerge/automerge-repo'
 import { LevelStorageAdapter, readHead, readSegmentEvents, type HeadDoc, type LevelDatabase, type SegmentDoc } from '@parley/core'
 import { Level } from 'level'
+import { existsSync } from 'node:fs'
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -40,6 +42,8 @@ describe('data stored by the repo path (2026-12-05)', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'parley-stored-data-'))
     await cp(FIXTURE, dataDir, { recursive: true })
     server = await ServerProcess.start([], { dataDir })
+    // Its event index moved into the documents' database (sync-server storage/merge-events.ts).
+    expect(existsSync(join(dataDir, 'events'))).toBe(false)
 
     const bob = await pool.connect(server, 'bob')
     await bob.sync()

@@ -1,11 +1,13 @@
 /**
- * The server's three LevelDB databases under the data directory, each through the
+ * The server's two LevelDB databases under the data directory, each through the
  * resilient wrapper (a full disk holds writes instead of losing them):
  *
  * - `db`: the documents, through the checksummed adapter (a corrupt value is reported
- *   and skipped, never loaded);
- * - `acl`: the access registry (access/registry.ts);
- * - `events`: the event index (events/event-index.ts).
+ *   and skipped, never loaded), and under EVENTS_PREFIX the event index
+ *   (events/event-index.ts), so a message's change and its numbering are one write (an
+ *   `events` database of its own, from data written before 2026-12-08, is moved in:
+ *   merge-events.ts);
+ * - `acl`: the access registry (access/registry.ts).
  *
  * Failures are logged and counted; `status()` feeds /healthz, /readyz and the metrics.
  *
@@ -26,8 +28,9 @@ import { migrate, PostgresEventStore, PostgresPool, PostgresRegistryStore, Postg
 import type { RegistryStore } from '../access/registry.ts'
 import type { EventStore } from '../events/event-index.ts'
 import { JsonDatabase } from './json-database.ts'
-import { LevelEventStore } from './level-event-store.ts'
+import { EVENTS_PREFIX, LevelEventStore } from './level-event-store.ts'
 import { LevelRegistryStore } from './level-registry-store.ts'
+import { mergeEventsDatabase } from './merge-events.ts'
 import { ResilientDatabase, type ReopenableLevel, type StorageStatus } from './resilient-database.ts'
 
 export interface StorageEvents {
@@ -63,8 +66,14 @@ export interface Databases {
 export async function openDatabases(dataDir: string, options: DatabaseOptions): Promise<Databases> {
   const { log, metrics } = options
   const postgres = options.postgres === undefined ? undefined : await openPostgres(options.postgres, log)
-  const databases = postgres ? [] : await Promise.all(['db', 'acl', 'events'].map(name => openResilient(join(dataDir, name), name, options)))
-  const [db, acl, events] = databases as [ResilientDatabase, ResilientDatabase, ResilientDatabase]
+  const databases = postgres ? [] : await Promise.all(['db', 'acl'].map(name => openResilient(join(dataDir, name), name, options)))
+  const [db, acl] = databases as [ResilientDatabase, ResilientDatabase]
+  if (!postgres) {
+    await mergeEventsDatabase(dataDir, db, log).catch(async error => {
+      await Promise.all(databases.map(one => one.close()))
+      throw error
+    })
+  }
   const postgresRegistry = postgres && new PostgresRegistryStore(postgres)
   const registryDb = postgres ? undefined : new JsonDatabase(acl)
   const stores = postgres
@@ -77,7 +86,7 @@ export async function openDatabases(dataDir: string, options: DatabaseOptions): 
           },
         }),
         registry: new LevelRegistryStore(registryDb!),
-        events: new LevelEventStore(new JsonDatabase(events)),
+        events: new LevelEventStore(new JsonDatabase(db, EVENTS_PREFIX)),
       }
   const space = watchFreeSpace(dataDir, {
     minBytes: options.minFreeBytes,

@@ -1,7 +1,8 @@
 /**
- * The event index's numbers in LevelDB (`<data>/events`, opened by databases.ts): the
- * single-node store. One process numbers, so the last number per conversation is cached
- * (while the conversation is loaded: `forget` drops it).
+ * The event index's numbers in LevelDB: the single-node store, in the documents' database
+ * under EVENTS_PREFIX (databases.ts; a message's change and its numbering go in one
+ * LevelDB batch). One process numbers, so the last number per conversation is cached
+ * (while the conversation is loaded: `forget` drops it). Keys, after the prefix:
  *
  *   e:<conversation>:<seq, 12 digits>  → { seq, event }
  *   id:<conversation>:<event id>        → seq   (an event is numbered once)
@@ -51,6 +52,8 @@ import { BoundedMap, type ParleyEvent } from '@parley/core'
 import type { Cursor, EventStore, SequencedEvent, UnnotifiedEvent } from '../events/event-index.ts'
 import type { JsonDatabase } from './json-database.ts'
 
+/** Where the event index's keys start in the documents' database: abstract-level's encoding of a sublevel named `events` (no document ID starts with `!`). */
+export const EVENTS_PREFIX = '!events!'
 const SEQ_DIGITS = 12
 const pad = (seq: number): string => String(seq).padStart(SEQ_DIGITS, '0')
 const markKey = (conversationId: string): string => `u:${conversationId}`

@@ -1,8 +1,9 @@
 /**
  * The two ends of `parley-server migrate` (migrate.ts): the stopped single node's data
- * directory, read straight from its LevelDB databases (databases.ts: `db`, `acl`, `events`;
- * the queues `webhooks` and `push-queue` when it had them), and the PostgreSQL database a
- * cluster shares, its schema migrated on open.
+ * directory, read straight from its LevelDB databases (databases.ts: `db` with the event
+ * index under EVENTS_PREFIX, or in `events` when written before 2026-12-08 and not opened
+ * since; `acl`; the queues `webhooks` and `push-queue` when it had them), and the
+ * PostgreSQL database a cluster shares, its schema migrated on open.
  */
 import type { StorageAdapterInterface } from '@automerge/automerge-repo'
 import { LevelStorageAdapter, QUARANTINE_PREFIX } from '@parley/core'
@@ -12,9 +13,17 @@ import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import { openCheckingLock } from './databases.ts'
+import { EVENTS_PREFIX } from './level-event-store.ts'
+import type { KeyRange } from './resilient-database.ts'
 import { migrate as migrateSchema, PostgresPool, PostgresStorageAdapter } from './postgres/index.ts'
 
-export type Raw = Level<string, Uint8Array>
+type Level_ = Level<string, Uint8Array>
+/** What the copy reads of a database (a whole LevelDB, or the event index's sublevel of `db`). */
+export interface Raw {
+  get(key: string): Promise<Uint8Array | undefined>
+  keys(range: KeyRange): AsyncIterable<string>
+  iterator(range: KeyRange): AsyncIterable<[string, Uint8Array]>
+}
 
 /** The stopped server's databases, opened (their LevelDB locks held until `close`). */
 export interface Source {
@@ -22,7 +31,7 @@ export interface Source {
   /** automerge-repo's storage ID of `db` (the node wrote it at its first start): every copy of the directory has it. */
   readonly id: string
   readonly documents: StorageAdapterInterface
-  readonly db: Raw
+  readonly db: Level_
   readonly acl: Raw
   readonly events: Raw
   readonly webhooks: Raw | undefined
@@ -46,11 +55,12 @@ export const under = (prefix: string) => ({ gte: prefix, lt: `${prefix.slice(0, 
 
 /** Opens the data directory's databases, or says why it cannot: not a data directory, or a server running on it. */
 export async function openSource(dir: string): Promise<Source> {
-  const opened: Raw[] = []
+  const opened: Level_[] = []
   const closeAll = () => Promise.all(opened.map(level => level.close()))
   try {
-    const [db, acl, events] = [await openLevel(dir, 'db', opened), await openLevel(dir, 'acl', opened), await openLevel(dir, 'events', opened)]
+    const [db, acl] = [await openLevel(dir, 'db', opened), await openLevel(dir, 'acl', opened)]
     const optional = (name: string) => (existsSync(join(dir, name, 'CURRENT')) ? openLevel(dir, name, opened) : undefined)
+    const events: Raw = (await optional('events')) ?? db.sublevel<string, Uint8Array>(EVENTS_PREFIX.slice(1, -1), { valueEncoding: 'view' })
     const [webhooks, pushQueue] = [await optional('webhooks'), await optional('push-queue')]
     // Corrupt values are skipped (and moved aside, as the server does); the verification then names their document.
     const documents = new LevelStorageAdapter(db)
@@ -78,12 +88,12 @@ async function storageIdOf(documents: StorageAdapterInterface): Promise<string> 
   return id
 }
 
-async function openLevel(dir: string, name: string, opened: Raw[]): Promise<Raw> {
+async function openLevel(dir: string, name: string, opened: Level_[]): Promise<Level_> {
   const path = join(dir, name)
   if (!existsSync(join(path, 'CURRENT'))) {
-    throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `${resolve(dir)} is not a Parley data directory: it has no ${name}/ LevelDB database (expected db/, acl/ and events/, as parley-server --data writes them)`)
+    throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `${resolve(dir)} is not a Parley data directory: it has no ${name}/ LevelDB database (expected db/ and acl/, as parley-server --data writes them)`)
   }
-  const level: Raw = new Level<string, Uint8Array>(path, { valueEncoding: 'view', createIfMissing: false })
+  const level: Level_ = new Level<string, Uint8Array>(path, { valueEncoding: 'view', createIfMissing: false })
   await openCheckingLock(level, path, lock => `${resolve(dir)} is in use by a running parley-server (LevelDB lock on ${lock}): stop the server first, then run migrate again`)
   opened.push(level)
   return level
@@ -104,12 +114,12 @@ export async function openTarget(url: string): Promise<Target> {
   return { name, pool, documents: new PostgresStorageAdapter(pool), close: () => pool.close() }
 }
 
-/** Each storage key's first part: a document ID (or automerge-repo's `storage-adapter-id`). */
+/** Each storage key's first part: a document ID (or automerge-repo's `storage-adapter-id`); not the event index's keys. */
 export async function listDocuments(source: Source): Promise<string[]> {
   const ids = new Set<string>()
   for await (const key of source.db.keys()) {
     const first = key.split('\u0000', 1)[0]!
-    if (first !== QUARANTINE_PREFIX) ids.add(first)
+    if (first !== QUARANTINE_PREFIX && !key.startsWith(EVENTS_PREFIX)) ids.add(first)
   }
   return [...ids].sort()
 }

@@ -1,6 +1,6 @@
 /**
  * `parley-server migrate --from ./data --to postgres://…`: copies a single node's LevelDB
- * data directory (databases.ts: `db`, `acl`, `events`; the queues `webhooks` and
+ * data directory (databases.ts: `db` with the event index, `acl`; the queues `webhooks` and
  * `push-queue`, push/index.ts, when configured) into the PostgreSQL database a cluster
  * shares (docs/cluster.md, "Moving up from one machine").
  *

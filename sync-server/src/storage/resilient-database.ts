@@ -9,14 +9,15 @@
  * log) and the held writes go in. Held writes are bounded: past `maxHeldBytes` a write
  * fails with the original error rather than growing memory.
  *
- * The server opens all three of its databases through it (storage/databases.ts): the
- * documents, the access registry and the event index. A registry entry dropped that way
- * would let a non-member read a conversation after a restart.
+ * The server opens both of its databases through it (storage/databases.ts): the
+ * documents with the event index, and the access registry. A registry entry dropped that
+ * way would let a non-member read a conversation after a restart.
  *
- * Writes issued while one is out go together in the next, as one LevelDB batch, in the
- * order issued (write-batch.ts): handing a write to classic-level's thread pool costs the
- * event loop tens of µs however small the write, so the numbering of every busy
- * conversation, the change logs and the registry's writes share one hand-over per round.
+ * Writes issued in one turn of the event loop, or while a write is out, go together in
+ * the next, as one LevelDB batch, in the order issued (write-batch.ts): handing a write to
+ * classic-level's thread pool costs the event loop tens of µs however small the write,
+ * and wakes a pool thread, so a message's change and its numbering share one hand-over,
+ * and the numbering of every busy conversation and the change logs one per round.
  */
 import type { LevelDatabase } from '@parley/core'
 import { unlink, writeFile } from 'node:fs/promises'
@@ -90,7 +91,7 @@ export class ResilientDatabase implements LevelDatabase {
   /** Reopens queued or under way (#recover); reads wait for them. */
   #reopens = 0
   #closed = false
-  readonly #writes = new WriteBatch<Op>(ops => this.#write(ops))
+  readonly #writes = new WriteBatch<Op>(ops => this.#write(ops), { endOfTurn: true })
 
   constructor(db: ReopenableLevel, options: ResilientDatabaseOptions) {
     this.#db = db

@@ -4,7 +4,10 @@
  * meanwhile as one multi-row INSERT; a LevelDB write costs a thread-pool round trip, so
  * the LevelDB databases write whatever arrived meanwhile as one batch
  * (resilient-database.ts). The first write goes at once (no timer, no added latency when
- * idle); each caller's promise settles with the write that carried its items.
+ * idle), or with `endOfTurn` at the end of the turn of the event loop it was added in
+ * (setImmediate), so what one message writes in its turn goes together: its change and
+ * its numbering, one LevelDB batch. Each caller's promise settles with the write that
+ * carried its items.
  */
 export class WriteBatch<T> {
   readonly #write: (items: T[]) => Promise<void>
@@ -13,8 +16,11 @@ export class WriteBatch<T> {
   #idle: Promise<void> = Promise.resolve()
   #markIdle: () => void = () => {}
 
-  constructor(write: (items: T[]) => Promise<void>) {
+  readonly #endOfTurn: boolean
+
+  constructor(write: (items: T[]) => Promise<void>, options: { endOfTurn?: boolean } = {}) {
     this.#write = write
+    this.#endOfTurn = options.endOfTurn === true
   }
 
   add(items: readonly T[]): Promise<void> {
@@ -23,7 +29,11 @@ export class WriteBatch<T> {
       this.#waiting ??= { items: [], settle: [] }
       this.#waiting.items.push(...items)
       this.#waiting.settle.push({ resolve, reject })
-      if (!this.#busy) void this.#flush()
+      if (this.#busy) return
+      this.#busy = true
+      this.#idle = new Promise(resolve => (this.#markIdle = resolve))
+      if (this.#endOfTurn) setImmediate(() => void this.#flush())
+      else void this.#flush()
     })
   }
 
@@ -33,8 +43,6 @@ export class WriteBatch<T> {
   }
 
   async #flush(): Promise<void> {
-    this.#busy = true
-    this.#idle = new Promise(resolve => (this.#markIdle = resolve))
     while (this.#waiting) {
       const { items, settle } = this.#waiting
       this.#waiting = undefined

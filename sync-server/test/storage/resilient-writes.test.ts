@@ -1,7 +1,8 @@
 /**
- * ResilientDatabase (storage/resilient-database.ts) writes what is issued while a write is
- * out as one LevelDB batch, in the order issued: one thread-pool hand-over for a round of
- * writes instead of one each. A range deletion among them is applied in its place.
+ * ResilientDatabase (storage/resilient-database.ts) writes what is issued in one turn of
+ * the event loop, or while a write is out, as one LevelDB batch, in the order issued: one
+ * thread-pool hand-over for a round of writes instead of one each. A range deletion among
+ * them is applied in its place.
  */
 import { describe, expect, it } from 'vitest'
 import { ResilientDatabase, type KeyRange, type ReopenableLevel, type WriteOp } from '../../src/storage/resilient-database.ts'
@@ -52,18 +53,21 @@ function recordingLevel() {
 }
 
 describe('ResilientDatabase writes', () => {
-  it('writes what is issued while a write is out as one batch, in the order issued, a range deletion in its place', async () => {
+  it('writes what is issued in one turn, then what is issued while that write is out, as one batch each, in the order issued, a range deletion in its place', async () => {
     const { level, data, calls, release } = recordingLevel()
     const db = new ResilientDatabase(level, { dir: '/nonexistent', retryMs: 1000, maxHeldBytes: 1 << 20 })
     const value = new Uint8Array([1])
-    const first = db.put('a', value)
-    expect(calls).toEqual([['put a']])
+    // A message's change and its numbering: issued in the same turn, written together at its end.
+    const turn = [db.put('a', value), db.batch([{ type: 'put', key: 'n:1', value }, { type: 'put', key: 'n:last', value }])]
+    expect(calls).toEqual([])
+    await new Promise(resolve => setImmediate(resolve))
+    expect(calls).toEqual([['put a', 'put n:1', 'put n:last']])
     const rest = [db.batch([{ type: 'put', key: 'b', value }, { type: 'put', key: 'c:1', value }]), db.put('c:2', value), db.del('a'), db.clear({ gte: 'c:', lt: 'c;' }), db.put('c:3', value)]
     await release()
-    await Promise.all([first, ...rest])
-    // The first at once; the five issued meanwhile in one round: a batch up to the clear, the clear, then the rest.
-    expect(calls).toEqual([['put a'], ['put b', 'put c:1', 'put c:2', 'del a'], ['clear c:'], ['put c:3']])
-    expect([...data.keys()].sort()).toEqual(['b', 'c:3'])
+    await Promise.all([...turn, ...rest])
+    // The five issued while the first write was out in one round: a batch up to the clear, the clear, then the rest.
+    expect(calls).toEqual([['put a', 'put n:1', 'put n:last'], ['put b', 'put c:1', 'put c:2', 'del a'], ['clear c:'], ['put c:3']])
+    expect([...data.keys()].sort()).toEqual(['b', 'c:3', 'n:1', 'n:last'])
     await db.close()
   })
 })
