@@ -1,8 +1,9 @@
 /**
  * Data directories written before 2026-12-08 keep the event index in a LevelDB of its own
  * (`<data>/events`). Today it lives in the documents' database under EVENTS_PREFIX, so a
- * message's change and its numbering are one LevelDB write (a thread-pool hand-off each
- * cost 10–18 % of the server's CPU per message: benchmarks/RESULTS.md). At open, an old
+ * message's change and its numbering are one LevelDB write (each thread-pool hand-off
+ * saved is about a tenth of the server's CPU per message: benchmarks/RESULTS.md, "One
+ * LevelDB write per message"). At open, an old
  * `events` database is copied in, then moved aside and removed.
  *
  * Safe to interrupt anywhere: a copy stopped half-way is made again in full at the next

@@ -17,7 +17,7 @@ import { EVENTS_PREFIX } from './level-event-store.ts'
 import type { KeyRange } from './resilient-database.ts'
 import { migrate as migrateSchema, PostgresPool, PostgresStorageAdapter } from './postgres/index.ts'
 
-type Level_ = Level<string, Uint8Array>
+type LevelDb = Level<string, Uint8Array>
 /** What the copy reads of a database (a whole LevelDB, or the event index's sublevel of `db`). */
 export interface Raw {
   get(key: string): Promise<Uint8Array | undefined>
@@ -31,7 +31,7 @@ export interface Source {
   /** automerge-repo's storage ID of `db` (the node wrote it at its first start): every copy of the directory has it. */
   readonly id: string
   readonly documents: StorageAdapterInterface
-  readonly db: Level_
+  readonly db: LevelDb
   readonly acl: Raw
   readonly events: Raw
   readonly webhooks: Raw | undefined
@@ -55,7 +55,7 @@ export const under = (prefix: string) => ({ gte: prefix, lt: `${prefix.slice(0, 
 
 /** Opens the data directory's databases, or says why it cannot: not a data directory, or a server running on it. */
 export async function openSource(dir: string): Promise<Source> {
-  const opened: Level_[] = []
+  const opened: LevelDb[] = []
   const closeAll = () => Promise.all(opened.map(level => level.close()))
   try {
     const [db, acl] = [await openLevel(dir, 'db', opened), await openLevel(dir, 'acl', opened)]
@@ -88,12 +88,12 @@ async function storageIdOf(documents: StorageAdapterInterface): Promise<string> 
   return id
 }
 
-async function openLevel(dir: string, name: string, opened: Level_[]): Promise<Level_> {
+async function openLevel(dir: string, name: string, opened: LevelDb[]): Promise<LevelDb> {
   const path = join(dir, name)
   if (!existsSync(join(path, 'CURRENT'))) {
     throw new ParleyError(ServerErrorCodes.INVALID_OPTION, `${resolve(dir)} is not a Parley data directory: it has no ${name}/ LevelDB database (expected db/ and acl/, as parley-server --data writes them)`)
   }
-  const level: Level_ = new Level<string, Uint8Array>(path, { valueEncoding: 'view', createIfMissing: false })
+  const level: LevelDb = new Level<string, Uint8Array>(path, { valueEncoding: 'view', createIfMissing: false })
   await openCheckingLock(level, path, lock => `${resolve(dir)} is in use by a running parley-server (LevelDB lock on ${lock}): stop the server first, then run migrate again`)
   opened.push(level)
   return level

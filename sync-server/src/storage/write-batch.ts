@@ -15,7 +15,6 @@ export class WriteBatch<T> {
   #busy = false
   #idle: Promise<void> = Promise.resolve()
   #markIdle: () => void = () => {}
-
   readonly #endOfTurn: boolean
 
   constructor(write: (items: T[]) => Promise<void>, options: { endOfTurn?: boolean } = {}) {
