@@ -253,8 +253,9 @@ export class LevelEventStore implements EventStore {
         batch.push({ key: markKey(conversationId), del: true })
         continue
       }
-      let upTo = Math.min(marked.last, firstOnDisk - 1)
-      for (const seq of marked.waiting.keys()) upTo = Math.min(upTo, seq - 1)
+      // `waiting` is in ascending order (held in order, taken in after `heldTo`): its first key is the least.
+      const firstHeld = marked.waiting.keys().next().value
+      const upTo = Math.min(marked.last, firstOnDisk - 1, firstHeld === undefined ? Infinity : firstHeld - 1)
       if (upTo <= marked.upTo) continue
       const gaps = marked.gaps.filter(([, to]) => to > upTo).map(([from, to]): [number, number] => [Math.max(from, upTo + 1), to])
       raised.push({ marked, upTo, gaps })
