@@ -16,6 +16,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as Y from 'yjs'
+import { keysAfter } from '../../sync-server/src/storage/json-database.ts'
+import { EVENTS_PREFIX } from '../../sync-server/src/storage/level-event-store.ts'
 import { freePort, spawnServer, stop } from './lib/processes.ts'
 import { renderTable, writeResults } from './lib/results.ts'
 import { QUICK } from './lib/args.ts'
@@ -89,8 +91,8 @@ async function parley(): Promise<{ documents: number; total: number }> {
     await client.sync({ timeout: 120_000 })
     await client.close()
     await stop(server) // SIGTERM: flushes every document
-    // The event index shares the documents' database (sync-server storage/level-event-store.ts: keys under `!events!`).
-    const eventIndex = await compact(join(dataDir, 'db'), ['!events!', '!events"'])
+    // The event index shares the documents' database, under its own prefix.
+    const eventIndex = await compact(join(dataDir, 'db'), [EVENTS_PREFIX, keysAfter(EVENTS_PREFIX)])
     await compact(join(dataDir, 'acl'))
     return { documents: (await du(join(dataDir, 'db'))) - eventIndex, total: await du(dataDir) }
   } finally {

@@ -15,6 +15,7 @@ import { migrateDataDirectory } from '../src/storage/migrate.ts'
 import { openSource, openTarget } from '../src/storage/migrate-ends.ts'
 import { verifyMigration } from '../src/storage/migrate-verify.ts'
 import { Level } from 'level'
+import { EVENTS_SUBLEVEL } from '../src/storage/level-event-store.ts'
 import { PostgresEventStore, PostgresPool } from '../src/storage/postgres/index.ts'
 import { startTestServer } from '../src/testing.ts'
 import { PushService } from './push-service.ts'
@@ -36,9 +37,9 @@ describe('parley-server migrate: notifications', () => {
       await cp(written.dataDir, dataDir, { recursive: true })
       const [first, second] = written.ids as [string, string]
       const [lastFirst, lastSecond] = [written.events[first]!.length, written.events[second]!.length]
-      // The event index's keys in the documents' database (storage/level-event-store.ts EVENTS_PREFIX).
+      // The event index's keys, in the documents' database.
       const db = new Level<string, object>(join(dataDir, 'db'), { valueEncoding: 'json' })
-      await db.sublevel<string, object>('events', { valueEncoding: 'json' }).batch([
+      await db.sublevel<string, object>(EVENTS_SUBLEVEL, { valueEncoding: 'json' }).batch([
         // After lastFirst - 5, but for a run without consumers (the gap): three wait.
         { type: 'put', key: `u:${first}`, value: { conversationId: first, upTo: lastFirst - 5, gaps: [[lastFirst - 3, lastFirst - 2]] } },
         { type: 'put', key: `u:${second}`, value: { conversationId: second, upTo: lastSecond - 2 } },

@@ -11,6 +11,7 @@
  */
 import type { ModeratedEvent } from '@parley/core'
 import { Level } from 'level'
+import { EVENTS_SUBLEVEL } from '../src/storage/level-event-store.ts'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -62,9 +63,9 @@ describe.each(['LevelDB', 'PostgreSQL'] as const)('the server’s decision about
       await pool.query(`INSERT INTO parley_unnotified_events (conversation_id, seq, since) VALUES ($1, $2, 'epoch')`, [id, seq])
       await pool.close()
     } else {
-      // The event index's keys in the documents' database (storage/level-event-store.ts EVENTS_PREFIX).
+      // The event index's keys, in the documents' database.
       const db = new Level<string, object>(join(dataDir, 'db'), { valueEncoding: 'json' })
-      await db.sublevel<string, object>('events', { valueEncoding: 'json' }).put(`u:${id}`, { conversationId: id, upTo: seq - 1 })
+      await db.sublevel<string, object>(EVENTS_SUBLEVEL, { valueEncoding: 'json' }).put(`u:${id}`, { conversationId: id, upTo: seq - 1 })
       await db.close()
     }
 

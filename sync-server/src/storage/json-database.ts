@@ -14,7 +14,7 @@ const decoder = new TextDecoder()
 const encode = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value))
 const decode = <T>(bytes: Uint8Array): T => JSON.parse(decoder.decode(bytes)) as T
 /** The first key after every key that starts with `prefix` (its last character raised by one). */
-const keysAfter = (prefix: string): string => prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)
+export const keysAfter = (prefix: string): string => prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)
 
 export class JsonDatabase {
   readonly #db: ResilientDatabase

@@ -52,8 +52,10 @@ import { BoundedMap, type ParleyEvent } from '@parley/core'
 import type { Cursor, EventStore, SequencedEvent, UnnotifiedEvent } from '../events/event-index.ts'
 import type { JsonDatabase } from './json-database.ts'
 
-/** Where the event index's keys start in the documents' database: abstract-level's encoding of a sublevel named `events` (no document ID starts with `!`). */
-export const EVENTS_PREFIX = '!events!'
+/** The event index in the documents' database: a sublevel of this name (abstract-level's `sublevel`, for readers outside the server)… */
+export const EVENTS_SUBLEVEL = 'events'
+/** …whose keys start with this, abstract-level's encoding of its name (no document ID starts with `!`). */
+export const EVENTS_PREFIX = `!${EVENTS_SUBLEVEL}!`
 const SEQ_DIGITS = 12
 const pad = (seq: number): string => String(seq).padStart(SEQ_DIGITS, '0')
 const markKey = (conversationId: string): string => `u:${conversationId}`

@@ -20,39 +20,37 @@ import type { ResilientDatabase, WriteOp } from './resilient-database.ts'
 
 const BATCH = 1000
 
-/** Copies `<dataDir>/events` into `db` under EVENTS_PREFIX and removes it; the number of entries copied (0 when there was none). */
-export async function mergeEventsDatabase(dataDir: string, db: ResilientDatabase, log?: FastifyBaseLogger): Promise<number> {
+/** Copies `<dataDir>/events` into `db` under EVENTS_PREFIX and removes it, when it is there. */
+export async function mergeEventsDatabase(dataDir: string, db: ResilientDatabase, log?: FastifyBaseLogger): Promise<void> {
   const dir = join(dataDir, 'events')
   const aside = join(dataDir, 'events.merged')
-  if (existsSync(join(dir, 'CURRENT'))) {
-    log?.info({ from: dir }, 'storage: moving the event index into the documents database (once, for data written before 2026-12-08)')
-    const old = new Level<string, Uint8Array>(dir, { valueEncoding: 'view', createIfMissing: false })
-    // (No server runs on the directory: this one holds the lock on db/.)
-    await old.open()
-    let copied = 0
-    try {
-      let batch: WriteOp[] = []
-      for await (const [key, value] of old.iterator()) {
-        batch.push({ type: 'put', key: EVENTS_PREFIX + key, value })
-        if (batch.length < BATCH) continue
-        await db.batch(batch)
-        copied += batch.length
-        batch = []
-        if (copied % (100 * BATCH) === 0) log?.info({ copied }, 'storage: moving the event index')
-      }
+  // What a removal stopped half-way at an earlier start left.
+  await rm(aside, { recursive: true, force: true })
+  if (!existsSync(join(dir, 'CURRENT'))) return
+  log?.info({ from: dir }, 'storage: moving the event index into the documents database (once, for data written before 2026-12-08)')
+  const old = new Level<string, Uint8Array>(dir, { valueEncoding: 'view', createIfMissing: false })
+  // (No server runs on the directory: this one holds the lock on db/.)
+  await old.open()
+  let copied = 0
+  try {
+    let batch: WriteOp[] = []
+    for await (const [key, value] of old.iterator()) {
+      batch.push({ type: 'put', key: EVENTS_PREFIX + key, value })
+      if (batch.length < BATCH) continue
       await db.batch(batch)
       copied += batch.length
-    } finally {
-      await old.close()
+      batch = []
+      if (copied % (100 * BATCH) === 0) log?.info({ copied }, 'storage: moving the event index')
     }
-    // Held in memory (a full disk) is not on disk: the old database stays until it is.
-    const { writable, problem } = db.status()
-    if (!writable) throw new Error(`could not move the event index into the documents database (${problem}); ${dir} is kept and the move is made again at the next start`)
-    await rename(dir, aside)
-    log?.info({ copied }, 'storage: the event index is in the documents database')
-    await rm(aside, { recursive: true, force: true })
-    return copied
+    await db.batch(batch)
+    copied += batch.length
+  } finally {
+    await old.close()
   }
+  // Held in memory (a full disk) is not on disk: the old database stays until it is.
+  const { writable, problem } = db.status()
+  if (!writable) throw new Error(`could not move the event index into the documents database (${problem}); ${dir} is kept and the move is made again at the next start`)
+  await rename(dir, aside)
+  log?.info({ copied }, 'storage: the event index is in the documents database')
   await rm(aside, { recursive: true, force: true })
-  return 0
 }

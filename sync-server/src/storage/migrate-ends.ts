@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { ParleyError, ServerErrorCodes } from '../errors.ts'
 import { openCheckingLock } from './databases.ts'
-import { EVENTS_PREFIX } from './level-event-store.ts'
+import { EVENTS_PREFIX, EVENTS_SUBLEVEL } from './level-event-store.ts'
 import type { KeyRange } from './resilient-database.ts'
 import { migrate as migrateSchema, PostgresPool, PostgresStorageAdapter } from './postgres/index.ts'
 
@@ -60,7 +60,7 @@ export async function openSource(dir: string): Promise<Source> {
   try {
     const [db, acl] = [await openLevel(dir, 'db', opened), await openLevel(dir, 'acl', opened)]
     const optional = (name: string) => (existsSync(join(dir, name, 'CURRENT')) ? openLevel(dir, name, opened) : undefined)
-    const events: Raw = (await optional('events')) ?? db.sublevel<string, Uint8Array>(EVENTS_PREFIX.slice(1, -1), { valueEncoding: 'view' })
+    const events: Raw = (await optional('events')) ?? db.sublevel<string, Uint8Array>(EVENTS_SUBLEVEL, { valueEncoding: 'view' })
     const [webhooks, pushQueue] = [await optional('webhooks'), await optional('push-queue')]
     // Corrupt values are skipped (and moved aside, as the server does); the verification then names their document.
     const documents = new LevelStorageAdapter(db)

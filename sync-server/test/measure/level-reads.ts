@@ -1,8 +1,9 @@
 /**
  * CPU per LevelDB read and write as the server issues them (classic-level, small JSON
  * values): the asynchronous get against getSync, hit and miss, and put and batch; a put
- * on one database and a batch on another at once, as each message makes (its change in the
- * documents database, its numbering in the events database); and a round trip through
+ * on one database and a batch on another at once, as each message made until 2026-12-08
+ * (its change in the documents database, its numbering in a database of its own; now
+ * one batch: storage/merge-events.ts); and a round trip through
  * libuv's thread pool that does nothing (fs access), the share of a write that is handing
  * it to a pool thread and back.
  * node --import tsx sync-server/test/measure/level-reads.ts
